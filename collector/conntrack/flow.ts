@@ -1,0 +1,275 @@
+/**
+ * A conntrack message body (after nlmsghdr + nfgenmsg), IPCTNL_MSG_CT_NEW / _DELETE:
+ *
+ *   ct := TUPLE_ORIG{tuple} TUPLE_REPLY{tuple} [ZONE be16] ID be32 STATUS be32 [TIMEOUT be32]
+ *         [PROTOINFO{TCP{STATE u8, WSCALE_* u8, FLAGS_* {u8 flags, u8 mask}} | SCTP{..} | DCCP{..}}]
+ *         [HELP{NAME str, INFO bin}] [SECCTX{NAME str}] [LABELS bin] [TUPLE_MASTER{tuple}]
+ *         [SEQ_ADJ_ORIG|REPLY{CORRECTION_POS, OFFSET_BEFORE, OFFSET_AFTER be32}]
+ *         [SYNPROXY{ISN, ITS, TSOFF be32}] [COUNTERS_ORIG|REPLY{PACKETS be64, BYTES be64}]
+ *         [TIMESTAMP{START be64, STOP be64}] [MARK be32] [USE be32] [SECMARK be32]
+ *         [TIMESTAMP_EVENT be64]
+ *
+ * Which attributes each event carries: conntrack-netlink.md §1.3 (kernel ctnetlink_conntrack_event
+ * and ctnetlink_fill_info). Order differs between kernels, so nothing here depends on it; a repeated
+ * attribute keeps its last value; zero-length attributes are padding and never overwrite a value.
+ */
+import type { CtRecord, CtType, DirCounters, SeqAdj, UnknownAttr } from '../../contract/records.js';
+import { CtpipeError } from '../../common/errors.js';
+import { align4, attrLen, attrType, be16, be32, be64, be64n, cstr, hex, u8 } from '../netlink/attr.js';
+import { NFPROTO_IPV6 } from '../netlink/constants.js';
+import * as C from './constants.js';
+import { decodeTuple } from './tuple.js';
+
+export function decodeFlow(
+  buf: Buffer,
+  dv: DataView,
+  start: number,
+  end: number,
+  family: number,
+  type: CtType,
+  sec: number,
+  nsec: number,
+): CtRecord {
+  const unknown: UnknownAttr[] = [];
+  const r: CtRecord = {
+    type, host: '', run: '', seq: 0, sec, nsec, id: 0,
+    family: family === NFPROTO_IPV6 ? 'ipv6' : 'ipv4',
+    proto: 0,
+    orig: undefined as never,
+    reply: undefined as never,
+    status: 0,
+  };
+  let o = start;
+  while (o + 4 <= end) {
+    const len = attrLen(dv, o, end);
+    const at = attrType(dv, o);
+    const p = o + 4;
+    const plen = len - 4;
+    if (plen > 0) {
+      switch (at) {
+        case C.CTA_TUPLE_ORIG: r.orig = decodeTuple(buf, dv, p, p + plen, 'tuple_orig', unknown); break;
+        case C.CTA_TUPLE_REPLY: r.reply = decodeTuple(buf, dv, p, p + plen, 'tuple_reply', unknown); break;
+        case C.CTA_TUPLE_MASTER: r.master = decodeTuple(buf, dv, p, p + plen, 'tuple_master', unknown); break;
+        case C.CTA_STATUS: r.status = be32(dv, p, plen, 'CTA_STATUS'); break;
+        case C.CTA_ID: r.id = be32(dv, p, plen, 'CTA_ID'); break;
+        case C.CTA_TIMEOUT: r.timeout = be32(dv, p, plen, 'CTA_TIMEOUT'); break;
+        case C.CTA_MARK: r.mark = be32(dv, p, plen, 'CTA_MARK'); break;
+        case C.CTA_USE: r.use = be32(dv, p, plen, 'CTA_USE'); break;
+        case C.CTA_ZONE: r.zone = be16(dv, p, plen, 'CTA_ZONE'); break;
+        case C.CTA_SECMARK: r.secmark = be32(dv, p, plen, 'CTA_SECMARK'); break;
+        case C.CTA_PROTOINFO: decodeProtoinfo(buf, dv, p, p + plen, r, unknown); break;
+        case C.CTA_HELP: decodeHelp(buf, dv, p, p + plen, r, unknown); break;
+        case C.CTA_SECCTX: decodeSecctx(buf, dv, p, p + plen, r, unknown); break;
+        case C.CTA_LABELS: r.labels = hex(buf, p, plen); break;
+        case C.CTA_COUNTERS_ORIG:
+          (r.counters ??= {}).orig = decodeCounters(buf, dv, p, p + plen, 'counters_orig', unknown);
+          break;
+        case C.CTA_COUNTERS_REPLY:
+          (r.counters ??= {}).reply = decodeCounters(buf, dv, p, p + plen, 'counters_reply', unknown);
+          break;
+        case C.CTA_TIMESTAMP: decodeTimestamp(buf, dv, p, p + plen, r, unknown); break;
+        case C.CTA_TIMESTAMP_EVENT: {
+          const ns = be64n(dv, p, plen, 'CTA_TIMESTAMP_EVENT');
+          r.sec = Number(ns / 1_000_000_000n);
+          r.nsec = Number(ns % 1_000_000_000n);
+          r.kernel_time = true;
+          break;
+        }
+        case C.CTA_SEQ_ADJ_ORIG: r.seqadj_orig = decodeSeqAdj(buf, dv, p, p + plen, unknown); break;
+        case C.CTA_SEQ_ADJ_REPLY: r.seqadj_reply = decodeSeqAdj(buf, dv, p, p + plen, unknown); break;
+        case C.CTA_SYNPROXY: r.synproxy = decodeSynproxy(buf, dv, p, p + plen, unknown); break;
+        default:
+          unknown.push({ path: 'ct', type: at, hex: hex(buf, p, plen) });
+      }
+    }
+    o += align4(len);
+  }
+  if (r.orig === undefined) throw new CtpipeError('CT_MISSING_TUPLE', 'conntrack message without CTA_TUPLE_ORIG');
+  if (r.reply === undefined) throw new CtpipeError('CT_MISSING_TUPLE', 'conntrack message without CTA_TUPLE_REPLY');
+  r.proto = r.orig.proto;
+  if (unknown.length > 0) r.unknown = unknown;
+  return r;
+}
+
+function decodeProtoinfo(
+  buf: Buffer, dv: DataView, start: number, end: number, r: CtRecord, unknown: UnknownAttr[],
+): void {
+  let o = start;
+  while (o + 4 <= end) {
+    const len = attrLen(dv, o, end);
+    const at = attrType(dv, o);
+    const p = o + 4;
+    if (len > 4) {
+      if (at === C.CTA_PROTOINFO_TCP) decodeTcp(buf, dv, p, o + len, r, unknown);
+      else if (at === C.CTA_PROTOINFO_SCTP) decodeSctp(buf, dv, p, o + len, r, unknown);
+      else if (at === C.CTA_PROTOINFO_DCCP) decodeDccp(buf, dv, p, o + len, r, unknown);
+      else unknown.push({ path: 'protoinfo', type: at, hex: hex(buf, p, len - 4) });
+    }
+    o += align4(len);
+  }
+}
+
+function decodeTcp(buf: Buffer, dv: DataView, start: number, end: number, r: CtRecord, unknown: UnknownAttr[]): void {
+  let o = start;
+  while (o + 4 <= end) {
+    const len = attrLen(dv, o, end);
+    const at = attrType(dv, o);
+    const p = o + 4;
+    const plen = len - 4;
+    if (plen > 0) {
+      switch (at) {
+        case C.CTA_PROTOINFO_TCP_STATE: r.tcp_state = u8(dv, p, plen, 'TCP_STATE'); break;
+        case C.CTA_PROTOINFO_TCP_WSCALE_ORIGINAL: r.tcp_wscale_orig = u8(dv, p, plen, 'TCP_WSCALE_ORIGINAL'); break;
+        case C.CTA_PROTOINFO_TCP_WSCALE_REPLY: r.tcp_wscale_reply = u8(dv, p, plen, 'TCP_WSCALE_REPLY'); break;
+        // struct nf_ct_tcp_flags { u8 flags; u8 mask; }: the kernel sends mask 0, flags first.
+        case C.CTA_PROTOINFO_TCP_FLAGS_ORIGINAL: r.tcp_flags_orig = u8(dv, p, plen, 'TCP_FLAGS_ORIGINAL'); break;
+        case C.CTA_PROTOINFO_TCP_FLAGS_REPLY: r.tcp_flags_reply = u8(dv, p, plen, 'TCP_FLAGS_REPLY'); break;
+        default: unknown.push({ path: 'protoinfo.tcp', type: at, hex: hex(buf, p, plen) });
+      }
+    }
+    o += align4(len);
+  }
+}
+
+function decodeSctp(buf: Buffer, dv: DataView, start: number, end: number, r: CtRecord, unknown: UnknownAttr[]): void {
+  let o = start;
+  while (o + 4 <= end) {
+    const len = attrLen(dv, o, end);
+    const at = attrType(dv, o);
+    const p = o + 4;
+    const plen = len - 4;
+    if (plen > 0) {
+      if (at === C.CTA_PROTOINFO_SCTP_STATE) r.sctp_state = u8(dv, p, plen, 'SCTP_STATE');
+      else if (at === C.CTA_PROTOINFO_SCTP_VTAG_ORIGINAL) r.sctp_vtag_orig = be32(dv, p, plen, 'SCTP_VTAG_ORIGINAL');
+      else if (at === C.CTA_PROTOINFO_SCTP_VTAG_REPLY) r.sctp_vtag_reply = be32(dv, p, plen, 'SCTP_VTAG_REPLY');
+      else unknown.push({ path: 'protoinfo.sctp', type: at, hex: hex(buf, p, plen) });
+    }
+    o += align4(len);
+  }
+}
+
+function decodeDccp(buf: Buffer, dv: DataView, start: number, end: number, r: CtRecord, unknown: UnknownAttr[]): void {
+  let o = start;
+  while (o + 4 <= end) {
+    const len = attrLen(dv, o, end);
+    const at = attrType(dv, o);
+    const p = o + 4;
+    const plen = len - 4;
+    if (plen > 0) {
+      if (at === C.CTA_PROTOINFO_DCCP_STATE) r.dccp_state = u8(dv, p, plen, 'DCCP_STATE');
+      else if (at === C.CTA_PROTOINFO_DCCP_ROLE) r.dccp_role = u8(dv, p, plen, 'DCCP_ROLE');
+      else if (at === C.CTA_PROTOINFO_DCCP_HANDSHAKE_SEQ) r.dccp_handshake_seq = be64(dv, p, plen, 'DCCP_HANDSHAKE_SEQ');
+      else unknown.push({ path: 'protoinfo.dccp', type: at, hex: hex(buf, p, plen) });
+    }
+    o += align4(len);
+  }
+}
+
+function decodeHelp(buf: Buffer, dv: DataView, start: number, end: number, r: CtRecord, unknown: UnknownAttr[]): void {
+  let o = start;
+  while (o + 4 <= end) {
+    const len = attrLen(dv, o, end);
+    const at = attrType(dv, o);
+    const p = o + 4;
+    const plen = len - 4;
+    if (plen > 0) {
+      if (at === C.CTA_HELP_NAME) r.helper = cstr(buf, p, plen);
+      else if (at === C.CTA_HELP_INFO) r.helper_info = hex(buf, p, plen);
+      else unknown.push({ path: 'help', type: at, hex: hex(buf, p, plen) });
+    }
+    o += align4(len);
+  }
+}
+
+function decodeSecctx(buf: Buffer, dv: DataView, start: number, end: number, r: CtRecord, unknown: UnknownAttr[]): void {
+  let o = start;
+  while (o + 4 <= end) {
+    const len = attrLen(dv, o, end);
+    const at = attrType(dv, o);
+    if (len > 4) {
+      if (at === C.CTA_SECCTX_NAME) r.secctx = cstr(buf, o + 4, len - 4);
+      else unknown.push({ path: 'secctx', type: at, hex: hex(buf, o + 4, len - 4) });
+    }
+    o += align4(len);
+  }
+}
+
+function decodeCounters(
+  buf: Buffer, dv: DataView, start: number, end: number, path: string, unknown: UnknownAttr[],
+): DirCounters {
+  const c: DirCounters = { packets: 0, bytes: 0 };
+  let o = start;
+  while (o + 4 <= end) {
+    const len = attrLen(dv, o, end);
+    const at = attrType(dv, o);
+    const p = o + 4;
+    const plen = len - 4;
+    if (plen > 0) {
+      switch (at) {
+        case C.CTA_COUNTERS_PACKETS: c.packets = be64(dv, p, plen, 'COUNTERS_PACKETS'); break;
+        case C.CTA_COUNTERS_BYTES: c.bytes = be64(dv, p, plen, 'COUNTERS_BYTES'); break;
+        case C.CTA_COUNTERS32_PACKETS: c.packets = be32(dv, p, plen, 'COUNTERS32_PACKETS'); break;
+        case C.CTA_COUNTERS32_BYTES: c.bytes = be32(dv, p, plen, 'COUNTERS32_BYTES'); break;
+        default: unknown.push({ path, type: at, hex: hex(buf, p, plen) });
+      }
+    }
+    o += align4(len);
+  }
+  return c;
+}
+
+function decodeTimestamp(buf: Buffer, dv: DataView, start: number, end: number, r: CtRecord, unknown: UnknownAttr[]): void {
+  let o = start;
+  while (o + 4 <= end) {
+    const len = attrLen(dv, o, end);
+    const at = attrType(dv, o);
+    const p = o + 4;
+    const plen = len - 4;
+    if (plen > 0) {
+      if (at === C.CTA_TIMESTAMP_START) r.start = be64(dv, p, plen, 'TIMESTAMP_START');
+      else if (at === C.CTA_TIMESTAMP_STOP) r.stop = be64(dv, p, plen, 'TIMESTAMP_STOP');
+      else unknown.push({ path: 'timestamp', type: at, hex: hex(buf, p, plen) });
+    }
+    o += align4(len);
+  }
+}
+
+function decodeSeqAdj(buf: Buffer, dv: DataView, start: number, end: number, unknown: UnknownAttr[]): SeqAdj {
+  const s: SeqAdj = { correction_pos: 0, offset_before: 0, offset_after: 0 };
+  let o = start;
+  while (o + 4 <= end) {
+    const len = attrLen(dv, o, end);
+    const at = attrType(dv, o);
+    const p = o + 4;
+    const plen = len - 4;
+    if (plen > 0) {
+      if (at === C.CTA_SEQADJ_CORRECTION_POS) s.correction_pos = be32(dv, p, plen, 'SEQADJ_CORRECTION_POS');
+      else if (at === C.CTA_SEQADJ_OFFSET_BEFORE) s.offset_before = be32(dv, p, plen, 'SEQADJ_OFFSET_BEFORE');
+      else if (at === C.CTA_SEQADJ_OFFSET_AFTER) s.offset_after = be32(dv, p, plen, 'SEQADJ_OFFSET_AFTER');
+      else unknown.push({ path: 'seqadj', type: at, hex: hex(buf, p, plen) });
+    }
+    o += align4(len);
+  }
+  return s;
+}
+
+function decodeSynproxy(
+  buf: Buffer, dv: DataView, start: number, end: number, unknown: UnknownAttr[],
+): { isn: number; its: number; tsoff: number } {
+  const s = { isn: 0, its: 0, tsoff: 0 };
+  let o = start;
+  while (o + 4 <= end) {
+    const len = attrLen(dv, o, end);
+    const at = attrType(dv, o);
+    const p = o + 4;
+    const plen = len - 4;
+    if (plen > 0) {
+      if (at === C.CTA_SYNPROXY_ISN) s.isn = be32(dv, p, plen, 'SYNPROXY_ISN');
+      else if (at === C.CTA_SYNPROXY_ITS) s.its = be32(dv, p, plen, 'SYNPROXY_ITS');
+      else if (at === C.CTA_SYNPROXY_TSOFF) s.tsoff = be32(dv, p, plen, 'SYNPROXY_TSOFF');
+      else unknown.push({ path: 'synproxy', type: at, hex: hex(buf, p, plen) });
+    }
+    o += align4(len);
+  }
+  return s;
+}

@@ -1,0 +1,36 @@
+/**
+ * Errors with stable codes. Callers branch on `code`, never on message text; codes are part of the
+ * public interface (logs, metrics labels, dead letters). Modelled on platformatic/kafka src/errors.ts
+ * and undici lib/core/errors.js.
+ */
+export const ErrorCodes = {
+  NL_TRUNCATED: 'a netlink message or attribute runs past the end of its buffer',
+  NL_BAD_LENGTH: 'a netlink length field is smaller than its header',
+  NL_KERNEL_ERROR: 'the kernel answered a request with an error',
+  CT_BAD_PAYLOAD: 'a ctnetlink message is too short for its nfgenmsg header',
+  CT_BAD_ATTRIBUTE: 'a ctnetlink attribute has the wrong size for its type',
+  CT_MISSING_TUPLE: 'a conntrack message has no original tuple',
+  NFLOG_BAD_PACKET: 'an NFLOG packet payload could not be parsed',
+  CONFIG_INVALID: 'the configuration is invalid',
+  CONFIG_FILE: 'the configuration file cannot be read or parsed',
+  CAP_NET_ADMIN_MISSING: 'the process lacks CAP_NET_ADMIN',
+  NETNS_UNAVAILABLE: 'the network namespace cannot be entered',
+  KAFKA_UNAVAILABLE: 'Kafka cannot be reached',
+  SPOOL_IO: 'the disk spool cannot be read or written',
+  RECORD_DECODE: 'a published record could not be decoded',
+} as const;
+
+export type ErrorCode = keyof typeof ErrorCodes;
+
+export class CtpipeError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message?: string, options?: { cause?: unknown }) {
+    super(message ?? ErrorCodes[code], options);
+    this.name = 'CtpipeError';
+    this.code = code;
+  }
+}
+
+export function isCtpipeError(e: unknown, code?: ErrorCode): e is CtpipeError {
+  return e instanceof CtpipeError && (code === undefined || e.code === code);
+}

@@ -1,0 +1,184 @@
+/**
+ * The records the collector emits and the processor consumes: the contract between them.
+ * The JSON lines form (contract/json.ts) and the protobuf form (contract/ctpipe.v1.proto,
+ * contract/proto.ts) are two encodings of these same objects; docs/RECORDS.md documents both.
+ *
+ * Conventions: fields the kernel did not send are absent (undefined). 64-bit kernel values (counters,
+ * timestamps) are numbers while below 2^53 and decimal strings above (U64). Times are split into
+ * whole seconds and nanoseconds so they stay exact without BigInt on the hot path.
+ */
+
+export type U64 = number | string;
+
+export interface Tuple {
+  src: string;
+  dst: string;
+  /** L4 protocol number (6 TCP, 17 UDP, 1 ICMP, 58 ICMPv6, 132 SCTP, 33 DCCP, 47 GRE, 136 UDP-Lite). */
+  proto: number;
+  sport?: number;
+  dport?: number;
+  icmp_type?: number;
+  icmp_code?: number;
+  icmp_id?: number;
+  /** Directional zone (CTA_TUPLE_ZONE). */
+  zone?: number;
+}
+
+export interface DirCounters {
+  packets: U64;
+  bytes: U64;
+}
+
+export interface SeqAdj {
+  correction_pos: number;
+  offset_before: number;
+  offset_after: number;
+}
+
+export interface UnknownAttr {
+  /** Where it was found, e.g. "ct", "ct.tuple_orig.proto". */
+  path: string;
+  type: number;
+  hex: string;
+}
+
+export interface Stamp {
+  host: string;
+  /** Collector run id: new on every start, so sequence numbers restart visibly. */
+  run: string;
+  /** Per-run sequence number, gap-free across everything one run publishes. */
+  seq: number;
+  /** Event time: kernel CTA_TIMESTAMP_EVENT when sent, else the socket receive time. */
+  sec: number;
+  nsec: number;
+}
+
+export type CtType = 'new' | 'update' | 'destroy' | 'snapshot';
+
+export interface CtRecord extends Stamp {
+  type: CtType;
+  /** CTA_ID: opaque 32-bit id; reused by the kernel, so never a key on its own. */
+  id: number;
+  family: 'ipv4' | 'ipv6';
+  proto: number;
+  orig: Tuple;
+  reply: Tuple;
+  /** IPS_* bitmask; the JSON form lists names. */
+  status: number;
+  tcp_state?: number;
+  tcp_wscale_orig?: number;
+  tcp_wscale_reply?: number;
+  tcp_flags_orig?: number;
+  tcp_flags_reply?: number;
+  sctp_state?: number;
+  sctp_vtag_orig?: number;
+  sctp_vtag_reply?: number;
+  dccp_state?: number;
+  dccp_role?: number;
+  dccp_handshake_seq?: U64;
+  timeout?: number;
+  mark?: number;
+  zone?: number;
+  use?: number;
+  helper?: string;
+  helper_info?: string;
+  master?: Tuple;
+  counters?: { orig?: DirCounters; reply?: DirCounters };
+  /** Kernel start/stop timestamps, ns since the epoch (nf_conntrack_timestamp=1). */
+  start?: U64;
+  stop?: U64;
+  /** True when `sec/nsec` came from the kernel's CTA_TIMESTAMP_EVENT. */
+  kernel_time?: boolean;
+  labels?: string;
+  secctx?: string;
+  secmark?: number;
+  seqadj_orig?: SeqAdj;
+  seqadj_reply?: SeqAdj;
+  synproxy?: { isn: number; its: number; tsoff: number };
+  unknown?: UnknownAttr[];
+}
+
+export interface ExpRecord extends Stamp {
+  type: 'exp_new' | 'exp_destroy';
+  /** True for rows from the start-up or resync dump rather than live events. */
+  snapshot?: boolean;
+  family: 'ipv4' | 'ipv6';
+  id?: number;
+  master?: Tuple;
+  expected?: Tuple;
+  mask?: Tuple;
+  timeout?: number;
+  helper?: string;
+  zone?: number;
+  flags?: number;
+  class?: number;
+  nat_dir?: number;
+  nat?: Tuple;
+  fn?: string;
+  unknown?: UnknownAttr[];
+}
+
+export const STAT_FIELDS = [
+  'found', 'invalid', 'insert', 'insert_failed', 'drop', 'early_drop', 'error', 'search_restart',
+  'clash_resolve', 'chaintoolong',
+] as const;
+export type StatField = (typeof STAT_FIELDS)[number];
+export type CpuStats = { cpu: number } & Record<StatField, number>;
+
+export interface StatsRecord extends Stamp {
+  type: 'stats';
+  /** Per-CPU kernel counters (u32, wrapping) exactly as read. */
+  cpus: CpuStats[];
+  /** Sum over CPUs (mod 2^32 is NOT applied: the sum of u32 counters). */
+  totals: Record<StatField, number>;
+  entries?: number;
+  max_entries?: number;
+  exp_new?: number;
+  exp_create?: number;
+  exp_delete?: number;
+  /** The collector's own view since start: events decoded, kernel socket drops, ENOBUFS seen. */
+  collector: { events: number; drops: number; enobufs: number; rejected: number };
+}
+
+export type LossReason = 'enobufs' | 'socket_drops' | 'buffer_full' | 'spool_full' | 'truncated';
+
+export interface LossRecord extends Stamp {
+  type: 'loss';
+  reason: LossReason;
+  /** Messages known lost (kernel sk_drops delta, or records dropped past the bounds); -1 if unknown. */
+  count: number;
+  /** Which stream lost them: "events" (ct/exp multicast), "nflog", or "publish". */
+  source: string;
+  /** First and last seq of records dropped by the publisher, when the loss is ours. */
+  first_seq?: number;
+  last_seq?: number;
+  /** A resync dump follows (snapshot records). */
+  resync: boolean;
+}
+
+export interface InvalidPacketRecord extends Stamp {
+  type: 'invalid_packet';
+  family: 'ipv4' | 'ipv6';
+  proto: number;
+  src: string;
+  dst: string;
+  sport?: number;
+  dport?: number;
+  /** TCP flags as letters in the order FSRPAUEC (F=FIN, S=SYN, R=RST, P=PSH, A=ACK, U=URG, E=ECE, C=CWR). */
+  tcp_flags?: string;
+  icmp_type?: number;
+  icmp_code?: number;
+  length: number;
+  indev?: string;
+  outdev?: string;
+  prefix?: string;
+  mark?: number;
+  /** Packets this sample stands for: 1 + those suppressed by the rate limit since the last sample. */
+  weight: number;
+}
+
+export type CtpipeRecord = CtRecord | ExpRecord | StatsRecord | LossRecord | InvalidPacketRecord;
+export type RecordType = CtpipeRecord['type'];
+export const RECORD_TYPES: readonly RecordType[] = [
+  'new', 'update', 'destroy', 'snapshot', 'exp_new', 'exp_destroy', 'stats', 'loss', 'invalid_packet',
+];

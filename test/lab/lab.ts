@@ -1,0 +1,234 @@
+/**
+ * The network-namespace lab: a client, a firewall and a server on one machine, with real kernel
+ * conntrack in the firewall namespace.
+ *
+ *   client (198.51.100.2, 2001:db8:c::2) --veth-- fw (198.51.100.1 | 203.0.113.1, ::1) --veth--
+ *   server (203.0.113.2, 2001:db8:5::2)
+ *
+ * Documentation prefixes (RFC 5737, RFC 3849) so no lab address can be mistaken for a real host.
+ * The firewall forwards v4 and v6; its nft ruleset uses conntrack (without a rule that does, the
+ * namespace tracks nothing), attaches the FTP helper on port 21, counts and drops INVALID, and can
+ * log INVALID packets to an NFLOG group. `destroy()` kills every process the lab started and
+ * deletes the namespaces; a process exit hook does the same if a test dies first.
+ */
+import { spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { firstJsonLine, requireLabPrerequisites, run, start, type RunResult } from './exec.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const TRAFFIC = path.join(here, 'traffic.mjs');
+const FTP_CLIENT = path.join(here, 'ftp-client.py');
+const SYSTEM_PYTHON = '/usr/bin/python3';
+
+export const ADDR = {
+  client4: '198.51.100.2',
+  fwClient4: '198.51.100.1',
+  fwServer4: '203.0.113.1',
+  server4: '203.0.113.2',
+  client6: '2001:db8:c::2',
+  fwClient6: '2001:db8:c::1',
+  fwServer6: '2001:db8:5::1',
+  server6: '2001:db8:5::2',
+} as const;
+
+export interface LabOptions {
+  /** NFLOG group for `ct state invalid log group N` on the firewall; none when absent. */
+  nflogGroup?: number;
+  /** Turn on nf_conntrack_acct and nf_conntrack_timestamp in the firewall (default true). */
+  accounting?: boolean;
+}
+
+const live = new Set<Lab>();
+process.on('exit', () => {
+  for (const lab of live) lab.destroySync();
+});
+
+export class Lab {
+  readonly id: string;
+  readonly ns: { client: string; fw: string; server: string };
+  readonly ftpDir: string;
+  private readonly procs = new Set<ChildProcess>();
+
+  private constructor(id: string) {
+    this.id = id;
+    this.ns = { client: `ctp-${id}-cli`, fw: `ctp-${id}-fw`, server: `ctp-${id}-srv` };
+    this.ftpDir = mkdtempSync(path.join(tmpdir(), `ctpipe-ftp-${id}-`));
+  }
+
+  static async create(opts: LabOptions = {}): Promise<Lab> {
+    requireLabPrerequisites();
+    const lab = new Lab(randomBytes(3).toString('hex'));
+    live.add(lab);
+    try {
+      await lab.build(opts);
+    } catch (e) {
+      await lab.destroy();
+      throw e;
+    }
+    return lab;
+  }
+
+  netnsPath(which: keyof Lab['ns'] = 'fw'): string {
+    return `/run/netns/${this.ns[which]}`;
+  }
+
+  private async build(opts: LabOptions): Promise<void> {
+    const { client, fw, server } = this.ns;
+    const v = (s: string) => `v${this.id}${s}`; // veth names stay under 15 characters
+    for (const n of [client, fw, server]) await run('ip', ['netns', 'add', n]);
+    await run('ip', ['link', 'add', v('c0'), 'netns', client, 'type', 'veth', 'peer', 'name', v('c1'), 'netns', fw]);
+    await run('ip', ['link', 'add', v('s0'), 'netns', server, 'type', 'veth', 'peer', 'name', v('s1'), 'netns', fw]);
+    const ip = (ns: string, ...a: string[]) => run('ip', ['-n', ns, ...a]);
+    for (const [ns, dev] of [[client, v('c0')], [fw, v('c1')], [fw, v('s1')], [server, v('s0')]] as const) {
+      await ip(ns, 'link', 'set', dev, 'up');
+    }
+    for (const ns of [client, fw, server]) await ip(ns, 'link', 'set', 'lo', 'up');
+    await ip(client, 'addr', 'add', `${ADDR.client4}/24`, 'dev', v('c0'));
+    await ip(fw, 'addr', 'add', `${ADDR.fwClient4}/24`, 'dev', v('c1'));
+    await ip(fw, 'addr', 'add', `${ADDR.fwServer4}/24`, 'dev', v('s1'));
+    await ip(server, 'addr', 'add', `${ADDR.server4}/24`, 'dev', v('s0'));
+    await ip(client, '-6', 'addr', 'add', `${ADDR.client6}/64`, 'dev', v('c0'), 'nodad');
+    await ip(fw, '-6', 'addr', 'add', `${ADDR.fwClient6}/64`, 'dev', v('c1'), 'nodad');
+    await ip(fw, '-6', 'addr', 'add', `${ADDR.fwServer6}/64`, 'dev', v('s1'), 'nodad');
+    await ip(server, '-6', 'addr', 'add', `${ADDR.server6}/64`, 'dev', v('s0'), 'nodad');
+    await ip(client, 'route', 'add', 'default', 'via', ADDR.fwClient4);
+    await ip(server, 'route', 'add', 'default', 'via', ADDR.fwServer4);
+    await ip(client, '-6', 'route', 'add', 'default', 'via', ADDR.fwClient6);
+    await ip(server, '-6', 'route', 'add', 'default', 'via', ADDR.fwServer6);
+    await this.sysctl('fw', 'net.ipv4.ip_forward', '1');
+    await this.sysctl('fw', 'net.ipv6.conf.all.forwarding', '1');
+    if (opts.accounting !== false) {
+      await this.sysctl('fw', 'net.netfilter.nf_conntrack_acct', '1');
+      await this.sysctl('fw', 'net.netfilter.nf_conntrack_timestamp', '1');
+    }
+    const logInvalid = opts.nflogGroup === undefined ? '' : `ct state invalid log group ${opts.nflogGroup} prefix "ct-invalid"`;
+    const ruleset = `
+table inet ctpipe_lab {
+  ct helper ftp-std { type "ftp" protocol tcp; }
+  counter invalid_pkts { }
+  chain lab_pre {
+    type filter hook prerouting priority filter; policy accept;
+    ${logInvalid}
+    tcp dport 21 ct helper set "ftp-std"
+  }
+  chain lab_forward {
+    type filter hook forward priority filter; policy accept;
+    ct state invalid counter name invalid_pkts drop
+    ct state established,related counter accept
+    ct state new counter accept
+  }
+}`;
+    await run('nft', ['-f', '-'], { ns: fw, input: ruleset });
+    writeFileSync(path.join(this.ftpDir, 'data.bin'), randomBytes(64 * 1024));
+  }
+
+  async sysctl(which: keyof Lab['ns'], key: string, value: string): Promise<void> {
+    await run('sysctl', ['-q', '-w', `${key}=${value}`], { ns: this.ns[which] });
+  }
+
+  exec(which: keyof Lab['ns'], cmd: string, args: string[], opts: { timeoutMs?: number; allowFail?: boolean } = {}): Promise<RunResult> {
+    return run(cmd, args, { ...opts, ns: this.ns[which] });
+  }
+
+  /** Starts a long-running process in a namespace; destroy() kills it. */
+  spawn(which: keyof Lab['ns'], cmd: string, args: string[]): ChildProcess {
+    const p = start(cmd, args, this.ns[which]);
+    this.procs.add(p);
+    p.on('exit', () => this.procs.delete(p));
+    return p;
+  }
+
+  // ------------------------------------------------------------------ traffic
+
+  async tcpServer(port: number): Promise<void> {
+    await firstJsonLine(this.spawn('server', process.execPath, [TRAFFIC, 'tcp-server', String(port)]));
+  }
+
+  /** A TCP connection that completes: handshake, `bytes` sent, a reply, FIN both ways. */
+  async tcpConnect(dst: string, port: number, bytes: number): Promise<{ local: number; reply: string }> {
+    const r = await this.exec('client', process.execPath, [TRAFFIC, 'tcp-client', dst, String(port), String(bytes)]);
+    const last = JSON.parse(r.stdout.trim().split('\n').pop()!) as { local: number; reply: string };
+    return last;
+  }
+
+  /** A TCP connection to a closed port: SYN answered by RST. */
+  async tcpRefused(dst: string, port: number): Promise<void> {
+    await this.exec('client', process.execPath, [TRAFFIC, 'tcp-refused', dst, String(port)]);
+  }
+
+  async udpServer(port: number, host = '0.0.0.0'): Promise<void> {
+    await firstJsonLine(this.spawn('server', process.execPath, [TRAFFIC, 'udp-server', String(port), host]));
+  }
+
+  async udpExchange(dst: string, port: number, count: number, size: number): Promise<{ local: number; echoed: number }> {
+    const r = await this.exec('client', process.execPath, [TRAFFIC, 'udp-client', dst, String(port), String(count), String(size)]);
+    return JSON.parse(r.stdout.trim().split('\n').pop()!) as { local: number; echoed: number };
+  }
+
+  async ping(dst: string, count = 3): Promise<void> {
+    await this.exec('client', 'ping', ['-c', String(count), '-i', '0.2', '-W', '2', dst]);
+  }
+
+  async ftpServer(): Promise<void> {
+    const p = this.spawn('server', SYSTEM_PYTHON, ['-m', 'pyftpdlib', '-p', '21', '-i', ADDR.server4, '-d', this.ftpDir]);
+    for (let i = 0; i < 50; i++) {
+      const r = await this.exec('server', 'ss', ['-Hltn', 'sport = :21'], { allowFail: true });
+      if (r.stdout.includes(':21')) return;
+      if (p.exitCode !== null) throw new Error('pyftpdlib exited: is python3-pyftpdlib installed?');
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    throw new Error('the FTP server did not start listening on port 21');
+  }
+
+  async ftpGet(mode: 'passive' | 'active'): Promise<{ bytes: number; control_port: number }> {
+    const r = await this.exec('client', SYSTEM_PYTHON, [FTP_CLIENT, ADDR.server4, mode, 'data.bin']);
+    return JSON.parse(r.stdout.trim()) as { bytes: number; control_port: number };
+  }
+
+  /** Packets conntrack finds INVALID: SYN+FIN+RST together (hping3). */
+  async hpingInvalid(dst: string, count: number, port = 80, extra: string[] = []): Promise<void> {
+    await this.exec('client', 'hping3', ['-q', '-c', String(count), '-i', 'u1000', '-S', '-F', '-R', '-p', String(port), ...extra, dst], {
+      allowFail: true, // hping3 exits 1 when nothing answers, which is the point
+      timeoutMs: 60_000,
+    });
+  }
+
+  /** The firewall's `ct state invalid` counter (packets). */
+  async invalidCounter(): Promise<number> {
+    const r = await this.exec('fw', 'nft', ['-j', 'list', 'counter', 'inet', 'ctpipe_lab', 'invalid_pkts']);
+    const m = /"packets":\s*(\d+)/.exec(r.stdout);
+    return m ? Number(m[1]) : 0;
+  }
+
+  conntrack(args: string[], opts: { allowFail?: boolean } = {}): Promise<RunResult> {
+    return this.exec('fw', 'conntrack', args, opts);
+  }
+
+  // ------------------------------------------------------------------ teardown
+
+  async destroy(): Promise<void> {
+    this.destroySync();
+  }
+
+  destroySync(): void {
+    for (const p of this.procs) p.kill('SIGKILL');
+    this.procs.clear();
+    for (const n of Object.values(this.ns)) {
+      const pids = spawnSync('ip', ['netns', 'pids', n], { encoding: 'utf8' }).stdout ?? '';
+      for (const pid of pids.split(/\s+/).filter(Boolean)) {
+        try {
+          process.kill(Number(pid), 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+      spawnSync('ip', ['netns', 'del', n]);
+    }
+    rmSync(this.ftpDir, { recursive: true, force: true });
+    live.delete(this);
+  }
+}
