@@ -9,7 +9,4 @@ export default defineConfig({
     hookTimeout: 120_000,
     reporters: ['default'],
   },
-  benchmark: {
-    include: ['bench/**/*.bench.ts'],
-  },
 });

@@ -56,6 +56,7 @@ interface Addon {
   stats(h: unknown): SocketStats;
   close(h: unknown): void;
   unref(h: unknown): void;
+  procfs(netns: string, file: string, value?: string): string;
 }
 
 let addon: Addon | undefined;
@@ -80,3 +81,11 @@ export const openNetfilterSocket: SocketFactory = (opts) => {
     close: () => a.close(h),
   };
 };
+
+/**
+ * Reads (and optionally writes) a /proc file as seen from a network namespace; `netns` empty means
+ * the collector's own. Returns the contents before any write.
+ */
+export function procfsInNetns(netns: string | undefined, file: string, value?: string): string {
+  return load().procfs(netns ?? '', file, value);
+}

@@ -434,6 +434,68 @@ napi_value Ref(napi_env env, napi_callback_info info, bool ref) {
 napi_value DoRef(napi_env env, napi_callback_info info) { return Ref(env, info, true); }
 napi_value DoUnref(napi_env env, napi_callback_info info) { return Ref(env, info, false); }
 
+// Runs fn inside the network namespace at nspath (or here when nspath is empty), on this thread.
+template <typename F>
+int InNetns(const char* nspath, F fn) {
+  int orig = -1;
+  if (nspath[0]) {
+    int target = open(nspath, O_RDONLY | O_CLOEXEC);
+    if (target < 0) return errno;
+    orig = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (orig < 0 || setns(target, CLONE_NEWNET) != 0) {
+      int e = errno; close(target); if (orig >= 0) close(orig); return e;
+    }
+    close(target);
+  }
+  int err = fn();
+  if (orig >= 0) {
+    if (setns(orig, CLONE_NEWNET) != 0) abort();
+    close(orig);
+  }
+  return err;
+}
+
+// procfs(nspath, file, value?) -> current contents (before writing value, when given).
+// /proc/sys/net files answer for the network namespace of the thread that opens them, so a
+// collector watching another namespace reads and sets that namespace's conntrack sysctls.
+napi_value Procfs(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  char ns[4096] = {0}, file[4096] = {0}, value[256] = {0};
+  size_t l = 0;
+  if (argc < 2) return Throw(env, "NL_BAD_ARGS", "procfs(netns, file[, value])", 0);
+  napi_get_value_string_utf8(env, argv[0], ns, sizeof ns, &l);
+  napi_get_value_string_utf8(env, argv[1], file, sizeof file, &l);
+  bool write = false;
+  if (argc >= 3) {
+    napi_valuetype t;
+    napi_typeof(env, argv[2], &t);
+    if (t == napi_string) { napi_get_value_string_utf8(env, argv[2], value, sizeof value, &l); write = true; }
+  }
+  char out[4096] = {0};
+  int err = InNetns(ns, [&]() -> int {
+    int fd = open(file, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return errno;
+    ssize_t n = read(fd, out, sizeof out - 1);
+    int e = n < 0 ? errno : 0;
+    close(fd);
+    if (e) return e;
+    if (write) {
+      fd = open(file, O_WRONLY | O_CLOEXEC);
+      if (fd < 0) return errno;
+      ssize_t w = ::write(fd, value, strlen(value));
+      e = w < 0 ? errno : 0;
+      close(fd);
+    }
+    return e;
+  });
+  if (err) return Throw(env, "NL_PROCFS", file, err);
+  napi_value r;
+  napi_create_string_utf8(env, out, NAPI_AUTO_LENGTH, &r);
+  return r;
+}
+
 napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"open", nullptr, Open, nullptr, nullptr, nullptr, napi_default, nullptr},
@@ -444,6 +506,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"close", nullptr, Close, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"ref", nullptr, DoRef, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"unref", nullptr, DoUnref, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"procfs", nullptr, Procfs, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -14,9 +14,9 @@ export const expDump = (seq: number) => new NlWriter().begin(exp(C.IPCTNL_MSG_EX
 /** Per-CPU conntrack statistics; needs NLM_F_DUMP or the kernel answers nothing. */
 export const ctStatsCpu = (seq: number) =>
   new NlWriter().begin(ct(C.IPCTNL_MSG_CT_GET_STATS_CPU), DUMP, seq, 0).end().bytes();
-/** Global entry count and nf_conntrack_max. */
+/** Global entry count and nf_conntrack_max. A single reply: NLM_F_ACK makes the end explicit. */
 export const ctStatsGlobal = (seq: number) =>
-  new NlWriter().begin(ct(C.IPCTNL_MSG_CT_GET_STATS), N.NLM_F_REQUEST, seq, 0).end().bytes();
+  new NlWriter().begin(ct(C.IPCTNL_MSG_CT_GET_STATS), N.NLM_F_REQUEST | N.NLM_F_ACK, seq, 0).end().bytes();
 /** Per-CPU expectation statistics (the reply arrives typed 0x0103). */
 export const expStatsCpu = (seq: number) =>
   new NlWriter().begin(exp(C.IPCTNL_MSG_EXP_GET_STATS_CPU), DUMP, seq, 0).end().bytes();

@@ -1,0 +1,107 @@
+/** `ctpipe collect`: wires the collector to its sockets, its sink and the operator endpoint. */
+import { appendFileSync } from 'node:fs';
+import { Registry } from 'prom-client';
+import { serveOps } from '../../common/http.js';
+import { createLogger } from '../../common/log.js';
+import { Collector } from '../../collector/collector.js';
+import { createKafkaProducer } from '../../collector/kafka.js';
+import { collectorMetrics } from '../../collector/metrics.js';
+import { JsonlSink } from '../../collector/sinks/jsonl.js';
+import { KafkaPublisher } from '../../collector/sinks/kafka.js';
+import type { RecordSink } from '../../collector/sinks/sink.js';
+import { Spool } from '../../collector/sinks/spool.js';
+import { openNetfilterSocket, procfsInNetns } from '../../collector/socket.js';
+import { checkSysctls, requireNetAdmin } from '../../collector/system.js';
+import type { CommandSpec } from '../args.js';
+import type { Config } from '../config.js';
+
+export const collectSpec: CommandSpec = {
+  name: 'collect',
+  summary: 'subscribe to conntrack events, dump the table, poll statistics, publish records',
+  usage: 'ctpipe collect [--output kafka|jsonl] [--events new,update,destroy,exp_new,exp_destroy] [flags]',
+  sections: ['', 'collect', 'kafka', 'metrics'],
+  own: {
+    capture: { type: 'string', description: 'also append every raw event datagram (hex, one per line) to FILE' },
+  },
+};
+
+export async function runCollect(cfg: Config, own: Record<string, string | boolean | undefined>): Promise<number> {
+  const log = createLogger(cfg.log_level, 'ctpipe-collect');
+  requireNetAdmin();
+  const c = cfg.collect;
+
+  for (const s of checkSysctls((file, value) => procfsInNetns(c.netns, file, value), c.set_sysctls)) {
+    if (s.changed) log.info({ sysctl: s.key, value: s.value }, 'sysctl turned on (--set-sysctls); it applies to connections created from now on');
+    else if (!s.ok) log.warn({ sysctl: s.key, value: s.value ?? 'unreadable' }, `${s.key} is ${s.value ?? 'unreadable'}: ${s.lost}. Fix: sysctl -w ${s.key}=1, or run with --set-sysctls`);
+  }
+
+  const registry = new Registry();
+  const metrics = collectorMetrics(registry);
+  let sink: RecordSink;
+  let publisher: KafkaPublisher | undefined;
+  let producer: ReturnType<typeof createKafkaProducer> | undefined;
+  // The publisher reports its own losses into the stream through the collector, created below.
+  let collector: Collector | undefined;
+  if (c.output === 'jsonl') {
+    sink = new JsonlSink(process.stdout);
+  } else {
+    const k = cfg.kafka;
+    producer = createKafkaProducer(k, log);
+    const spool = k.spool_dir ? new Spool(k.spool_dir, k.spool_max_bytes) : undefined;
+    if (spool && !spool.empty) log.info({ dir: spool.dir, bytes: spool.bytes }, 'records left in the spool by an earlier run will be sent first');
+    publisher = new KafkaPublisher({
+      producer, topic: k.topic, key: cfg.host, batchEvents: k.batch_events, lingerMs: k.linger,
+      bufferBytes: k.buffer_bytes, maxSendBytes: k.max_send_bytes, spool, log, registry,
+      reportLoss: (l) => collector?.reportLoss(l),
+    });
+    sink = publisher;
+  }
+
+  const capture = typeof own.capture === 'string' ? own.capture : undefined;
+  collector = new Collector({
+    host: cfg.host,
+    events: c.events,
+    rcvbuf: c.rcvbuf,
+    rcvbufMax: c.rcvbuf_max,
+    netns: c.netns,
+    dump: c.dump,
+    statsIntervalMs: c.stats_interval,
+    resyncMinIntervalMs: c.resync_min_interval,
+    nflog: c.nflog_group === undefined ? undefined : { group: c.nflog_group, rate: c.nflog_rate, copyRange: 128 },
+    sink,
+    sockets: openNetfilterSocket,
+    metrics,
+    log,
+    capture: capture ? (d, sec, nsec) => appendFileSync(capture, `${sec}.${String(nsec).padStart(9, '0')} ${d.toString('hex')}\n`) : undefined,
+  });
+
+  if (cfg.metrics.enabled) {
+    await serveOps(cfg.metrics.listen, registry, () => ({
+      ok: collector!.healthy,
+      detail: { run: collector!.run, seq: collector!.lastSeq, kafka_up: publisher?.up, buffered_bytes: publisher?.bufferedBytes, error: collector!.lastError },
+    }));
+  }
+
+  let stopping: Promise<void> | undefined;
+  const stop = (why: string) => {
+    stopping ??= (async () => {
+      log.info({ why }, 'stopping: flushing records');
+      await collector!.stop();
+      if (publisher) await publisher.close(cfg.kafka.flush_timeout);
+      else await sink.close();
+      await producer?.disconnect().catch(() => undefined);
+      log.info({ seq: collector!.lastSeq, sent: publisher?.sentEvents, dropped: publisher?.droppedEvents }, 'stopped');
+      await new Promise<void>((resolve) => log.flush(() => resolve()));
+    })();
+    return stopping;
+  };
+  const done = new Promise<void>((resolve) => {
+    process.once('SIGINT', () => void stop('SIGINT').then(resolve));
+    process.once('SIGTERM', () => void stop('SIGTERM').then(resolve));
+    if (c.duration > 0) setTimeout(() => void stop('duration elapsed').then(resolve), c.duration).unref();
+  });
+  await collector.start();
+  log.info({ host: cfg.host, run: collector.run, output: c.output }, 'collecting');
+  await done;
+  return 0;
+}

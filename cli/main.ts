@@ -1,0 +1,90 @@
+/** ctpipe: the command-line program. Each subcommand parses flags from the config schema. */
+import { stringify } from 'yaml';
+import { CtpipeError, isCtpipeError } from '../common/errors.js';
+import { REDACT } from '../common/log.js';
+import { helpText, parseCommand, type CommandSpec } from './args.js';
+import { collectSpec, runCollect } from './commands/collect.js';
+import { configDocs, loadConfig, type Config } from './config.js';
+
+const configSpec: CommandSpec = {
+  name: 'config',
+  summary: 'print the effective configuration (secrets redacted), check it, or print its reference',
+  usage: 'ctpipe config [--docs] [--check] [-c FILE] [flags]',
+  sections: ['', 'collect', 'kafka', 'metrics'],
+  own: {
+    docs: { type: 'boolean', description: 'print the configuration reference (docs/CONFIG.md) and exit' },
+    check: { type: 'boolean', description: 'only validate; exit 0 when valid' },
+  },
+};
+
+const COMMANDS: Record<string, { spec: CommandSpec; run: (cfg: Config, own: Record<string, string | boolean | undefined>) => Promise<number> }> = {
+  collect: { spec: collectSpec, run: runCollect },
+  config: {
+    spec: configSpec,
+    run: async (cfg, own) => {
+      if (own.check) {
+        process.stdout.write('configuration is valid\n');
+        return 0;
+      }
+      process.stdout.write(stringify(redact(cfg)));
+      return 0;
+    },
+  },
+};
+
+function redact(cfg: Config): unknown {
+  const c = structuredClone(cfg) as Record<string, unknown>;
+  const sasl = (c.kafka as { sasl: Record<string, unknown> }).sasl;
+  if (sasl.password !== undefined) sasl.password = '[redacted]';
+  void REDACT;
+  return c;
+}
+
+function usage(): string {
+  const lines = ['ctpipe: Linux conntrack events to analytics', '', 'usage: ctpipe COMMAND [flags]', '', 'commands:'];
+  for (const { spec } of Object.values(COMMANDS)) lines.push(`  ${spec.name.padEnd(10)}${spec.summary}`);
+  lines.push(`  ${'version'.padEnd(10)}print the version`, '', 'Run `ctpipe COMMAND --help` for the flags of a command.');
+  return lines.join('\n') + '\n';
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === 'help' || name === '--help' || name === '-h') {
+    process.stdout.write(usage());
+    return name ? 0 : 2;
+  }
+  if (name === 'version' || name === '--version') {
+    const { createRequire } = await import('node:module');
+    const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
+    process.stdout.write(`ctpipe ${pkg.version}\n`);
+    return 0;
+  }
+  const cmd = COMMANDS[name];
+  if (!cmd) {
+    process.stderr.write(`ctpipe: unknown command "${name}"\n\n${usage()}`);
+    return 2;
+  }
+  const parsed = parseCommand(cmd.spec, rest);
+  if (parsed.help) {
+    process.stdout.write(helpText(cmd.spec));
+    return 0;
+  }
+  if (name === 'config' && parsed.own.docs) {
+    process.stdout.write(configDocs());
+    return 0;
+  }
+  if (parsed.positionals.length) {
+    throw new CtpipeError('CONFIG_INVALID', `unexpected argument "${parsed.positionals[0]}"\nRun \`ctpipe ${name} --help\` for the flags.`);
+  }
+  const cfg = loadConfig({ file: parsed.config ?? process.env.CTPIPE_CONFIG, env: process.env, flags: parsed.flags });
+  return cmd.run(cfg, parsed.own);
+}
+
+// Commands return once their work is flushed; exit then, whatever timers libraries left behind.
+const exit = (code: number) => process.stdout.write('', () => process.exit(code));
+main(process.argv.slice(2)).then(exit, (e: unknown) => {
+  if (isCtpipeError(e)) process.stderr.write(`ctpipe: ${e.message} [${e.code}]\n`);
+  else process.stderr.write(`ctpipe: ${(e as Error).message}\n`);
+  if (process.env.CTPIPE_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
+  exit(isCtpipeError(e) && e.code.startsWith('CONFIG') ? 2 : 1);
+});

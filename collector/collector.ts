@@ -1,0 +1,366 @@
+/**
+ * The collector: subscribes to conntrack events, dumps the table, polls statistics, optionally
+ * samples INVALID packets from NFLOG, stamps every record with host, run and sequence number, and
+ * hands them to a sink. It owns no socket code itself (SocketFactory is injected).
+ *
+ * Start-up order (conntrack-netlink.md §6.2): the event socket subscribes first, then the table is
+ * dumped on a second socket, so a flow that changes during the dump is seen at least once; the
+ * processor merges snapshot rows with events by (id, original tuple, zone).
+ *
+ * Loss: an ENOBUFS on the event socket means the kernel dropped events. The collector reads the
+ * exact count from the socket (sk_drops), emits a `loss` record, doubles the receive buffer (up to
+ * a cap, as conntrackd does) and re-dumps the table so the processor can resync.
+ */
+import { randomUUID } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import type { CtpipeError } from '../common/errors.js';
+import type { Logger } from '../common/log.js';
+import { sumCpus } from '../contract/proto/batch.js';
+import type { CpuStats, CtpipeRecord, ExpRecord, InvalidPacketRecord, LossRecord, StatsRecord } from '../contract/records.js';
+import { decodeDatagram, type MessageHandler } from './conntrack/decode.js';
+import type { ExpStats, GlobalStats } from './conntrack/stats.js';
+import type { CollectorMetrics } from './metrics.js';
+import * as N from './netlink/constants.js';
+import { forEachFrame } from './netlink/frames.js';
+import * as R from './netlink/requests.js';
+import { nflogBind, nflogMode, nflogTimeout } from './nflog/config.js';
+import { decodeNflogMessage, NFULNL_MSG_PACKET } from './nflog/decode.js';
+import { QueryClient } from './query.js';
+import type { RecordSink } from './sinks/sink.js';
+import type { NetlinkSocket, SocketFactory } from './socket.js';
+
+export type EventKind = 'new' | 'update' | 'destroy' | 'exp_new' | 'exp_destroy';
+
+const GROUPS: Record<EventKind, number> = {
+  new: N.NFNLGRP_CONNTRACK_NEW,
+  update: N.NFNLGRP_CONNTRACK_UPDATE,
+  destroy: N.NFNLGRP_CONNTRACK_DESTROY,
+  exp_new: N.NFNLGRP_CONNTRACK_EXP_NEW,
+  exp_destroy: N.NFNLGRP_CONNTRACK_EXP_DESTROY,
+};
+
+export interface CollectorOptions {
+  host: string;
+  run?: string;
+  events: EventKind[];
+  rcvbuf: number;
+  rcvbufMax: number;
+  netns?: string;
+  dump: boolean;
+  statsIntervalMs: number;
+  resyncMinIntervalMs: number;
+  nflog?: { group: number; rate: number; copyRange: number };
+  sink: RecordSink;
+  sockets: SocketFactory;
+  metrics: CollectorMetrics;
+  log: Logger;
+  now?: () => { sec: number; nsec: number };
+  /** Sees every raw datagram of the event socket (fixture capture: `ctpipe collect --capture`). */
+  capture?: (datagram: Buffer, sec: number, nsec: number) => void;
+}
+
+function wallClock(): { sec: number; nsec: number } {
+  const ms = Date.now();
+  const hr = process.hrtime();
+  return { sec: Math.floor(ms / 1000), nsec: (ms % 1000) * 1e6 + (hr[1] % 1e6) };
+}
+
+export class Collector {
+  readonly run: string;
+  private seq = 0;
+  private events?: NetlinkSocket;
+  private query?: QueryClient;
+  private nflog?: NetlinkSocket;
+  private statsTimer?: NodeJS.Timeout;
+  private resyncTimer?: NodeJS.Timeout;
+  private lastResyncAt = 0;
+  private lastDrops = 0;
+  private rcvbuf = 0;
+  private counted = { events: 0, drops: 0, enobufs: 0, rejected: 0 };
+  private rejectLogs = 0;
+  private readonly now: () => { sec: number; nsec: number };
+  private readonly eventHandler: MessageHandler;
+  private ifnames = new Map<number, string>();
+  private tokens = 0;
+  private tokensAt = 0;
+  private suppressed = 0;
+  private stopped = false;
+  /** Whether the last stats poll and event socket look healthy (for /healthz). */
+  healthy = true;
+  lastError: string | undefined;
+
+  constructor(private readonly o: CollectorOptions) {
+    this.run = o.run ?? randomUUID();
+    this.now = o.now ?? wallClock;
+    this.eventHandler = {
+      ct: (r) => this.emit(r),
+      exp: (r) => this.emit(r),
+      cpuStats: () => {},
+      globalStats: () => {},
+      expStats: () => {},
+      done: () => {},
+      kernelError: () => {},
+      reject: (e, bytes) => this.onReject(e, bytes, 'events'),
+      unknownAttrs: (a) => o.metrics.unknownAttrs.inc(a.length),
+    };
+  }
+
+  get lastSeq(): number {
+    return this.seq;
+  }
+
+  /** Stamps and emits one record; the only way records leave the collector. */
+  private emit(r: CtpipeRecord): void {
+    r.host = this.o.host;
+    r.run = this.run;
+    r.seq = ++this.seq;
+    if (r.type !== 'stats' && r.type !== 'loss') this.counted.events++;
+    if (r.type === 'snapshot' || (r.type === 'exp_new' && (r as ExpRecord).snapshot)) this.o.metrics.snapshotRows.inc();
+    this.o.metrics.records.inc({ type: r.type });
+    this.o.sink.write(r);
+  }
+
+  private stamp(): { host: string; run: string; seq: number; sec: number; nsec: number } {
+    const t = this.now();
+    return { host: this.o.host, run: this.run, seq: 0, sec: t.sec, nsec: t.nsec };
+  }
+
+  private onReject(e: CtpipeError, bytes: Buffer, socket: string): void {
+    this.counted.rejected++;
+    this.o.metrics.rejected.inc({ code: e.code });
+    // The first rejections are logged in full, then one in a thousand: a malformed stream must not
+    // turn into a log storm.
+    if (this.rejectLogs++ < 10 || this.rejectLogs % 1000 === 0) {
+      this.o.log.warn({ code: e.code, socket, bytes: bytes.subarray(0, 256).toString('hex'), rejected: this.counted.rejected }, `rejected a netlink message: ${e.message}`);
+    }
+  }
+
+  async start(): Promise<void> {
+    const o = this.o;
+    const groups = [...new Set(o.events.map((k) => GROUPS[k]))];
+    this.events = o.sockets({ groups, rcvbuf: o.rcvbuf, netns: o.netns });
+    this.rcvbuf = this.events.rcvbuf;
+    o.metrics.rcvbuf.set(this.rcvbuf);
+    if (!this.events.forced) {
+      o.log.warn({ rcvbuf: this.rcvbuf }, 'SO_RCVBUFFORCE refused (no CAP_NET_ADMIN?): the receive buffer is capped by net.core.rmem_max and storms will overflow it');
+    }
+    this.events.start((chunk, enobufs, errno) => this.onEventChunk(chunk, enobufs, errno));
+    o.log.info({ groups: o.events, rcvbuf: this.rcvbuf, netns: o.netns, run: this.run }, 'subscribed to conntrack events');
+
+    this.query = new QueryClient(o.sockets({ rcvbuf: 4 << 20, netns: o.netns }), (e, b) => this.onReject(e, b, 'query'), (a) => o.metrics.unknownAttrs.inc(a.length));
+    if (o.nflog) await this.startNflog(o.nflog);
+    if (o.dump) await this.dump('start');
+    await this.pollStats();
+    this.statsTimer = setInterval(() => {
+      this.pollStats().catch((e: unknown) => this.fail('stats poll failed', e));
+    }, o.statsIntervalMs);
+  }
+
+  private fail(msg: string, e: unknown): void {
+    this.healthy = false;
+    this.lastError = `${msg}: ${(e as Error).message}`;
+    this.o.log.error({ err: e }, msg);
+  }
+
+  private onEventChunk(chunk: Buffer | null, enobufs: number, errno: number): void {
+    if (chunk) {
+      const dv = new DataView(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+      forEachFrame(chunk, (off, len, sec, nsec, truncated) => {
+        this.o.capture?.(chunk.subarray(off, off + len), sec, nsec);
+        if (truncated) this.onReject({ code: 'NL_TRUNCATED', message: 'datagram larger than the read buffer' } as CtpipeError, chunk.subarray(off, off + 64), 'events');
+        else decodeDatagram(chunk, dv, off, off + len, sec, nsec, this.eventHandler);
+      });
+    }
+    if (enobufs > 0) this.onOverrun(enobufs);
+    if (errno) this.fail('event socket receive failed', new Error(`errno ${errno}`));
+  }
+
+  /** Kernel dropped events: count them exactly, say so in the stream, grow the buffer, resync. */
+  private onOverrun(enobufs: number): void {
+    const o = this.o;
+    this.counted.enobufs += enobufs;
+    o.metrics.enobufs.inc({ socket: 'events' }, enobufs);
+    const lost = this.takeDrops();
+    this.emitLoss('enobufs', lost, 'events', true);
+    o.log.warn({ enobufs, lost, rcvbuf: this.rcvbuf }, 'the kernel dropped conntrack events (receive buffer overrun); a resync dump follows');
+    if (this.rcvbuf < o.rcvbufMax && this.events) {
+      this.rcvbuf = this.events.setRcvbuf(Math.min(this.rcvbuf * 2, o.rcvbufMax));
+      o.metrics.rcvbuf.set(this.rcvbuf);
+    }
+    this.scheduleResync();
+  }
+
+  private takeDrops(): number {
+    if (!this.events) return 0;
+    const drops = this.events.stats().drops;
+    const delta = drops - this.lastDrops;
+    this.lastDrops = drops;
+    if (delta > 0) {
+      this.counted.drops += delta;
+      this.o.metrics.kernelDrops.inc({ socket: 'events' }, delta);
+    }
+    return delta;
+  }
+
+  private emitLoss(reason: LossRecord['reason'], count: number, source: string, resync: boolean): void {
+    this.emit({ ...this.stamp(), type: 'loss', reason, count, source, resync });
+  }
+
+  /** Puts a loss the publisher saw (memory and spool full) into the stream. */
+  reportLoss(l: Pick<LossRecord, 'reason' | 'count' | 'source' | 'first_seq' | 'last_seq'>): void {
+    this.emit({ ...this.stamp(), type: 'loss', resync: false, ...l });
+  }
+
+  private scheduleResync(): void {
+    if (this.resyncTimer || this.stopped) return;
+    const wait = Math.max(0, this.lastResyncAt + this.o.resyncMinIntervalMs - Date.now());
+    this.resyncTimer = setTimeout(() => {
+      this.resyncTimer = undefined;
+      this.o.metrics.resyncs.inc();
+      this.dump('resync').catch((e: unknown) => this.fail('resync dump failed', e));
+    }, wait);
+  }
+
+  /** Dumps conntrack entries, then expectations, emitting them as snapshot rows. */
+  async dump(why: 'start' | 'resync'): Promise<{ flows: number; expectations: number }> {
+    if (!this.query) throw new Error('collector not started');
+    this.lastResyncAt = Date.now();
+    let flows = 0;
+    let expectations = 0;
+    await this.query.request(R.ctDump, { ct: (r) => { flows++; this.emit(r); } });
+    await this.query.request(R.expDump, { exp: (r) => { expectations++; this.emit(r); } });
+    this.o.log.info({ why, flows, expectations }, 'dumped the conntrack table');
+    return { flows, expectations };
+  }
+
+  /** Per-CPU and global statistics, emitted as one `stats` record. */
+  async pollStats(): Promise<StatsRecord> {
+    if (!this.query) throw new Error('collector not started');
+    const cpus: CpuStats[] = [];
+    let global: GlobalStats = {};
+    const exp: ExpStats = { exp_new: 0, exp_create: 0, exp_delete: 0 };
+    await this.query.request(R.ctStatsCpu, { cpuStats: (s) => cpus.push(s) });
+    await this.query.request(R.ctStatsGlobal, { globalStats: (g) => { global = g; } });
+    await this.query.request(R.expStatsCpu, {
+      expStats: (s) => {
+        exp.exp_new += s.exp_new;
+        exp.exp_create += s.exp_create;
+        exp.exp_delete += s.exp_delete;
+      },
+    });
+    // Drops without an ENOBUFS (should not happen, but the count is what matters).
+    const silent = this.takeDrops();
+    if (silent > 0) this.emitLoss('socket_drops', silent, 'events', false);
+    if (this.events) this.o.metrics.backlog.set(this.events.stats().rmem);
+    const rec: StatsRecord = {
+      ...this.stamp(), type: 'stats', cpus, totals: sumCpus(cpus), ...global, ...exp, collector: { ...this.counted },
+    };
+    this.emit(rec);
+    this.o.metrics.seq.set(this.seq);
+    this.healthy = true;
+    return rec;
+  }
+
+  // ------------------------------------------------------------------ NFLOG samples
+
+  private async startNflog(cfg: { group: number; rate: number; copyRange: number }): Promise<void> {
+    const sock = this.o.sockets({ rcvbuf: 8 << 20, netns: this.o.netns });
+    this.nflog = sock;
+    let seq = 1;
+    const acks = new Map<number, (errno: number) => void>();
+    const handler: MessageHandler = {
+      ct: () => {}, exp: () => {}, cpuStats: () => {}, globalStats: () => {}, expStats: () => {},
+      done: (s) => acks.get(s)?.(0),
+      kernelError: (s, errno) => acks.get(s)?.(errno),
+      reject: (e, b) => this.onReject(e, b, 'nflog'),
+      other: (buf, dv, off, len, type, _flags, sec, nsec) => {
+        if (type !== ((N.NFNL_SUBSYS_ULOG << 8) | NFULNL_MSG_PACKET)) return;
+        try {
+          this.onInvalidPacket(decodeNflogMessage(buf, dv, off, len), sec, nsec);
+        } catch (e) {
+          this.onReject(e as CtpipeError, buf.subarray(off, off + len), 'nflog');
+        }
+      },
+    };
+    sock.start((chunk, enobufs) => {
+      if (chunk) {
+        const dv = new DataView(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+        forEachFrame(chunk, (off, len, sec, nsec) => decodeDatagram(chunk, dv, off, off + len, sec, nsec, handler));
+      }
+      if (enobufs > 0) {
+        const d = sock.stats().drops;
+        this.o.metrics.enobufs.inc({ socket: 'nflog' }, enobufs);
+        this.emitLoss('enobufs', d, 'nflog', false);
+      }
+    });
+    const send = (msg: (s: number) => Buffer) =>
+      new Promise<void>((resolve, reject) => {
+        const s = seq++;
+        const t = setTimeout(() => reject(new Error('NFLOG configuration timed out')), 5000);
+        acks.set(s, (errno) => {
+          clearTimeout(t);
+          acks.delete(s);
+          if (errno) reject(new Error(`NFLOG group ${cfg.group}: errno ${errno}${errno === 16 ? ' (EBUSY: another process owns the group)' : ''}`));
+          else resolve();
+        });
+        sock.send(msg(s));
+      });
+    await send((s) => nflogBind(s, cfg.group));
+    await send((s) => nflogMode(s, cfg.group, cfg.copyRange));
+    await send((s) => nflogTimeout(s, cfg.group, 10));
+    this.loadIfnames();
+    this.o.log.info({ group: cfg.group, rate: cfg.rate }, 'sampling INVALID packets from NFLOG');
+  }
+
+  private loadIfnames(): void {
+    if (this.o.netns) return; // /sys/class/net shows this process's namespace, not the watched one
+    try {
+      for (const name of readdirSync('/sys/class/net')) {
+        this.ifnames.set(Number(readFileSync(`/sys/class/net/${name}/ifindex`, 'utf8')), name);
+      }
+    } catch {
+      // names stay as if<N>
+    }
+  }
+
+  private ifname(i: number | undefined): string | undefined {
+    if (i === undefined) return undefined;
+    return this.ifnames.get(i) ?? `if${i}`;
+  }
+
+  /** Token bucket: `rate` samples per second; suppressed packets ride on the next sample's weight. */
+  private onInvalidPacket(p: ReturnType<typeof decodeNflogMessage>, sec: number, nsec: number): void {
+    const rate = this.o.nflog!.rate;
+    const now = Date.now();
+    this.tokens = Math.min(rate, this.tokens + ((now - this.tokensAt) / 1000) * rate);
+    this.tokensAt = now;
+    if (this.tokens < 1) {
+      this.suppressed++;
+      this.o.metrics.invalidSuppressed.inc();
+      return;
+    }
+    this.tokens -= 1;
+    const rec: InvalidPacketRecord = {
+      host: this.o.host, run: this.run, seq: 0, sec, nsec, type: 'invalid_packet',
+      family: p.family, proto: p.proto, src: p.src, dst: p.dst, sport: p.sport, dport: p.dport,
+      tcp_flags: p.tcp_flags, icmp_type: p.icmp_type, icmp_code: p.icmp_code, length: p.length,
+      indev: this.ifname(p.indev), outdev: this.ifname(p.outdev), prefix: p.prefix, mark: p.mark,
+      weight: 1 + this.suppressed,
+    };
+    this.suppressed = 0;
+    this.emit(rec);
+  }
+
+  // ------------------------------------------------------------------ shutdown
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearInterval(this.statsTimer);
+    clearTimeout(this.resyncTimer);
+    this.events?.close();
+    this.nflog?.close();
+    this.query?.close();
+    await this.o.sink.flush();
+  }
+}

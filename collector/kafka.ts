@@ -1,0 +1,72 @@
+/**
+ * The only file that imports kafkajs on the collector side: builds a producer from configuration
+ * (brokers, TLS, SASL) with ordering kept per partition (one request in flight) and kafkajs logs
+ * routed to pino. Credentials come from the config (env or files), never from logs.
+ */
+import { readFileSync } from 'node:fs';
+import { CompressionTypes, Kafka, logLevel, Partitioners, type KafkaConfig, type SASLOptions } from 'kafkajs';
+import type { Logger } from '../common/log.js';
+import type { KafkaConfigSection } from '../cli/config.js';
+import type { ProducerLike } from './sinks/kafka.js';
+
+export function kafkaClientConfig(cfg: KafkaConfigSection, log: Logger, clientId: string): KafkaConfig {
+  const kc: KafkaConfig = {
+    clientId,
+    brokers: cfg.brokers,
+    connectionTimeout: cfg.connection_timeout_ms,
+    requestTimeout: cfg.request_timeout_ms,
+    retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 2000 },
+    logLevel: logLevel.WARN,
+    logCreator: () => (entry) => {
+      const { message, ...rest } = entry.log;
+      const level = entry.level === logLevel.ERROR ? 'error' : entry.level === logLevel.WARN ? 'warn' : 'debug';
+      log[level]({ kafka: entry.namespace, ...rest }, String(message));
+    },
+  };
+  if (cfg.tls.enabled) {
+    kc.ssl = {
+      rejectUnauthorized: cfg.tls.reject_unauthorized,
+      ca: cfg.tls.ca_file ? [readFileSync(cfg.tls.ca_file, 'utf8')] : undefined,
+      cert: cfg.tls.cert_file ? readFileSync(cfg.tls.cert_file, 'utf8') : undefined,
+      key: cfg.tls.key_file ? readFileSync(cfg.tls.key_file, 'utf8') : undefined,
+    };
+  }
+  if (cfg.sasl.mechanism !== 'none') {
+    const password = cfg.sasl.password_file ? readFileSync(cfg.sasl.password_file, 'utf8').trim() : (cfg.sasl.password ?? '');
+    kc.sasl = { mechanism: cfg.sasl.mechanism, username: cfg.sasl.username ?? '', password } as SASLOptions;
+  }
+  return kc;
+}
+
+export interface KafkaProducerHandle extends ProducerLike {
+  connect(): Promise<void>;
+  disconnect(): Promise<void>;
+}
+
+export function createKafkaProducer(cfg: KafkaConfigSection, log: Logger, clientId = 'ctpipe-collector'): KafkaProducerHandle {
+  const kafka = new Kafka(kafkaClientConfig(cfg, log, clientId));
+  const producer = kafka.producer({
+    createPartitioner: Partitioners.DefaultPartitioner,
+    maxInFlightRequests: 1,
+    allowAutoTopicCreation: true,
+    retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 2000 },
+  });
+  const compression = cfg.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None;
+  let connected = false;
+  return {
+    async connect() {
+      await producer.connect();
+      connected = true;
+    },
+    async disconnect() {
+      if (connected) await producer.disconnect();
+    },
+    async send(req) {
+      if (!connected) {
+        await producer.connect();
+        connected = true;
+      }
+      await producer.send({ topic: req.topic, messages: req.messages, acks: -1, compression });
+    },
+  };
+}

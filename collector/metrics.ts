@@ -1,0 +1,23 @@
+/** The collector's Prometheus metrics; names are stable (dashboards and alerts use them). */
+import { Counter, Gauge, Registry } from 'prom-client';
+
+export function collectorMetrics(registry = new Registry()) {
+  const m = {
+    registry,
+    records: new Counter({ name: 'ctpipe_collector_records_total', help: 'Records emitted, by type', labelNames: ['type'], registers: [registry] }),
+    rejected: new Counter({ name: 'ctpipe_collector_decode_rejected_total', help: 'Netlink messages rejected as malformed, by error code', labelNames: ['code'], registers: [registry] }),
+    unknownAttrs: new Counter({ name: 'ctpipe_collector_unknown_attributes_total', help: 'Attributes the decoder did not know (kept as raw bytes)', registers: [registry] }),
+    kernelDrops: new Counter({ name: 'ctpipe_collector_netlink_drops_total', help: 'Messages the kernel dropped on a collector socket (sk_drops)', labelNames: ['socket'], registers: [registry] }),
+    enobufs: new Counter({ name: 'ctpipe_collector_enobufs_total', help: 'ENOBUFS errors on the event socket (receive buffer overrun)', labelNames: ['socket'], registers: [registry] }),
+    resyncs: new Counter({ name: 'ctpipe_collector_resyncs_total', help: 'Table dumps done after a loss', registers: [registry] }),
+    snapshotRows: new Counter({ name: 'ctpipe_collector_snapshot_rows_total', help: 'Rows emitted from table dumps', registers: [registry] }),
+    rcvbuf: new Gauge({ name: 'ctpipe_collector_socket_rcvbuf_bytes', help: 'Effective receive buffer of the event socket', registers: [registry] }),
+    backlog: new Gauge({ name: 'ctpipe_collector_socket_backlog_bytes', help: 'Bytes queued in the kernel for the event socket', registers: [registry] }),
+    seq: new Gauge({ name: 'ctpipe_collector_seq', help: 'Last sequence number emitted in this run', registers: [registry] }),
+    invalidSuppressed: new Counter({ name: 'ctpipe_collector_invalid_samples_suppressed_total', help: 'INVALID packet samples folded into a later sample by the rate limit', registers: [registry] }),
+    sysctl: new Gauge({ name: 'ctpipe_collector_sysctl', help: 'Conntrack sysctl values seen at start (-1 unreadable)', labelNames: ['key'], registers: [registry] }),
+  };
+  return m;
+}
+
+export type CollectorMetrics = ReturnType<typeof collectorMetrics>;

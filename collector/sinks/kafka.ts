@@ -1,0 +1,282 @@
+/**
+ * Publishes records to Kafka: batches of records become one Kafka record (a ctpipe.v1.Batch),
+ * keyed by host so a host's records stay in one partition and in order.
+ *
+ * Nothing is lost silently. Sealed records wait in a memory queue bounded by `bufferBytes`; past
+ * it the oldest move to the disk spool (bounded by the spool's own limit); past that they are
+ * dropped, counted, and announced in the stream by a `loss` record carrying the dropped seq range.
+ * Order: one send in flight at a time; the spool always holds records older than the memory
+ * queue, and is drained first when Kafka is back.
+ */
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { CtpipeError } from '../../common/errors.js';
+import type { Logger } from '../../common/log.js';
+import { encodeBatch } from '../../contract/proto/batch.js';
+import { ProtoReader } from '../../contract/proto/reader.js';
+import { ProtoWriter } from '../../contract/proto/writer.js';
+import type { CtpipeRecord, LossRecord } from '../../contract/records.js';
+import type { RecordSink } from './sink.js';
+import type { Spool } from './spool.js';
+
+export interface KafkaMessage {
+  key: string;
+  value: Buffer;
+}
+
+/** The slice of a kafkajs producer the publisher uses (injected; tests pass fakes). */
+export interface ProducerLike {
+  send(req: { topic: string; messages: KafkaMessage[] }): Promise<unknown>;
+}
+
+export interface PublisherOptions {
+  producer: ProducerLike;
+  topic: string;
+  key: string;
+  batchEvents: number;
+  lingerMs: number;
+  bufferBytes: number;
+  maxSendBytes: number;
+  spool?: Spool;
+  log: Logger;
+  registry: Registry;
+  /** Called to put a `loss` record into the stream (the collector stamps it). */
+  reportLoss: (l: Pick<LossRecord, 'reason' | 'count' | 'source' | 'first_seq' | 'last_seq'>) => void;
+  retryMinMs?: number;
+  retryMaxMs?: number;
+}
+
+interface Sealed {
+  value: Buffer;
+  events: number;
+  firstSeq: number;
+  lastSeq: number;
+}
+
+function publisherMetrics(registry: Registry) {
+  return {
+    records: new Counter({ name: 'ctpipe_publish_records_total', help: 'Kafka records acknowledged', registers: [registry] }),
+    events: new Counter({ name: 'ctpipe_publish_events_total', help: 'Events inside acknowledged Kafka records', registers: [registry] }),
+    bytes: new Counter({ name: 'ctpipe_publish_bytes_total', help: 'Encoded bytes acknowledged (before Kafka compression)', registers: [registry] }),
+    errors: new Counter({ name: 'ctpipe_publish_errors_total', help: 'Failed Kafka sends (each is retried)', registers: [registry] }),
+    spooled: new Counter({ name: 'ctpipe_publish_spooled_records_total', help: 'Kafka records written to the disk spool', registers: [registry] }),
+    dropped: new Counter({ name: 'ctpipe_publish_dropped_events_total', help: 'Events dropped because memory and spool were full', registers: [registry] }),
+    buffer: new Gauge({ name: 'ctpipe_publish_buffer_bytes', help: 'Encoded bytes waiting in memory', registers: [registry] }),
+    spool: new Gauge({ name: 'ctpipe_spool_bytes', help: 'Bytes in the disk spool', registers: [registry] }),
+    up: new Gauge({ name: 'ctpipe_kafka_up', help: '1 when the last Kafka send succeeded', registers: [registry] }),
+  };
+}
+
+export class KafkaPublisher implements RecordSink {
+  private pending: CtpipeRecord[] = [];
+  private queue: Sealed[] = [];
+  private queueBytes = 0;
+  private inFlight = 0; // records at the head of `queue` being sent
+  private lingerTimer?: NodeJS.Timeout;
+  private wakeUp?: () => void;
+  private closing = false;
+  private worker: Promise<void>;
+  private readonly writer = new ProtoWriter(1 << 20);
+  private readonly m: ReturnType<typeof publisherMetrics>;
+  private errorLogs = 0;
+  up = true;
+  sentRecords = 0;
+  sentEvents = 0;
+  droppedEvents = 0;
+
+  constructor(private readonly o: PublisherOptions) {
+    this.m = publisherMetrics(o.registry);
+    this.m.up.set(1);
+    this.worker = this.run();
+  }
+
+  write(r: CtpipeRecord): void {
+    this.pending.push(r);
+    if (this.pending.length >= this.o.batchEvents) this.seal();
+    else if (!this.lingerTimer) this.lingerTimer = setTimeout(() => this.seal(), this.o.lingerMs);
+  }
+
+  private seal(): void {
+    clearTimeout(this.lingerTimer);
+    this.lingerTimer = undefined;
+    if (this.pending.length === 0) return;
+    const recs = this.pending;
+    this.pending = [];
+    const value = encodeBatch(recs, this.writer);
+    this.queue.push({ value, events: recs.length, firstSeq: recs[0]!.seq, lastSeq: recs[recs.length - 1]!.seq });
+    this.queueBytes += value.length;
+    if (this.queueBytes > this.o.bufferBytes) this.overflow();
+    this.m.buffer.set(this.queueBytes);
+    this.wakeUp?.();
+  }
+
+  /** Memory is full: move the oldest records not in flight to the spool, or drop them. */
+  private overflow(): void {
+    const movable = this.queue.slice(this.inFlight);
+    let excess = this.queueBytes - this.o.bufferBytes;
+    const take: Sealed[] = [];
+    for (const s of movable) {
+      if (excess <= 0) break;
+      take.push(s);
+      excess -= s.value.length;
+    }
+    if (take.length === 0) return;
+    this.queue.splice(this.inFlight, take.length);
+    for (const s of take) this.queueBytes -= s.value.length;
+    if (this.o.spool) {
+      try {
+        this.o.spool.append(take.map((s) => s.value));
+        this.m.spooled.inc(take.length);
+        this.m.spool.set(this.o.spool.bytes);
+        return;
+      } catch (e) {
+        this.o.log.error({ err: (e as Error).message, records: take.length }, 'the spool refused records: dropping them');
+      }
+    }
+    const events = take.reduce((n, s) => n + s.events, 0);
+    this.droppedEvents += events;
+    this.m.dropped.inc(events);
+    this.o.reportLoss({
+      reason: this.o.spool ? 'spool_full' : 'buffer_full', count: events, source: 'publish',
+      first_seq: take[0]!.firstSeq, last_seq: take[take.length - 1]!.lastSeq,
+    });
+  }
+
+  private async run(): Promise<void> {
+    for (;;) {
+      const spool = this.o.spool;
+      if (spool && !spool.empty && this.inFlight === 0) {
+        const seg = spool.peek()!;
+        if (!(await this.sendAll(seg.records))) return;
+        spool.commit(seg.segment);
+        this.m.spool.set(spool.bytes);
+        continue;
+      }
+      if (this.queue.length === 0) {
+        if (this.closing) return;
+        await new Promise<void>((resolve) => (this.wakeUp = resolve));
+        this.wakeUp = undefined;
+        continue;
+      }
+      let bytes = 0;
+      let n = 0;
+      while (n < this.queue.length && (n === 0 || bytes + this.queue[n]!.value.length <= this.o.maxSendBytes)) {
+        bytes += this.queue[n]!.value.length;
+        n++;
+      }
+      this.inFlight = n;
+      const group = this.queue.slice(0, n);
+      const ok = await this.sendAll(group.map((s) => s.value));
+      this.inFlight = 0;
+      if (!ok) return;
+      this.queue.splice(0, n);
+      this.queueBytes -= bytes;
+      this.m.buffer.set(this.queueBytes);
+    }
+  }
+
+  /** Sends values in order, retrying with backoff until acknowledged; false when closing gave up. */
+  private async sendAll(values: Buffer[]): Promise<boolean> {
+    let start = 0;
+    let delay = this.o.retryMinMs ?? 200;
+    while (start < values.length) {
+      let end = start;
+      let bytes = 0;
+      while (end < values.length && (end === start || bytes + values[end]!.length <= this.o.maxSendBytes)) bytes += values[end++]!.length;
+      const chunk = values.slice(start, end);
+      try {
+        await this.o.producer.send({ topic: this.o.topic, messages: chunk.map((value) => ({ key: this.o.key, value })) });
+        const events = chunk.reduce((n, v) => n + countRecords(v), 0);
+        this.sentEvents += events;
+        this.sentRecords += chunk.length;
+        this.m.records.inc(chunk.length);
+        this.m.bytes.inc(bytes);
+        this.m.events.inc(events);
+        if (!this.up) this.o.log.info('Kafka is reachable again; draining the backlog');
+        this.up = true;
+        this.m.up.set(1);
+        start = end;
+        delay = this.o.retryMinMs ?? 200;
+      } catch (e) {
+        this.m.errors.inc();
+        this.up = false;
+        this.m.up.set(0);
+        if (this.errorLogs++ < 5 || this.errorLogs % 100 === 0) {
+          this.o.log.warn({ err: (e as Error).message, buffered: this.queueBytes, spooled: this.o.spool?.bytes ?? 0 }, 'Kafka send failed; buffering and retrying');
+        }
+        if (this.closing && this.giveUp) return false;
+        await sleep(delay);
+        delay = Math.min(delay * 2, this.o.retryMaxMs ?? 5000);
+        if (this.closing && this.giveUp) return false;
+      }
+    }
+    return true;
+  }
+
+  private giveUp = false;
+
+  get bufferedBytes(): number {
+    return this.queueBytes;
+  }
+
+  async flush(): Promise<void> {
+    this.seal();
+    while (this.queue.length > 0 || (this.o.spool && !this.o.spool.empty)) {
+      if (this.giveUp) return;
+      await sleep(20);
+    }
+  }
+
+  /**
+   * Flushes for up to `timeoutMs`; whatever Kafka has not acknowledged by then goes to the spool
+   * (when configured) so the next start sends it.
+   */
+  async close(timeoutMs = 10_000): Promise<void> {
+    this.closing = true;
+    this.seal();
+    this.wakeUp?.();
+    const done = this.flush().then(() => true);
+    const drained = await Promise.race([done, sleep(timeoutMs).then(() => false)]);
+    this.giveUp = true;
+    this.wakeUp?.();
+    if (!drained) {
+      const rest = this.queue.splice(0);
+      this.queueBytes = 0;
+      if (rest.length && this.o.spool) {
+        try {
+          this.o.spool.append(rest.map((s) => s.value));
+          this.o.log.warn({ records: rest.length }, 'Kafka unreachable at shutdown: records kept in the spool for the next start');
+        } catch (e) {
+          const events = rest.reduce((n, s) => n + s.events, 0);
+          this.droppedEvents += events;
+          this.o.log.error({ err: (e as Error).message, events }, 'Kafka unreachable and the spool refused records at shutdown: events lost');
+        }
+      } else if (rest.length) {
+        const events = rest.reduce((n, s) => n + s.events, 0);
+        this.droppedEvents += events;
+        this.o.log.error({ events }, 'Kafka unreachable at shutdown and no spool configured: events lost');
+      }
+    }
+    await Promise.race([this.worker, sleep(1000)]);
+    this.o.spool?.close();
+  }
+}
+
+/** Records in an encoded batch, counted from its top-level fields without decoding them. */
+function countRecords(v: Buffer): number {
+  const r = new ProtoReader(v);
+  let n = 0;
+  try {
+    while (r.more()) {
+      const tag = r.varint();
+      if (tag === ((4 << 3) | 2)) n++;
+      r.skip(tag & 7);
+    }
+  } catch {
+    throw new CtpipeError('RECORD_DECODE', 'publisher produced an unreadable batch');
+  }
+  return n;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

@@ -1,0 +1,19 @@
+import type { CtpipeRecord } from '../../contract/records.js';
+
+/** Where the collector puts records. write() never blocks: sinks buffer and account for loss. */
+export interface RecordSink {
+  write(r: CtpipeRecord): void;
+  /** Resolves when everything written so far is delivered (or safely spooled). */
+  flush(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Collects records in memory: tests and the in-process pipeline of `ctpipe run`. */
+export class MemorySink implements RecordSink {
+  readonly records: CtpipeRecord[] = [];
+  write(r: CtpipeRecord): void {
+    this.records.push(r);
+  }
+  async flush(): Promise<void> {}
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,160 @@
+/**
+ * The disk spool: where encoded Kafka records wait while Kafka is unreachable and the memory
+ * buffer is full. Segments are append-only files read back oldest first, so the order of a host's
+ * records is kept across outages and collector restarts.
+ *
+ *   segment file: spool-<16-digit counter>.seg
+ *   frame       := magic u32 LE 0x43545031 ("CTP1"), length u32 LE, crc32 u32 LE, value[length]
+ *
+ * A torn tail (crash mid-write) fails its length or CRC check and is discarded with a count.
+ * Writes that fail (disk full, quota) are reported to the caller, which counts the records lost.
+ */
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import path from 'node:path';
+import { crc32 } from 'node:zlib';
+import { CtpipeError } from '../../common/errors.js';
+
+const MAGIC = 0x43545031;
+const HEADER = 12;
+
+export interface SpooledRecord {
+  value: Buffer;
+  /** Events inside the record (for accounting). */
+  events: number;
+}
+
+interface Segment {
+  file: string;
+  bytes: number;
+}
+
+export class Spool {
+  private segments: Segment[] = [];
+  private writeFd: number | undefined;
+  private writeSeg: Segment | undefined;
+  private counter = 0;
+  /** Frames discarded as torn or corrupt when reading back. */
+  corrupt = 0;
+
+  constructor(
+    readonly dir: string,
+    readonly maxBytes: number,
+    private readonly segmentBytes = 16 << 20,
+  ) {
+    try {
+      mkdirSync(dir, { recursive: true });
+      for (const f of readdirSync(dir).filter((n) => /^spool-\d{16}\.seg$/.test(n)).sort()) {
+        const file = path.join(dir, f);
+        this.segments.push({ file, bytes: statSync(file).size });
+        this.counter = Math.max(this.counter, Number(f.slice(6, 22)));
+      }
+    } catch (e) {
+      throw new CtpipeError('SPOOL_IO', `spool directory ${dir}: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  get bytes(): number {
+    let n = 0;
+    for (const s of this.segments) n += s.bytes;
+    return n;
+  }
+
+  get empty(): boolean {
+    return this.segments.length === 0;
+  }
+
+  /** Appends records; throws SPOOL_IO when the bound is reached or the disk refuses. */
+  append(values: Buffer[]): void {
+    let size = 0;
+    for (const v of values) size += HEADER + v.length;
+    if (this.bytes + size > this.maxBytes) throw new CtpipeError('SPOOL_IO', `spool full (${this.maxBytes} bytes)`);
+    if (!this.writeSeg || this.writeSeg.bytes >= this.segmentBytes) this.rotate();
+    const frames = Buffer.allocUnsafe(size);
+    let o = 0;
+    for (const v of values) {
+      frames.writeUInt32LE(MAGIC, o);
+      frames.writeUInt32LE(v.length, o + 4);
+      frames.writeUInt32LE(crc32(v), o + 8);
+      v.copy(frames, o + HEADER);
+      o += HEADER + v.length;
+    }
+    try {
+      let written = 0;
+      while (written < frames.length) written += writeSync(this.writeFd!, frames, written);
+      fsyncSync(this.writeFd!);
+    } catch (e) {
+      // Keep the segment consistent: a partial frame at the tail is dropped on read by its CRC.
+      throw new CtpipeError('SPOOL_IO', `writing the spool failed: ${(e as Error).message}`, { cause: e });
+    } finally {
+      this.writeSeg!.bytes = statSafe(this.writeSeg!.file);
+    }
+  }
+
+  private rotate(): void {
+    this.closeWriter();
+    const file = path.join(this.dir, `spool-${String(++this.counter).padStart(16, '0')}.seg`);
+    try {
+      this.writeFd = openSync(file, 'a');
+    } catch (e) {
+      throw new CtpipeError('SPOOL_IO', `creating ${file}: ${(e as Error).message}`, { cause: e });
+    }
+    this.writeSeg = { file, bytes: 0 };
+    this.segments.push(this.writeSeg);
+  }
+
+  private closeWriter(): void {
+    if (this.writeFd !== undefined) closeSync(this.writeFd);
+    this.writeFd = undefined;
+    this.writeSeg = undefined;
+  }
+
+  /** The oldest segment's records, or undefined when the spool is empty. */
+  peek(): { records: Buffer[]; segment: string } | undefined {
+    const seg = this.segments[0];
+    if (!seg) return undefined;
+    if (seg === this.writeSeg) this.closeWriter();
+    const data = existsSync(seg.file) ? readFileSync(seg.file) : Buffer.alloc(0);
+    const records: Buffer[] = [];
+    let o = 0;
+    while (o + HEADER <= data.length) {
+      const len = data.readUInt32LE(o + 4);
+      if (data.readUInt32LE(o) !== MAGIC || o + HEADER + len > data.length) {
+        this.corrupt++;
+        break;
+      }
+      const v = data.subarray(o + HEADER, o + HEADER + len);
+      if (crc32(v) !== data.readUInt32LE(o + 8)) {
+        this.corrupt++;
+        break;
+      }
+      records.push(Buffer.from(v));
+      o += HEADER + len;
+    }
+    return { records, segment: seg.file };
+  }
+
+  /** Removes the oldest segment once all its records are delivered. */
+  commit(segment: string): void {
+    const i = this.segments.findIndex((s) => s.file === segment);
+    if (i < 0) return;
+    if (this.segments[i] === this.writeSeg) this.closeWriter();
+    this.segments.splice(i, 1);
+    try {
+      unlinkSync(segment);
+    } catch {
+      // already gone
+    }
+  }
+
+  close(): void {
+    this.closeWriter();
+  }
+}
+
+function statSafe(file: string): number {
+  try {
+    return statSync(file).size;
+  } catch {
+    return 0;
+  }
+}
