@@ -16,10 +16,12 @@ export function kafkaClientConfig(cfg: KafkaConfigSection, log: Logger, clientId
     connectionTimeout: cfg.connection_timeout_ms,
     requestTimeout: cfg.request_timeout_ms,
     retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 2000 },
-    logLevel: logLevel.WARN,
+    logLevel: process.env.KAFKAJS_DEBUG_CTPIPE ? logLevel.DEBUG : logLevel.WARN,
     logCreator: () => (entry) => {
       const { message, ...rest } = entry.log;
-      const level = entry.level === logLevel.ERROR ? 'error' : entry.level === logLevel.WARN ? 'warn' : 'debug';
+      // kafkajs logs every failed connection attempt as an error; the publisher reports outages
+      // itself (rate-limited), so these stay at debug.
+      const level = process.env.KAFKAJS_DEBUG_CTPIPE ? 'warn' : 'debug';
       log[level]({ kafka: entry.namespace, ...rest }, String(message));
     },
   };

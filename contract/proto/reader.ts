@@ -86,7 +86,11 @@ export class ProtoReader {
     switch (wire) {
       case 0: this.varint(); break;
       case 1: this.pos += 8; break;
-      case 2: this.pos += this.len(); break;
+      case 2: {
+        const n = this.len(); // read the length before taking pos: it advances pos
+        this.pos += n;
+        break;
+      }
       case 5: this.pos += 4; break;
       default: this.fail(`unsupported wire type ${wire}`);
     }

@@ -1,0 +1,86 @@
+/**
+ * librdkafka's mock cluster (Debian kcat), a real Kafka wire-protocol broker on loopback
+ * (shared/notes/environment.md). It lives as long as its kcat process and keeps nothing on disk.
+ * pause()/resume() freeze it with SIGSTOP/SIGCONT: a broker that stops answering, then comes back
+ * with its data, which is how an outage looks to a producer.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { Kafka, logLevel, type EachMessagePayload } from 'kafkajs';
+import { which } from './exec.js';
+
+export class KafkaMock {
+  private constructor(private readonly proc: ChildProcess, readonly brokers: string[]) {}
+
+  static async start(brokers = 3): Promise<KafkaMock> {
+    if (!which('kcat')) throw new Error('the Kafka tests need kcat (Debian package kcat): apt-get install kcat');
+    const proc = spawn('kcat', ['-X', `test.mock.num.brokers=${brokers}`, '-d', 'mock', '-b', 'ignored:9092', '-C', '-t', 'keepalive', '-o', 'end'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    const list = await new Promise<string[]>((resolve, reject) => {
+      let buf = '';
+      const timer = setTimeout(() => reject(new Error(`kcat mock cluster did not start: ${buf.slice(0, 500)}`)), 10_000);
+      const onData = (d: Buffer) => {
+        buf += d.toString();
+        const m = /bootstrap\.servers=(\S+)/.exec(buf);
+        if (m) {
+          clearTimeout(timer);
+          buf = '';
+          // keep draining the debug log so kcat never blocks on a full pipe
+          proc.stderr!.off('data', onData);
+          proc.stderr!.on('data', () => {});
+          resolve(m[1]!.split(','));
+        }
+        if (buf.length > 1 << 20) buf = buf.slice(-4096);
+      };
+      proc.stderr!.on('data', onData);
+      proc.once('exit', (code) => reject(new Error(`kcat exited (${String(code)}) before the mock cluster started`)));
+    });
+    return new KafkaMock(proc, list);
+  }
+
+  pause(): void {
+    this.proc.kill('SIGSTOP');
+  }
+
+  resume(): void {
+    this.proc.kill('SIGCONT');
+  }
+
+  async stop(): Promise<void> {
+    this.proc.kill('SIGCONT');
+    this.proc.kill('SIGKILL');
+    await new Promise((r) => (this.proc.exitCode !== null ? r(undefined) : this.proc.once('exit', r)));
+  }
+}
+
+export interface Consumed {
+  partition: number;
+  offset: string;
+  key: string;
+  value: Buffer;
+}
+
+/** Reads a topic from the beginning until `until(all)` is true or the timeout passes. */
+export async function consumeAll(
+  brokers: string[],
+  topic: string,
+  until: (msgs: Consumed[]) => boolean,
+  timeoutMs = 30_000,
+): Promise<Consumed[]> {
+  const kafka = new Kafka({ clientId: 'ctpipe-test', brokers, logLevel: logLevel.NOTHING });
+  const consumer = kafka.consumer({ groupId: `test-${Math.random().toString(16).slice(2)}`, sessionTimeout: 10_000 });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  const msgs: Consumed[] = [];
+  let finish!: () => void;
+  const done = new Promise<void>((r) => (finish = r));
+  await consumer.run({
+    eachMessage: async ({ partition, message }: EachMessagePayload) => {
+      msgs.push({ partition, offset: message.offset, key: message.key?.toString() ?? '', value: message.value ?? Buffer.alloc(0) });
+      if (until(msgs)) finish();
+    },
+  });
+  await Promise.race([done, new Promise((r) => setTimeout(r, timeoutMs))]);
+  await consumer.disconnect();
+  return msgs;
+}
