@@ -151,8 +151,8 @@ table inet ctpipe_lab {
   /** A TCP connection that completes: handshake, `bytes` sent, a reply, FIN both ways. */
   async tcpConnect(dst: string, port: number, bytes: number): Promise<{ local: number; reply: string }> {
     const r = await this.exec('client', process.execPath, [TRAFFIC, 'tcp-client', dst, String(port), String(bytes)]);
-    const last = JSON.parse(r.stdout.trim().split('\n').pop()!) as { local: number; reply: string };
-    return last;
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { local?: number; reply?: string });
+    return { local: lines[0]!.local!, reply: lines[lines.length - 1]!.reply ?? '' };
   }
 
   /** A TCP connection to a closed port: SYN answered by RST. */
