@@ -10,6 +10,7 @@ export const ErrorCodes = {
   CT_BAD_PAYLOAD: 'a ctnetlink message is too short for its nfgenmsg header',
   CT_BAD_ATTRIBUTE: 'a ctnetlink attribute has the wrong size for its type',
   CT_MISSING_TUPLE: 'a conntrack message has no original tuple',
+  DECODE_INTERNAL: 'the decoder failed unexpectedly (a ctpipe bug); the message was rejected',
   NFLOG_BAD_PACKET: 'an NFLOG packet payload could not be parsed',
   CONFIG_INVALID: 'the configuration is invalid',
   CONFIG_FILE: 'the configuration file cannot be read or parsed',

@@ -66,7 +66,7 @@ export function decodeDatagram(
       if (decodeMessage(buf, dv, o, len, type, flags, seq, sec, nsec, h)) count++;
     } catch (e) {
       if (e instanceof CtpipeError) h.reject(e, buf.subarray(o, o + len));
-      else h.reject(new CtpipeError('CT_BAD_ATTRIBUTE', String(e)), buf.subarray(o, o + len));
+      else h.reject(new CtpipeError('DECODE_INTERNAL', String(e)), buf.subarray(o, o + len));
     }
     o += (len + 3) & ~3;
   }

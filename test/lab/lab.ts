@@ -16,10 +16,11 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { packageRoot } from '../../common/paths.js';
 import { firstJsonLine, requireLabPrerequisites, run, start, type RunResult } from './exec.js';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
+// The helper scripts stay in the source tree (they also run from dist/, e.g. the capture tool).
+const here = path.join(packageRoot(), 'test', 'lab');
 const TRAFFIC = path.join(here, 'traffic.mjs');
 const FTP_CLIENT = path.join(here, 'ftp-client.py');
 const SYSTEM_PYTHON = '/usr/bin/python3';
