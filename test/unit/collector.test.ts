@@ -1,0 +1,151 @@
+/**
+ * Collector logic with fake sockets: stamping, loss accounting on ENOBUFS (exact count from the
+ * socket's drop counter, a loss record, a larger buffer, a resync dump), statistics assembly.
+ */
+import { describe, expect, it } from 'vitest';
+import { Collector } from '../../collector/collector.js';
+import { collectorMetrics } from '../../collector/metrics.js';
+import { NlWriter } from '../../collector/netlink/writer.js';
+import { MemorySink } from '../../collector/sinks/sink.js';
+import { hasNetAdmin, requireNetAdmin, checkSysctls } from '../../collector/system.js';
+import { silentLogger } from '../../common/log.js';
+import type { LossRecord, StatsRecord } from '../../contract/records.js';
+import { FakeSocket } from '../helpers/fake-socket.js';
+import { fixtureBuffers } from '../helpers/decode.js';
+
+const events = fixtureBuffers('events');
+const MULTI = 0x2;
+
+function done(seq: number): Buffer {
+  return new NlWriter().raw(3, MULTI, seq, Buffer.alloc(4)).bytes();
+}
+
+/** Answers requests as the kernel does (message shapes from conntrack-netlink.md §4.1, §6.2). */
+function kernel(req: Buffer, sock: FakeSocket): void {
+  const type = req.readUInt16LE(4);
+  const seq = req.readUInt32LE(8);
+  const reply: Buffer[] = [];
+  if (type === 0x0101) {
+    const row = Buffer.from(events[0]!); // a NEW event's body, as a dump row
+    row.writeUInt16LE(MULTI, 6);
+    row.writeUInt32LE(seq, 8);
+    reply.push(row, done(seq));
+  } else if (type === 0x0104) {
+    for (const cpu of [0, 1]) {
+      const w = new NlWriter().begin(0x0104, MULTI, seq, 0, cpu);
+      for (let a = 2; a <= 15; a++) w.be32(a, a === 4 ? 100 + cpu : 1);
+      reply.push(w.end().bytes());
+    }
+    reply.push(done(seq));
+  } else if (type === 0x0105) {
+    reply.push(new NlWriter().begin(0x0105, 0, seq, 0).be32(1, 12).be32(2, 262144).end().bytes());
+    reply.push(new NlWriter().raw(2, 0, seq, Buffer.alloc(4)).bytes());
+  } else if (type === 0x0203) {
+    reply.push(new NlWriter().begin(0x0103, MULTI, seq, 0).be32(1, 3).be32(2, 4).be32(3, 5).end().bytes(), done(seq));
+  } else {
+    reply.push(done(seq));
+  }
+  queueMicrotask(() => sock.deliver(reply));
+}
+
+function setup() {
+  const sockets: FakeSocket[] = [];
+  const sink = new MemorySink();
+  const c = new Collector({
+    host: 'h1', run: 'r1', events: ['new', 'update', 'destroy'], rcvbuf: 1 << 20, rcvbufMax: 4 << 20, dump: true,
+    statsIntervalMs: 3_600_000, resyncMinIntervalMs: 0, sink, metrics: collectorMetrics(), log: silentLogger,
+    sockets: (o) => {
+      const s = new FakeSocket(o, o.groups?.length ? undefined : kernel);
+      sockets.push(s);
+      return s;
+    },
+  });
+  return { c, sink, sockets };
+}
+
+describe('collector', () => {
+  it('subscribes to the chosen groups, dumps, polls stats, and stamps a gap-free sequence', async () => {
+    const { c, sink, sockets } = setup();
+    await c.start();
+    expect(sockets[0]!.opts.groups).toEqual([1, 2, 3]);
+    sockets[0]!.deliver(events.slice(0, 10));
+    const types = sink.records.map((r) => r.type);
+    expect(types[0]).toBe('snapshot');
+    const stats = sink.records.find((r): r is StatsRecord => r.type === 'stats')!;
+    expect(stats.cpus.map((x) => x.invalid)).toEqual([100, 101]);
+    expect(stats.totals.invalid).toBe(201);
+    expect([stats.entries, stats.max_entries, stats.exp_new, stats.exp_create, stats.exp_delete]).toEqual([12, 262144, 3, 4, 5]);
+    expect(sink.records.map((r) => r.seq)).toEqual(sink.records.map((_, i) => i + 1));
+    expect(sink.records.every((r) => r.host === 'h1' && r.run === 'r1')).toBe(true);
+    await c.stop();
+    expect(sockets.every((s) => s.closed)).toBe(true);
+  });
+
+  it('turns an overrun into an exact loss record, a bigger buffer and a resync dump', async () => {
+    const { c, sink, sockets } = setup();
+    await c.start();
+    const ev = sockets[0]!;
+    const dumpsBefore = sockets[1]!.sent.filter((m) => m.readUInt16LE(4) === 0x0101).length;
+    ev.drops = 1234; // the kernel counted 1234 messages it could not queue
+    ev.deliver(events.slice(0, 3), 1);
+    const loss = sink.records.find((r): r is LossRecord => r.type === 'loss')!;
+    expect(loss).toMatchObject({ reason: 'enobufs', count: 1234, source: 'events', resync: true });
+    expect(ev.rcvbuf).toBe(2 << 20); // doubled
+    await new Promise((r) => setTimeout(r, 20));
+    expect(sockets[1]!.sent.filter((m) => m.readUInt16LE(4) === 0x0101).length).toBe(dumpsBefore + 1);
+    const after = sink.records.slice(sink.records.indexOf(loss));
+    expect(after.some((r) => r.type === 'snapshot')).toBe(true);
+    // drops seen later without an ENOBUFS are still reported, by the next stats poll
+    ev.drops = 1300;
+    const s = await c.pollStats();
+    expect(s.collector.drops).toBe(1300);
+    expect(sink.records.filter((r): r is LossRecord => r.type === 'loss').at(-1)).toMatchObject({ reason: 'socket_drops', count: 66 });
+    // further overruns double the buffer up to rcvbuf_max and no further
+    ev.deliver([], 1);
+    ev.deliver([], 1);
+    expect(ev.rcvbuf).toBe(4 << 20);
+    await c.stop();
+  });
+
+  it('counts malformed datagrams and keeps going', async () => {
+    const { c, sink, sockets } = setup();
+    await c.start();
+    const good = events[0]!;
+    const bad = Buffer.from(good);
+    bad.writeUInt32LE(bad.length + 100, 0);
+    sockets[0]!.deliver([bad, good]);
+    const s: StatsRecord = await c.pollStats();
+    expect(s.collector.rejected).toBe(1);
+    expect(sink.records.filter((r) => r.type === 'new').length).toBe(1);
+    await c.stop();
+  });
+});
+
+describe('system checks', () => {
+  it('reads CAP_NET_ADMIN from the effective capability set', () => {
+    expect(hasNetAdmin('CapEff:\t0000000000001000\n')).toBe(true);
+    expect(hasNetAdmin('CapEff:\t000001ffffffefff\n')).toBe(false);
+    expect(() => requireNetAdmin('CapEff:\t0000000000000000\n')).toThrow(/needs CAP_NET_ADMIN[\s\S]*AmbientCapabilities=CAP_NET_ADMIN/);
+  });
+
+  it('reports the conntrack sysctls and turns them on when asked', () => {
+    const values: Record<string, string> = {
+      '/proc/sys/net/netfilter/nf_conntrack_events': '2\n',
+      '/proc/sys/net/netfilter/nf_conntrack_acct': '0\n',
+      '/proc/sys/net/netfilter/nf_conntrack_timestamp': '1\n',
+    };
+    const access = (f: string, v?: string) => {
+      const old = values[f]!;
+      if (v !== undefined) values[f] = v;
+      return old;
+    };
+    const seen = checkSysctls(access, false);
+    expect(seen.map((s) => [s.key.split('.').pop(), s.value, s.ok])).toEqual([
+      ['nf_conntrack_events', '2', false], ['nf_conntrack_acct', '0', false], ['nf_conntrack_timestamp', '1', true],
+    ]);
+    expect(seen[0]!.lost).toMatch(/never send UPDATE or DESTROY/);
+    const set = checkSysctls(access, true);
+    expect(set.every((s) => s.ok)).toBe(true);
+    expect(set.filter((s) => s.changed).length).toBe(2);
+  });
+});

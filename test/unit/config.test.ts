@@ -1,0 +1,104 @@
+/** Configuration: one schema for file, environment and flags; every mistake is a clear error. */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseCommand } from '../../cli/args.js';
+import { collectSpec } from '../../cli/commands/collect.js';
+import { configDocs, leaves, loadConfig, parseDuration, parseSize } from '../../cli/config.js';
+
+const dir = mkdtempSync(path.join(tmpdir(), 'ctpipe-config-'));
+const file = (name: string, text: string) => {
+  const p = path.join(dir, name);
+  writeFileSync(p, text);
+  return p;
+};
+
+describe('configuration', () => {
+  it('has defaults for everything', () => {
+    const c = loadConfig();
+    expect(c.collect.events).toEqual(['new', 'update', 'destroy', 'exp_new', 'exp_destroy']);
+    expect(c.collect.rcvbuf).toBe(64 << 20);
+    expect(c.collect.stats_interval).toBe(10_000);
+    expect(c.kafka.topic).toBe('ctpipe.events.v1');
+  });
+
+  it('layers defaults < file < environment < flags', () => {
+    const f = file('layers.yaml', 'collect:\n  rcvbuf: 8MiB\n  stats_interval: 5s\nkafka:\n  brokers: [a:1]\n  topic: from-file\n');
+    const c = loadConfig({
+      file: f,
+      env: { CTPIPE_COLLECT_STATS_INTERVAL: '2', CTPIPE_KAFKA_TOPIC: 'from-env' },
+      flags: { '--kafka-topic': 'from-flag' },
+    });
+    expect(c.collect.rcvbuf).toBe(8 << 20);
+    expect(c.collect.stats_interval).toBe(2000);
+    expect(c.kafka.brokers).toEqual(['a:1']);
+    expect(c.kafka.topic).toBe('from-flag');
+  });
+
+  it('parses lists, booleans and sizes from the environment', () => {
+    const c = loadConfig({ env: { CTPIPE_COLLECT_EVENTS: 'destroy', CTPIPE_COLLECT_DUMP: 'false', CTPIPE_KAFKA_BROKERS: 'k1:9092, k2:9092', CTPIPE_KAFKA_BUFFER_BYTES: '1GiB' } });
+    expect(c.collect.events).toEqual(['destroy']);
+    expect(c.collect.dump).toBe(false);
+    expect(c.kafka.brokers).toEqual(['k1:9092', 'k2:9092']);
+    expect(c.kafka.buffer_bytes).toBe(1 << 30);
+  });
+
+  it.each([
+    ['an unknown key in the file (typo)', { file: 'collect:\n  rcvbuff: 1MiB\n' }, /collect: Unrecognized key: "rcvbuff"/],
+    ['a wrong type', { file: 'collect:\n  dump: maybe\n' }, /collect\.dump: .*boolean/i],
+    ['a bad size', { env: { CTPIPE_COLLECT_RCVBUF: 'lots' } }, /collect\.rcvbuf: "lots" is not a size.*CTPIPE_COLLECT_RCVBUF/],
+    ['a bad duration', { env: { CTPIPE_COLLECT_STATS_INTERVAL: '10 parsecs' } }, /not a duration/],
+    ['an unknown event kind', { env: { CTPIPE_COLLECT_EVENTS: 'new,explode' } }, /collect\.events\.1: Invalid option/],
+    ['a broker without a port', { env: { CTPIPE_KAFKA_BROKERS: 'kafka' } }, /a broker is HOST:PORT/],
+    ['an unknown environment variable', { env: { CTPIPE_KAFKA_BROKER: 'x:1' } }, /unknown environment variable CTPIPE_KAFKA_BROKER/],
+    ['a number that is not one', { env: { CTPIPE_COLLECT_NFLOG_GROUP: 'ten' } }, /"ten" is not a number/],
+    ['YAML that does not parse', { file: 'collect: [unclosed\n' }, /not valid YAML/],
+    ['a YAML list at the top', { file: '- a\n- b\n' }, /top level must be a mapping/],
+  ])('rejects %s with a clear message', (_name, src, re) => {
+    const s = src as { file?: string; env?: Record<string, string> };
+    const opts = { env: s.env, file: s.file === undefined ? undefined : file(`bad-${Math.random()}.yaml`, s.file) };
+    expect(() => loadConfig(opts)).toThrow(re);
+  });
+
+  it('says which file cannot be read', () => {
+    expect(() => loadConfig({ file: '/nonexistent/ctpipe.yaml' })).toThrow(/cannot read config file \/nonexistent\/ctpipe\.yaml/);
+  });
+
+  it('gives every setting one environment variable and one flag', () => {
+    const ls = leaves();
+    expect(new Set(ls.map((l) => l.env)).size).toBe(ls.length);
+    expect(new Set(ls.map((l) => l.flag)).size).toBe(ls.length);
+    expect(ls.find((l) => l.path.join('.') === 'collect.rcvbuf')!.flag).toBe('--rcvbuf');
+    expect(ls.find((l) => l.path.join('.') === 'kafka.sasl.password')!.env).toBe('CTPIPE_KAFKA_SASL_PASSWORD');
+  });
+
+  it('generates the reference in docs/CONFIG.md from the schema', () => {
+    const docs = configDocs();
+    for (const l of leaves()) expect(docs).toContain(`\`${l.env}\``);
+  });
+
+  it('parses sizes and durations', () => {
+    expect(parseSize('64MiB')).toBe(64 << 20);
+    expect(parseSize('1.5k')).toBe(1536);
+    expect(parseDuration('500ms')).toBe(500);
+    expect(parseDuration(3)).toBe(3000);
+    expect(parseDuration('2m')).toBe(120_000);
+  });
+});
+
+describe('command-line flags', () => {
+  it('maps flags to settings and supports --no-X for booleans', () => {
+    const p = parseCommand(collectSpec, ['--events', 'destroy', '--no-dump', '--kafka-brokers', 'k:1', '-c', 'x.yaml']);
+    expect(p.flags).toEqual({ '--events': 'destroy', '--dump': false, '--kafka-brokers': 'k:1' });
+    expect(p.config).toBe('x.yaml');
+  });
+
+  it('rejects an unknown flag and points to --help', () => {
+    expect(() => parseCommand(collectSpec, ['--rcvbuff', '1'])).toThrow(/Unknown option '--rcvbuff'[\s\S]*ctpipe collect --help/);
+  });
+
+  it('rejects a flag without its value', () => {
+    expect(() => parseCommand(collectSpec, ['--rcvbuf'])).toThrow(/--rcvbuf/);
+  });
+});
