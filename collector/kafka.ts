@@ -4,7 +4,12 @@
  * routed to pino. Credentials come from the config (env or files), never from logs.
  */
 import { readFileSync } from 'node:fs';
-import { CompressionTypes, Kafka, logLevel, Partitioners, type KafkaConfig, type SASLOptions } from 'kafkajs';
+import { promisify } from 'node:util';
+import { gzip, unzip } from 'node:zlib';
+import kafkajs, { type KafkaConfig, type SASLOptions } from 'kafkajs';
+
+// kafkajs is CommonJS; CompressionCodecs is not visible as a named ESM export.
+const { CompressionCodecs, CompressionTypes, Kafka, logLevel, Partitioners } = kafkajs;
 import type { Logger } from '../common/log.js';
 import type { KafkaConfigSection } from '../cli/config.js';
 import type { ProducerLike } from './sinks/kafka.js';
@@ -40,6 +45,21 @@ export function kafkaClientConfig(cfg: KafkaConfigSection, log: Logger, clientId
   return kc;
 }
 
+const gzipAsync = promisify(gzip);
+const unzipAsync = promisify(unzip);
+
+/**
+ * kafkajs compresses with zlib's default level (6), which made compression the publish path's
+ * bottleneck (docs/PERFORMANCE.md). Same gzip format, configurable level, still on libuv's thread
+ * pool so the event loop keeps encoding meanwhile.
+ */
+export function useGzipLevel(level: number): void {
+  (CompressionCodecs as Record<number, () => unknown>)[CompressionTypes.GZIP] = () => ({
+    compress: (encoder: { buffer: Buffer }) => gzipAsync(encoder.buffer, { level }),
+    decompress: (buffer: Buffer) => unzipAsync(buffer),
+  });
+}
+
 export interface KafkaProducerHandle extends ProducerLike {
   connect(): Promise<void>;
   disconnect(): Promise<void>;
@@ -54,6 +74,7 @@ export function createKafkaProducer(cfg: KafkaConfigSection, log: Logger, client
     retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 2000 },
   });
   const compression = cfg.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None;
+  if (cfg.compression === 'gzip') useGzipLevel(cfg.compression_level);
   let connected = false;
   return {
     async connect() {

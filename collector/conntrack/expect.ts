@@ -12,6 +12,8 @@ import type { ExpRecord, UnknownAttr } from '../../contract/records.js';
 import { align4, attrLen, attrType, be16, be32, cstr, hex } from '../netlink/attr.js';
 import { NFPROTO_IPV6 } from '../netlink/constants.js';
 import * as C from './constants.js';
+
+const scratch: UnknownAttr[] = [];
 import { decodeTuple } from './tuple.js';
 
 export function decodeExpect(
@@ -24,7 +26,9 @@ export function decodeExpect(
   sec: number,
   nsec: number,
 ): ExpRecord {
-  const unknown: UnknownAttr[] = [];
+  // Unknown attributes are rare: collect them in a reused scratch list, copy only when present.
+  const unknown = scratch;
+  if (unknown.length) unknown.length = 0;
   const r: ExpRecord = {
     type, host: '', run: '', seq: 0, sec, nsec, family: family === NFPROTO_IPV6 ? 'ipv6' : 'ipv4',
   };
@@ -52,7 +56,7 @@ export function decodeExpect(
     }
     o += align4(len);
   }
-  if (unknown.length > 0) r.unknown = unknown;
+  if (unknown.length > 0) r.unknown = unknown.slice();
   return r;
 }
 

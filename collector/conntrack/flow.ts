@@ -18,6 +18,8 @@ import { CtpipeError } from '../../common/errors.js';
 import { align4, attrLen, attrType, be16, be32, be64, be64n, cstr, hex, u8 } from '../netlink/attr.js';
 import { NFPROTO_IPV6 } from '../netlink/constants.js';
 import * as C from './constants.js';
+
+const scratch: UnknownAttr[] = [];
 import { decodeTuple } from './tuple.js';
 
 export function decodeFlow(
@@ -30,7 +32,11 @@ export function decodeFlow(
   sec: number,
   nsec: number,
 ): CtRecord {
-  const unknown: UnknownAttr[] = [];
+  // Unknown attributes are rare: collect them in a reused scratch list, copy only when present.
+  const unknown = scratch;
+  if (unknown.length) unknown.length = 0;
+  // Every field is declared up front so all records share one hidden class (V8): absent ones stay
+  // undefined and drop out of JSON and protobuf alike.
   const r: CtRecord = {
     type, host: '', run: '', seq: 0, sec, nsec, id: 0,
     family: family === NFPROTO_IPV6 ? 'ipv6' : 'ipv4',
@@ -38,6 +44,12 @@ export function decodeFlow(
     orig: undefined as never,
     reply: undefined as never,
     status: 0,
+    tcp_state: undefined, tcp_wscale_orig: undefined, tcp_wscale_reply: undefined, tcp_flags_orig: undefined,
+    tcp_flags_reply: undefined, sctp_state: undefined, sctp_vtag_orig: undefined, sctp_vtag_reply: undefined,
+    dccp_state: undefined, dccp_role: undefined, dccp_handshake_seq: undefined, timeout: undefined, mark: undefined,
+    zone: undefined, use: undefined, helper: undefined, helper_info: undefined, master: undefined, counters: undefined,
+    start: undefined, stop: undefined, kernel_time: undefined, labels: undefined, secctx: undefined, secmark: undefined,
+    seqadj_orig: undefined, seqadj_reply: undefined, synproxy: undefined, unknown: undefined,
   };
   let o = start;
   while (o + 4 <= end) {
@@ -87,7 +99,7 @@ export function decodeFlow(
   if (r.orig === undefined) throw new CtpipeError('CT_MISSING_TUPLE', 'conntrack message without CTA_TUPLE_ORIG');
   if (r.reply === undefined) throw new CtpipeError('CT_MISSING_TUPLE', 'conntrack message without CTA_TUPLE_REPLY');
   r.proto = r.orig.proto;
-  if (unknown.length > 0) r.unknown = unknown;
+  if (unknown.length > 0) r.unknown = unknown.slice();
   return r;
 }
 

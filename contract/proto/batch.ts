@@ -10,7 +10,7 @@ import type {
 import { STAT_FIELDS } from '../records.js';
 import { CtpipeError } from '../../common/errors.js';
 import { ProtoReader } from './reader.js';
-import { ProtoWriter } from './writer.js';
+import { ProtoWriter, rawAscii, rawVarint } from './writer.js';
 
 export const SCHEMA_VERSION = 1;
 
@@ -25,6 +25,31 @@ function fam(f: 'ipv4' | 'ipv6'): number {
 
 function writeTuple(w: ProtoWriter, field: number, t: Tuple | undefined): void {
   if (t === undefined) return;
+  // A tuple is at most ~100 bytes (two 39-character IPv6 texts and small integers), so its length
+  // always fits one byte: write it in place without the begin/end shuffle.
+  w.ensure(128);
+  const b = w.buf;
+  const start = rawVarint(b, w.pos, (field << 3) | 2) - 1; // tags of fields >= 16 take two bytes
+  let p = start + 2;
+  let q = rawAscii(b, p, 0x0a, t.src);
+  if (q < 0 || (p = q, q = rawAscii(b, p, 0x12, t.dst)) < 0) {
+    slowTuple(w, field, t);
+    return;
+  }
+  p = q;
+  b[p++] = 0x18;
+  p = rawVarint(b, p, t.proto);
+  if (t.sport !== undefined) { b[p++] = 0x20; p = rawVarint(b, p, t.sport); }
+  if (t.dport !== undefined) { b[p++] = 0x28; p = rawVarint(b, p, t.dport); }
+  if (t.icmp_type !== undefined) { b[p++] = 0x30; p = rawVarint(b, p, t.icmp_type); }
+  if (t.icmp_code !== undefined) { b[p++] = 0x38; p = rawVarint(b, p, t.icmp_code); }
+  if (t.icmp_id !== undefined) { b[p++] = 0x40; p = rawVarint(b, p, t.icmp_id); }
+  if (t.zone !== undefined) { b[p++] = 0x48; p = rawVarint(b, p, t.zone); }
+  b[start + 1] = p - start - 2;
+  w.pos = p;
+}
+
+function slowTuple(w: ProtoWriter, field: number, t: Tuple): void {
   w.begin(field);
   w.string(1, t.src);
   w.string(2, t.dst);

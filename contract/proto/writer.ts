@@ -26,6 +26,11 @@ export class ProtoWriter {
     this.stack.length = 0;
   }
 
+  /** Makes room for n more bytes; the raw writers below rely on it. */
+  ensure(n: number): void {
+    this.grow(n);
+  }
+
   private grow(n: number): void {
     if (this.pos + n <= this.buf.length) return;
     let size = this.buf.length * 2;
@@ -101,26 +106,37 @@ export class ProtoWriter {
     this.varint(v ? 1 : 0);
   }
 
-  /** Strings here are almost always ASCII (addresses, helper names): copy bytes directly. */
+  /** Strings here are almost always ASCII (addresses, helper names): copy char codes directly. */
   string(field: number, s: string | undefined): void {
     if (s === undefined) return;
     this.varint((field << 3) | 2);
     const n = s.length;
-    this.grow(n * 3 + 5);
-    let ascii = true;
-    for (let i = 0; i < n; i++) if (s.charCodeAt(i) > 0x7f) { ascii = false; break; }
-    if (ascii) {
-      this.varint(n);
+    if (n < 0x80) {
+      this.grow(n + 1);
       const b = this.buf;
-      let p = this.pos;
-      for (let i = 0; i < n; i++) b[p++] = s.charCodeAt(i);
+      const start = this.pos;
+      b[start] = n;
+      let p = start + 1;
+      for (let i = 0; i < n; i++) {
+        const c = s.charCodeAt(i);
+        if (c > 0x7f) {
+          this.pos = start;
+          return this.utf8(s);
+        }
+        b[p++] = c;
+      }
       this.pos = p;
-    } else {
-      const bytes = Buffer.from(s, 'utf8');
-      this.varint(bytes.length);
-      bytes.copy(this.buf, this.pos);
-      this.pos += bytes.length;
+      return;
     }
+    this.utf8(s);
+  }
+
+  private utf8(s: string): void {
+    const bytes = Buffer.from(s, 'utf8');
+    this.varint(bytes.length);
+    this.grow(bytes.length);
+    bytes.copy(this.buf, this.pos);
+    this.pos += bytes.length;
   }
 
   bytes(field: number, v: Buffer | undefined): void {
@@ -164,4 +180,31 @@ export class ProtoWriter {
   finish(): Buffer {
     return Buffer.from(this.buf.subarray(0, this.pos));
   }
+}
+
+// Raw writers for hot paths: the caller has ensure()d the room and threads the position through.
+
+/** Unsigned varint of a value below 2^32. */
+export function rawVarint(b: Buffer, p: number, v: number): number {
+  while (v > 0x7f) {
+    b[p++] = (v & 0x7f) | 0x80;
+    v >>>= 7;
+  }
+  b[p++] = v;
+  return p;
+}
+
+/** A length-delimited ASCII string below 128 characters; -1 when it is not (use the slow path). */
+export function rawAscii(b: Buffer, p: number, tag: number, s: string): number {
+  const n = s.length;
+  if (n > 0x7f) return -1;
+  b[p] = tag;
+  b[p + 1] = n;
+  let q = p + 2;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 0x7f) return -1;
+    b[q++] = c;
+  }
+  return q;
 }

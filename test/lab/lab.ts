@@ -111,6 +111,7 @@ export class Lab {
 table inet ctpipe_lab {
   ct helper ftp-std { type "ftp" protocol tcp; }
   counter invalid_pkts { }
+  counter new_flows { }
   chain lab_pre {
     type filter hook prerouting priority filter; policy accept;
     ${logInvalid}
@@ -120,7 +121,7 @@ table inet ctpipe_lab {
     type filter hook forward priority filter; policy accept;
     ct state invalid counter name invalid_pkts drop
     ct state established,related counter accept
-    ct state new counter accept
+    ct state new counter name new_flows accept
   }
 }`;
     await run('nft', ['-f', '-'], { ns: fw, input: ruleset });
@@ -201,6 +202,13 @@ table inet ctpipe_lab {
   /** The firewall's `ct state invalid` counter (packets). */
   async invalidCounter(): Promise<number> {
     const r = await this.exec('fw', 'nft', ['-j', 'list', 'counter', 'inet', 'ctpipe_lab', 'invalid_pkts']);
+    const m = /"packets":\s*(\d+)/.exec(r.stdout);
+    return m ? Number(m[1]) : 0;
+  }
+
+  /** Packets the firewall forwarded in state NEW: one per connection it created. */
+  async newFlowsCounter(): Promise<number> {
+    const r = await this.exec('fw', 'nft', ['-j', 'list', 'counter', 'inet', 'ctpipe_lab', 'new_flows']);
     const m = /"packets":\s*(\d+)/.exec(r.stdout);
     return m ? Number(m[1]) : 0;
   }

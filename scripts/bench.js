@@ -1,0 +1,27 @@
+// npm run bench: every benchmark, printed as a table and saved to bench/results/<date>.json.
+// Needs root (the storm runs in the lab) and kcat (the publish benchmark's Kafka).
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { runDecode } from '../dist/bench/decode.js';
+import { runPublish } from '../dist/bench/publish.js';
+import { runStorms } from '../dist/bench/storm.js';
+
+const only = process.argv[2];
+const out = { date: new Date().toISOString(), machine: `${os.cpus().length} x ${os.cpus()[0]?.model ?? '?'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.type()} ${os.release()}`, node: process.version };
+if (!only || only === 'decode') {
+  out.decode = runDecode();
+  console.log(`decode: ${Math.round(out.decode.eventsPerSecond).toLocaleString()} events/s on one core (${out.decode.bytesPerEvent.toFixed(0)} B/event)`);
+}
+if (!only || only === 'publish') {
+  out.publish = await runPublish();
+  console.log(`publish: ${Math.round(out.publish.eventsPerSecond).toLocaleString()} events/s to Kafka (gzip), encode alone ${Math.round(out.publish.encodeEventsPerSecond).toLocaleString()} events/s, ${out.publish.bytesPerEvent.toFixed(1)} B/event encoded`);
+}
+if (!only || only === 'storm') {
+  out.storm = await runStorms(3, 61000);
+  console.table(out.storm);
+}
+mkdirSync('bench/results', { recursive: true });
+const file = `bench/results/${out.date.slice(0, 10)}${only ? `-${only}` : ''}.json`;
+writeFileSync(file, JSON.stringify(out, null, 2) + '\n');
+console.log(`saved ${file}`);
+process.exit(0);

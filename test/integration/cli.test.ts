@@ -1,0 +1,133 @@
+/**
+ * The `ctpipe` program as users run it: `ctpipe collect` in a lab namespace writing JSON lines or
+ * publishing to Kafka (librdkafka's mock cluster), graceful shutdown, the operator endpoint,
+ * help and errors.
+ */
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { packageRoot } from '../../common/paths.js';
+import { fromJsonLine } from '../../contract/json.js';
+import { decodeBatch } from '../../contract/proto/batch.js';
+import type { CtRecord, CtpipeRecord } from '../../contract/records.js';
+import { consumeAll, KafkaMock } from '../lab/kafka-mock.js';
+import { ADDR, Lab } from '../lab/lab.js';
+
+const BIN = path.join(packageRoot(), 'bin', 'ctpipe.js');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function ctpipe(args: string[], env: Record<string, string> = {}): ChildProcessWithoutNullStreams {
+  return spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env } });
+}
+
+function collectOutput(p: ChildProcessWithoutNullStreams) {
+  const out = { stdout: '', stderr: '' };
+  p.stdout.on('data', (d: Buffer) => (out.stdout += d.toString()));
+  p.stderr.on('data', (d: Buffer) => (out.stderr += d.toString()));
+  const exited = new Promise<number | null>((r) => p.on('exit', (code) => r(code)));
+  return { out, exited };
+}
+
+async function waitFor(cond: () => boolean, ms = 15_000): Promise<void> {
+  const t = Date.now();
+  while (!cond()) {
+    if (Date.now() - t > ms) throw new Error('timed out waiting');
+    await sleep(50);
+  }
+}
+
+let lab: Lab;
+let kafka: KafkaMock;
+const dirs: string[] = [];
+beforeAll(async () => {
+  lab = await Lab.create();
+  await lab.tcpServer(8080);
+  kafka = await KafkaMock.start();
+});
+afterAll(async () => {
+  await kafka?.stop();
+  await lab?.destroy();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+describe('ctpipe collect', () => {
+  it('writes JSON lines for real traffic and flushes on SIGTERM', async () => {
+    const p = ctpipe(['collect', '--output', 'jsonl', '--netns', lab.netnsPath('fw'), '--host', 'fw-jsonl', '--metrics-listen', '127.0.0.1:19501', '--stats-interval', '500ms']);
+    const { out, exited } = collectOutput(p);
+    await waitFor(() => out.stderr.includes('"collecting"'));
+    const health = await fetch('http://127.0.0.1:19501/healthz');
+    expect(health.status).toBe(200);
+    const { local } = await lab.tcpConnect(ADDR.server4, 8080, 500);
+    await waitFor(() => out.stdout.includes(`"sport":${local},"dport":8080`) && out.stdout.includes('TIME_WAIT'));
+    const metrics = await (await fetch('http://127.0.0.1:19501/metrics')).text();
+    expect(metrics).toMatch(/ctpipe_collector_records_total\{type="new"\} [1-9]/);
+    p.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(out.stderr).toContain('"stopped"');
+    const recs = out.stdout.trim().split('\n').map(fromJsonLine);
+    expect(recs.map((r) => r.seq)).toEqual(recs.map((_, i) => i + 1));
+    expect(recs.every((r) => r.host === 'fw-jsonl')).toBe(true);
+    const conn = recs.filter((r): r is CtRecord => 'orig' in r && r.orig.sport === local);
+    expect(conn[0]!.type).toBe('new');
+    expect(recs.some((r) => r.type === 'stats')).toBe(true);
+  });
+
+  it('publishes to Kafka keyed by host, and everything arrives', async () => {
+    const spool = mkdtempSync(path.join(tmpdir(), 'ctpipe-cli-spool-'));
+    dirs.push(spool);
+    const topic = `cli-${Date.now()}`;
+    const p = ctpipe(['collect', '--netns', lab.netnsPath('fw'), '--host', 'fw-kafka', '--no-metrics-enabled'], {
+      CTPIPE_KAFKA_BROKERS: kafka.brokers.join(','), CTPIPE_KAFKA_TOPIC: topic, CTPIPE_KAFKA_SPOOL_DIR: spool,
+    });
+    const { out, exited } = collectOutput(p);
+    await waitFor(() => out.stderr.includes('"collecting"'));
+    const locals: number[] = [];
+    for (let i = 0; i < 5; i++) locals.push((await lab.tcpConnect(ADDR.server4, 8080, 100)).local);
+    await sleep(500);
+    p.kill('SIGINT');
+    expect(await exited).toBe(0);
+    const stopped = JSON.parse(out.stderr.trim().split('\n').find((l) => l.includes('"stopped"'))!) as { seq: number; sent: number };
+    expect(stopped.sent).toBe(stopped.seq);
+    const msgs = await consumeAll(kafka.brokers, topic, (m) => m.reduce((n, x) => n + decodeBatch(x.value).records.length, 0) >= stopped.seq);
+    expect(new Set(msgs.map((m) => m.key))).toEqual(new Set(['fw-kafka']));
+    const recs: CtpipeRecord[] = msgs.flatMap((m) => decodeBatch(m.value).records);
+    expect(recs.map((r) => r.seq)).toEqual(Array.from({ length: stopped.seq }, (_, i) => i + 1));
+    for (const l of locals) expect(recs.some((r) => 'orig' in r && r.orig.sport === l && r.type === 'new')).toBe(true);
+  });
+
+  it('exits with a clear message when it lacks CAP_NET_ADMIN', () => {
+    const r = spawnSync('setpriv', ['--bounding-set', '-net_admin', process.execPath, BIN, 'collect', '--output', 'jsonl', '--no-metrics-enabled'], { encoding: 'utf8' });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/needs CAP_NET_ADMIN.*\[CAP_NET_ADMIN_MISSING\]/s);
+  });
+});
+
+describe('ctpipe help and errors', () => {
+  it.each(['collect', 'config'])('%s --help lists its flags', (cmd) => {
+    const r = spawnSync(process.execPath, [BIN, cmd, '--help'], { encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain(`ctpipe ${cmd}:`);
+    expect(r.stdout).toContain('--log-level');
+  });
+
+  it('rejects a bad flag and bad config with exit code 2', () => {
+    const bad = spawnSync(process.execPath, [BIN, 'collect', '--nope'], { encoding: 'utf8' });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain("Unknown option '--nope'");
+    const cfg = spawnSync(process.execPath, [BIN, 'config', '--check'], { encoding: 'utf8', env: { ...process.env, CTPIPE_COLLECT_RCVBUF: 'big' } });
+    expect(cfg.status).toBe(2);
+    expect(cfg.stderr).toContain('collect.rcvbuf: "big" is not a size');
+    const unknown = spawnSync(process.execPath, [BIN, 'frobnicate'], { encoding: 'utf8' });
+    expect(unknown.status).toBe(2);
+    expect(unknown.stderr).toContain('unknown command "frobnicate"');
+  });
+
+  it('never prints secrets', () => {
+    const r = spawnSync(process.execPath, [BIN, 'config'], { encoding: 'utf8', env: { ...process.env, CTPIPE_KAFKA_SASL_PASSWORD: 'hunter2' } });
+    expect(r.status).toBe(0);
+    expect(r.stdout).not.toContain('hunter2');
+    expect(r.stdout).toContain('[redacted]');
+  });
+});
