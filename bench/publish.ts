@@ -6,6 +6,7 @@
 import { Registry } from 'prom-client';
 import { ConfigSchema } from '../cli/config.js';
 import { createKafkaProducer } from '../collector/kafka.js';
+import { ThreadedProducer } from '../collector/kafka-thread.js';
 import { KafkaPublisher } from '../collector/sinks/kafka.js';
 import { silentLogger } from '../common/log.js';
 import { encodeBatch } from '../contract/proto/batch.js';
@@ -20,9 +21,10 @@ export interface PublishResult {
   encodeEventsPerSecond: number;
   bytesPerEvent: number;
   compression: string;
+  thread: boolean;
 }
 
-export async function runPublish(total = 1_000_000, compression: 'gzip' | 'none' = 'gzip'): Promise<PublishResult> {
+export async function runPublish(total = 1_000_000, compression: 'gzip' | 'none' = 'gzip', thread = true): Promise<PublishResult> {
   // A pool of records re-stamped as they are written: a collector never holds a million records,
   // and a heap that does would measure the garbage collector instead of the publisher.
   const pool = makeRecords('bench-host', 'bench-run', 20_000);
@@ -41,8 +43,8 @@ export async function runPublish(total = 1_000_000, compression: 'gzip' | 'none'
 
   const kafka = await KafkaMock.start();
   try {
-    const cfg = ConfigSchema.parse({ kafka: { brokers: kafka.brokers, compression } }).kafka;
-    const producer = createKafkaProducer(cfg, silentLogger, 'bench');
+    const cfg = ConfigSchema.parse({ kafka: { brokers: kafka.brokers, compression, producer_thread: thread } }).kafka;
+    const producer = cfg.producer_thread ? new ThreadedProducer(cfg, 'silent', 'bench') : createKafkaProducer(cfg, silentLogger, 'bench');
     await producer.connect();
     const pub = new KafkaPublisher({
       producer, topic: `bench-${Date.now()}`, key: 'bench-host', batchEvents: Number(process.env.BENCH_BATCH ?? 1000), lingerMs: 50,
@@ -66,7 +68,7 @@ export async function runPublish(total = 1_000_000, compression: 'gzip' | 'none'
     await producer.disconnect();
     return {
       events: total - 1, seconds, eventsPerSecond: (total - 1) / seconds, encodeEventsPerSecond: total / encodeSeconds,
-      bytesPerEvent: bytes / total, compression,
+      bytesPerEvent: bytes / total, compression, thread,
     };
   } finally {
     await kafka.stop();

@@ -57,6 +57,7 @@ const kafka = z.strictObject({
   topic: z.string().min(1).default('ctpipe.events.v1').describe('Topic for collector records (the schema version is in the name)'),
   compression: z.enum(['gzip', 'none']).default('gzip').describe('Kafka compression of record batches'),
   compression_level: z.number().int().min(1).max(9).default(1).describe('gzip level: 1 is fastest (about 4x smaller on ctpipe batches), 9 smallest'),
+  producer_thread: z.boolean().default(true).describe('Run the Kafka client in its own thread (keeps the netlink event loop free; uses the second core)'),
   batch_events: z.number().int().min(1).max(100_000).default(1000).describe('Records per Kafka record (one ctpipe.v1.Batch)'),
   linger: duration('50ms', 'Longest a record waits for its batch to fill'),
   buffer_bytes: size('64MiB', 'Encoded records kept in memory while Kafka is slow or unreachable; past this they go to the spool'),

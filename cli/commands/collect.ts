@@ -4,7 +4,8 @@ import { Registry } from 'prom-client';
 import { serveOps } from '../../common/http.js';
 import { createLogger } from '../../common/log.js';
 import { Collector } from '../../collector/collector.js';
-import { createKafkaProducer } from '../../collector/kafka.js';
+import { createKafkaProducer, type KafkaProducerHandle } from '../../collector/kafka.js';
+import { ThreadedProducer } from '../../collector/kafka-thread.js';
 import { collectorMetrics } from '../../collector/metrics.js';
 import { JsonlSink } from '../../collector/sinks/jsonl.js';
 import { KafkaPublisher } from '../../collector/sinks/kafka.js';
@@ -39,14 +40,14 @@ export async function runCollect(cfg: Config, own: Record<string, string | boole
   const metrics = collectorMetrics(registry);
   let sink: RecordSink;
   let publisher: KafkaPublisher | undefined;
-  let producer: ReturnType<typeof createKafkaProducer> | undefined;
+  let producer: KafkaProducerHandle | undefined;
   // The publisher reports its own losses into the stream through the collector, created below.
   let collector: Collector | undefined;
   if (c.output === 'jsonl') {
     sink = new JsonlSink(process.stdout);
   } else {
     const k = cfg.kafka;
-    producer = createKafkaProducer(k, log);
+    producer = k.producer_thread ? new ThreadedProducer(k, cfg.log_level) : createKafkaProducer(k, log);
     const spool = k.spool_dir ? new Spool(k.spool_dir, k.spool_max_bytes) : undefined;
     if (spool && !spool.empty) log.info({ dir: spool.dir, bytes: spool.bytes }, 'records left in the spool by an earlier run will be sent first');
     publisher = new KafkaPublisher({
