@@ -47,8 +47,8 @@ export async function runPublish(total = 1_000_000, compression: 'gzip' | 'none'
     const producer = cfg.producer_thread ? new ThreadedProducer(cfg, 'silent', 'bench') : createKafkaProducer(cfg, silentLogger, 'bench');
     await producer.connect();
     const pub = new KafkaPublisher({
-      producer, topic: `bench-${Date.now()}`, key: 'bench-host', batchEvents: Number(process.env.BENCH_BATCH ?? 1000), lingerMs: 50,
-      bufferBytes: 1 << 30, maxSendBytes: 8 << 20, log: silentLogger, registry: new Registry(), reportLoss: () => {},
+      producer, topic: `bench-${Date.now()}`, key: 'bench-host', batchEvents: cfg.batch_events, lingerMs: cfg.linger,
+      bufferBytes: 1 << 30, maxSendBytes: cfg.max_send_bytes, log: silentLogger, registry: new Registry(), reportLoss: () => {},
     });
     // warm the connection and topic
     pub.write(record(0));

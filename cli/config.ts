@@ -61,7 +61,7 @@ const kafka = z.strictObject({
   batch_events: z.number().int().min(1).max(100_000).default(1000).describe('Records per Kafka record (one ctpipe.v1.Batch)'),
   linger: duration('50ms', 'Longest a record waits for its batch to fill'),
   buffer_bytes: size('64MiB', 'Encoded records kept in memory while Kafka is slow or unreachable; past this they go to the spool'),
-  max_send_bytes: size('4MiB', 'Largest produce request'),
+  max_send_bytes: size('2MiB', 'Largest produce request before compression; keep it times the compression ratio (about 1/3.5) under the brokers\' message.max.bytes (1 MB by default)'),
   spool_dir: z.string().default('/var/lib/ctpipe/spool').describe('Disk spool for records Kafka could not take (empty string: no spool)'),
   spool_max_bytes: size('1GiB', 'Spool bound; records past it are dropped, counted and reported as a loss record'),
   connection_timeout_ms: z.number().int().min(100).default(3000).describe('Kafka connection timeout (ms)'),

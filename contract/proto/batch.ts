@@ -10,7 +10,8 @@ import type {
 import { STAT_FIELDS } from '../records.js';
 import { CtpipeError } from '../../common/errors.js';
 import { ProtoReader } from './reader.js';
-import { ProtoWriter, rawAscii, rawVarint } from './writer.js';
+import { ProtoWriter, rawVarint } from './writer.js';
+import { addrToBytes, bytesToAddr } from '../addr.js';
 
 export const SCHEMA_VERSION = 1;
 
@@ -25,18 +26,20 @@ function fam(f: 'ipv4' | 'ipv6'): number {
 
 function writeTuple(w: ProtoWriter, field: number, t: Tuple | undefined): void {
   if (t === undefined) return;
-  // A tuple is at most ~100 bytes (two 39-character IPv6 texts and small integers), so its length
-  // always fits one byte: write it in place without the begin/end shuffle.
-  w.ensure(128);
+  const src = addrToBytes(t.src);
+  const dst = addrToBytes(t.dst);
+  // A tuple is at most 2 x 18 bytes of addresses plus small integers: its length always fits one
+  // byte, so it is written in place without the begin/end shuffle.
+  w.ensure(80);
   const b = w.buf;
   const start = rawVarint(b, w.pos, (field << 3) | 2) - 1; // tags of fields >= 16 take two bytes
   let p = start + 2;
-  let q = rawAscii(b, p, 0x0a, t.src);
-  if (q < 0 || (p = q, q = rawAscii(b, p, 0x12, t.dst)) < 0) {
-    slowTuple(w, field, t);
-    return;
-  }
-  p = q;
+  b[p++] = 0x0a;
+  b[p++] = src.length;
+  for (let i = 0; i < src.length; i++) b[p++] = src[i]!;
+  b[p++] = 0x12;
+  b[p++] = dst.length;
+  for (let i = 0; i < dst.length; i++) b[p++] = dst[i]!;
   b[p++] = 0x18;
   p = rawVarint(b, p, t.proto);
   if (t.sport !== undefined) { b[p++] = 0x20; p = rawVarint(b, p, t.sport); }
@@ -47,20 +50,6 @@ function writeTuple(w: ProtoWriter, field: number, t: Tuple | undefined): void {
   if (t.zone !== undefined) { b[p++] = 0x48; p = rawVarint(b, p, t.zone); }
   b[start + 1] = p - start - 2;
   w.pos = p;
-}
-
-function slowTuple(w: ProtoWriter, field: number, t: Tuple): void {
-  w.begin(field);
-  w.string(1, t.src);
-  w.string(2, t.dst);
-  w.uint(3, t.proto);
-  w.uintOpt(4, t.sport);
-  w.uintOpt(5, t.dport);
-  w.uintOpt(6, t.icmp_type);
-  w.uintOpt(7, t.icmp_code);
-  w.uintOpt(8, t.icmp_id);
-  w.uintOpt(9, t.zone);
-  w.end();
 }
 
 function writeCounters(w: ProtoWriter, field: number, c: DirCounters | undefined): void {
@@ -91,12 +80,28 @@ function writeUnknown(w: ProtoWriter, field: number, u: UnknownAttr[] | undefine
   }
 }
 
+/** The reply tuple is the plain mirror of the original one (no NAT, no ICMP type change). */
+export function isMirror(o: Tuple, r: Tuple): boolean {
+  return (
+    o.src === r.dst && o.dst === r.src && o.proto === r.proto && o.sport === r.dport && o.dport === r.sport &&
+    o.sport !== undefined && r.icmp_type === undefined && r.icmp_code === undefined && r.icmp_id === undefined &&
+    r.zone === undefined && o.zone === undefined
+  );
+}
+
+export function mirror(o: Tuple): Tuple {
+  return {
+    src: o.dst, dst: o.src, proto: o.proto, sport: o.dport, dport: o.sport, icmp_type: undefined,
+    icmp_code: undefined, icmp_id: undefined, zone: undefined,
+  };
+}
+
 function writeFlow(w: ProtoWriter, r: CtRecord): void {
   w.begin(10);
   w.uint(1, r.id);
   w.uint(2, fam(r.family));
   writeTuple(w, 3, r.orig);
-  writeTuple(w, 4, r.reply);
+  if (!isMirror(r.orig, r.reply)) writeTuple(w, 4, r.reply);
   w.uint(5, r.status);
   w.uintOpt(6, r.tcp_state);
   w.uintOpt(7, r.tcp_wscale_orig);
@@ -196,8 +201,8 @@ function writeInvalid(w: ProtoWriter, r: InvalidPacketRecord): void {
   w.begin(14);
   w.uint(1, fam(r.family));
   w.uint(2, r.proto);
-  w.string(3, r.src);
-  w.string(4, r.dst);
+  w.bytes(3, addrToBytes(r.src));
+  w.bytes(4, addrToBytes(r.dst));
   w.uintOpt(5, r.sport);
   w.uintOpt(6, r.dport);
   w.string(7, r.tcp_flags);
@@ -212,10 +217,10 @@ function writeInvalid(w: ProtoWriter, r: InvalidPacketRecord): void {
   w.end();
 }
 
-export function writeRecord(w: ProtoWriter, r: CtpipeRecord): void {
+export function writeRecord(w: ProtoWriter, r: CtpipeRecord, impliedSeq = -1): void {
   w.begin(4);
   w.uint(1, TYPE_CODES[r.type]);
-  w.uint(2, r.seq);
+  if (r.seq !== impliedSeq) w.uint(2, r.seq);
   w.uint(3, r.sec);
   w.uint(4, r.nsec);
   switch (r.type) {
@@ -236,7 +241,7 @@ export function encodeBatch(records: readonly CtpipeRecord[], w = new ProtoWrite
   w.string(1, first.host);
   w.string(2, first.run);
   w.uint(3, first.seq);
-  for (const r of records) writeRecord(w, r);
+  for (let i = 0; i < records.length; i++) writeRecord(w, records[i]!, first.seq + i);
   w.uint(5, SCHEMA_VERSION);
   return w.finish();
 }
@@ -249,8 +254,8 @@ function readTuple(r: ProtoReader): Tuple {
   while (r.more()) {
     const tag = r.varint();
     switch (tag) {
-      case (1 << 3) | 2: t.src = r.string(); break;
-      case (2 << 3) | 2: t.dst = r.string(); break;
+      case (1 << 3) | 2: t.src = readAddr(r); break;
+      case (2 << 3) | 2: t.dst = readAddr(r); break;
       case 3 << 3: t.proto = r.varint(); break;
       case 4 << 3: t.sport = r.varint(); break;
       case 5 << 3: t.dport = r.varint(); break;
@@ -262,6 +267,13 @@ function readTuple(r: ProtoReader): Tuple {
     }
   }
   return t;
+}
+
+function readAddr(r: ProtoReader): string {
+  const n = r.len();
+  const s = bytesToAddr(r.buf, r.pos, n);
+  r.pos += n;
+  return s;
 }
 
 function readCounters(r: ProtoReader): DirCounters {
@@ -450,8 +462,8 @@ function readInvalid(r: ProtoReader, rec: InvalidPacketRecord): void {
     switch (tag >>> 3) {
       case 1: rec.family = famName(r.varint()); break;
       case 2: rec.proto = r.varint(); break;
-      case 3: rec.src = r.string(); break;
-      case 4: rec.dst = r.string(); break;
+      case 3: rec.src = readAddr(r); break;
+      case 4: rec.dst = readAddr(r); break;
       case 5: rec.sport = r.varint(); break;
       case 6: rec.dport = r.varint(); break;
       case 7: rec.tcp_flags = r.string(); break;
@@ -468,9 +480,9 @@ function readInvalid(r: ProtoReader, rec: InvalidPacketRecord): void {
   }
 }
 
-function readRecord(r: ProtoReader, host: string, run: string): CtpipeRecord {
+function readRecord(r: ProtoReader, host: string, run: string, impliedSeq: number): CtpipeRecord {
   let type = 0;
-  let seq = 0;
+  let seq = impliedSeq;
   let sec = 0;
   let nsec = 0;
   let body: ProtoReader | undefined;
@@ -493,7 +505,8 @@ function readRecord(r: ProtoReader, host: string, run: string): CtpipeRecord {
     case 'new': case 'update': case 'destroy': case 'snapshot': {
       const rec = { ...stamp, type: name, id: 0, family: 'ipv4', proto: 0, orig: undefined as unknown as Tuple, reply: undefined as unknown as Tuple, status: 0 } as CtRecord;
       readFlow(b, rec);
-      if (!rec.orig || !rec.reply) throw new ProtoTypeError(type, 'flow without tuples');
+      if (!rec.orig) throw new ProtoTypeError(type, 'flow without an original tuple');
+      rec.reply ??= mirror(rec.orig);
       rec.proto = rec.orig.proto;
       return rec;
     }
@@ -556,7 +569,7 @@ export function decodeBatch(buf: Buffer): DecodedBatch {
     }
     if (schemaVersion !== SCHEMA_VERSION) throw new Error(`schema_version ${schemaVersion}, expected ${SCHEMA_VERSION}`);
     if (host === '') throw new Error('batch without host');
-    return { host, run, firstSeq, schemaVersion, records: bodies.map((b) => readRecord(b, host, run)) };
+    return { host, run, firstSeq, schemaVersion, records: bodies.map((b, i) => readRecord(b, host, run, firstSeq + i)) };
   } catch (e) {
     if (e instanceof CtpipeError) throw e;
     throw new CtpipeError('RECORD_DECODE', `ctpipe.v1.Batch: ${(e as Error).message}`);

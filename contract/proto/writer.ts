@@ -193,18 +193,3 @@ export function rawVarint(b: Buffer, p: number, v: number): number {
   b[p++] = v;
   return p;
 }
-
-/** A length-delimited ASCII string below 128 characters; -1 when it is not (use the slow path). */
-export function rawAscii(b: Buffer, p: number, tag: number, s: string): number {
-  const n = s.length;
-  if (n > 0x7f) return -1;
-  b[p] = tag;
-  b[p + 1] = n;
-  let q = p + 2;
-  for (let i = 0; i < n; i++) {
-    const c = s.charCodeAt(i);
-    if (c > 0x7f) return -1;
-    b[q++] = c;
-  }
-  return q;
-}

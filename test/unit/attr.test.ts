@@ -25,3 +25,22 @@ describe('address text', () => {
     }
   });
 });
+
+describe('address bytes', () => {
+  it('parses every text form back to the bytes it came from', async () => {
+    const { addrToBytes, bytesToAddr, parseAddr } = await import('../../contract/addr.js');
+    const rnd = mulberry32(11);
+    for (let i = 0; i < 5000; i++) {
+      const v6 = rnd() < 0.7;
+      const b = Buffer.alloc(v6 ? 16 : 4);
+      for (let k = 0; k < b.length; k++) b[k] = rnd() < 0.4 ? 0 : Math.floor(rnd() * 256);
+      if (v6 && rnd() < 0.1) b.fill(0, 0, 10).writeUInt16BE(0xffff, 10);
+      const text = bytesToAddr(b, 0, b.length);
+      expect(addrToBytes(text)).toEqual(b);
+    }
+    expect(parseAddr('::ffff:192.0.2.1').toString('hex')).toBe('00000000000000000000ffffc0000201');
+    for (const bad of ['', '1.2.3', '1.2.3.256', '1::2::3', '12345::', 'g::1', '1:2:3:4:5:6:7:8:9']) {
+      expect(() => parseAddr(bad), bad).toThrow(/not an IP address/);
+    }
+  });
+});

@@ -9,8 +9,9 @@ import { describe, expect, it } from 'vitest';
 import { isCtpipeError } from '../../common/errors.js';
 import { packageRoot } from '../../common/paths.js';
 import { fromJsonLine, toJsonLine } from '../../contract/json.js';
+import { addrToBytes } from '../../contract/addr.js';
 import { decodeBatch, encodeBatch, sumCpus } from '../../contract/proto/batch.js';
-import type { CtpipeRecord, StatsRecord } from '../../contract/records.js';
+import type { CtRecord, CtpipeRecord, StatsRecord } from '../../contract/records.js';
 import { decodeBuffers, fixtureBuffers } from '../helpers/decode.js';
 import { mulberry32 } from '../helpers/random.js';
 
@@ -60,11 +61,24 @@ describe('protobuf batch', () => {
     expect(theirs.records.length).toBe(recs.length);
     const firstFlow = recs.findIndex((r) => r.type === 'new');
     expect(theirs.records[firstFlow]!.type).toBe('NEW');
-    expect(theirs.records[firstFlow]!.flow!.orig.src).toBe((recs[firstFlow] as { orig: { src: string } }).orig.src);
+    const src = Buffer.from(theirs.records[firstFlow]!.flow!.orig.src, 'base64');
+    expect(src).toEqual(addrToBytes((recs[firstFlow] as { orig: { src: string } }).orig.src));
+    expect(src.length).toBe(4);
     expect(theirs.records.filter((r) => r.exp?.helper === 'ftp').length).toBeGreaterThan(0);
     // and back: protobufjs re-encodes, ctpipe decodes the same records
     const again = Batch.encode(Batch.decode(bytes)).finish();
     expect(clean(decodeBatch(Buffer.from(again)).records)).toEqual(clean(recs));
+  });
+
+  it('leaves out a reply tuple that mirrors the original one, and only then', () => {
+    const base = recs.find((r) => r.type === 'new' && r.proto === 6) as CtRecord;
+    const nat: CtRecord = { ...base, reply: { ...base.reply, src: '192.0.2.99' } };
+    const plain = encodeBatch([base]).length;
+    const translated = encodeBatch([nat]).length;
+    expect(translated).toBeGreaterThan(plain + 8);
+    expect(decodeBatch(encodeBatch([nat])).records[0]).toMatchObject({ reply: { src: '192.0.2.99' } });
+    const icmp = recs.find((r) => r.type === 'new' && r.proto === 1) as CtRecord;
+    expect(clean(decodeBatch(encodeBatch([icmp])).records[0])).toEqual(clean(icmp));
   });
 
   it('rejects poison bytes with RECORD_DECODE and never crashes', () => {
