@@ -9,7 +9,7 @@
  * never used (kernel ctnetlink_expect_event). Events carry no zone; dumps may.
  */
 import type { ExpRecord, UnknownAttr } from '../../contract/records.js';
-import { align4, attrLen, attrType, be16, be32, cstr, hex } from '../netlink/attr.js';
+import { align4, attrHeader, be16, be32, cstr, hex } from '../netlink/attr.js';
 import { NFPROTO_IPV6 } from '../netlink/constants.js';
 import * as C from './constants.js';
 
@@ -34,8 +34,9 @@ export function decodeExpect(
   };
   let o = start;
   while (o + 4 <= end) {
-    const len = attrLen(dv, o, end);
-    const at = attrType(dv, o);
+    const h = attrHeader(dv, o, end);
+    const len = h & 0xffff;
+    const at = h >>> 16;
     const p = o + 4;
     const plen = len - 4;
     if (plen > 0) {
@@ -63,8 +64,9 @@ export function decodeExpect(
 function decodeNat(buf: Buffer, dv: DataView, start: number, end: number, r: ExpRecord, unknown: UnknownAttr[]): void {
   let o = start;
   while (o + 4 <= end) {
-    const len = attrLen(dv, o, end);
-    const at = attrType(dv, o);
+    const h = attrHeader(dv, o, end);
+    const len = h & 0xffff;
+    const at = h >>> 16;
     const p = o + 4;
     const plen = len - 4;
     if (plen > 0) {

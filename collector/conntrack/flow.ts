@@ -15,7 +15,7 @@
  */
 import type { CtRecord, CtType, DirCounters, SeqAdj, UnknownAttr } from '../../contract/records.js';
 import { CtpipeError } from '../../common/errors.js';
-import { align4, attrLen, attrType, be16, be32, be64, be64n, cstr, hex, u8 } from '../netlink/attr.js';
+import { align4, attrHeader, be16, be32, be64, be64sec, cstr, nsecOf, hex, u8 } from '../netlink/attr.js';
 import { NFPROTO_IPV6 } from '../netlink/constants.js';
 import * as C from './constants.js';
 
@@ -53,8 +53,9 @@ export function decodeFlow(
   };
   let o = start;
   while (o + 4 <= end) {
-    const len = attrLen(dv, o, end);
-    const at = attrType(dv, o);
+    const h = attrHeader(dv, o, end);
+    const len = h & 0xffff;
+    const at = h >>> 16;
     const p = o + 4;
     const plen = len - 4;
     if (plen > 0) {
@@ -81,9 +82,8 @@ export function decodeFlow(
           break;
         case C.CTA_TIMESTAMP: decodeTimestamp(buf, dv, p, p + plen, r, unknown); break;
         case C.CTA_TIMESTAMP_EVENT: {
-          const ns = be64n(dv, p, plen, 'CTA_TIMESTAMP_EVENT');
-          r.sec = Number(ns / 1_000_000_000n);
-          r.nsec = Number(ns % 1_000_000_000n);
+          r.sec = be64sec(dv, p, plen, 'CTA_TIMESTAMP_EVENT');
+          r.nsec = nsecOf();
           r.kernel_time = true;
           break;
         }
@@ -108,8 +108,9 @@ function decodeProtoinfo(
 ): void {
   let o = start;
   while (o + 4 <= end) {
-    const len = attrLen(dv, o, end);
-    const at = attrType(dv, o);
+    const h = attrHeader(dv, o, end);
+    const len = h & 0xffff;
+    const at = h >>> 16;
     const p = o + 4;
     if (len > 4) {
       if (at === C.CTA_PROTOINFO_TCP) decodeTcp(buf, dv, p, o + len, r, unknown);
@@ -124,8 +125,9 @@ function decodeProtoinfo(
 function decodeTcp(buf: Buffer, dv: DataView, start: number, end: number, r: CtRecord, unknown: UnknownAttr[]): void {
   let o = start;
   while (o + 4 <= end) {
-    const len = attrLen(dv, o, end);
-    const at = attrType(dv, o);
+    const h = attrHeader(dv, o, end);
+    const len = h & 0xffff;
+    const at = h >>> 16;
     const p = o + 4;
     const plen = len - 4;
     if (plen > 0) {
@@ -146,8 +148,9 @@ function decodeTcp(buf: Buffer, dv: DataView, start: number, end: number, r: CtR
 function decodeSctp(buf: Buffer, dv: DataView, start: number, end: number, r: CtRecord, unknown: UnknownAttr[]): void {
   let o = start;
   while (o + 4 <= end) {
-    const len = attrLen(dv, o, end);
-    const at = attrType(dv, o);
+    const h = attrHeader(dv, o, end);
+    const len = h & 0xffff;
+    const at = h >>> 16;
     const p = o + 4;
     const plen = len - 4;
     if (plen > 0) {
@@ -163,8 +166,9 @@ function decodeSctp(buf: Buffer, dv: DataView, start: number, end: number, r: Ct
 function decodeDccp(buf: Buffer, dv: DataView, start: number, end: number, r: CtRecord, unknown: UnknownAttr[]): void {
   let o = start;
   while (o + 4 <= end) {
-    const len = attrLen(dv, o, end);
-    const at = attrType(dv, o);
+    const h = attrHeader(dv, o, end);
+    const len = h & 0xffff;
+    const at = h >>> 16;
     const p = o + 4;
     const plen = len - 4;
     if (plen > 0) {
@@ -180,8 +184,9 @@ function decodeDccp(buf: Buffer, dv: DataView, start: number, end: number, r: Ct
 function decodeHelp(buf: Buffer, dv: DataView, start: number, end: number, r: CtRecord, unknown: UnknownAttr[]): void {
   let o = start;
   while (o + 4 <= end) {
-    const len = attrLen(dv, o, end);
-    const at = attrType(dv, o);
+    const h = attrHeader(dv, o, end);
+    const len = h & 0xffff;
+    const at = h >>> 16;
     const p = o + 4;
     const plen = len - 4;
     if (plen > 0) {
@@ -196,8 +201,9 @@ function decodeHelp(buf: Buffer, dv: DataView, start: number, end: number, r: Ct
 function decodeSecctx(buf: Buffer, dv: DataView, start: number, end: number, r: CtRecord, unknown: UnknownAttr[]): void {
   let o = start;
   while (o + 4 <= end) {
-    const len = attrLen(dv, o, end);
-    const at = attrType(dv, o);
+    const h = attrHeader(dv, o, end);
+    const len = h & 0xffff;
+    const at = h >>> 16;
     if (len > 4) {
       if (at === C.CTA_SECCTX_NAME) r.secctx = cstr(buf, o + 4, len - 4);
       else unknown.push({ path: 'secctx', type: at, hex: hex(buf, o + 4, len - 4) });
@@ -212,8 +218,9 @@ function decodeCounters(
   const c: DirCounters = { packets: 0, bytes: 0 };
   let o = start;
   while (o + 4 <= end) {
-    const len = attrLen(dv, o, end);
-    const at = attrType(dv, o);
+    const h = attrHeader(dv, o, end);
+    const len = h & 0xffff;
+    const at = h >>> 16;
     const p = o + 4;
     const plen = len - 4;
     if (plen > 0) {
@@ -233,8 +240,9 @@ function decodeCounters(
 function decodeTimestamp(buf: Buffer, dv: DataView, start: number, end: number, r: CtRecord, unknown: UnknownAttr[]): void {
   let o = start;
   while (o + 4 <= end) {
-    const len = attrLen(dv, o, end);
-    const at = attrType(dv, o);
+    const h = attrHeader(dv, o, end);
+    const len = h & 0xffff;
+    const at = h >>> 16;
     const p = o + 4;
     const plen = len - 4;
     if (plen > 0) {
@@ -250,8 +258,9 @@ function decodeSeqAdj(buf: Buffer, dv: DataView, start: number, end: number, unk
   const s: SeqAdj = { correction_pos: 0, offset_before: 0, offset_after: 0 };
   let o = start;
   while (o + 4 <= end) {
-    const len = attrLen(dv, o, end);
-    const at = attrType(dv, o);
+    const h = attrHeader(dv, o, end);
+    const len = h & 0xffff;
+    const at = h >>> 16;
     const p = o + 4;
     const plen = len - 4;
     if (plen > 0) {
@@ -271,8 +280,9 @@ function decodeSynproxy(
   const s = { isn: 0, its: 0, tsoff: 0 };
   let o = start;
   while (o + 4 <= end) {
-    const len = attrLen(dv, o, end);
-    const at = attrType(dv, o);
+    const h = attrHeader(dv, o, end);
+    const len = h & 0xffff;
+    const at = h >>> 16;
     const p = o + 4;
     const plen = len - 4;
     if (plen > 0) {

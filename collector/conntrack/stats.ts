@@ -12,7 +12,7 @@
  */
 import type { CpuStats, UnknownAttr } from '../../contract/records.js';
 import { STAT_FIELDS } from '../../contract/records.js';
-import { align4, attrLen, attrType, be32, hex } from '../netlink/attr.js';
+import { align4, attrHeader, be32, hex } from '../netlink/attr.js';
 import * as C from './constants.js';
 
 export function decodeCpuStats(
@@ -22,8 +22,9 @@ export function decodeCpuStats(
   for (const f of STAT_FIELDS) s[f] = 0;
   let o = start;
   while (o + 4 <= end) {
-    const len = attrLen(dv, o, end);
-    const at = attrType(dv, o);
+    const h = attrHeader(dv, o, end);
+    const len = h & 0xffff;
+    const at = h >>> 16;
     const p = o + 4;
     const plen = len - 4;
     if (plen > 0) {
@@ -45,8 +46,9 @@ export function decodeGlobalStats(buf: Buffer, dv: DataView, start: number, end:
   const g: GlobalStats = {};
   let o = start;
   while (o + 4 <= end) {
-    const len = attrLen(dv, o, end);
-    const at = attrType(dv, o);
+    const h = attrHeader(dv, o, end);
+    const len = h & 0xffff;
+    const at = h >>> 16;
     const p = o + 4;
     const plen = len - 4;
     if (plen > 0) {
@@ -65,8 +67,9 @@ export function decodeExpStats(buf: Buffer, dv: DataView, start: number, end: nu
   const s: ExpStats = { exp_new: 0, exp_create: 0, exp_delete: 0 };
   let o = start;
   while (o + 4 <= end) {
-    const len = attrLen(dv, o, end);
-    const at = attrType(dv, o);
+    const h = attrHeader(dv, o, end);
+    const len = h & 0xffff;
+    const at = h >>> 16;
     const p = o + 4;
     const plen = len - 4;
     if (plen > 0) {

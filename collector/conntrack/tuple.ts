@@ -9,7 +9,7 @@
  * GRE keys travel in the port slots. Children may come in any order; unknown ones are kept.
  */
 import type { Tuple, UnknownAttr } from '../../contract/records.js';
-import { align4, attrLen, attrType, be16, hex, ipv4, ipv6, u8 } from '../netlink/attr.js';
+import { align4, attrHeader, be16, hex, ipv4, ipv6, u8 } from '../netlink/attr.js';
 import * as C from './constants.js';
 import { CtpipeError } from '../../common/errors.js';
 
@@ -27,8 +27,9 @@ export function decodeTuple(
   };
   let o = start;
   while (o + 4 <= end) {
-    const len = attrLen(dv, o, end);
-    const type = attrType(dv, o);
+    const h = attrHeader(dv, o, end);
+    const len = h & 0xffff;
+    const type = h >>> 16;
     const p = o + 4;
     const plen = len - 4;
     if (plen > 0) {
@@ -48,8 +49,9 @@ function decodeIp(
 ): void {
   let o = start;
   while (o + 4 <= end) {
-    const len = attrLen(dv, o, end);
-    const type = attrType(dv, o);
+    const h = attrHeader(dv, o, end);
+    const len = h & 0xffff;
+    const type = h >>> 16;
     const p = o + 4;
     const plen = len - 4;
     if (plen > 0) {
@@ -83,8 +85,9 @@ function decodeProto(
 ): void {
   let o = start;
   while (o + 4 <= end) {
-    const len = attrLen(dv, o, end);
-    const type = attrType(dv, o);
+    const h = attrHeader(dv, o, end);
+    const len = h & 0xffff;
+    const type = h >>> 16;
     const p = o + 4;
     const plen = len - 4;
     if (plen > 0) {

@@ -12,16 +12,16 @@ import { CtpipeError } from '../../common/errors.js';
 import { NLA_TYPE_MASK } from './constants.js';
 import type { U64 } from '../../contract/records.js';
 
-export function attrLen(dv: DataView, o: number, end: number): number {
-  if (o + 4 > end) throw new CtpipeError('NL_TRUNCATED', `attribute header at ${o} runs past ${end}`);
-  const len = dv.getUint16(o, true);
+/**
+ * Both halves of an attribute header in one read, validated: length in the low 16 bits, type
+ * (flags masked off) in the high 16. The caller guarantees o + 4 <= end.
+ */
+export function attrHeader(dv: DataView, o: number, end: number): number {
+  const hdr = dv.getUint32(o, true);
+  const len = hdr & 0xffff;
   if (len < 4) throw new CtpipeError('NL_BAD_LENGTH', `attribute length ${len} < 4 at ${o}`);
   if (o + len > end) throw new CtpipeError('NL_TRUNCATED', `attribute of length ${len} at ${o} runs past ${end}`);
-  return len;
-}
-
-export function attrType(dv: DataView, o: number): number {
-  return dv.getUint16(o + 2, true) & NLA_TYPE_MASK;
+  return (hdr & 0xffff) | ((hdr >>> 16) & NLA_TYPE_MASK) * 65536;
 }
 
 export function align4(n: number): number {
@@ -50,19 +50,77 @@ export function be64(dv: DataView, p: number, plen: number, what: string): U64 {
   const hi = dv.getUint32(p, false);
   const lo = dv.getUint32(p + 4, false);
   if (hi < 0x200000) return hi * 4294967296 + lo;
-  return ((BigInt(hi) << 32n) | BigInt(lo)).toString();
-}
-export function be64n(dv: DataView, p: number, plen: number, what: string): bigint {
-  need(plen, 8, what);
-  return dv.getBigUint64(p, false);
+  divmod1e9(hi, lo);
+  return String(QUOT) + String(REM).padStart(9, '0');
 }
 
-/** NUL-terminated (or length-bounded) ASCII/UTF-8 string. */
+let QUOT = 0;
+let REM = 0;
+
+/**
+ * (hi * 2^32 + lo) / 10^9 by long division over 16-bit limbs: exact in doubles (every partial
+ * value stays below 2^53) and far cheaper than BigInt, which dominated decoding kernel timestamps.
+ * Results in QUOT and REM.
+ */
+function divmod1e9(hi: number, lo: number): void {
+  let cur = hi >>> 16;
+  let q = Math.floor(cur / 1e9);
+  let rem = cur - q * 1e9;
+  cur = rem * 65536 + (hi & 0xffff);
+  let d = Math.floor(cur / 1e9);
+  rem = cur - d * 1e9;
+  q = q * 65536 + d;
+  cur = rem * 65536 + (lo >>> 16);
+  d = Math.floor(cur / 1e9);
+  rem = cur - d * 1e9;
+  q = q * 65536 + d;
+  cur = rem * 65536 + (lo & 0xffff);
+  d = Math.floor(cur / 1e9);
+  QUOT = q * 65536 + d;
+  REM = cur - d * 1e9;
+}
+
+/** Big-endian u64 nanoseconds since the epoch: returns the seconds; the rest is in `nsecOf()`. */
+export function be64sec(dv: DataView, p: number, plen: number, what: string): number {
+  need(plen, 8, what);
+  divmod1e9(dv.getUint32(p, false), dv.getUint32(p + 4, false));
+  return QUOT;
+}
+
+/** The nanoseconds left over by the last be64sec(). */
+export function nsecOf(): number {
+  return REM;
+}
+
+/** Big-endian u64 nanoseconds since the epoch as [seconds, nanoseconds]. */
+export function be64time(dv: DataView, p: number, plen: number, what: string): [number, number] {
+  return [be64sec(dv, p, plen, what), REM];
+}
+
+const STR_SLOTS = 64;
+const strVals: (string | undefined)[] = new Array<string | undefined>(STR_SLOTS).fill(undefined);
+
+/**
+ * NUL-terminated (or length-bounded) string. Short ASCII names (helpers, prefixes) repeat: they
+ * come from a small cache checked byte by byte, sparing a native toString per event.
+ */
 export function cstr(buf: Buffer, p: number, plen: number): string {
   let e = p;
   const end = p + plen;
-  while (e < end && buf[e] !== 0) e++;
-  return buf.toString('utf8', p, e);
+  let h = 0;
+  while (e < end && buf[e] !== 0) h = Math.imul(h ^ buf[e++]!, 0x01000193);
+  const n = e - p;
+  if (n > 32) return buf.toString('utf8', p, e);
+  const slot = (h >>> 0) % STR_SLOTS;
+  const hit = strVals[slot];
+  if (hit !== undefined && hit.length === n) {
+    let same = true;
+    for (let i = 0; i < n; i++) if (hit.charCodeAt(i) !== buf[p + i]) { same = false; break; }
+    if (same) return hit;
+  }
+  const s = buf.toString('utf8', p, e);
+  if (s.length === n) strVals[slot] = s; // ASCII only: char codes equal bytes
+  return s;
 }
 
 export function hex(buf: Buffer, p: number, plen: number): string {
@@ -72,22 +130,47 @@ export function hex(buf: Buffer, p: number, plen: number): string {
 const DEC: string[] = Array.from({ length: 256 }, (_, i) => String(i));
 let HEX16: string[] | undefined;
 
-// Hosts see the same addresses again and again: reuse their strings (bounded).
-const V4 = new Map<number, string>();
+// Hosts see the same addresses again and again: their strings are reused through direct-mapped
+// caches (a multiply and a compare; a Map lookup cost more than building the string).
+const V4_SLOTS = 8192;
+const v4Keys = new Uint32Array(V4_SLOTS);
+const v4Vals: (string | undefined)[] = new Array<string | undefined>(V4_SLOTS).fill(undefined);
 
 export function ipv4(buf: Buffer, p: number): string {
   const key = ((buf[p]! << 24) | (buf[p + 1]! << 16) | (buf[p + 2]! << 8) | buf[p + 3]!) >>> 0;
-  let s = V4.get(key);
-  if (s === undefined) {
-    s = DEC[buf[p]!] + '.' + DEC[buf[p + 1]!] + '.' + DEC[buf[p + 2]!] + '.' + DEC[buf[p + 3]!];
-    if (V4.size >= 65536) V4.clear();
-    V4.set(key, s);
-  }
+  const slot = Math.imul(key, 0x9e3779b1) >>> 19;
+  const hit = v4Vals[slot];
+  if (hit !== undefined && v4Keys[slot] === key) return hit;
+  const s = DEC[buf[p]!] + '.' + DEC[buf[p + 1]!] + '.' + DEC[buf[p + 2]!] + '.' + DEC[buf[p + 3]!];
+  v4Keys[slot] = key;
+  v4Vals[slot] = s;
   return s;
 }
 
+const V6_SLOTS = 4096;
+const v6Keys = new Uint32Array(V6_SLOTS * 4);
+const v6Vals: (string | undefined)[] = new Array<string | undefined>(V6_SLOTS).fill(undefined);
+
 /** RFC 5952 text form: lower-case hex, longest run (>= 2) of zero groups compressed. */
 export function ipv6(dv: DataView, p: number): string {
+  const a = dv.getUint32(p, false);
+  const b = dv.getUint32(p + 4, false);
+  const c = dv.getUint32(p + 8, false);
+  const d = dv.getUint32(p + 12, false);
+  const slot = Math.imul(a ^ Math.imul(b, 31) ^ Math.imul(c, 961) ^ Math.imul(d, 29791), 0x9e3779b1) >>> 20;
+  const k = slot * 4;
+  const hit = v6Vals[slot];
+  if (hit !== undefined && v6Keys[k] === a && v6Keys[k + 1] === b && v6Keys[k + 2] === c && v6Keys[k + 3] === d) return hit;
+  const s = formatIpv6(dv, p);
+  v6Keys[k] = a;
+  v6Keys[k + 1] = b;
+  v6Keys[k + 2] = c;
+  v6Keys[k + 3] = d;
+  v6Vals[slot] = s;
+  return s;
+}
+
+function formatIpv6(dv: DataView, p: number): string {
   // 16-bit groups to hex through a table: formatting dominated decode time before it.
   const hex = (HEX16 ??= Array.from({ length: 65536 }, (_, i) => i.toString(16)));
   // IPv4-mapped addresses take the mixed notation (RFC 5952 section 5): ::ffff:192.0.2.1

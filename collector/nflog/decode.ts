@@ -9,7 +9,7 @@
  * enough to attribute an INVALID spike to sources without keeping payloads.
  */
 import { CtpipeError } from '../../common/errors.js';
-import { align4, attrLen, attrType, be32, cstr, ipv4, ipv6 } from '../netlink/attr.js';
+import { align4, attrHeader, be32, cstr, ipv4, ipv6 } from '../netlink/attr.js';
 import { NFGENMSG_LEN, NLMSG_HDRLEN, NFPROTO_IPV6 } from '../netlink/constants.js';
 
 export const NFULNL_MSG_PACKET = 0;
@@ -60,8 +60,9 @@ export function decodeNflogMessage(buf: Buffer, dv: DataView, o: number, len: nu
   let payloadLen = 0;
   const meta: Partial<NflogPacket> = {};
   while (a + 4 <= end) {
-    const alen = attrLen(dv, a, end);
-    const at = attrType(dv, a);
+    const h = attrHeader(dv, a, end);
+    const alen = h & 0xffff;
+    const at = h >>> 16;
     const p = a + 4;
     const plen = alen - 4;
     if (plen > 0) {

@@ -44,3 +44,20 @@ describe('address bytes', () => {
     }
   });
 });
+
+describe('64-bit values', () => {
+  it('splits nanoseconds and prints big values exactly, as BigInt would', async () => {
+    const { be64, be64time } = await import('../../collector/netlink/attr.js');
+    const rnd = mulberry32(3);
+    const b = Buffer.alloc(8);
+    const dv = new DataView(b.buffer, b.byteOffset, 8);
+    for (let i = 0; i < 20_000; i++) {
+      const v = i === 0 ? 0xffffffffffffffffn : (BigInt(Math.floor(rnd() * 2 ** 32)) << 32n) | BigInt(Math.floor(rnd() * 2 ** 32));
+      b.writeBigUInt64BE(v);
+      expect(be64time(dv, 0, 8, 't')).toEqual([Number(v / 1_000_000_000n), Number(v % 1_000_000_000n)]);
+      const got = be64(dv, 0, 8, 'v');
+      expect(String(got)).toBe(v.toString());
+      expect(typeof got).toBe(v <= BigInt(Number.MAX_SAFE_INTEGER) ? 'number' : 'string');
+    }
+  });
+});
