@@ -109,6 +109,11 @@ export class Collector {
     return this.seq;
   }
 
+  /** INVALID packets suppressed since the last sample (they will ride on the next one). */
+  get pendingInvalidWeight(): number {
+    return this.suppressed;
+  }
+
   /** Stamps and emits one record; the only way records leave the collector. */
   private emit(r: CtpipeRecord): void {
     r.host = this.o.host;

@@ -97,6 +97,22 @@ describe('ctpipe collect', () => {
     for (const l of locals) expect(recs.some((r) => 'orig' in r && r.orig.sport === l && r.type === 'new')).toBe(true);
   });
 
+  it('warns about conntrack sysctls that lose data, and --set-sysctls turns them on in the watched namespace', async () => {
+    await lab.sysctl('fw', 'net.netfilter.nf_conntrack_acct', '0');
+    await lab.sysctl('fw', 'net.netfilter.nf_conntrack_events', '2');
+    const read = async (k: string) => (await lab.exec('fw', 'sysctl', ['-n', k])).stdout.trim();
+    const warn = spawnSync(process.execPath, [BIN, 'collect', '--output', 'jsonl', '--netns', lab.netnsPath('fw'), '--duration', '500ms', '--no-metrics-enabled'], { encoding: 'utf8' });
+    expect(warn.status).toBe(0);
+    expect(warn.stderr).toContain('nf_conntrack_acct is 0: DESTROY events and dumps carry no packet or byte counters');
+    expect(warn.stderr).toContain('nf_conntrack_events is 2');
+    expect(await read('net.netfilter.nf_conntrack_acct')).toBe('0');
+    const set = spawnSync(process.execPath, [BIN, 'collect', '--output', 'jsonl', '--netns', lab.netnsPath('fw'), '--duration', '500ms', '--no-metrics-enabled', '--set-sysctls'], { encoding: 'utf8' });
+    expect(set.status).toBe(0);
+    expect(set.stderr).toContain('sysctl turned on');
+    expect(await read('net.netfilter.nf_conntrack_acct')).toBe('1');
+    expect(await read('net.netfilter.nf_conntrack_events')).toBe('1');
+  });
+
   it('exits with a clear message when it lacks CAP_NET_ADMIN', () => {
     const r = spawnSync('setpriv', ['--bounding-set', '-net_admin', process.execPath, BIN, 'collect', '--output', 'jsonl', '--no-metrics-enabled'], { encoding: 'utf8' });
     expect(r.status).toBe(1);

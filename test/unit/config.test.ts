@@ -102,3 +102,23 @@ describe('command-line flags', () => {
     expect(() => parseCommand(collectSpec, ['--rcvbuf'])).toThrow(/--rcvbuf/);
   });
 });
+
+describe('Kafka client settings', () => {
+  it('maps TLS and SASL settings, reading the password from its file', async () => {
+    const { kafkaClientConfig } = await import('../../collector/kafka.js');
+    const { silentLogger } = await import('../../common/log.js');
+    const ca = file('ca.pem', '-----BEGIN CERTIFICATE-----\nX\n-----END CERTIFICATE-----\n');
+    const pw = file('pw', 's3cret\n');
+    const c = loadConfig({ env: {
+      CTPIPE_KAFKA_TLS_ENABLED: 'true', CTPIPE_KAFKA_TLS_CA_FILE: ca, CTPIPE_KAFKA_SASL_MECHANISM: 'scram-sha-512',
+      CTPIPE_KAFKA_SASL_USERNAME: 'ctpipe', CTPIPE_KAFKA_SASL_PASSWORD_FILE: pw, CTPIPE_KAFKA_BROKERS: 'k:9093',
+    } });
+    const kc = kafkaClientConfig(c.kafka, silentLogger, 'x');
+    expect(kc.brokers).toEqual(['k:9093']);
+    expect(kc.ssl).toMatchObject({ rejectUnauthorized: true, ca: [expect.stringContaining('BEGIN CERTIFICATE')] });
+    expect(kc.sasl).toEqual({ mechanism: 'scram-sha-512', username: 'ctpipe', password: 's3cret' });
+    const plain = kafkaClientConfig(loadConfig().kafka, silentLogger, 'x');
+    expect(plain.ssl).toBeUndefined();
+    expect(plain.sasl).toBeUndefined();
+  });
+});

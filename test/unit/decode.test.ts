@@ -211,3 +211,67 @@ describe('decoder robustness', () => {
     expect(d.done).toEqual([42, 43]);
   });
 });
+
+describe('attributes the lab cannot produce (SELinux, NAT helpers, DCCP tracker, labels)', () => {
+  const tuple = (w: NlWriter, src: number[], dst: number[], proto: number, sport: number, dport: number, zone?: number) => {
+    const v6 = src.length === 16 ? 2 : 0; // CTA_IP_V6_SRC/DST are 3/4
+    w.nest(1, (x) => x.attr(1 + v6, Buffer.from(src)).attr(2 + v6, Buffer.from(dst)));
+    w.nest(2, (x) => x.u8(1, proto).be16(2, sport).be16(3, dport));
+    if (zone !== undefined) w.be16(3, zone);
+  };
+
+  it('decodes every conntrack attribute into its field', () => {
+    const w = new NlWriter().begin(0x0102, 0, 0, 2);
+    w.nest(1, (x) => tuple(x, [10, 0, 0, 1], [10, 0, 0, 2], 33, 1000, 2000, 7));
+    w.nest(2, (x) => tuple(x, [10, 0, 0, 2], [10, 0, 0, 1], 33, 2000, 1000, 8));
+    w.be32(12, 0xdeadbeef).be32(3, 0x2042).be32(7, 99).be32(8, 5).be32(11, 2).be16(18, 3).be32(17, 9);
+    w.nest(4, (x) => x.nest(2, (y) => y.u8(1, 4).u8(2, 1).be64(3, 12345678901n)));
+    w.nest(5, (x) => x.str(1, 'sip').attr(2, Buffer.from([1, 2])));
+    w.nest(19, (x) => x.str(1, 'system_u:object_r:unlabeled_t:s0'));
+    w.attr(22, Buffer.from('0100000000000000000000000000f000', 'hex'));
+    w.nest(14, (x) => tuple(x, [10, 0, 0, 1], [10, 0, 0, 2], 6, 1111, 5060));
+    w.nest(15, (x) => x.be32(1, 100).be32(2, 4).be32(3, 8));
+    w.nest(16, (x) => x.be32(1, 200).be32(2, 16).be32(3, 32));
+    w.nest(24, (x) => x.be32(1, 1).be32(2, 2).be32(3, 3));
+    w.nest(9, (x) => x.be32(3, 10).be32(4, 1000)); // 32-bit counters (old kernels)
+    w.nest(10, (x) => x.be64(1, 2n ** 60n).be64(2, 2n ** 53n + 1n));
+    w.nest(20, (x) => x.be64(1, 1_795_000_000_123_456_789n).be64(2, 1_795_000_001_000_000_001n));
+    w.be64(27, 1_795_000_002_000_000_005n);
+    const d = decodeBuffers([w.end().bytes()]);
+    expect(d.rejects).toEqual([]);
+    const r = d.ct[0]!;
+    expect(r).toMatchObject({
+      type: 'destroy', id: 0xdeadbeef, status: 0x2042, timeout: 99, mark: 5, use: 2, zone: 3, secmark: 9,
+      dccp_state: 4, dccp_role: 1, dccp_handshake_seq: 12345678901, helper: 'sip', helper_info: '0102',
+      secctx: 'system_u:object_r:unlabeled_t:s0', labels: '0100000000000000000000000000f000',
+      seqadj_orig: { correction_pos: 100, offset_before: 4, offset_after: 8 },
+      seqadj_reply: { correction_pos: 200, offset_before: 16, offset_after: 32 },
+      synproxy: { isn: 1, its: 2, tsoff: 3 },
+      counters: { orig: { packets: 10, bytes: 1000 }, reply: { packets: String(2n ** 60n), bytes: String(2n ** 53n + 1n) } },
+      start: '1795000000123456789', stop: '1795000001000000001', sec: 1_795_000_002, nsec: 5, kernel_time: true,
+    });
+    expect(r.orig).toMatchObject({ src: '10.0.0.1', proto: 33, sport: 1000, zone: 7 });
+    expect(r.reply.zone).toBe(8);
+    expect(r.master).toMatchObject({ dport: 5060, proto: 6 });
+  });
+
+  it('decodes every expectation attribute into its field', () => {
+    const w = new NlWriter().begin(0x0200, 0x600, 0, 10);
+    const v6 = (last: number) => [0x20, 0x01, 0x0d, 0xb8, ...Array(11).fill(0), last];
+    w.nest(1, (x) => tuple(x, v6(1), v6(2), 17, 5060, 5060));
+    w.nest(2, (x) => tuple(x, v6(3), v6(1), 17, 0, 16384));
+    w.nest(3, (x) => tuple(x, Array(16).fill(0xff), Array(16).fill(0xff), 17, 0, 0xffff));
+    w.be32(4, 180).be32(5, 77).str(6, 'sip').be16(7, 12).be32(8, 0x5).be32(9, 1).str(11, 'sip_media');
+    w.nest(10, (x) => {
+      x.be32(1, 1);
+      x.nest(2, (y) => tuple(y, v6(9), v6(8), 17, 0, 4000));
+    });
+    const d = decodeBuffers([w.end().bytes()]);
+    expect(d.rejects).toEqual([]);
+    expect(d.exp[0]).toMatchObject({
+      type: 'exp_new', family: 'ipv6', timeout: 180, id: 77, helper: 'sip', zone: 12, flags: 5, class: 1, fn: 'sip_media',
+      nat_dir: 1, nat: { src: '2001:db8::9', dport: 4000 }, master: { src: '2001:db8::1', dport: 5060 },
+      expected: { src: '2001:db8::3', dport: 16384 }, mask: { src: 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', dport: 65535 },
+    });
+  });
+});
