@@ -4,6 +4,7 @@ import { CtpipeError, isCtpipeError } from '../common/errors.js';
 import { REDACT } from '../common/log.js';
 import { helpText, parseCommand, type CommandSpec } from './args.js';
 import { collectSpec, runCollect } from './commands/collect.js';
+import { replaySpec, runReplay } from './commands/replay.js';
 import { configDocs, loadConfig, type Config } from './config.js';
 
 const configSpec: CommandSpec = {
@@ -17,8 +18,11 @@ const configSpec: CommandSpec = {
   },
 };
 
-const COMMANDS: Record<string, { spec: CommandSpec; run: (cfg: Config, own: Record<string, string | boolean | undefined>) => Promise<number> }> = {
+type Run = (cfg: Config, own: Record<string, string | boolean | undefined>, positionals: string[]) => Promise<number>;
+
+const COMMANDS: Record<string, { spec: CommandSpec; run: Run; positionals?: boolean }> = {
   collect: { spec: collectSpec, run: runCollect },
+  replay: { spec: replaySpec, run: runReplay, positionals: true },
   config: {
     spec: configSpec,
     run: async (cfg, own) => {
@@ -73,11 +77,11 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(configDocs());
     return 0;
   }
-  if (parsed.positionals.length) {
+  if (parsed.positionals.length && !cmd.positionals) {
     throw new CtpipeError('CONFIG_INVALID', `unexpected argument "${parsed.positionals[0]}"\nRun \`ctpipe ${name} --help\` for the flags.`);
   }
   const cfg = loadConfig({ file: parsed.config ?? process.env.CTPIPE_CONFIG, env: process.env, flags: parsed.flags });
-  return cmd.run(cfg, parsed.own);
+  return cmd.run(cfg, parsed.own, parsed.positionals);
 }
 
 // Commands return once their work is flushed; exit then, whatever timers libraries left behind.

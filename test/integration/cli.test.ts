@@ -4,7 +4,7 @@
  * help and errors.
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -39,6 +39,7 @@ async function waitFor(cond: () => boolean, ms = 15_000): Promise<void> {
 }
 
 let lab: Lab;
+let recorded = '';
 let kafka: KafkaMock;
 const dirs: string[] = [];
 beforeAll(async () => {
@@ -66,6 +67,7 @@ describe('ctpipe collect', () => {
     p.kill('SIGTERM');
     expect(await exited).toBe(0);
     expect(out.stderr).toContain('"stopped"');
+    recorded = out.stdout;
     const recs = out.stdout.trim().split('\n').map(fromJsonLine);
     expect(recs.map((r) => r.seq)).toEqual(recs.map((_, i) => i + 1));
     expect(recs.every((r) => r.host === 'fw-jsonl')).toBe(true);
@@ -113,6 +115,24 @@ describe('ctpipe collect', () => {
     expect(await read('net.netfilter.nf_conntrack_events')).toBe('1');
   });
 
+  it('replays a recorded JSON lines file to Kafka exactly, skipping malformed lines', async () => {
+    expect(recorded.length).toBeGreaterThan(0);
+    const dir = mkdtempSync(path.join(tmpdir(), 'ctpipe-replay-'));
+    dirs.push(dir);
+    const file = path.join(dir, 'recording.jsonl');
+    const lines = recorded.trim().split('\n');
+    writeFileSync(file, [...lines.slice(0, 2), '{"type":"new","broken":', ...lines.slice(2)].join('\n') + '\n');
+    const topic = `replay-${Date.now()}`;
+    const r = spawnSync(process.execPath, [BIN, 'replay', file, '--kafka-brokers', kafka.brokers.join(','), '--kafka-topic', topic], { encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain(`replayed ${lines.length} of ${lines.length} records from ${lines.length + 1} lines`);
+    expect(r.stdout).toContain('1 malformed line(s) skipped (first: 3)');
+    const msgs = await consumeAll(kafka.brokers, topic, (m) => m.reduce((n, x) => n + decodeBatch(x.value).records.length, 0) >= lines.length);
+    const got = msgs.flatMap((m) => decodeBatch(m.value).records);
+    const want = lines.map(fromJsonLine);
+    expect(JSON.parse(JSON.stringify(got))).toEqual(JSON.parse(JSON.stringify(want)));
+  });
+
   it('exits with a clear message when it lacks CAP_NET_ADMIN', () => {
     const r = spawnSync('setpriv', ['--bounding-set', '-net_admin', process.execPath, BIN, 'collect', '--output', 'jsonl', '--no-metrics-enabled'], { encoding: 'utf8' });
     expect(r.status).toBe(1);
@@ -121,7 +141,7 @@ describe('ctpipe collect', () => {
 });
 
 describe('ctpipe help and errors', () => {
-  it.each(['collect', 'config'])('%s --help lists its flags', (cmd) => {
+  it.each(['collect', 'config', 'replay'])('%s --help lists its flags', (cmd) => {
     const r = spawnSync(process.execPath, [BIN, cmd, '--help'], { encoding: 'utf8' });
     expect(r.status).toBe(0);
     expect(r.stdout).toContain(`ctpipe ${cmd}:`);
