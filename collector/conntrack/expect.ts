@@ -9,7 +9,7 @@
  * never used (kernel ctnetlink_expect_event). Events carry no zone; dumps may.
  */
 import type { ExpRecord, UnknownAttr } from '../../contract/records.js';
-import { align4, attrHeader, be16, be32, cstr, hex } from '../netlink/attr.js';
+import { align4, attrHeader, be16, be32, cstr, forEachAttr, hex } from '../netlink/attr.js';
 import { NFPROTO_IPV6 } from '../netlink/constants.js';
 import * as C from './constants.js';
 
@@ -62,18 +62,9 @@ export function decodeExpect(
 }
 
 function decodeNat(buf: Buffer, dv: DataView, start: number, end: number, r: ExpRecord, unknown: UnknownAttr[]): void {
-  let o = start;
-  while (o + 4 <= end) {
-    const h = attrHeader(dv, o, end);
-    const len = h & 0xffff;
-    const at = h >>> 16;
-    const p = o + 4;
-    const plen = len - 4;
-    if (plen > 0) {
-      if (at === C.CTA_EXPECT_NAT_DIR) r.nat_dir = be32(dv, p, plen, 'CTA_EXPECT_NAT_DIR');
-      else if (at === C.CTA_EXPECT_NAT_TUPLE) r.nat = decodeTuple(buf, dv, p, p + plen, 'exp_nat', unknown);
-      else unknown.push({ path: 'exp.nat', type: at, hex: hex(buf, p, plen) });
-    }
-    o += align4(len);
-  }
+  forEachAttr(dv, start, end, (at, p, plen) => {
+    if (at === C.CTA_EXPECT_NAT_DIR) r.nat_dir = be32(dv, p, plen, 'CTA_EXPECT_NAT_DIR');
+    else if (at === C.CTA_EXPECT_NAT_TUPLE) r.nat = decodeTuple(buf, dv, p, p + plen, 'exp_nat', unknown);
+    else unknown.push({ path: 'exp.nat', type: at, hex: hex(buf, p, plen) });
+  });
 }

@@ -13,14 +13,18 @@
  * and ctnetlink_fill_info). Order differs between kernels, so nothing here depends on it; a repeated
  * attribute keeps its last value; zero-length attributes are padding and never overwrite a value.
  */
-import type { CtRecord, CtType, DirCounters, SeqAdj, UnknownAttr } from '../../contract/records.js';
+import type { CtRecord, CtType, DirCounters, UnknownAttr } from '../../contract/records.js';
 import { CtpipeError } from '../../common/errors.js';
-import { align4, attrHeader, be16, be32, be64, be64sec, cstr, nsecOf, hex, u8 } from '../netlink/attr.js';
+import { align4, attrHeader, be16, be32, be32Nest, be64, be64sec, cstr, forEachAttr, hex, nsecOf, u8 } from '../netlink/attr.js';
 import { NFPROTO_IPV6 } from '../netlink/constants.js';
 import * as C from './constants.js';
 
-const scratch: UnknownAttr[] = [];
 import { decodeTuple } from './tuple.js';
+
+const scratch: UnknownAttr[] = [];
+// ctattr_seqadj and ctattr_synproxy: attributes 1..3, all be32
+const SEQADJ = ['correction_pos', 'offset_before', 'offset_after'] as const;
+const SYNPROXY = ['isn', 'its', 'tsoff'] as const;
 
 export function decodeFlow(
   buf: Buffer,
@@ -87,9 +91,9 @@ export function decodeFlow(
           r.kernel_time = true;
           break;
         }
-        case C.CTA_SEQ_ADJ_ORIG: r.seqadj_orig = decodeSeqAdj(buf, dv, p, p + plen, unknown); break;
-        case C.CTA_SEQ_ADJ_REPLY: r.seqadj_reply = decodeSeqAdj(buf, dv, p, p + plen, unknown); break;
-        case C.CTA_SYNPROXY: r.synproxy = decodeSynproxy(buf, dv, p, p + plen, unknown); break;
+        case C.CTA_SEQ_ADJ_ORIG: r.seqadj_orig = be32Nest(buf, dv, p, p + plen, SEQADJ, 'seqadj', unknown); break;
+        case C.CTA_SEQ_ADJ_REPLY: r.seqadj_reply = be32Nest(buf, dv, p, p + plen, SEQADJ, 'seqadj', unknown); break;
+        case C.CTA_SYNPROXY: r.synproxy = be32Nest(buf, dv, p, p + plen, SYNPROXY, 'synproxy', unknown); break;
         default:
           unknown.push({ path: 'ct', type: at, hex: hex(buf, p, plen) });
       }
@@ -106,20 +110,12 @@ export function decodeFlow(
 function decodeProtoinfo(
   buf: Buffer, dv: DataView, start: number, end: number, r: CtRecord, unknown: UnknownAttr[],
 ): void {
-  let o = start;
-  while (o + 4 <= end) {
-    const h = attrHeader(dv, o, end);
-    const len = h & 0xffff;
-    const at = h >>> 16;
-    const p = o + 4;
-    if (len > 4) {
-      if (at === C.CTA_PROTOINFO_TCP) decodeTcp(buf, dv, p, o + len, r, unknown);
-      else if (at === C.CTA_PROTOINFO_SCTP) decodeSctp(buf, dv, p, o + len, r, unknown);
-      else if (at === C.CTA_PROTOINFO_DCCP) decodeDccp(buf, dv, p, o + len, r, unknown);
-      else unknown.push({ path: 'protoinfo', type: at, hex: hex(buf, p, len - 4) });
-    }
-    o += align4(len);
-  }
+  forEachAttr(dv, start, end, (at, p, plen) => {
+    if (at === C.CTA_PROTOINFO_TCP) decodeTcp(buf, dv, p, p + plen, r, unknown);
+    else if (at === C.CTA_PROTOINFO_SCTP) decodeSctp(buf, dv, p, p + plen, r, unknown);
+    else if (at === C.CTA_PROTOINFO_DCCP) decodeDccp(buf, dv, p, p + plen, r, unknown);
+    else unknown.push({ path: 'protoinfo', type: at, hex: hex(buf, p, plen) });
+  });
 }
 
 function decodeTcp(buf: Buffer, dv: DataView, start: number, end: number, r: CtRecord, unknown: UnknownAttr[]): void {
@@ -146,152 +142,58 @@ function decodeTcp(buf: Buffer, dv: DataView, start: number, end: number, r: CtR
 }
 
 function decodeSctp(buf: Buffer, dv: DataView, start: number, end: number, r: CtRecord, unknown: UnknownAttr[]): void {
-  let o = start;
-  while (o + 4 <= end) {
-    const h = attrHeader(dv, o, end);
-    const len = h & 0xffff;
-    const at = h >>> 16;
-    const p = o + 4;
-    const plen = len - 4;
-    if (plen > 0) {
-      if (at === C.CTA_PROTOINFO_SCTP_STATE) r.sctp_state = u8(dv, p, plen, 'SCTP_STATE');
-      else if (at === C.CTA_PROTOINFO_SCTP_VTAG_ORIGINAL) r.sctp_vtag_orig = be32(dv, p, plen, 'SCTP_VTAG_ORIGINAL');
-      else if (at === C.CTA_PROTOINFO_SCTP_VTAG_REPLY) r.sctp_vtag_reply = be32(dv, p, plen, 'SCTP_VTAG_REPLY');
-      else unknown.push({ path: 'protoinfo.sctp', type: at, hex: hex(buf, p, plen) });
-    }
-    o += align4(len);
-  }
+  forEachAttr(dv, start, end, (at, p, plen) => {
+    if (at === C.CTA_PROTOINFO_SCTP_STATE) r.sctp_state = u8(dv, p, plen, 'SCTP_STATE');
+    else if (at === C.CTA_PROTOINFO_SCTP_VTAG_ORIGINAL) r.sctp_vtag_orig = be32(dv, p, plen, 'SCTP_VTAG_ORIGINAL');
+    else if (at === C.CTA_PROTOINFO_SCTP_VTAG_REPLY) r.sctp_vtag_reply = be32(dv, p, plen, 'SCTP_VTAG_REPLY');
+    else unknown.push({ path: 'protoinfo.sctp', type: at, hex: hex(buf, p, plen) });
+  });
 }
 
 function decodeDccp(buf: Buffer, dv: DataView, start: number, end: number, r: CtRecord, unknown: UnknownAttr[]): void {
-  let o = start;
-  while (o + 4 <= end) {
-    const h = attrHeader(dv, o, end);
-    const len = h & 0xffff;
-    const at = h >>> 16;
-    const p = o + 4;
-    const plen = len - 4;
-    if (plen > 0) {
-      if (at === C.CTA_PROTOINFO_DCCP_STATE) r.dccp_state = u8(dv, p, plen, 'DCCP_STATE');
-      else if (at === C.CTA_PROTOINFO_DCCP_ROLE) r.dccp_role = u8(dv, p, plen, 'DCCP_ROLE');
-      else if (at === C.CTA_PROTOINFO_DCCP_HANDSHAKE_SEQ) r.dccp_handshake_seq = be64(dv, p, plen, 'DCCP_HANDSHAKE_SEQ');
-      else unknown.push({ path: 'protoinfo.dccp', type: at, hex: hex(buf, p, plen) });
-    }
-    o += align4(len);
-  }
+  forEachAttr(dv, start, end, (at, p, plen) => {
+    if (at === C.CTA_PROTOINFO_DCCP_STATE) r.dccp_state = u8(dv, p, plen, 'DCCP_STATE');
+    else if (at === C.CTA_PROTOINFO_DCCP_ROLE) r.dccp_role = u8(dv, p, plen, 'DCCP_ROLE');
+    else if (at === C.CTA_PROTOINFO_DCCP_HANDSHAKE_SEQ) r.dccp_handshake_seq = be64(dv, p, plen, 'DCCP_HANDSHAKE_SEQ');
+    else unknown.push({ path: 'protoinfo.dccp', type: at, hex: hex(buf, p, plen) });
+  });
 }
 
 function decodeHelp(buf: Buffer, dv: DataView, start: number, end: number, r: CtRecord, unknown: UnknownAttr[]): void {
-  let o = start;
-  while (o + 4 <= end) {
-    const h = attrHeader(dv, o, end);
-    const len = h & 0xffff;
-    const at = h >>> 16;
-    const p = o + 4;
-    const plen = len - 4;
-    if (plen > 0) {
-      if (at === C.CTA_HELP_NAME) r.helper = cstr(buf, p, plen);
-      else if (at === C.CTA_HELP_INFO) r.helper_info = hex(buf, p, plen);
-      else unknown.push({ path: 'help', type: at, hex: hex(buf, p, plen) });
-    }
-    o += align4(len);
-  }
+  forEachAttr(dv, start, end, (at, p, plen) => {
+    if (at === C.CTA_HELP_NAME) r.helper = cstr(buf, p, plen);
+    else if (at === C.CTA_HELP_INFO) r.helper_info = hex(buf, p, plen);
+    else unknown.push({ path: 'help', type: at, hex: hex(buf, p, plen) });
+  });
 }
 
 function decodeSecctx(buf: Buffer, dv: DataView, start: number, end: number, r: CtRecord, unknown: UnknownAttr[]): void {
-  let o = start;
-  while (o + 4 <= end) {
-    const h = attrHeader(dv, o, end);
-    const len = h & 0xffff;
-    const at = h >>> 16;
-    if (len > 4) {
-      if (at === C.CTA_SECCTX_NAME) r.secctx = cstr(buf, o + 4, len - 4);
-      else unknown.push({ path: 'secctx', type: at, hex: hex(buf, o + 4, len - 4) });
-    }
-    o += align4(len);
-  }
+  forEachAttr(dv, start, end, (at, p, plen) => {
+    if (at === C.CTA_SECCTX_NAME) r.secctx = cstr(buf, p, plen);
+    else unknown.push({ path: 'secctx', type: at, hex: hex(buf, p, plen) });
+  });
 }
 
 function decodeCounters(
   buf: Buffer, dv: DataView, start: number, end: number, path: string, unknown: UnknownAttr[],
 ): DirCounters {
   const c: DirCounters = { packets: 0, bytes: 0 };
-  let o = start;
-  while (o + 4 <= end) {
-    const h = attrHeader(dv, o, end);
-    const len = h & 0xffff;
-    const at = h >>> 16;
-    const p = o + 4;
-    const plen = len - 4;
-    if (plen > 0) {
-      switch (at) {
-        case C.CTA_COUNTERS_PACKETS: c.packets = be64(dv, p, plen, 'COUNTERS_PACKETS'); break;
-        case C.CTA_COUNTERS_BYTES: c.bytes = be64(dv, p, plen, 'COUNTERS_BYTES'); break;
-        case C.CTA_COUNTERS32_PACKETS: c.packets = be32(dv, p, plen, 'COUNTERS32_PACKETS'); break;
-        case C.CTA_COUNTERS32_BYTES: c.bytes = be32(dv, p, plen, 'COUNTERS32_BYTES'); break;
-        default: unknown.push({ path, type: at, hex: hex(buf, p, plen) });
-      }
+  forEachAttr(dv, start, end, (at, p, plen) => {
+    switch (at) {
+      case C.CTA_COUNTERS_PACKETS: c.packets = be64(dv, p, plen, 'COUNTERS_PACKETS'); break;
+      case C.CTA_COUNTERS_BYTES: c.bytes = be64(dv, p, plen, 'COUNTERS_BYTES'); break;
+      case C.CTA_COUNTERS32_PACKETS: c.packets = be32(dv, p, plen, 'COUNTERS32_PACKETS'); break;
+      case C.CTA_COUNTERS32_BYTES: c.bytes = be32(dv, p, plen, 'COUNTERS32_BYTES'); break;
+      default: unknown.push({ path, type: at, hex: hex(buf, p, plen) });
     }
-    o += align4(len);
-  }
+  });
   return c;
 }
 
 function decodeTimestamp(buf: Buffer, dv: DataView, start: number, end: number, r: CtRecord, unknown: UnknownAttr[]): void {
-  let o = start;
-  while (o + 4 <= end) {
-    const h = attrHeader(dv, o, end);
-    const len = h & 0xffff;
-    const at = h >>> 16;
-    const p = o + 4;
-    const plen = len - 4;
-    if (plen > 0) {
-      if (at === C.CTA_TIMESTAMP_START) r.start = be64(dv, p, plen, 'TIMESTAMP_START');
-      else if (at === C.CTA_TIMESTAMP_STOP) r.stop = be64(dv, p, plen, 'TIMESTAMP_STOP');
-      else unknown.push({ path: 'timestamp', type: at, hex: hex(buf, p, plen) });
-    }
-    o += align4(len);
-  }
-}
-
-function decodeSeqAdj(buf: Buffer, dv: DataView, start: number, end: number, unknown: UnknownAttr[]): SeqAdj {
-  const s: SeqAdj = { correction_pos: 0, offset_before: 0, offset_after: 0 };
-  let o = start;
-  while (o + 4 <= end) {
-    const h = attrHeader(dv, o, end);
-    const len = h & 0xffff;
-    const at = h >>> 16;
-    const p = o + 4;
-    const plen = len - 4;
-    if (plen > 0) {
-      if (at === C.CTA_SEQADJ_CORRECTION_POS) s.correction_pos = be32(dv, p, plen, 'SEQADJ_CORRECTION_POS');
-      else if (at === C.CTA_SEQADJ_OFFSET_BEFORE) s.offset_before = be32(dv, p, plen, 'SEQADJ_OFFSET_BEFORE');
-      else if (at === C.CTA_SEQADJ_OFFSET_AFTER) s.offset_after = be32(dv, p, plen, 'SEQADJ_OFFSET_AFTER');
-      else unknown.push({ path: 'seqadj', type: at, hex: hex(buf, p, plen) });
-    }
-    o += align4(len);
-  }
-  return s;
-}
-
-function decodeSynproxy(
-  buf: Buffer, dv: DataView, start: number, end: number, unknown: UnknownAttr[],
-): { isn: number; its: number; tsoff: number } {
-  const s = { isn: 0, its: 0, tsoff: 0 };
-  let o = start;
-  while (o + 4 <= end) {
-    const h = attrHeader(dv, o, end);
-    const len = h & 0xffff;
-    const at = h >>> 16;
-    const p = o + 4;
-    const plen = len - 4;
-    if (plen > 0) {
-      if (at === C.CTA_SYNPROXY_ISN) s.isn = be32(dv, p, plen, 'SYNPROXY_ISN');
-      else if (at === C.CTA_SYNPROXY_ITS) s.its = be32(dv, p, plen, 'SYNPROXY_ITS');
-      else if (at === C.CTA_SYNPROXY_TSOFF) s.tsoff = be32(dv, p, plen, 'SYNPROXY_TSOFF');
-      else unknown.push({ path: 'synproxy', type: at, hex: hex(buf, p, plen) });
-    }
-    o += align4(len);
-  }
-  return s;
+  forEachAttr(dv, start, end, (at, p, plen) => {
+    if (at === C.CTA_TIMESTAMP_START) r.start = be64(dv, p, plen, 'TIMESTAMP_START');
+    else if (at === C.CTA_TIMESTAMP_STOP) r.stop = be64(dv, p, plen, 'TIMESTAMP_STOP');
+    else unknown.push({ path: 'timestamp', type: at, hex: hex(buf, p, plen) });
+  });
 }

@@ -11,8 +11,8 @@
  * INVALID packets create no conntrack entry and so no event: these counters are the only source.
  */
 import type { CpuStats, UnknownAttr } from '../../contract/records.js';
-import { STAT_FIELDS } from '../../contract/records.js';
-import { align4, attrHeader, be32, hex } from '../netlink/attr.js';
+import { STAT_FIELDS, type StatField } from '../../contract/records.js';
+import { be32, be32Nest, forEachAttr, hex } from '../netlink/attr.js';
 import * as C from './constants.js';
 
 export function decodeCpuStats(
@@ -20,23 +20,11 @@ export function decodeCpuStats(
 ): CpuStats {
   const s = { cpu } as CpuStats;
   for (const f of STAT_FIELDS) s[f] = 0;
-  let o = start;
-  while (o + 4 <= end) {
-    const h = attrHeader(dv, o, end);
-    const len = h & 0xffff;
-    const at = h >>> 16;
-    const p = o + 4;
-    const plen = len - 4;
-    if (plen > 0) {
-      const name = C.STATS_CPU_NAMES[at];
-      if (name !== undefined && (STAT_FIELDS as readonly string[]).includes(name)) {
-        s[name as (typeof STAT_FIELDS)[number]] = be32(dv, p, plen, `CTA_STATS_${name}`);
-      } else if (name === undefined) {
-        unknown.push({ path: 'stats_cpu', type: at, hex: hex(buf, p, plen) });
-      }
-    }
-    o += align4(len);
-  }
+  forEachAttr(dv, start, end, (at, p, plen) => {
+    const name = C.STATS_CPU_NAMES[at];
+    if (name === undefined) unknown.push({ path: 'stats_cpu', type: at, hex: hex(buf, p, plen) });
+    else if ((STAT_FIELDS as readonly string[]).includes(name)) s[name as StatField] = be32(dv, p, plen, `CTA_STATS_${name}`);
+  });
   return s;
 }
 
@@ -44,41 +32,18 @@ export interface GlobalStats { entries?: number; max_entries?: number }
 
 export function decodeGlobalStats(buf: Buffer, dv: DataView, start: number, end: number, unknown: UnknownAttr[]): GlobalStats {
   const g: GlobalStats = {};
-  let o = start;
-  while (o + 4 <= end) {
-    const h = attrHeader(dv, o, end);
-    const len = h & 0xffff;
-    const at = h >>> 16;
-    const p = o + 4;
-    const plen = len - 4;
-    if (plen > 0) {
-      if (at === C.CTA_STATS_GLOBAL_ENTRIES) g.entries = be32(dv, p, plen, 'CTA_STATS_GLOBAL_ENTRIES');
-      else if (at === C.CTA_STATS_GLOBAL_MAX_ENTRIES) g.max_entries = be32(dv, p, plen, 'CTA_STATS_GLOBAL_MAX_ENTRIES');
-      else unknown.push({ path: 'stats_global', type: at, hex: hex(buf, p, plen) });
-    }
-    o += align4(len);
-  }
+  forEachAttr(dv, start, end, (at, p, plen) => {
+    if (at === C.CTA_STATS_GLOBAL_ENTRIES) g.entries = be32(dv, p, plen, 'CTA_STATS_GLOBAL_ENTRIES');
+    else if (at === C.CTA_STATS_GLOBAL_MAX_ENTRIES) g.max_entries = be32(dv, p, plen, 'CTA_STATS_GLOBAL_MAX_ENTRIES');
+    else unknown.push({ path: 'stats_global', type: at, hex: hex(buf, p, plen) });
+  });
   return g;
 }
 
-export interface ExpStats { exp_new: number; exp_create: number; exp_delete: number }
+// ctattr_expect_stats: EXP_NEW, EXP_CREATE, EXP_DELETE (be32)
+const EXP_STATS = ['exp_new', 'exp_create', 'exp_delete'] as const;
+export type ExpStats = Record<(typeof EXP_STATS)[number], number>;
 
 export function decodeExpStats(buf: Buffer, dv: DataView, start: number, end: number, unknown: UnknownAttr[]): ExpStats {
-  const s: ExpStats = { exp_new: 0, exp_create: 0, exp_delete: 0 };
-  let o = start;
-  while (o + 4 <= end) {
-    const h = attrHeader(dv, o, end);
-    const len = h & 0xffff;
-    const at = h >>> 16;
-    const p = o + 4;
-    const plen = len - 4;
-    if (plen > 0) {
-      if (at === C.CTA_STATS_EXP_NEW) s.exp_new = be32(dv, p, plen, 'CTA_STATS_EXP_NEW');
-      else if (at === C.CTA_STATS_EXP_CREATE) s.exp_create = be32(dv, p, plen, 'CTA_STATS_EXP_CREATE');
-      else if (at === C.CTA_STATS_EXP_DELETE) s.exp_delete = be32(dv, p, plen, 'CTA_STATS_EXP_DELETE');
-      else unknown.push({ path: 'stats_exp', type: at, hex: hex(buf, p, plen) });
-    }
-    o += align4(len);
-  }
-  return s;
+  return be32Nest(buf, dv, start, end, EXP_STATS, 'stats_exp', unknown);
 }

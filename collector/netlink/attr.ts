@@ -28,6 +28,38 @@ function badAttribute(len: number, o: number, end: number): never {
   throw new CtpipeError('NL_TRUNCATED', `attribute of length ${len} at ${o} runs past ${end}`);
 }
 
+/**
+ * Visits the attributes of a nest: (type, payload offset, payload length). Zero-length attributes
+ * are padding and are skipped. The hot decoders (flow, tuple, TCP) keep their loops inline; this
+ * serves the rest.
+ */
+export function forEachAttr(dv: DataView, start: number, end: number, visit: (type: number, p: number, plen: number) => void): void {
+  let o = start;
+  while (o + 4 <= end) {
+    const h = attrHeader(dv, o, end);
+    const len = h & 0xffff;
+    if (len > 4) visit(h >>> 16, o + 4, len - 4);
+    o += (len + 3) & ~3;
+  }
+}
+
+/**
+ * A nest whose attributes 1..n are be32 values named by `names` (seqadj, synproxy, expectation
+ * statistics): absent ones read 0, unknown ones are kept.
+ */
+export function be32Nest<K extends string>(
+  buf: Buffer, dv: DataView, start: number, end: number, names: readonly K[], path: string, unknown: { path: string; type: number; hex: string }[],
+): Record<K, number> {
+  const out = {} as Record<K, number>;
+  for (const n of names) out[n] = 0;
+  forEachAttr(dv, start, end, (type, p, plen) => {
+    const name = names[type - 1];
+    if (name !== undefined) out[name] = be32(dv, p, plen, `${path}.${name}`);
+    else unknown.push({ path, type, hex: hex(buf, p, plen) });
+  });
+  return out;
+}
+
 export function align4(n: number): number {
   return (n + 3) & ~3;
 }

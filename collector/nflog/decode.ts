@@ -9,7 +9,8 @@
  * enough to attribute an INVALID spike to sources without keeping payloads.
  */
 import { CtpipeError } from '../../common/errors.js';
-import { align4, attrHeader, be32, cstr, ipv4, ipv6 } from '../netlink/attr.js';
+import type { InvalidPacketRecord } from '../../contract/records.js';
+import { be32, cstr, forEachAttr, ipv4, ipv6 } from '../netlink/attr.js';
 import { NFGENMSG_LEN, NLMSG_HDRLEN, NFPROTO_IPV6 } from '../netlink/constants.js';
 
 export const NFULNL_MSG_PACKET = 0;
@@ -21,25 +22,11 @@ const NFULA_IFINDEX_OUTDEV = 5;
 const NFULA_PAYLOAD = 9;
 const NFULA_PREFIX = 10;
 
-export interface NflogPacket {
-  family: 'ipv4' | 'ipv6';
-  group: number;
-  proto: number;
-  src: string;
-  dst: string;
-  sport?: number;
-  dport?: number;
-  tcp_flags?: string;
-  icmp_type?: number;
-  icmp_code?: number;
-  length: number;
-  indev?: number;
-  outdev?: number;
-  prefix?: string;
-  mark?: number;
-  sec?: number;
-  nsec?: number;
-}
+/** What NFLOG tells of one packet: an invalid_packet record's fields, with interface indexes. */
+export type NflogPacket = Pick<
+  InvalidPacketRecord,
+  'family' | 'proto' | 'src' | 'dst' | 'sport' | 'dport' | 'tcp_flags' | 'icmp_type' | 'icmp_code' | 'length' | 'prefix' | 'mark'
+> & { group: number; indev?: number; outdev?: number; sec?: number; nsec?: number };
 
 const TCP_FLAG_LETTERS = 'FSRPAUEC';
 
@@ -55,35 +42,26 @@ export function decodeNflogMessage(buf: Buffer, dv: DataView, o: number, len: nu
   const family = dv.getUint8(o + NLMSG_HDRLEN);
   const group = dv.getUint16(o + NLMSG_HDRLEN + 2, false);
   const end = o + len;
-  let a = o + NLMSG_HDRLEN + NFGENMSG_LEN;
   let payloadAt = -1;
   let payloadLen = 0;
   const meta: Partial<NflogPacket> = {};
-  while (a + 4 <= end) {
-    const h = attrHeader(dv, a, end);
-    const alen = h & 0xffff;
-    const at = h >>> 16;
-    const p = a + 4;
-    const plen = alen - 4;
-    if (plen > 0) {
-      switch (at) {
-        case NFULA_PAYLOAD: payloadAt = p; payloadLen = plen; break;
-        case NFULA_MARK: meta.mark = be32(dv, p, plen, 'NFULA_MARK'); break;
-        case NFULA_IFINDEX_INDEV: meta.indev = be32(dv, p, plen, 'NFULA_IFINDEX_INDEV'); break;
-        case NFULA_IFINDEX_OUTDEV: meta.outdev = be32(dv, p, plen, 'NFULA_IFINDEX_OUTDEV'); break;
-        case NFULA_PREFIX: meta.prefix = cstr(buf, p, plen); break;
-        case NFULA_TIMESTAMP:
-          if (plen >= 16) {
-            meta.sec = Number(dv.getBigUint64(p, false));
-            meta.nsec = Number(dv.getBigUint64(p + 8, false)) * 1000;
-          }
-          break;
-        default:
-          break; // hardware headers, uid/gid, conntrack nest: not needed for samples
-      }
+  forEachAttr(dv, o + NLMSG_HDRLEN + NFGENMSG_LEN, end, (at, p, plen) => {
+    switch (at) {
+      case NFULA_PAYLOAD: payloadAt = p; payloadLen = plen; break;
+      case NFULA_MARK: meta.mark = be32(dv, p, plen, 'NFULA_MARK'); break;
+      case NFULA_IFINDEX_INDEV: meta.indev = be32(dv, p, plen, 'NFULA_IFINDEX_INDEV'); break;
+      case NFULA_IFINDEX_OUTDEV: meta.outdev = be32(dv, p, plen, 'NFULA_IFINDEX_OUTDEV'); break;
+      case NFULA_PREFIX: meta.prefix = cstr(buf, p, plen); break;
+      case NFULA_TIMESTAMP:
+        if (plen >= 16) {
+          meta.sec = Number(dv.getBigUint64(p, false));
+          meta.nsec = Number(dv.getBigUint64(p + 8, false)) * 1000;
+        }
+        break;
+      default:
+        break; // hardware headers, uid/gid, conntrack nest: not needed for samples
     }
-    a += align4(alen);
-  }
+  });
   if (payloadAt < 0) throw new CtpipeError('NFLOG_BAD_PACKET', 'NFLOG packet without payload');
   const pkt = parseL3(buf, dv, payloadAt, payloadLen, family === NFPROTO_IPV6 ? 6 : 0);
   return { ...pkt, ...meta, group };
