@@ -9,7 +9,7 @@
  * never used (kernel ctnetlink_expect_event). Events carry no zone; dumps may.
  */
 import type { ExpRecord, UnknownAttr } from '../../contract/records.js';
-import { align4, attrHeader, be16, be32, cstr, forEachAttr, hex } from '../netlink/attr.js';
+import { be16, be32, cstr, forEachAttr, hex } from '../netlink/attr.js';
 import { NFPROTO_IPV6 } from '../netlink/constants.js';
 import * as C from './constants.js';
 
@@ -32,31 +32,22 @@ export function decodeExpect(
   const r: ExpRecord = {
     type, host: '', run: '', seq: 0, sec, nsec, family: family === NFPROTO_IPV6 ? 'ipv6' : 'ipv4',
   };
-  let o = start;
-  while (o + 4 <= end) {
-    const h = attrHeader(dv, o, end);
-    const len = h & 0xffff;
-    const at = h >>> 16;
-    const p = o + 4;
-    const plen = len - 4;
-    if (plen > 0) {
-      switch (at) {
-        case C.CTA_EXPECT_MASTER: r.master = decodeTuple(buf, dv, p, p + plen, 'exp_master', unknown); break;
-        case C.CTA_EXPECT_TUPLE: r.expected = decodeTuple(buf, dv, p, p + plen, 'exp_tuple', unknown); break;
-        case C.CTA_EXPECT_MASK: r.mask = decodeTuple(buf, dv, p, p + plen, 'exp_mask', unknown); break;
-        case C.CTA_EXPECT_TIMEOUT: r.timeout = be32(dv, p, plen, 'CTA_EXPECT_TIMEOUT'); break;
-        case C.CTA_EXPECT_ID: r.id = be32(dv, p, plen, 'CTA_EXPECT_ID'); break;
-        case C.CTA_EXPECT_HELP_NAME: r.helper = cstr(buf, p, plen); break;
-        case C.CTA_EXPECT_ZONE: r.zone = be16(dv, p, plen, 'CTA_EXPECT_ZONE'); break;
-        case C.CTA_EXPECT_FLAGS: r.flags = be32(dv, p, plen, 'CTA_EXPECT_FLAGS'); break;
-        case C.CTA_EXPECT_CLASS: r.class = be32(dv, p, plen, 'CTA_EXPECT_CLASS'); break;
-        case C.CTA_EXPECT_FN: r.fn = cstr(buf, p, plen); break;
-        case C.CTA_EXPECT_NAT: decodeNat(buf, dv, p, p + plen, r, unknown); break;
-        default: unknown.push({ path: 'exp', type: at, hex: hex(buf, p, plen) });
-      }
+  forEachAttr(dv, start, end, (at, p, plen) => {
+    switch (at) {
+      case C.CTA_EXPECT_MASTER: r.master = decodeTuple(buf, dv, p, p + plen, 'exp_master', unknown); break;
+      case C.CTA_EXPECT_TUPLE: r.expected = decodeTuple(buf, dv, p, p + plen, 'exp_tuple', unknown); break;
+      case C.CTA_EXPECT_MASK: r.mask = decodeTuple(buf, dv, p, p + plen, 'exp_mask', unknown); break;
+      case C.CTA_EXPECT_TIMEOUT: r.timeout = be32(dv, p, plen, 'CTA_EXPECT_TIMEOUT'); break;
+      case C.CTA_EXPECT_ID: r.id = be32(dv, p, plen, 'CTA_EXPECT_ID'); break;
+      case C.CTA_EXPECT_HELP_NAME: r.helper = cstr(buf, p, plen); break;
+      case C.CTA_EXPECT_ZONE: r.zone = be16(dv, p, plen, 'CTA_EXPECT_ZONE'); break;
+      case C.CTA_EXPECT_FLAGS: r.flags = be32(dv, p, plen, 'CTA_EXPECT_FLAGS'); break;
+      case C.CTA_EXPECT_CLASS: r.class = be32(dv, p, plen, 'CTA_EXPECT_CLASS'); break;
+      case C.CTA_EXPECT_FN: r.fn = cstr(buf, p, plen); break;
+      case C.CTA_EXPECT_NAT: decodeNat(buf, dv, p, p + plen, r, unknown); break;
+      default: unknown.push({ path: 'exp', type: at, hex: hex(buf, p, plen) });
     }
-    o += align4(len);
-  }
+  });
   if (unknown.length > 0) r.unknown = unknown.slice();
   return r;
 }
