@@ -1,7 +1,6 @@
 /** ctpipe: the command-line program. Each subcommand parses flags from the config schema. */
 import { stringify } from 'yaml';
 import { CtpipeError, isCtpipeError } from '../common/errors.js';
-import { REDACT } from '../common/log.js';
 import { helpText, parseCommand, type CommandSpec } from './args.js';
 import { collectSpec, runCollect } from './commands/collect.js';
 import { replaySpec, runReplay } from './commands/replay.js';
@@ -40,7 +39,6 @@ function redact(cfg: Config): unknown {
   const c = structuredClone(cfg) as Record<string, unknown>;
   const sasl = (c.kafka as { sasl: Record<string, unknown> }).sasl;
   if (sasl.password !== undefined) sasl.password = '[redacted]';
-  void REDACT;
   return c;
 }
 

@@ -13,7 +13,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
-import type { CtpipeError } from '../common/errors.js';
+import { CtpipeError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import { sumCpus } from '../contract/proto/batch.js';
 import type { CpuStats, CtpipeRecord, ExpRecord, InvalidPacketRecord, LossRecord, StatsRecord } from '../contract/records.js';
@@ -172,7 +172,7 @@ export class Collector {
       const dv = new DataView(chunk.buffer, chunk.byteOffset, chunk.byteLength);
       forEachFrame(chunk, (off, len, sec, nsec, truncated) => {
         this.o.capture?.(chunk.subarray(off, off + len), sec, nsec);
-        if (truncated) this.onReject({ code: 'NL_TRUNCATED', message: 'datagram larger than the read buffer' } as CtpipeError, chunk.subarray(off, off + 64), 'events');
+        if (truncated) this.onReject(new CtpipeError('NL_TRUNCATED', 'datagram larger than the read buffer'), chunk.subarray(off, off + 64), 'events');
         else decodeDatagram(chunk, dv, off, off + len, sec, nsec, this.eventHandler);
       });
     }

@@ -78,6 +78,8 @@ export class KafkaPublisher implements RecordSink {
   private readonly writer = new ProtoWriter(1 << 20);
   private readonly m: ReturnType<typeof publisherMetrics>;
   private errorLogs = 0;
+  /** Set by close() when its deadline passed: the worker stops retrying. */
+  private giveUp = false;
   up = true;
   sentRecords = 0;
   sentEvents = 0;
@@ -211,8 +213,6 @@ export class KafkaPublisher implements RecordSink {
     }
     return true;
   }
-
-  private giveUp = false;
 
   get bufferedBytes(): number {
     return this.queueBytes;

@@ -118,18 +118,14 @@ export class Spool {
     let o = 0;
     while (o + HEADER <= data.length) {
       const len = data.readUInt32LE(o + 4);
-      if (data.readUInt32LE(o) !== MAGIC || o + HEADER + len > data.length) {
-        this.corrupt++;
-        break;
-      }
+      if (data.readUInt32LE(o) !== MAGIC || o + HEADER + len > data.length) break;
       const v = data.subarray(o + HEADER, o + HEADER + len);
-      if (crc32(v) !== data.readUInt32LE(o + 8)) {
-        this.corrupt++;
-        break;
-      }
+      if (crc32(v) !== data.readUInt32LE(o + 8)) break;
       records.push(Buffer.from(v));
       o += HEADER + len;
     }
+    // Whatever follows the last good frame is a torn or corrupt tail: discarded, counted.
+    if (o < data.length) this.corrupt++;
     return { records, segment: seg.file };
   }
 
