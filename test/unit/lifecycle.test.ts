@@ -1,0 +1,207 @@
+/**
+ * The lifecycle engine over event sequences: the real ones the kernel produced in the lab
+ * (decoded from test/fixtures/netlink) and synthetic ones for what the lab cannot stage
+ * (duplicates, reordering, missing NEW or DESTROY, timeouts, id reuse, memory pressure).
+ */
+import { describe, expect, it } from 'vitest';
+import type { CtRecord, CtpipeRecord } from '../../contract/records.js';
+import { LifecycleEngine, type HealthEvent } from '../../processor/lifecycle/engine.js';
+import type { FlowRow } from '../../processor/lifecycle/flow-row.js';
+import { connState } from '../../processor/lifecycle/conn-state.js';
+import { decodeBuffers, fixtureBuffers } from '../helpers/decode.js';
+
+function engine(maxOpen = 10_000) {
+  const rows: FlowRow[] = [];
+  const health: HealthEvent[] = [];
+  const e = new LifecycleEngine({ maxOpen, refreshMs: 60_000, graceMs: 5_000, onRow: (r) => rows.push(r), onHealth: (h) => health.push(h) });
+  /** The latest row per flow, as ReplacingMergeTree keeps it. */
+  const final = () => {
+    const m = new Map<string, FlowRow>();
+    for (const r of rows) if ((m.get(r.flow_id)?.version ?? -1) <= r.version) m.set(r.flow_id, r);
+    return [...m.values()];
+  };
+  return { e, rows, health, final };
+}
+
+function stamped(recs: CtpipeRecord[], run = 'r1'): CtpipeRecord[] {
+  return recs.map((r, i) => ({ ...r, host: 'fw', run, seq: i + 1 }));
+}
+
+const kernel = () => stamped(decodeBuffers(fixtureBuffers('events')).ct);
+
+describe('lifecycles from the kernel\'s own events (lab capture)', () => {
+  const { e, final } = engine();
+  for (const r of kernel()) e.apply(r);
+  const rows = final();
+  const tcp = (dport: number, family = 'ipv4') => rows.filter((r) => r.proto === 6 && r.orig_dport === dport && r.family === family);
+
+  it('gives every connection exactly one lifecycle, all ended by DESTROY', () => {
+    const ids = new Set(kernel().map((r) => (r as CtRecord).id));
+    expect(rows.length).toBe(ids.size);
+    expect(rows.every((r) => r.end_reason === 'destroy')).toBe(true);
+  });
+
+  it('summarizes a complete TCP connection: SF, the state path, handshake time, counters', () => {
+    const [c] = tcp(8080);
+    expect(c!.conn_state).toBe('SF');
+    expect(c!.tcp_states.slice(0, 3)).toEqual(['SYN_SENT', 'SYN_RECV', 'ESTABLISHED']);
+    expect(c!.final_tcp_state).toBe('TIME_WAIT');
+    expect(c!.handshake_ms).toBeGreaterThan(0);
+    expect(c!.handshake_ms).toBeLessThan(100);
+    expect(c!.assured && c!.seen_reply).toBe(true);
+    expect(Number(c!.orig_bytes)).toBeGreaterThan(1000);
+    expect(c!.duration_ms).toBeGreaterThan(0);
+  });
+
+  it('calls a refused connection REJ', () => {
+    const [c] = tcp(9);
+    expect(c!.conn_state).toBe('REJ');
+    expect(c!.assured).toBe(false);
+  });
+
+  it('calls answered UDP and ICMP flows SF', () => {
+    expect(rows.filter((r) => r.proto === 17 && r.orig_dport === 5353).map((r) => r.conn_state)).toEqual(['SF']);
+    expect(rows.filter((r) => r.proto === 1).map((r) => r.conn_state)).toEqual(['SF']);
+  });
+
+  it('links FTP data flows to their control connection', () => {
+    const controls = tcp(21);
+    expect(controls.map((c) => c.helper)).toEqual(['ftp', 'ftp']);
+    const data = rows.filter((r) => r.related);
+    expect(data.length).toBe(2);
+    for (const d of data) expect(controls.map((c) => c.flow_id)).toContain(d.master_flow_id);
+    expect(new Set(data.map((d) => d.master_flow_id)).size).toBe(2);
+  });
+
+  it('produces the same rows when every record arrives twice (at-least-once delivery)', () => {
+    const twice = engine();
+    for (const r of kernel()) {
+      twice.e.apply(r);
+      twice.e.apply(r);
+    }
+    expect(twice.final()).toEqual(rows);
+    expect(twice.e.counters.duplicates).toBe(kernel().length);
+  });
+});
+
+// ------------------------------------------------------------------ synthetic sequences
+
+let t = 1_795_000_000;
+function ev(type: CtRecord['type'], state: string | undefined, status: number, extra: Partial<CtRecord> = {}): CtRecord {
+  const states = ['NONE', 'SYN_SENT', 'SYN_RECV', 'ESTABLISHED', 'FIN_WAIT', 'CLOSE_WAIT', 'LAST_ACK', 'TIME_WAIT', 'CLOSE'];
+  return {
+    type, host: 'h', run: 'r', seq: 0, sec: t++, nsec: 0, id: 42, family: 'ipv4', proto: 6,
+    orig: { src: '192.0.2.1', dst: '192.0.2.2', proto: 6, sport: 1000, dport: 80 },
+    reply: { src: '192.0.2.2', dst: '192.0.2.1', proto: 6, sport: 80, dport: 1000 },
+    status, tcp_state: state === undefined ? undefined : states.indexOf(state), ...extra,
+  };
+}
+const SEEN = 0x2;
+const ASSURED = 0x6;
+
+function run(seq: CtpipeRecord[], tickHost = true) {
+  const x = engine();
+  seq.forEach((r, i) => x.e.apply({ ...r, seq: i + 1 }));
+  if (tickHost) x.e.tick('h');
+  return x;
+}
+
+describe('lifecycles from synthetic sequences', () => {
+  it('RST after establishment', () => {
+    const { final } = run([ev('new', 'SYN_SENT', 8), ev('update', 'SYN_RECV', SEEN), ev('update', 'ESTABLISHED', ASSURED), ev('destroy', 'CLOSE', ASSURED)]);
+    expect(final()[0]!.conn_state).toBe('RST');
+  });
+
+  it('half-open: SYN never answered, no DESTROY: closed as lost (S0) after the kernel timeout', () => {
+    const syn = ev('new', 'SYN_SENT', 8, { timeout: 120 });
+    const later = ev('new', 'SYN_SENT', 8, { id: 7, orig: { ...syn.orig, sport: 2000 }, reply: { ...syn.reply, dport: 2000 }, sec: syn.sec + 200 });
+    const { final, e } = run([syn, later]);
+    const row = final().find((r) => r.ct_id === 42)!;
+    expect(row).toMatchObject({ conn_state: 'S0', end_reason: 'lost', lost_by: 'timeout' });
+    expect(row.ended_at).toEqual({ sec: syn.sec + 120, nsec: 0 });
+    expect(e.counters.lostByTimeout).toBe(1);
+    expect(e.openCount).toBe(1); // the younger attempt is still within its timeout
+  });
+
+  it('a DESTROY without NEW (flow began before the collector): one lifecycle, picked up midstream', () => {
+    const { final } = run([ev('destroy', 'ESTABLISHED', ASSURED, { counters: { orig: { packets: 5, bytes: 500 }, reply: { packets: 4, bytes: 400 } } })]);
+    expect(final()).toHaveLength(1);
+    expect(final()[0]).toMatchObject({ end_reason: 'destroy', conn_state: 'OTH', orig_bytes: 500 });
+  });
+
+  it('the start-up dump racing a DESTROY: the late snapshot row does not resurrect the flow', () => {
+    const { final, e } = run([ev('new', 'SYN_SENT', 8), ev('destroy', 'CLOSE', 8), ev('snapshot', 'SYN_SENT', 8)]);
+    expect(final()).toHaveLength(1);
+    expect(e.counters.late).toBe(1);
+    expect(e.openCount).toBe(0);
+  });
+
+  it('continues a flow across a collector restart: the new run\'s dump row joins the open lifecycle', () => {
+    const x = engine();
+    x.e.apply({ ...ev('new', 'SYN_SENT', 8), seq: 1 });
+    x.e.apply({ ...ev('update', 'ESTABLISHED', ASSURED), seq: 2 });
+    x.e.apply({ ...ev('snapshot', 'ESTABLISHED', ASSURED), run: 'r2', seq: 1 });
+    x.e.apply({ ...ev('destroy', 'TIME_WAIT', ASSURED), run: 'r2', seq: 2 });
+    expect(x.final()).toHaveLength(1);
+    expect(x.final()[0]).toMatchObject({ conn_state: 'SF', run: 'r' });
+    expect(x.health.filter((h) => h.kind === 'run_start').map((h) => h.run)).toEqual(['r', 'r2']);
+  });
+
+  it('gives a reused conntrack id a new lifecycle after the old one ended', () => {
+    const { final } = run([ev('new', 'SYN_SENT', 8), ev('destroy', 'CLOSE', 8), ev('new', 'SYN_SENT', 8), ev('destroy', 'CLOSE', 8)]);
+    expect(new Set(final().map((r) => r.flow_id)).size).toBe(2);
+  });
+
+  it('reports sequence gaps and collector losses as pipeline health', () => {
+    const x = engine();
+    x.e.apply({ ...ev('new', 'SYN_SENT', 8), seq: 1 });
+    x.e.apply({ ...ev('update', 'SYN_RECV', SEEN), seq: 5 });
+    x.e.apply({ type: 'loss', host: 'h', run: 'r', seq: 6, sec: t, nsec: 0, reason: 'enobufs', count: 17, source: 'events', resync: true });
+    expect(x.health.filter((h) => h.kind !== 'run_start').map((h) => [h.kind, h.count, h.first_seq, h.last_seq])).toEqual([
+      ['gap', 3, 2, 4], ['loss', 17, undefined, undefined],
+    ]);
+  });
+
+  it('refreshes long-lived flows while they change, and the final row replaces them', () => {
+    const x = engine();
+    const open = ev('new', 'SYN_SENT', 8);
+    x.e.apply({ ...open, seq: 1 });
+    x.e.apply({ ...ev('update', 'ESTABLISHED', ASSURED), seq: 2 });
+    x.e.tick('h');
+    expect(x.rows).toHaveLength(0); // not yet a minute old
+    x.e.apply({ ...ev('update', 'ESTABLISHED', ASSURED, { sec: open.sec + 61 }), seq: 3 });
+    x.e.tick('h');
+    expect(x.rows.map((r) => r.end_reason)).toEqual(['open']);
+    x.e.apply({ ...ev('destroy', 'TIME_WAIT', ASSURED, { sec: open.sec + 62 }), seq: 4 });
+    expect(x.rows.map((r) => r.end_reason)).toEqual(['open', 'destroy']);
+    expect(x.rows[1]!.version).toBeGreaterThan(x.rows[0]!.version);
+  });
+
+  it('bounds memory: past maxOpen the oldest idle unassured flows go first, counted', () => {
+    const x = engine(100);
+    for (let i = 0; i < 150; i++) {
+      const assured = i < 10;
+      x.e.apply({ ...ev('new', assured ? 'ESTABLISHED' : 'SYN_SENT', assured ? ASSURED : 8, { id: i, orig: { src: '192.0.2.1', dst: '192.0.2.2', proto: 6, sport: i, dport: 80 } }), seq: i + 1 });
+    }
+    expect(x.e.openCount).toBeLessThanOrEqual(100);
+    expect(x.e.counters.evictions).toBeGreaterThan(0);
+    const evicted = x.rows.filter((r) => r.lost_by === 'evicted');
+    expect(evicted.every((r) => !r.assured)).toBe(true);
+    expect(Math.min(...evicted.map((r) => r.ct_id))).toBe(10); // the oldest unassured first
+  });
+
+  it('maps conntrack views to conn_state', () => {
+    const c = (proto: number, states: string[], seenReply = true, sawHandshake = true, o = false, r = false) =>
+      connState({ proto, states, seenReply, sawHandshake, closeInitOrig: o, closeInitReply: r });
+    expect(c(6, ['SYN_SENT'], false)).toBe('S0');
+    expect(c(6, ['SYN_SENT', 'CLOSE'])).toBe('REJ');
+    expect(c(6, ['SYN_SENT', 'SYN_RECV', 'ESTABLISHED'])).toBe('S1');
+    expect(c(6, ['SYN_SENT', 'SYN_RECV', 'ESTABLISHED', 'FIN_WAIT', 'TIME_WAIT'])).toBe('SF');
+    expect(c(6, ['ESTABLISHED', 'FIN_WAIT'], true, true, true, false)).toBe('S2');
+    expect(c(6, ['ESTABLISHED', 'CLOSE_WAIT'], true, true, false, true)).toBe('S3');
+    expect(c(6, ['ESTABLISHED', 'CLOSE'])).toBe('RST');
+    expect(c(6, ['ESTABLISHED'], true, false)).toBe('OTH');
+    expect(c(17, [], false)).toBe('S0');
+    expect(c(17, [], true)).toBe('SF');
+  });
+});
