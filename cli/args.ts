@@ -12,12 +12,12 @@ export interface CommandSpec {
   usage: string;
   /** Config sections whose settings this command takes as flags. */
   sections: string[];
-  own?: Record<string, { type: 'string' | 'boolean'; description: string; short?: string }>;
+  own?: Record<string, { type: 'string' | 'boolean'; description: string; short?: string; multiple?: boolean }>;
 }
 
 export interface Parsed {
   flags: Record<string, string | boolean>;
-  own: Record<string, string | boolean | undefined>;
+  own: Record<string, string | boolean | string[] | undefined>;
   positionals: string[];
   config?: string;
   help: boolean;
@@ -28,7 +28,7 @@ function leavesFor(spec: CommandSpec): Leaf[] {
 }
 
 export function parseCommand(spec: CommandSpec, argv: string[]): Parsed {
-  const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = {
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = {
     help: { type: 'boolean', short: 'h' },
     config: { type: 'string', short: 'c' },
   };
@@ -38,12 +38,14 @@ export function parseCommand(spec: CommandSpec, argv: string[]): Parsed {
     options[name] = { type: l.type === 'boolean' ? 'boolean' : 'string' };
     if (l.type === 'boolean') options[`no-${name}`] = { type: 'boolean' };
   }
-  for (const [k, v] of Object.entries(spec.own ?? {})) options[k] = v.short ? { type: v.type, short: v.short } : { type: v.type };
-  let values: Record<string, string | boolean | undefined>;
+  for (const [k, v] of Object.entries(spec.own ?? {})) {
+    options[k] = { type: v.type, ...(v.short ? { short: v.short } : {}), ...(v.multiple ? { multiple: true } : {}) };
+  }
+  let values: Record<string, string | boolean | string[] | undefined>;
   let positionals: string[];
   try {
     ({ values, positionals } = parseArgs({ args: argv, options, allowPositionals: true, strict: true }) as {
-      values: Record<string, string | boolean | undefined>;
+      values: Record<string, string | boolean | string[] | undefined>;
       positionals: string[];
     });
   } catch (e) {
@@ -53,10 +55,10 @@ export function parseCommand(spec: CommandSpec, argv: string[]): Parsed {
   for (const l of ls) {
     const name = l.flag.slice(2);
     const v = values[name];
-    if (v !== undefined) flags[l.flag] = v;
+    if (v !== undefined && !Array.isArray(v)) flags[l.flag] = v;
     if (l.type === 'boolean' && values[`no-${name}`]) flags[l.flag] = false;
   }
-  const own: Record<string, string | boolean | undefined> = {};
+  const own: Record<string, string | boolean | string[] | undefined> = {};
   for (const k of Object.keys(spec.own ?? {})) own[k] = values[k];
   return { flags, own, positionals, config: values.config as string | undefined, help: values.help === true };
 }

@@ -105,6 +105,24 @@ export const ConfigSchema = z.strictObject({
     duration: duration('0s', 'Stop after this long (0: run until SIGINT/SIGTERM)'),
   }).prefault({}),
   kafka: kafka.prefault({}),
+  clickhouse: z.strictObject({
+    url: z.string().default('chdb:./data').describe('chdb:PATH for the embedded ClickHouse (chDB), or http(s)://HOST:PORT for a server'),
+    database: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a database name is letters, digits and _').default('ctpipe').describe('Database of the ctpipe tables'),
+    username: z.string().optional().describe('ClickHouse user (servers only)'),
+    password: z.string().optional().describe('ClickHouse password (prefer CTPIPE_CLICKHOUSE_PASSWORD or password_file; never logged)'),
+    password_file: z.string().optional().describe('File holding the ClickHouse password'),
+    cluster: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a cluster name is letters, digits and _').optional().describe('Cluster name: Replicated tables and Distributed tables ON CLUSTER'),
+    flows_ttl_days: z.number().int().min(1).default(30).describe('Days of flows, statistics and health kept (rollups keep 12 times longer)'),
+    events_ttl_days: z.number().int().min(1).default(3).describe('Days of raw events kept (when raw_events is on)'),
+    raw_events: z.boolean().default(false).describe('Also store every conntrack event in the events table'),
+  }).prefault({}),
+  process: z.strictObject({
+    group_id: z.string().min(1).default('ctpipe-processor').describe('Kafka consumer group of the processors'),
+    max_open_flows: z.number().int().min(100).default(1_000_000).describe('Open lifecycles kept in memory; past it the oldest idle unassured are closed as lost'),
+    refresh: duration('60s', 'How often (event time) a long-lived open flow gets a refreshed row'),
+    grace: duration('30s', 'Extra time past a flow\'s kernel timeout before a flow without DESTROY is closed as lost'),
+    flush: duration('1s', 'Longest time records wait before their rows are written (freshness)'),
+  }).prefault({}),
 });
 
 export type Config = z.output<typeof ConfigSchema>;

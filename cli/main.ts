@@ -4,23 +4,29 @@ import { CtpipeError, isCtpipeError } from '../common/errors.js';
 import { helpText, parseCommand, type CommandSpec } from './args.js';
 import { collectSpec, runCollect } from './commands/collect.js';
 import { replaySpec, runReplay } from './commands/replay.js';
+import { migrateSpec, runMigrate } from './commands/migrate.js';
+import { querySpec, runQuery } from './commands/query.js';
+import { runRun, runSpec } from './commands/run.js';
 import { configDocs, loadConfig, type Config } from './config.js';
 
 const configSpec: CommandSpec = {
   name: 'config',
   summary: 'print the effective configuration (secrets redacted), check it, or print its reference',
   usage: 'ctpipe config [--docs] [--check] [-c FILE] [flags]',
-  sections: ['', 'collect', 'kafka', 'metrics'],
+  sections: ['', 'collect', 'kafka', 'metrics', 'clickhouse', 'process'],
   own: {
     docs: { type: 'boolean', description: 'print the configuration reference (docs/CONFIG.md) and exit' },
     check: { type: 'boolean', description: 'only validate; exit 0 when valid' },
   },
 };
 
-type Run = (cfg: Config, own: Record<string, string | boolean | undefined>, positionals: string[]) => Promise<number>;
+type Run = (cfg: Config, own: Record<string, string | boolean | string[] | undefined>, positionals: string[]) => Promise<number>;
 
 const COMMANDS: Record<string, { spec: CommandSpec; run: Run; positionals?: boolean }> = {
+  run: { spec: runSpec, run: runRun },
   collect: { spec: collectSpec, run: runCollect },
+  migrate: { spec: migrateSpec, run: runMigrate },
+  query: { spec: querySpec, run: runQuery, positionals: true },
   replay: { spec: replaySpec, run: runReplay, positionals: true },
   config: {
     spec: configSpec,
@@ -39,6 +45,8 @@ function redact(cfg: Config): unknown {
   const c = structuredClone(cfg) as Record<string, unknown>;
   const sasl = (c.kafka as { sasl: Record<string, unknown> }).sasl;
   if (sasl.password !== undefined) sasl.password = '[redacted]';
+  const ch = c.clickhouse as Record<string, unknown>;
+  if (ch.password !== undefined) ch.password = '[redacted]';
   return c;
 }
 

@@ -19,6 +19,7 @@ export const ErrorCodes = {
   KAFKA_UNAVAILABLE: 'Kafka cannot be reached',
   SPOOL_IO: 'the disk spool cannot be read or written',
   RECORD_DECODE: 'a published record could not be decoded',
+  STORE_UNAVAILABLE: 'ClickHouse cannot be reached or opened',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

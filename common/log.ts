@@ -6,7 +6,7 @@ import { pino, type Logger } from 'pino';
 
 export type { Logger };
 
-export const REDACT = ['password', '*.password', '*.*.password', 'sasl.password', 'kafka.sasl.password', 'clickhouse.password'];
+export const REDACT = ['password', '*.password', '*.*.password'];
 
 export function createLogger(level: string, name = 'ctpipe', dest: number | NodeJS.WritableStream = 2): Logger {
   const stream = typeof dest === 'number' ? pino.destination({ fd: dest, sync: false }) : dest;

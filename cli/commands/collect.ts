@@ -2,8 +2,8 @@
 import { appendFileSync } from 'node:fs';
 import { Registry } from 'prom-client';
 import { serveOps } from '../../common/http.js';
-import { createLogger } from '../../common/log.js';
-import { Collector } from '../../collector/collector.js';
+import { createLogger, type Logger } from '../../common/log.js';
+import { Collector, type CollectorOptions } from '../../collector/collector.js';
 import { createKafkaProducer, type KafkaProducerHandle } from '../../collector/kafka.js';
 import { ThreadedProducer } from '../../collector/kafka-thread.js';
 import { collectorMetrics } from '../../collector/metrics.js';
@@ -26,15 +26,38 @@ export const collectSpec: CommandSpec = {
   },
 };
 
-export async function runCollect(cfg: Config, own: Record<string, string | boolean | undefined>): Promise<number> {
-  const log = createLogger(cfg.log_level, 'ctpipe-collect');
+/** What every command that collects does first: the capability check and the sysctl report. */
+export function prepareCollect(cfg: Config, log: Logger): void {
   requireNetAdmin();
   const c = cfg.collect;
-
   for (const s of checkSysctls((file, value) => procfsInNetns(c.netns, file, value), c.set_sysctls)) {
     if (s.changed) log.info({ sysctl: s.key, value: s.value }, 'sysctl turned on (--set-sysctls); it applies to connections created from now on');
     else if (!s.ok) log.warn({ sysctl: s.key, value: s.value ?? 'unreadable' }, `${s.key} is ${s.value ?? 'unreadable'}: ${s.lost}. Fix: sysctl -w ${s.key}=1, or run with --set-sysctls`);
   }
+}
+
+export function collectorOptions(cfg: Config): Pick<CollectorOptions, 'host' | 'events' | 'rcvbuf' | 'rcvbufMax' | 'netns' | 'dump' | 'statsIntervalMs' | 'resyncMinIntervalMs' | 'nflog'> {
+  const c = cfg.collect;
+  return {
+    host: cfg.host, events: c.events, rcvbuf: c.rcvbuf, rcvbufMax: c.rcvbuf_max, netns: c.netns, dump: c.dump,
+    statsIntervalMs: c.stats_interval, resyncMinIntervalMs: c.resync_min_interval,
+    nflog: c.nflog_group === undefined ? undefined : { group: c.nflog_group, rate: c.nflog_rate, copyRange: 128 },
+  };
+}
+
+/** Resolves on SIGINT/SIGTERM or after `collect.duration`, once `stop` has finished. */
+export function untilStopped(cfg: Config, stop: (why: string) => Promise<void>): Promise<void> {
+  return new Promise<void>((resolve) => {
+    process.once('SIGINT', () => void stop('SIGINT').then(resolve));
+    process.once('SIGTERM', () => void stop('SIGTERM').then(resolve));
+    if (cfg.collect.duration > 0) setTimeout(() => void stop('duration elapsed').then(resolve), cfg.collect.duration).unref();
+  });
+}
+
+export async function runCollect(cfg: Config, own: Record<string, string | boolean | string[] | undefined>): Promise<number> {
+  const log = createLogger(cfg.log_level, 'ctpipe-collect');
+  prepareCollect(cfg, log);
+  const c = cfg.collect;
 
   const registry = new Registry();
   const metrics = collectorMetrics(registry);
@@ -60,15 +83,7 @@ export async function runCollect(cfg: Config, own: Record<string, string | boole
 
   const capture = typeof own.capture === 'string' ? own.capture : undefined;
   collector = new Collector({
-    host: cfg.host,
-    events: c.events,
-    rcvbuf: c.rcvbuf,
-    rcvbufMax: c.rcvbuf_max,
-    netns: c.netns,
-    dump: c.dump,
-    statsIntervalMs: c.stats_interval,
-    resyncMinIntervalMs: c.resync_min_interval,
-    nflog: c.nflog_group === undefined ? undefined : { group: c.nflog_group, rate: c.nflog_rate, copyRange: 128 },
+    ...collectorOptions(cfg),
     sink,
     sockets: openNetfilterSocket,
     metrics,
@@ -96,11 +111,7 @@ export async function runCollect(cfg: Config, own: Record<string, string | boole
     })();
     return stopping;
   };
-  const done = new Promise<void>((resolve) => {
-    process.once('SIGINT', () => void stop('SIGINT').then(resolve));
-    process.once('SIGTERM', () => void stop('SIGTERM').then(resolve));
-    if (c.duration > 0) setTimeout(() => void stop('duration elapsed').then(resolve), c.duration).unref();
-  });
+  const done = untilStopped(cfg, stop);
   await collector.start();
   log.info({ host: cfg.host, run: collector.run, output: c.output }, 'collecting');
   await done;

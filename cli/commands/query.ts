@@ -1,0 +1,56 @@
+/** `ctpipe query SQL`: ad hoc SQL on the configured store, with bound parameters. */
+import { CtpipeError } from '../../common/errors.js';
+import type { CommandSpec } from '../args.js';
+import type { Config } from '../config.js';
+import { connectStore } from '../store.js';
+
+export const querySpec: CommandSpec = {
+  name: 'query',
+  summary: 'run SQL on the store; bind values with --param name=value and {name:Type} in the SQL',
+  usage: "ctpipe query 'SELECT conn_state, count() FROM ctpipe.flows FINAL WHERE host = {host:String} GROUP BY 1' --param host=fw-1 [--format table|json|csv]",
+  sections: ['', 'clickhouse'],
+  own: {
+    format: { type: 'string', description: 'table (default), json (one object per line) or csv' },
+    param: { type: 'string', description: 'name=value for a {name:Type} placeholder (repeat the flag for more)', multiple: true },
+  },
+};
+
+export async function runQuery(cfg: Config, own: Record<string, unknown>, positionals: string[]): Promise<number> {
+  const sql = positionals.join(' ').trim();
+  if (!sql) throw new CtpipeError('CONFIG_INVALID', 'usage: ctpipe query SQL (see ctpipe query --help)');
+  const format = (own.format as string | undefined) ?? 'table';
+  if (!['table', 'json', 'csv'].includes(format)) throw new CtpipeError('CONFIG_INVALID', `--format must be table, json or csv, not "${format}"`);
+  const params: Record<string, string> = {};
+  for (const p of (own.param as string[] | undefined) ?? []) {
+    const i = p.indexOf('=');
+    if (i <= 0) throw new CtpipeError('CONFIG_INVALID', `--param takes name=value, got "${p}"`);
+    params[p.slice(0, i)] = p.slice(i + 1);
+  }
+  const store = await connectStore(cfg);
+  try {
+    if (format === 'csv') {
+      const r = await store.query({ query: sql, query_params: params, format: 'CSVWithNames' });
+      process.stdout.write(await r.text());
+      return 0;
+    }
+    const r = await store.query({ query: sql, query_params: params, format: 'JSONEachRow' });
+    const rows = (await r.json()) as Record<string, unknown>[];
+    if (format === 'json') for (const row of rows) process.stdout.write(JSON.stringify(row) + '\n');
+    else process.stdout.write(table(rows));
+    return 0;
+  } catch (e) {
+    if (e instanceof CtpipeError) throw e;
+    throw new CtpipeError('CONFIG_INVALID', `the query failed: ${(e as Error).message}`);
+  } finally {
+    await store.close();
+  }
+}
+
+function table(rows: Record<string, unknown>[]): string {
+  if (rows.length === 0) return '(no rows)\n';
+  const cols = Object.keys(rows[0]!);
+  const cell = (v: unknown) => (v === null || v === undefined ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v));
+  const widths = cols.map((c) => Math.min(60, Math.max(c.length, ...rows.map((r) => cell(r[c]).length))));
+  const line = (vals: string[]) => vals.map((v, i) => v.slice(0, 60).padEnd(widths[i]!)).join('  ').trimEnd();
+  return [line(cols), line(widths.map((w) => '-'.repeat(w))), ...rows.map((r) => line(cols.map((c) => cell(r[c]))))].join('\n') + `\n(${rows.length} row${rows.length === 1 ? '' : 's'})\n`;
+}

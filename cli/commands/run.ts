@@ -1,0 +1,90 @@
+/**
+ * `ctpipe run`: the main job on one machine. The collector and the processor in one process,
+ * linked in memory (no Kafka), writing to the embedded ClickHouse (chDB at ./data by default) or
+ * any server given with --clickhouse-url. A status line shows events/s, open flows and rows.
+ */
+import { Registry } from 'prom-client';
+import { Collector } from '../../collector/collector.js';
+import { collectorMetrics } from '../../collector/metrics.js';
+import { openNetfilterSocket } from '../../collector/socket.js';
+import { serveOps } from '../../common/http.js';
+import { createLogger } from '../../common/log.js';
+import { migrate } from '../../processor/clickhouse/migrate.js';
+import { Pipeline } from '../../processor/pipeline.js';
+import { PipelineSink } from '../../processor/sink.js';
+import type { CommandSpec } from '../args.js';
+import type { Config } from '../config.js';
+import { connectStore, schemaContext } from '../store.js';
+import { collectorOptions, prepareCollect, untilStopped } from './collect.js';
+
+export const runSpec: CommandSpec = {
+  name: 'run',
+  summary: 'collector and processor in one process over the embedded ClickHouse: the main job on one machine',
+  usage: 'ctpipe run [--clickhouse-url chdb:./data] [--duration 60s] [flags]',
+  sections: ['', 'collect', 'metrics', 'clickhouse', 'process'],
+};
+
+export async function runRun(cfg: Config): Promise<number> {
+  const log = createLogger(cfg.log_level, 'ctpipe-run');
+  prepareCollect(cfg, log);
+  const store = await connectStore(cfg);
+  const m = await migrate(store, schemaContext(cfg));
+  if (m.applied.length) log.info({ applied: m.applied, database: cfg.clickhouse.database }, 'schema created or upgraded');
+  const registry = new Registry();
+  const p = cfg.process;
+  const pipeline = new Pipeline({
+    store, db: cfg.clickhouse.database, rawEvents: cfg.clickhouse.raw_events, log, registry,
+    engine: { maxOpen: p.max_open_flows, refreshMs: p.refresh, graceMs: p.grace },
+  });
+  const sink = new PipelineSink(pipeline, p.flush);
+  const collector = new Collector({ ...collectorOptions(cfg), sink, sockets: openNetfilterSocket, metrics: collectorMetrics(registry), log });
+  if (cfg.metrics.enabled) {
+    await serveOps(cfg.metrics.listen, registry, () => ({
+      ok: collector.healthy && pipeline.storeUp,
+      detail: { run: collector.run, seq: collector.lastSeq, open_flows: pipeline.engine.openCount, store_up: pipeline.storeUp, error: collector.lastError },
+    }));
+  }
+
+  const status = statusLine(() => ({ events: collector.lastSeq, open: pipeline.engine.openCount, rows: pipeline.engine.counters.rows }));
+  let stopping: Promise<void> | undefined;
+  const stop = (why: string) => {
+    stopping ??= (async () => {
+      status.stop();
+      log.info({ why }, 'stopping: writing what is left');
+      await collector.stop();
+      await sink.close();
+      await store.close();
+      log.info({ records: sink.processed, rows: pipeline.engine.counters.rows, open: pipeline.engine.openCount }, 'stopped');
+      await new Promise<void>((resolve) => log.flush(() => resolve()));
+    })();
+    return stopping;
+  };
+  const done = untilStopped(cfg, stop);
+  await collector.start();
+  log.info({ host: cfg.host, run: collector.run, store: cfg.clickhouse.url }, 'running: collector and processor');
+  await done;
+  return 0;
+}
+
+/** Events/s, open flows and rows written: on a terminal a live line, otherwise a log every 30 s. */
+function statusLine(read: () => { events: number; open: number; rows: number }): { stop(): void } {
+  const tty = process.stderr.isTTY;
+  let last = read();
+  let lastAt = Date.now();
+  const timer = setInterval(() => {
+    const now = read();
+    const rate = ((now.events - last.events) * 1000) / Math.max(1, Date.now() - lastAt);
+    last = now;
+    lastAt = Date.now();
+    const line = `${Math.round(rate)} events/s · ${now.open} open flows · ${now.rows} rows written`;
+    if (tty) process.stderr.write(`\r\x1b[K${line}`);
+    else process.stderr.write(`${JSON.stringify({ level: 30, time: Date.now(), name: 'ctpipe-run', msg: line })}\n`);
+  }, tty ? 2000 : 30_000);
+  timer.unref();
+  return {
+    stop() {
+      clearInterval(timer);
+      if (tty) process.stderr.write('\n');
+    },
+  };
+}

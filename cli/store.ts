@@ -1,0 +1,26 @@
+/** Opening the configured ClickHouse, with errors that say which address and what to check. */
+import { CtpipeError } from '../common/errors.js';
+import { openStore, type Store } from '../processor/clickhouse/store.js';
+import type { SchemaContext } from '../processor/clickhouse/schema.js';
+import type { Config } from './config.js';
+
+export async function connectStore(cfg: Config): Promise<Store> {
+  const c = cfg.clickhouse;
+  const store = await openStore({ url: c.url, username: c.username, password: c.password, passwordFile: c.password_file });
+  try {
+    const r = await store.ping();
+    if (!r.success) throw r.error;
+  } catch (e) {
+    await store.close().catch(() => undefined);
+    const what = c.url.startsWith('chdb:')
+      ? `the embedded ClickHouse at ${c.url.slice(5) || './data'} cannot be opened (is another ctpipe process using that directory?)`
+      : `ClickHouse at ${c.url} cannot be reached (is it running, and are the address, user and password right?)`;
+    throw new CtpipeError('STORE_UNAVAILABLE', `${what}: ${(e as Error).message}`);
+  }
+  return store;
+}
+
+export function schemaContext(cfg: Config): SchemaContext {
+  const c = cfg.clickhouse;
+  return { db: c.database, cluster: c.cluster, flowsTtlDays: c.flows_ttl_days, eventsTtlDays: c.events_ttl_days };
+}

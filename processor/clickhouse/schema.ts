@@ -1,0 +1,175 @@
+/**
+ * The ClickHouse schema, as ordered migrations (docs/SCHEMA.md explains every choice). A migration
+ * is applied once and recorded in `schema_migrations`; `ctpipe migrate` applies what is missing,
+ * so a second run changes nothing. With a cluster name, tables become Replicated*MergeTree
+ * `<name>_local` tables behind Distributed tables of the old name, all created ON CLUSTER
+ * (the layout akvorado uses: orchestrator/clickhouse/migrations_helpers.go).
+ */
+export interface SchemaContext {
+  db: string;
+  cluster?: string;
+  flowsTtlDays: number;
+  eventsTtlDays: number;
+}
+
+export interface Migration {
+  version: number;
+  description: string;
+  statements: (c: SchemaContext) => string[];
+}
+
+const onCluster = (c: SchemaContext) => (c.cluster ? ` ON CLUSTER ${c.cluster}` : '');
+
+/** The engine clause; Replicated with the conventional Keeper path on a cluster. */
+function engine(c: SchemaContext, table: string, kind: string, args = ''): string {
+  if (!c.cluster) return `${kind}(${args})`;
+  const path = `'/clickhouse/tables/{shard}/${c.db}/${table}'`;
+  return `Replicated${kind}(${path}, '{replica}'${args ? `, ${args}` : ''})`;
+}
+
+/** CREATE TABLE for a data table: local + Distributed on a cluster, plain otherwise. */
+function table(c: SchemaContext, name: string, columns: string, kind: string, engineArgs: string, tail: string, shardKey = 'rand()'): string[] {
+  const local = c.cluster ? `${name}_local` : name;
+  const out = [`CREATE TABLE IF NOT EXISTS ${c.db}.${local}${onCluster(c)} (${columns}) ENGINE = ${engine(c, local, kind, engineArgs)} ${tail}`];
+  if (c.cluster) {
+    out.push(`CREATE TABLE IF NOT EXISTS ${c.db}.${name}${onCluster(c)} AS ${c.db}.${local} ENGINE = Distributed(${c.cluster}, ${c.db}, ${local}, ${shardKey})`);
+  }
+  return out;
+}
+
+// Time columns: DateTime64(9) keeps the kernel's nanoseconds; Delta + ZSTD compresses ordered times.
+const T = "DateTime64(9, 'UTC') CODEC(Delta, ZSTD(1))";
+const TN = "Nullable(DateTime64(9, 'UTC'))";
+
+export const MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    description: 'flows, host_stats, pipeline_health, anomalies, dead_letters, raw events, rollups',
+    statements: (c) => [
+      ...table(c, 'flows', `
+        host LowCardinality(String),
+        run String,
+        flow_id String,
+        ct_id UInt32,
+        family Enum8('ipv4' = 4, 'ipv6' = 6),
+        proto UInt8,
+        orig_src IPv6, orig_dst IPv6, orig_sport UInt16, orig_dport UInt16,
+        reply_src IPv6, reply_dst IPv6, reply_sport UInt16, reply_dport UInt16,
+        orig_src_text String ALIAS replaceRegexpOne(toString(orig_src), '^::ffff:', ''),
+        orig_dst_text String ALIAS replaceRegexpOne(toString(orig_dst), '^::ffff:', ''),
+        icmp_type Nullable(UInt8), icmp_code Nullable(UInt8),
+        first_seen ${T},
+        established_at ${TN}, seen_reply_at ${TN}, assured_at ${TN}, ended_at ${TN},
+        end_reason LowCardinality(String),
+        lost_by LowCardinality(String),
+        duration_ms Nullable(Float64),
+        tcp_states Array(LowCardinality(String)),
+        tcp_state_times Array(DateTime64(9, 'UTC')),
+        final_tcp_state LowCardinality(String),
+        assured Bool, seen_reply Bool,
+        conn_state LowCardinality(String),
+        handshake_ms Nullable(Float64),
+        orig_packets UInt64, orig_bytes UInt64, reply_packets UInt64, reply_bytes UInt64,
+        helper LowCardinality(String),
+        related Bool,
+        master_flow_id String,
+        mark UInt32, zone UInt16,
+        nat LowCardinality(String), nat_src String, nat_dst String,
+        snapshot Bool,
+        version UInt64`,
+        'ReplacingMergeTree', 'version',
+        `PARTITION BY toYYYYMMDD(first_seen) ORDER BY (host, toStartOfHour(first_seen), flow_id)
+         TTL toDateTime(first_seen) + INTERVAL ${c.flowsTtlDays} DAY
+         SETTINGS non_replicated_deduplication_window = 1000`,
+        'cityHash64(host)'),
+      ...table(c, 'host_stats', `
+        host LowCardinality(String),
+        run String,
+        ts ${T},
+        interval_s Float64,
+        entries UInt32, max_entries UInt32,
+        found UInt64, invalid UInt64, insert UInt64, insert_failed UInt64, drop UInt64, early_drop UInt64,
+        error UInt64, search_restart UInt64, clash_resolve UInt64, chaintoolong UInt64,
+        exp_new UInt64, exp_create UInt64, exp_delete UInt64,
+        cpus UInt16,
+        reset Bool`,
+        'MergeTree', '',
+        `PARTITION BY toYYYYMM(ts) ORDER BY (host, ts) TTL toDateTime(ts) + INTERVAL ${c.flowsTtlDays} DAY
+         SETTINGS non_replicated_deduplication_window = 1000`,
+        'cityHash64(host)'),
+      ...table(c, 'pipeline_health', `
+        host LowCardinality(String),
+        run String,
+        ts ${T},
+        kind LowCardinality(String),
+        count Int64,
+        first_seq Nullable(UInt64), last_seq Nullable(UInt64),
+        detail String`,
+        'MergeTree', '',
+        `PARTITION BY toYYYYMM(ts) ORDER BY (host, ts, kind) TTL toDateTime(ts) + INTERVAL ${c.flowsTtlDays} DAY
+         SETTINGS non_replicated_deduplication_window = 1000`,
+        'cityHash64(host)'),
+      ...table(c, 'anomalies', `
+        host LowCardinality(String),
+        kind LowCardinality(String),
+        severity LowCardinality(String),
+        started_at ${T},
+        ended_at ${TN},
+        score Float64, baseline Float64, observed Float64,
+        details String,
+        flow_ids Array(String),
+        version UInt64`,
+        'ReplacingMergeTree', 'version',
+        `PARTITION BY toYYYYMM(started_at) ORDER BY (host, kind, started_at)
+         TTL toDateTime(started_at) + INTERVAL ${c.flowsTtlDays} DAY`,
+        'cityHash64(host)'),
+      ...table(c, 'dead_letters', `
+        ts DateTime64(3, 'UTC') DEFAULT now64(3),
+        topic String, partition UInt32, offset UInt64,
+        reason String,
+        payload_hex String`,
+        'MergeTree', '',
+        `ORDER BY (topic, partition, offset) TTL toDateTime(ts) + INTERVAL 30 DAY
+         SETTINGS non_replicated_deduplication_window = 1000`),
+      ...table(c, 'events', `
+        host LowCardinality(String), run String, seq UInt64,
+        ts ${T},
+        type LowCardinality(String),
+        ct_id UInt32, proto UInt8,
+        orig_src IPv6, orig_dst IPv6, orig_sport UInt16, orig_dport UInt16,
+        tcp_state LowCardinality(String), status UInt32`,
+        'MergeTree', '',
+        `PARTITION BY toYYYYMMDD(ts) ORDER BY (host, ts, seq) TTL toDateTime(ts) + INTERVAL ${c.eventsTtlDays} DAY
+         SETTINGS non_replicated_deduplication_window = 1000`,
+        'cityHash64(host)'),
+      // Rollups count each flow once, from its final row (open refresh rows are left out).
+      ...table(c, 'flows_1m', `
+        host LowCardinality(String), minute DateTime('UTC'), proto UInt8,
+        conn_state LowCardinality(String), orig_dport UInt16,
+        flows UInt64, related UInt64, orig_bytes UInt64, reply_bytes UInt64, orig_packets UInt64, reply_packets UInt64,
+        duration_ms_sum Float64`,
+        'SummingMergeTree', '',
+        `PARTITION BY toYYYYMM(minute) ORDER BY (host, minute, proto, conn_state, orig_dport)
+         TTL minute + INTERVAL ${c.flowsTtlDays * 12} DAY`,
+        'cityHash64(host)'),
+      `CREATE MATERIALIZED VIEW IF NOT EXISTS ${c.db}.flows_1m_mv${onCluster(c)} TO ${c.db}.${c.cluster ? 'flows_1m_local' : 'flows_1m'} AS
+        SELECT host, toStartOfMinute(first_seen) AS minute, proto, conn_state, orig_dport,
+          count() AS flows, countIf(related) AS related, sum(orig_bytes) AS orig_bytes, sum(reply_bytes) AS reply_bytes,
+          sum(orig_packets) AS orig_packets, sum(reply_packets) AS reply_packets, sum(ifNull(duration_ms, 0)) AS duration_ms_sum
+        FROM ${c.db}.${c.cluster ? 'flows_local' : 'flows'} WHERE end_reason != 'open'
+        GROUP BY host, minute, proto, conn_state, orig_dport`,
+      ...table(c, 'fleet_1m', `
+        minute DateTime('UTC'), hosts AggregateFunction(uniq, String),
+        flows SimpleAggregateFunction(sum, UInt64), orig_bytes SimpleAggregateFunction(sum, UInt64),
+        reply_bytes SimpleAggregateFunction(sum, UInt64)`,
+        'AggregatingMergeTree', '',
+        `ORDER BY minute TTL minute + INTERVAL ${c.flowsTtlDays * 12} DAY`),
+      `CREATE MATERIALIZED VIEW IF NOT EXISTS ${c.db}.fleet_1m_mv${onCluster(c)} TO ${c.db}.${c.cluster ? 'fleet_1m_local' : 'fleet_1m'} AS
+        SELECT toStartOfMinute(first_seen) AS minute, uniqState(toString(host)) AS hosts, count() AS flows,
+          sum(orig_bytes) AS orig_bytes, sum(reply_bytes) AS reply_bytes
+        FROM ${c.db}.${c.cluster ? 'flows_local' : 'flows'} WHERE end_reason != 'open' GROUP BY minute`,
+    ],
+  },
+];
+
+export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -1,0 +1,44 @@
+/**
+ * The only processor file that imports @clickhouse/client and chdb. `chdb:PATH` opens an embedded
+ * ClickHouse (chDB) in this process; `http(s)://...` a server. Both are the same client, so every
+ * query and insert in ctpipe has one code path.
+ */
+import { readFileSync } from 'node:fs';
+import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import { CtpipeError } from '../../common/errors.js';
+
+export type Store = ClickHouseClient;
+
+export interface StoreOptions {
+  url: string;
+  username?: string;
+  password?: string;
+  passwordFile?: string;
+  requestTimeoutMs?: number;
+}
+
+export async function openStore(o: StoreOptions): Promise<Store> {
+  if (o.url.startsWith('chdb:')) {
+    const path = o.url.slice(5) || './data';
+    const { createChdbConnection } = (await import('chdb/connection')) as typeof import('chdb/connection');
+    try {
+      return createClient({
+        connection: createChdbConnection({ path }),
+        clickhouse_settings: { output_format_json_quote_64bit_integers: 1 },
+      } as Parameters<typeof createClient>[0]);
+    } catch (e) {
+      throw new CtpipeError('STORE_UNAVAILABLE', `cannot open the embedded ClickHouse at ${path}: ${(e as Error).message} (another ctpipe process may hold that directory)`);
+    }
+  }
+  if (!/^https?:\/\//.test(o.url)) {
+    throw new CtpipeError('CONFIG_INVALID', `clickhouse.url must be chdb:PATH or http(s)://HOST:PORT, got "${o.url}"`);
+  }
+  const password = o.passwordFile ? readFileSync(o.passwordFile, 'utf8').trim() : o.password;
+  return createClient({
+    url: o.url,
+    username: o.username,
+    password,
+    request_timeout: o.requestTimeoutMs ?? 60_000,
+    clickhouse_settings: { output_format_json_quote_64bit_integers: 1 },
+  });
+}

@@ -1,0 +1,131 @@
+/**
+ * The processor's core, shared by `ctpipe process` (Kafka) and `ctpipe run` (in memory): records
+ * go through the lifecycle engine and the statistics deltas; the rows they produce are inserted
+ * into ClickHouse under a deterministic deduplication token per table and input range, so a batch
+ * retried or replayed with the same range is stored once. Inserts are retried until they succeed;
+ * the caller does not move its input position until write() resolves.
+ */
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { Logger } from '../common/log.js';
+import type { CtpipeRecord, CtRecord } from '../contract/records.js';
+import { eventToCh, flowToCh, healthToCh, statsToCh } from './clickhouse/rows.js';
+import type { Store } from './clickhouse/store.js';
+import { LifecycleEngine, type EngineOptions } from './lifecycle/engine.js';
+import { StatsDeltas } from './stats/deltas.js';
+
+export interface PipelineOptions {
+  store: Store;
+  db: string;
+  engine: Omit<EngineOptions, 'onRow' | 'onHealth'>;
+  rawEvents: boolean;
+  log: Logger;
+  registry: Registry;
+  retryMinMs?: number;
+  retryMaxMs?: number;
+}
+
+type Table = 'flows' | 'host_stats' | 'pipeline_health' | 'events';
+
+function pipelineMetrics(registry: Registry) {
+  return {
+    records: new Counter({ name: 'ctpipe_processor_records_total', help: 'Collector records processed', registers: [registry] }),
+    rows: new Counter({ name: 'ctpipe_processor_rows_total', help: 'Rows inserted, by table', labelNames: ['table'], registers: [registry] }),
+    insertErrors: new Counter({ name: 'ctpipe_processor_insert_errors_total', help: 'Failed ClickHouse inserts (each is retried)', registers: [registry] }),
+    insertSeconds: new Histogram({ name: 'ctpipe_processor_insert_seconds', help: 'ClickHouse insert latency', buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [registry] }),
+    openFlows: new Gauge({ name: 'ctpipe_processor_open_flows', help: 'Open lifecycles in memory', registers: [registry] }),
+    evictions: new Gauge({ name: 'ctpipe_processor_evictions', help: 'Lifecycles closed by the memory bound (cumulative)', registers: [registry] }),
+    duplicates: new Gauge({ name: 'ctpipe_processor_duplicates', help: 'Duplicate records dropped (cumulative)', registers: [registry] }),
+    gaps: new Counter({ name: 'ctpipe_processor_gap_records_total', help: 'Records missing from collector sequences', registers: [registry] }),
+    storeUp: new Gauge({ name: 'ctpipe_processor_store_up', help: '1 when the last ClickHouse insert succeeded', registers: [registry] }),
+  };
+}
+
+export class Pipeline {
+  readonly engine: LifecycleEngine;
+  private readonly stats = new StatsDeltas();
+  private buffers: Record<Table, Record<string, unknown>[]> = { flows: [], host_stats: [], pipeline_health: [], events: [] };
+  private readonly hosts = new Set<string>();
+  private readonly m: ReturnType<typeof pipelineMetrics>;
+  storeUp = true;
+
+  constructor(private readonly o: PipelineOptions) {
+    this.m = pipelineMetrics(o.registry);
+    this.m.storeUp.set(1);
+    this.engine = new LifecycleEngine({
+      ...o.engine,
+      onRow: (r) => this.buffers.flows.push(flowToCh(r)),
+      onHealth: (h) => {
+        if (h.kind === 'gap') this.m.gaps.inc(h.count);
+        this.buffers.pipeline_health.push(healthToCh(h));
+      },
+    });
+  }
+
+  /** Applies records (in stream order); rows accumulate until write(). */
+  process(records: readonly CtpipeRecord[]): void {
+    for (const r of records) {
+      this.engine.apply(r);
+      this.hosts.add(r.host);
+      if (r.type === 'stats') {
+        const row = this.stats.apply(r);
+        if (row) this.buffers.host_stats.push(statsToCh(row));
+      } else if (this.o.rawEvents && (r.type === 'new' || r.type === 'update' || r.type === 'destroy' || r.type === 'snapshot')) {
+        this.buffers.events.push(eventToCh(r as CtRecord));
+      }
+    }
+    for (const h of this.hosts) this.engine.tick(h);
+    this.hosts.clear();
+    this.m.records.inc(records.length);
+    this.m.openFlows.set(this.engine.openCount);
+    this.m.evictions.set(this.engine.counters.evictions);
+    this.m.duplicates.set(this.engine.counters.duplicates);
+  }
+
+  /** Rows for open flows now (on shutdown, so long-lived flows are visible). */
+  flushOpen(): void {
+    this.engine.flushOpen();
+  }
+
+  get pendingRows(): number {
+    return Object.values(this.buffers).reduce((n, b) => n + b.length, 0);
+  }
+
+  /**
+   * Inserts every buffered row; `token` names the input range (e.g. topic:partition:from-to).
+   * Retries until ClickHouse acknowledges (or `shouldStop` says to give up), so nothing derived
+   * from the range is lost; returns false only when it gave up.
+   */
+  async write(token: string, shouldStop: () => boolean = () => false): Promise<boolean> {
+    const tables = Object.entries(this.buffers) as [Table, Record<string, unknown>[]][];
+    let delay = this.o.retryMinMs ?? 200;
+    for (const [table, rows] of tables) {
+      if (rows.length === 0) continue;
+      for (;;) {
+        const end = this.m.insertSeconds.startTimer();
+        try {
+          await this.o.store.insert({
+            table: `${this.o.db}.${table}`, values: rows, format: 'JSONEachRow',
+            clickhouse_settings: { insert_deduplication_token: `${table}:${token}`, insert_deduplicate: 1, deduplicate_blocks_in_dependent_materialized_views: 1 },
+          });
+          end();
+          this.m.rows.inc({ table }, rows.length);
+          if (!this.storeUp) this.o.log.info('ClickHouse accepts inserts again');
+          this.storeUp = true;
+          this.m.storeUp.set(1);
+          break;
+        } catch (e) {
+          end();
+          this.m.insertErrors.inc();
+          if (this.storeUp) this.o.log.warn({ err: (e as Error).message, table, rows: rows.length }, 'ClickHouse insert failed; holding the input position and retrying');
+          this.storeUp = false;
+          this.m.storeUp.set(0);
+          if (shouldStop()) return false;
+          await new Promise((r) => setTimeout(r, delay));
+          delay = Math.min(delay * 2, this.o.retryMaxMs ?? 10_000);
+        }
+      }
+      this.buffers[table] = [];
+    }
+    return true;
+  }
+}

@@ -1,0 +1,54 @@
+/**
+ * The in-memory link of `ctpipe run`: the collector writes records here instead of to Kafka, and
+ * they go through the processor pipeline in batches, at least every `flushMs`. A batch's rows are
+ * written before the next batch is taken, under a token naming its (host, run, seq range).
+ */
+import type { RecordSink } from '../collector/sinks/sink.js';
+import type { CtpipeRecord } from '../contract/records.js';
+import type { Pipeline } from './pipeline.js';
+
+export class PipelineSink implements RecordSink {
+  private pending: CtpipeRecord[] = [];
+  private timer?: NodeJS.Timeout;
+  private running: Promise<void> = Promise.resolve();
+  private stopping = false;
+  processed = 0;
+
+  constructor(private readonly pipeline: Pipeline, private readonly flushMs: number, private readonly maxBatch = 50_000) {}
+
+  write(r: CtpipeRecord): void {
+    this.pending.push(r);
+    if (this.pending.length >= this.maxBatch) this.kick();
+    else this.timer ??= setTimeout(() => this.kick(), this.flushMs);
+  }
+
+  private kick(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.running = this.running.then(() => this.drain());
+  }
+
+  private async drain(): Promise<void> {
+    while (this.pending.length) {
+      const batch = this.pending.splice(0, this.maxBatch);
+      this.pipeline.process(batch);
+      const first = batch[0]!;
+      const last = batch[batch.length - 1]!;
+      await this.pipeline.write(`${first.host}:${first.run}:${first.seq}-${last.seq}`, () => this.stopping);
+      this.processed += batch.length;
+    }
+  }
+
+  async flush(): Promise<void> {
+    this.kick();
+    await this.running;
+  }
+
+  /** Final flush, with rows for the flows still open so they are visible after a stop. */
+  async close(): Promise<void> {
+    await this.flush();
+    this.pipeline.flushOpen();
+    await this.pipeline.write(`final:${Date.now()}`);
+    this.stopping = true;
+  }
+}
