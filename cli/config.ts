@@ -122,6 +122,8 @@ export const ConfigSchema = z.strictObject({
     refresh: duration('60s', 'How often (event time) a long-lived open flow gets a refreshed row'),
     grace: duration('30s', 'Extra time past a flow\'s kernel timeout before a flow without DESTROY is closed as lost'),
     flush: duration('1s', 'Longest time records wait before their rows are written (freshness)'),
+    session_timeout: duration('30s', 'Kafka consumer group session timeout: how soon a dead processor\'s partitions move to another'),
+    checkpoint: duration('10s', 'How often a processor stores its state and commits its Kafka offsets (what a restart replays)'),
   }).prefault({}),
 });
 

@@ -7,6 +7,7 @@ import { replaySpec, runReplay } from './commands/replay.js';
 import { migrateSpec, runMigrate } from './commands/migrate.js';
 import { querySpec, runQuery } from './commands/query.js';
 import { runRun, runSpec } from './commands/run.js';
+import { processSpec, runProcess } from './commands/process.js';
 import { configDocs, loadConfig, type Config } from './config.js';
 
 const configSpec: CommandSpec = {
@@ -25,6 +26,7 @@ type Run = (cfg: Config, own: Record<string, string | boolean | string[] | undef
 const COMMANDS: Record<string, { spec: CommandSpec; run: Run; positionals?: boolean }> = {
   run: { spec: runSpec, run: runRun },
   collect: { spec: collectSpec, run: runCollect },
+  process: { spec: processSpec, run: runProcess },
   migrate: { spec: migrateSpec, run: runMigrate },
   query: { spec: querySpec, run: runQuery, positionals: true },
   replay: { spec: replaySpec, run: runReplay, positionals: true },

@@ -10,8 +10,8 @@ import type { Logger } from '../common/log.js';
 import type { CtpipeRecord, CtRecord } from '../contract/records.js';
 import { eventToCh, flowToCh, healthToCh, statsToCh } from './clickhouse/rows.js';
 import type { Store } from './clickhouse/store.js';
-import { LifecycleEngine, type EngineOptions } from './lifecycle/engine.js';
-import { StatsDeltas } from './stats/deltas.js';
+import { LifecycleEngine, type EngineOptions, type EngineState } from './lifecycle/engine.js';
+import { StatsDeltas, type StatsState } from './stats/deltas.js';
 
 export interface PipelineOptions {
   store: Store;
@@ -24,9 +24,18 @@ export interface PipelineOptions {
   retryMaxMs?: number;
 }
 
-type Table = 'flows' | 'host_stats' | 'pipeline_health' | 'events';
+type Table = 'flows' | 'host_stats' | 'pipeline_health' | 'events' | 'dead_letters';
 
-function pipelineMetrics(registry: Registry) {
+const metricsByRegistry = new WeakMap<Registry, ReturnType<typeof createMetrics>>();
+
+/** One set per registry: a processor runs one pipeline per partition, all reporting together. */
+function pipelineMetrics(registry: Registry): ReturnType<typeof createMetrics> {
+  let m = metricsByRegistry.get(registry);
+  if (!m) metricsByRegistry.set(registry, (m = createMetrics(registry)));
+  return m;
+}
+
+function createMetrics(registry: Registry) {
   return {
     records: new Counter({ name: 'ctpipe_processor_records_total', help: 'Collector records processed', registers: [registry] }),
     rows: new Counter({ name: 'ctpipe_processor_rows_total', help: 'Rows inserted, by table', labelNames: ['table'], registers: [registry] }),
@@ -43,7 +52,7 @@ function pipelineMetrics(registry: Registry) {
 export class Pipeline {
   readonly engine: LifecycleEngine;
   private readonly stats = new StatsDeltas();
-  private buffers: Record<Table, Record<string, unknown>[]> = { flows: [], host_stats: [], pipeline_health: [], events: [] };
+  private buffers: Record<Table, Record<string, unknown>[]> = { flows: [], host_stats: [], pipeline_health: [], events: [], dead_letters: [] };
   private readonly hosts = new Set<string>();
   private readonly m: ReturnType<typeof pipelineMetrics>;
   storeUp = true;
@@ -79,6 +88,20 @@ export class Pipeline {
     this.m.openFlows.set(this.engine.openCount);
     this.m.evictions.set(this.engine.counters.evictions);
     this.m.duplicates.set(this.engine.counters.duplicates);
+  }
+
+  exportState(): { engine: EngineState; stats: StatsState } {
+    return { engine: this.engine.exportState(), stats: this.stats.exportState() };
+  }
+
+  importState(s: { engine: EngineState; stats: StatsState }): void {
+    this.engine.importState(s.engine);
+    this.stats.importState(s.stats);
+  }
+
+  /** Dead letters: records that could not be decoded, with their coordinates. */
+  deadLetter(row: { topic: string; partition: number; offset: string; reason: string; payload_hex: string }): void {
+    this.buffers.dead_letters.push(row);
   }
 
   /** Rows for open flows now (on shutdown, so long-lived flows are visible). */

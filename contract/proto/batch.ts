@@ -571,7 +571,6 @@ export function decodeBatch(buf: Buffer): DecodedBatch {
     if (host === '') throw new Error('batch without host');
     return { host, run, firstSeq, schemaVersion, records: bodies.map((b, i) => readRecord(b, host, run, firstSeq + i)) };
   } catch (e) {
-    if (e instanceof CtpipeError) throw e;
-    throw new CtpipeError('RECORD_DECODE', `ctpipe.v1.Batch: ${(e as Error).message}`);
+    throw new CtpipeError('RECORD_DECODE', `not a ctpipe.v1.Batch: ${(e as Error).message}`, { cause: e });
   }
 }

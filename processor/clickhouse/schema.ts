@@ -150,7 +150,7 @@ export const MIGRATIONS: Migration[] = [
         duration_ms_sum Float64`,
         'SummingMergeTree', '',
         `PARTITION BY toYYYYMM(minute) ORDER BY (host, minute, proto, conn_state, orig_dport)
-         TTL minute + INTERVAL ${c.flowsTtlDays * 12} DAY`,
+         TTL minute + INTERVAL ${c.flowsTtlDays * 12} DAY SETTINGS non_replicated_deduplication_window = 1000`,
         'cityHash64(host)'),
       `CREATE MATERIALIZED VIEW IF NOT EXISTS ${c.db}.flows_1m_mv${onCluster(c)} TO ${c.db}.${c.cluster ? 'flows_1m_local' : 'flows_1m'} AS
         SELECT host, toStartOfMinute(first_seen) AS minute, proto, conn_state, orig_dport,
@@ -163,7 +163,21 @@ export const MIGRATIONS: Migration[] = [
         flows SimpleAggregateFunction(sum, UInt64), orig_bytes SimpleAggregateFunction(sum, UInt64),
         reply_bytes SimpleAggregateFunction(sum, UInt64)`,
         'AggregatingMergeTree', '',
-        `ORDER BY minute TTL minute + INTERVAL ${c.flowsTtlDays * 12} DAY`),
+        `ORDER BY minute TTL minute + INTERVAL ${c.flowsTtlDays * 12} DAY SETTINGS non_replicated_deduplication_window = 1000`),
+      // The processor's checkpoints: per consumer group and partition, its state and the offset
+      // it corresponds to; and the input ranges it wrote, so a replay cuts batches the same way.
+      ...table(c, 'processor_checkpoints', `
+        group_id String, topic String, partition UInt32,
+        offset Int64,
+        state String CODEC(ZSTD(3)),
+        version UInt64`,
+        'ReplacingMergeTree', 'version', 'ORDER BY (group_id, topic, partition)'),
+      ...table(c, 'processor_batches', `
+        group_id String, topic String, partition UInt32,
+        first_offset Int64, last_offset Int64,
+        ts DateTime64(3, 'UTC') DEFAULT now64(3)`,
+        'MergeTree', '', `ORDER BY (group_id, topic, partition, first_offset) TTL toDateTime(ts) + INTERVAL 7 DAY
+         SETTINGS non_replicated_deduplication_window = 1000`),
       `CREATE MATERIALIZED VIEW IF NOT EXISTS ${c.db}.fleet_1m_mv${onCluster(c)} TO ${c.db}.${c.cluster ? 'fleet_1m_local' : 'fleet_1m'} AS
         SELECT toStartOfMinute(first_seen) AS minute, uniqState(toString(host)) AS hosts, count() AS flows,
           sum(orig_bytes) AS orig_bytes, sum(reply_bytes) AS reply_bytes

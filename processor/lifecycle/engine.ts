@@ -77,10 +77,19 @@ const addMs = (t: Time, ms: number): Time => {
   return { sec: t.sec + Math.floor(ms / 1000) + Math.floor(ns / 1e9), nsec: ns % 1e9 };
 };
 
-interface Ended {
+export interface Ended {
   flowId: string;
   generation: number;
   at: Time;
+}
+
+/** Everything the engine knows, in JSON-able form: what a checkpoint stores. */
+export interface EngineState {
+  open: Lifecycle[];
+  ended: [string, Ended][];
+  byTuple: [string, string][];
+  maxSeq: [string, number][];
+  watermark: [string, Time][];
 }
 
 export class LifecycleEngine {
@@ -270,5 +279,24 @@ export class LifecycleEngine {
   /** Rows for every open flow now (shutdown: open lifecycles are visible, not lost). */
   flushOpen(): void {
     for (const l of this.open.values()) this.emit(l);
+  }
+
+  exportState(): EngineState {
+    return {
+      open: [...this.open.values()],
+      ended: [...this.ended],
+      byTuple: [...this.byTuple],
+      maxSeq: [...this.maxSeq],
+      watermark: [...this.watermark],
+    };
+  }
+
+  importState(s: EngineState): void {
+    this.open.clear();
+    for (const l of s.open) this.open.set(l.key, l);
+    for (const [k, v] of s.ended) this.ended.set(k, v);
+    for (const [k, v] of s.byTuple) this.byTuple.set(k, v);
+    for (const [k, v] of s.maxSeq) this.maxSeq.set(k, v);
+    for (const [k, v] of s.watermark) this.watermark.set(k, v);
   }
 }

@@ -32,13 +32,23 @@ interface Prev {
 
 const WRAP = 2 ** 32;
 
+export type StatsState = [string, { run: string; sec: number; nsec: number; cpus: [number, Record<StatField, number>][]; exp: [number, number, number] }][];
+
 export class StatsDeltas {
   private readonly prev = new Map<string, Prev>();
+
+  exportState(): StatsState {
+    return [...this.prev].map(([h, p]) => [h, { ...p, cpus: [...p.cpus] }]);
+  }
+
+  importState(s: StatsState): void {
+    for (const [h, p] of s) this.prev.set(h, { ...p, cpus: new Map(p.cpus) });
+  }
 
   /** The delta row for this record, or undefined for a host's first record (nothing to compare). */
   apply(r: StatsRecord): HostStatsRow | undefined {
     const p = this.prev.get(r.host);
-    const cpus = new Map(r.cpus.map((c) => [c.cpu, c]));
+    const cpus = new Map(r.cpus.map((c): [number, Record<StatField, number>] => [c.cpu, c]));
     const exp: [number, number, number] = [r.exp_new ?? 0, r.exp_create ?? 0, r.exp_delete ?? 0];
     this.prev.set(r.host, { run: r.run, sec: r.sec, nsec: r.nsec, cpus, exp });
     if (!p) return undefined;

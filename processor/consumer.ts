@@ -1,0 +1,171 @@
+/**
+ * `ctpipe process`: a Kafka consumer group member. Per assigned partition it keeps a pipeline
+ * (lifecycle engine + statistics) and:
+ *
+ *   1. logs each batch's offset range in `processor_batches`, then inserts the batch's rows under
+ *      tokens built from topic, partition and that range;
+ *   2. every `checkpoint` interval stores the partition's state with its offset in
+ *      `processor_checkpoints`, and only then commits that offset to Kafka.
+ *
+ * A processor that restarts, or takes over a partition, loads the checkpoint, resumes from the
+ * committed offset, and cuts the replayed records along the logged ranges: the same rows under
+ * the same tokens, which ClickHouse drops as duplicates. Rows are functions of event data only,
+ * so the replay produces exactly the rows written before (effectively once, rollups included).
+ * Records that cannot be decoded go to `dead_letters` with their coordinates.
+ */
+import { gunzipSync, gzipSync } from 'node:zlib';
+import kafkajs, { type Consumer, type EachBatchPayload, type KafkaMessage } from 'kafkajs';
+import type { Registry } from 'prom-client';
+import { Counter, Gauge } from 'prom-client';
+import type { Config } from '../cli/config.js';
+import { kafkaClientConfig } from '../collector/kafka.js';
+import type { Logger } from '../common/log.js';
+import { decodeBatch } from '../contract/proto/batch.js';
+import type { CtpipeRecord } from '../contract/records.js';
+import type { Store } from './clickhouse/store.js';
+import { Pipeline } from './pipeline.js';
+
+const { Kafka } = kafkajs;
+
+interface PartitionState {
+  pipeline: Pipeline;
+  /** Offset of the last record applied to the state (-1: none). */
+  applied: number;
+  /** Logged ranges beyond the checkpoint: replays cut along them. */
+  ranges: { first: number; last: number }[];
+  checkpointedAt: number;
+  checkpointOffset: number;
+}
+
+export interface ProcessorHandle {
+  stop(): Promise<void>;
+  readonly healthy: () => boolean;
+  readonly partitions: () => number[];
+}
+
+export async function startProcessor(cfg: Config, store: Store, log: Logger, registry: Registry, checkpointMs = 10_000): Promise<ProcessorHandle> {
+  const db = cfg.clickhouse.database;
+  const topic = cfg.kafka.topic;
+  const group = cfg.process.group_id;
+  const kafka = new Kafka(kafkaClientConfig(cfg.kafka, log, 'ctpipe-processor'));
+  const consumer: Consumer = kafka.consumer({ groupId: group, sessionTimeout: cfg.process.session_timeout, heartbeatInterval: Math.min(3000, cfg.process.session_timeout / 3), maxBytesPerPartition: 16 << 20, maxWaitTimeInMs: 500 });
+  const parts = new Map<number, PartitionState>();
+  const deadLetters = new Counter({ name: 'ctpipe_processor_dead_letters_total', help: 'Kafka records that could not be decoded', registers: [registry] });
+  const lag = new Gauge({ name: 'ctpipe_processor_lag_records', help: 'Kafka records behind the end of each partition', labelNames: ['partition'], registers: [registry] });
+  let stopping = false;
+
+  const newPipeline = () => new Pipeline({
+    store, db, rawEvents: cfg.clickhouse.raw_events, log, registry,
+    engine: { maxOpen: cfg.process.max_open_flows, refreshMs: cfg.process.refresh, graceMs: cfg.process.grace },
+  });
+
+  async function load(partition: number): Promise<PartitionState> {
+    const pipeline = newPipeline();
+    const r = await store.query({
+      query: `SELECT offset, state FROM ${db}.processor_checkpoints FINAL WHERE group_id = {g:String} AND topic = {t:String} AND partition = {p:UInt32}`,
+      query_params: { g: group, t: topic, p: partition }, format: 'JSONEachRow',
+    });
+    const [cp] = (await r.json()) as { offset: string; state: string }[];
+    let offset = -1;
+    if (cp) {
+      offset = Number(cp.offset);
+      pipeline.importState(JSON.parse(gunzipSync(Buffer.from(cp.state, 'base64')).toString()) as Parameters<Pipeline['importState']>[0]);
+    }
+    const b = await store.query({
+      query: `SELECT DISTINCT first_offset, last_offset FROM ${db}.processor_batches WHERE group_id = {g:String} AND topic = {t:String} AND partition = {p:UInt32} AND first_offset > {o:Int64} ORDER BY first_offset`,
+      query_params: { g: group, t: topic, p: partition, o: offset }, format: 'JSONEachRow',
+    });
+    const ranges = ((await b.json()) as { first_offset: string; last_offset: string }[]).map((x) => ({ first: Number(x.first_offset), last: Number(x.last_offset) }));
+    log.info({ partition, checkpoint: offset, open: pipeline.engine.openCount, replayRanges: ranges.length }, 'partition assigned: state restored from its checkpoint');
+    return { pipeline, applied: offset, ranges, checkpointedAt: Date.now(), checkpointOffset: offset };
+  }
+
+  async function checkpoint(partition: number, st: PartitionState): Promise<void> {
+    if (st.applied <= st.checkpointOffset) return;
+    const state = gzipSync(JSON.stringify(st.pipeline.exportState())).toString('base64');
+    await store.insert({
+      table: `${db}.processor_checkpoints`,
+      values: [{ group_id: group, topic, partition, offset: st.applied, state, version: st.applied + 1 }],
+      format: 'JSONEachRow',
+    });
+    await consumer.commitOffsets([{ topic, partition, offset: String(st.applied + 1) }]);
+    st.checkpointOffset = st.applied;
+    st.checkpointedAt = Date.now();
+    st.ranges = st.ranges.filter((x) => x.first > st.applied);
+  }
+
+  function decode(messages: KafkaMessage[], partition: number, st: PartitionState): CtpipeRecord[] {
+    const out: CtpipeRecord[] = [];
+    for (const m of messages) {
+      try {
+        out.push(...decodeBatch(m.value ?? Buffer.alloc(0)).records);
+      } catch (e) {
+        deadLetters.inc();
+        st.pipeline.deadLetter({ topic, partition, offset: m.offset, reason: (e as Error).message, payload_hex: (m.value ?? Buffer.alloc(0)).subarray(0, 4096).toString('hex') });
+        log.warn({ partition, offset: m.offset, err: (e as Error).message }, 'dead letter: a record that cannot be decoded');
+      }
+    }
+    return out;
+  }
+
+  async function eachBatch(p: EachBatchPayload): Promise<void> {
+    const { batch, resolveOffset, heartbeat, isRunning, isStale } = p;
+    const partition = batch.partition;
+    let st = parts.get(partition);
+    if (!st) {
+      st = await load(partition);
+      parts.set(partition, st);
+    }
+    const hb = setInterval(() => void heartbeat().catch(() => undefined), 2000);
+    try {
+      let msgs = batch.messages.filter((m) => Number(m.offset) > st!.applied);
+      while (msgs.length && isRunning() && !isStale() && !stopping) {
+        // Replays follow the logged cuts; new input is cut where the fetch ended.
+        const logged = st.ranges.find((x) => x.first === Number(msgs[0]!.offset));
+        let chunk = msgs;
+        if (logged) {
+          chunk = msgs.filter((m) => Number(m.offset) <= logged.last);
+          if (Number(chunk[chunk.length - 1]!.offset) < logged.last) return; // wait for the rest of the range
+        }
+        const first = Number(chunk[0]!.offset);
+        const last = Number(chunk[chunk.length - 1]!.offset);
+        if (!logged) {
+          await store.insert({ table: `${db}.processor_batches`, values: [{ group_id: group, topic, partition, first_offset: first, last_offset: last }], format: 'JSONEachRow' });
+        }
+        st.pipeline.process(decode(chunk, partition, st));
+        const ok = await st.pipeline.write(`${topic}:${partition}:${first}-${last}`, () => stopping || !isRunning());
+        if (!ok) return;
+        st.applied = last;
+        resolveOffset(String(last));
+        msgs = msgs.slice(chunk.length);
+        await heartbeat();
+      }
+      lag.set({ partition: String(partition) }, Math.max(0, Number(batch.highWatermark) - 1 - st.applied));
+      if (Date.now() - st.checkpointedAt >= checkpointMs) await checkpoint(partition, st);
+    } finally {
+      clearInterval(hb);
+    }
+  }
+
+  consumer.on(consumer.events.GROUP_JOIN, (e) => {
+    const mine = new Set((e.payload.memberAssignment[topic] ?? []) as number[]);
+    for (const p of [...parts.keys()]) if (!mine.has(p)) parts.delete(p); // its new owner restores it
+    log.info({ partitions: [...mine] }, 'joined the consumer group');
+  });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch });
+
+  return {
+    healthy: () => [...parts.values()].every((s) => s.pipeline.storeUp),
+    partitions: () => [...parts.keys()],
+    async stop() {
+      stopping = true;
+      await consumer.stop();
+      for (const [partition, st] of parts) {
+        await checkpoint(partition, st).catch((e: unknown) => log.warn({ partition, err: (e as Error).message }, 'final checkpoint failed; the next owner replays from the previous one'));
+      }
+      await consumer.disconnect();
+    },
+  };
+}

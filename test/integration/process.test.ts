@@ -1,0 +1,138 @@
+/**
+ * The Kafka path end to end: lab traffic -> `ctpipe collect` -> Kafka (librdkafka's mock cluster)
+ * -> `ctpipe process` -> ClickHouse (chDB), with the processor killed by SIGKILL mid-stream and
+ * restarted, and a poison record on the topic. Every connection ends up as exactly one row with the
+ * kernel's counts; the rollup counts each flow once; the poison record is a dead letter.
+ */
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import kafkajs from 'kafkajs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { packageRoot } from '../../common/paths.js';
+import { openStore, type Store } from '../../processor/clickhouse/store.js';
+import { KafkaMock } from '../lab/kafka-mock.js';
+import { ADDR, Lab } from '../lab/lab.js';
+import { parseConntrackEvent, type OracleEvent } from '../lab/oracle.js';
+
+const BIN = path.join(packageRoot(), 'bin', 'ctpipe.js');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+let lab: Lab;
+let kafka: KafkaMock;
+let dir: string;
+let spool: string;
+let store: Store;
+let oracleText = '';
+const topic = `proc-${Date.now()}`;
+const logs: string[] = [];
+
+function ctpipe(args: string[]): ChildProcessWithoutNullStreams {
+  const p = spawn(process.execPath, [BIN, ...args], {
+    env: { ...process.env, CTPIPE_KAFKA_BROKERS: kafka.brokers.join(','), CTPIPE_KAFKA_TOPIC: topic, CTPIPE_METRICS_ENABLED: 'false' },
+  });
+  const i = logs.push('') - 1;
+  p.stderr.on('data', (d: Buffer) => (logs[i] += d.toString()));
+  return p;
+}
+const exit = (p: ChildProcessWithoutNullStreams) => new Promise<number | null>((r) => (p.exitCode !== null ? r(p.exitCode) : p.on('exit', (c) => r(c))));
+async function waitLog(i: number, text: string, ms = 60_000): Promise<void> {
+  for (let t = 0; t < ms && !logs[i]!.includes(text); t += 100) await sleep(100);
+  if (!logs[i]!.includes(text)) throw new Error(`no "${text}" in: ${logs[i]!.slice(-2000)}`);
+}
+
+interface Row { ct_id: number; flow_id: string; orig_packets: string; orig_bytes: string; reply_packets: string; reply_bytes: string; conn_state: string }
+let rows: Row[] = [];
+let allVersions = 0;
+let rollup = 0;
+let dead: { offset: string; reason: string }[] = [];
+
+beforeAll(async () => {
+  lab = await Lab.create();
+  kafka = await KafkaMock.start();
+  dir = mkdtempSync(path.join(tmpdir(), 'ctpipe-proc-'));
+  spool = mkdtempSync(path.join(tmpdir(), 'ctpipe-proc-spool-'));
+  await lab.tcpServer(8080);
+  await lab.udpServer(5353);
+  await lab.ftpServer();
+  const oracle = lab.spawn('fw', 'conntrack', ['-E', '-o', 'extended,id']);
+  oracle.stdout!.on('data', (d: Buffer) => (oracleText += d.toString()));
+
+  const collector = ctpipe(['collect', '--netns', lab.netnsPath('fw'), '--host', 'lab-fw', '--kafka-spool-dir', spool, '--kafka-linger', '100ms']);
+  await waitLog(0, '"collecting"');
+  const procArgs = ['process', '--clickhouse-url', `chdb:${dir}`, '--process-checkpoint', '1s', '--process-session-timeout', '6s'];
+  const p1 = ctpipe(procArgs);
+  await waitLog(1, 'joined the consumer group');
+
+  for (let i = 0; i < 3; i++) await lab.tcpConnect(ADDR.server4, 8080, 1000 + i);
+  await lab.udpExchange(ADDR.server4, 5353, 2, 50);
+  await lab.ping(ADDR.server4, 1);
+  await lab.ftpGet('passive');
+  // A poison record on the topic, between good ones.
+  const producer = new kafkajs.Kafka({ clientId: 'poison', brokers: kafka.brokers, logLevel: kafkajs.logLevel.NOTHING }).producer();
+  await producer.connect();
+  await producer.send({ topic, messages: [{ key: 'lab-fw', value: Buffer.from('this is not a ctpipe batch at all') }] });
+  await producer.disconnect();
+  await sleep(3000);
+  p1.kill('SIGKILL'); // mid-stream: rows written since its last checkpoint will be replayed
+  await exit(p1);
+
+  for (let i = 0; i < 3; i++) await lab.tcpConnect(ADDR.server4, 8080, 2000 + i);
+  await lab.ftpGet('active');
+  const p2 = ctpipe(procArgs);
+  await waitLog(2, 'partition assigned');
+  await sleep(500);
+  await lab.conntrack(['-F']);
+  await sleep(1500);
+  collector.kill('SIGTERM');
+  expect(await exit(collector)).toBe(0);
+  await sleep(4000);
+  p2.kill('SIGTERM');
+  expect(await exit(p2)).toBe(0);
+  oracle.kill('SIGTERM');
+
+  store = await openStore({ url: `chdb:${dir}` });
+  const q = async <T>(sql: string) => (await (await store.query({ query: sql, format: 'JSONEachRow' })).json()) as T[];
+  rows = await q<Row>(`SELECT ct_id, flow_id, orig_packets, orig_bytes, reply_packets, reply_bytes, conn_state FROM ctpipe.flows FINAL WHERE host = 'lab-fw'`);
+  allVersions = Number((await q<{ n: string }>(`SELECT count() n FROM ctpipe.flows WHERE host = 'lab-fw' AND end_reason != 'open'`))[0]!.n);
+  rollup = Number((await q<{ n: string }>(`SELECT sum(flows) n FROM ctpipe.flows_1m WHERE host = 'lab-fw'`))[0]!.n);
+  dead = await q<{ offset: string; reason: string }>(`SELECT offset, reason FROM ctpipe.dead_letters`);
+}, 300_000);
+
+afterAll(async () => {
+  await store?.close();
+  await kafka?.stop();
+  await lab?.destroy();
+  rmSync(dir, { recursive: true, force: true });
+  rmSync(spool, { recursive: true, force: true });
+});
+
+describe('collector -> Kafka -> processor -> ClickHouse, with a processor killed mid-stream', () => {
+  it('stores every connection exactly once, with the kernel\'s counts', () => {
+    const destroys = oracleText.split('\n').map(parseConntrackEvent).filter((e): e is OracleEvent => e?.type === 'destroy');
+    expect(destroys.length).toBeGreaterThanOrEqual(12);
+    expect(rows.length).toBe(destroys.length);
+    for (const d of destroys) {
+      const r = rows.find((x) => x.ct_id === d.id);
+      expect(r, `flow ${d.id}`).toBeDefined();
+      expect([Number(r!.orig_packets), Number(r!.orig_bytes), Number(r!.reply_packets), Number(r!.reply_bytes)])
+        .toEqual([d.orig.packets, d.orig.bytes, d.reply.packets, d.reply.bytes]);
+    }
+  });
+
+  it('wrote no duplicate final rows and the rollup counts each flow once, despite the replay', () => {
+    expect(allVersions).toBe(rows.length);
+    expect(rollup).toBe(rows.length);
+  });
+
+  it('restored state after the kill: flows that began before it ended as normal lifecycles', () => {
+    expect(logs[2]).toMatch(/state restored from its checkpoint/);
+    expect(rows.filter((r) => r.conn_state === 'SF').length).toBeGreaterThanOrEqual(6);
+  });
+
+  it('put the poison record in dead_letters and kept going', () => {
+    expect(dead.length).toBe(1);
+    expect(dead[0]!.reason).toMatch(/ctpipe\.v1\.Batch/);
+  });
+});
