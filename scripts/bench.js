@@ -5,8 +5,9 @@ import os from 'node:os';
 import { runDecode } from '../dist/bench/decode.js';
 import { runPublish } from '../dist/bench/publish.js';
 import { runStorms } from '../dist/bench/storm.js';
+import { runLifecycle } from '../dist/bench/lifecycle.js';
 
-const only = process.argv[2]; // decode | publish | storm
+const only = process.argv[2]; // decode | publish | lifecycle | storm
 const out = { date: new Date().toISOString(), machine: `${os.cpus().length} x ${os.cpus()[0]?.model ?? '?'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.type()} ${os.release()}`, node: process.version };
 if (!only || only === 'decode') {
   out.decode = runDecode();
@@ -15,6 +16,10 @@ if (!only || only === 'decode') {
 if (!only || only === 'publish') {
   out.publish = await runPublish();
   console.log(`publish: ${Math.round(out.publish.eventsPerSecond).toLocaleString()} events/s to Kafka (gzip), encode alone ${Math.round(out.publish.encodeEventsPerSecond).toLocaleString()} events/s, ${out.publish.bytesPerEvent.toFixed(1)} B/event encoded`);
+}
+if (!only || only === 'lifecycle') {
+  out.lifecycle = runLifecycle();
+  console.log(`lifecycle: ${Math.round(out.lifecycle.eventsPerSecond).toLocaleString()} events/s on one core; ${Math.round(out.lifecycle.bytesPerOpenFlow)} B per open flow (${out.lifecycle.openFlows.toLocaleString()} open)`);
 }
 if (!only || only === 'storm') {
   out.storm = await runStorms(3, 61000);

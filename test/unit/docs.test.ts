@@ -14,7 +14,7 @@ describe('docs', () => {
 
   it('the README opens with the main job and the test command, and .ci/run runs that test command', () => {
     const blocks = [...read('README.md').matchAll(/```sh\n([^\n]+)\n```/g)].map((m) => m[1]!);
-    expect(blocks[0]).toContain('ctpipe.js collect');
+    expect(blocks[0]).toContain('ctpipe.js run');
     expect(blocks[1]).toMatch(/npm ci && npm test$/);
     expect(read('.ci/run')).toContain(blocks[1]!);
   });
