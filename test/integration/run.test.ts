@@ -116,6 +116,24 @@ describe('ctpipe run on real traffic', () => {
     expect(data.map((d) => d.master_flow_id).sort()).toEqual(controls.map((c) => c.flow_id).sort());
   });
 
+  it('answers ad hoc SQL with bound parameters in every format (ctpipe query)', async () => {
+    await store.close(); // chDB is one process's store: hand it to the query command
+    const { spawnSync } = await import('node:child_process');
+    const q = (fmt: string) => spawnSync(process.execPath, [BIN, 'query', '--clickhouse-url', `chdb:${dir}`, '--format', fmt,
+      'SELECT conn_state, count() AS n FROM ctpipe.flows FINAL WHERE host = {host:String} AND proto = {p:UInt8} GROUP BY conn_state ORDER BY conn_state',
+      '--param', 'host=lab-fw', '--param', 'p=6'], { encoding: 'utf8' });
+    const json = q('json');
+    expect(json.status).toBe(0);
+    const lines = json.stdout.trim().split('\n').map((l) => JSON.parse(l) as { conn_state: string; n: string });
+    expect(lines.find((l) => l.conn_state === 'REJ')!.n).toBe('1');
+    expect(q('table').stdout).toMatch(/conn_state\s+n\n-+\s+-+\n/);
+    expect(q('csv').stdout.split('\n')[0]).toBe('"conn_state","n"');
+    const bad = spawnSync(process.execPath, [BIN, 'query', '--clickhouse-url', `chdb:${dir}`, 'SELECT nope FROM nowhere'], { encoding: 'utf8' });
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr).toMatch(/the query failed/);
+    store = await openStore({ url: `chdb:${dir}` });
+  });
+
   it('fills the host statistics and the per-minute rollup', async () => {
     const s = await store.query({ query: 'SELECT count() n, max(max_entries) m FROM ctpipe.host_stats', format: 'JSONEachRow' });
     const [st] = (await s.json()) as { n: string; m: string }[];
