@@ -12,7 +12,7 @@ import { CtpipeError } from '../common/errors.js';
 const UNITS: Record<string, number> = { b: 1, k: 1024, kb: 1024, kib: 1024, m: 1 << 20, mb: 1 << 20, mib: 1 << 20, g: 1 << 30, gb: 1 << 30, gib: 1 << 30 };
 
 export function parseSize(v: number | string): number {
-  if (typeof v === 'number') return v;
+  if (typeof v === 'number') return Math.round(v);
   const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(v);
   const unit = m ? UNITS[(m[2] || 'b').toLowerCase()] : undefined;
   if (!m || unit === undefined) throw new Error(`"${v}" is not a size (e.g. 65536, 64MiB, 1GiB)`);
@@ -27,27 +27,20 @@ export function parseDuration(v: number | string): number {
   return Math.round(Number(m[1]) * mult);
 }
 
-const size = (def: string, desc: string) =>
-  z.union([z.number().int().nonnegative(), z.string()]).default(def).describe(desc)
+/** A number or a string with units, parsed into a number (bytes or milliseconds). */
+const withUnits = (parse: (v: number | string) => number) => (def: string, desc: string) =>
+  z.union([z.number().nonnegative(), z.string()]).default(def).describe(desc)
     .transform((v, ctx) => {
       try {
-        return parseSize(v);
+        return parse(v);
       } catch (e) {
         ctx.addIssue({ code: 'custom', message: (e as Error).message });
         return z.NEVER;
       }
     });
 
-const duration = (def: string, desc: string) =>
-  z.union([z.number().nonnegative(), z.string()]).default(def).describe(desc)
-    .transform((v, ctx) => {
-      try {
-        return parseDuration(v);
-      } catch (e) {
-        ctx.addIssue({ code: 'custom', message: (e as Error).message });
-        return z.NEVER;
-      }
-    });
+const size = withUnits(parseSize);
+const duration = withUnits(parseDuration);
 
 export const EVENT_KINDS = ['new', 'update', 'destroy', 'exp_new', 'exp_destroy'] as const;
 

@@ -9,7 +9,8 @@ export type { Logger };
 export const REDACT = ['password', '*.password', '*.*.password'];
 
 export function createLogger(level: string, name = 'ctpipe', dest: number | NodeJS.WritableStream = 2): Logger {
-  const stream = typeof dest === 'number' ? pino.destination({ fd: dest, sync: false }) : dest;
+  // Synchronous writes: logs are rare, and a crashed or killed process must not lose its last lines.
+  const stream = typeof dest === 'number' ? pino.destination({ fd: dest, sync: true }) : dest;
   return pino({ name, level, redact: { paths: REDACT, censor: '[redacted]' }, base: { pid: process.pid } }, stream);
 }
 

@@ -147,6 +147,7 @@ export async function startProcessor(cfg: Config, store: Store, log: Logger, reg
     }
   }
 
+  consumer.on(consumer.events.CRASH, (e) => log.error({ err: String(e.payload.error), restart: e.payload.restart }, 'the Kafka consumer crashed'));
   consumer.on(consumer.events.GROUP_JOIN, (e) => {
     const mine = new Set((e.payload.memberAssignment[topic] ?? []) as number[]);
     for (const p of [...parts.keys()]) if (!mine.has(p)) parts.delete(p); // its new owner restores it

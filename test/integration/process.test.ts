@@ -4,19 +4,17 @@
  * restarted, and a poison record on the topic. Every connection ends up as exactly one row with the
  * kernel's counts; the rollup counts each flow once; the poison record is a dead letter.
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import kafkajs from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { packageRoot } from '../../common/paths.js';
 import { openStore, type Store } from '../../processor/clickhouse/store.js';
+import { exited, Procs } from '../helpers/procs.js';
 import { KafkaMock } from '../lab/kafka-mock.js';
 import { ADDR, Lab } from '../lab/lab.js';
 import { parseConntrackEvent, type OracleEvent } from '../lab/oracle.js';
 
-const BIN = path.join(packageRoot(), 'bin', 'ctpipe.js');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let lab: Lab;
@@ -26,21 +24,8 @@ let spool: string;
 let store: Store;
 let oracleText = '';
 const topic = `proc-${Date.now()}`;
-const logs: string[] = [];
 
-function ctpipe(args: string[]): ChildProcessWithoutNullStreams {
-  const p = spawn(process.execPath, [BIN, ...args], {
-    env: { ...process.env, CTPIPE_KAFKA_BROKERS: kafka.brokers.join(','), CTPIPE_KAFKA_TOPIC: topic, CTPIPE_METRICS_ENABLED: 'false' },
-  });
-  const i = logs.push('') - 1;
-  p.stderr.on('data', (d: Buffer) => (logs[i] += d.toString()));
-  return p;
-}
-const exit = (p: ChildProcessWithoutNullStreams) => new Promise<number | null>((r) => (p.exitCode !== null ? r(p.exitCode) : p.on('exit', (c) => r(c))));
-async function waitLog(i: number, text: string, ms = 60_000): Promise<void> {
-  for (let t = 0; t < ms && !logs[i]!.includes(text); t += 100) await sleep(100);
-  if (!logs[i]!.includes(text)) throw new Error(`no "${text}" in: ${logs[i]!.slice(-2000)}`);
-}
+const procs = new Procs(() => ({ CTPIPE_KAFKA_BROKERS: kafka.brokers.join(','), CTPIPE_KAFKA_TOPIC: topic, CTPIPE_METRICS_ENABLED: 'false' }));
 
 interface Row { ct_id: number; flow_id: string; orig_packets: string; orig_bytes: string; reply_packets: string; reply_bytes: string; conn_state: string }
 let rows: Row[] = [];
@@ -59,11 +44,11 @@ beforeAll(async () => {
   const oracle = lab.spawn('fw', 'conntrack', ['-E', '-o', 'extended,id']);
   oracle.stdout!.on('data', (d: Buffer) => (oracleText += d.toString()));
 
-  const collector = ctpipe(['collect', '--netns', lab.netnsPath('fw'), '--host', 'lab-fw', '--kafka-spool-dir', spool, '--kafka-linger', '100ms']);
-  await waitLog(0, '"collecting"');
-  const procArgs = ['process', '--clickhouse-url', `chdb:${dir}`, '--process-checkpoint', '1s', '--process-session-timeout', '6s'];
-  const p1 = ctpipe(procArgs);
-  await waitLog(1, 'joined the consumer group');
+  const [collector, cl] = procs.start(['collect', '--netns', lab.netnsPath('fw'), '--host', 'lab-fw', '--kafka-spool-dir', spool, '--kafka-linger', '100ms']);
+  await procs.waitLog(cl, '"collecting"');
+  const procArgs = ['process', '--clickhouse-url', `chdb:${dir}`, '--process-checkpoint', '1s', '--process-session-timeout', '10s'];
+  const [p1, l1] = procs.start(procArgs);
+  await procs.waitLog(l1, 'joined the consumer group');
 
   for (let i = 0; i < 3; i++) await lab.tcpConnect(ADDR.server4, 8080, 1000 + i);
   await lab.udpExchange(ADDR.server4, 5353, 2, 50);
@@ -76,20 +61,20 @@ beforeAll(async () => {
   await producer.disconnect();
   await sleep(3000);
   p1.kill('SIGKILL'); // mid-stream: rows written since its last checkpoint will be replayed
-  await exit(p1);
+  await exited(p1);
 
   for (let i = 0; i < 3; i++) await lab.tcpConnect(ADDR.server4, 8080, 2000 + i);
   await lab.ftpGet('active');
-  const p2 = ctpipe(procArgs);
-  await waitLog(2, 'partition assigned');
+  const [p2, l2] = procs.start(procArgs);
+  await procs.waitLog(l2, 'partition assigned');
   await sleep(500);
   await lab.conntrack(['-F']);
   await sleep(1500);
   collector.kill('SIGTERM');
-  expect(await exit(collector)).toBe(0);
+  expect(await exited(collector)).toBe(0);
   await sleep(4000);
   p2.kill('SIGTERM');
-  expect(await exit(p2)).toBe(0);
+  expect(await exited(p2)).toBe(0);
   oracle.kill('SIGTERM');
 
   store = await openStore({ url: `chdb:${dir}` });
@@ -127,7 +112,7 @@ describe('collector -> Kafka -> processor -> ClickHouse, with a processor killed
   });
 
   it('restored state after the kill: flows that began before it ended as normal lifecycles', () => {
-    expect(logs[2]).toMatch(/state restored from its checkpoint/);
+    expect(procs.logs[2]).toMatch(/state restored from its checkpoint/);
     expect(rows.filter((r) => r.conn_state === 'SF').length).toBeGreaterThanOrEqual(6);
   });
 

@@ -1,0 +1,29 @@
+/** `ctpipe` child processes for end-to-end tests: their logs, waiting on a log line, their exit. */
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import path from 'node:path';
+import { packageRoot } from '../../common/paths.js';
+
+export const BIN = path.join(packageRoot(), 'bin', 'ctpipe.js');
+
+export class Procs {
+  readonly logs: string[] = [];
+  constructor(private readonly env: () => Record<string, string>) {}
+
+  /** Starts `ctpipe ARGS`; returns the process and the index of its log. */
+  start(args: string[]): [ChildProcessWithoutNullStreams, number] {
+    const p = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...this.env() } });
+    const i = this.logs.push('') - 1;
+    p.stderr.on('data', (d: Buffer) => (this.logs[i] += d.toString()));
+    return [p, i];
+  }
+
+  async waitLog(i: number, want: RegExp | string, ms = 60_000): Promise<void> {
+    const ok = () => (typeof want === 'string' ? this.logs[i]!.includes(want) : want.test(this.logs[i]!));
+    for (let t = 0; t < ms && !ok(); t += 100) await new Promise((r) => setTimeout(r, 100));
+    if (!ok()) throw new Error(`no ${String(want)} in log ${i}:\n${this.logs.map((l, k) => `[${k}] ${l.slice(-1500)}`).join('\n')}`);
+  }
+}
+
+export function exited(p: ChildProcessWithoutNullStreams): Promise<number | null> {
+  return new Promise((r) => (p.exitCode !== null ? r(p.exitCode) : p.on('exit', (c) => r(c))));
+}
