@@ -98,7 +98,12 @@ export class LifecycleEngine {
   private readonly ended = new Map<string, Ended>();
   /** host|zone|orig tuple -> flow id of the newest lifecycle with that tuple (RELATED masters). */
   private readonly byTuple = new Map<string, string>();
+  /** Open lifecycles by conntrack id: the per-event lookup, with no key string to build. */
+  private readonly byId = new Map<number, Lifecycle[]>();
   private readonly maxSeq = new Map<string, number>();
+  private curHost = '';
+  private curRun = '';
+  private curRunKey = '';
   private readonly watermark = new Map<string, Time>();
   readonly counters: EngineCounters = { records: 0, duplicates: 0, late: 0, evictions: 0, lostByTimeout: 0, rows: 0 };
 
@@ -110,7 +115,12 @@ export class LifecycleEngine {
 
   apply(r: CtpipeRecord): void {
     this.counters.records++;
-    const runKey = `${r.host}|${r.run}`;
+    if (r.host !== this.curHost || r.run !== this.curRun) {
+      this.curHost = r.host;
+      this.curRun = r.run;
+      this.curRunKey = `${r.host}|${r.run}`;
+    }
+    const runKey = this.curRunKey;
     const prev = this.maxSeq.get(runKey);
     const at = { sec: r.sec, nsec: r.nsec };
     if (prev === undefined) {
@@ -143,10 +153,10 @@ export class LifecycleEngine {
 
   private applyFlow(r: CtRecord): void {
     const zone = r.zone ?? 0;
-    const key = `${r.host}|${zone}|${r.id}|${tupleKey(r.orig)}`;
     const at = { sec: r.sec, nsec: r.nsec };
-    let l = this.open.get(key);
+    let l = this.findOpen(r, zone);
     if (!l) {
+      const key = `${r.host}|${zone}|${r.id}|${tupleKey(r.orig)}`;
       const gone = this.ended.get(key);
       // A row for a flow that already ended (dump racing a DESTROY, or a late update): ignore.
       // Only NEW starts a new generation of a reused key.
@@ -155,7 +165,7 @@ export class LifecycleEngine {
         return;
       }
       l = this.create(r, key, zone, gone ? gone.generation + 1 : 0, at);
-      this.open.set(key, l);
+      this.addOpen(l);
       if (this.open.size > this.o.maxOpen) this.evict(r.host);
     }
     this.update(l, r, at);
@@ -164,6 +174,34 @@ export class LifecycleEngine {
       l.endedAt = at;
       this.close(l);
     }
+  }
+
+  private findOpen(r: CtRecord, zone: number): Lifecycle | undefined {
+    const list = this.byId.get(r.id);
+    if (!list) return undefined;
+    const o = r.orig;
+    for (const l of list) {
+      const t = l.orig;
+      if (l.host === r.host && l.zone === zone && t.src === o.src && t.dst === o.dst && t.proto === o.proto && t.sport === o.sport &&
+        t.dport === o.dport && t.icmp_type === o.icmp_type && t.icmp_code === o.icmp_code && t.icmp_id === o.icmp_id) return l;
+    }
+    return undefined;
+  }
+
+  private addOpen(l: Lifecycle): void {
+    this.open.set(l.key, l);
+    const list = this.byId.get(l.ctId);
+    if (list) list.push(l);
+    else this.byId.set(l.ctId, [l]);
+  }
+
+  private removeOpen(l: Lifecycle): void {
+    this.open.delete(l.key);
+    const list = this.byId.get(l.ctId);
+    if (!list) return;
+    const i = list.indexOf(l);
+    if (i >= 0) list.splice(i, 1);
+    if (list.length === 0) this.byId.delete(l.ctId);
   }
 
   private create(r: CtRecord, key: string, zone: number, generation: number, at: Time): Lifecycle {
@@ -213,7 +251,7 @@ export class LifecycleEngine {
   }
 
   private close(l: Lifecycle): void {
-    this.open.delete(l.key);
+    this.removeOpen(l);
     this.ended.delete(l.key); // re-insert: the map's order is the order keys ended
     this.ended.set(l.key, { flowId: l.flowId, generation: l.generation, at: l.endedAt ?? l.lastEvent });
     if (this.ended.size > this.o.maxOpen) {
@@ -241,7 +279,7 @@ export class LifecycleEngine {
     for (const l of victims) {
       l.endReason = 'lost';
       l.lostBy = 'evicted';
-      l.endedAt = this.watermark.get(host) ?? l.lastEvent;
+      l.endedAt = { ...(this.watermark.get(host) ?? l.lastEvent) };
       this.counters.evictions++;
       this.close(l);
     }
@@ -293,7 +331,8 @@ export class LifecycleEngine {
 
   importState(s: EngineState): void {
     this.open.clear();
-    for (const l of s.open) this.open.set(l.key, l);
+    this.byId.clear();
+    for (const l of s.open) this.addOpen(l);
     for (const [k, v] of s.ended) this.ended.set(k, v);
     for (const [k, v] of s.byTuple) this.byTuple.set(k, v);
     for (const [k, v] of s.maxSeq) this.maxSeq.set(k, v);
