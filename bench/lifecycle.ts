@@ -16,9 +16,9 @@ export interface LifecycleResult {
 
 const STATES = [1, 2, 3, 4, 5, 6, 7];
 
-function records(conns: number): CtRecord[] {
+export function records(conns: number): CtRecord[] {
   const out: CtRecord[] = [];
-  let sec = 1_795_000_000;
+  const epoch = 1_795_000_000;
   // 8 events per connection, 1,000 connections in flight at a time
   for (let base = 0; base < conns; base += 1000) {
     for (let step = 0; step < 8; step++) {
@@ -27,7 +27,8 @@ function records(conns: number): CtRecord[] {
         const reply = { src: orig.dst, dst: orig.src, proto: 6, sport: 443, dport: orig.sport };
         const type = step === 0 ? 'new' : step === 7 ? 'destroy' : 'update';
         out.push({
-          type, host: 'bench', run: 'r', seq: out.length + 1, sec: sec++, nsec: 0, id: c, family: 'ipv4', proto: 6, orig, reply,
+          // one record per millisecond of event time: 1,000 records/s, connections living 8 s
+          type, host: 'bench', run: 'r', seq: out.length + 1, sec: epoch + Math.floor(out.length / 1000), nsec: (out.length % 1000) * 1e6, id: c, family: 'ipv4', proto: 6, orig, reply,
           status: step === 0 ? 8 : step === 1 ? 10 : 14, tcp_state: STATES[Math.min(step, 6)]!, timeout: 120,
           ...(type === 'destroy' ? { counters: { orig: { packets: 10, bytes: 1200 }, reply: { packets: 8, bytes: 9000 } } } : {}),
         });
@@ -50,7 +51,7 @@ export function runLifecycle(conns = 250_000): LifecycleResult {
       if ((i & 8191) === 0) e.tick('bench');
     }
     const s = Number(process.hrtime.bigint() - t0) / 1e9;
-    if (rows < conns) throw new Error(`lifecycle guard: ${rows} rows for ${conns} connections`);
+    if (rows !== conns || e.counters.late || e.counters.lostByTimeout) throw new Error(`lifecycle guard: ${rows} rows for ${conns} connections`);
     best = Math.min(best, s);
   }
   // Memory per open flow: open many, count heap growth.

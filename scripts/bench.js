@@ -6,8 +6,9 @@ import { runDecode } from '../dist/bench/decode.js';
 import { runPublish } from '../dist/bench/publish.js';
 import { runStorms } from '../dist/bench/storm.js';
 import { runLifecycle } from '../dist/bench/lifecycle.js';
+import { runE2e } from '../dist/bench/e2e.js';
 
-const only = process.argv[2]; // decode | publish | lifecycle | storm
+const only = process.argv[2]; // decode | publish | lifecycle | e2e | storm
 const out = { date: new Date().toISOString(), machine: `${os.cpus().length} x ${os.cpus()[0]?.model ?? '?'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.type()} ${os.release()}`, node: process.version };
 if (!only || only === 'decode') {
   out.decode = runDecode();
@@ -20,6 +21,11 @@ if (!only || only === 'publish') {
 if (!only || only === 'lifecycle') {
   out.lifecycle = runLifecycle();
   console.log(`lifecycle: ${Math.round(out.lifecycle.eventsPerSecond).toLocaleString()} events/s on one core; ${Math.round(out.lifecycle.bytesPerOpenFlow)} B per open flow (${out.lifecycle.openFlows.toLocaleString()} open)`);
+}
+if (!only || only === 'e2e') {
+  out.e2e = await runE2e();
+  const e = out.e2e;
+  console.log(`end to end (records -> rows in chDB): ${Math.round(e.eventsPerSecond).toLocaleString()} events/s, ${e.rowsStored}/${e.flows} flows stored, ${e.bytesPerFlowRow.toFixed(1)} B per flow row on disk, batch latency p50 ${e.freshnessP50ms.toFixed(0)} ms p99 ${e.freshnessP99ms.toFixed(0)} ms`);
 }
 if (!only || only === 'storm') {
   out.storm = await runStorms(3, 61000);
