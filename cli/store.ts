@@ -1,5 +1,7 @@
 /** Opening the configured ClickHouse, with errors that say which address and what to check. */
 import { CtpipeError } from '../common/errors.js';
+import type { Logger } from '../common/log.js';
+import { migrate } from '../processor/clickhouse/migrate.js';
 import { openStore, type Store } from '../processor/clickhouse/store.js';
 import type { SchemaContext } from '../processor/clickhouse/schema.js';
 import type { Config } from './config.js';
@@ -23,4 +25,12 @@ export async function connectStore(cfg: Config): Promise<Store> {
 export function schemaContext(cfg: Config): SchemaContext {
   const c = cfg.clickhouse;
   return { db: c.database, cluster: c.cluster, flowsTtlDays: c.flows_ttl_days, eventsTtlDays: c.events_ttl_days };
+}
+
+/** Opens the store and brings its schema up to date (what `run` and `process` do at start). */
+export async function connectMigratedStore(cfg: Config, log: Logger): Promise<Store> {
+  const store = await connectStore(cfg);
+  const m = await migrate(store, schemaContext(cfg));
+  if (m.applied.length) log.info({ applied: m.applied, database: cfg.clickhouse.database }, 'schema created or upgraded');
+  return store;
 }

@@ -21,13 +21,12 @@ export function kafkaClientConfig(cfg: KafkaConfigSection, log: Logger, clientId
     connectionTimeout: cfg.connection_timeout_ms,
     requestTimeout: cfg.request_timeout_ms,
     retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 2000 },
-    logLevel: process.env.KAFKAJS_DEBUG_CTPIPE ? logLevel.DEBUG : logLevel.WARN,
+    logLevel: log.isLevelEnabled('debug') ? logLevel.DEBUG : logLevel.WARN,
     logCreator: () => (entry) => {
       const { message, ...rest } = entry.log;
-      // kafkajs logs every failed connection attempt as an error; the publisher reports outages
-      // itself (rate-limited), so these stay at debug.
-      const level = process.env.KAFKAJS_DEBUG_CTPIPE ? 'warn' : 'debug';
-      log[level]({ kafka: entry.namespace, ...rest }, String(message));
+      // kafkajs logs every failed connection attempt as an error; ctpipe reports outages itself
+      // (rate-limited), so kafkajs's own lines stay at debug (--log-level debug shows them).
+      log.debug({ kafka: entry.namespace, ...rest }, String(message));
     },
   };
   if (cfg.tls.enabled) {

@@ -43,7 +43,9 @@ export interface ProcessorHandle {
   readonly partitions: () => number[];
 }
 
-export async function startProcessor(cfg: Config, store: Store, log: Logger, registry: Registry, checkpointMs = 10_000): Promise<ProcessorHandle> {
+export async function startProcessor(
+  cfg: Config, store: Store, log: Logger, registry: Registry, checkpointMs = 10_000, onCrash?: (e: Error) => void,
+): Promise<ProcessorHandle> {
   const db = cfg.clickhouse.database;
   const topic = cfg.kafka.topic;
   const group = cfg.process.group_id;
@@ -147,7 +149,16 @@ export async function startProcessor(cfg: Config, store: Store, log: Logger, reg
     }
   }
 
-  consumer.on(consumer.events.CRASH, (e) => log.error({ err: String(e.payload.error), restart: e.payload.restart }, 'the Kafka consumer crashed'));
+  let crashed: Error | undefined;
+  consumer.on(consumer.events.CRASH, (e) => {
+    log.error({ err: String(e.payload.error), restart: e.payload.restart }, 'the Kafka consumer crashed');
+    // kafkajs restarts the consumer itself when it can; when it cannot, report unhealthy and let
+    // the caller exit rather than idle as a dead group member.
+    if (!e.payload.restart) {
+      crashed = e.payload.error;
+      onCrash?.(e.payload.error);
+    }
+  });
   consumer.on(consumer.events.GROUP_JOIN, (e) => {
     const mine = new Set((e.payload.memberAssignment[topic] ?? []) as number[]);
     for (const p of [...parts.keys()]) if (!mine.has(p)) parts.delete(p); // its new owner restores it
@@ -158,7 +169,7 @@ export async function startProcessor(cfg: Config, store: Store, log: Logger, reg
   await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch });
 
   return {
-    healthy: () => [...parts.values()].every((s) => s.pipeline.storeUp),
+    healthy: () => !crashed && [...parts.values()].every((s) => s.pipeline.storeUp),
     partitions: () => [...parts.keys()],
     async stop() {
       stopping = true;

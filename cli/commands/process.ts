@@ -2,11 +2,10 @@
 import { Registry } from 'prom-client';
 import { serveOps } from '../../common/http.js';
 import { createLogger } from '../../common/log.js';
-import { migrate } from '../../processor/clickhouse/migrate.js';
 import { startProcessor } from '../../processor/consumer.js';
 import type { CommandSpec } from '../args.js';
 import type { Config } from '../config.js';
-import { connectStore, schemaContext } from '../store.js';
+import { connectMigratedStore } from '../store.js';
 
 export const processSpec: CommandSpec = {
   name: 'process',
@@ -17,21 +16,22 @@ export const processSpec: CommandSpec = {
 
 export async function runProcess(cfg: Config): Promise<number> {
   const log = createLogger(cfg.log_level, 'ctpipe-process');
-  const store = await connectStore(cfg);
-  await migrate(store, schemaContext(cfg));
+  const store = await connectMigratedStore(cfg, log);
   const registry = new Registry();
-  const p = await startProcessor(cfg, store, log, registry, cfg.process.checkpoint);
+  let crash: ((e: Error) => void) | undefined;
+  const p = await startProcessor(cfg, store, log, registry, cfg.process.checkpoint, (e) => crash?.(e));
   if (cfg.metrics.enabled) {
     await serveOps(cfg.metrics.listen, registry, () => ({ ok: p.healthy(), detail: { partitions: p.partitions() } }));
   }
   log.info({ topic: cfg.kafka.topic, group: cfg.process.group_id, store: cfg.clickhouse.url }, 'processing');
-  await new Promise<void>((resolve) => {
-    const stop = (why: string) => {
+  // A consumer kafkajs cannot restart must not look alive: exit 1 so the supervisor restarts it.
+  return new Promise<number>((resolve) => {
+    const stop = (why: string, code: number) => {
       log.info({ why }, 'stopping: checkpointing and committing');
-      void p.stop().then(() => store.close()).then(() => new Promise<void>((r) => log.flush(() => r()))).then(resolve);
+      void p.stop().catch(() => undefined).then(() => store.close()).then(() => resolve(code));
     };
-    process.once('SIGINT', () => stop('SIGINT'));
-    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT', 0));
+    process.once('SIGTERM', () => stop('SIGTERM', 0));
+    crash = (e) => stop(`the Kafka consumer crashed: ${e.message}`, 1);
   });
-  return 0;
 }

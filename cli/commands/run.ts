@@ -9,12 +9,11 @@ import { collectorMetrics } from '../../collector/metrics.js';
 import { openNetfilterSocket } from '../../collector/socket.js';
 import { serveOps } from '../../common/http.js';
 import { createLogger } from '../../common/log.js';
-import { migrate } from '../../processor/clickhouse/migrate.js';
 import { Pipeline } from '../../processor/pipeline.js';
 import { PipelineSink } from '../../processor/sink.js';
 import type { CommandSpec } from '../args.js';
 import type { Config } from '../config.js';
-import { connectStore, schemaContext } from '../store.js';
+import { connectMigratedStore } from '../store.js';
 import { collectorOptions, prepareCollect, untilStopped } from './collect.js';
 
 export const runSpec: CommandSpec = {
@@ -27,9 +26,7 @@ export const runSpec: CommandSpec = {
 export async function runRun(cfg: Config): Promise<number> {
   const log = createLogger(cfg.log_level, 'ctpipe-run');
   prepareCollect(cfg, log);
-  const store = await connectStore(cfg);
-  const m = await migrate(store, schemaContext(cfg));
-  if (m.applied.length) log.info({ applied: m.applied, database: cfg.clickhouse.database }, 'schema created or upgraded');
+  const store = await connectMigratedStore(cfg, log);
   const registry = new Registry();
   const p = cfg.process;
   const pipeline = new Pipeline({
