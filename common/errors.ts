@@ -20,6 +20,7 @@ export const ErrorCodes = {
   SPOOL_IO: 'the disk spool cannot be read or written',
   RECORD_DECODE: 'a published record could not be decoded',
   STORE_UNAVAILABLE: 'ClickHouse cannot be reached or opened',
+  QUERY_FAILED: 'ClickHouse rejected a query',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

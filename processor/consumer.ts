@@ -22,6 +22,7 @@ import { kafkaClientConfig } from '../collector/kafka.js';
 import type { Logger } from '../common/log.js';
 import { decodeBatch } from '../contract/proto/batch.js';
 import type { CtpipeRecord } from '../contract/records.js';
+import { retrying } from './clickhouse/retry.js';
 import type { Store } from './clickhouse/store.js';
 import { Pipeline } from './pipeline.js';
 
@@ -35,6 +36,8 @@ interface PartitionState {
   ranges: { first: number; last: number }[];
   checkpointedAt: number;
   checkpointOffset: number;
+  /** Fetched records of a logged range whose end has not been fetched yet. */
+  carry: KafkaMessage[];
 }
 
 export interface ProcessorHandle {
@@ -55,42 +58,62 @@ export async function startProcessor(
   const deadLetters = new Counter({ name: 'ctpipe_processor_dead_letters_total', help: 'Kafka records that could not be decoded', registers: [registry] });
   const lag = new Gauge({ name: 'ctpipe_processor_lag_records', help: 'Kafka records behind the end of each partition', labelNames: ['partition'], registers: [registry] });
   let stopping = false;
+  let storeDown = false;
+  /** A store call retried while ClickHouse is away; the batch (and so the partition) waits. */
+  const stored = <T>(what: string, fn: () => Promise<T>, running: () => boolean = () => true): Promise<T> =>
+    retrying(fn, {
+      shouldStop: () => stopping || !running(),
+      onError: (e, attempt) => {
+        if (attempt === 1) log.warn({ err: e.message, what }, 'ClickHouse call failed; pausing this partition and retrying');
+        storeDown = true;
+      },
+    }).then((v) => {
+      if (storeDown) log.info({ what }, 'ClickHouse answers again');
+      storeDown = false;
+      return v;
+    });
 
   const newPipeline = () => new Pipeline({
     store, db, rawEvents: cfg.clickhouse.raw_events, log, registry,
     engine: { maxOpen: cfg.process.max_open_flows, refreshMs: cfg.process.refresh, graceMs: cfg.process.grace },
   });
 
-  async function load(partition: number): Promise<PartitionState> {
+  async function load(partition: number, running: () => boolean): Promise<PartitionState> {
     const pipeline = newPipeline();
-    const r = await store.query({
+    const r = await stored('load checkpoint', () => store.query({
       query: `SELECT offset, state FROM ${db}.processor_checkpoints FINAL WHERE group_id = {g:String} AND topic = {t:String} AND partition = {p:UInt32}`,
       query_params: { g: group, t: topic, p: partition }, format: 'JSONEachRow',
-    });
-    const [cp] = (await r.json()) as { offset: string; state: string }[];
+    }).then((x) => x.json()), running);
+    const [cp] = r as { offset: string; state: string }[];
     let offset = -1;
     if (cp) {
       offset = Number(cp.offset);
       pipeline.importState(JSON.parse(gunzipSync(Buffer.from(cp.state, 'base64')).toString()) as Parameters<Pipeline['importState']>[0]);
     }
-    const b = await store.query({
+    const b = await stored('load batch ranges', () => store.query({
       query: `SELECT DISTINCT first_offset, last_offset FROM ${db}.processor_batches WHERE group_id = {g:String} AND topic = {t:String} AND partition = {p:UInt32} AND first_offset > {o:Int64} ORDER BY first_offset`,
       query_params: { g: group, t: topic, p: partition, o: offset }, format: 'JSONEachRow',
-    });
-    const ranges = ((await b.json()) as { first_offset: string; last_offset: string }[]).map((x) => ({ first: Number(x.first_offset), last: Number(x.last_offset) }));
+    }).then((x) => x.json()), running);
+    const ranges = (b as { first_offset: string; last_offset: string }[]).map((x) => ({ first: Number(x.first_offset), last: Number(x.last_offset) }));
     log.info({ partition, checkpoint: offset, open: pipeline.engine.openCount, replayRanges: ranges.length }, 'partition assigned: state restored from its checkpoint');
-    return { pipeline, applied: offset, ranges, checkpointedAt: Date.now(), checkpointOffset: offset };
+    return { pipeline, applied: offset, ranges, checkpointedAt: Date.now(), checkpointOffset: offset, carry: [] };
   }
 
-  async function checkpoint(partition: number, st: PartitionState): Promise<void> {
+  async function checkpoint(partition: number, st: PartitionState, running: () => boolean): Promise<void> {
     if (st.applied <= st.checkpointOffset) return;
     const state = gzipSync(JSON.stringify(st.pipeline.exportState())).toString('base64');
-    await store.insert({
+    await stored('checkpoint', () => store.insert({
       table: `${db}.processor_checkpoints`,
       values: [{ group_id: group, topic, partition, offset: st.applied, state, version: st.applied + 1 }],
       format: 'JSONEachRow',
-    });
-    await consumer.commitOffsets([{ topic, partition, offset: String(st.applied + 1) }]);
+    }), running);
+    try {
+      await consumer.commitOffsets([{ topic, partition, offset: String(st.applied + 1) }]);
+    } catch (e) {
+      // The checkpoint is stored, so this is safe: the partition's next owner restores it and
+      // skips the records up to its offset. (kafkajs reports a rebalance here as a fatal error.)
+      log.warn({ partition, offset: st.applied, err: (e as Error).message }, 'offset commit failed; the stored checkpoint covers it');
+    }
     st.checkpointOffset = st.applied;
     st.checkpointedAt = Date.now();
     st.ranges = st.ranges.filter((x) => x.first > st.applied);
@@ -110,40 +133,64 @@ export async function startProcessor(
     return out;
   }
 
+  let inFlight = 0;
+  let drained: (() => void) | undefined;
+
   async function eachBatch(p: EachBatchPayload): Promise<void> {
+    inFlight++;
+    try {
+      await handleBatch(p);
+    } finally {
+      if (--inFlight === 0) drained?.();
+    }
+  }
+
+  async function handleBatch(p: EachBatchPayload): Promise<void> {
     const { batch, resolveOffset, heartbeat, isRunning, isStale } = p;
     const partition = batch.partition;
-    let st = parts.get(partition);
-    if (!st) {
-      st = await load(partition);
-      parts.set(partition, st);
-    }
+    const running = () => isRunning() && !isStale();
     const hb = setInterval(() => void heartbeat().catch(() => undefined), 2000);
     try {
-      let msgs = batch.messages.filter((m) => Number(m.offset) > st!.applied);
+      let st = parts.get(partition);
+      if (!st) {
+        st = await load(partition, running);
+        parts.set(partition, st);
+      }
+      // A fetch may hold only part of the partition: records already applied (a replay from an
+      // older commit) and the head of a logged range are skipped past, or carried to the next
+      // batch, so the fetch position always moves on. Commits follow `applied`, not this.
+      const carried = st.carry.length ? Number(st.carry[st.carry.length - 1]!.offset) : st.applied;
+      let msgs = [...st.carry, ...batch.messages.filter((m) => Number(m.offset) > Math.max(carried, st!.applied))];
+      st.carry = [];
+      const fetchedTo = batch.messages.length ? batch.messages[batch.messages.length - 1]!.offset : undefined;
       while (msgs.length && isRunning() && !isStale() && !stopping) {
         // Replays follow the logged cuts; new input is cut where the fetch ended.
         const logged = st.ranges.find((x) => x.first === Number(msgs[0]!.offset));
         let chunk = msgs;
         if (logged) {
           chunk = msgs.filter((m) => Number(m.offset) <= logged.last);
-          if (Number(chunk[chunk.length - 1]!.offset) < logged.last) return; // wait for the rest of the range
+          if (Number(chunk[chunk.length - 1]!.offset) < logged.last) {
+            st.carry = msgs; // the rest of the range comes in a later fetch
+            break;
+          }
         }
         const first = Number(chunk[0]!.offset);
         const last = Number(chunk[chunk.length - 1]!.offset);
         if (!logged) {
-          await store.insert({ table: `${db}.processor_batches`, values: [{ group_id: group, topic, partition, first_offset: first, last_offset: last }], format: 'JSONEachRow' });
+          await stored('log batch range', () => store.insert({ table: `${db}.processor_batches`, values: [{ group_id: group, topic, partition, first_offset: first, last_offset: last }], format: 'JSONEachRow' }), running);
         }
         st.pipeline.process(decode(chunk, partition, st));
-        const ok = await st.pipeline.write(`${topic}:${partition}:${first}-${last}`, () => stopping || !isRunning());
+        const ok = await st.pipeline.write(`${topic}:${partition}:${first}-${last}`, () => stopping || !running());
         if (!ok) return;
         st.applied = last;
         resolveOffset(String(last));
+        log.debug({ partition, first, last, open: st.pipeline.engine.openCount }, 'batch stored');
         msgs = msgs.slice(chunk.length);
         await heartbeat();
       }
+      if (fetchedTo !== undefined && (msgs.length === 0 || st.carry.length > 0)) resolveOffset(fetchedTo);
       lag.set({ partition: String(partition) }, Math.max(0, Number(batch.highWatermark) - 1 - st.applied));
-      if (Date.now() - st.checkpointedAt >= checkpointMs) await checkpoint(partition, st);
+      if (Date.now() - st.checkpointedAt >= checkpointMs) await checkpoint(partition, st, running);
     } finally {
       clearInterval(hb);
     }
@@ -169,13 +216,16 @@ export async function startProcessor(
   await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch });
 
   return {
-    healthy: () => !crashed && [...parts.values()].every((s) => s.pipeline.storeUp),
+    healthy: () => !crashed && !storeDown && [...parts.values()].every((s) => s.pipeline.storeUp),
     partitions: () => [...parts.keys()],
     async stop() {
+      // Pause, let the batch in hand finish, then checkpoint and commit while still a member
+      // (kafkajs cannot commit once stopped), then leave the group.
       stopping = true;
-      await consumer.stop();
+      consumer.pause([{ topic }]);
+      if (inFlight > 0) await new Promise<void>((r) => (drained = r));
       for (const [partition, st] of parts) {
-        await checkpoint(partition, st).catch((e: unknown) => log.warn({ partition, err: (e as Error).message }, 'final checkpoint failed; the next owner replays from the previous one'));
+        await checkpoint(partition, st, () => false).catch((e: unknown) => log.warn({ partition, err: (e as Error).message }, 'final checkpoint failed; the next owner replays from the previous one'));
       }
       await consumer.disconnect();
     },

@@ -6,9 +6,11 @@
  * the caller does not move its input position until write() resolves.
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { isCtpipeError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { CtpipeRecord, CtRecord } from '../contract/records.js';
 import { eventToCh, flowToCh, healthToCh, statsToCh } from './clickhouse/rows.js';
+import { retrying } from './clickhouse/retry.js';
 import type { Store } from './clickhouse/store.js';
 import { LifecycleEngine, type EngineOptions, type EngineState } from './lifecycle/engine.js';
 import { StatsDeltas, type StatsState } from './stats/deltas.js';
@@ -120,33 +122,36 @@ export class Pipeline {
    */
   async write(token: string, shouldStop: () => boolean = () => false): Promise<boolean> {
     const tables = Object.entries(this.buffers) as [Table, Record<string, unknown>[]][];
-    let delay = this.o.retryMinMs ?? 200;
     for (const [table, rows] of tables) {
       if (rows.length === 0) continue;
-      for (;;) {
-        const end = this.m.insertSeconds.startTimer();
-        try {
-          await this.o.store.insert({
-            table: `${this.o.db}.${table}`, values: rows, format: 'JSONEachRow',
-            clickhouse_settings: { insert_deduplication_token: `${table}:${token}`, insert_deduplicate: 1, deduplicate_blocks_in_dependent_materialized_views: 1 },
-          });
-          end();
-          this.m.rows.inc({ table }, rows.length);
-          if (!this.storeUp) this.o.log.info('ClickHouse accepts inserts again');
-          this.storeUp = true;
-          this.m.storeUp.set(1);
-          break;
-        } catch (e) {
-          end();
-          this.m.insertErrors.inc();
-          if (this.storeUp) this.o.log.warn({ err: (e as Error).message, table, rows: rows.length }, 'ClickHouse insert failed; holding the input position and retrying');
-          this.storeUp = false;
-          this.m.storeUp.set(0);
-          if (shouldStop()) return false;
-          await new Promise((r) => setTimeout(r, delay));
-          delay = Math.min(delay * 2, this.o.retryMaxMs ?? 10_000);
-        }
+      try {
+        await retrying(async () => {
+          const end = this.m.insertSeconds.startTimer();
+          try {
+            await this.o.store.insert({
+              table: `${this.o.db}.${table}`, values: rows, format: 'JSONEachRow',
+              clickhouse_settings: { insert_deduplication_token: `${table}:${token}`, insert_deduplicate: 1, deduplicate_blocks_in_dependent_materialized_views: 1 },
+            });
+          } finally {
+            end();
+          }
+        }, {
+          minMs: this.o.retryMinMs, maxMs: this.o.retryMaxMs, shouldStop,
+          onError: (e) => {
+            this.m.insertErrors.inc();
+            if (this.storeUp) this.o.log.warn({ err: e.message, table, rows: rows.length }, 'ClickHouse insert failed; holding the input position and retrying');
+            this.storeUp = false;
+            this.m.storeUp.set(0);
+          },
+        });
+      } catch (e) {
+        if (isCtpipeError(e, 'STORE_UNAVAILABLE')) return false;
+        throw e;
       }
+      this.m.rows.inc({ table }, rows.length);
+      if (!this.storeUp) this.o.log.info('ClickHouse accepts inserts again');
+      this.storeUp = true;
+      this.m.storeUp.set(1);
       this.buffers[table] = [];
     }
     return true;

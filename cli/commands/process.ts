@@ -18,8 +18,10 @@ export async function runProcess(cfg: Config): Promise<number> {
   const log = createLogger(cfg.log_level, 'ctpipe-process');
   const store = await connectMigratedStore(cfg, log);
   const registry = new Registry();
-  let crash: ((e: Error) => void) | undefined;
-  const p = await startProcessor(cfg, store, log, registry, cfg.process.checkpoint, (e) => crash?.(e));
+  // The consumer can crash while it is still joining, before the handlers below exist.
+  let crashed: Error | undefined;
+  let crash: (e: Error) => void = (e) => void (crashed = e);
+  const p = await startProcessor(cfg, store, log, registry, cfg.process.checkpoint, (e) => crash(e));
   if (cfg.metrics.enabled) {
     await serveOps(cfg.metrics.listen, registry, () => ({ ok: p.healthy(), detail: { partitions: p.partitions() } }));
   }
@@ -33,5 +35,6 @@ export async function runProcess(cfg: Config): Promise<number> {
     process.once('SIGINT', () => stop('SIGINT', 0));
     process.once('SIGTERM', () => stop('SIGTERM', 0));
     crash = (e) => stop(`the Kafka consumer crashed: ${e.message}`, 1);
+    if (crashed) crash(crashed);
   });
 }

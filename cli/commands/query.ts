@@ -40,7 +40,7 @@ export async function runQuery(cfg: Config, own: Record<string, unknown>, positi
     return 0;
   } catch (e) {
     if (e instanceof CtpipeError) throw e;
-    throw new CtpipeError('CONFIG_INVALID', `the query failed: ${(e as Error).message}`);
+    throw new CtpipeError('QUERY_FAILED', `the query failed: ${(e as Error).message}`);
   } finally {
     await store.close();
   }

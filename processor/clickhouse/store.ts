@@ -4,10 +4,13 @@
  * query and insert in ctpipe has one code path.
  */
 import { readFileSync } from 'node:fs';
-import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import { CtpipeError } from '../../common/errors.js';
 
 export type Store = ClickHouseClient;
+
+// The client would print its own errors to stdout; ctpipe reports them through its logger instead.
+const QUIET = { level: ClickHouseLogLevel.OFF };
 
 export interface StoreOptions {
   url: string;
@@ -24,6 +27,7 @@ export async function openStore(o: StoreOptions): Promise<Store> {
     try {
       return createClient({
         connection: createChdbConnection({ path }),
+        log: QUIET,
         clickhouse_settings: { output_format_json_quote_64bit_integers: 1 },
       } as Parameters<typeof createClient>[0]);
     } catch (e) {
@@ -39,6 +43,7 @@ export async function openStore(o: StoreOptions): Promise<Store> {
     username: o.username,
     password,
     request_timeout: o.requestTimeoutMs ?? 60_000,
+    log: QUIET,
     clickhouse_settings: { output_format_json_quote_64bit_integers: 1 },
   });
 }

@@ -10,8 +10,8 @@ export class Procs {
   constructor(private readonly env: () => Record<string, string>) {}
 
   /** Starts `ctpipe ARGS`; returns the process and the index of its log. */
-  start(args: string[]): [ChildProcessWithoutNullStreams, number] {
-    const p = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...this.env() } });
+  start(args: string[], env: Record<string, string> = {}): [ChildProcessWithoutNullStreams, number] {
+    const p = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...this.env(), ...env } });
     const i = this.logs.push('') - 1;
     p.stderr.on('data', (d: Buffer) => (this.logs[i] += d.toString()));
     return [p, i];
