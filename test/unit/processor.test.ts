@@ -12,7 +12,7 @@ import { silentLogger } from '../../common/log.js';
 import type { CpuStats, StatsRecord } from '../../contract/records.js';
 import { sumCpus } from '../../contract/proto/batch.js';
 import { migrate } from '../../processor/clickhouse/migrate.js';
-import { MIGRATIONS, type SchemaContext } from '../../processor/clickhouse/schema.js';
+import { MIGRATIONS, SCHEMA_VERSION, type SchemaContext } from '../../processor/clickhouse/schema.js';
 import { openStore, type Store } from '../../processor/clickhouse/store.js';
 import { Pipeline } from '../../processor/pipeline.js';
 import { StatsDeltas } from '../../processor/stats/deltas.js';
@@ -76,9 +76,30 @@ describe('schema', () => {
     expect(first).toEqual({ from: 0, to: MIGRATIONS.at(-1)!.version, applied: MIGRATIONS.map((m) => m.version) });
     const tables = async () => ((await (await store.query({ query: `SELECT name, create_table_query q FROM system.tables WHERE database = 'ctpipe_test' ORDER BY name`, format: 'JSONEachRow' })).json()) as { name: string; q: string }[]);
     const before = await tables();
-    expect(before.map((t) => t.name)).toEqual(expect.arrayContaining(['flows', 'host_stats', 'pipeline_health', 'anomalies', 'events', 'dead_letters', 'flows_1m', 'flows_1m_mv', 'fleet_1m', 'processor_checkpoints', 'schema_migrations']));
+    expect(before.map((t) => t.name)).toEqual(expect.arrayContaining(['flows', 'host_stats', 'pipeline_health', 'anomalies', 'events', 'dead_letters', 'flows_1m', 'flows_1m_mv', 'fleet_1m', 'processor_checkpoints', 'handshake_1m', 'handshake_1m_mv', 'schema_migrations']));
     expect(await migrate(store, ctx)).toMatchObject({ applied: [] });
     expect(await tables()).toEqual(before);
+  });
+
+  it('upgrades a database the previous version made, keeping its data and backfilling the new rollup', async () => {
+    const old = { ...ctx, db: 'ctpipe_v1' };
+    expect(await migrate(store, old, 1)).toMatchObject({ from: 0, applied: [1] });
+    const flow = (id: string, handshake: number) => ({
+      host: 'h', run: 'r', flow_id: id, ct_id: 1, family: 'ipv4', proto: 6, orig_src: '::ffff:198.51.100.1', orig_dst: '::ffff:203.0.113.2',
+      orig_sport: 40000, orig_dport: 443, reply_src: '::ffff:203.0.113.2', reply_dst: '::ffff:198.51.100.1', reply_sport: 443, reply_dport: 40000,
+      first_seen: '2026-11-21 08:00:00.000000000', end_reason: 'destroy', handshake_ms: handshake, conn_state: 'SF', version: 1,
+    });
+    await store.insert({ table: 'ctpipe_v1.flows', values: [flow('a', 10), flow('b', 30)], format: 'JSONEachRow' });
+    const up = await migrate(store, old);
+    expect(up).toEqual({ from: 1, to: SCHEMA_VERSION, applied: MIGRATIONS.filter((m) => m.version > 1).map((m) => m.version) });
+    await store.insert({ table: 'ctpipe_v1.flows', values: [flow('c', 20)], format: 'JSONEachRow' });
+    const q = async <T>(sql: string) => (await (await store.query({ query: sql, format: 'JSONEachRow' })).json()) as T[];
+    expect(await q(`SELECT flow_id FROM ctpipe_v1.flows ORDER BY flow_id`)).toEqual([{ flow_id: 'a' }, { flow_id: 'b' }, { flow_id: 'c' }]);
+    // Old rows came in by the backfill, the new one through the view: the median of 10, 30 and 20.
+    expect(await q(`SELECT sum(flows) n, quantilesTDigestMerge(0.5, 0.9, 0.99)(handshake_ms)[1] p50 FROM ctpipe_v1.handshake_1m`)).toEqual([{ n: '3', p50: 20 }]);
+    const idx = await q<{ name: string }>(`SELECT name FROM system.data_skipping_indices WHERE database = 'ctpipe_v1' AND table = 'flows' ORDER BY name`);
+    expect(idx.map((i) => i.name)).toEqual(['orig_dport_set', 'orig_dst_bf', 'orig_src_bf']);
+    expect(await migrate(store, old)).toMatchObject({ applied: [] });
   });
 
   it('emits Replicated and Distributed tables ON CLUSTER for a cluster', () => {
