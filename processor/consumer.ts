@@ -181,7 +181,12 @@ export async function startProcessor(
         }
         st.pipeline.process(decode(chunk, partition, st));
         const ok = await st.pipeline.write(`${topic}:${partition}:${first}-${last}`, () => stopping || !running());
-        if (!ok) return;
+        if (!ok) {
+          // Gave up (stopping, or the partition is moving): the state has records whose rows are
+          // not stored, so drop it; whoever owns the partition next restores the checkpoint.
+          parts.delete(partition);
+          return;
+        }
         st.applied = last;
         resolveOffset(String(last));
         log.debug({ partition, first, last, open: st.pipeline.engine.openCount }, 'batch stored');

@@ -9,7 +9,8 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { isCtpipeError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { CtpipeRecord, CtRecord } from '../contract/records.js';
-import { eventToCh, flowToCh, healthToCh, statsToCh } from './clickhouse/rows.js';
+import { Readable } from 'node:stream';
+import { eventToCh, FLOW_COLUMNS, flowTsv, healthToCh, statsToCh } from './clickhouse/rows.js';
 import { retrying } from './clickhouse/retry.js';
 import type { Store } from './clickhouse/store.js';
 import { LifecycleEngine, type EngineOptions, type EngineState } from './lifecycle/engine.js';
@@ -27,6 +28,10 @@ export interface PipelineOptions {
 }
 
 type Table = 'flows' | 'host_stats' | 'pipeline_health' | 'events' | 'dead_letters';
+
+/** Rows taken from a pipeline, per table, to be written under one token. */
+export type Rows = Record<Table, unknown[]>;
+const noRows = (): Rows => ({ flows: [], host_stats: [], pipeline_health: [], events: [], dead_letters: [] });
 
 const metricsByRegistry = new WeakMap<Registry, ReturnType<typeof createMetrics>>();
 
@@ -54,7 +59,7 @@ function createMetrics(registry: Registry) {
 export class Pipeline {
   readonly engine: LifecycleEngine;
   private readonly stats = new StatsDeltas();
-  private buffers: Record<Table, Record<string, unknown>[]> = { flows: [], host_stats: [], pipeline_health: [], events: [], dead_letters: [] };
+  private buffers: Rows = noRows();
   private readonly hosts = new Set<string>();
   private readonly m: ReturnType<typeof pipelineMetrics>;
   storeUp = true;
@@ -64,7 +69,7 @@ export class Pipeline {
     this.m.storeUp.set(1);
     this.engine = new LifecycleEngine({
       ...o.engine,
-      onRow: (r) => this.buffers.flows.push(flowToCh(r)),
+      onRow: (r) => this.buffers.flows.push(flowTsv(r)),
       onHealth: (h) => {
         if (h.kind === 'gap') this.m.gaps.inc(h.count);
         this.buffers.pipeline_health.push(healthToCh(h));
@@ -111,17 +116,25 @@ export class Pipeline {
     this.engine.flushOpen();
   }
 
-  get pendingRows(): number {
-    return Object.values(this.buffers).reduce((n, b) => n + b.length, 0);
+  /** The rows produced so far; the pipeline starts collecting afresh (so it can go on meanwhile). */
+  takeRows(): Rows {
+    const rows = this.buffers;
+    this.buffers = noRows();
+    return rows;
+  }
+
+  /** Inserts the rows produced so far (writeRows of takeRows). */
+  write(token: string, shouldStop?: () => boolean): Promise<boolean> {
+    return this.writeRows(this.takeRows(), token, shouldStop);
   }
 
   /**
-   * Inserts every buffered row; `token` names the input range (e.g. topic:partition:from-to).
-   * Retries until ClickHouse acknowledges (or `shouldStop` says to give up), so nothing derived
-   * from the range is lost; returns false only when it gave up.
+   * Inserts `rows`; `token` names the input range (e.g. topic:partition:from-to). Retries until
+   * ClickHouse acknowledges (or `shouldStop` says to give up), so nothing derived from the range is
+   * lost; returns false only when it gave up, and then the caller must not advance its position.
    */
-  async write(token: string, shouldStop: () => boolean = () => false): Promise<boolean> {
-    const tables = Object.entries(this.buffers) as [Table, Record<string, unknown>[]][];
+  async writeRows(all: Rows, token: string, shouldStop: () => boolean = () => false): Promise<boolean> {
+    const tables = Object.entries(all) as [Table, unknown[]][];
     for (const [table, rows] of tables) {
       if (rows.length === 0) continue;
       try {
@@ -129,7 +142,10 @@ export class Pipeline {
           const end = this.m.insertSeconds.startTimer();
           try {
             await this.o.store.insert({
-              table: `${this.o.db}.${table}`, values: rows, format: 'JSONEachRow',
+              table: `${this.o.db}.${table}`,
+              ...(table === 'flows'
+                ? { values: Readable.from([Buffer.from(`${rows.join('\n')}\n`)], { objectMode: false }), format: 'TabSeparated' as const, columns: [...FLOW_COLUMNS] as [string, ...string[]] }
+                : { values: rows, format: 'JSONEachRow' as const }),
               clickhouse_settings: { insert_deduplication_token: `${table}:${token}`, insert_deduplicate: 1, deduplicate_blocks_in_dependent_materialized_views: 1 },
             });
           } finally {
@@ -149,10 +165,10 @@ export class Pipeline {
         throw e;
       }
       this.m.rows.inc({ table }, rows.length);
+      all[table] = []; // written: a second call with the same rows skips it
       if (!this.storeUp) this.o.log.info('ClickHouse accepts inserts again');
       this.storeUp = true;
       this.m.storeUp.set(1);
-      this.buffers[table] = [];
     }
     return true;
   }

@@ -7,8 +7,9 @@ import { runPublish } from '../dist/bench/publish.js';
 import { runStorms } from '../dist/bench/storm.js';
 import { runLifecycle } from '../dist/bench/lifecycle.js';
 import { runE2e } from '../dist/bench/e2e.js';
+import { runFreshness } from '../dist/bench/freshness.js';
 
-const only = process.argv[2]; // decode | publish | lifecycle | e2e | storm
+const only = process.argv[2]; // decode | publish | lifecycle | e2e | freshness | storm
 const out = { date: new Date().toISOString(), machine: `${os.cpus().length} x ${os.cpus()[0]?.model ?? '?'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.type()} ${os.release()}`, node: process.version };
 if (!only || only === 'decode') {
   out.decode = runDecode();
@@ -25,7 +26,12 @@ if (!only || only === 'lifecycle') {
 if (!only || only === 'e2e') {
   out.e2e = await runE2e();
   const e = out.e2e;
-  console.log(`end to end (records -> rows in chDB): ${Math.round(e.eventsPerSecond).toLocaleString()} events/s, ${e.rowsStored}/${e.flows} flows stored, ${e.bytesPerFlowRow.toFixed(1)} B per flow row on disk, batch latency p50 ${e.freshnessP50ms.toFixed(0)} ms p99 ${e.freshnessP99ms.toFixed(0)} ms`);
+  console.log(`end to end (records -> rows in chDB): ${Math.round(e.eventsPerSecond).toLocaleString()} events/s, ${e.rowsStored}/${e.flows} flows stored, ${e.bytesPerFlowRow.toFixed(1)} B per flow row on disk, freshness at ${e.freshnessRate.toLocaleString()} events/s: p50 ${e.freshnessP50ms.toFixed(0)} ms, p99 ${e.freshnessP99ms.toFixed(0)} ms`);
+}
+if (!only || only === 'freshness') {
+  out.freshness = await runFreshness();
+  const f = out.freshness;
+  console.log(`freshness through Kafka and ctpipe process at ${f.rate.toLocaleString()} events/s: ${f.stored}/${f.flows} flows stored, DESTROY published to row visible p50 ${f.p50ms.toFixed(0)} ms, p99 ${f.p99ms.toFixed(0)} ms, max ${f.maxMs.toFixed(0)} ms`);
 }
 if (!only || only === 'storm') {
   out.storm = await runStorms(3, 61000);

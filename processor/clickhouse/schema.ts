@@ -186,33 +186,31 @@ export const MIGRATIONS: Migration[] = [
   },
   {
     version: 2,
-    description: 'skip indexes for flow lookups by address and port; per-minute handshake-time rollup',
+    description: 'skip indexes for flow lookups by address and port; handshake t-digests in flows_1m; fleet_1m fed from flows_1m',
     statements: (c) => {
       const flows = c.cluster ? 'flows_local' : 'flows';
-      const hs = c.cluster ? 'handshake_1m_local' : 'handshake_1m';
-      const select = `SELECT host, toStartOfMinute(first_seen) AS minute, proto, orig_dport,
-          quantilesTDigestState(0.5, 0.9, 0.99)(assumeNotNull(hs)) AS handshake_ms, count() AS flows
-        FROM (SELECT host, first_seen, proto, orig_dport, handshake_ms AS hs FROM ${c.db}.${flows}
-              WHERE end_reason != 'open' AND handshake_ms IS NOT NULL)
-        GROUP BY host, minute, proto, orig_dport`;
+      const f1m = c.cluster ? 'flows_1m_local' : 'flows_1m';
       return [
         // Ad hoc "what did this address do" queries otherwise read every granule of a host's hours.
         `ALTER TABLE ${c.db}.${flows}${onCluster(c)} ADD INDEX IF NOT EXISTS orig_src_bf orig_src TYPE bloom_filter(0.01) GRANULARITY 4`,
         `ALTER TABLE ${c.db}.${flows}${onCluster(c)} ADD INDEX IF NOT EXISTS orig_dst_bf orig_dst TYPE bloom_filter(0.01) GRANULARITY 4`,
         `ALTER TABLE ${c.db}.${flows}${onCluster(c)} ADD INDEX IF NOT EXISTS orig_dport_set orig_dport TYPE set(256) GRANULARITY 4`,
-        // Handshake percentiles per minute for the host dashboard, from final rows only.
-        ...table(c, 'handshake_1m', `
-          host LowCardinality(String), minute DateTime('UTC'), proto UInt8, orig_dport UInt16,
-          handshake_ms AggregateFunction(quantilesTDigest(0.5, 0.9, 0.99), Float64),
-          flows SimpleAggregateFunction(sum, UInt64)`,
-          'AggregatingMergeTree', '',
-          `PARTITION BY toYYYYMM(minute) ORDER BY (host, minute, proto, orig_dport)
-           TTL minute + INTERVAL ${c.flowsTtlDays * 12} DAY SETTINGS non_replicated_deduplication_window = 1000`,
-          'cityHash64(host)'),
-        `CREATE MATERIALIZED VIEW IF NOT EXISTS ${c.db}.handshake_1m_mv${onCluster(c)} TO ${c.db}.${hs} AS ${select}`,
-        // Backfill what version 1 stored. A cluster's nodes each hold a shard: docs/SCHEMA.md
-        // gives the statement to run on each.
-        ...(c.cluster ? [] : [`INSERT INTO ${c.db}.${hs} ${select}`]),
+        // Handshake percentiles per minute (SummingMergeTree merges AggregateFunction columns).
+        ...[f1m, ...(c.cluster ? ['flows_1m'] : [])].map((t) =>
+          `ALTER TABLE ${c.db}.${t}${onCluster(c)} ADD COLUMN IF NOT EXISTS handshake_ms_digest AggregateFunction(quantilesTDigest(0.5, 0.9, 0.99), Float64)`),
+        // One view reads the flows inserts; fleet totals are fed from its small output blocks.
+        `DROP VIEW IF EXISTS ${c.db}.flows_1m_mv${onCluster(c)} SYNC`,
+        `CREATE MATERIALIZED VIEW IF NOT EXISTS ${c.db}.flows_1m_mv${onCluster(c)} TO ${c.db}.${f1m} AS
+          SELECT host, toStartOfMinute(first_seen) AS minute, proto, conn_state, orig_dport,
+            count() AS flows, countIf(related) AS related, sum(orig_bytes) AS orig_bytes, sum(reply_bytes) AS reply_bytes,
+            sum(orig_packets) AS orig_packets, sum(reply_packets) AS reply_packets, sum(ifNull(duration_ms, 0)) AS duration_ms_sum,
+            quantilesTDigestStateIf(0.5, 0.9, 0.99)(assumeNotNull(handshake_ms), handshake_ms IS NOT NULL) AS handshake_ms_digest
+          FROM ${c.db}.${flows} WHERE end_reason != 'open'
+          GROUP BY host, minute, proto, conn_state, orig_dport`,
+        `DROP VIEW IF EXISTS ${c.db}.fleet_1m_mv${onCluster(c)} SYNC`,
+        `CREATE MATERIALIZED VIEW IF NOT EXISTS ${c.db}.fleet_1m_mv${onCluster(c)} TO ${c.db}.${c.cluster ? 'fleet_1m_local' : 'fleet_1m'} AS
+          SELECT minute, uniqState(toString(host)) AS hosts, sum(flows) AS flows, sum(orig_bytes) AS orig_bytes, sum(reply_bytes) AS reply_bytes
+          FROM ${c.db}.${f1m} GROUP BY minute`,
       ];
     },
   },

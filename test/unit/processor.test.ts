@@ -14,6 +14,8 @@ import { sumCpus } from '../../contract/proto/batch.js';
 import { migrate } from '../../processor/clickhouse/migrate.js';
 import { MIGRATIONS, SCHEMA_VERSION, type SchemaContext } from '../../processor/clickhouse/schema.js';
 import { openStore, type Store } from '../../processor/clickhouse/store.js';
+import { LifecycleEngine } from '../../processor/lifecycle/engine.js';
+import type { FlowRow } from '../../processor/lifecycle/flow-row.js';
 import { Pipeline } from '../../processor/pipeline.js';
 import { StatsDeltas } from '../../processor/stats/deltas.js';
 import { decodeBuffers, fixtureBuffers } from '../helpers/decode.js';
@@ -76,12 +78,12 @@ describe('schema', () => {
     expect(first).toEqual({ from: 0, to: MIGRATIONS.at(-1)!.version, applied: MIGRATIONS.map((m) => m.version) });
     const tables = async () => ((await (await store.query({ query: `SELECT name, create_table_query q FROM system.tables WHERE database = 'ctpipe_test' ORDER BY name`, format: 'JSONEachRow' })).json()) as { name: string; q: string }[]);
     const before = await tables();
-    expect(before.map((t) => t.name)).toEqual(expect.arrayContaining(['flows', 'host_stats', 'pipeline_health', 'anomalies', 'events', 'dead_letters', 'flows_1m', 'flows_1m_mv', 'fleet_1m', 'processor_checkpoints', 'handshake_1m', 'handshake_1m_mv', 'schema_migrations']));
+    expect(before.map((t) => t.name)).toEqual(expect.arrayContaining(['flows', 'host_stats', 'pipeline_health', 'anomalies', 'events', 'dead_letters', 'flows_1m', 'flows_1m_mv', 'fleet_1m', 'processor_checkpoints', 'schema_migrations']));
     expect(await migrate(store, ctx)).toMatchObject({ applied: [] });
     expect(await tables()).toEqual(before);
   });
 
-  it('upgrades a database the previous version made, keeping its data and backfilling the new rollup', async () => {
+  it('upgrades a database the previous version made: data kept, rollups continue with the new columns', async () => {
     const old = { ...ctx, db: 'ctpipe_v1' };
     expect(await migrate(store, old, 1)).toMatchObject({ from: 0, applied: [1] });
     const flow = (id: string, handshake: number) => ({
@@ -89,14 +91,16 @@ describe('schema', () => {
       orig_sport: 40000, orig_dport: 443, reply_src: '::ffff:203.0.113.2', reply_dst: '::ffff:198.51.100.1', reply_sport: 443, reply_dport: 40000,
       first_seen: '2026-11-21 08:00:00.000000000', end_reason: 'destroy', handshake_ms: handshake, conn_state: 'SF', version: 1,
     });
-    await store.insert({ table: 'ctpipe_v1.flows', values: [flow('a', 10), flow('b', 30)], format: 'JSONEachRow' });
+    await store.insert({ table: 'ctpipe_v1.flows', values: [flow('a', 10)], format: 'JSONEachRow' });
     const up = await migrate(store, old);
     expect(up).toEqual({ from: 1, to: SCHEMA_VERSION, applied: MIGRATIONS.filter((m) => m.version > 1).map((m) => m.version) });
-    await store.insert({ table: 'ctpipe_v1.flows', values: [flow('c', 20)], format: 'JSONEachRow' });
+    await store.insert({ table: 'ctpipe_v1.flows', values: [flow('b', 20), flow('c', 30), flow('d', 40)], format: 'JSONEachRow' });
     const q = async <T>(sql: string) => (await (await store.query({ query: sql, format: 'JSONEachRow' })).json()) as T[];
-    expect(await q(`SELECT flow_id FROM ctpipe_v1.flows ORDER BY flow_id`)).toEqual([{ flow_id: 'a' }, { flow_id: 'b' }, { flow_id: 'c' }]);
-    // Old rows came in by the backfill, the new one through the view: the median of 10, 30 and 20.
-    expect(await q(`SELECT sum(flows) n, quantilesTDigestMerge(0.5, 0.9, 0.99)(handshake_ms)[1] p50 FROM ctpipe_v1.handshake_1m`)).toEqual([{ n: '3', p50: 20 }]);
+    expect(await q(`SELECT flow_id FROM ctpipe_v1.flows ORDER BY flow_id`)).toEqual([{ flow_id: 'a' }, { flow_id: 'b' }, { flow_id: 'c' }, { flow_id: 'd' }]);
+    // The rollups count the flow stored before the upgrade and the three after; the handshake
+    // digests start at the upgrade (median of 20, 30 and 40).
+    expect(await q(`SELECT sum(flows) n, quantilesTDigestMerge(0.5, 0.9, 0.99)(handshake_ms_digest)[1] p50 FROM ctpipe_v1.flows_1m`)).toEqual([{ n: '4', p50: 30 }]);
+    expect(await q(`SELECT sum(flows) n FROM ctpipe_v1.fleet_1m`)).toEqual([{ n: '4' }]);
     const idx = await q<{ name: string }>(`SELECT name FROM system.data_skipping_indices WHERE database = 'ctpipe_v1' AND table = 'flows' ORDER BY name`);
     expect(idx.map((i) => i.name)).toEqual(['orig_dport_set', 'orig_dst_bf', 'orig_src_bf']);
     expect(await migrate(store, old)).toMatchObject({ applied: [] });
@@ -136,5 +140,35 @@ describe('schema', () => {
     const [n] = (await (await store.query({ query: 'SELECT count() n, uniqExact(flow_id) u FROM ctpipe_fail.flows', format: 'JSONEachRow' })).json()) as { n: string; u: string }[];
     expect(Number(n!.n)).toBe(Number(n!.u));
     expect(Number(n!.n)).toBe(new Set(recs.map((r) => r.id)).size);
+  });
+
+  it('stores every field of a flow row as the engine made it, free text escaped (TabSeparated)', async () => {
+    await migrate(store, { ...ctx, db: 'ctpipe_tsv' });
+    const host = "fw\t'1'\\n\nedge";
+    const rows: FlowRow[] = [];
+    const p = new Pipeline({ store, db: 'ctpipe_tsv', rawEvents: false, log: silentLogger, registry: new Registry(), engine: { maxOpen: 1000, refreshMs: 60_000, graceMs: 5000 } });
+    const engineRows = new LifecycleEngine({ maxOpen: 1000, refreshMs: 60_000, graceMs: 5000, onRow: (r) => rows.push(r), onHealth: () => {} });
+    const recs = decodeBuffers(fixtureBuffers('events')).ct.map((r, i) => ({ ...r, host, run: 'r\t1', seq: i + 1, helper: r.helper === undefined ? undefined : `${r.helper}\\x` }));
+    p.process(recs);
+    for (const r of recs) engineRows.apply(r);
+    expect(await p.write('t:0:1-1')).toBe(true);
+    const got = (await (await store.query({
+      query: `SELECT * EXCEPT (orig_src, orig_dst, reply_src, reply_dst), orig_src_text, orig_dst_text FROM ctpipe_tsv.flows ORDER BY flow_id`, format: 'JSONEachRow',
+    })).json()) as Record<string, unknown>[];
+    expect(got.length).toBe(rows.length);
+    const byId = new Map(rows.map((r) => [r.flow_id, r]));
+    const time = (t: { sec: number; nsec: number } | null) => (t ? `${new Date(t.sec * 1000).toISOString().slice(0, 19).replace('T', ' ')}.${String(t.nsec).padStart(9, '0')}` : null);
+    for (const g of got) {
+      const r = byId.get(g.flow_id as string)!;
+      expect(g).toMatchObject({
+        host, run: 'r\t1', ct_id: r.ct_id, family: r.family, proto: r.proto, orig_sport: r.orig_sport, orig_dport: r.orig_dport,
+        orig_src_text: r.orig_src.replace(/^::ffff:/, ''), orig_dst_text: r.orig_dst.replace(/^::ffff:/, ''),
+        first_seen: time(r.first_seen), established_at: time(r.established_at), ended_at: time(r.ended_at),
+        end_reason: r.end_reason, tcp_states: r.tcp_states, tcp_state_times: r.tcp_state_times.map(time), conn_state: r.conn_state,
+        handshake_ms: r.handshake_ms, orig_bytes: String(r.orig_bytes), reply_packets: String(r.reply_packets), helper: r.helper,
+        related: r.related, master_flow_id: r.master_flow_id, nat: r.nat, version: String(r.version),
+      });
+    }
+    expect(got.some((g) => (g.helper as string).endsWith('\\x'))).toBe(true);
   });
 });
