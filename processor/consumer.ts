@@ -36,7 +36,7 @@ interface PartitionState {
   ranges: { first: number; last: number }[];
   checkpointedAt: number;
   checkpointOffset: number;
-  /** Fetched records of a logged range whose end has not been fetched yet. */
+  /** Fetched records not applied yet: a logged range's head, or small fetches being gathered. */
   carry: KafkaMessage[];
 }
 
@@ -53,7 +53,7 @@ export async function startProcessor(
   const topic = cfg.kafka.topic;
   const group = cfg.process.group_id;
   const kafka = new Kafka(kafkaClientConfig(cfg.kafka, log, 'ctpipe-processor'));
-  const consumer: Consumer = kafka.consumer({ groupId: group, sessionTimeout: cfg.process.session_timeout, heartbeatInterval: Math.min(3000, cfg.process.session_timeout / 3), maxBytesPerPartition: 16 << 20, maxWaitTimeInMs: 500 });
+  const consumer: Consumer = kafka.consumer({ groupId: group, sessionTimeout: cfg.process.session_timeout, heartbeatInterval: Math.min(3000, cfg.process.session_timeout / 3), maxBytesPerPartition: 16 << 20, minBytes: cfg.process.fetch_min_bytes, maxWaitTimeInMs: cfg.process.flush });
   const parts = new Map<number, PartitionState>();
   const deadLetters = new Counter({ name: 'ctpipe_processor_dead_letters_total', help: 'Kafka records that could not be decoded', registers: [registry] });
   const lag = new Gauge({ name: 'ctpipe_processor_lag_records', help: 'Kafka records behind the end of each partition', labelNames: ['partition'], registers: [registry] });
@@ -163,6 +163,16 @@ export async function startProcessor(
       let msgs = [...st.carry, ...batch.messages.filter((m) => Number(m.offset) > Math.max(carried, st!.applied))];
       st.carry = [];
       const fetchedTo = batch.messages.length ? batch.messages[batch.messages.length - 1]!.offset : undefined;
+      // Behind the partition's end, small fetches are gathered into one batch: each insert has a
+      // fixed cost, so a lagging processor catches up with fewer, larger ones. At the end of the
+      // partition what is there goes now, so freshness does not wait on a timer.
+      const behind = fetchedTo !== undefined && Number(batch.highWatermark) - 1 > Number(fetchedTo);
+      if (behind && msgs.length && !st.ranges.some((x) => x.first === Number(msgs[0]!.offset)) &&
+        msgs.reduce((n, m) => n + (m.value?.length ?? 0), 0) < cfg.process.fetch_min_bytes) {
+        st.carry = msgs;
+        resolveOffset(fetchedTo);
+        return;
+      }
       while (msgs.length && isRunning() && !isStale() && !stopping) {
         // Replays follow the logged cuts; new input is cut where the fetch ended.
         const logged = st.ranges.find((x) => x.first === Number(msgs[0]!.offset));

@@ -13,7 +13,7 @@
  * and ctnetlink_fill_info). Order differs between kernels, so nothing here depends on it; a repeated
  * attribute keeps its last value; zero-length attributes are padding and never overwrite a value.
  */
-import type { CtRecord, CtType, DirCounters, UnknownAttr } from '../../contract/records.js';
+import { blankCtRecord, type CtRecord, type CtType, type DirCounters, type UnknownAttr } from '../../contract/records.js';
 import { CtpipeError } from '../../common/errors.js';
 import { align4, attrHeader, be16, be32, be32Nest, be64, be64sec, cstr, forEachAttr, hex, nsecOf, u8 } from '../netlink/attr.js';
 import { NFPROTO_IPV6 } from '../netlink/constants.js';
@@ -39,22 +39,7 @@ export function decodeFlow(
   // Unknown attributes are rare: collect them in a reused scratch list, copy only when present.
   const unknown = scratch;
   if (unknown.length) unknown.length = 0;
-  // Every field is declared up front so all records share one hidden class (V8): absent ones stay
-  // undefined and drop out of JSON and protobuf alike.
-  const r: CtRecord = {
-    type, host: '', run: '', seq: 0, sec, nsec, id: 0,
-    family: family === NFPROTO_IPV6 ? 'ipv6' : 'ipv4',
-    proto: 0,
-    orig: undefined as never,
-    reply: undefined as never,
-    status: 0,
-    tcp_state: undefined, tcp_wscale_orig: undefined, tcp_wscale_reply: undefined, tcp_flags_orig: undefined,
-    tcp_flags_reply: undefined, sctp_state: undefined, sctp_vtag_orig: undefined, sctp_vtag_reply: undefined,
-    dccp_state: undefined, dccp_role: undefined, dccp_handshake_seq: undefined, timeout: undefined, mark: undefined,
-    zone: undefined, use: undefined, helper: undefined, helper_info: undefined, master: undefined, counters: undefined,
-    start: undefined, stop: undefined, kernel_time: undefined, labels: undefined, secctx: undefined, secmark: undefined,
-    seqadj_orig: undefined, seqadj_reply: undefined, synproxy: undefined, unknown: undefined,
-  };
+  const r = blankCtRecord(type, '', '', 0, sec, nsec, family === NFPROTO_IPV6 ? 'ipv6' : 'ipv4');
   let o = start;
   while (o + 4 <= end) {
     const h = attrHeader(dv, o, end);

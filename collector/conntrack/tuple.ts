@@ -8,7 +8,7 @@
  *
  * GRE keys travel in the port slots. Children may come in any order; unknown ones are kept.
  */
-import type { Tuple, UnknownAttr } from '../../contract/records.js';
+import { blankTuple, type Tuple, type UnknownAttr } from '../../contract/records.js';
 import { align4, attrHeader, be16, hex, ipv4, ipv6, u8 } from '../netlink/attr.js';
 import * as C from './constants.js';
 import { CtpipeError } from '../../common/errors.js';
@@ -21,10 +21,7 @@ export function decodeTuple(
   path: string,
   unknown: UnknownAttr[],
 ): Tuple {
-  const t: Tuple = {
-    src: '', dst: '', proto: 0, sport: undefined, dport: undefined, icmp_type: undefined,
-    icmp_code: undefined, icmp_id: undefined, zone: undefined,
-  };
+  const t = blankTuple();
   let o = start;
   while (o + 4 <= end) {
     const h = attrHeader(dv, o, end);

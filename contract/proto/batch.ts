@@ -7,7 +7,7 @@ import type {
   CpuStats, CtRecord, CtpipeRecord, DirCounters, ExpRecord, InvalidPacketRecord, LossRecord, SeqAdj,
   StatsRecord, Tuple, UnknownAttr,
 } from '../records.js';
-import { STAT_FIELDS } from '../records.js';
+import { blankCtRecord, blankTuple, STAT_FIELDS } from '../records.js';
 import { CtpipeError } from '../../common/errors.js';
 import { ProtoReader } from './reader.js';
 import { ProtoWriter, rawVarint } from './writer.js';
@@ -250,7 +250,7 @@ export function encodeBatch(records: readonly CtpipeRecord[], w = new ProtoWrite
 // Decoding
 
 function readTuple(r: ProtoReader): Tuple {
-  const t: Tuple = { src: '', dst: '', proto: 0 };
+  const t = blankTuple();
   while (r.more()) {
     const tag = r.varint();
     switch (tag) {
@@ -503,7 +503,7 @@ function readRecord(r: ProtoReader, host: string, run: string, impliedSeq: numbe
   const b = body ?? new ProtoReader(Buffer.alloc(0));
   switch (name) {
     case 'new': case 'update': case 'destroy': case 'snapshot': {
-      const rec = { ...stamp, type: name, id: 0, family: 'ipv4', proto: 0, orig: undefined as unknown as Tuple, reply: undefined as unknown as Tuple, status: 0 } as CtRecord;
+      const rec = blankCtRecord(name, host, run, seq, sec, nsec, 'ipv4');
       readFlow(b, rec);
       if (!rec.orig) throw new ProtoTypeError(type, 'flow without an original tuple');
       rec.reply ??= mirror(rec.orig);
