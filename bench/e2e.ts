@@ -77,7 +77,7 @@ async function freshness(store: Store, recs: CtRecord[], rate: number): Promise<
   return latencies.sort((a, b) => a - b);
 }
 
-export async function runE2e(conns = 100_000, freshRate = 100_000): Promise<E2eResult> {
+export async function runE2e(conns = 200_000, freshRate = 100_000): Promise<E2eResult> {
   const dir = mkdtempSync(path.join(tmpdir(), 'ctpipe-e2e-'));
   const store = await openStore({ url: `chdb:${dir}` });
   try {

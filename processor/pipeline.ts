@@ -146,7 +146,7 @@ export class Pipeline {
               ...(table === 'flows'
                 ? { values: Readable.from([Buffer.from(`${rows.join('\n')}\n`)], { objectMode: false }), format: 'TabSeparated' as const, columns: [...FLOW_COLUMNS] as [string, ...string[]] }
                 : { values: rows, format: 'JSONEachRow' as const }),
-              clickhouse_settings: { insert_deduplication_token: `${table}:${token}`, insert_deduplicate: 1, deduplicate_blocks_in_dependent_materialized_views: 1 },
+              clickhouse_settings: { insert_deduplication_token: `${table}:${token}`, insert_deduplicate: 1, deduplicate_blocks_in_dependent_materialized_views: 1, optimize_on_insert: 0 },
             });
           } finally {
             end();

@@ -17,7 +17,7 @@ export class PipelineSink implements RecordSink {
   private stopping = false;
   processed = 0;
 
-  constructor(private readonly pipeline: Pipeline, private readonly flushMs: number, private readonly maxBatch = 50_000) {}
+  constructor(private readonly pipeline: Pipeline, private readonly flushMs: number, private readonly maxBatch = 100_000) {}
 
   write(r: CtpipeRecord): void {
     this.pending.push(r);

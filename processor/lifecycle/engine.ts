@@ -96,15 +96,18 @@ export class LifecycleEngine {
   private readonly open = new Map<string, Lifecycle>();
   /** Ended keys (for late rows, id reuse and RELATED lookups), bounded. */
   private readonly ended = new Map<string, Ended>();
-  /** host|zone|orig tuple -> flow id of the newest lifecycle with that tuple (RELATED masters). */
+  /** host|zone|orig tuple -> flow id of the newest helper lifecycle with that tuple (RELATED masters). */
   private readonly byTuple = new Map<string, string>();
   /** Open lifecycles by conntrack id: the per-event lookup, with no key string to build. */
   private readonly byId = new Map<number, Lifecycle[]>();
-  private readonly maxSeq = new Map<string, number>();
+  /** Highest seq per host|run; boxed so the current run's entry is held across records. */
+  private readonly maxSeq = new Map<string, { seq: number }>();
   private curHost = '';
   private curRun = '';
-  private curRunKey = '';
+  private cur: { seq: number } | undefined;
+  /** Latest event time per host (updated in place; copy before keeping it). */
   private readonly watermark = new Map<string, Time>();
+  private curWm: Time | undefined;
   readonly counters: EngineCounters = { records: 0, duplicates: 0, late: 0, evictions: 0, lostByTimeout: 0, rows: 0 };
 
   constructor(private readonly o: EngineOptions) {}
@@ -115,26 +118,31 @@ export class LifecycleEngine {
 
   apply(r: CtpipeRecord): void {
     this.counters.records++;
-    if (r.host !== this.curHost || r.run !== this.curRun) {
+    if (r.host !== this.curHost || r.run !== this.curRun || !this.cur) {
       this.curHost = r.host;
       this.curRun = r.run;
-      this.curRunKey = `${r.host}|${r.run}`;
+      this.cur = this.maxSeq.get(`${r.host}|${r.run}`);
+      this.curWm = this.watermark.get(r.host);
     }
-    const runKey = this.curRunKey;
-    const prev = this.maxSeq.get(runKey);
     const at = { sec: r.sec, nsec: r.nsec };
-    if (prev === undefined) {
+    const cur = this.cur;
+    if (cur === undefined) {
       this.o.onHealth({ host: r.host, run: r.run, kind: 'run_start', at, count: 0, first_seq: r.seq, detail: `first seq ${r.seq}` });
       if (r.seq > 1) this.gap(r.host, r.run, at, 1, r.seq - 1);
-    } else if (r.seq <= prev) {
+      this.maxSeq.set(`${r.host}|${r.run}`, (this.cur = { seq: r.seq }));
+    } else if (r.seq <= cur.seq) {
       this.counters.duplicates++;
       return;
-    } else if (r.seq > prev + 1) {
-      this.gap(r.host, r.run, at, prev + 1, r.seq - 1);
+    } else {
+      if (r.seq > cur.seq + 1) this.gap(r.host, r.run, at, cur.seq + 1, r.seq - 1);
+      cur.seq = r.seq;
     }
-    this.maxSeq.set(runKey, r.seq);
-    const wm = this.watermark.get(r.host);
-    if (!wm || later(at, wm)) this.watermark.set(r.host, at);
+    const wm = this.curWm;
+    if (!wm) this.watermark.set(r.host, (this.curWm = { sec: r.sec, nsec: r.nsec }));
+    else if (later(at, wm)) {
+      wm.sec = r.sec;
+      wm.nsec = r.nsec;
+    }
     switch (r.type) {
       case 'new': case 'update': case 'destroy': case 'snapshot':
         this.applyFlow(r);
@@ -214,12 +222,20 @@ export class LifecycleEngine {
       related: (r.status & IPS_EXPECTED) !== 0, fromSnapshot: r.type === 'snapshot', closeInitOrig: false,
       closeInitReply: false, events: 0, generation, emittedEvents: 0,
     };
-    this.byTuple.set(`${r.host}|${zone}|${tupleKey(r.orig)}`, flowId);
+    // Only a flow with a helper can be a master (its helper creates the expectations).
+    if (r.helper !== undefined) this.indexMaster(`${r.host}|${zone}|${tupleKey(r.orig)}`, flowId);
     if (r.master) {
       l.master = r.master;
       l.masterFlowId = this.byTuple.get(`${r.host}|${zone}|${tupleKey(r.master)}`);
     }
     return l;
+  }
+
+  /** Bounded like `ended`: the oldest masters are forgotten first. */
+  private indexMaster(key: string, flowId: string): void {
+    this.byTuple.delete(key);
+    this.byTuple.set(key, flowId);
+    if (this.byTuple.size > this.o.maxOpen) this.byTuple.delete(this.byTuple.keys().next().value!);
   }
 
   private update(l: Lifecycle, r: CtRecord, at: Time): void {
@@ -242,7 +258,10 @@ export class LifecycleEngine {
     if (r.counters) l.counters = { ...l.counters, ...r.counters };
     if (r.start !== undefined) l.start = r.start;
     if (r.stop !== undefined) l.stop = r.stop;
-    if (r.helper !== undefined) l.helper = r.helper;
+    if (r.helper !== undefined && l.helper === undefined) {
+      l.helper = r.helper;
+      this.indexMaster(`${l.host}|${l.zone}|${tupleKey(l.orig)}`, l.flowId);
+    } else if (r.helper !== undefined) l.helper = r.helper;
     if (r.mark !== undefined) l.mark = r.mark;
     if (r.master && !l.master) {
       l.master = r.master;
@@ -307,7 +326,7 @@ export class LifecycleEngine {
       // Long-lived flows become visible before they end: a row once they are refreshMs old, then
       // at most one per refreshMs while they change. Short flows only get their final row.
       if (l.events > l.emittedEvents && !later(addMs(l.emittedAt ?? l.firstSeen, this.o.refreshMs), wm)) {
-        l.emittedAt = wm;
+        l.emittedAt = { sec: wm.sec, nsec: wm.nsec };
         l.emittedEvents = l.events;
         this.emit(l);
       }
@@ -324,8 +343,8 @@ export class LifecycleEngine {
       open: [...this.open.values()],
       ended: [...this.ended],
       byTuple: [...this.byTuple],
-      maxSeq: [...this.maxSeq],
-      watermark: [...this.watermark],
+      maxSeq: [...this.maxSeq].map(([k, v]) => [k, v.seq]),
+      watermark: [...this.watermark].map(([k, v]) => [k, { sec: v.sec, nsec: v.nsec }]),
     };
   }
 
@@ -335,7 +354,9 @@ export class LifecycleEngine {
     for (const l of s.open) this.addOpen(l);
     for (const [k, v] of s.ended) this.ended.set(k, v);
     for (const [k, v] of s.byTuple) this.byTuple.set(k, v);
-    for (const [k, v] of s.maxSeq) this.maxSeq.set(k, v);
-    for (const [k, v] of s.watermark) this.watermark.set(k, v);
+    for (const [k, v] of s.maxSeq) this.maxSeq.set(k, { seq: v });
+    for (const [k, v] of s.watermark) this.watermark.set(k, { sec: v.sec, nsec: v.nsec });
+    this.cur = undefined;
+    this.curWm = undefined;
   }
 }
