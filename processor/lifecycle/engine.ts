@@ -12,11 +12,17 @@
  * seq seen is a duplicate (at-least-once delivery) and is dropped; a jump is a gap, reported.
  * Within the stream, events may still come out of order with the table dump (a DESTROY before the
  * dump row of the same flow): recently ended keys are remembered so late rows do not resurrect them.
+ *
+ * Storage: open lifecycles live in a FlowTable (flow-table.ts, columns in typed arrays, about 200
+ * bytes per flow); ended keys are remembered by a 53-bit hash, not their text.
  */
-import type { CtRecord, CtpipeRecord, Tuple } from '../../contract/records.js';
-import { IPS_ASSURED, IPS_EXPECTED, IPS_SEEN_REPLY, TCP_STATE_NAMES } from '../../collector/conntrack/constants.js';
+import type { CtRecord, CtpipeRecord } from '../../contract/records.js';
+import { IPS_ASSURED, IPS_EXPECTED, IPS_SEEN_REPLY } from '../../collector/conntrack/constants.js';
 import { closeInit } from './conn-state.js';
-import { toRow, type FlowRow, type Lifecycle, type Time } from './flow-row.js';
+import { toRow, type EndReason, type FlowRow, type Lifecycle, type Time } from './flow-row.js';
+import { F_CLOSE_ORIG, F_CLOSE_REPLY, F_HANDSHAKE, F_LIVE, F_RELATED, F_SNAPSHOT, FlowTable, keyOf, T, timeOfNs, tupleKey } from './flow-table.js';
+
+const TCP_ESTABLISHED = 3;
 
 /** Kernel default timeouts (seconds) when a record carries none (nf_conntrack-sysctl.rst). */
 const DEFAULT_TIMEOUT: Record<number, number> = { 6: 432000, 17: 120, 1: 30, 58: 30, 132: 432000, 47: 180 };
@@ -55,21 +61,25 @@ export interface EngineCounters {
   rows: number;
 }
 
-export function tupleKey(t: Tuple): string {
-  return `${t.proto}|${t.src}|${t.sport ?? ''}|${t.dst}|${t.dport ?? ''}|${t.icmp_type ?? ''}|${t.icmp_code ?? ''}|${t.icmp_id ?? ''}`;
-}
+export { tupleKey };
 
-/** 64-bit FNV-1a of a string, as 16 hex digits: stable across processes and replays. */
-export function hash64(s: string): string {
-  let h1 = 0x811c9dc5 >>> 0;
-  let h2 = 0xcbf29ce4 >>> 0;
+/** 64-bit FNV-1a-style hash of a string, as two 32-bit halves: stable across processes and replays. */
+const H = new Uint32Array(2);
+function hash64(s: string): Uint32Array {
+  let h1 = 0x811c9dc5;
+  let h2 = 0xcbf29ce4;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
-    h1 = Math.imul(h1 ^ c, 0x01000193) >>> 0;
-    h2 = Math.imul(h2 ^ c ^ (h1 >>> 7), 0x01000193) >>> 0;
+    h1 = Math.imul(h1 ^ c, 0x01000193);
+    h2 = Math.imul(h2 ^ c ^ (h1 >>> 7), 0x01000193);
   }
-  return h1.toString(16).padStart(8, '0') + h2.toString(16).padStart(8, '0');
+  H[0] = h1;
+  H[1] = h2;
+  return H;
 }
+
+/** An ended key as a number: 53 bits of its hash (exact in a double; a Map key without a string). */
+const endedKey = (hi: number, lo: number) => (hi & 0x1fffff) * 4294967296 + lo;
 
 const later = (a: Time, b: Time) => a.sec > b.sec || (a.sec === b.sec && a.nsec > b.nsec);
 const addMs = (t: Time, ms: number): Time => {
@@ -77,29 +87,24 @@ const addMs = (t: Time, ms: number): Time => {
   return { sec: t.sec + Math.floor(ms / 1000) + Math.floor(ns / 1e9), nsec: ns % 1e9 };
 };
 
-export interface Ended {
-  flowId: string;
-  generation: number;
-  at: Time;
-}
+/** A checkpoint's ended keys: before version 2 the key text and its lifecycle; now hash -> generation. */
+export type EndedEntry = [number, number] | [string, { generation: number }];
 
 /** Everything the engine knows, in JSON-able form: what a checkpoint stores. */
 export interface EngineState {
   open: Lifecycle[];
-  ended: [string, Ended][];
+  ended: EndedEntry[];
   byTuple: [string, string][];
   maxSeq: [string, number][];
   watermark: [string, Time][];
 }
 
 export class LifecycleEngine {
-  private readonly open = new Map<string, Lifecycle>();
-  /** Ended keys (for late rows, id reuse and RELATED lookups), bounded. */
-  private readonly ended = new Map<string, Ended>();
+  private readonly t = new FlowTable();
+  /** Ended keys (for late rows and id reuse): key hash -> generation, bounded. */
+  private readonly ended = new Map<number, number>();
   /** host|zone|orig tuple -> flow id of the newest helper lifecycle with that tuple (RELATED masters). */
   private readonly byTuple = new Map<string, string>();
-  /** Open lifecycles by conntrack id: the per-event lookup, with no key string to build. */
-  private readonly byId = new Map<number, Lifecycle[]>();
   /** Highest seq per host|run; boxed so the current run's entry is held across records. */
   private readonly maxSeq = new Map<string, { seq: number }>();
   private curHost = '';
@@ -113,7 +118,12 @@ export class LifecycleEngine {
   constructor(private readonly o: EngineOptions) {}
 
   get openCount(): number {
-    return this.open.size;
+    return this.t.size;
+  }
+
+  /** Bytes held in the open-flow table's typed arrays (outside the JS heap). */
+  get tableBytes(): number {
+    return this.t.typedBytes();
   }
 
   apply(r: CtpipeRecord): void {
@@ -124,9 +134,9 @@ export class LifecycleEngine {
       this.cur = this.maxSeq.get(`${r.host}|${r.run}`);
       this.curWm = this.watermark.get(r.host);
     }
-    const at = { sec: r.sec, nsec: r.nsec };
     const cur = this.cur;
     if (cur === undefined) {
+      const at = { sec: r.sec, nsec: r.nsec };
       this.o.onHealth({ host: r.host, run: r.run, kind: 'run_start', at, count: 0, first_seq: r.seq, detail: `first seq ${r.seq}` });
       if (r.seq > 1) this.gap(r.host, r.run, at, 1, r.seq - 1);
       this.maxSeq.set(`${r.host}|${r.run}`, (this.cur = { seq: r.seq }));
@@ -134,12 +144,12 @@ export class LifecycleEngine {
       this.counters.duplicates++;
       return;
     } else {
-      if (r.seq > cur.seq + 1) this.gap(r.host, r.run, at, cur.seq + 1, r.seq - 1);
+      if (r.seq > cur.seq + 1) this.gap(r.host, r.run, { sec: r.sec, nsec: r.nsec }, cur.seq + 1, r.seq - 1);
       cur.seq = r.seq;
     }
     const wm = this.curWm;
     if (!wm) this.watermark.set(r.host, (this.curWm = { sec: r.sec, nsec: r.nsec }));
-    else if (later(at, wm)) {
+    else if (r.sec > wm.sec || (r.sec === wm.sec && r.nsec > wm.nsec)) {
       wm.sec = r.sec;
       wm.nsec = r.nsec;
     }
@@ -148,7 +158,7 @@ export class LifecycleEngine {
         this.applyFlow(r);
         break;
       case 'loss':
-        this.o.onHealth({ host: r.host, run: r.run, kind: 'loss', at, count: r.count, first_seq: r.first_seq, last_seq: r.last_seq, detail: `${r.source}: ${r.reason}` });
+        this.o.onHealth({ host: r.host, run: r.run, kind: 'loss', at: { sec: r.sec, nsec: r.nsec }, count: r.count, first_seq: r.first_seq, last_seq: r.last_seq, detail: `${r.source}: ${r.reason}` });
         break;
       default:
         break; // stats, expectations and INVALID samples are for the detectors
@@ -161,74 +171,55 @@ export class LifecycleEngine {
 
   private applyFlow(r: CtRecord): void {
     const zone = r.zone ?? 0;
-    const at = { sec: r.sec, nsec: r.nsec };
-    let l = this.findOpen(r, zone);
-    if (!l) {
-      const key = `${r.host}|${zone}|${r.id}|${tupleKey(r.orig)}`;
-      const gone = this.ended.get(key);
+    let s = this.t.find(r.host, zone, r.id, r.orig);
+    if (s < 0) {
+      const key = keyOf(r.host, zone, r.id, r.orig);
+      const h = hash64(key);
+      const gone = this.ended.get(endedKey(h[0]!, h[1]!));
       // A row for a flow that already ended (dump racing a DESTROY, or a late update): ignore.
       // Only NEW starts a new generation of a reused key.
-      if (gone && r.type !== 'new') {
+      if (gone !== undefined && r.type !== 'new') {
         this.counters.late++;
         return;
       }
-      l = this.create(r, key, zone, gone ? gone.generation + 1 : 0, at);
-      this.addOpen(l);
-      if (this.open.size > this.o.maxOpen) this.evict(r.host);
+      s = this.create(r, key, zone, gone === undefined ? 0 : gone + 1);
+      if (this.t.size > this.o.maxOpen) this.evict(r.host);
+      if (!this.t.live(s)) return; // evicted at once (the table was full of fresher flows)
     }
-    this.update(l, r, at);
-    if (r.type === 'destroy') {
-      l.endReason = 'destroy';
-      l.endedAt = at;
-      this.close(l);
-    }
+    this.update(s, r);
+    if (r.type === 'destroy') this.close(s, 'destroy', { sec: r.sec, nsec: r.nsec });
   }
 
-  private findOpen(r: CtRecord, zone: number): Lifecycle | undefined {
-    const list = this.byId.get(r.id);
-    if (!list) return undefined;
-    const o = r.orig;
-    for (const l of list) {
-      const t = l.orig;
-      if (l.host === r.host && l.zone === zone && t.src === o.src && t.dst === o.dst && t.proto === o.proto && t.sport === o.sport &&
-        t.dport === o.dport && t.icmp_type === o.icmp_type && t.icmp_code === o.icmp_code && t.icmp_id === o.icmp_id) return l;
-    }
-    return undefined;
-  }
-
-  private addOpen(l: Lifecycle): void {
-    this.open.set(l.key, l);
-    const list = this.byId.get(l.ctId);
-    if (list) list.push(l);
-    else this.byId.set(l.ctId, [l]);
-  }
-
-  private removeOpen(l: Lifecycle): void {
-    this.open.delete(l.key);
-    const list = this.byId.get(l.ctId);
-    if (!list) return;
-    const i = list.indexOf(l);
-    if (i >= 0) list.splice(i, 1);
-    if (list.length === 0) this.byId.delete(l.ctId);
-  }
-
-  private create(r: CtRecord, key: string, zone: number, generation: number, at: Time): Lifecycle {
-    const flowId = hash64(generation ? `${key}#${generation}` : key);
-    const tcpFirst = r.tcp_state !== undefined ? TCP_STATE_NAMES[r.tcp_state] : undefined;
-    const l: Lifecycle = {
-      key, flowId, host: r.host, run: r.run, zone, ctId: r.id, family: r.family, proto: r.proto, orig: r.orig,
-      reply: r.reply, firstSeen: at, lastEvent: at, states: [], endReason: 'open', status: 0,
-      sawHandshake: tcpFirst === 'SYN_SENT' || tcpFirst === 'SYN_RECV',
-      related: (r.status & IPS_EXPECTED) !== 0, fromSnapshot: r.type === 'snapshot', closeInitOrig: false,
-      closeInitReply: false, events: 0, generation, emittedEvents: 0,
-    };
+  private create(r: CtRecord, key: string, zone: number, generation: number): number {
+    const t = this.t;
+    const s = t.alloc();
+    const h = generation ? hash64(`${key}#${generation}`) : H; // H: the key's hash, just computed
+    t.hashHi[s] = h[0]!;
+    t.hashLo[s] = h[1]!;
+    t.ctId[s] = r.id;
+    t.zone[s] = zone;
+    t.hostIdx[s] = t.intern(r.host);
+    t.runIdx[s] = t.intern(r.run);
+    t.helperIdx[s] = 0;
+    t.setTuple(s, r.orig, r.family === 'ipv6' ? 6 : 4);
+    t.status[s] = 0;
+    t.events[s] = 0;
+    t.emittedEvents[s] = 0;
+    t.generation[s] = generation;
+    t.mark[s] = 0;
+    t.timeout[s] = -1;
+    t.nStates[s] = 0;
+    t.counters.fill(0, s * 4, s * 4 + 4);
+    t.times.fill(0, s * T.Count * 2, (s + 1) * T.Count * 2);
+    t.setTime(s, T.First, r.sec, r.nsec);
+    t.setTime(s, T.Last, r.sec, r.nsec);
+    const first = r.tcp_state;
+    t.flags[s] = F_LIVE | (first === 1 || first === 2 ? F_HANDSHAKE : 0) | (r.status & IPS_EXPECTED ? F_RELATED : 0) | (r.type === 'snapshot' ? F_SNAPSHOT : 0);
+    t.index(s);
     // Only a flow with a helper can be a master (its helper creates the expectations).
-    if (r.helper !== undefined) this.indexMaster(`${r.host}|${zone}|${tupleKey(r.orig)}`, flowId);
-    if (r.master) {
-      l.master = r.master;
-      l.masterFlowId = this.byTuple.get(`${r.host}|${zone}|${tupleKey(r.master)}`);
-    }
-    return l;
+    if (r.helper !== undefined) this.indexMaster(`${r.host}|${zone}|${tupleKey(r.orig)}`, t.flowId(s));
+    if (r.master) t.master.set(s, { tuple: r.master, flowId: this.byTuple.get(`${r.host}|${zone}|${tupleKey(r.master)}`) });
+    return s;
   }
 
   /** Bounded like `ended`: the oldest masters are forgotten first. */
@@ -238,49 +229,50 @@ export class LifecycleEngine {
     if (this.byTuple.size > this.o.maxOpen) this.byTuple.delete(this.byTuple.keys().next().value!);
   }
 
-  private update(l: Lifecycle, r: CtRecord, at: Time): void {
-    l.events++;
-    if (later(at, l.lastEvent)) l.lastEvent = at;
-    l.status |= r.status;
-    l.reply = r.reply;
+  private update(s: number, r: CtRecord): void {
+    const t = this.t;
+    t.events[s] = t.events[s]! + 1;
+    if (t.laterThan(s, T.Last, r.sec, r.nsec)) t.setTime(s, T.Last, r.sec, r.nsec);
+    t.status[s] = t.status[s]! | r.status;
+    t.setReply(s, r.reply, r.orig);
     if (r.tcp_state !== undefined) {
-      const name = TCP_STATE_NAMES[r.tcp_state] ?? String(r.tcp_state);
-      if (l.states[l.states.length - 1]?.state !== name) l.states.push({ state: name, at });
-      if (name === 'ESTABLISHED' && !l.establishedAt) l.establishedAt = at;
-    } else if (l.proto !== 6 && !l.establishedAt && r.status & IPS_SEEN_REPLY) {
-      l.establishedAt = at;
+      if (t.lastState(s) !== r.tcp_state) t.pushState(s, r.tcp_state, r.sec, r.nsec);
+      if (r.tcp_state === TCP_ESTABLISHED && !t.has(s, T.Established)) t.setTime(s, T.Established, r.sec, r.nsec);
+    } else if (t.proto[s] !== 6 && !t.has(s, T.Established) && r.status & IPS_SEEN_REPLY) {
+      t.setTime(s, T.Established, r.sec, r.nsec);
     }
-    if (r.status & IPS_SEEN_REPLY && !l.seenReplyAt) l.seenReplyAt = at;
-    if (r.status & IPS_ASSURED && !l.assuredAt) l.assuredAt = at;
-    if (closeInit(r.tcp_flags_orig)) l.closeInitOrig = true;
-    if (closeInit(r.tcp_flags_reply)) l.closeInitReply = true;
-    if (r.timeout !== undefined) l.timeout = r.timeout;
-    if (r.counters) l.counters = { ...l.counters, ...r.counters };
-    if (r.start !== undefined) l.start = r.start;
-    if (r.stop !== undefined) l.stop = r.stop;
-    if (r.helper !== undefined && l.helper === undefined) {
-      l.helper = r.helper;
-      this.indexMaster(`${l.host}|${l.zone}|${tupleKey(l.orig)}`, l.flowId);
-    } else if (r.helper !== undefined) l.helper = r.helper;
-    if (r.mark !== undefined) l.mark = r.mark;
-    if (r.master && !l.master) {
-      l.master = r.master;
-      l.masterFlowId = this.byTuple.get(`${r.host}|${l.zone}|${tupleKey(r.master)}`);
+    if (r.status & IPS_SEEN_REPLY && !t.has(s, T.SeenReply)) t.setTime(s, T.SeenReply, r.sec, r.nsec);
+    if (r.status & IPS_ASSURED && !t.has(s, T.Assured)) t.setTime(s, T.Assured, r.sec, r.nsec);
+    if (closeInit(r.tcp_flags_orig)) t.flags[s] = t.flags[s]! | F_CLOSE_ORIG;
+    if (closeInit(r.tcp_flags_reply)) t.flags[s] = t.flags[s]! | F_CLOSE_REPLY;
+    if (r.timeout !== undefined) t.timeout[s] = r.timeout;
+    if (r.counters) t.setCounters(s, r.counters);
+    if (r.start !== undefined || r.stop !== undefined) {
+      let st = t.stamps.get(s);
+      if (!st) t.stamps.set(s, (st = {}));
+      if (r.start !== undefined) st.start = timeOfNs(r.start);
+      if (r.stop !== undefined) st.stop = timeOfNs(r.stop);
+    }
+    if (r.helper !== undefined) {
+      if (t.helperIdx[s] === 0) this.indexMaster(`${r.host}|${t.zone[s]}|${tupleKey(r.orig)}`, t.flowId(s));
+      t.helperIdx[s] = t.intern(r.helper);
+    }
+    if (r.mark !== undefined) t.mark[s] = r.mark;
+    if (r.master && !t.master.get(s)?.tuple) {
+      t.master.set(s, { tuple: r.master, flowId: this.byTuple.get(`${r.host}|${t.zone[s]}|${tupleKey(r.master)}`) });
     }
   }
 
-  private close(l: Lifecycle): void {
-    this.removeOpen(l);
-    this.ended.delete(l.key); // re-insert: the map's order is the order keys ended
-    this.ended.set(l.key, { flowId: l.flowId, generation: l.generation, at: l.endedAt ?? l.lastEvent });
-    if (this.ended.size > this.o.maxOpen) {
-      // forget the oldest ended keys (Map iteration is insertion order)
-      let drop = this.ended.size - this.o.maxOpen;
-      for (const k of this.ended.keys()) {
-        if (drop-- <= 0) break;
-        this.ended.delete(k);
-      }
-    }
+  private close(s: number, reason: EndReason, endedAt: Time, lostBy?: 'timeout' | 'evicted'): void {
+    const t = this.t;
+    const l = t.lifecycle(s, reason, endedAt, lostBy);
+    const gen = t.generation[s]!;
+    const h = gen === 0 ? [t.hashHi[s]!, t.hashLo[s]!] : hash64(keyOf(l.host, l.zone, l.ctId, l.orig));
+    const k = endedKey(h[0]!, h[1]!);
+    t.release(s);
+    this.ended.delete(k); // re-insert: the map's order is the order keys ended
+    this.ended.set(k, gen);
+    if (this.ended.size > this.o.maxOpen) this.ended.delete(this.ended.keys().next().value!);
     this.emit(l);
   }
 
@@ -291,16 +283,16 @@ export class LifecycleEngine {
 
   /** Memory bound: close the oldest idle unassured lifecycles first (as the kernel's early_drop does). */
   private evict(host: string): void {
+    const t = this.t;
     const target = Math.floor(this.o.maxOpen * 0.99);
-    const victims = [...this.open.values()]
-      .sort((a, b) => Number(a.assuredAt !== undefined) - Number(b.assuredAt !== undefined) || a.lastEvent.sec - b.lastEvent.sec || a.lastEvent.nsec - b.lastEvent.nsec)
-      .slice(0, this.open.size - target);
-    for (const l of victims) {
-      l.endReason = 'lost';
-      l.lostBy = 'evicted';
-      l.endedAt = { ...(this.watermark.get(host) ?? l.lastEvent) };
+    const slots: number[] = [];
+    for (let s = 0; s < t.top; s++) if (t.live(s)) slots.push(s);
+    const last = (s: number) => t.time(s, T.Last)!;
+    slots.sort((a, b) => Number(t.has(a, T.Assured)) - Number(t.has(b, T.Assured)) || last(a).sec - last(b).sec || last(a).nsec - last(b).nsec);
+    const wm = this.watermark.get(host);
+    for (const s of slots.slice(0, t.size - target)) {
       this.counters.evictions++;
-      this.close(l);
+      this.close(s, 'lost', wm ? { sec: wm.sec, nsec: wm.nsec } : last(s), 'evicted');
     }
   }
 
@@ -311,36 +303,37 @@ export class LifecycleEngine {
   tick(host: string): void {
     const wm = this.watermark.get(host);
     if (!wm) return;
-    for (const l of [...this.open.values()]) {
-      if (l.host !== host) continue;
-      const timeoutMs = (l.timeout ?? DEFAULT_TIMEOUT[l.proto] ?? 600) * 1000;
-      const expires = addMs(l.lastEvent, timeoutMs);
+    const t = this.t;
+    for (let s = 0; s < t.top; s++) {
+      if (!t.live(s) || t.host(s) !== host) continue;
+      const timeout = t.timeout[s]!;
+      const timeoutMs = (timeout >= 0 ? timeout : DEFAULT_TIMEOUT[t.proto[s]!] ?? 600) * 1000;
+      const expires = addMs(t.time(s, T.Last)!, timeoutMs);
       if (later(wm, addMs(expires, this.o.graceMs))) {
-        l.endReason = 'lost';
-        l.lostBy = 'timeout';
-        l.endedAt = expires;
         this.counters.lostByTimeout++;
-        this.close(l);
+        this.close(s, 'lost', expires, 'timeout');
         continue;
       }
       // Long-lived flows become visible before they end: a row once they are refreshMs old, then
       // at most one per refreshMs while they change. Short flows only get their final row.
-      if (l.events > l.emittedEvents && !later(addMs(l.emittedAt ?? l.firstSeen, this.o.refreshMs), wm)) {
-        l.emittedAt = { sec: wm.sec, nsec: wm.nsec };
-        l.emittedEvents = l.events;
-        this.emit(l);
+      if (t.events[s]! > t.emittedEvents[s]! && !later(addMs(t.time(s, T.Emitted) ?? t.time(s, T.First)!, this.o.refreshMs), wm)) {
+        t.setTime(s, T.Emitted, wm.sec, wm.nsec);
+        t.emittedEvents[s] = t.events[s]!;
+        this.emit(t.lifecycle(s));
       }
     }
   }
 
   /** Rows for every open flow now (shutdown: open lifecycles are visible, not lost). */
   flushOpen(): void {
-    for (const l of this.open.values()) this.emit(l);
+    for (let s = 0; s < this.t.top; s++) if (this.t.live(s)) this.emit(this.t.lifecycle(s));
   }
 
   exportState(): EngineState {
+    const open: Lifecycle[] = [];
+    for (let s = 0; s < this.t.top; s++) if (this.t.live(s)) open.push(this.t.lifecycle(s));
     return {
-      open: [...this.open.values()],
+      open,
       ended: [...this.ended],
       byTuple: [...this.byTuple],
       maxSeq: [...this.maxSeq].map(([k, v]) => [k, v.seq]),
@@ -349,10 +342,11 @@ export class LifecycleEngine {
   }
 
   importState(s: EngineState): void {
-    this.open.clear();
-    this.byId.clear();
-    for (const l of s.open) this.addOpen(l);
-    for (const [k, v] of s.ended) this.ended.set(k, v);
+    for (const l of s.open) this.t.load(l);
+    for (const [k, v] of s.ended) {
+      if (typeof k === 'number') this.ended.set(k, v as number);
+      else this.ended.set(endedKey(hash64(k)[0]!, hash64(k)[1]!), (v as { generation: number }).generation);
+    }
     for (const [k, v] of s.byTuple) this.byTuple.set(k, v);
     for (const [k, v] of s.maxSeq) this.maxSeq.set(k, { seq: v });
     for (const [k, v] of s.watermark) this.watermark.set(k, { sec: v.sec, nsec: v.nsec });

@@ -14,7 +14,6 @@ export interface Time {
 export type EndReason = 'open' | 'destroy' | 'lost';
 
 export interface Lifecycle {
-  key: string;
   flowId: string;
   host: string;
   run: string;

@@ -1,0 +1,483 @@
+/**
+ * The open lifecycles, stored column-wise: one typed array per numeric field, indexed by slot, and
+ * an open-addressing index from conntrack id to slots. A processor keeps up to a million open
+ * flows per partition; one JS object per flow (with its tuples, times and state path) cost about
+ * 1 KB and most of the engine's time went to allocating and collecting them. Here a flow costs
+ * about 200 bytes and no allocation while it is open: IPv4 addresses are numbers, host, run and
+ * helper names indexes into a shared string pool. Rare data (IPv6 addresses, NAT reply tuples,
+ * masters, kernel start/stop stamps, long state paths) lives in side maps keyed by slot.
+ *
+ * A slot's Lifecycle object (flow-row.ts) is built only to make a row or a checkpoint.
+ */
+import type { Tuple, U64 } from '../../contract/records.js';
+import { TCP_STATE_NAMES } from '../../collector/conntrack/constants.js';
+import type { EndReason, Lifecycle, Time } from './flow-row.js';
+
+/** State transitions kept inline per slot; longer paths continue in a side map. */
+const INLINE_STATES = 4;
+
+// flags
+export const F_HANDSHAKE = 1;
+export const F_RELATED = 2;
+export const F_SNAPSHOT = 4;
+export const F_CLOSE_ORIG = 8;
+export const F_CLOSE_REPLY = 16;
+export const F_COUNTERS = 32;
+export const F_LIVE = 64;
+// which optional tuple fields the original tuple has (its key spells absent ones as '')
+const T_SPORT = 1;
+const T_DPORT = 2;
+const T_ITYPE = 4;
+const T_ICODE = 8;
+const T_IID = 16;
+
+/** Time fields, each a (sec, nsec) pair; sec 0 means absent. */
+export const enum T { First, Last, Established, SeenReply, Assured, Emitted, Count }
+
+export class FlowTable {
+  cap = 0;
+  /** Slots ever used (iteration bound); free slots below it are on the free list. */
+  top = 0;
+  size = 0;
+  private free: number[] = [];
+
+  ctId = new Uint32Array(0);
+  status = new Uint32Array(0);
+  events = new Uint32Array(0);
+  emittedEvents = new Uint32Array(0);
+  generation = new Uint32Array(0);
+  mark = new Uint32Array(0);
+  timeout = new Int32Array(0); // -1: none
+  hashHi = new Uint32Array(0);
+  hashLo = new Uint32Array(0);
+  zone = new Uint16Array(0);
+  sport = new Uint16Array(0);
+  dport = new Uint16Array(0);
+  icmpId = new Uint16Array(0);
+  proto = new Uint8Array(0);
+  family = new Uint8Array(0);
+  icmpType = new Uint8Array(0);
+  icmpCode = new Uint8Array(0);
+  tupleBits = new Uint8Array(0);
+  flags = new Uint8Array(0);
+  nStates = new Uint8Array(0);
+  stateCode = new Uint8Array(0);
+  stateTime = new Uint32Array(0); // sec, nsec per inline transition
+  times = new Uint32Array(0); // T.Count pairs per slot
+  counters = new Float64Array(0); // orig packets, orig bytes, reply packets, reply bytes
+  src4 = new Uint32Array(0);
+  dst4 = new Uint32Array(0);
+  hostIdx = new Uint32Array(0);
+  runIdx = new Uint32Array(0);
+  helperIdx = new Uint32Array(0); // 0: none
+
+  /** Interned strings (hosts, runs, helper names); index 0 is "none". */
+  private readonly pool: string[] = [''];
+  private readonly poolIdx = new Map<string, number>([['', 0]]);
+  /** IPv6 flows' original addresses. */
+  readonly addr6 = new Map<number, { src: string; dst: string }>();
+  readonly stamps = new Map<number, { start?: Time; stop?: Time }>();
+
+  /** Reply tuples that are not the original's mirror (NAT). */
+  readonly nat = new Map<number, Tuple>();
+  readonly master = new Map<number, { tuple?: Tuple; flowId?: string }>();
+  readonly moreStates = new Map<number, { code: number; sec: number; nsec: number }[]>();
+
+  /** Index: conntrack id -> slot + 1, linear probing; 0 is empty. */
+  private idx = new Int32Array(16);
+  private idxCount = 0;
+
+  alloc(): number {
+    const slot = this.free.length ? this.free.pop()! : this.top++;
+    if (slot >= this.cap) this.grow();
+    this.size++;
+    return slot;
+  }
+
+  release(slot: number): void {
+    this.unindex(slot);
+    this.flags[slot] = 0;
+    this.nat.delete(slot);
+    this.master.delete(slot);
+    this.moreStates.delete(slot);
+    this.addr6.delete(slot);
+    this.stamps.delete(slot);
+    this.free.push(slot);
+    this.size--;
+  }
+
+  /** Bytes of the typed arrays (the JS-heap part, strings and side maps, is not counted here). */
+  typedBytes(): number {
+    let n = 0;
+    for (const v of Object.values(this)) if (ArrayBuffer.isView(v)) n += v.byteLength;
+    return n;
+  }
+
+  live(slot: number): boolean {
+    return (this.flags[slot]! & F_LIVE) !== 0;
+  }
+
+  private grow(): void {
+    const cap = Math.max(1024, Math.ceil(this.cap * 1.25)); // modest steps: unused capacity is memory too
+    const g = <A extends Uint32Array | Int32Array | Uint16Array | Uint8Array | Float64Array>(a: A, per = 1): A => {
+      const b = new (a.constructor as new (n: number) => A)(cap * per);
+      b.set(a);
+      return b;
+    };
+    this.ctId = g(this.ctId); this.status = g(this.status); this.events = g(this.events);
+    this.emittedEvents = g(this.emittedEvents); this.generation = g(this.generation); this.mark = g(this.mark);
+    this.timeout = g(this.timeout); this.hashHi = g(this.hashHi); this.hashLo = g(this.hashLo);
+    this.zone = g(this.zone); this.sport = g(this.sport); this.dport = g(this.dport); this.icmpId = g(this.icmpId);
+    this.proto = g(this.proto); this.family = g(this.family); this.icmpType = g(this.icmpType); this.icmpCode = g(this.icmpCode);
+    this.tupleBits = g(this.tupleBits); this.flags = g(this.flags); this.nStates = g(this.nStates);
+    this.stateCode = g(this.stateCode, INLINE_STATES); this.stateTime = g(this.stateTime, INLINE_STATES * 2);
+    this.times = g(this.times, T.Count * 2); this.counters = g(this.counters, 4);
+    this.src4 = g(this.src4); this.dst4 = g(this.dst4); this.hostIdx = g(this.hostIdx); this.runIdx = g(this.runIdx); this.helperIdx = g(this.helperIdx);
+    this.cap = cap;
+  }
+
+  // ---- index ----
+
+  private static slotHash(id: number, mask: number): number {
+    return (Math.imul(id, 0x9e3779b1) >>> 0) & mask;
+  }
+
+  index(slot: number): void {
+    if ((this.idxCount + 1) * 2 > this.idx.length) this.rehash(this.idx.length * 2);
+    const mask = this.idx.length - 1;
+    let i = FlowTable.slotHash(this.ctId[slot]!, mask);
+    while (this.idx[i] !== 0) i = (i + 1) & mask;
+    this.idx[i] = slot + 1;
+    this.idxCount++;
+  }
+
+  private unindex(slot: number): void {
+    const idx = this.idx;
+    const mask = idx.length - 1;
+    let i = FlowTable.slotHash(this.ctId[slot]!, mask);
+    while (idx[i] !== slot + 1) {
+      if (idx[i] === 0) return;
+      i = (i + 1) & mask;
+    }
+    // backward-shift deletion keeps every probe chain unbroken
+    let j = i;
+    for (;;) {
+      j = (j + 1) & mask;
+      const e = idx[j]!;
+      if (e === 0) break;
+      const home = FlowTable.slotHash(this.ctId[e - 1]!, mask);
+      if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
+        idx[i] = e;
+        i = j;
+      }
+    }
+    idx[i] = 0;
+    this.idxCount--;
+  }
+
+  private rehash(size: number): void {
+    const old = this.idx;
+    this.idx = new Int32Array(size);
+    this.idxCount = 0;
+    for (const e of old) if (e !== 0) this.index(e - 1);
+  }
+
+  intern(v: string): number {
+    let i = this.poolIdx.get(v);
+    if (i === undefined) {
+      i = this.pool.push(v) - 1;
+      this.poolIdx.set(v, i);
+    }
+    return i;
+  }
+
+  str(i: number): string {
+    return this.pool[i]!;
+  }
+
+  host(slot: number): string {
+    return this.pool[this.hostIdx[slot]!]!;
+  }
+
+  helper(slot: number): string | undefined {
+    const i = this.helperIdx[slot]!;
+    return i === 0 ? undefined : this.pool[i];
+  }
+
+  /** The open slot for (host, zone, id, original tuple), or -1. */
+  find(host: string, zone: number, id: number, t: Tuple): number {
+    const idx = this.idx;
+    const mask = idx.length - 1;
+    let src4 = -1;
+    let dst4 = -1;
+    for (let i = FlowTable.slotHash(id, mask); idx[i] !== 0; i = (i + 1) & mask) {
+      const s = idx[i]! - 1;
+      if (this.ctId[s] !== id || this.zone[s] !== zone || this.proto[s] !== t.proto || this.sport[s] !== (t.sport ?? 0) ||
+        this.dport[s] !== (t.dport ?? 0) || this.pool[this.hostIdx[s]!] !== host || this.tupleBits[s] !== tupleBits(t) ||
+        this.icmpType[s] !== (t.icmp_type ?? 0) || this.icmpCode[s] !== (t.icmp_code ?? 0) || this.icmpId[s] !== (t.icmp_id ?? 0)) continue;
+      if (this.family[s] === 6) {
+        const a = this.addr6.get(s);
+        if (a && a.src === t.src && a.dst === t.dst) return s;
+        continue;
+      }
+      if (src4 < 0) {
+        src4 = ipv4(t.src);
+        dst4 = ipv4(t.dst);
+      }
+      if (this.src4[s] === src4 && this.dst4[s] === dst4) return s;
+    }
+    return -1;
+  }
+
+  // ---- fields ----
+
+  /** The original tuple; `family` 6 keeps the addresses as text in a side map. */
+  setTuple(slot: number, t: Tuple, family: 4 | 6): void {
+    this.proto[slot] = t.proto;
+    this.family[slot] = family;
+    const s4 = family === 4 ? ipv4(t.src) : -1;
+    const d4 = family === 4 ? ipv4(t.dst) : -1;
+    if (s4 >= 0 && d4 >= 0) {
+      this.src4[slot] = s4;
+      this.dst4[slot] = d4;
+    } else {
+      this.family[slot] = 6;
+      this.addr6.set(slot, { src: t.src, dst: t.dst });
+    }
+    this.sport[slot] = t.sport ?? 0;
+    this.dport[slot] = t.dport ?? 0;
+    this.icmpType[slot] = t.icmp_type ?? 0;
+    this.icmpCode[slot] = t.icmp_code ?? 0;
+    this.icmpId[slot] = t.icmp_id ?? 0;
+    this.tupleBits[slot] = tupleBits(t);
+  }
+
+  src(slot: number): string {
+    return this.family[slot] === 6 ? this.addr6.get(slot)!.src : ipv4Text(this.src4[slot]!);
+  }
+
+  dst(slot: number): string {
+    return this.family[slot] === 6 ? this.addr6.get(slot)!.dst : ipv4Text(this.dst4[slot]!);
+  }
+
+  orig(slot: number): Tuple {
+    const b = this.tupleBits[slot]!;
+    return {
+      src: this.src(slot), dst: this.dst(slot), proto: this.proto[slot]!,
+      sport: b & T_SPORT ? this.sport[slot] : undefined, dport: b & T_DPORT ? this.dport[slot] : undefined,
+      icmp_type: b & T_ITYPE ? this.icmpType[slot] : undefined, icmp_code: b & T_ICODE ? this.icmpCode[slot] : undefined,
+      icmp_id: b & T_IID ? this.icmpId[slot] : undefined, zone: undefined,
+    };
+  }
+
+  /** Keeps the reply tuple only when it is not the mirror of the original. */
+  setReply(slot: number, r: Tuple, orig: Tuple): void {
+    const mirrored = r.src === orig.dst && r.dst === orig.src && (r.sport ?? 0) === this.dport[slot] && (r.dport ?? 0) === this.sport[slot];
+    if (mirrored) this.nat.delete(slot);
+    else this.nat.set(slot, r);
+  }
+
+  reply(slot: number): Tuple {
+    const n = this.nat.get(slot);
+    if (n) return n;
+    const b = this.tupleBits[slot]!;
+    return {
+      src: this.dst(slot), dst: this.src(slot), proto: this.proto[slot]!,
+      sport: b & T_DPORT ? this.dport[slot] : undefined, dport: b & T_SPORT ? this.sport[slot] : undefined,
+      icmp_type: undefined, icmp_code: undefined, icmp_id: undefined, zone: undefined,
+    };
+  }
+
+  time(slot: number, f: T): Time | undefined {
+    const i = (slot * T.Count + f) * 2;
+    const sec = this.times[i]!;
+    return sec === 0 ? undefined : { sec, nsec: this.times[i + 1]! };
+  }
+
+  has(slot: number, f: T): boolean {
+    return this.times[(slot * T.Count + f) * 2] !== 0;
+  }
+
+  setTime(slot: number, f: T, sec: number, nsec: number): void {
+    const i = (slot * T.Count + f) * 2;
+    this.times[i] = sec;
+    this.times[i + 1] = nsec;
+  }
+
+  /** a later than the slot's time f (absent counts as earliest). */
+  laterThan(slot: number, f: T, sec: number, nsec: number): boolean {
+    const i = (slot * T.Count + f) * 2;
+    const s = this.times[i]!;
+    return sec > s || (sec === s && nsec > this.times[i + 1]!);
+  }
+
+  lastState(slot: number): number {
+    const n = this.nStates[slot]!;
+    if (n === 0) return -1;
+    if (n > INLINE_STATES) return this.moreStates.get(slot)!.at(-1)!.code;
+    return this.stateCode[slot * INLINE_STATES + n - 1]!;
+  }
+
+  pushState(slot: number, code: number, sec: number, nsec: number): void {
+    const n = this.nStates[slot]!;
+    if (n < INLINE_STATES) {
+      this.stateCode[slot * INLINE_STATES + n] = code;
+      this.stateTime[(slot * INLINE_STATES + n) * 2] = sec;
+      this.stateTime[(slot * INLINE_STATES + n) * 2 + 1] = nsec;
+    } else {
+      let more = this.moreStates.get(slot);
+      if (!more) this.moreStates.set(slot, (more = []));
+      more.push({ code, sec, nsec });
+    }
+    if (n < 255) this.nStates[slot] = n + 1;
+  }
+
+  states(slot: number): { state: string; at: Time }[] {
+    const out: { state: string; at: Time }[] = [];
+    const n = Math.min(this.nStates[slot]!, INLINE_STATES);
+    for (let k = 0; k < n; k++) {
+      const i = slot * INLINE_STATES + k;
+      out.push({ state: stateName(this.stateCode[i]!), at: { sec: this.stateTime[i * 2]!, nsec: this.stateTime[i * 2 + 1]! } });
+    }
+    for (const m of this.moreStates.get(slot) ?? []) out.push({ state: stateName(m.code), at: { sec: m.sec, nsec: m.nsec } });
+    return out;
+  }
+
+  flowId(slot: number): string {
+    return hex8(this.hashHi[slot]!) + hex8(this.hashLo[slot]!);
+  }
+
+  setCounters(slot: number, c: { orig?: { packets: U64; bytes: U64 }; reply?: { packets: U64; bytes: U64 } }): void {
+    const i = slot * 4;
+    if (c.orig) {
+      this.counters[i] = Number(c.orig.packets);
+      this.counters[i + 1] = Number(c.orig.bytes);
+    }
+    if (c.reply) {
+      this.counters[i + 2] = Number(c.reply.packets);
+      this.counters[i + 3] = Number(c.reply.bytes);
+    }
+    this.flags[slot]! |= F_COUNTERS;
+  }
+
+  /** The slot as a Lifecycle object (for a row or a checkpoint). */
+  lifecycle(slot: number, end: EndReason = 'open', endedAt?: Time, lostBy?: 'timeout' | 'evicted'): Lifecycle {
+    const f = this.flags[slot]!;
+    const orig = this.orig(slot);
+    const i = slot * 4;
+    const m = this.master.get(slot);
+    const timeout = this.timeout[slot]!;
+    return {
+      flowId: this.flowId(slot), host: this.host(slot), run: this.pool[this.runIdx[slot]!]!, zone: this.zone[slot]!, ctId: this.ctId[slot]!,
+      family: this.family[slot] === 6 ? 'ipv6' : 'ipv4', proto: this.proto[slot]!, orig, reply: this.reply(slot),
+      firstSeen: this.time(slot, T.First)!, lastEvent: this.time(slot, T.Last)!, states: this.states(slot),
+      sawHandshake: (f & F_HANDSHAKE) !== 0, establishedAt: this.time(slot, T.Established), seenReplyAt: this.time(slot, T.SeenReply),
+      assuredAt: this.time(slot, T.Assured), endedAt, endReason: end, lostBy, status: this.status[slot]!,
+      timeout: timeout < 0 ? undefined : timeout, start: nsOf(this.stamps.get(slot)?.start), stop: nsOf(this.stamps.get(slot)?.stop),
+      counters: f & F_COUNTERS
+        ? { orig: { packets: this.counters[i]!, bytes: this.counters[i + 1]! }, reply: { packets: this.counters[i + 2]!, bytes: this.counters[i + 3]! } }
+        : undefined,
+      helper: this.helper(slot), mark: this.mark[slot], related: (f & F_RELATED) !== 0, master: m?.tuple, masterFlowId: m?.flowId,
+      fromSnapshot: (f & F_SNAPSHOT) !== 0, closeInitOrig: (f & F_CLOSE_ORIG) !== 0, closeInitReply: (f & F_CLOSE_REPLY) !== 0,
+      events: this.events[slot]!, generation: this.generation[slot]!, emittedAt: this.time(slot, T.Emitted),
+      emittedEvents: this.emittedEvents[slot]!,
+    };
+  }
+
+  /** A checkpointed Lifecycle back into a slot (indexed). */
+  load(l: Lifecycle): number {
+    const s = this.alloc();
+    this.counters.fill(0, s * 4, s * 4 + 4);
+    this.ctId[s] = l.ctId;
+    this.status[s] = l.status;
+    this.events[s] = l.events;
+    this.emittedEvents[s] = l.emittedEvents;
+    this.generation[s] = l.generation;
+    this.mark[s] = l.mark ?? 0;
+    this.timeout[s] = l.timeout ?? -1;
+    const [hi, lo] = [parseInt(l.flowId.slice(0, 8), 16), parseInt(l.flowId.slice(8), 16)];
+    this.hashHi[s] = hi;
+    this.hashLo[s] = lo;
+    this.zone[s] = l.zone;
+    this.hostIdx[s] = this.intern(l.host);
+    this.runIdx[s] = this.intern(l.run);
+    this.setTuple(s, l.orig, l.family === 'ipv6' ? 6 : 4);
+    this.setReply(s, l.reply, l.orig);
+    this.helperIdx[s] = l.helper === undefined ? 0 : this.intern(l.helper);
+    this.flags[s] = F_LIVE | (l.sawHandshake ? F_HANDSHAKE : 0) | (l.related ? F_RELATED : 0) | (l.fromSnapshot ? F_SNAPSHOT : 0) |
+      (l.closeInitOrig ? F_CLOSE_ORIG : 0) | (l.closeInitReply ? F_CLOSE_REPLY : 0);
+    if (l.counters) this.setCounters(s, l.counters);
+    const put = (f: T, t: Time | undefined) => this.setTime(s, f, t?.sec ?? 0, t?.nsec ?? 0);
+    put(T.First, l.firstSeen); put(T.Last, l.lastEvent); put(T.Established, l.establishedAt); put(T.SeenReply, l.seenReplyAt);
+    put(T.Assured, l.assuredAt); put(T.Emitted, l.emittedAt);
+    if (l.start !== undefined || l.stop !== undefined) {
+      this.stamps.set(s, { start: l.start === undefined ? undefined : timeOfNs(l.start), stop: l.stop === undefined ? undefined : timeOfNs(l.stop) });
+    }
+    this.nStates[s] = 0;
+    for (const st of l.states) this.pushState(s, stateCode(st.state), st.at.sec, st.at.nsec);
+    if (l.master || l.masterFlowId) this.master.set(s, { tuple: l.master, flowId: l.masterFlowId });
+    this.index(s);
+    return s;
+  }
+}
+
+const HEX2 = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+function hex8(v: number): string {
+  return HEX2[v >>> 24]! + HEX2[(v >>> 16) & 255]! + HEX2[(v >>> 8) & 255]! + HEX2[v & 255]!;
+}
+
+/** Dotted-quad text as a 32-bit number, or -1 if it is not one. */
+export function ipv4(s: string): number {
+  let v = 0;
+  let part = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 48 && c <= 57) {
+      part = part * 10 + (c - 48);
+      if (++digits > 3 || part > 255) return -1;
+    } else if (c === 46 && digits > 0 && dots < 3) {
+      v = v * 256 + part;
+      part = 0;
+      digits = 0;
+      dots++;
+    } else return -1;
+  }
+  return dots === 3 && digits > 0 ? v * 256 + part : -1;
+}
+
+function ipv4Text(v: number): string {
+  return `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
+}
+
+function tupleBits(t: Tuple): number {
+  return (t.sport !== undefined ? T_SPORT : 0) | (t.dport !== undefined ? T_DPORT : 0) | (t.icmp_type !== undefined ? T_ITYPE : 0) |
+    (t.icmp_code !== undefined ? T_ICODE : 0) | (t.icmp_id !== undefined ? T_IID : 0);
+}
+
+export function tupleKey(t: Tuple): string {
+  return `${t.proto}|${t.src}|${t.sport ?? ''}|${t.dst}|${t.dport ?? ''}|${t.icmp_type ?? ''}|${t.icmp_code ?? ''}|${t.icmp_id ?? ''}`;
+}
+
+export function keyOf(host: string, zone: number, id: number, orig: Tuple): string {
+  return `${host}|${zone}|${id}|${tupleKey(orig)}`;
+}
+
+const UNKNOWN_STATE = 255;
+function stateName(code: number): string {
+  return TCP_STATE_NAMES[code] ?? String(code);
+}
+function stateCode(name: string): number {
+  const i = (TCP_STATE_NAMES as readonly string[]).indexOf(name);
+  return i >= 0 ? i : Number.isInteger(Number(name)) && Number(name) < UNKNOWN_STATE ? Number(name) : UNKNOWN_STATE;
+}
+
+/** Kernel timestamps (ns since the epoch, exact) as times, and back. */
+export function timeOfNs(v: U64): Time {
+  const n = BigInt(v);
+  return { sec: Number(n / 1_000_000_000n), nsec: Number(n % 1_000_000_000n) };
+}
+function nsOf(t: Time | undefined): string | undefined {
+  return t === undefined ? undefined : (BigInt(t.sec) * 1_000_000_000n + BigInt(t.nsec)).toString();
+}
