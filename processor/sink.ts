@@ -12,12 +12,11 @@ export class PipelineSink implements RecordSink {
   private pending: CtpipeRecord[] = [];
   private timer?: NodeJS.Timeout;
   private running: Promise<void> = Promise.resolve();
-  private inflight: Promise<void> = Promise.resolve();
-  private older: Promise<void> = Promise.resolve();
+  private inflight: Promise<void>[] = [];
   private stopping = false;
   processed = 0;
 
-  constructor(private readonly pipeline: Pipeline, private readonly flushMs: number, private readonly maxBatch = 100_000) {}
+  constructor(private readonly pipeline: Pipeline, private readonly flushMs: number, private readonly maxBatch = 200_000, private readonly inserts = 2) {}
 
   write(r: CtpipeRecord): void {
     this.pending.push(r);
@@ -31,8 +30,8 @@ export class PipelineSink implements RecordSink {
     this.running = this.running.then(() => this.drain());
   }
 
-  // Two stages on two cores: while ClickHouse (chDB's thread, or a server) inserts one batch's rows,
-  // this thread runs the next batch through the engine. One insert in flight, in input order.
+  // Engine and inserts overlap: while ClickHouse (chDB's threads, or a server) inserts earlier
+  // batches' rows, this thread runs the next batch through the engine. Up to `inserts` in flight.
   private async drain(): Promise<void> {
     while (this.pending.length) {
       const batch = this.pending.splice(0, this.maxBatch);
@@ -40,19 +39,17 @@ export class PipelineSink implements RecordSink {
       const rows = this.pipeline.takeRows();
       const first = batch[0]!;
       const last = batch[batch.length - 1]!;
-      const prev = this.inflight;
-      await this.older;
-      this.older = prev;
-      this.inflight = this.pipeline.writeRows(rows, `${first.host}:${first.run}:${first.seq}-${last.seq}`, () => this.stopping)
-        .then(() => void (this.processed += batch.length));
+      if (this.inflight.length >= this.inserts) await this.inflight.shift();
+      this.inflight.push(this.pipeline.writeRows(rows, `${first.host}:${first.run}:${first.seq}-${last.seq}`, () => this.stopping)
+        .then(() => void (this.processed += batch.length)));
     }
   }
 
   async flush(): Promise<void> {
     this.kick();
     await this.running;
-    await this.older;
-    await this.inflight;
+    await Promise.all(this.inflight);
+    this.inflight = [];
   }
 
   /** Final flush, with rows for the flows still open so they are visible after a stop. */
