@@ -1,0 +1,81 @@
+/**
+ * The open-flow column store against a plain Map, under random opens and closes with conntrack ids
+ * from a small range (so the index's probe chains collide, wrap and shift back on deletion), and
+ * the round trip of a slot through its Lifecycle form (what checkpoints store).
+ */
+import { describe, expect, it } from 'vitest';
+import type { Tuple } from '../../contract/records.js';
+import { F_LIVE, FlowTable, T } from '../../processor/lifecycle/flow-table.js';
+import { mulberry32 } from '../helpers/random.js';
+
+const tuple = (i: number, v6 = false): Tuple => ({
+  src: v6 ? `2001:db8::${i.toString(16)}` : `198.51.${(i >> 8) & 255}.${i & 255}`, dst: v6 ? '2001:db8::1' : '203.0.113.2',
+  proto: 6, sport: 1024 + (i % 60000), dport: 443, icmp_type: undefined, icmp_code: undefined, icmp_id: undefined, zone: undefined,
+});
+
+function open(t: FlowTable, host: string, id: number, tu: Tuple, v6: boolean): number {
+  const s = t.alloc();
+  t.ctId[s] = id;
+  t.zone[s] = 0;
+  t.hostIdx[s] = t.intern(host);
+  t.runIdx[s] = t.intern('r');
+  t.setTuple(s, tu, v6 ? 6 : 4);
+  t.flags[s] = F_LIVE;
+  t.index(s);
+  return s;
+}
+
+describe('open-flow column store', () => {
+  it('finds exactly the open flows through any sequence of opens and closes', () => {
+    const rnd = mulberry32(7);
+    const t = new FlowTable();
+    const ref = new Map<string, number>(); // host|id|i -> slot
+    const keyOf = (host: string, id: number, i: number) => `${host}|${id}|${i}`;
+    for (let step = 0; step < 60_000; step++) {
+      const host = rnd() < 0.5 ? 'a' : 'b';
+      const id = Math.floor(rnd() * 300); // few ids: long collision chains
+      const i = Math.floor(rnd() * 50);
+      const v6 = i % 7 === 0;
+      const k = keyOf(host, id, i);
+      const found = t.find(host, 0, id, tuple(i, v6));
+      expect(found).toBe(ref.get(k) ?? -1);
+      if (found < 0 && rnd() < 0.6) ref.set(k, open(t, host, id, tuple(i, v6), v6));
+      else if (found >= 0) {
+        t.release(found);
+        ref.delete(k);
+      }
+    }
+    expect(t.size).toBe(ref.size);
+    for (const [k, s] of ref) {
+      const [host, id, i] = k.split('|') as [string, string, string];
+      expect(t.find(host, 0, Number(id), tuple(Number(i), Number(i) % 7 === 0))).toBe(s);
+      expect(t.orig(s).src).toBe(tuple(Number(i), Number(i) % 7 === 0).src);
+    }
+  });
+
+  it('gives back a slot as the Lifecycle it loads from', () => {
+    const t = new FlowTable();
+    const s = open(t, 'fw', 42, tuple(9), false);
+    t.hashHi[s] = 0xdeadbeef;
+    t.hashLo[s] = 0x01020304;
+    t.setTime(s, T.First, 1_795_000_000, 5);
+    t.setTime(s, T.Last, 1_795_000_001, 6);
+    t.setTime(s, T.Established, 1_795_000_000, 900_000_000);
+    for (const [k, code] of [1, 2, 3, 4, 5, 7].entries()) t.pushState(s, code, 1_795_000_000 + k, k); // past the inline four
+    t.setCounters(s, { orig: { packets: 3, bytes: 180 }, reply: { packets: 2, bytes: 120 } });
+    t.setReply(s, { ...tuple(9), src: '192.0.2.7', dst: '203.0.113.2' }, tuple(9)); // DNAT
+    t.master.set(s, { tuple: tuple(1), flowId: '00000000000000aa' });
+    t.stamps.set(s, { start: { sec: 1_795_000_000, nsec: 1 } });
+    t.helperIdx[s] = t.intern('ftp');
+    const l = t.lifecycle(s);
+    expect(l).toMatchObject({
+      flowId: 'deadbeef01020304', host: 'fw', run: 'r', ctId: 42, family: 'ipv4', orig: tuple(9), helper: 'ftp',
+      firstSeen: { sec: 1_795_000_000, nsec: 5 }, establishedAt: { sec: 1_795_000_000, nsec: 900_000_000 }, start: '1795000000000000001',
+      counters: { orig: { packets: 3, bytes: 180 }, reply: { packets: 2, bytes: 120 } }, masterFlowId: '00000000000000aa',
+    });
+    expect(l.states.map((x) => x.state)).toEqual(['SYN_SENT', 'SYN_RECV', 'ESTABLISHED', 'FIN_WAIT', 'CLOSE_WAIT', 'TIME_WAIT']);
+    expect(l.reply.src).toBe('192.0.2.7');
+    const again = new FlowTable();
+    expect(again.lifecycle(again.load(l))).toEqual(l);
+  });
+});
