@@ -203,7 +203,8 @@ export async function startProcessor(
         msgs = msgs.slice(chunk.length);
         await heartbeat();
       }
-      if (fetchedTo !== undefined && (msgs.length === 0 || st.carry.length > 0)) resolveOffset(fetchedTo);
+      if (msgs.length && !st.carry.length) st.carry = msgs; // stopped early: keep what was fetched
+      if (fetchedTo !== undefined) resolveOffset(fetchedTo);
       lag.set({ partition: String(partition) }, Math.max(0, Number(batch.highWatermark) - 1 - st.applied));
       if (Date.now() - st.checkpointedAt >= checkpointMs) await checkpoint(partition, st, running);
     } finally {

@@ -5,11 +5,11 @@
  * retried or replayed with the same range is stored once. Inserts are retried until they succeed;
  * the caller does not move its input position until write() resolves.
  */
+import { Readable } from 'node:stream';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { isCtpipeError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { CtpipeRecord, CtRecord } from '../contract/records.js';
-import { Readable } from 'node:stream';
 import { eventToCh, FLOW_COLUMNS, flowTsv, healthToCh, statsToCh } from './clickhouse/rows.js';
 import { retrying } from './clickhouse/retry.js';
 import type { Store } from './clickhouse/store.js';
