@@ -119,6 +119,19 @@ export const ConfigSchema = z.strictObject({
     session_timeout: duration('30s', 'Kafka consumer group session timeout: how soon a dead processor\'s partitions move to another'),
     checkpoint: duration('10s', 'How often a processor stores its state and commits its Kafka offsets (what a restart replays)'),
   }).prefault({}),
+  detect: z.strictObject({
+    open_after: z.number().int().min(1).default(3).describe('An anomaly opens once this many of the last open_window statistics intervals were above its threshold'),
+    open_window: z.number().int().min(1).default(4).describe('Intervals looked at for open_after'),
+    close_after: z.number().int().min(1).default(3).describe('An anomaly closes after this many clear intervals in a row (clearing has a lower bar than opening)'),
+    cooldown: duration('5m', 'After an anomaly closes, the same kind cannot reopen on that host for this long'),
+    invalid_min_rate: z.number().nonnegative().default(1).describe('INVALID packets per second below which no invalid_spike opens (quiet hosts)'),
+    invalid_z: z.number().positive().default(3.5).describe('Robust z-score of log1p(INVALID/s) against the host\'s median and MAD that opens an invalid_spike'),
+    invalid_clear_z: z.number().positive().default(2).describe('Robust z-score below which an interval counts as clear'),
+    invalid_history: z.number().int().min(10).default(360).describe('Statistics intervals in a host\'s INVALID baseline (an EWMA serves for the first 30)'),
+    table_warn: z.number().gt(0).lte(1).default(0.75).describe('Conntrack table fill (entries / max) that opens table_pressure'),
+    table_critical: z.number().gt(0).lte(1).default(0.9).describe('Fill at which table_pressure is critical'),
+    drops_min_rate: z.number().positive().default(1).describe('early_drop + drop + insert_failed per second that opens table_drops'),
+  }).prefault({}),
 });
 
 export type Config = z.output<typeof ConfigSchema>;

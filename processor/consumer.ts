@@ -24,6 +24,7 @@ import { decodeBatch } from '../contract/proto/batch.js';
 import type { CtpipeRecord } from '../contract/records.js';
 import { retrying } from './clickhouse/retry.js';
 import type { Store } from './clickhouse/store.js';
+import { pipelineOptions } from './options.js';
 import { Pipeline } from './pipeline.js';
 
 const { Kafka } = kafkajs;
@@ -73,10 +74,7 @@ export async function startProcessor(
       return v;
     });
 
-  const newPipeline = () => new Pipeline({
-    store, db, rawEvents: cfg.clickhouse.raw_events, log, registry,
-    engine: { maxOpen: cfg.process.max_open_flows, refreshMs: cfg.process.refresh, graceMs: cfg.process.grace },
-  });
+  const newPipeline = () => new Pipeline(pipelineOptions(cfg, store, log, registry));
 
   async function load(partition: number, running: () => boolean): Promise<PartitionState> {
     const pipeline = newPipeline();

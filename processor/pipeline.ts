@@ -10,7 +10,9 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { isCtpipeError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { CtpipeRecord, CtRecord } from '../contract/records.js';
-import { eventToCh, FLOW_COLUMNS, flowTsv, healthToCh, statsToCh } from './clickhouse/rows.js';
+import { Detectors, type DetectOptions, type DetectorsState } from './anomaly/detectors.js';
+import { versionOf } from './anomaly/row.js';
+import { anomalyToCh, eventToCh, FLOW_COLUMNS, flowTsv, healthToCh, statsToCh } from './clickhouse/rows.js';
 import { retrying } from './clickhouse/retry.js';
 import type { Store } from './clickhouse/store.js';
 import { LifecycleEngine, type EngineOptions, type EngineState } from './lifecycle/engine.js';
@@ -20,6 +22,8 @@ export interface PipelineOptions {
   store: Store;
   db: string;
   engine: Omit<EngineOptions, 'onRow' | 'onHealth'>;
+  /** Anomaly detection on each host's statistics (none when absent). */
+  detect?: DetectOptions;
   rawEvents: boolean;
   log: Logger;
   registry: Registry;
@@ -27,11 +31,11 @@ export interface PipelineOptions {
   retryMaxMs?: number;
 }
 
-type Table = 'flows' | 'host_stats' | 'pipeline_health' | 'events' | 'dead_letters';
+type Table = 'flows' | 'host_stats' | 'pipeline_health' | 'anomalies' | 'events' | 'dead_letters';
 
 /** Rows taken from a pipeline, per table, to be written under one token. */
 export type Rows = Record<Table, unknown[]>;
-const noRows = (): Rows => ({ flows: [], host_stats: [], pipeline_health: [], events: [], dead_letters: [] });
+const noRows = (): Rows => ({ flows: [], host_stats: [], pipeline_health: [], anomalies: [], events: [], dead_letters: [] });
 
 const metricsByRegistry = new WeakMap<Registry, ReturnType<typeof createMetrics>>();
 
@@ -53,12 +57,14 @@ function createMetrics(registry: Registry) {
     duplicates: new Gauge({ name: 'ctpipe_processor_duplicates', help: 'Duplicate records dropped (cumulative)', registers: [registry] }),
     gaps: new Counter({ name: 'ctpipe_processor_gap_records_total', help: 'Records missing from collector sequences', registers: [registry] }),
     storeUp: new Gauge({ name: 'ctpipe_processor_store_up', help: '1 when the last ClickHouse insert succeeded', registers: [registry] }),
+    anomalies: new Counter({ name: 'ctpipe_processor_anomalies_opened_total', help: 'Anomalies opened, by kind', labelNames: ['kind'], registers: [registry] }),
   };
 }
 
 export class Pipeline {
   readonly engine: LifecycleEngine;
   private readonly stats = new StatsDeltas();
+  private readonly detectors: Detectors | undefined;
   private buffers: Rows = noRows();
   private readonly hosts = new Set<string>();
   private readonly m: ReturnType<typeof pipelineMetrics>;
@@ -67,6 +73,7 @@ export class Pipeline {
   constructor(private readonly o: PipelineOptions) {
     this.m = pipelineMetrics(o.registry);
     this.m.storeUp.set(1);
+    this.detectors = o.detect && new Detectors(o.detect);
     this.engine = new LifecycleEngine({
       ...o.engine,
       onRow: (r) => this.buffers.flows.push(flowTsv(r)),
@@ -84,7 +91,13 @@ export class Pipeline {
       this.hosts.add(r.host);
       if (r.type === 'stats') {
         const row = this.stats.apply(r);
-        if (row) this.buffers.host_stats.push(statsToCh(row));
+        if (row) {
+          this.buffers.host_stats.push(statsToCh(row));
+          for (const a of this.detectors?.onStats(row) ?? []) {
+            if (a.ended_at === null && a.version === versionOf(a.started_at)) this.m.anomalies.inc({ kind: a.kind }); // its first version
+            this.buffers.anomalies.push(anomalyToCh(a));
+          }
+        }
       } else if (this.o.rawEvents && (r.type === 'new' || r.type === 'update' || r.type === 'destroy' || r.type === 'snapshot')) {
         this.buffers.events.push(eventToCh(r as CtRecord));
       }
@@ -97,13 +110,14 @@ export class Pipeline {
     this.m.duplicates.set(this.engine.counters.duplicates);
   }
 
-  exportState(): { engine: EngineState; stats: StatsState } {
-    return { engine: this.engine.exportState(), stats: this.stats.exportState() };
+  exportState(): { engine: EngineState; stats: StatsState; detectors?: DetectorsState } {
+    return { engine: this.engine.exportState(), stats: this.stats.exportState(), detectors: this.detectors?.exportState() };
   }
 
-  importState(s: { engine: EngineState; stats: StatsState }): void {
+  importState(s: { engine: EngineState; stats: StatsState; detectors?: DetectorsState }): void {
     this.engine.importState(s.engine);
     this.stats.importState(s.stats);
+    this.detectors?.importState(s.detectors);
   }
 
   /** Dead letters: records that could not be decoded, with their coordinates. */

@@ -10,6 +10,7 @@ import { openNetfilterSocket } from '../../collector/socket.js';
 import { serveOps } from '../../common/http.js';
 import { createLogger } from '../../common/log.js';
 import { Pipeline } from '../../processor/pipeline.js';
+import { pipelineOptions } from '../../processor/options.js';
 import { PipelineSink } from '../../processor/sink.js';
 import type { CommandSpec } from '../args.js';
 import type { Config } from '../config.js';
@@ -20,7 +21,7 @@ export const runSpec: CommandSpec = {
   name: 'run',
   summary: 'collector and processor in one process over the embedded ClickHouse: the main job on one machine',
   usage: 'ctpipe run [--clickhouse-url chdb:./data] [--duration 60s] [flags]',
-  sections: ['', 'collect', 'metrics', 'clickhouse', 'process'],
+  sections: ['', 'collect', 'metrics', 'clickhouse', 'process', 'detect'],
 };
 
 export async function runRun(cfg: Config): Promise<number> {
@@ -28,12 +29,8 @@ export async function runRun(cfg: Config): Promise<number> {
   prepareCollect(cfg, log);
   const store = await connectMigratedStore(cfg, log);
   const registry = new Registry();
-  const p = cfg.process;
-  const pipeline = new Pipeline({
-    store, db: cfg.clickhouse.database, rawEvents: cfg.clickhouse.raw_events, log, registry,
-    engine: { maxOpen: p.max_open_flows, refreshMs: p.refresh, graceMs: p.grace },
-  });
-  const sink = new PipelineSink(pipeline, p.flush);
+  const pipeline = new Pipeline(pipelineOptions(cfg, store, log, registry));
+  const sink = new PipelineSink(pipeline, cfg.process.flush);
   const collector = new Collector({ ...collectorOptions(cfg), sink, sockets: openNetfilterSocket, metrics: collectorMetrics(registry), log });
   if (cfg.metrics.enabled) {
     await serveOps(cfg.metrics.listen, registry, () => ({

@@ -1,4 +1,5 @@
 /** Rows in the form ClickHouse's JSONEachRow input takes (times as 'YYYY-MM-DD hh:mm:ss.nnnnnnnnn'). */
+import type { AnomalyRow } from '../anomaly/row.js';
 import type { FlowRow, Time } from '../lifecycle/flow-row.js';
 import type { HealthEvent } from '../lifecycle/engine.js';
 import type { HostStatsRow } from '../stats/deltas.js';
@@ -44,6 +45,10 @@ export function flowTsv(r: FlowRow): string {
     `${r.final_tcp_state}\t${r.assured}\t${r.seen_reply}\t${r.conn_state}\t${nOpt(r.handshake_ms)}\t${r.orig_packets}\t${r.orig_bytes}\t` +
     `${r.reply_packets}\t${r.reply_bytes}\t${tsvText(r.helper)}\t${r.related}\t${r.master_flow_id}\t${r.mark}\t${r.zone}\t${r.nat}\t${r.nat_src}\t${r.nat_dst}\t` +
     `${r.snapshot}\t${r.version}`;
+}
+
+export function anomalyToCh(a: AnomalyRow): Record<string, unknown> {
+  return { ...a, started_at: chTime(a.started_at), ended_at: a.ended_at && chTime(a.ended_at), details: JSON.stringify(a.details) };
 }
 
 export function statsToCh(r: HostStatsRow): Record<string, unknown> {

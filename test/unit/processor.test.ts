@@ -10,6 +10,9 @@ import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../common/log.js';
 import type { CpuStats, StatsRecord } from '../../contract/records.js';
+import { STAT_FIELDS } from '../../contract/records.js';
+import { loadConfig } from '../../cli/config.js';
+import { detectOptions } from '../../processor/options.js';
 import { sumCpus } from '../../contract/proto/batch.js';
 import { migrate } from '../../processor/clickhouse/migrate.js';
 import { MIGRATIONS, SCHEMA_VERSION, type SchemaContext } from '../../processor/clickhouse/schema.js';
@@ -140,6 +143,31 @@ describe('schema', () => {
     const [n] = (await (await store.query({ query: 'SELECT count() n, uniqExact(flow_id) u FROM ctpipe_fail.flows', format: 'JSONEachRow' })).json()) as { n: string; u: string }[];
     expect(Number(n!.n)).toBe(Number(n!.u));
     expect(Number(n!.n)).toBe(new Set(recs.map((r) => r.id)).size);
+  });
+
+  it('stores anomalies from the statistics: one row per anomaly, its latest version ending it, through a checkpoint', async () => {
+    await migrate(store, { ...ctx, db: 'ctpipe_anom' });
+    const opts = { store, db: 'ctpipe_anom', rawEvents: false, log: silentLogger, registry: new Registry(), engine: { maxOpen: 1000, refreshMs: 60_000, graceMs: 5000 }, detect: detectOptions(loadConfig({ env: {} }).detect) };
+    const cpu = (invalid: number) => ({ cpu: 0, ...Object.fromEntries(STAT_FIELDS.map((f) => [f, 0])), invalid }) as CpuStats;
+    let invalid = 0;
+    const rec = (i: number): StatsRecord => {
+      invalid += i >= 60 && i < 66 ? 5000 : 50 + (i % 7);
+      return { type: 'stats', host: 'h', run: 'r', seq: i + 1, sec: 1_795_000_000 + i * 10, nsec: 0, cpus: [cpu(invalid)], totals: cpu(invalid), entries: 10, max_entries: 1000, collector: { events: 0, drops: 0, enobufs: 0, rejected: 0 } } as unknown as StatsRecord;
+    };
+    let p = new Pipeline(opts);
+    for (let i = 0; i < 63; i++) p.process([rec(i)]);
+    expect(await p.write('a:0-62')).toBe(true);
+    // a restart in the middle of the spike: the open anomaly continues from the checkpoint
+    const state = JSON.parse(JSON.stringify(p.exportState())) as ReturnType<Pipeline['exportState']>;
+    p = new Pipeline({ ...opts, registry: new Registry() });
+    p.importState(state);
+    for (let i = 63; i < 90; i++) p.process([rec(i)]);
+    expect(await p.write('a:63-89')).toBe(true);
+    const rows = (await (await store.query({ query: 'SELECT kind, started_at, ended_at, observed FROM ctpipe_anom.anomalies FINAL', format: 'JSONEachRow' })).json()) as { kind: string; ended_at: string | null; observed: number }[];
+    expect(rows.length).toBe(1);
+    expect(rows[0]!.kind).toBe('invalid_spike');
+    expect(rows[0]!.ended_at).not.toBeNull();
+    expect(rows[0]!.observed).toBeCloseTo(500, 0);
   });
 
   it('stores every field of a flow row as the engine made it, free text escaped (TabSeparated)', async () => {

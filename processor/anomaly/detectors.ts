@@ -1,0 +1,48 @@
+/**
+ * The detectors a pipeline runs on each host's statistics rows, with their configuration and
+ * their state (checkpointed with the partition's, so baselines and open anomalies survive restarts
+ * and rebalances). Hosts are keyed by name; a host's records stay in one Kafka partition.
+ */
+import type { HostStatsRow } from '../stats/deltas.js';
+import type { EpisodeOptions } from './episode.js';
+import { InvalidSpikeDetector, type InvalidSpikeOptions, type InvalidSpikeState } from './invalid-spike.js';
+import type { AnomalyRow } from './row.js';
+import { TablePressureDetector, type TablePressureOptions, type TablePressureState } from './table-pressure.js';
+
+export interface DetectOptions {
+  episode: EpisodeOptions;
+  invalid: Omit<InvalidSpikeOptions, keyof EpisodeOptions>;
+  table: Omit<TablePressureOptions, keyof EpisodeOptions>;
+}
+
+export interface DetectorsState {
+  invalid: InvalidSpikeState;
+  table: TablePressureState;
+}
+
+export class Detectors {
+  private readonly invalid: InvalidSpikeDetector;
+  private readonly table: TablePressureDetector;
+
+  constructor(o: DetectOptions) {
+    this.invalid = new InvalidSpikeDetector({ ...o.episode, ...o.invalid });
+    this.table = new TablePressureDetector({ ...o.episode, ...o.table });
+  }
+
+  onStats(row: HostStatsRow): AnomalyRow[] {
+    const out = this.table.apply(row);
+    const a = this.invalid.apply(row);
+    if (a) out.push(a);
+    return out;
+  }
+
+  exportState(): DetectorsState {
+    return { invalid: this.invalid.exportState(), table: this.table.exportState() };
+  }
+
+  importState(s: DetectorsState | undefined): void {
+    if (!s) return; // a checkpoint from before the detectors: they start learning
+    this.invalid.importState(s.invalid);
+    this.table.importState(s.table);
+  }
+}

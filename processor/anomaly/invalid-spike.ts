@@ -1,0 +1,101 @@
+/**
+ * INVALID spikes per host, from the statistics deltas (summed over CPUs, wraps and resets already
+ * handled in stats/deltas.ts). The series is log1p(invalid/s) per polling interval. Baseline: an
+ * EWMA while the host has little history, then the median and MAD of the last `history` intervals
+ * (robust z, Iglewicz & Hoaglin: 0.6745 (x - median) / MAD), with a floor on the spread so quiet
+ * hosts are not scored on noise, and a minimum absolute rate. The baseline is frozen while an
+ * anomaly is open so it does not learn the attack (lifecycle-anomaly.md §3.3).
+ */
+import type { HostStatsRow } from '../stats/deltas.js';
+import { Episode, type EpisodeOptions, type EpisodeState } from './episode.js';
+import { versionOf, type AnomalyRow } from './row.js';
+
+export interface InvalidSpikeOptions extends EpisodeOptions {
+  /** INVALID packets per second below which nothing opens. */
+  minRate: number;
+  /** Robust z to open, and below which an interval counts as clear. */
+  z: number;
+  clearZ: number;
+  /** Intervals of history for the median/MAD baseline; the EWMA serves until `warmup` of them. */
+  history: number;
+  warmup: number;
+  alpha: number;
+  /** Floor on the spread, in log1p(rate) units. */
+  minSpread: number;
+}
+
+interface HostState {
+  hist: number[];
+  m: number;
+  v: number;
+  n: number;
+  ep: Episode;
+  peak: { z: number; rate: number };
+}
+
+export type InvalidSpikeState = [string, Omit<HostState, 'ep'> & { ep: EpisodeState }][];
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const h = s.length >> 1;
+  return s.length % 2 ? s[h]! : (s[h - 1]! + s[h]!) / 2;
+};
+
+export class InvalidSpikeDetector {
+  private readonly hosts = new Map<string, HostState>();
+
+  constructor(private readonly o: InvalidSpikeOptions) {}
+
+  exportState(): InvalidSpikeState {
+    return [...this.hosts].map(([k, h]) => [k, { ...h, ep: h.ep.state() }]);
+  }
+
+  importState(s: InvalidSpikeState): void {
+    for (const [k, h] of s) this.hosts.set(k, { ...h, ep: new Episode(this.o).restore(h.ep) });
+  }
+
+  apply(row: HostStatsRow): AnomalyRow | undefined {
+    if (!(row.interval_s > 0)) return undefined;
+    let h = this.hosts.get(row.host);
+    if (!h) this.hosts.set(row.host, (h = { hist: [], m: 0, v: 0, n: 0, ep: new Episode(this.o), peak: { z: 0, rate: 0 } }));
+    // A counter reset (reboot) makes this interval's delta meaningless: skip it.
+    if (row.reset) return undefined;
+    const rate = Number(row.invalid) / row.interval_s;
+    const x = Math.log1p(rate);
+    const { center, spread } = this.baseline(h);
+    const z = h.n === 0 ? 0 : (x - center) / Math.max(spread, this.o.minSpread);
+    const above = z > this.o.z && rate >= this.o.minRate;
+    const clear = z < this.o.clearZ || rate < this.o.minRate;
+    const step = h.ep.step(row.ts, above, clear);
+    if (!h.ep.open && step !== 'closed') this.learn(h, x);
+    if (step === undefined) return undefined;
+    if (step === 'opened') h.peak = { z, rate };
+    else if (z > h.peak.z) h.peak = { z, rate };
+    const startedAt = step === 'closed' ? h.ep.closedStart! : h.ep.startedAt!;
+    const baselineRate = Math.expm1(center);
+    return {
+      host: row.host, kind: 'invalid_spike', severity: h.peak.z >= 2 * this.o.z ? 'critical' : 'warning',
+      started_at: startedAt, ended_at: step === 'closed' ? row.ts : null,
+      score: h.peak.z, baseline: baselineRate, observed: h.peak.rate,
+      details: { rate, z, baseline_rate: baselineRate, interval_s: row.interval_s, invalid: Number(row.invalid) },
+      flow_ids: [], version: versionOf(row.ts),
+    };
+  }
+
+  private baseline(h: HostState): { center: number; spread: number } {
+    if (h.n < this.o.warmup) return { center: h.m, spread: Math.sqrt(h.v) };
+    const med = median(h.hist);
+    const mad = median(h.hist.map((v) => Math.abs(v - med)));
+    return { center: med, spread: mad / 0.6745 };
+  }
+
+  private learn(h: HostState, x: number): void {
+    if (h.n === 0) h.m = x;
+    const d = x - h.m;
+    h.m += this.o.alpha * d;
+    h.v = (1 - this.o.alpha) * (h.v + this.o.alpha * d * d);
+    h.n++;
+    h.hist.push(x);
+    if (h.hist.length > this.o.history) h.hist.shift();
+  }
+}

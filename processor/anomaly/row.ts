@@ -1,0 +1,21 @@
+/** An `anomalies` row: one per (host, kind, started_at); a later version replaces it while it lasts. */
+import type { Time } from '../lifecycle/flow-row.js';
+
+export type Severity = 'warning' | 'critical';
+
+export interface AnomalyRow {
+  host: string;
+  kind: string;
+  severity: Severity;
+  started_at: Time;
+  ended_at: Time | null;
+  score: number;
+  baseline: number;
+  observed: number;
+  details: Record<string, unknown>;
+  flow_ids: string[];
+  /** Event time in ms of this version: later rows of the same anomaly win. */
+  version: number;
+}
+
+export const versionOf = (t: Time) => t.sec * 1000 + Math.floor(t.nsec / 1e6);

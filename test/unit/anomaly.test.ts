@@ -1,0 +1,128 @@
+/**
+ * The statistics detectors on synthetic series: a spike on a steady host, a slow ramp, a new host,
+ * a quiet noisy host, a counter reset after a reboot (through the real delta code), and the
+ * conntrack table filling and dropping.
+ */
+import { describe, expect, it } from 'vitest';
+import type { CpuStats, StatsRecord } from '../../contract/records.js';
+import { STAT_FIELDS } from '../../contract/records.js';
+import { InvalidSpikeDetector } from '../../processor/anomaly/invalid-spike.js';
+import type { AnomalyRow } from '../../processor/anomaly/row.js';
+import { TablePressureDetector } from '../../processor/anomaly/table-pressure.js';
+import { StatsDeltas, type HostStatsRow } from '../../processor/stats/deltas.js';
+import { mulberry32 } from '../helpers/random.js';
+
+const EP = { openAfter: 3, window: 4, closeAfter: 3, cooldownS: 300 };
+const spikeDetector = () => new InvalidSpikeDetector({ ...EP, minRate: 1, z: 3.5, clearZ: 2, history: 240, warmup: 30, alpha: 0.1, minSpread: 0.1 });
+const T0 = 1_795_000_000;
+
+function row(i: number, fields: Partial<HostStatsRow>, host = 'h'): HostStatsRow {
+  return { host, run: 'r', ts: { sec: T0 + i * 10, nsec: 0 }, interval_s: 10, entries: 1000, max_entries: 262144, cpus: 2, reset: false,
+    exp_new: 0, exp_create: 0, exp_delete: 0, invalid: 0, early_drop: 0, drop: 0, insert_failed: 0, ...fields };
+}
+
+/** The latest version of each anomaly, as ReplacingMergeTree keeps it. */
+function episodes(rows: AnomalyRow[]): AnomalyRow[] {
+  const m = new Map<string, AnomalyRow>();
+  for (const r of rows) {
+    const k = `${r.host}|${r.kind}|${r.started_at.sec}`;
+    if ((m.get(k)?.version ?? -1) <= r.version) m.set(k, r);
+  }
+  return [...m.values()];
+}
+
+function run(rates: number[], d = spikeDetector(), host = 'h'): AnomalyRow[] {
+  const out: AnomalyRow[] = [];
+  rates.forEach((rate, i) => {
+    const a = d.apply(row(i, { invalid: Math.round(rate * 10) }, host));
+    if (a) out.push(a);
+  });
+  return out;
+}
+
+describe('INVALID spike detector', () => {
+  const rnd = mulberry32(3);
+  const steady = (n: number, around: number) => Array.from({ length: n }, () => around * (0.8 + 0.4 * rnd()));
+
+  it('opens one anomaly for a burst on a steady host, with its rate and the baseline, and closes it after', () => {
+    const rows = run([...steady(60, 5), ...steady(6, 500), ...steady(20, 5)]);
+    const eps = episodes(rows);
+    expect(eps.length).toBe(1);
+    const a = eps[0]!;
+    expect(a.kind).toBe('invalid_spike');
+    expect(a.started_at.sec).toBe(T0 + 62 * 10); // the third interval above threshold
+    expect(a.ended_at?.sec).toBe(T0 + 68 * 10); // the third clear interval after the burst
+    expect(a.observed).toBeGreaterThan(400);
+    expect(a.baseline).toBeGreaterThan(3);
+    expect(a.baseline).toBeLessThan(7);
+    expect(a.score).toBeGreaterThan(3.5);
+    expect(a.severity).toBe('critical');
+  });
+
+  it('does not alert on a slow ramp (ten times over 240 intervals)', () => {
+    expect(run(Array.from({ length: 240 }, (_, i) => 5 * 10 ** (i / 240)))).toEqual([]);
+  });
+
+  it('learns a new host at whatever level it starts', () => {
+    expect(run(steady(50, 300))).toEqual([]);
+  });
+
+  it('does not score a quiet host\'s noise (under the minimum rate)', () => {
+    expect(run(Array.from({ length: 120 }, () => (rnd() < 0.1 ? 0.8 : 0)))).toEqual([]);
+  });
+
+  it('ignores the interval of a counter reset after a reboot (fed through the delta code)', () => {
+    const deltas = new StatsDeltas();
+    const d = spikeDetector();
+    const cpu = (invalid: number): CpuStats => ({ cpu: 0, ...Object.fromEntries(STAT_FIELDS.map((f) => [f, 0])), invalid } as CpuStats);
+    const rec = (i: number, run: string, invalid: number): StatsRecord => ({
+      type: 'stats', host: 'h', run, seq: i + 1, sec: T0 + i * 10, nsec: 0, cpus: [cpu(invalid)], totals: cpu(invalid), entries: 10, max_entries: 100,
+      collector: { events: 0, drops: 0, enobufs: 0, rejected: 0 },
+    } as unknown as StatsRecord);
+    const out: AnomalyRow[] = [];
+    let counter = 4_294_000_000; // near the 32-bit wrap
+    for (let i = 0; i < 80; i++) {
+      counter = (counter + 50) % 2 ** 32; // 5/s, wrapping once
+      const r = deltas.apply(rec(i, 'r1', counter));
+      if (r) { const a = d.apply(r); if (a) out.push(a); }
+    }
+    // reboot: a new run with the counter back near zero, then the same 5/s
+    for (let i = 80; i < 100; i++) {
+      const r = deltas.apply(rec(i, 'r2', (i - 80) * 50 + 3));
+      if (r) { const a = d.apply(r); if (a) out.push(a); }
+    }
+    expect(out).toEqual([]);
+  });
+});
+
+describe('table pressure detector', () => {
+  const d = () => new TablePressureDetector({ ...EP, warnFill: 0.75, criticalFill: 0.9, minDropRate: 1, trendPoints: 12 });
+
+  it('opens as the table fills past 75%, turns critical past 90%, extrapolates the time to full, and closes when it drains', () => {
+    const det = d();
+    const rows: AnomalyRow[] = [];
+    const max = 262144;
+    const fills = [...Array.from({ length: 20 }, (_, i) => 0.5 + i * 0.025), ...Array.from({ length: 10 }, () => 0.5)];
+    fills.forEach((f, i) => rows.push(...det.apply(row(i, { entries: Math.round(f * max), max_entries: max }))));
+    const eps = episodes(rows);
+    expect(eps.map((e) => e.kind)).toEqual(['table_pressure']);
+    const a = eps[0]!;
+    expect(a.severity).toBe('critical');
+    expect(a.observed).toBeGreaterThan(0.95);
+    expect(a.score).toBeCloseTo(a.observed / 0.75, 6);
+    expect(a.ended_at).not.toBeNull();
+    const opened = rows.find((r) => r.ended_at === null)!;
+    // filling 2.5% of 262,144 per 10 s: about 655 entries/s
+    expect(opened.details.entries_per_s as number).toBeCloseTo(655.36, 0);
+    expect(opened.details.seconds_to_full as number).toBeGreaterThan(0);
+  });
+
+  it('reports the kernel dropping (early_drop, drop, insert_failed) as table_drops', () => {
+    const det = d();
+    const rows: AnomalyRow[] = [];
+    for (let i = 0; i < 20; i++) rows.push(...det.apply(row(i, { early_drop: i >= 5 && i < 10 ? 200 : 0 })));
+    const eps = episodes(rows);
+    expect(eps.map((e) => [e.kind, e.observed])).toEqual([['table_drops', 20]]);
+    expect(eps[0]!.ended_at).not.toBeNull();
+  });
+});
