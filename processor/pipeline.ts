@@ -98,6 +98,8 @@ export class Pipeline {
             this.buffers.anomalies.push(anomalyToCh(a));
           }
         }
+      } else if (r.type === 'invalid_packet') {
+        this.detectors?.onInvalidPacket(r);
       } else if (this.o.rawEvents && (r.type === 'new' || r.type === 'update' || r.type === 'destroy' || r.type === 'snapshot')) {
         this.buffers.events.push(eventToCh(r as CtRecord));
       }

@@ -3,6 +3,7 @@
  * their state (checkpointed with the partition's, so baselines and open anomalies survive restarts
  * and rebalances). Hosts are keyed by name; a host's records stay in one Kafka partition.
  */
+import type { InvalidPacketRecord } from '../../contract/records.js';
 import type { HostStatsRow } from '../stats/deltas.js';
 import type { EpisodeOptions } from './episode.js';
 import { InvalidSpikeDetector, type InvalidSpikeOptions, type InvalidSpikeState } from './invalid-spike.js';
@@ -27,6 +28,10 @@ export class Detectors {
   constructor(o: DetectOptions) {
     this.invalid = new InvalidSpikeDetector({ ...o.episode, ...o.invalid });
     this.table = new TablePressureDetector({ ...o.episode, ...o.table });
+  }
+
+  onInvalidPacket(r: InvalidPacketRecord): void {
+    this.invalid.sample(r);
   }
 
   onStats(row: HostStatsRow): AnomalyRow[] {

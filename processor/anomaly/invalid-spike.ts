@@ -4,9 +4,13 @@
  * EWMA while the host has little history, then the median and MAD of the last `history` intervals
  * (robust z, Iglewicz & Hoaglin: 0.6745 (x - median) / MAD), with a floor on the spread so quiet
  * hosts are not scored on noise, and a minimum absolute rate. The baseline is frozen while an
- * anomaly is open so it does not learn the attack (lifecycle-anomaly.md §3.3).
+ * anomaly is open so it does not learn the attack (lifecycle-anomaly.md §3.3). NFLOG samples of
+ * the INVALID packets, when the collector sends them, become the anomaly's evidence (evidence.ts):
+ * those of the intervals that opened it and of every interval while it is open.
  */
+import type { InvalidPacketRecord } from '../../contract/records.js';
 import type { HostStatsRow } from '../stats/deltas.js';
+import { addSample, emptyEvidence, merge, summary, type Evidence } from './evidence.js';
 import { Episode, type EpisodeOptions, type EpisodeState } from './episode.js';
 import { versionOf, type AnomalyRow } from './row.js';
 
@@ -31,6 +35,10 @@ interface HostState {
   n: number;
   ep: Episode;
   peak: { z: number; rate: number };
+  /** Samples per interval, the current one last (the opening window's worth). */
+  recent: Evidence[];
+  /** Samples of the open anomaly. */
+  evidence: Evidence;
 }
 
 export type InvalidSpikeState = [string, Omit<HostState, 'ep'> & { ep: EpisodeState }][];
@@ -57,7 +65,7 @@ export class InvalidSpikeDetector {
   apply(row: HostStatsRow): AnomalyRow | undefined {
     if (!(row.interval_s > 0)) return undefined;
     let h = this.hosts.get(row.host);
-    if (!h) this.hosts.set(row.host, (h = { hist: [], m: 0, v: 0, n: 0, ep: new Episode(this.o), peak: { z: 0, rate: 0 } }));
+    if (!h) this.hosts.set(row.host, (h = this.newHost()));
     // A counter reset (reboot) makes this interval's delta meaningless: skip it.
     if (row.reset) return undefined;
     const rate = Number(row.invalid) / row.interval_s;
@@ -68,18 +76,38 @@ export class InvalidSpikeDetector {
     const clear = z < this.o.clearZ || rate < this.o.minRate;
     const step = h.ep.step(row.ts, above, clear);
     if (!h.ep.open && step !== 'closed') this.learn(h, x);
+    const interval = h.recent[h.recent.length - 1]!;
+    h.recent.push(emptyEvidence());
+    if (h.recent.length > this.o.window + 1) h.recent.shift();
     if (step === undefined) return undefined;
-    if (step === 'opened') h.peak = { z, rate };
-    else if (z > h.peak.z) h.peak = { z, rate };
+    if (step === 'opened') {
+      h.peak = { z, rate };
+      h.evidence = emptyEvidence();
+      for (const e of h.recent) merge(h.evidence, e);
+    } else {
+      if (z > h.peak.z) h.peak = { z, rate };
+      if (step === 'continues') merge(h.evidence, interval);
+    }
     const startedAt = step === 'closed' ? h.ep.closedStart! : h.ep.startedAt!;
     const baselineRate = Math.expm1(center);
     return {
       host: row.host, kind: 'invalid_spike', severity: h.peak.z >= 2 * this.o.z ? 'critical' : 'warning',
       started_at: startedAt, ended_at: step === 'closed' ? row.ts : null,
       score: h.peak.z, baseline: baselineRate, observed: h.peak.rate,
-      details: { rate, z, baseline_rate: baselineRate, interval_s: row.interval_s, invalid: Number(row.invalid) },
+      details: { rate, z, baseline_rate: baselineRate, interval_s: row.interval_s, invalid: Number(row.invalid), ...summary(h.evidence) },
       flow_ids: [], version: versionOf(row.ts),
     };
+  }
+
+  /** An NFLOG sample of an INVALID packet, counted in the host's current interval. */
+  sample(r: InvalidPacketRecord): void {
+    let h = this.hosts.get(r.host);
+    if (!h) this.hosts.set(r.host, (h = this.newHost()));
+    addSample(h.recent[h.recent.length - 1]!, r);
+  }
+
+  private newHost(): HostState {
+    return { hist: [], m: 0, v: 0, n: 0, ep: new Episode(this.o), peak: { z: 0, rate: 0 }, recent: [emptyEvidence()], evidence: emptyEvidence() };
   }
 
   private baseline(h: HostState): { center: number; spread: number } {

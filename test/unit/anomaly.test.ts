@@ -4,7 +4,7 @@
  * conntrack table filling and dropping.
  */
 import { describe, expect, it } from 'vitest';
-import type { CpuStats, StatsRecord } from '../../contract/records.js';
+import type { CpuStats, InvalidPacketRecord, StatsRecord } from '../../contract/records.js';
 import { STAT_FIELDS } from '../../contract/records.js';
 import { InvalidSpikeDetector } from '../../processor/anomaly/invalid-spike.js';
 import type { AnomalyRow } from '../../processor/anomaly/row.js';
@@ -57,6 +57,26 @@ describe('INVALID spike detector', () => {
     expect(a.baseline).toBeLessThan(7);
     expect(a.score).toBeGreaterThan(3.5);
     expect(a.severity).toBe('critical');
+  });
+
+  it('carries the NFLOG samples of the spike as evidence, and reads the likely cause from the flags', () => {
+    const d = spikeDetector();
+    const rates = [...steady(60, 5), ...steady(6, 500), ...steady(10, 5)];
+    const sample = (i: number, src: string, tcp_flags: string, weight: number): InvalidPacketRecord => ({
+      type: 'invalid_packet', host: 'h', run: 'r', seq: 0, sec: T0 + i * 10, nsec: 0, family: 'ipv4', proto: 6, src, dst: '203.0.113.2', sport: 40000, dport: 80, tcp_flags, length: 40, weight,
+    });
+    const out: AnomalyRow[] = [];
+    rates.forEach((rate, i) => {
+      // background INVALIDs from many places; the burst from one source with SYN+FIN+RST
+      d.sample(sample(i, `192.0.2.${i % 50}`, 'A', 5));
+      if (i >= 60 && i < 66) d.sample(sample(i, '198.51.100.2', 'FSR', 450));
+      const a = d.apply(row(i, { invalid: Math.round(rate * 10) }));
+      if (a) out.push(a);
+    });
+    const [a] = episodes(out);
+    expect((a!.details.top_sources as { value: string }[])[0]!.value).toBe('198.51.100.2');
+    expect((a!.details.top_dports as { value: string }[])[0]!.value).toBe('80');
+    expect(a!.details.likely_cause).toBe('invalid_flags');
   });
 
   it('does not alert on a slow ramp (ten times over 240 intervals)', () => {
