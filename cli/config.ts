@@ -131,6 +131,11 @@ export const ConfigSchema = z.strictObject({
     table_warn: z.number().gt(0).lte(1).default(0.75).describe('Conntrack table fill (entries / max) that opens table_pressure'),
     table_critical: z.number().gt(0).lte(1).default(0.9).describe('Fill at which table_pressure is critical'),
     drops_min_rate: z.number().positive().default(1).describe('early_drop + drop + insert_failed per second that opens table_drops'),
+    scan_window: duration('1m', 'Window (event time) in which finished connections are counted per source for the scan detectors'),
+    s0_per_source: z.number().int().min(1).default(100).describe('Connections from one source that never got a reply (S0) in a window that open handshake_failures'),
+    rej_per_source: z.number().int().min(1).default(100).describe('Refused connections (REJ) from one source in a window that open rej_storm'),
+    ports_per_source: z.number().int().min(2).default(100).describe('Distinct destination ports one source tried in a window that open port_scan'),
+    hosts_per_source: z.number().int().min(2).default(50).describe('Distinct destinations one source tried in a window that open host_scan'),
   }).prefault({}),
 });
 

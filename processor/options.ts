@@ -11,6 +11,7 @@ export function detectOptions(d: Config['detect']): DetectOptions {
     episode: { openAfter: d.open_after, window: Math.max(d.open_window, d.open_after), closeAfter: d.close_after, cooldownS: d.cooldown / 1000 },
     invalid: { minRate: d.invalid_min_rate, z: d.invalid_z, clearZ: d.invalid_clear_z, history: d.invalid_history, warmup: 30, alpha: 0.1, minSpread: 0.1 },
     table: { warnFill: d.table_warn, criticalFill: d.table_critical, minDropRate: d.drops_min_rate, trendPoints: 12 },
+    scans: { windowS: d.scan_window / 1000, s0: d.s0_per_source, rej: d.rej_per_source, ports: d.ports_per_source, hosts: d.hosts_per_source, closeAfter: d.close_after },
   };
 }
 

@@ -11,7 +11,7 @@ import { isCtpipeError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { CtpipeRecord, CtRecord } from '../contract/records.js';
 import { Detectors, type DetectOptions, type DetectorsState } from './anomaly/detectors.js';
-import { versionOf } from './anomaly/row.js';
+import type { AnomalyRow } from './anomaly/row.js';
 import { anomalyToCh, eventToCh, FLOW_COLUMNS, flowTsv, healthToCh, statsToCh } from './clickhouse/rows.js';
 import { retrying } from './clickhouse/retry.js';
 import type { Store } from './clickhouse/store.js';
@@ -76,7 +76,10 @@ export class Pipeline {
     this.detectors = o.detect && new Detectors(o.detect);
     this.engine = new LifecycleEngine({
       ...o.engine,
-      onRow: (r) => this.buffers.flows.push(flowTsv(r)),
+      onRow: (r) => {
+        this.buffers.flows.push(flowTsv(r));
+        for (const a of this.detectors?.onFlow(r) ?? []) this.anomaly(a);
+      },
       onHealth: (h) => {
         if (h.kind === 'gap') this.m.gaps.inc(h.count);
         this.buffers.pipeline_health.push(healthToCh(h));
@@ -93,10 +96,7 @@ export class Pipeline {
         const row = this.stats.apply(r);
         if (row) {
           this.buffers.host_stats.push(statsToCh(row));
-          for (const a of this.detectors?.onStats(row) ?? []) {
-            if (a.ended_at === null && a.version === versionOf(a.started_at)) this.m.anomalies.inc({ kind: a.kind }); // its first version
-            this.buffers.anomalies.push(anomalyToCh(a));
-          }
+          for (const a of this.detectors?.onStats(row) ?? []) this.anomaly(a);
         }
       } else if (r.type === 'invalid_packet') {
         this.detectors?.onInvalidPacket(r);
@@ -110,6 +110,19 @@ export class Pipeline {
     this.m.openFlows.set(this.engine.openCount);
     this.m.evictions.set(this.engine.counters.evictions);
     this.m.duplicates.set(this.engine.counters.duplicates);
+  }
+
+  /** Open anomalies seen, to count each once when it opens. */
+  private readonly openAnomalies = new Set<string>();
+
+  private anomaly(a: AnomalyRow): void {
+    const k = `${a.host}|${a.kind}|${a.started_at.sec}.${a.started_at.nsec}`;
+    if (a.ended_at !== null) this.openAnomalies.delete(k);
+    else if (!this.openAnomalies.has(k)) {
+      this.openAnomalies.add(k);
+      this.m.anomalies.inc({ kind: a.kind });
+    }
+    this.buffers.anomalies.push(anomalyToCh(a));
   }
 
   exportState(): { engine: EngineState; stats: StatsState; detectors?: DetectorsState } {

@@ -1,5 +1,5 @@
 /**
- * The detectors a pipeline runs on each host's statistics rows, with their configuration and
+ * The detectors a pipeline runs on each host's statistics rows and finished lifecycles, with their configuration and
  * their state (checkpointed with the partition's, so baselines and open anomalies survive restarts
  * and rebalances). Hosts are keyed by name; a host's records stay in one Kafka partition.
  */
@@ -7,27 +7,37 @@ import type { InvalidPacketRecord } from '../../contract/records.js';
 import type { HostStatsRow } from '../stats/deltas.js';
 import type { EpisodeOptions } from './episode.js';
 import { InvalidSpikeDetector, type InvalidSpikeOptions, type InvalidSpikeState } from './invalid-spike.js';
+import type { FlowRow } from '../lifecycle/flow-row.js';
 import type { AnomalyRow } from './row.js';
+import { ScanDetector, type ScanOptions, type ScanState } from './scans.js';
 import { TablePressureDetector, type TablePressureOptions, type TablePressureState } from './table-pressure.js';
 
 export interface DetectOptions {
   episode: EpisodeOptions;
   invalid: Omit<InvalidSpikeOptions, keyof EpisodeOptions>;
   table: Omit<TablePressureOptions, keyof EpisodeOptions>;
+  scans: ScanOptions;
 }
 
 export interface DetectorsState {
   invalid: InvalidSpikeState;
   table: TablePressureState;
+  scans?: ScanState;
 }
 
 export class Detectors {
   private readonly invalid: InvalidSpikeDetector;
   private readonly table: TablePressureDetector;
+  private readonly scans: ScanDetector;
 
   constructor(o: DetectOptions) {
     this.invalid = new InvalidSpikeDetector({ ...o.episode, ...o.invalid });
     this.table = new TablePressureDetector({ ...o.episode, ...o.table });
+    this.scans = new ScanDetector(o.scans);
+  }
+
+  onFlow(row: FlowRow): AnomalyRow[] {
+    return this.scans.onFlow(row);
   }
 
   onInvalidPacket(r: InvalidPacketRecord): void {
@@ -42,12 +52,13 @@ export class Detectors {
   }
 
   exportState(): DetectorsState {
-    return { invalid: this.invalid.exportState(), table: this.table.exportState() };
+    return { invalid: this.invalid.exportState(), table: this.table.exportState(), scans: this.scans.exportState() };
   }
 
   importState(s: DetectorsState | undefined): void {
     if (!s) return; // a checkpoint from before the detectors: they start learning
     this.invalid.importState(s.invalid);
     this.table.importState(s.table);
+    if (s.scans) this.scans.importState(s.scans);
   }
 }

@@ -8,7 +8,9 @@ import type { CpuStats, InvalidPacketRecord, StatsRecord } from '../../contract/
 import { STAT_FIELDS } from '../../contract/records.js';
 import { InvalidSpikeDetector } from '../../processor/anomaly/invalid-spike.js';
 import type { AnomalyRow } from '../../processor/anomaly/row.js';
+import { ScanDetector } from '../../processor/anomaly/scans.js';
 import { TablePressureDetector } from '../../processor/anomaly/table-pressure.js';
+import type { FlowRow } from '../../processor/lifecycle/flow-row.js';
 import { StatsDeltas, type HostStatsRow } from '../../processor/stats/deltas.js';
 import { mulberry32 } from '../helpers/random.js';
 
@@ -144,5 +146,43 @@ describe('table pressure detector', () => {
     const eps = episodes(rows);
     expect(eps.map((e) => [e.kind, e.observed])).toEqual([['table_drops', 20]]);
     expect(eps[0]!.ended_at).not.toBeNull();
+  });
+});
+
+describe('handshake failure and scan detector', () => {
+  const M0 = Math.ceil(T0 / 60) * 60; // windows are aligned to the minute
+  const det = () => new ScanDetector({ windowS: 60, s0: 100, rej: 100, ports: 100, hosts: 50, closeAfter: 2 });
+  let n = 0;
+  const flow = (sec: number, src: string, dst: string, dport: number, conn_state: string): FlowRow => ({
+    host: 'h', flow_id: `f${n++}`, orig_src: src, orig_dst: dst, orig_dport: dport, conn_state, end_reason: 'destroy',
+    first_seen: { sec, nsec: 0 },
+  }) as unknown as FlowRow;
+  /** Normal clients: a few connections a minute each, answered. */
+  const normal = (minute: number) => Array.from({ length: 300 }, (_, i) => flow(M0 + minute * 60 + (i % 60), `10.0.0.${i % 30}`, `10.1.0.${i % 5}`, [80, 443, 53][i % 3]!, 'SF'));
+
+  function feed(d: ScanDetector, flows: FlowRow[]): AnomalyRow[] {
+    return flows.sort((a, b) => a.first_seen.sec - b.first_seen.sec).flatMap((f) => d.onFlow(f));
+  }
+
+  it('stays quiet on normal traffic', () => {
+    expect(feed(det(), [0, 1, 2, 3, 4].flatMap(normal))).toEqual([]);
+  });
+
+  it('finds a port scan and its source, and closes it when the scan stops', () => {
+    const scan = (minute: number) => Array.from({ length: 500 }, (_, i) => flow(M0 + minute * 60 + (i % 60), '192.0.2.66', '10.1.0.1', 1 + i, 'REJ'));
+    const rows = feed(det(), [...[0, 1, 2, 3, 4, 5, 6].flatMap(normal), ...scan(1), ...scan(2)]);
+    const eps = episodes(rows);
+    expect(eps.map((e) => e.kind).sort()).toEqual(['port_scan', 'rej_storm']);
+    const p = eps.find((e) => e.kind === 'port_scan')!;
+    expect(p.started_at.sec).toBe(M0 + 60);
+    expect(p.ended_at?.sec).toBe(M0 + 5 * 60); // two clear windows after the last scanning one
+    expect((p.details.sources as { src: string }[]).map((s) => s.src)).toEqual(['192.0.2.66']);
+    expect(p.flow_ids.length).toBeGreaterThan(0);
+  });
+
+  it('finds a burst of unanswered connections (S0) and a sweep across hosts', () => {
+    const sweep = Array.from({ length: 200 }, (_, i) => flow(M0 + 120 + (i % 60), '192.0.2.9', `10.2.${i >> 8}.${i & 255}`, 22, 'S0'));
+    const rows = feed(det(), [...[0, 1, 2, 3, 4, 5].flatMap(normal), ...sweep]);
+    expect(episodes(rows).map((e) => e.kind).sort()).toEqual(['handshake_failures', 'host_scan']);
   });
 });

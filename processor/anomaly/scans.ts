@@ -1,0 +1,126 @@
+/**
+ * Handshake failures and scans, from finished lifecycles (flow rows), per host in tumbling windows
+ * of event time (`windowS`, by the row's first_seen): per source address, connections that never
+ * got a reply (conn_state S0), refused ones (REJ), and the distinct destination ports and hosts it
+ * tried. A window whose worst source passes a threshold opens (or continues) the host's anomaly of
+ * that kind; the sources over the threshold are its evidence, with sample flow ids.
+ *
+ * kinds: `handshake_failures` (S0 burst), `rej_storm`, `port_scan` (many ports), `host_scan`
+ * (many destinations). Rows arrive when lifecycles end, so an S0 burst shows once the kernel (or
+ * the engine's timeout) closes those flows: after nf_conntrack_tcp_timeout_syn_sent (120 s).
+ */
+import type { FlowRow, Time } from '../lifecycle/flow-row.js';
+import { versionOf, type AnomalyRow } from './row.js';
+
+export interface ScanOptions {
+  windowS: number;
+  s0: number;
+  rej: number;
+  ports: number;
+  hosts: number;
+  /** Clear windows in a row before an anomaly closes. */
+  closeAfter: number;
+}
+
+interface Source {
+  s0: number;
+  rej: number;
+  ports: Set<number>;
+  hosts: Set<string>;
+  flows: string[];
+}
+
+type Kind = 'handshake_failures' | 'rej_storm' | 'port_scan' | 'host_scan';
+const KINDS: Kind[] = ['handshake_failures', 'rej_storm', 'port_scan', 'host_scan'];
+
+interface Open {
+  startedAt: Time;
+  peak: number;
+  clear: number;
+  sources: Record<string, number>;
+  flows: string[];
+}
+
+interface HostState {
+  window: number;
+  sources: Map<string, Source>;
+  open: Partial<Record<Kind, Open>>;
+}
+
+export type ScanState = [string, { window: number; sources: [string, Omit<Source, 'ports' | 'hosts'> & { ports: number[]; hosts: string[] }][]; open: HostState['open'] }][];
+
+export class ScanDetector {
+  private readonly hosts = new Map<string, HostState>();
+
+  constructor(private readonly o: ScanOptions) {}
+
+  exportState(): ScanState {
+    return [...this.hosts].map(([host, h]) => [host, {
+      window: h.window, open: h.open,
+      sources: [...h.sources].map(([src, s]) => [src, { ...s, ports: [...s.ports], hosts: [...s.hosts] }]),
+    }]);
+  }
+
+  importState(st: ScanState): void {
+    for (const [host, h] of st) {
+      this.hosts.set(host, { window: h.window, open: h.open, sources: new Map(h.sources.map(([src, s]) => [src, { ...s, ports: new Set(s.ports), hosts: new Set(s.hosts) }])) });
+    }
+  }
+
+  /** A flow row (final rows only); returns anomaly rows when a window of this host closes. */
+  onFlow(r: FlowRow): AnomalyRow[] {
+    if (r.end_reason === 'open') return [];
+    const w = Math.floor(r.first_seen.sec / this.o.windowS);
+    let h = this.hosts.get(r.host);
+    if (!h) this.hosts.set(r.host, (h = { window: w, sources: new Map(), open: {} }));
+    const out: AnomalyRow[] = [];
+    if (w > h.window) {
+      out.push(...this.closeWindow(r.host, h));
+      h.window = w;
+      h.sources = new Map();
+    } else if (w < h.window) return out; // a late row of a window already judged
+    let s = h.sources.get(r.orig_src);
+    if (!s) h.sources.set(r.orig_src, (s = { s0: 0, rej: 0, ports: new Set(), hosts: new Set(), flows: [] }));
+    if (r.conn_state === 'S0') s.s0++;
+    if (r.conn_state === 'REJ') s.rej++;
+    if (s.ports.size <= this.o.ports) s.ports.add(r.orig_dport);
+    if (s.hosts.size <= this.o.hosts) s.hosts.add(r.orig_dst);
+    if (s.flows.length < 5) s.flows.push(r.flow_id);
+    return out;
+  }
+
+  private closeWindow(host: string, h: HostState): AnomalyRow[] {
+    const end: Time = { sec: (h.window + 1) * this.o.windowS, nsec: 0 };
+    const measure: Record<Kind, (s: Source) => number> = {
+      handshake_failures: (s) => s.s0, rej_storm: (s) => s.rej, port_scan: (s) => s.ports.size, host_scan: (s) => s.hosts.size,
+    };
+    const limit: Record<Kind, number> = { handshake_failures: this.o.s0, rej_storm: this.o.rej, port_scan: this.o.ports, host_scan: this.o.hosts };
+    const out: AnomalyRow[] = [];
+    for (const kind of KINDS) {
+      const over = [...h.sources].filter(([, s]) => measure[kind](s) >= limit[kind]);
+      let a = h.open[kind];
+      if (over.length) {
+        const worst = Math.max(...over.map(([, s]) => measure[kind](s)));
+        if (!a) h.open[kind] = a = { startedAt: { sec: h.window * this.o.windowS, nsec: 0 }, peak: 0, clear: 0, sources: {}, flows: [] };
+        a.peak = Math.max(a.peak, worst);
+        a.clear = 0;
+        for (const [src, s] of over) {
+          a.sources[src] = Math.max(a.sources[src] ?? 0, measure[kind](s));
+          for (const f of s.flows) if (a.flows.length < 20) a.flows.push(f);
+        }
+      } else if (a) {
+        a.clear++;
+      }
+      if (!a) continue;
+      const closed = a.clear >= this.o.closeAfter;
+      out.push({
+        host, kind, severity: a.peak >= 10 * limit[kind] ? 'critical' : 'warning', started_at: a.startedAt, ended_at: closed ? end : null,
+        score: a.peak / limit[kind], baseline: limit[kind], observed: a.peak,
+        details: { window_s: this.o.windowS, sources: Object.entries(a.sources).sort((x, y) => y[1] - x[1]).slice(0, 10).map(([src, n]) => ({ src, n })) },
+        flow_ids: a.flows, version: versionOf(end),
+      });
+      if (closed) delete h.open[kind];
+    }
+    return out;
+  }
+}
