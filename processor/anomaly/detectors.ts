@@ -45,7 +45,7 @@ export class Detectors {
   }
 
   onStats(row: HostStatsRow): AnomalyRow[] {
-    const out = this.table.apply(row);
+    const out = [...this.scans.advance(row.host, row.ts), ...this.table.apply(row)];
     const a = this.invalid.apply(row);
     if (a) out.push(a);
     return out;

@@ -1,6 +1,7 @@
 /**
  * Handshake failures and scans, from finished lifecycles (flow rows), per host in tumbling windows
- * of event time (`windowS`, by the row's first_seen): per source address, connections that never
+ * of event time (`windowS`, by when each lifecycle ended: rows arrive in that order, while their
+ * start times lag by up to a flow's timeout): per source address, connections that never
  * got a reply (conn_state S0), refused ones (REJ), and the distinct destination ports and hosts it
  * tried. A window whose worst source passes a threshold opens (or continues) the host's anomaly of
  * that kind; the sources over the threshold are its evidence, with sample flow ids.
@@ -70,15 +71,11 @@ export class ScanDetector {
   /** A flow row (final rows only); returns anomaly rows when a window of this host closes. */
   onFlow(r: FlowRow): AnomalyRow[] {
     if (r.end_reason === 'open') return [];
-    const w = Math.floor(r.first_seen.sec / this.o.windowS);
+    const w = Math.floor((r.ended_at ?? r.first_seen).sec / this.o.windowS);
     let h = this.hosts.get(r.host);
     if (!h) this.hosts.set(r.host, (h = { window: w, sources: new Map(), open: {} }));
-    const out: AnomalyRow[] = [];
-    if (w > h.window) {
-      out.push(...this.closeWindow(r.host, h));
-      h.window = w;
-      h.sources = new Map();
-    } else if (w < h.window) return out; // a late row of a window already judged
+    const out = this.advanceTo(r.host, h, w);
+    if (w < h.window) return out; // a late row of a window already judged
     let s = h.sources.get(r.orig_src);
     if (!s) h.sources.set(r.orig_src, (s = { s0: 0, rej: 0, ports: new Set(), hosts: new Set(), flows: [] }));
     if (r.conn_state === 'S0') s.s0++;
@@ -86,6 +83,26 @@ export class ScanDetector {
     if (s.ports.size <= this.o.ports) s.ports.add(r.orig_dport);
     if (s.hosts.size <= this.o.hosts) s.hosts.add(r.orig_dst);
     if (s.flows.length < 5) s.flows.push(r.flow_id);
+    return out;
+  }
+
+  /**
+   * Event time moved on for a host (its statistics arrive every interval, flows or not): windows
+   * that ended are judged, so an anomaly closes even when no more flows come.
+   */
+  advance(host: string, t: Time): AnomalyRow[] {
+    const h = this.hosts.get(host);
+    return h ? this.advanceTo(host, h, Math.floor(t.sec / this.o.windowS)) : [];
+  }
+
+  private advanceTo(host: string, h: HostState, w: number): AnomalyRow[] {
+    const out: AnomalyRow[] = [];
+    // Each passing window is judged (empty ones count as clear), at most until nothing is open.
+    while (h.window < w) {
+      out.push(...this.closeWindow(host, h));
+      h.sources = new Map();
+      h.window = Object.keys(h.open).length ? h.window + 1 : w;
+    }
     return out;
   }
 

@@ -1,8 +1,9 @@
 /**
- * INVALID spike detection on real kernel traffic, through `ctpipe run`: normal background traffic
+ * Anomaly detection on real kernel traffic, through `ctpipe run`: normal background traffic
  * through the lab firewall (TCP, UDP, ICMP) opens nothing; an hping3 burst of SYN+FIN+RST packets
  * on top of it opens exactly one `invalid_spike` for the host, with the burst's source, port and
- * flags in its evidence (NFLOG samples), and the anomaly closes after the burst.
+ * flags in its evidence (NFLOG samples), and the anomaly closes after the burst; then a SYN scan of
+ * 300 closed ports opens `port_scan` and `rej_storm` naming the scanner (5 s windows here).
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -41,7 +42,8 @@ beforeAll(async () => {
   await lab.tcpServer(8080);
   await lab.udpServer(5353);
   const p = spawn(process.execPath, [BIN, 'run', '--netns', lab.netnsPath('fw'), '--clickhouse-url', `chdb:${dir}`, '--host', 'lab-fw',
-    '--process-flush', '300ms', '--stats-interval', '1s', '--nflog-group', String(NFLOG_GROUP), '--no-metrics-enabled']);
+    '--process-flush', '300ms', '--stats-interval', '1s', '--nflog-group', String(NFLOG_GROUP), '--no-metrics-enabled',
+    '--detect-scan-window', '5s', '--detect-ports-per-source', '100', '--detect-rej-per-source', '100']);
   p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<number | null>((r) => p.on('exit', (code) => r(code)));
   for (let i = 0; i < 100 && !stderr.includes('running: collector and processor'); i++) await sleep(100);
@@ -54,6 +56,8 @@ beforeAll(async () => {
   await lab.hpingInvalid(ADDR.server4, 6000, 80); // 6 s at 1,000 packets/s
   burstPackets = (await lab.invalidCounter()) - before;
   await sleep(12_000); // clear intervals, so the anomaly closes
+  await lab.synScan(ADDR.server4, 2000, 300); // closed ports: each SYN answered by RST (REJ)
+  await sleep(40_000); // the refused flows end (CLOSE timeout, 10 s), their window closes, then clear ones
   stop.now = true;
   await bg;
   p.kill('SIGTERM');
@@ -87,6 +91,17 @@ describe('INVALID spikes on real traffic (ctpipe run)', () => {
     expect(d.top_dports[0]!.value).toBe('80');
     expect(d.top_tcp_flags[0]!.value).toBe('FSR');
     expect(d.likely_cause).toBe('invalid_flags');
-    expect(anomalies.filter((a) => a.kind !== 'invalid_spike')).toEqual([]);
+    expect(anomalies.filter((a) => !['invalid_spike', 'port_scan', 'rej_storm'].includes(a.kind))).toEqual([]);
+  });
+
+  it('the SYN scan opened port_scan and rej_storm naming the scanner, and both closed', () => {
+    for (const kind of ['port_scan', 'rej_storm']) {
+      const found = anomalies.filter((a) => a.kind === kind);
+      expect(found.length, kind).toBe(1);
+      expect(found[0]!.ended_at, kind).not.toBeNull();
+      expect(found[0]!.observed, kind).toBeGreaterThanOrEqual(100);
+      const d = JSON.parse(found[0]!.details) as { sources: { src: string }[] };
+      expect(d.sources.map((x) => x.src), kind).toEqual([ADDR.client4]);
+    }
   });
 });

@@ -199,6 +199,13 @@ table inet ctpipe_lab {
     });
   }
 
+  /** A SYN to each of `count` consecutive ports from `firstPort` (hping3 -p ++N), `gapMs` apart. */
+  async synScan(dst: string, firstPort: number, count: number, gapMs = 10): Promise<void> {
+    await this.exec('client', 'hping3', ['-q', '-S', '-c', String(count), '-i', `u${gapMs * 1000}`, '-p', `++${firstPort}`, dst], {
+      allowFail: true, timeoutMs: 60_000,
+    });
+  }
+
   /** The firewall's `ct state invalid` counter (packets). */
   async invalidCounter(): Promise<number> {
     const r = await this.exec('fw', 'nft', ['-j', 'list', 'counter', 'inet', 'ctpipe_lab', 'invalid_pkts']);

@@ -1,7 +1,7 @@
 /**
- * The statistics detectors on synthetic series: a spike on a steady host, a slow ramp, a new host,
- * a quiet noisy host, a counter reset after a reboot (through the real delta code), and the
- * conntrack table filling and dropping.
+ * The detectors on synthetic series: a spike on a steady host, a slow ramp, a new host, a quiet
+ * noisy host, a counter reset after a reboot (through the real delta code), the conntrack table
+ * filling and dropping, and scans and handshake failures among normal connections.
  */
 import { describe, expect, it } from 'vitest';
 import type { CpuStats, InvalidPacketRecord, StatsRecord } from '../../contract/records.js';
@@ -155,13 +155,13 @@ describe('handshake failure and scan detector', () => {
   let n = 0;
   const flow = (sec: number, src: string, dst: string, dport: number, conn_state: string): FlowRow => ({
     host: 'h', flow_id: `f${n++}`, orig_src: src, orig_dst: dst, orig_dport: dport, conn_state, end_reason: 'destroy',
-    first_seen: { sec, nsec: 0 },
+    first_seen: { sec: sec - 30, nsec: 0 }, ended_at: { sec, nsec: 0 },
   }) as unknown as FlowRow;
   /** Normal clients: a few connections a minute each, answered. */
   const normal = (minute: number) => Array.from({ length: 300 }, (_, i) => flow(M0 + minute * 60 + (i % 60), `10.0.0.${i % 30}`, `10.1.0.${i % 5}`, [80, 443, 53][i % 3]!, 'SF'));
 
   function feed(d: ScanDetector, flows: FlowRow[]): AnomalyRow[] {
-    return flows.sort((a, b) => a.first_seen.sec - b.first_seen.sec).flatMap((f) => d.onFlow(f));
+    return flows.sort((a, b) => a.ended_at!.sec - b.ended_at!.sec).flatMap((f) => d.onFlow(f));
   }
 
   it('stays quiet on normal traffic', () => {
@@ -178,6 +178,16 @@ describe('handshake failure and scan detector', () => {
     expect(p.ended_at?.sec).toBe(M0 + 5 * 60); // two clear windows after the last scanning one
     expect((p.details.sources as { src: string }[]).map((s) => s.src)).toEqual(['192.0.2.66']);
     expect(p.flow_ids.length).toBeGreaterThan(0);
+  });
+
+  it('closes on event time alone when no more flows come (the host\'s statistics carry it)', () => {
+    const d = det();
+    const scan = Array.from({ length: 150 }, (_, i) => flow(M0 + 60 + (i % 60), '192.0.2.66', '10.1.0.1', 1 + i, 'SF'));
+    const rows = feed(d, [...normal(0), ...scan]);
+    rows.push(...d.advance('h', { sec: M0 + 10 * 60, nsec: 0 }));
+    const [p] = episodes(rows);
+    expect(p!.kind).toBe('port_scan');
+    expect(p!.ended_at?.sec).toBe(M0 + 4 * 60);
   });
 
   it('finds a burst of unanswered connections (S0) and a sweep across hosts', () => {
