@@ -136,6 +136,8 @@ export const ConfigSchema = z.strictObject({
     rej_per_source: z.number().int().min(1).default(100).describe('Refused connections (REJ) from one source in a window that open rej_storm'),
     ports_per_source: z.number().int().min(2).default(100).describe('Distinct destination ports one source tried in a window that open port_scan'),
     hosts_per_source: z.number().int().min(2).default(50).describe('Distinct destinations one source tried in a window that open host_scan'),
+    expectations_per_minute: z.number().int().min(1).default(600).describe('New helper expectations per host per minute that open expectation_flood'),
+    related_quiet: duration('5m', 'A related-flow anomaly closes after this long (event time) without a new case'),
   }).prefault({}),
 });
 

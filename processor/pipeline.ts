@@ -9,7 +9,7 @@ import { Readable } from 'node:stream';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { isCtpipeError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
-import type { CtpipeRecord, CtRecord } from '../contract/records.js';
+import type { CtpipeRecord } from '../contract/records.js';
 import { Detectors, type DetectOptions, type DetectorsState } from './anomaly/detectors.js';
 import type { AnomalyRow } from './anomaly/row.js';
 import { anomalyToCh, eventToCh, FLOW_COLUMNS, flowTsv, healthToCh, statsToCh } from './clickhouse/rows.js';
@@ -90,7 +90,7 @@ export class Pipeline {
   /** Applies records (in stream order); rows accumulate until write(). */
   process(records: readonly CtpipeRecord[]): void {
     for (const r of records) {
-      this.engine.apply(r);
+      if (!this.engine.apply(r)) continue; // a duplicate (at-least-once delivery): already counted everywhere
       this.hosts.add(r.host);
       if (r.type === 'stats') {
         const row = this.stats.apply(r);
@@ -100,8 +100,11 @@ export class Pipeline {
         }
       } else if (r.type === 'invalid_packet') {
         this.detectors?.onInvalidPacket(r);
-      } else if (this.o.rawEvents && (r.type === 'new' || r.type === 'update' || r.type === 'destroy' || r.type === 'snapshot')) {
-        this.buffers.events.push(eventToCh(r as CtRecord));
+      } else if (r.type === 'exp_new' || r.type === 'exp_destroy') {
+        for (const a of this.detectors?.onExpectation(r) ?? []) this.anomaly(a);
+      } else if (r.type === 'new' || r.type === 'update' || r.type === 'destroy' || r.type === 'snapshot') {
+        for (const a of this.detectors?.onFlowRecord(r) ?? []) this.anomaly(a);
+        if (this.o.rawEvents) this.buffers.events.push(eventToCh(r));
       }
     }
     for (const h of this.hosts) this.engine.tick(h);

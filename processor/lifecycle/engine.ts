@@ -126,7 +126,8 @@ export class LifecycleEngine {
     return this.t.typedBytes();
   }
 
-  apply(r: CtpipeRecord): void {
+  /** Applies a record; false when it was a duplicate and was dropped. */
+  apply(r: CtpipeRecord): boolean {
     this.counters.records++;
     if (r.host !== this.curHost || r.run !== this.curRun || !this.cur) {
       this.curHost = r.host;
@@ -142,7 +143,7 @@ export class LifecycleEngine {
       this.maxSeq.set(`${r.host}|${r.run}`, (this.cur = { seq: r.seq }));
     } else if (r.seq <= cur.seq) {
       this.counters.duplicates++;
-      return;
+      return false;
     } else {
       if (r.seq > cur.seq + 1) this.gap(r.host, r.run, { sec: r.sec, nsec: r.nsec }, cur.seq + 1, r.seq - 1);
       cur.seq = r.seq;
@@ -163,6 +164,7 @@ export class LifecycleEngine {
       default:
         break; // stats, expectations and INVALID samples are for the detectors
     }
+    return true;
   }
 
   private gap(host: string, run: string, at: Time, first: number, last: number): void {

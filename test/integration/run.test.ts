@@ -116,6 +116,11 @@ describe('ctpipe run on real traffic', () => {
     expect(data.map((d) => d.master_flow_id).sort()).toEqual(controls.map((c) => c.flow_id).sort());
   });
 
+  it('raised no anomaly: FTP through the kernel helper, a refused connection, normal traffic', async () => {
+    const r = await store.query({ query: 'SELECT kind FROM ctpipe.anomalies FINAL', format: 'JSONEachRow' });
+    expect(await r.json()).toEqual([]);
+  });
+
   it('answers ad hoc SQL with bound parameters in every format (ctpipe query)', async () => {
     await store.close(); // chDB is one process's store: hand it to the query command
     const { spawnSync } = await import('node:child_process');

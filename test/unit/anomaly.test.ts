@@ -1,16 +1,20 @@
 /**
  * The detectors on synthetic series: a spike on a steady host, a slow ramp, a new host, a quiet
  * noisy host, a counter reset after a reboot (through the real delta code), the conntrack table
- * filling and dropping, and scans and handshake failures among normal connections.
+ * filling and dropping, scans and handshake failures among normal connections, and helper
+ * (related-flow) anomalies next to the FTP sessions the kernel's helper really made.
  */
 import { describe, expect, it } from 'vitest';
-import type { CpuStats, InvalidPacketRecord, StatsRecord } from '../../contract/records.js';
+import type { CpuStats, CtRecord, ExpRecord, InvalidPacketRecord, StatsRecord } from '../../contract/records.js';
 import { STAT_FIELDS } from '../../contract/records.js';
 import { InvalidSpikeDetector } from '../../processor/anomaly/invalid-spike.js';
 import type { AnomalyRow } from '../../processor/anomaly/row.js';
+import { RelatedDetector } from '../../processor/anomaly/related.js';
 import { ScanDetector } from '../../processor/anomaly/scans.js';
 import { TablePressureDetector } from '../../processor/anomaly/table-pressure.js';
+import { LifecycleEngine } from '../../processor/lifecycle/engine.js';
 import type { FlowRow } from '../../processor/lifecycle/flow-row.js';
+import { decodeBuffers, fixtureBuffers } from '../helpers/decode.js';
 import { StatsDeltas, type HostStatsRow } from '../../processor/stats/deltas.js';
 import { mulberry32 } from '../helpers/random.js';
 
@@ -194,5 +198,63 @@ describe('handshake failure and scan detector', () => {
     const sweep = Array.from({ length: 200 }, (_, i) => flow(M0 + 120 + (i % 60), '192.0.2.9', `10.2.${i >> 8}.${i & 255}`, 22, 'S0'));
     const rows = feed(det(), [...[0, 1, 2, 3, 4, 5].flatMap(normal), ...sweep]);
     expect(episodes(rows).map((e) => e.kind).sort()).toEqual(['handshake_failures', 'host_scan']);
+  });
+});
+
+describe('related-flow detector', () => {
+  const det = () => new RelatedDetector({
+    quietS: 300, perMinute: 600, perMaster: { ftp: 1 }, helperPorts: { ftp: [21] },
+  });
+  const master = { src: '198.51.100.2', dst: '203.0.113.2', proto: 6, sport: 49408, dport: 21 };
+  const exp = (expected: Partial<typeof master>, type: 'exp_new' | 'exp_destroy' = 'exp_new', sec = T0): ExpRecord => ({
+    type, host: 'h', run: 'r', seq: 0, sec, nsec: 0, family: 'ipv4', helper: 'ftp', master,
+    expected: { src: '198.51.100.2', dst: '203.0.113.2', proto: 6, sport: 0, dport: 50000, ...expected },
+    mask: { src: '255.255.255.255', dst: '255.255.255.255', proto: 6, sport: 0, dport: 65535 },
+  });
+
+  it('finds nothing in the FTP sessions the lab ran through the kernel helper', () => {
+    const d = det();
+    const recs = decodeBuffers(fixtureBuffers('events'));
+    const out: AnomalyRow[] = [];
+    for (const r of recs.ct) out.push(...d.onFlowRecord({ ...r, host: 'h' }));
+    for (const r of recs.exp) out.push(...d.onExpectation({ ...r, host: 'h' }));
+    const e = new LifecycleEngine({ maxOpen: 1000, refreshMs: 60_000, graceMs: 5000, onRow: (row) => out.push(...d.onFlow(row)), onHealth: () => {} });
+    recs.ct.forEach((r, i) => e.apply({ ...r, host: 'h', run: 'r', seq: i + 1 }));
+    expect(recs.exp.length).toBeGreaterThan(0);
+    expect(out).toEqual([]);
+  });
+
+  it('flags an expectation toward a third host or a privileged port, with the master as evidence', () => {
+    const d = det();
+    const out = [...d.onExpectation(exp({ dst: '192.0.2.99' })), ...d.onExpectation(exp({ dst: '192.0.2.99' }, 'exp_destroy')), ...d.onExpectation(exp({ dport: 22 }))];
+    expect(episodes(out).map((a) => a.kind).sort()).toEqual(['related_privileged_port', 'related_third_host']);
+    const third = episodes(out).find((a) => a.kind === 'related_third_host')!;
+    expect((third.details.evidence as { master: string; expected: string }[])[0]).toMatchObject({
+      master: '198.51.100.2:49408 -> 203.0.113.2:21/6', expected: '198.51.100.2:0 -> 192.0.2.99:50000/6',
+    });
+  });
+
+  it('flags more outstanding expectations per master than the helper allows, not a long session of transfers', () => {
+    const d = det();
+    const session: AnomalyRow[] = [];
+    for (let i = 0; i < 50; i++) session.push(...d.onExpectation(exp({ dport: 50000 + i })), ...d.onExpectation(exp({ dport: 50000 + i }, 'exp_destroy')));
+    expect(session).toEqual([]);
+    const flood = [...d.onExpectation(exp({ dport: 40001 })), ...d.onExpectation(exp({ dport: 40002 })), ...d.onExpectation(exp({ dport: 40003 }))];
+    expect(episodes(flood).map((a) => [a.kind, a.observed])).toEqual([['expectation_flood', 2]]);
+  });
+
+  it('flags a RELATED flow without a known master, a helper on an odd port, and closes after a quiet period', () => {
+    const d = det();
+    const orphan = { host: 'h', related: true, master_flow_id: '', end_reason: 'destroy', first_seen: { sec: T0, nsec: 0 }, orig_src: '198.51.100.2', orig_sport: 40000, orig_dst: '203.0.113.2', orig_dport: 50000, proto: 6, helper: '', flow_id: 'f1' } as unknown as FlowRow;
+    const odd = { type: 'new', host: 'h', run: 'r', seq: 1, sec: T0, nsec: 0, id: 1, family: 'ipv4', proto: 6, status: 8, helper: 'ftp',
+      orig: { src: '198.51.100.2', dst: '203.0.113.2', proto: 6, sport: 40000, dport: 2121 }, reply: { src: '203.0.113.2', dst: '198.51.100.2', proto: 6, sport: 2121, dport: 40000 } } as CtRecord;
+    const out = [...d.onFlow(orphan), ...d.onFlowRecord(odd)];
+    out.push(...d.advance('h', { sec: T0 + 100, nsec: 0 }));
+    expect(episodes(out).every((a) => a.ended_at === null)).toBe(true);
+    out.push(...d.advance('h', { sec: T0 + 400, nsec: 0 }));
+    const eps = episodes(out);
+    expect(eps.map((a) => a.kind).sort()).toEqual(['helper_unexpected_port', 'related_orphan']);
+    expect(eps.every((a) => a.ended_at?.sec === T0 + 400)).toBe(true);
+    expect(eps.find((a) => a.kind === 'related_orphan')!.flow_ids).toEqual(['f1']);
   });
 });
