@@ -12,7 +12,7 @@ import { Registry } from 'prom-client';
 import { ConfigSchema } from '../cli/config.js';
 import { ThreadedProducer } from '../collector/kafka-thread.js';
 import { KafkaPublisher } from '../collector/sinks/kafka.js';
-import { createLogger, silentLogger } from '../common/log.js';
+import { silentLogger } from '../common/log.js';
 import { migrate } from '../processor/clickhouse/migrate.js';
 import { openStore } from '../processor/clickhouse/store.js';
 import { startProcessor } from '../processor/consumer.js';
@@ -45,7 +45,7 @@ export async function runFreshness(conns = 40_000, rate = 50_000): Promise<Fresh
     const records = [...recordChunks(conns, 'fresh')].flat();
     pub.write(records[0]!); // the topic exists before the consumer subscribes
     await pub.flush();
-    const proc = await startProcessor(cfg, store, process.env.FRESH_DEBUG ? createLogger('debug', 'fresh') : silentLogger, new Registry(), 10_000);
+    const proc = await startProcessor(cfg, store, silentLogger, new Registry(), 10_000);
     for (let t = 0; t < 30_000 && proc.partitions().length === 0; t += 50) await new Promise((res) => setTimeout(res, 50)); // joined, first batch in
     const destroyedAt: number[] = []; // publish time of the i-th DESTROY
     let stored = 0;
