@@ -1,8 +1,8 @@
 /**
  * The in-memory link of `ctpipe run`: the collector writes records here instead of to Kafka, and
  * they go through the processor pipeline in batches, at least every `flushMs`. A batch's rows are
- * inserted under a token naming its (host, run, seq range), in input order, while the next batch
- * goes through the engine.
+ * inserted under a token naming its (host, run, seq range); the next batch goes through the engine
+ * meanwhile (rows carry versions and tokens, so the order in which inserts finish does not matter).
  */
 import type { RecordSink } from '../collector/sinks/sink.js';
 import type { CtpipeRecord } from '../contract/records.js';
