@@ -3,7 +3,9 @@
  * through the lab firewall (TCP, UDP, ICMP) opens nothing; an hping3 burst of SYN+FIN+RST packets
  * on top of it opens exactly one `invalid_spike` for the host, with the burst's source, port and
  * flags in its evidence (NFLOG samples), and the anomaly closes after the burst; then a SYN scan of
- * 300 closed ports opens `port_scan` and `rej_storm` naming the scanner (5 s windows here).
+ * 300 closed ports opens `port_scan` and `rej_storm` naming the scanner (5 s windows here); and an
+ * expectation inserted on a live FTP control connection toward a third host opens
+ * `related_third_host` with the master connection as evidence.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -25,6 +27,8 @@ let stderr = '';
 let beforeBurst: Anomaly[] = [];
 let anomalies: Anomaly[] = [];
 let burstPackets = 0;
+let ftpControlPort = 0;
+const THIRD_HOST = '192.0.2.99';
 
 /** Background traffic until `stop` is set: a TCP connection, a UDP exchange and a ping each round. */
 async function background(stop: { now: boolean }): Promise<void> {
@@ -41,6 +45,7 @@ beforeAll(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'ctpipe-anomaly-'));
   await lab.tcpServer(8080);
   await lab.udpServer(5353);
+  await lab.ftpServer();
   const p = spawn(process.execPath, [BIN, 'run', '--netns', lab.netnsPath('fw'), '--clickhouse-url', `chdb:${dir}`, '--host', 'lab-fw',
     '--process-flush', '300ms', '--stats-interval', '1s', '--nflog-group', String(NFLOG_GROUP), '--no-metrics-enabled',
     '--detect-scan-window', '5s', '--detect-ports-per-source', '100', '--detect-rej-per-source', '100']);
@@ -58,6 +63,11 @@ beforeAll(async () => {
   await sleep(12_000); // clear intervals, so the anomaly closes
   await lab.synScan(ADDR.server4, 2000, 300); // closed ports: each SYN answered by RST (REJ)
   await sleep(40_000); // the refused flows end (CLOSE timeout, 10 s), their window closes, then clear ones
+  const ftp = await lab.ftpHold(30);
+  ftpControlPort = ftp.port;
+  await lab.insertExpectation(ftp.port, THIRD_HOST);
+  await sleep(2000);
+  ftp.proc.kill();
   stop.now = true;
   await bg;
   p.kill('SIGTERM');
@@ -74,7 +84,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-describe('INVALID spikes on real traffic (ctpipe run)', () => {
+describe('anomalies on real traffic (ctpipe run)', () => {
   it('normal traffic alone opened nothing', () => {
     expect(beforeBurst).toEqual([]);
   });
@@ -91,7 +101,7 @@ describe('INVALID spikes on real traffic (ctpipe run)', () => {
     expect(d.top_dports[0]!.value).toBe('80');
     expect(d.top_tcp_flags[0]!.value).toBe('FSR');
     expect(d.likely_cause).toBe('invalid_flags');
-    expect(anomalies.filter((a) => !['invalid_spike', 'port_scan', 'rej_storm'].includes(a.kind))).toEqual([]);
+    expect(anomalies.filter((a) => !['invalid_spike', 'port_scan', 'rej_storm', 'related_third_host'].includes(a.kind))).toEqual([]);
   });
 
   it('the SYN scan opened port_scan and rej_storm naming the scanner, and both closed', () => {
@@ -103,5 +113,14 @@ describe('INVALID spikes on real traffic (ctpipe run)', () => {
       const d = JSON.parse(found[0]!.details) as { sources: { src: string }[] };
       expect(d.sources.map((x) => x.src), kind).toEqual([ADDR.client4]);
     }
+  });
+
+  it('an expectation toward a third host on a live FTP control connection opened related_third_host', () => {
+    const found = anomalies.filter((a) => a.kind === 'related_third_host');
+    expect(found.length).toBe(1);
+    const d = JSON.parse(found[0]!.details) as { evidence: { master: string; expected: string; helper: string }[] };
+    expect(d.evidence[0]!.master).toBe(`${ADDR.client4}:${ftpControlPort} -> ${ADDR.server4}:21/6`);
+    expect(d.evidence[0]!.expected).toContain(`-> ${THIRD_HOST}:`);
+    expect(d.evidence[0]!.helper).toBe('ftp');
   });
 });

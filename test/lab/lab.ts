@@ -186,6 +186,31 @@ table inet ctpipe_lab {
     throw new Error('the FTP server did not start listening on port 21');
   }
 
+  /** An FTP control connection that logs in and stays open (the kernel's ftp helper on it); resolves to its local port. */
+  async ftpHold(seconds: number): Promise<{ port: number; proc: ChildProcess }> {
+    const proc = this.spawn('client', SYSTEM_PYTHON, ['-c', [
+      'import ftplib, sys, time', 'f = ftplib.FTP()', `f.connect('${ADDR.server4}', 21, timeout=10)`, 'f.login()',
+      'print(f.sock.getsockname()[1], flush=True)', `time.sleep(${seconds})`,
+    ].join('\n')]);
+    const port = await new Promise<number>((resolve, reject) => {
+      proc.stdout!.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
+      proc.once('exit', (code) => reject(new Error(`the FTP control connection ended early (${String(code)})`)));
+    });
+    return { port, proc };
+  }
+
+  /**
+   * `conntrack -I expect`: an expectation on a live master connection (client:port -> server:21)
+   * for a connection from the client to `dst`. (conntrack-tools 1.4.7 drops the expected tuple's
+   * ports here, so only the addresses are meant.)
+   */
+  async insertExpectation(masterPort: number, dst: string): Promise<void> {
+    await this.exec('fw', 'conntrack', ['-I', 'expect', '-p', 'tcp', '--orig-src', ADDR.client4, '--orig-dst', ADDR.server4,
+      '--orig-port-src', String(masterPort), '--orig-port-dst', '21', '--tuple-src', ADDR.client4, '--tuple-dst', dst,
+      '--tuple-port-src', '0', '--tuple-port-dst', '50000', '--mask-src', '255.255.255.255', '--mask-dst', '255.255.255.255',
+      '--mask-port-src', '0', '--mask-port-dst', '65535', '--timeout', '60']);
+  }
+
   async ftpGet(mode: 'passive' | 'active'): Promise<{ bytes: number; control_port: number }> {
     const r = await this.exec('client', SYSTEM_PYTHON, [FTP_CLIENT, ADDR.server4, mode, 'data.bin']);
     return JSON.parse(r.stdout.trim()) as { bytes: number; control_port: number };
