@@ -107,7 +107,7 @@ export class Pipeline {
         if (this.o.rawEvents) this.buffers.events.push(eventToCh(r));
       }
     }
-    for (const h of this.hosts) this.engine.tick(h);
+    this.engine.tick(...this.hosts);
     this.hosts.clear();
     this.m.records.inc(records.length);
     this.m.openFlows.set(this.engine.openCount);

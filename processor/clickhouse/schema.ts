@@ -40,6 +40,8 @@ function table(c: SchemaContext, name: string, columns: string, kind: string, en
 // Time columns: DateTime64(9) keeps the kernel's nanoseconds; Delta + ZSTD compresses ordered times.
 const T = "DateTime64(9, 'UTC') CODEC(Delta, ZSTD(1))";
 const TN = "Nullable(DateTime64(9, 'UTC'))";
+// Insert tokens deduplicate on plain MergeTree only with a window (Replicated tables keep one).
+const DEDUP = 'SETTINGS non_replicated_deduplication_window = 1000';
 
 export const MIGRATIONS: Migration[] = [
   {
@@ -80,7 +82,7 @@ export const MIGRATIONS: Migration[] = [
         'ReplacingMergeTree', 'version',
         `PARTITION BY toYYYYMMDD(first_seen) ORDER BY (host, toStartOfHour(first_seen), flow_id)
          TTL toDateTime(first_seen) + INTERVAL ${c.flowsTtlDays} DAY
-         SETTINGS non_replicated_deduplication_window = 1000`,
+         ${DEDUP}`,
         'cityHash64(host)'),
       ...table(c, 'host_stats', `
         host LowCardinality(String),
@@ -95,7 +97,7 @@ export const MIGRATIONS: Migration[] = [
         reset Bool`,
         'MergeTree', '',
         `PARTITION BY toYYYYMM(ts) ORDER BY (host, ts) TTL toDateTime(ts) + INTERVAL ${c.flowsTtlDays} DAY
-         SETTINGS non_replicated_deduplication_window = 1000`,
+         ${DEDUP}`,
         'cityHash64(host)'),
       ...table(c, 'pipeline_health', `
         host LowCardinality(String),
@@ -107,7 +109,7 @@ export const MIGRATIONS: Migration[] = [
         detail String`,
         'MergeTree', '',
         `PARTITION BY toYYYYMM(ts) ORDER BY (host, ts, kind) TTL toDateTime(ts) + INTERVAL ${c.flowsTtlDays} DAY
-         SETTINGS non_replicated_deduplication_window = 1000`,
+         ${DEDUP}`,
         'cityHash64(host)'),
       ...table(c, 'anomalies', `
         host LowCardinality(String),
@@ -130,7 +132,7 @@ export const MIGRATIONS: Migration[] = [
         payload_hex String`,
         'MergeTree', '',
         `ORDER BY (topic, partition, offset) TTL toDateTime(ts) + INTERVAL 30 DAY
-         SETTINGS non_replicated_deduplication_window = 1000`),
+         ${DEDUP}`),
       ...table(c, 'events', `
         host LowCardinality(String), run String, seq UInt64,
         ts ${T},
@@ -140,7 +142,7 @@ export const MIGRATIONS: Migration[] = [
         tcp_state LowCardinality(String), status UInt32`,
         'MergeTree', '',
         `PARTITION BY toYYYYMMDD(ts) ORDER BY (host, ts, seq) TTL toDateTime(ts) + INTERVAL ${c.eventsTtlDays} DAY
-         SETTINGS non_replicated_deduplication_window = 1000`,
+         ${DEDUP}`,
         'cityHash64(host)'),
       // Rollups count each flow once, from its final row (open refresh rows are left out).
       ...table(c, 'flows_1m', `
@@ -150,7 +152,7 @@ export const MIGRATIONS: Migration[] = [
         duration_ms_sum Float64`,
         'SummingMergeTree', '',
         `PARTITION BY toYYYYMM(minute) ORDER BY (host, minute, proto, conn_state, orig_dport)
-         TTL minute + INTERVAL ${c.flowsTtlDays * 12} DAY SETTINGS non_replicated_deduplication_window = 1000`,
+         TTL minute + INTERVAL ${c.flowsTtlDays * 12} DAY ${DEDUP}`,
         'cityHash64(host)'),
       `CREATE MATERIALIZED VIEW IF NOT EXISTS ${c.db}.flows_1m_mv${onCluster(c)} TO ${c.db}.${c.cluster ? 'flows_1m_local' : 'flows_1m'} AS
         SELECT host, toStartOfMinute(first_seen) AS minute, proto, conn_state, orig_dport,
@@ -163,7 +165,7 @@ export const MIGRATIONS: Migration[] = [
         flows SimpleAggregateFunction(sum, UInt64), orig_bytes SimpleAggregateFunction(sum, UInt64),
         reply_bytes SimpleAggregateFunction(sum, UInt64)`,
         'AggregatingMergeTree', '',
-        `ORDER BY minute TTL minute + INTERVAL ${c.flowsTtlDays * 12} DAY SETTINGS non_replicated_deduplication_window = 1000`),
+        `ORDER BY minute TTL minute + INTERVAL ${c.flowsTtlDays * 12} DAY ${DEDUP}`),
       // The processor's checkpoints: per consumer group and partition, its state and the offset
       // it corresponds to; and the input ranges it wrote, so a replay cuts batches the same way.
       ...table(c, 'processor_checkpoints', `
@@ -177,7 +179,7 @@ export const MIGRATIONS: Migration[] = [
         first_offset Int64, last_offset Int64,
         ts DateTime64(3, 'UTC') DEFAULT now64(3)`,
         'MergeTree', '', `ORDER BY (group_id, topic, partition, first_offset) TTL toDateTime(ts) + INTERVAL 7 DAY
-         SETTINGS non_replicated_deduplication_window = 1000`),
+         ${DEDUP}`),
       `CREATE MATERIALIZED VIEW IF NOT EXISTS ${c.db}.fleet_1m_mv${onCluster(c)} TO ${c.db}.${c.cluster ? 'fleet_1m_local' : 'fleet_1m'} AS
         SELECT toStartOfMinute(first_seen) AS minute, uniqState(toString(host)) AS hosts, count() AS flows,
           sum(orig_bytes) AS orig_bytes, sum(reply_bytes) AS reply_bytes

@@ -299,15 +299,21 @@ export class LifecycleEngine {
   }
 
   /**
-   * Advances event time for a host: closes flows whose kernel timeout passed without a DESTROY
+   * Advances event time for hosts: closes flows whose kernel timeout passed without a DESTROY
    * (`lost`) and refreshes rows of open flows that changed. Call after each batch of records.
    */
-  tick(host: string): void {
-    const wm = this.watermark.get(host);
-    if (!wm) return;
+  tick(...hosts: string[]): void {
+    // One pass over the table for all the hosts of a batch (a partition holds many hosts).
     const t = this.t;
+    const wms = new Map<number, Time>();
+    for (const host of hosts) {
+      const wm = this.watermark.get(host);
+      if (wm) wms.set(t.intern(host), wm);
+    }
+    if (wms.size === 0) return;
     for (let s = 0; s < t.top; s++) {
-      if (!t.live(s) || t.host(s) !== host) continue;
+      const wm = t.live(s) ? wms.get(t.hostIdx[s]!) : undefined;
+      if (!wm) continue;
       const timeout = t.timeout[s]!;
       const timeoutMs = (timeout >= 0 ? timeout : DEFAULT_TIMEOUT[t.proto[s]!] ?? 600) * 1000;
       const expires = addMs(t.time(s, T.Last)!, timeoutMs);

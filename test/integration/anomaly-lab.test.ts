@@ -7,23 +7,22 @@
  * expectation inserted on a live FTP control connection toward a third host opens
  * `related_third_host` with the master connection as evidence.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore, type Store } from '../../processor/clickhouse/store.js';
-import { BIN } from '../helpers/procs.js';
+import { exited, Procs } from '../helpers/procs.js';
 import { ADDR, Lab } from '../lab/lab.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const procs = new Procs(() => ({}));
 const NFLOG_GROUP = 7;
 
 interface Anomaly { kind: string; severity: string; started_at: string; ended_at: string | null; observed: number; baseline: number; details: string }
 let lab: Lab;
 let dir: string;
 let store: Store;
-let stderr = '';
 let beforeBurst: Anomaly[] = [];
 let anomalies: Anomaly[] = [];
 let burstPackets = 0;
@@ -46,12 +45,10 @@ beforeAll(async () => {
   await lab.tcpServer(8080);
   await lab.udpServer(5353);
   await lab.ftpServer();
-  const p = spawn(process.execPath, [BIN, 'run', '--netns', lab.netnsPath('fw'), '--clickhouse-url', `chdb:${dir}`, '--host', 'lab-fw',
+  const [p, log] = procs.start(['run', '--netns', lab.netnsPath('fw'), '--clickhouse-url', `chdb:${dir}`, '--host', 'lab-fw',
     '--process-flush', '300ms', '--stats-interval', '1s', '--nflog-group', String(NFLOG_GROUP), '--no-metrics-enabled',
     '--detect-scan-window', '5s', '--detect-ports-per-source', '100', '--detect-rej-per-source', '100']);
-  p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number | null>((r) => p.on('exit', (code) => r(code)));
-  for (let i = 0; i < 100 && !stderr.includes('running: collector and processor'); i++) await sleep(100);
+  await procs.waitLog(log, 'running: collector and processor');
 
   const stop = { now: false };
   const bg = background(stop);
@@ -71,7 +68,7 @@ beforeAll(async () => {
   stop.now = true;
   await bg;
   p.kill('SIGTERM');
-  expect(await exited).toBe(0);
+  expect(await exited(p)).toBe(0);
   store = await openStore({ url: `chdb:${dir}` });
   anomalies = (await (await store.query({ query: 'SELECT * FROM ctpipe.anomalies FINAL ORDER BY started_at', format: 'JSONEachRow' })).json()) as Anomaly[];
   const ms = (t: string) => Date.parse(`${t.slice(0, 23).replace(' ', 'T')}Z`);

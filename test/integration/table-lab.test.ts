@@ -4,17 +4,17 @@
  * table's maximum is global and cannot be set inside a namespace, so the test lowers
  * net.netfilter.nf_conntrack_max for its duration and puts it back.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore, type Store } from '../../processor/clickhouse/store.js';
-import { BIN } from '../helpers/procs.js';
+import { exited, Procs } from '../helpers/procs.js';
 import { run } from '../lab/exec.js';
 import { ADDR, Lab } from '../lab/lab.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const procs = new Procs(() => ({}));
 const MAX = 12_000;
 const FLOWS = 10_000; // 83% of MAX
 
@@ -30,18 +30,15 @@ beforeAll(async () => {
   lab = await Lab.create();
   await run('sysctl', ['-w', `net.netfilter.nf_conntrack_max=${MAX}`]);
   dir = mkdtempSync(path.join(tmpdir(), 'ctpipe-table-'));
-  let stderr = '';
-  const p = spawn(process.execPath, [BIN, 'run', '--netns', lab.netnsPath('fw'), '--clickhouse-url', `chdb:${dir}`, '--host', 'lab-fw',
+  const [p, log] = procs.start(['run', '--netns', lab.netnsPath('fw'), '--clickhouse-url', `chdb:${dir}`, '--host', 'lab-fw',
     '--process-flush', '300ms', '--stats-interval', '1s', '--events', 'destroy', '--no-metrics-enabled']);
-  p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number | null>((r) => p.on('exit', (code) => r(code)));
-  for (let i = 0; i < 100 && !stderr.includes('running: collector and processor'); i++) await sleep(100);
+  await procs.waitLog(log, 'running: collector and processor');
   await sleep(5000);
   // FLOWS unanswered UDP flows in about a second; they stay 30 s (the unreplied UDP timeout)
   await lab.exec('client', 'hping3', ['-q', '--udp', '-c', String(FLOWS), '-i', 'u100', '-p', '9999', ADDR.server4], { allowFail: true, timeoutMs: 60_000 });
   await sleep(45_000); // the flows time out and the table drains: clear intervals close the anomaly
   p.kill('SIGTERM');
-  expect(await exited).toBe(0);
+  expect(await exited(p)).toBe(0);
   store = await openStore({ url: `chdb:${dir}` });
   anomalies = (await (await store.query({ query: 'SELECT * FROM ctpipe.anomalies FINAL', format: 'JSONEachRow' })).json()) as Anomaly[];
 }, 180_000);
