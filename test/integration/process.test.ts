@@ -27,7 +27,10 @@ const topic = `proc-${Date.now()}`;
 
 const procs = new Procs(() => ({ CTPIPE_KAFKA_BROKERS: kafka.brokers.join(','), CTPIPE_KAFKA_TOPIC: topic, CTPIPE_METRICS_ENABLED: 'false' }));
 
-interface Row { ct_id: number; flow_id: string; orig_packets: string; orig_bytes: string; reply_packets: string; reply_bytes: string; conn_state: string }
+interface Row {
+  ct_id: number; flow_id: string; orig_packets: string; orig_bytes: string; reply_packets: string; reply_bytes: string; conn_state: string;
+  proto: number; orig_src: string; orig_dst: string; orig_sport: number; orig_dport: number; final_tcp_state: string; related: boolean; master_flow_id: string; helper: string;
+}
 let rows: Row[] = [];
 let allVersions = 0;
 let rollup = 0;
@@ -79,7 +82,8 @@ beforeAll(async () => {
 
   store = await openStore({ url: `chdb:${dir}` });
   const q = async <T>(sql: string) => (await (await store.query({ query: sql, format: 'JSONEachRow' })).json()) as T[];
-  rows = await q<Row>(`SELECT ct_id, flow_id, orig_packets, orig_bytes, reply_packets, reply_bytes, conn_state FROM ctpipe.flows FINAL WHERE host = 'lab-fw'`);
+  rows = await q<Row>(`SELECT ct_id, flow_id, orig_packets, orig_bytes, reply_packets, reply_bytes, conn_state, proto, orig_src_text AS orig_src,
+    orig_dst_text AS orig_dst, orig_sport, orig_dport, final_tcp_state, related, master_flow_id, helper FROM ctpipe.flows FINAL WHERE host = 'lab-fw'`);
   allVersions = Number((await q<{ n: string }>(`SELECT count() n FROM ctpipe.flows WHERE host = 'lab-fw' AND end_reason != 'open'`))[0]!.n);
   rollup = Number((await q<{ n: string }>(`SELECT sum(flows) n FROM ctpipe.flows_1m WHERE host = 'lab-fw'`))[0]!.n);
   dead = await q<{ offset: string; reason: string }>(`SELECT offset, reason FROM ctpipe.dead_letters`);
@@ -95,7 +99,9 @@ afterAll(async () => {
 
 describe('collector -> Kafka -> processor -> ClickHouse, with a processor killed mid-stream', () => {
   it('stores every connection exactly once, with the kernel\'s counts', () => {
-    const destroys = oracleText.split('\n').map(parseConntrackEvent).filter((e): e is OracleEvent => e?.type === 'destroy');
+    const events = oracleText.split('\n').map(parseConntrackEvent).filter((e): e is OracleEvent => e !== undefined);
+    const destroys = events.filter((e) => e.type === 'destroy');
+    const lastState = (id: number) => events.filter((e) => e.id === id && e.state).at(-1)?.state;
     expect(destroys.length).toBeGreaterThanOrEqual(12);
     expect(rows.length).toBe(destroys.length);
     for (const d of destroys) {
@@ -103,7 +109,18 @@ describe('collector -> Kafka -> processor -> ClickHouse, with a processor killed
       expect(r, `flow ${d.id}`).toBeDefined();
       expect([Number(r!.orig_packets), Number(r!.orig_bytes), Number(r!.reply_packets), Number(r!.reply_bytes)])
         .toEqual([d.orig.packets, d.orig.bytes, d.reply.packets, d.reply.bytes]);
+      expect([r!.proto, r!.orig_src, r!.orig_dst]).toEqual([d.proto, d.orig.src, d.orig.dst]);
+      if (d.orig.sport !== undefined) expect([r!.orig_sport, r!.orig_dport]).toEqual([d.orig.sport, d.orig.dport]);
+      if (d.proto === 6) expect(r!.final_tcp_state).toBe(lastState(d.id));
     }
+  });
+
+  it('links the FTP data flows (passive, and active after the restart) to their control connections', () => {
+    const controls = rows.filter((r) => r.orig_dport === 21);
+    expect(controls.map((c) => c.helper)).toEqual(['ftp', 'ftp']);
+    const data = rows.filter((r) => r.related);
+    expect(data.length).toBe(2);
+    expect(data.map((d) => d.master_flow_id).sort()).toEqual(controls.map((c) => c.flow_id).sort());
   });
 
   it('wrote no duplicate final rows and the rollup counts each flow once, despite the replay', () => {
