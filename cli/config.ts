@@ -124,7 +124,7 @@ export const ConfigSchema = z.strictObject({
     open_window: z.number().int().min(1).default(4).describe('Intervals looked at for open_after'),
     close_after: z.number().int().min(1).default(3).describe('An anomaly closes after this many clear intervals in a row (clearing has a lower bar than opening)'),
     cooldown: duration('5m', 'After an anomaly closes, the same kind cannot reopen on that host for this long'),
-    invalid_min_rate: z.number().nonnegative().default(1).describe('INVALID packets per second below which no invalid_spike opens (quiet hosts)'),
+    invalid_min_rate: z.number().nonnegative().default(5).describe('INVALID packets per second below which no invalid_spike opens (quiet hosts: the few packets of torn-down connections are not a spike)'),
     invalid_z: z.number().positive().default(3.5).describe('Robust z-score of log1p(INVALID/s) against the host\'s median and MAD that opens an invalid_spike'),
     invalid_clear_z: z.number().positive().default(2).describe('Robust z-score below which an interval counts as clear'),
     invalid_history: z.number().int().min(10).default(360).describe('Statistics intervals in a host\'s INVALID baseline (an EWMA serves for the first 30)'),
@@ -137,6 +137,7 @@ export const ConfigSchema = z.strictObject({
     ports_per_source: z.number().int().min(2).default(100).describe('Distinct destination ports one source tried in a window that open port_scan'),
     hosts_per_source: z.number().int().min(2).default(50).describe('Distinct destinations one source tried in a window that open host_scan'),
     expectations_per_minute: z.number().int().min(1).default(600).describe('New helper expectations per host per minute that open expectation_flood'),
+    expectations_unused_per_minute: z.number().int().min(1).default(20).describe('Expectations per host per minute expiring unused (not taken by a connection) that open expectation_unused_burst'),
     related_quiet: duration('5m', 'A related-flow anomaly closes after this long (event time) without a new case'),
   }).prefault({}),
 });

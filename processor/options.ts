@@ -6,17 +6,19 @@ import type { DetectOptions } from './anomaly/detectors.js';
 import type { Store } from './clickhouse/store.js';
 import type { PipelineOptions } from './pipeline.js';
 
-export function detectOptions(d: Config['detect']): DetectOptions {
+/** `graceMs`: the engine's wait for a DESTROY past a flow's timeout, which rows can be late by. */
+export function detectOptions(d: Config['detect'], graceMs: number): DetectOptions {
   return {
     episode: { openAfter: d.open_after, window: Math.max(d.open_window, d.open_after), closeAfter: d.close_after, cooldownS: d.cooldown / 1000 },
     invalid: { minRate: d.invalid_min_rate, z: d.invalid_z, clearZ: d.invalid_clear_z, history: d.invalid_history, warmup: 30, alpha: 0.1, minSpread: 0.1 },
     table: { warnFill: d.table_warn, criticalFill: d.table_critical, minDropRate: d.drops_min_rate, trendPoints: 12 },
     related: {
-      quietS: d.related_quiet / 1000, perMinute: d.expectations_per_minute,
+      quietS: d.related_quiet / 1000, perMinute: d.expectations_per_minute, unusedPerMinute: d.expectations_unused_per_minute,
       perMaster: { ftp: 1, tftp: 1, sane: 1, amanda: 3 }, // max_expected of the kernel's helpers
       helperPorts: { ftp: [21], tftp: [69], sip: [5060], irc: [6667], h323: [1720], amanda: [10080], sane: [6566], 'netbios-ns': [137], snmp: [161], pptp: [1723] },
     },
-    scans: { windowS: d.scan_window / 1000, s0: d.s0_per_source, rej: d.rej_per_source, ports: d.ports_per_source, hosts: d.hosts_per_source, closeAfter: d.close_after },
+    scans: { windowS: d.scan_window / 1000, s0: d.s0_per_source, rej: d.rej_per_source, ports: d.ports_per_source, hosts: d.hosts_per_source, closeAfter: d.close_after,
+      lateS: graceMs / 1000 + 5 }, // + a few seconds for the engine's tick
   };
 }
 
@@ -25,6 +27,6 @@ export function pipelineOptions(cfg: Config, store: Store, log: Logger, registry
   return {
     store, db: cfg.clickhouse.database, rawEvents: cfg.clickhouse.raw_events, log, registry,
     engine: { maxOpen: p.max_open_flows, refreshMs: p.refresh, graceMs: p.grace },
-    detect: detectOptions(cfg.detect),
+    detect: detectOptions(cfg.detect, p.grace),
   };
 }

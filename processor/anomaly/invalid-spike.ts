@@ -4,7 +4,12 @@
  * EWMA while the host has little history, then the median and MAD of the last `history` intervals
  * (robust z, Iglewicz & Hoaglin: 0.6745 (x - median) / MAD), with a floor on the spread so quiet
  * hosts are not scored on noise, and a minimum absolute rate. The baseline is frozen while an
- * anomaly is open so it does not learn the attack (lifecycle-anomaly.md §3.3). NFLOG samples of
+ * anomaly is open so it does not learn the attack (lifecycle-anomaly.md §3.3). Two more references:
+ * the host's own hour of the day or week (seasonal.ts), which can only raise the bar, so a burst
+ * that recurs at that hour stops alerting; and the fleet (the median of the other hosts' latest
+ * intervals, from 3 hosts on): a spike must also be above the fleet's median, and a host with
+ * little history of its own is scored against the fleet, so a new host that starts far above every
+ * other one is told rather than learnt. NFLOG samples of
  * the INVALID packets, when the collector sends them, become the anomaly's evidence (evidence.ts):
  * those of the intervals that opened it and of every interval while it is open.
  */
@@ -12,6 +17,7 @@ import type { InvalidPacketRecord } from '../../contract/records.js';
 import type { HostStatsRow } from '../stats/deltas.js';
 import { addSample, emptyEvidence, merge, summary, type Evidence } from './evidence.js';
 import { Episode, type EpisodeOptions, type EpisodeState } from './episode.js';
+import { SeasonalProfile, type SeasonalState } from './seasonal.js';
 import { versionOf, type AnomalyRow } from './row.js';
 
 export interface InvalidSpikeOptions extends EpisodeOptions {
@@ -39,9 +45,16 @@ interface HostState {
   recent: Evidence[];
   /** Samples of the open anomaly. */
   evidence: Evidence;
+  season: SeasonalProfile;
+  /** The latest interval: when, and log1p(rate) (the fleet reference of the other hosts). */
+  last: [number, number];
 }
 
-export type InvalidSpikeState = [string, Omit<HostState, 'ep'> & { ep: EpisodeState }][];
+export type InvalidSpikeState = [string, Omit<HostState, 'ep' | 'season' | 'last'> & { ep: EpisodeState; season?: SeasonalState; last?: [number, number] }][];
+
+/** Hosts whose latest interval is older than this are left out of the fleet reference. */
+const FLEET_FRESH_S = 300;
+const FLEET_MIN_HOSTS = 3;
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -55,11 +68,15 @@ export class InvalidSpikeDetector {
   constructor(private readonly o: InvalidSpikeOptions) {}
 
   exportState(): InvalidSpikeState {
-    return [...this.hosts].map(([k, h]) => [k, { ...h, ep: h.ep.state() }]);
+    return [...this.hosts].map(([k, h]) => [k, { ...h, ep: h.ep.state(), season: h.season.state() }]);
   }
 
   importState(s: InvalidSpikeState): void {
-    for (const [k, h] of s) this.hosts.set(k, { ...h, ep: new Episode(this.o).restore(h.ep) });
+    for (const [k, h] of s) {
+      const season = new SeasonalProfile();
+      if (h.season) season.restore(h.season);
+      this.hosts.set(k, { ...h, ep: new Episode(this.o).restore(h.ep), season, last: h.last ?? [0, 0] });
+    }
   }
 
   apply(row: HostStatsRow): AnomalyRow | undefined {
@@ -70,9 +87,15 @@ export class InvalidSpikeDetector {
     if (row.reset) return undefined;
     const rate = Number(row.invalid) / row.interval_s;
     const x = Math.log1p(rate);
-    const { center, spread } = this.baseline(h);
-    const z = h.n === 0 ? 0 : (x - center) / Math.max(spread, this.o.minSpread);
-    const above = z > this.o.z && rate >= this.o.minRate;
+    const own = this.baseline(h);
+    const seasonal = h.season.reference(row.ts.sec);
+    const { center, spread } = seasonal && seasonal.center > own.center ? { center: seasonal.center, spread: Math.max(seasonal.spread, own.spread) } : own;
+    const fleet = this.fleet(row.host, row.ts.sec);
+    let z = h.n === 0 ? 0 : (x - center) / Math.max(spread, this.o.minSpread);
+    if (fleet && h.n < this.o.warmup) z = Math.max(z, (x - fleet.center) / Math.max(fleet.spread, this.o.minSpread));
+    h.last = [row.ts.sec, x];
+    h.season.add(row.ts.sec, x); // even while open: a burst recurring at this hour is what it learns
+    const above = z > this.o.z && rate >= this.o.minRate && (!fleet || x > fleet.center);
     const clear = z < this.o.clearZ || rate < this.o.minRate;
     const step = h.ep.step(row.ts, above, clear);
     if (!h.ep.open && step !== 'closed') this.learn(h, x);
@@ -94,7 +117,11 @@ export class InvalidSpikeDetector {
       host: row.host, kind: 'invalid_spike', severity: h.peak.z >= 2 * this.o.z ? 'critical' : 'warning',
       started_at: startedAt, ended_at: step === 'closed' ? row.ts : null,
       score: h.peak.z, baseline: baselineRate, observed: h.peak.rate,
-      details: { rate, z, baseline_rate: baselineRate, interval_s: row.interval_s, invalid: Number(row.invalid), ...summary(h.evidence) },
+      details: {
+        rate, z, baseline_rate: baselineRate, interval_s: row.interval_s, invalid: Number(row.invalid),
+        baseline_by: seasonal && seasonal.center > own.center ? seasonal.by : h.n < this.o.warmup ? 'ewma' : 'median',
+        fleet_median_rate: fleet ? Math.expm1(fleet.center) : null, ...summary(h.evidence),
+      },
       flow_ids: [], version: versionOf(row.ts),
     };
   }
@@ -107,7 +134,19 @@ export class InvalidSpikeDetector {
   }
 
   private newHost(): HostState {
-    return { hist: [], m: 0, v: 0, n: 0, ep: new Episode(this.o), peak: { z: 0, rate: 0 }, recent: [emptyEvidence()], evidence: emptyEvidence() };
+    return {
+      hist: [], m: 0, v: 0, n: 0, ep: new Episode(this.o), peak: { z: 0, rate: 0 }, recent: [emptyEvidence()], evidence: emptyEvidence(),
+      season: new SeasonalProfile(), last: [0, 0],
+    };
+  }
+
+  /** Median and spread (MAD) of the other hosts' latest log1p(rate), when enough are current. */
+  private fleet(self: string, sec: number): { center: number; spread: number } | undefined {
+    const xs: number[] = [];
+    for (const [name, h] of this.hosts) if (name !== self && sec - h.last[0] <= FLEET_FRESH_S) xs.push(h.last[1]);
+    if (xs.length < FLEET_MIN_HOSTS) return undefined;
+    const med = median(xs);
+    return { center: med, spread: median(xs.map((v) => Math.abs(v - med))) / 0.6745 };
   }
 
   private baseline(h: HostState): { center: number; spread: number } {

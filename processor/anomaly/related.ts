@@ -6,9 +6,11 @@
  * |---|---|
  * | `related_third_host` | an expectation or RELATED flow with an endpoint that is neither end of its master connection |
  * | `related_privileged_port` | one toward a port below 1024 (FTP data goes to high ports) |
- * | `related_orphan` | a RELATED flow whose master the processor never saw or saw end |
+ * | `related_orphan` | a RELATED flow whose master the processor never saw, or that outlived its master deleted while open (`conntrack -D`, a flush) |
  * | `expectation_flood` | more outstanding expectations per master connection than the helper's limit (the kernel's max_expected), or more new ones per host per minute than `perMinute` |
+ * | `expectation_unused_burst` | `unusedPerMinute` expectations in a minute that expired unused (destroyed at their timeout, not by a connection or a newer expectation) |
  * | `helper_unexpected_port` | a master connection whose helper is not the one for its port (e.g. ftp on 2121) |
+ * | `nat_slipstreaming` | a SIP signalling expectation toward the client itself on a port that is neither its SIP port nor the one it speaks from (Kamkar's NAT Slipstreaming: a browser's REGISTER opening an internal port) |
  *
  * Each is one anomaly per (host, kind) while such events keep coming: its evidence lists the first
  * cases (master and child tuples, flow ids), and it closes after `quietS` of event time without
@@ -21,13 +23,21 @@ import { versionOf, type AnomalyRow } from './row.js';
 export interface RelatedOptions {
   quietS: number;
   perMinute: number;
+  /** Expectations expiring unused per host per minute that make a burst. */
+  unusedPerMinute: number;
   /** Expectations a helper keeps outstanding per master connection at most (the kernel's max_expected). */
   perMaster: Record<string, number>;
   /** The ports each helper is normally attached to. */
   helperPorts: Record<string, number[]>;
 }
 
-type Kind = 'related_third_host' | 'related_privileged_port' | 'related_orphan' | 'expectation_flood' | 'helper_unexpected_port';
+type Kind = 'related_third_host' | 'related_privileged_port' | 'related_orphan' | 'expectation_flood' | 'expectation_unused_burst'
+  | 'helper_unexpected_port' | 'nat_slipstreaming';
+const CRITICAL = new Set<Kind>(['related_third_host', 'related_privileged_port', 'nat_slipstreaming']);
+/** TCP states of a connection that was closing (FIN or RST seen) rather than cut while open. */
+const CLOSING = new Set(['FIN_WAIT', 'CLOSE_WAIT', 'LAST_ACK', 'TIME_WAIT', 'CLOSE']);
+const PERMANENT = 0x1; // NF_CT_EXPECT_PERMANENT: stays after use, so its expiry says nothing
+const LIMIT = 10_000; // entries kept per map, the oldest forgotten first
 
 interface Open {
   startedAt: Time;
@@ -43,12 +53,29 @@ interface HostState {
   perMaster: Map<string, number>;
   minute: number;
   inMinute: number;
+  /** Live expectations by id: when each was created and its timeout (s). */
+  live: Map<number, [number, number]>;
+  unusedMinute: number;
+  unusedInMinute: number;
+  /** Helper connections cut while open (flow id -> when), for the RELATED flows that outlive them. */
+  cut: Map<string, number>;
 }
+
+/** A host's state in a checkpoint (the optional parts are newer than some checkpoints). */
+type Saved = Pick<HostState, 'open' | 'minute' | 'inMinute'> & Partial<Pick<HostState, 'unusedMinute' | 'unusedInMinute'>>
+  & { perMaster: [string, number][]; live?: [number, [number, number]][]; cut?: [string, number][] };
 
 const tupleText = (t: Tuple | undefined) => (t ? `${t.src}:${t.sport ?? ''} -> ${t.dst}:${t.dport ?? ''}/${t.proto}` : '');
 const masterKey = (t: Tuple) => `${t.proto}|${t.src}|${t.sport ?? ''}|${t.dst}|${t.dport ?? ''}`;
 
-export type RelatedState = [string, { open: HostState['open']; perMaster: [string, number][]; minute: number; inMinute: number }][];
+export type RelatedState = [string, Saved][];
+
+/** Sets `k` last in the map's order (by last use) and forgets the oldest past LIMIT. */
+function touch<K, V>(m: Map<K, V>, k: K, v: V): void {
+  m.delete(k);
+  m.set(k, v);
+  if (m.size > LIMIT) m.delete(m.keys().next().value!);
+}
 
 export class RelatedDetector {
   private readonly hosts = new Map<string, HostState>();
@@ -56,16 +83,24 @@ export class RelatedDetector {
   constructor(private readonly o: RelatedOptions) {}
 
   exportState(): RelatedState {
-    return [...this.hosts].map(([k, h]) => [k, { ...h, perMaster: [...h.perMaster] }]);
+    return [...this.hosts].map(([k, h]) => [k, { ...h, perMaster: [...h.perMaster], live: [...h.live], cut: [...h.cut] }]);
   }
 
   importState(s: RelatedState): void {
-    for (const [k, h] of s) this.hosts.set(k, { ...h, perMaster: new Map(h.perMaster) });
+    for (const [k, h] of s) {
+      this.hosts.set(k, {
+        ...h, unusedMinute: h.unusedMinute ?? 0, unusedInMinute: h.unusedInMinute ?? 0,
+        perMaster: new Map(h.perMaster), live: new Map(h.live), cut: new Map(h.cut),
+      });
+    }
   }
 
   private host(name: string): HostState {
     let h = this.hosts.get(name);
-    if (!h) this.hosts.set(name, (h = { open: {}, perMaster: new Map(), minute: 0, inMinute: 0 }));
+    if (!h) {
+      h = { open: {}, perMaster: new Map(), minute: 0, inMinute: 0, live: new Map(), unusedMinute: 0, unusedInMinute: 0, cut: new Map() };
+      this.hosts.set(name, h);
+    }
     return h;
   }
 
@@ -74,22 +109,25 @@ export class RelatedDetector {
     if (!r.master || !r.expected || r.snapshot) return [];
     const h = this.host(r.host);
     const mk = masterKey(r.master);
+    const at = { sec: r.sec, nsec: r.nsec };
+    const ev = { helper: r.helper ?? '', master: tupleText(r.master), expected: tupleText(r.expected) };
     if (r.type === 'exp_destroy') {
       const n = (h.perMaster.get(mk) ?? 0) - 1;
       if (n > 0) h.perMaster.set(mk, n);
       else h.perMaster.delete(mk);
-      return [];
+      return this.expired(r, h, at, ev);
     }
-    const at = { sec: r.sec, nsec: r.nsec };
     const out: AnomalyRow[] = [];
-    const ev = { helper: r.helper ?? '', master: tupleText(r.master), expected: tupleText(r.expected) };
+    if (r.id !== undefined && r.timeout !== undefined && !((r.flags ?? 0) & PERMANENT)) touch(h.live, r.id, [r.sec + r.nsec / 1e9, r.timeout]);
+    if (r.helper === 'sip' && !r.class && r.expected.dst === r.master.src && r.expected.dport !== undefined
+      && r.expected.dport !== r.master.sport && !(this.o.helperPorts.sip ?? []).includes(r.expected.dport)) {
+      out.push(this.hit(r.host, h, 'nat_slipstreaming', at, ev));
+    }
     const anySource = r.mask !== undefined && /^(0\.0\.0\.0|::)$/.test(r.mask.src); // a wildcard source
     if (outsideMaster(r.expected, r.master, anySource)) out.push(this.hit(r.host, h, 'related_third_host', at, ev));
     if (r.expected.dport !== undefined && r.expected.dport < 1024) out.push(this.hit(r.host, h, 'related_privileged_port', at, ev));
     const n = (h.perMaster.get(mk) ?? 0) + 1;
-    h.perMaster.delete(mk); // re-insert: the map's order is by last use, the oldest forgotten first
-    h.perMaster.set(mk, n);
-    if (h.perMaster.size > 10_000) h.perMaster.delete(h.perMaster.keys().next().value!);
+    touch(h.perMaster, mk, n);
     const minute = Math.floor(r.sec / 60);
     if (minute !== h.minute) {
       h.minute = minute;
@@ -100,6 +138,25 @@ export class RelatedDetector {
     if (n > limit) out.push(this.hit(r.host, h, 'expectation_flood', at, { ...ev, per_master: n, limit }));
     else if (h.inMinute === this.o.perMinute + 1) out.push(this.hit(r.host, h, 'expectation_flood', at, { ...ev, per_minute: h.inMinute, limit: this.o.perMinute }));
     return out;
+  }
+
+  /**
+   * An expectation gone: expired unused when it lived its whole timeout (one taken by a connection
+   * or evicted by a newer one goes earlier). A minute with `unusedPerMinute` of them is a burst.
+   */
+  private expired(r: ExpRecord, h: HostState, at: Time, ev: Record<string, unknown>): AnomalyRow[] {
+    const born = r.id === undefined ? undefined : h.live.get(r.id);
+    if (!born) return [];
+    h.live.delete(r.id!);
+    const lived = r.sec + r.nsec / 1e9 - born[0];
+    if (lived < born[1] - 1) return []; // the timeout is whole seconds left when it was created
+    const minute = Math.floor(r.sec / 60);
+    if (minute !== h.unusedMinute) {
+      h.unusedMinute = minute;
+      h.unusedInMinute = 0;
+    }
+    if (++h.unusedInMinute < this.o.unusedPerMinute) return [];
+    return [this.hit(r.host, h, 'expectation_unused_burst', at, { ...ev, lived_s: Math.round(lived * 10) / 10, in_minute: h.unusedInMinute })];
   }
 
   /** A flow record: RELATED flows as they start, and masters whose helper sits on an odd port. */
@@ -122,11 +179,25 @@ export class RelatedDetector {
     return out;
   }
 
-  /** A finished lifecycle: a RELATED one whose master was never linked is an orphan. */
+  /**
+   * A finished lifecycle. A helper's TCP connection destroyed while still open (not closing) was
+   * cut; a RELATED one is an orphan when its master was never linked, or was cut before it ended.
+   * (A DESTROY event carries no master tuple, so this is judged on rows, where the link is kept.)
+   */
   onFlow(row: FlowRow): AnomalyRow[] {
-    if (!row.related || row.master_flow_id !== '' || row.end_reason === 'open') return [];
-    return [this.hit(row.host, this.host(row.host), 'related_orphan', row.first_seen,
-      { related: `${row.orig_src}:${row.orig_sport} -> ${row.orig_dst}:${row.orig_dport}/${row.proto}`, helper: row.helper }, row.flow_id)];
+    if (row.end_reason === 'open') return [];
+    const end = (row.ended_at ?? row.first_seen).sec;
+    if (row.helper !== '' && !row.related && row.proto === 6 && row.end_reason === 'destroy' && !CLOSING.has(row.final_tcp_state)) {
+      touch(this.host(row.host).cut, row.flow_id, end);
+    }
+    if (!row.related) return [];
+    const h = this.hosts.get(row.host);
+    const cutAt = row.master_flow_id === '' ? undefined : h?.cut.get(row.master_flow_id);
+    if (row.master_flow_id !== '' && (cutAt === undefined || cutAt > end)) return [];
+    const ev = { related: `${row.orig_src}:${row.orig_sport} -> ${row.orig_dst}:${row.orig_dport}/${row.proto}`, helper: row.helper,
+      master: row.master_flow_id === '' ? 'unknown' : 'cut while open', master_flow_id: row.master_flow_id };
+    const at = cutAt === undefined ? row.first_seen : (row.ended_at ?? row.first_seen);
+    return [this.hit(row.host, this.host(row.host), 'related_orphan', at, ev, row.flow_id)];
   }
 
   /** Event time moved on for a host: anomalies quiet for `quietS` close. */
@@ -154,7 +225,7 @@ export class RelatedDetector {
 
   private row(host: string, kind: Kind, a: Open, endedAt?: Time): AnomalyRow {
     return {
-      host, kind, severity: kind === 'related_third_host' || kind === 'related_privileged_port' ? 'critical' : 'warning',
+      host, kind, severity: CRITICAL.has(kind) ? 'critical' : 'warning',
       started_at: a.startedAt, ended_at: endedAt ?? null, score: a.count, baseline: 0, observed: a.count,
       details: { cases: a.count, evidence: a.evidence }, flow_ids: a.flows, version: versionOf(endedAt ?? a.last) * 1000 + (endedAt ? 999 : a.count % 999),
     };

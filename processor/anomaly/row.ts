@@ -1,6 +1,15 @@
 /** An `anomalies` row: one per (host, kind, started_at); a later version replaces it while it lasts. */
 import type { Time } from '../lifecycle/flow-row.js';
 
+/** Every kind the detectors write, by detector (docs/SCHEMA.md describes each). */
+export const ANOMALY_KINDS = [
+  'invalid_spike',
+  'table_pressure', 'table_drops',
+  'handshake_failures', 'rej_storm', 'port_scan', 'host_scan',
+  'related_third_host', 'related_privileged_port', 'related_orphan', 'expectation_flood', 'expectation_unused_burst',
+  'helper_unexpected_port', 'nat_slipstreaming',
+] as const;
+
 export type Severity = 'warning' | 'critical';
 
 export interface AnomalyRow {

@@ -8,7 +8,10 @@
  *
  * kinds: `handshake_failures` (S0 burst), `rej_storm`, `port_scan` (many ports), `host_scan`
  * (many destinations). Rows arrive when lifecycles end, so an S0 burst shows once the kernel (or
- * the engine's timeout) closes those flows: after nf_conntrack_tcp_timeout_syn_sent (120 s).
+ * the engine's timeout) closes those flows: after nf_conntrack_tcp_timeout_syn_sent (120 s). A
+ * flow the kernel never reports destroyed (its garbage collector can take a minute) is closed by
+ * the engine `grace` after its timeout, dated at the timeout: so a window is judged only `lateS`
+ * after it ends, and rows later than that are counted as too late.
  */
 import type { FlowRow, Time } from '../lifecycle/flow-row.js';
 import { versionOf, type AnomalyRow } from './row.js';
@@ -21,6 +24,8 @@ export interface ScanOptions {
   hosts: number;
   /** Clear windows in a row before an anomaly closes. */
   closeAfter: number;
+  /** How long after its end a window waits for late rows before it is judged. */
+  lateS: number;
 }
 
 interface Source {
@@ -43,12 +48,17 @@ interface Open {
 }
 
 interface HostState {
-  window: number;
-  sources: Map<string, Source>;
+  /** The next window to judge; the rows of windows not judged yet, per source. */
+  next: number;
+  windows: Map<number, Map<string, Source>>;
+  /** Latest event time seen (s), and rows that came after their window was judged. */
+  now: number;
+  late: number;
   open: Partial<Record<Kind, Open>>;
 }
 
-export type ScanState = [string, { window: number; sources: [string, Omit<Source, 'ports' | 'hosts'> & { ports: number[]; hosts: string[] }][]; open: HostState['open'] }][];
+type SavedSource = [string, Omit<Source, 'ports' | 'hosts'> & { ports: number[]; hosts: string[] }];
+export type ScanState = [string, { next: number; windows: [number, SavedSource[]][]; now: number; late: number; open: HostState['open'] }][];
 
 export class ScanDetector {
   private readonly hosts = new Map<string, HostState>();
@@ -57,68 +67,79 @@ export class ScanDetector {
 
   exportState(): ScanState {
     return [...this.hosts].map(([host, h]) => [host, {
-      window: h.window, open: h.open,
-      sources: [...h.sources].map(([src, s]) => [src, { ...s, ports: [...s.ports], hosts: [...s.hosts] }]),
+      next: h.next, now: h.now, late: h.late, open: h.open,
+      windows: [...h.windows].map(([w, m]) => [w, [...m].map(([src, x]): SavedSource => [src, { ...x, ports: [...x.ports], hosts: [...x.hosts] }])]),
     }]);
   }
 
   importState(st: ScanState): void {
     for (const [host, h] of st) {
-      this.hosts.set(host, { window: h.window, open: h.open, sources: new Map(h.sources.map(([src, s]) => [src, { ...s, ports: new Set(s.ports), hosts: new Set(s.hosts) }])) });
+      if (!('windows' in h)) continue; // a checkpoint from before late rows were kept: start afresh
+      const windows = new Map(h.windows.map(([w, m]) => [w, new Map(m.map(([src, x]) => [src, { ...x, ports: new Set(x.ports), hosts: new Set(x.hosts) }]))]));
+      this.hosts.set(host, { next: h.next, now: h.now, late: h.late, open: h.open, windows });
     }
   }
 
-  /** A flow row (final rows only); returns anomaly rows when a window of this host closes. */
+  /** A flow row (final rows only); returns anomaly rows when windows of this host are judged. */
   onFlow(r: FlowRow): AnomalyRow[] {
     if (r.end_reason === 'open') return [];
-    const w = Math.floor((r.ended_at ?? r.first_seen).sec / this.o.windowS);
+    const sec = (r.ended_at ?? r.first_seen).sec;
+    const w = Math.floor(sec / this.o.windowS);
     let h = this.hosts.get(r.host);
-    if (!h) this.hosts.set(r.host, (h = { window: w, sources: new Map(), open: {} }));
-    const out = this.advanceTo(r.host, h, w);
-    if (w < h.window) return out; // a late row of a window already judged
-    let s = h.sources.get(r.orig_src);
-    if (!s) h.sources.set(r.orig_src, (s = { s0: 0, rej: 0, ports: new Set(), hosts: new Set(), flows: [] }));
-    if (r.conn_state === 'S0') s.s0++;
-    if (r.conn_state === 'REJ') s.rej++;
-    if (s.ports.size <= this.o.ports) s.ports.add(r.orig_dport);
-    if (s.hosts.size <= this.o.hosts) s.hosts.add(r.orig_dst);
-    if (s.flows.length < 5) s.flows.push(r.flow_id);
-    return out;
+    if (!h) this.hosts.set(r.host, (h = { next: w, windows: new Map(), now: sec, late: 0, open: {} }));
+    if (w < h.next) {
+      h.late++;
+    } else {
+      let m = h.windows.get(w);
+      if (!m) h.windows.set(w, (m = new Map()));
+      let s = m.get(r.orig_src);
+      if (!s) m.set(r.orig_src, (s = { s0: 0, rej: 0, ports: new Set(), hosts: new Set(), flows: [] }));
+      if (r.conn_state === 'S0') s.s0++;
+      if (r.conn_state === 'REJ') s.rej++;
+      if (s.ports.size <= this.o.ports) s.ports.add(r.orig_dport);
+      if (s.hosts.size <= this.o.hosts) s.hosts.add(r.orig_dst);
+      if (s.flows.length < 5) s.flows.push(r.flow_id);
+    }
+    return this.advanceTo(r.host, h, sec);
   }
 
   /**
    * Event time moved on for a host (its statistics arrive every interval, flows or not): windows
-   * that ended are judged, so an anomaly closes even when no more flows come.
+   * past their wait are judged, so an anomaly closes even when no more flows come.
    */
   advance(host: string, t: Time): AnomalyRow[] {
     const h = this.hosts.get(host);
-    return h ? this.advanceTo(host, h, Math.floor(t.sec / this.o.windowS)) : [];
+    return h ? this.advanceTo(host, h, t.sec) : [];
   }
 
-  private advanceTo(host: string, h: HostState, w: number): AnomalyRow[] {
+  private advanceTo(host: string, h: HostState, sec: number): AnomalyRow[] {
+    h.now = Math.max(h.now, sec);
+    const last = Math.floor((h.now - this.o.lateS) / this.o.windowS) - 1; // the last window past its wait
     const out: AnomalyRow[] = [];
-    // Each passing window is judged (empty ones count as clear), at most until nothing is open.
-    while (h.window < w) {
-      out.push(...this.closeWindow(host, h));
-      h.sources = new Map();
-      h.window = Object.keys(h.open).length ? h.window + 1 : w;
+    // Each window is judged in turn (empty ones count as clear) while anything is open; with nothing
+    // open, the judging skips ahead to the next window that holds rows.
+    while (h.next <= last) {
+      out.push(...this.closeWindow(host, h, h.next, h.windows.get(h.next) ?? new Map()));
+      h.windows.delete(h.next);
+      h.next++;
+      if (Object.keys(h.open).length === 0) h.next = Math.min(last + 1, ...[...h.windows.keys()]);
     }
     return out;
   }
 
-  private closeWindow(host: string, h: HostState): AnomalyRow[] {
-    const end: Time = { sec: (h.window + 1) * this.o.windowS, nsec: 0 };
+  private closeWindow(host: string, h: HostState, w: number, sources: Map<string, Source>): AnomalyRow[] {
+    const end: Time = { sec: (w + 1) * this.o.windowS, nsec: 0 };
     const measure: Record<Kind, (s: Source) => number> = {
       handshake_failures: (s) => s.s0, rej_storm: (s) => s.rej, port_scan: (s) => s.ports.size, host_scan: (s) => s.hosts.size,
     };
     const limit: Record<Kind, number> = { handshake_failures: this.o.s0, rej_storm: this.o.rej, port_scan: this.o.ports, host_scan: this.o.hosts };
     const out: AnomalyRow[] = [];
     for (const kind of KINDS) {
-      const over = [...h.sources].filter(([, s]) => measure[kind](s) >= limit[kind]);
+      const over = [...sources].filter(([, s]) => measure[kind](s) >= limit[kind]);
       let a = h.open[kind];
       if (over.length) {
         const worst = Math.max(...over.map(([, s]) => measure[kind](s)));
-        if (!a) h.open[kind] = a = { startedAt: { sec: h.window * this.o.windowS, nsec: 0 }, peak: 0, clear: 0, sources: {}, flows: [] };
+        if (!a) h.open[kind] = a = { startedAt: { sec: w * this.o.windowS, nsec: 0 }, peak: 0, clear: 0, sources: {}, flows: [] };
         a.peak = Math.max(a.peak, worst);
         a.clear = 0;
         for (const [src, s] of over) {
@@ -133,7 +154,7 @@ export class ScanDetector {
       out.push({
         host, kind, severity: a.peak >= 10 * limit[kind] ? 'critical' : 'warning', started_at: a.startedAt, ended_at: closed ? end : null,
         score: a.peak / limit[kind], baseline: limit[kind], observed: a.peak,
-        details: { window_s: this.o.windowS, sources: Object.entries(a.sources).sort((x, y) => y[1] - x[1]).slice(0, 10).map(([src, n]) => ({ src, n })) },
+        details: { window_s: this.o.windowS, late_rows: h.late, sources: Object.entries(a.sources).sort((x, y) => y[1] - x[1]).slice(0, 10).map(([src, n]) => ({ src, n })) },
         flow_ids: a.flows, version: versionOf(end),
       });
       if (closed) delete h.open[kind];

@@ -10,6 +10,7 @@ import { STAT_FIELDS } from '../../contract/records.js';
 import { InvalidSpikeDetector } from '../../processor/anomaly/invalid-spike.js';
 import type { AnomalyRow } from '../../processor/anomaly/row.js';
 import { RelatedDetector } from '../../processor/anomaly/related.js';
+import { SeasonalProfile, type SeasonalState } from '../../processor/anomaly/seasonal.js';
 import { ScanDetector } from '../../processor/anomaly/scans.js';
 import { TablePressureDetector } from '../../processor/anomaly/table-pressure.js';
 import { LifecycleEngine } from '../../processor/lifecycle/engine.js';
@@ -93,6 +94,76 @@ describe('INVALID spike detector', () => {
     expect(run(steady(50, 300))).toEqual([]);
   });
 
+  it('learns a burst that recurs at the same hour every day, and still alerts on one at another hour', () => {
+    // 60 s intervals over 8 days; 09:00-09:20 UTC runs at 100x every day; day 8 adds a 03:00 burst
+    const d = spikeDetector();
+    const day0 = Math.floor(T0 / 86_400) * 86_400;
+    const out: AnomalyRow[] = [];
+    for (let i = 0; i < 8 * 1440; i++) {
+      const sec = day0 + i * 60;
+      const minute = i % 1440;
+      const burst = (minute >= 540 && minute < 560) || (i >= 7 * 1440 + 180 && i < 7 * 1440 + 190);
+      const a = d.apply({ ...row(0, { invalid: Math.round((burst ? 500 : 5) * (0.8 + 0.4 * rnd()) * 60) }), ts: { sec, nsec: 0 }, interval_s: 60 });
+      if (a) out.push(a);
+    }
+    const at = (a: AnomalyRow) => [Math.floor((a.started_at.sec - day0) / 86_400), Math.floor(((a.started_at.sec - day0) % 86_400) / 3600)];
+    const eps = episodes(out);
+    expect(eps.map(at)).toEqual([[0, 9], [1, 9], [2, 9], [7, 3]]); // from the fourth day on, 09:00 is this host's normal
+    expect(eps[3]!.baseline).toBeLessThan(10); // 03:00's own level (about 6/s), not the 09:00 burst's
+  });
+
+  it('prefers the same hour of the week once two weeks exist (a weekly job), and forgets nothing else', () => {
+    const p = new SeasonalProfile();
+    const start = Math.floor(T0 / 604_800) * 604_800; // an hour-of-week origin
+    for (let m = 0; m < 15 * 1440; m++) {
+      const sec = start + m * 60;
+      const weekly = m % 10_080 >= 600 && m % 10_080 < 660; // hour 10 of the week's first day only
+      p.add(sec, Math.log1p(weekly ? 400 : 5));
+    }
+    const w = p.reference(start + 14 * 86_400 + 10 * 3600)!; // day 14 is the week's first day again
+    expect(w.by).toBe('weekly');
+    expect(Math.expm1(w.center)).toBeCloseTo(400, 0);
+    const other = p.reference(start + 13 * 86_400 + 10 * 3600)!; // the same hour of another weekday
+    expect(Math.expm1(other.center)).toBeCloseTo(5, 0);
+    const young = new SeasonalProfile();
+    for (let m = 0; m < 4 * 1440; m++) young.add(start + m * 60, Math.log1p(m % 1440 >= 600 && m % 1440 < 660 ? 400 : 5));
+    expect(young.reference(start + 4 * 86_400 + 10 * 3600)).toMatchObject({ by: 'daily' });
+    expect(Math.expm1(young.reference(start + 4 * 86_400 + 10 * 3600)!.center)).toBeCloseTo(400, 0);
+    expect(young.reference(start + 4 * 86_400 + 5 * 3600)!.center).toBeCloseTo(Math.log1p(5), 3);
+    expect(new SeasonalProfile().restore(JSON.parse(JSON.stringify(p.state())) as SeasonalState).reference(start + 14 * 86_400 + 10 * 3600)).toEqual(w);
+  });
+
+  it('scores a new host against the fleet: far above every other host opens, the same level alone is learnt', () => {
+    const d = spikeDetector();
+    const fleet = ['a', 'b', 'c', 'd'];
+    const out: AnomalyRow[] = [];
+    for (let i = 0; i < 40; i++) {
+      for (const h of fleet) d.apply(row(i, { invalid: Math.round(5 * (0.8 + 0.4 * rnd()) * 10) }, h));
+      if (i >= 30) {
+        const a = d.apply(row(i, { invalid: 3000 }, 'new'));
+        if (a) out.push(a);
+      }
+    }
+    const eps = episodes(out);
+    expect(eps.map((a) => [a.host, a.kind])).toEqual([['new', 'invalid_spike']]);
+    expect(eps[0]!.details.fleet_median_rate).toBeGreaterThan(3);
+    expect(eps[0]!.details.fleet_median_rate).toBeLessThan(7);
+    expect(run(Array.from({ length: 10 }, () => 300))).toEqual([]); // no fleet: nothing to compare with
+  });
+
+  it('does not open for a quiet host rising to no more than the fleet\'s usual level', () => {
+    const d = spikeDetector();
+    const out: AnomalyRow[] = [];
+    for (let i = 0; i < 80; i++) {
+      for (const h of ['a', 'b', 'c']) d.apply(row(i, { invalid: Math.round(50 * (0.8 + 0.4 * rnd()) * 10) }, h));
+      const a = d.apply(row(i, { invalid: Math.round((i >= 60 && i < 66 ? 30 : 2) * 10) }, 'quiet'));
+      if (a) out.push(a);
+    }
+    expect(out).toEqual([]);
+    // the same rise without the fleet opens
+    expect(episodes(run([...Array.from({ length: 60 }, () => 2), ...Array.from({ length: 6 }, () => 30), ...Array.from({ length: 14 }, () => 2)])).length).toBe(1);
+  });
+
   it('does not score a quiet host\'s noise (under the minimum rate)', () => {
     expect(run(Array.from({ length: 120 }, () => (rnd() < 0.1 ? 0.8 : 0)))).toEqual([]);
   });
@@ -155,7 +226,7 @@ describe('table pressure detector', () => {
 
 describe('handshake failure and scan detector', () => {
   const M0 = Math.ceil(T0 / 60) * 60; // windows are aligned to the minute
-  const det = () => new ScanDetector({ windowS: 60, s0: 100, rej: 100, ports: 100, hosts: 50, closeAfter: 2 });
+  const det = () => new ScanDetector({ windowS: 60, s0: 100, rej: 100, ports: 100, hosts: 50, closeAfter: 2, lateS: 0 });
   let n = 0;
   const flow = (sec: number, src: string, dst: string, dport: number, conn_state: string): FlowRow => ({
     host: 'h', flow_id: `f${n++}`, orig_src: src, orig_dst: dst, orig_dport: dport, conn_state, end_reason: 'destroy',
@@ -184,6 +255,17 @@ describe('handshake failure and scan detector', () => {
     expect(p.flow_ids.length).toBeGreaterThan(0);
   });
 
+  it('waits lateS for rows the engine closes late (flows lost by timeout), and counts rows later than that', () => {
+    const d = new ScanDetector({ windowS: 60, s0: 100, rej: 100, ports: 100, hosts: 50, closeAfter: 2, lateS: 35 });
+    const sweep = (minute: number) => Array.from({ length: 60 }, (_, i) => ({ ...flow(M0 + minute * 60 + 10, '192.0.2.9', `10.2.0.${i}`, 53, 'S0'), end_reason: 'lost' }) as FlowRow);
+    const out = [...feed(d, normal(0)), ...d.advance('h', { sec: M0 + 60 + 30, nsec: 0 })]; // minute 1 still waits
+    out.push(...feed(d, sweep(1)), ...d.advance('h', { sec: M0 + 120 + 40, nsec: 0 })); // 30 s late: in time
+    expect(episodes(out).map((a) => [a.kind, a.started_at.sec])).toEqual([['host_scan', M0 + 60]]);
+    out.push(...d.advance('h', { sec: M0 + 10 * 60, nsec: 0 }), ...feed(d, sweep(2))); // minutes late: too late
+    expect(episodes(out).map((a) => [a.kind, a.started_at.sec])).toEqual([['host_scan', M0 + 60]]);
+    expect(d.exportState()[0]![1].late).toBe(60);
+  });
+
   it('closes on event time alone when no more flows come (the host\'s statistics carry it)', () => {
     const d = det();
     const scan = Array.from({ length: 150 }, (_, i) => flow(M0 + 60 + (i % 60), '192.0.2.66', '10.1.0.1', 1 + i, 'SF'));
@@ -203,7 +285,7 @@ describe('handshake failure and scan detector', () => {
 
 describe('related-flow detector', () => {
   const det = () => new RelatedDetector({
-    quietS: 300, perMinute: 600, perMaster: { ftp: 1 }, helperPorts: { ftp: [21] },
+    quietS: 300, perMinute: 600, unusedPerMinute: 20, perMaster: { ftp: 1 }, helperPorts: { ftp: [21], sip: [5060, 5061] },
   });
   const master = { src: '198.51.100.2', dst: '203.0.113.2', proto: 6, sport: 49408, dport: 21 };
   const exp = (expected: Partial<typeof master>, type: 'exp_new' | 'exp_destroy' = 'exp_new', sec = T0): ExpRecord => ({
@@ -256,5 +338,53 @@ describe('related-flow detector', () => {
     expect(eps.map((a) => a.kind).sort()).toEqual(['helper_unexpected_port', 'related_orphan']);
     expect(eps.every((a) => a.ended_at?.sec === T0 + 400)).toBe(true);
     expect(eps.find((a) => a.kind === 'related_orphan')!.flow_ids).toEqual(['f1']);
+  });
+
+  it('flags a burst of expectations expiring unused, not ones taken by a connection or evicted by a newer one', () => {
+    const d = det();
+    const quiet: AnomalyRow[] = [];
+    for (let i = 0; i < 40; i++) {
+      const e = { ...exp({ dport: 50000 + i }), id: i, timeout: 300 };
+      quiet.push(...d.onExpectation(e), ...d.onExpectation({ ...e, type: 'exp_destroy', sec: T0 + 2 })); // used within 2 s
+    }
+    expect(quiet).toEqual([]);
+    const burst: AnomalyRow[] = [];
+    const ofMaster = (e: ExpRecord, i: number) => ({ ...e, id: 100 + i, master: { ...master, sport: 40000 + i } }); // 25 control connections
+    for (let i = 0; i < 25; i++) burst.push(...d.onExpectation({ ...ofMaster(exp({ dport: 51000 }), i), timeout: 3, sec: T0 + 60 }));
+    for (let i = 0; i < 25; i++) burst.push(...d.onExpectation(ofMaster(exp({ dport: 51000 }, 'exp_destroy', T0 + 63), i)));
+    const eps = episodes(burst);
+    expect(eps.map((a) => [a.kind, a.observed])).toEqual([['expectation_unused_burst', 6]]); // the 20th to the 25th
+    expect(JSON.parse(JSON.stringify(d.exportState()))).toEqual(d.exportState());
+  });
+
+  it('flags the NAT Slipstreaming shape: a SIP REGISTER opening a port on its own client, not a phone registering', () => {
+    const d = det();
+    const sipMaster = { src: '198.51.100.2', dst: '203.0.113.2', proto: 6, sport: 52216, dport: 5060 };
+    const sip = (dport: number, cls = 0): ExpRecord => ({
+      type: 'exp_new', host: 'h', run: 'r', seq: 0, sec: T0, nsec: 0, family: 'ipv4', helper: 'sip', master: sipMaster, class: cls, flags: 3,
+      expected: { src: '203.0.113.2', dst: '198.51.100.2', proto: 6, sport: 0, dport },
+    });
+    expect([...d.onExpectation(sip(5060)), ...d.onExpectation(sip(52216)), ...d.onExpectation(sip(16384, 1))]).toEqual([]);
+    const found = episodes(d.onExpectation(sip(3306)));
+    expect(found.map((a) => [a.kind, a.severity])).toEqual([['nat_slipstreaming', 'critical']]);
+    expect((found[0]!.details.evidence as { expected: string }[])[0]!.expected).toBe('203.0.113.2:0 -> 198.51.100.2:3306/6');
+  });
+
+  it('flags a RELATED flow that outlived its master cut while open, not one whose master closed or outlived it', () => {
+    const row = (o: Partial<FlowRow>) => ({
+      host: 'h', related: false, master_flow_id: '', end_reason: 'destroy', first_seen: { sec: T0, nsec: 0 }, ended_at: { sec: T0 + 10, nsec: 0 },
+      orig_src: '198.51.100.2', orig_sport: 40000, orig_dst: '203.0.113.2', orig_dport: 21, proto: 6, helper: 'ftp', flow_id: 'm', final_tcp_state: 'ESTABLISHED', ...o,
+    }) as FlowRow;
+    const child = (master: string, end: number) => row({ related: true, master_flow_id: master, helper: '', orig_dport: 50000, flow_id: `c-${master}`, ended_at: { sec: T0 + end, nsec: 0 } });
+    const d = det();
+    const quiet = [
+      ...d.onFlow(child('m1', 5)), ...d.onFlow(row({ flow_id: 'm1', final_tcp_state: 'TIME_WAIT' })), // normal: data, then control
+      ...d.onFlow(row({ flow_id: 'm2', final_tcp_state: 'CLOSE' })), ...d.onFlow(child('m2', 20)), // control reset first
+      ...d.onFlow(child('m3', 5)), ...d.onFlow(row({ flow_id: 'm3' })), // cut after its data flow ended
+    ];
+    expect(quiet).toEqual([]);
+    const cut = episodes([...d.onFlow(row({ flow_id: 'm4' })), ...d.onFlow(child('m4', 30))]);
+    expect(cut.map((a) => [a.kind, a.flow_ids])).toEqual([['related_orphan', ['c-m4']]]);
+    expect((cut[0]!.details.evidence as { master: string }[])[0]!.master).toBe('cut while open');
   });
 });

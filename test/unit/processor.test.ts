@@ -147,7 +147,7 @@ describe('schema', () => {
 
   it('stores anomalies from the statistics: one row per anomaly, its latest version ending it, through a checkpoint', async () => {
     await migrate(store, { ...ctx, db: 'ctpipe_anom' });
-    const opts = { store, db: 'ctpipe_anom', rawEvents: false, log: silentLogger, registry: new Registry(), engine: { maxOpen: 1000, refreshMs: 60_000, graceMs: 5000 }, detect: detectOptions(loadConfig({ env: {} }).detect) };
+    const opts = { store, db: 'ctpipe_anom', rawEvents: false, log: silentLogger, registry: new Registry(), engine: { maxOpen: 1000, refreshMs: 60_000, graceMs: 5000 }, detect: detectOptions(loadConfig({ env: {} }).detect, 5000) };
     const cpu = (invalid: number) => ({ cpu: 0, ...Object.fromEntries(STAT_FIELDS.map((f) => [f, 0])), invalid }) as CpuStats;
     let invalid = 0;
     const rec = (i: number): StatsRecord => {
