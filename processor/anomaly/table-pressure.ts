@@ -3,7 +3,8 @@
  * critical over `criticalFill`), with the time to full extrapolated from the trend of the last
  * intervals (least squares), and the kernel dropping because of it (early_drop, drop and
  * insert_failed per second over `minDropRate`). Two kinds, each with its own episode; `observed`
- * is the peak (fill, or drops per second), `baseline` the threshold, `score` their ratio.
+ * is the peak (fill, or drops per second), `baseline` the threshold, `score` their ratio, and
+ * `details` the statistics of the peak interval (fill, entries, maximum, drop rates, time to full).
  */
 import type { Time } from '../lifecycle/flow-row.js';
 import type { HostStatsRow } from '../stats/deltas.js';
@@ -24,6 +25,9 @@ interface HostState {
   trend: { t: number; entries: number }[];
   peakFill: number;
   peakDrops: number;
+  /** The statistics of each episode's worst interval: its evidence (the table may have changed since). */
+  fillAt?: Record<string, unknown>;
+  dropsAt?: Record<string, unknown>;
 }
 
 export type TablePressureState = [string, Omit<HostState, 'fill' | 'drops'> & { fill: EpisodeState; drops: EpisodeState }][];
@@ -55,20 +59,20 @@ export class TablePressureDetector {
     };
     const dropRate = row.reset ? 0 : rates.early_drop + rates.drop + rates.insert_failed;
     const slope = slopeOf(h.trend);
-    const details = {
-      fill, entries: row.entries, max_entries: row.max_entries, ...Object.fromEntries(Object.entries(rates).map(([k, v]) => [`${k}_per_s`, v])),
+    const details: Record<string, unknown> = {
+      at: row.ts.sec, fill, entries: row.entries, max_entries: row.max_entries, ...Object.fromEntries(Object.entries(rates).map(([k, v]) => [`${k}_per_s`, v])),
       entries_per_s: slope, seconds_to_full: slope > 0 ? (row.max_entries - row.entries) / slope : null,
     };
     const out: AnomalyRow[] = [];
     const fillStep = h.fill.step(row.ts, fill >= this.o.warnFill, fill < this.o.warnFill * 0.95);
     if (fillStep) {
-      h.peakFill = fillStep === 'opened' ? fill : Math.max(h.peakFill, fill);
-      out.push(this.row(row, h.fill, fillStep, 'table_pressure', h.peakFill >= this.o.criticalFill ? 'critical' : 'warning', h.peakFill / this.o.warnFill, this.o.warnFill, h.peakFill, details));
+      if (fillStep === 'opened' || fill > h.peakFill) [h.peakFill, h.fillAt] = [fill, details];
+      out.push(this.row(row, h.fill, fillStep, 'table_pressure', h.peakFill >= this.o.criticalFill ? 'critical' : 'warning', h.peakFill / this.o.warnFill, this.o.warnFill, h.peakFill, h.fillAt ?? details));
     }
     const dropStep = h.drops.step(row.ts, dropRate >= this.o.minDropRate, dropRate < this.o.minDropRate);
     if (dropStep) {
-      h.peakDrops = dropStep === 'opened' ? dropRate : Math.max(h.peakDrops, dropRate);
-      out.push(this.row(row, h.drops, dropStep, 'table_drops', 'critical', h.peakDrops / this.o.minDropRate, this.o.minDropRate, h.peakDrops, details));
+      if (dropStep === 'opened' || dropRate > h.peakDrops) [h.peakDrops, h.dropsAt] = [dropRate, details];
+      out.push(this.row(row, h.drops, dropStep, 'table_drops', 'critical', h.peakDrops / this.o.minDropRate, this.o.minDropRate, h.peakDrops, h.dropsAt ?? details));
     }
     return out;
   }

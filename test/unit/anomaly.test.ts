@@ -25,7 +25,7 @@ const T0 = 1_795_000_000;
 
 function row(i: number, fields: Partial<HostStatsRow>, host = 'h'): HostStatsRow {
   return { host, run: 'r', ts: { sec: T0 + i * 10, nsec: 0 }, interval_s: 10, entries: 1000, max_entries: 262144, cpus: 2, reset: false,
-    exp_new: 0, exp_create: 0, exp_delete: 0, invalid: 0, early_drop: 0, drop: 0, insert_failed: 0, ...fields };
+    exp_new: 0, exp_create: 0, exp_delete: 0, collector_events: 0, invalid: 0, early_drop: 0, drop: 0, insert_failed: 0, ...fields };
 }
 
 /** The latest version of each anomaly, as ReplacingMergeTree keeps it. */
@@ -212,6 +212,9 @@ describe('table pressure detector', () => {
     // filling 2.5% of 262,144 per 10 s: about 655 entries/s
     expect(opened.details.entries_per_s as number).toBeCloseTo(655.36, 0);
     expect(opened.details.seconds_to_full as number).toBeGreaterThan(0);
+    // the final row keeps the worst interval as evidence, not the drained table
+    expect(a.details.fill).toBeCloseTo(a.observed, 6);
+    expect(a.details.entries).toBe(Math.round(fills[19]! * max));
   });
 
   it('reports the kernel dropping (early_drop, drop, insert_failed) as table_drops', () => {
@@ -221,6 +224,7 @@ describe('table pressure detector', () => {
     const eps = episodes(rows);
     expect(eps.map((e) => [e.kind, e.observed])).toEqual([['table_drops', 20]]);
     expect(eps[0]!.ended_at).not.toBeNull();
+    expect(eps[0]!.details.early_drop_per_s).toBe(20);
   });
 });
 
