@@ -3,6 +3,8 @@ import { stringify } from 'yaml';
 import { CtpipeError, isCtpipeError } from '../common/errors.js';
 import { helpText, parseCommand, type CommandSpec } from './args.js';
 import { collectSpec, runCollect } from './commands/collect.js';
+import { dashboardsSpec, runDashboards } from './commands/dashboards.js';
+import { reportSpec, runReport } from './commands/report.js';
 import { replaySpec, runReplay } from './commands/replay.js';
 import { migrateSpec, runMigrate } from './commands/migrate.js';
 import { querySpec, runQuery } from './commands/query.js';
@@ -29,6 +31,8 @@ const COMMANDS: Record<string, { spec: CommandSpec; run: Run; positionals?: bool
   process: { spec: processSpec, run: runProcess },
   migrate: { spec: migrateSpec, run: runMigrate },
   query: { spec: querySpec, run: runQuery, positionals: true },
+  dashboards: { spec: dashboardsSpec, run: runDashboards },
+  report: { spec: reportSpec, run: runReport },
   replay: { spec: replaySpec, run: runReplay, positionals: true },
   config: {
     spec: configSpec,

@@ -13,6 +13,7 @@
  * so the replay produces exactly the rows written before (effectively once, rollups included).
  * Records that cannot be decoded go to `dead_letters` with their coordinates.
  */
+import { hostname } from 'node:os';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import kafkajs, { type Consumer, type EachBatchPayload, type KafkaMessage } from 'kafkajs';
 import type { Registry } from 'prom-client';
@@ -53,6 +54,7 @@ export async function startProcessor(
   const db = cfg.clickhouse.database;
   const topic = cfg.kafka.topic;
   const group = cfg.process.group_id;
+  const processorName = `${hostname()}:${process.pid}`; // processor_stats rows: one series per process
   const kafka = new Kafka(kafkaClientConfig(cfg.kafka, log, 'ctpipe-processor'));
   const consumer: Consumer = kafka.consumer({ groupId: group, sessionTimeout: cfg.process.session_timeout, heartbeatInterval: Math.min(3000, cfg.process.session_timeout / 3), maxBytesPerPartition: 16 << 20, minBytes: cfg.process.fetch_min_bytes, maxWaitTimeInMs: cfg.process.flush });
   const parts = new Map<number, PartitionState>();
@@ -188,6 +190,7 @@ export async function startProcessor(
           await stored('log batch range', () => store.insert({ table: `${db}.processor_batches`, values: [{ group_id: group, topic, partition, first_offset: first, last_offset: last }], format: 'JSONEachRow' }), running);
         }
         st.pipeline.process(decode(chunk, partition, st));
+        st.pipeline.noteActivity(processorName, partition, Math.max(0, Number(batch.highWatermark) - 1 - last), Date.now(), checkpointMs);
         const ok = await st.pipeline.write(`${topic}:${partition}:${first}-${last}`, () => stopping || !running());
         if (!ok) {
           // Gave up (stopping, or the partition is moving): the state has records whose rows are

@@ -31,11 +31,14 @@ export interface PipelineOptions {
   retryMaxMs?: number;
 }
 
-type Table = 'flows' | 'host_stats' | 'pipeline_health' | 'anomalies' | 'events' | 'dead_letters';
+type Table = 'flows' | 'host_stats' | 'pipeline_health' | 'anomalies' | 'events' | 'dead_letters' | 'processor_stats';
 
 /** Rows taken from a pipeline, per table, to be written under one token. */
 export type Rows = Record<Table, unknown[]>;
-const noRows = (): Rows => ({ flows: [], host_stats: [], pipeline_health: [], anomalies: [], events: [], dead_letters: [] });
+const noRows = (): Rows => ({ flows: [], host_stats: [], pipeline_health: [], anomalies: [], events: [], dead_letters: [], processor_stats: [] });
+
+/** What a pipeline did between two processor_stats rows (the Pipeline health dashboard). */
+const noActivity = () => ({ records: 0, rows: 0, inserts: 0, insert_seconds: 0, insert_max_seconds: 0, insert_errors: 0, dead_letters: 0 });
 
 const metricsByRegistry = new WeakMap<Registry, ReturnType<typeof createMetrics>>();
 
@@ -68,6 +71,8 @@ export class Pipeline {
   private buffers: Rows = noRows();
   private readonly hosts = new Set<string>();
   private readonly m: ReturnType<typeof pipelineMetrics>;
+  private activity = noActivity();
+  private activityAt = 0;
   storeUp = true;
 
   constructor(private readonly o: PipelineOptions) {
@@ -109,6 +114,7 @@ export class Pipeline {
     }
     this.engine.tick(...this.hosts);
     this.hosts.clear();
+    this.activity.records += records.length;
     this.m.records.inc(records.length);
     this.m.openFlows.set(this.engine.openCount);
     this.m.evictions.set(this.engine.counters.evictions);
@@ -140,7 +146,21 @@ export class Pipeline {
 
   /** Dead letters: records that could not be decoded, with their coordinates. */
   deadLetter(row: { topic: string; partition: number; offset: string; reason: string; payload_hex: string }): void {
+    this.activity.dead_letters++;
     this.buffers.dead_letters.push(row);
+  }
+
+  /**
+   * A processor_stats row of what this pipeline did since the last one (at most one per `everyMs`),
+   * written with the next rows: `processor` names the process, `partition` its input (-1 for
+   * `ctpipe run`), `lag` how far behind the input's end it is. Operational figures on the wall
+   * clock: the one table whose rows a replay does not reproduce exactly.
+   */
+  noteActivity(processor: string, partition: number, lag: number, now = Date.now(), everyMs = 10_000): void {
+    if (now - this.activityAt < everyMs) return;
+    this.buffers.processor_stats.push({ ts: (now / 1000).toFixed(3), processor, partition, lag, ...this.activity });
+    this.activity = noActivity();
+    this.activityAt = now;
   }
 
   /** Rows for open flows now (on shutdown, so long-lived flows are visible). */
@@ -181,12 +201,16 @@ export class Pipeline {
               clickhouse_settings: { insert_deduplication_token: `${table}:${token}`, insert_deduplicate: 1, deduplicate_blocks_in_dependent_materialized_views: 1, optimize_on_insert: 0 },
             });
           } finally {
-            end();
+            const took = end(); // seconds
+            this.activity.inserts++;
+            this.activity.insert_seconds += took;
+            this.activity.insert_max_seconds = Math.max(this.activity.insert_max_seconds, took);
           }
         }, {
           minMs: this.o.retryMinMs, maxMs: this.o.retryMaxMs, shouldStop,
           onError: (e) => {
             this.m.insertErrors.inc();
+            this.activity.insert_errors++;
             if (this.storeUp) this.o.log.warn({ err: e.message, table, rows: rows.length }, 'ClickHouse insert failed; holding the input position and retrying');
             this.storeUp = false;
             this.m.storeUp.set(0);
@@ -197,6 +221,7 @@ export class Pipeline {
         throw e;
       }
       this.m.rows.inc({ table }, rows.length);
+      this.activity.rows += rows.length;
       all[table] = []; // written: a second call with the same rows skips it
       if (!this.storeUp) this.o.log.info('ClickHouse accepts inserts again');
       this.storeUp = true;

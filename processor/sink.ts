@@ -16,7 +16,7 @@ export class PipelineSink implements RecordSink {
   private stopping = false;
   processed = 0;
 
-  constructor(private readonly pipeline: Pipeline, private readonly flushMs: number, private readonly maxBatch = 200_000, private readonly inserts = 2) {}
+  constructor(private readonly pipeline: Pipeline, private readonly flushMs: number, private readonly processor = 'run', private readonly maxBatch = 200_000, private readonly inserts = 2) {}
 
   write(r: CtpipeRecord): void {
     this.pending.push(r);
@@ -36,6 +36,7 @@ export class PipelineSink implements RecordSink {
     while (this.pending.length) {
       const batch = this.pending.splice(0, this.maxBatch);
       this.pipeline.process(batch);
+      this.pipeline.noteActivity(this.processor, -1, this.pending.length);
       const rows = this.pipeline.takeRows();
       const first = batch[0]!;
       const last = batch[batch.length - 1]!;

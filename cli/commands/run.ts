@@ -30,7 +30,7 @@ export async function runRun(cfg: Config): Promise<number> {
   const store = await connectMigratedStore(cfg, log);
   const registry = new Registry();
   const pipeline = new Pipeline(pipelineOptions(cfg, store, log, registry));
-  const sink = new PipelineSink(pipeline, cfg.process.flush);
+  const sink = new PipelineSink(pipeline, cfg.process.flush, `run:${cfg.host}`);
   const collector = new Collector({ ...collectorOptions(cfg), sink, sockets: openNetfilterSocket, metrics: collectorMetrics(registry), log });
   if (cfg.metrics.enabled) {
     await serveOps(cfg.metrics.listen, registry, () => ({

@@ -216,6 +216,26 @@ export const MIGRATIONS: Migration[] = [
       ];
     },
   },
+  {
+    version: 3,
+    description: 'processor_stats (lag, throughput, inserts, dead letters per processor) and collector events in host_stats, for the Pipeline health dashboard',
+    statements: (c) => [
+      ...[...(c.cluster ? ['host_stats_local'] : []), 'host_stats'].map((t) =>
+        `ALTER TABLE ${c.db}.${t}${onCluster(c)} ADD COLUMN IF NOT EXISTS collector_events UInt64 DEFAULT 0`),
+      ...table(c, 'processor_stats', `
+        ts DateTime64(3, 'UTC'),
+        processor LowCardinality(String),
+        partition Int32,
+        lag Int64,
+        records UInt64, rows UInt64,
+        inserts UInt64, insert_seconds Float64, insert_max_seconds Float64, insert_errors UInt64,
+        dead_letters UInt64`,
+        'MergeTree', '',
+        `PARTITION BY toYYYYMM(ts) ORDER BY (processor, ts) TTL toDateTime(ts) + INTERVAL ${c.flowsTtlDays} DAY
+         ${DEDUP}`,
+        'rand()'),
+    ],
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

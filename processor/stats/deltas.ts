@@ -19,6 +19,8 @@ export interface HostStatsRow {
   exp_new: number;
   exp_create: number;
   exp_delete: number;
+  /** Events the collector decoded in the interval. */
+  collector_events: number;
   [k: string]: unknown;
 }
 
@@ -28,11 +30,12 @@ interface Prev {
   nsec: number;
   cpus: Map<number, Record<StatField, number>>;
   exp: [number, number, number];
+  events?: number;
 }
 
 const WRAP = 2 ** 32;
 
-export type StatsState = [string, { run: string; sec: number; nsec: number; cpus: [number, Record<StatField, number>][]; exp: [number, number, number] }][];
+export type StatsState = [string, { run: string; sec: number; nsec: number; cpus: [number, Record<StatField, number>][]; exp: [number, number, number]; events?: number }][];
 
 export class StatsDeltas {
   private readonly prev = new Map<string, Prev>();
@@ -50,7 +53,8 @@ export class StatsDeltas {
     const p = this.prev.get(r.host);
     const cpus = new Map(r.cpus.map((c): [number, Record<StatField, number>] => [c.cpu, c]));
     const exp: [number, number, number] = [r.exp_new ?? 0, r.exp_create ?? 0, r.exp_delete ?? 0];
-    this.prev.set(r.host, { run: r.run, sec: r.sec, nsec: r.nsec, cpus, exp });
+    const events = r.collector?.events ?? 0;
+    this.prev.set(r.host, { run: r.run, sec: r.sec, nsec: r.nsec, cpus, exp, events });
     if (!p) return undefined;
     const sameRun = p.run === r.run;
     let reset = false;
@@ -66,6 +70,8 @@ export class StatsDeltas {
       interval_s: r.sec - p.sec + (r.nsec - p.nsec) / 1e9,
       entries: r.entries ?? 0, max_entries: r.max_entries ?? 0, cpus: r.cpus.length, reset: false,
       exp_new: delta(exp[0], p.exp[0]), exp_create: delta(exp[1], p.exp[1]), exp_delete: delta(exp[2], p.exp[2]),
+      // counted since the collector started: a new run starts from zero (not a counter reset)
+      collector_events: sameRun ? Math.max(0, events - (p.events ?? events)) : events,
     };
     for (const f of STAT_FIELDS) {
       let sum = 0;

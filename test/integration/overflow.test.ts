@@ -1,9 +1,20 @@
 /**
  * A real receive-buffer overrun, forced on purpose: a tiny socket buffer and a storm. Every event
  * is accounted for: received + counted kernel drops = generated. The loss is in the stream as a
- * `loss` record, and a resync dump follows it.
+ * `loss` record, and a resync dump follows it. Through the processor into ClickHouse (chDB), the
+ * loss shows on the Pipeline health dashboard and fires the "losing events" alert rule.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { alertRules } from '../../dashboards/alerts.js';
+import { pipelineDashboard } from '../../dashboards/pipeline.js';
+import { evaluateRule, runDashboard } from '../../dashboards/run-queries.js';
+import { migrate } from '../../processor/clickhouse/migrate.js';
+import { openStore } from '../../processor/clickhouse/store.js';
+import { Pipeline } from '../../processor/pipeline.js';
 import { Collector } from '../../collector/collector.js';
 import { collectorMetrics } from '../../collector/metrics.js';
 import { MemorySink } from '../../collector/sinks/sink.js';
@@ -50,5 +61,26 @@ describe('receive buffer overrun', () => {
     // the resync dump came after the first loss record
     const at = sink.records.indexOf(losses[0]!);
     expect(sink.records.slice(at).some((r) => r.type === 'snapshot')).toBe(true);
+
+    // through the processor into ClickHouse: the dashboard panel and the alert rule see the loss
+    const dir = mkdtempSync(path.join(tmpdir(), 'ctpipe-overrun-'));
+    const store = await openStore({ url: `chdb:${dir}` });
+    try {
+      await migrate(store, { db: 'ctpipe', flowsTtlDays: 30, eventsTtlDays: 7 });
+      const p = new Pipeline({ store, db: 'ctpipe', rawEvents: false, log: silentLogger, registry: new Registry(), engine: { maxOpen: 100_000, refreshMs: 60_000, graceMs: 5000 } });
+      p.process(sink.records);
+      expect(await p.write('overrun')).toBe(true);
+      const last = sink.records[sink.records.length - 1]!;
+      const nowMs = last.sec * 1000 + 5000;
+      const panel = (await runDashboard(store, pipelineDashboard('ctpipe'), { fromMs: nowMs - 600_000, toMs: nowMs, intervalMs: 10_000, vars: {} }))
+        .find((x) => x.where.includes('"Losses and gaps"'))!;
+      expect(panel.rows.filter((x) => x.kind === 'loss').reduce((n, x) => n + Number(x.records), 0)).toBe(lost);
+      const rule = alertRules('ctpipe').groups[0]!.rules.find((x) => x.uid === 'ctpipe-collector-losing')!;
+      expect((await evaluateRule(store, rule, nowMs)).firing).toEqual([{ labels: { host: 'overrun' }, value: lost }]);
+      expect((await evaluateRule(store, rule, nowMs + 3_600_000)).firing).toEqual([]); // an hour later: quiet
+    } finally {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -35,6 +35,7 @@ let rows: Row[] = [];
 let allVersions = 0;
 let rollup = 0;
 let dead: { offset: string; reason: string }[] = [];
+let activity: { partition: number; records: string; dead_letters: string; inserts: string }[] = [];
 
 beforeAll(async () => {
   lab = await Lab.create();
@@ -87,6 +88,8 @@ beforeAll(async () => {
   allVersions = Number((await q<{ n: string }>(`SELECT count() n FROM ctpipe.flows WHERE host = 'lab-fw' AND end_reason != 'open'`))[0]!.n);
   rollup = Number((await q<{ n: string }>(`SELECT sum(flows) n FROM ctpipe.flows_1m WHERE host = 'lab-fw'`))[0]!.n);
   dead = await q<{ offset: string; reason: string }>(`SELECT offset, reason FROM ctpipe.dead_letters`);
+  activity = await q<{ partition: number; records: string; dead_letters: string; inserts: string }>(
+    `SELECT partition, sum(records) AS records, sum(dead_letters) AS dead_letters, sum(inserts) AS inserts FROM ctpipe.processor_stats GROUP BY partition`);
 }, 300_000);
 
 afterAll(async () => {
@@ -136,5 +139,12 @@ describe('collector -> Kafka -> processor -> ClickHouse, with a processor killed
   it('put the poison record in dead_letters and kept going', () => {
     expect(dead.length).toBe(1);
     expect(dead[0]!.reason).toMatch(/ctpipe\.v1\.Batch/);
+  });
+
+  it('reported its own activity per partition in processor_stats (the Pipeline health dashboard)', () => {
+    expect(activity.length).toBeGreaterThan(0);
+    expect(activity.every((a) => a.partition >= 0)).toBe(true);
+    expect(activity.reduce((n, a) => n + Number(a.records), 0)).toBeGreaterThan(0);
+    expect(activity.reduce((n, a) => n + Number(a.inserts), 0)).toBeGreaterThan(0);
   });
 });

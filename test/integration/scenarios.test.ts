@@ -4,12 +4,22 @@
  * normal periods (background TCP, UDP, ICMP and FTP through the kernel helper), and each anomaly
  * carries the evidence an operator needs: the INVALID burst's source, port and flags; the
  * scanner; the table's maximum; the master and expected tuples of helper anomalies.
+ * Then, on the same data: every dashboard's variable, panel and annotation query, with the data
+ * source's macros expanded, returns what its panel needs, and the alert rules fire on the lab's
+ * anomalies and stay quiet on its normal traffic.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { alertRules } from '../../dashboards/alerts.js';
+import { dashboards } from '../../dashboards/generate.js';
+import { evaluateRule, resolveVariables, runDashboard, type Result } from '../../dashboards/run-queries.js';
 import { ANOMALY_KINDS } from '../../processor/anomaly/row.js';
+import { openStore, type Store } from '../../processor/clickhouse/store.js';
+import { chromium } from 'playwright-core';
+import { BIN } from '../helpers/procs.js';
 import { ADDR } from '../lab/lab.js';
 import { runScenarioSet, THIRD_HOST, type ScenarioRun } from '../lab/scenarios.js';
 
@@ -94,5 +104,156 @@ describe('the labelled scenario set (ctpipe run on the lab)', () => {
     expect(evidence('nat_slipstreaming')).toMatchObject({
       helper: 'sip', master: `${ADDR.client4}:${r.facts.sipSourcePort} -> ${ADDR.server4}:5060/6`, expected: `${ADDR.server4}:0 -> ${ADDR.client4}:3306/6`,
     });
+  });
+});
+
+/** Panels that may be empty on lab data, and why. */
+const MAY_BE_EMPTY = new Set([
+  'ctpipe-fleet panel 13 "Active anomalies" A', // every lab anomaly has closed by the end
+  'ctpipe-pipeline panel 3 "Losses and gaps" A', // the lab loses nothing (test/integration/overflow.test.ts does)
+  'ctpipe-pipeline panel 11 "Latest dead letters" A', // ctpipe run has no Kafka records to reject
+]);
+const TIME_TYPE = /^(Nullable\()?DateTime/;
+const NUMBER_TYPE = /^(Nullable\()?(U?Int|Float|Decimal)/;
+
+describe('every dashboard and alert query on the scenario data (chDB)', () => {
+  let store: Store;
+  let from = 0;
+  let to = 0;
+  const label = (name: string) => r.labels.find((l) => l.name === name)!;
+  beforeAll(async () => {
+    store = await openStore({ url: `chdb:${path.join(out, 'chdb')}` });
+    from = r.labels[0]!.start;
+    to = r.labels[r.labels.length - 1]!.until;
+  });
+  afterAll(async () => {
+    await store?.close();
+  });
+
+  function checkShape(x: Result): void {
+    const numeric = x.meta.filter((m) => NUMBER_TYPE.test(m.type));
+    if (!x.panel) return; // variables and annotations: checked by use
+    if (x.format === 0) {
+      expect(x.meta[0]?.name, x.where).toBe('time');
+      expect(x.meta[0]?.type, x.where).toMatch(TIME_TYPE);
+      expect(numeric.length, x.where).toBeGreaterThan(0);
+      const times = x.rows.map((row) => String(row.time));
+      expect(times, x.where).toEqual([...times].sort());
+    } else if (x.panel.type === 'stat') {
+      expect(numeric.length, x.where).toBeGreaterThan(0);
+      expect(x.rows.length, x.where).toBe(1);
+    } else {
+      expect(x.meta.length, x.where).toBeGreaterThan(0);
+    }
+  }
+
+  it('runs every variable, panel and annotation query, All or one value selected, at two intervals: each returns what its panel needs', async () => {
+    const ftpMaster = (await (await store.query({
+      query: "SELECT master_flow_id FROM ctpipe.flows FINAL WHERE related AND master_flow_id != '' LIMIT 1", format: 'JSONEachRow' })).json<{ master_flow_id: string }>())[0]!.master_flow_id;
+    let checked = 0;
+    for (const d of dashboards('ctpipe')) {
+      for (const pick of ['all', 'first'] as const) {
+        for (const intervalMs of [10_000, 60_000]) {
+          const ctx = { fromMs: from, toMs: to, intervalMs };
+          const vars = await resolveVariables(store, d, ctx, pick, { flow: ftpMaster });
+          const results = await runDashboard(store, d, { ...ctx, vars });
+          for (const x of results) {
+            checkShape(x);
+            if (pick === 'all' && x.panel && !MAY_BE_EMPTY.has(x.where)) expect(x.rows.length, `${x.where} is empty`).toBeGreaterThan(0);
+            checked++;
+          }
+        }
+      }
+    }
+    expect(checked).toBeGreaterThan(150);
+  });
+
+  it('shows the lab: one host, the INVALID burst, the full table, every anomaly kind, an FTP master with its data flows, the processor', async () => {
+    const ctx = { fromMs: from, toMs: to, intervalMs: 10_000 };
+    const ftpMaster = (await (await store.query({
+      query: "SELECT master_flow_id FROM ctpipe.flows FINAL WHERE related AND master_flow_id != '' LIMIT 1", format: 'JSONEachRow' })).json<{ master_flow_id: string }>())[0]!.master_flow_id;
+    const all = new Map<string, Result>();
+    for (const d of dashboards('ctpipe')) {
+      const vars = await resolveVariables(store, d, ctx, 'all', { flow: ftpMaster });
+      for (const x of await runDashboard(store, d, { ...ctx, vars })) all.set(x.where, x);
+    }
+    const get = (where: string) => {
+      const x = all.get(where);
+      expect(x, where).toBeDefined();
+      return x!.rows;
+    };
+    expect(Number(get('ctpipe-fleet panel 2 "Hosts" A')[0]!.hosts)).toBe(1);
+    expect(Math.max(...get('ctpipe-fleet panel 9 "INVALID/s by host" A').map((x) => Number(x.invalid_per_s)))).toBeGreaterThan(300);
+    expect(Math.max(...get('ctpipe-fleet panel 10 "Table fill by host" A').map((x) => Number(x.fill)))).toBeGreaterThan(0.9);
+    expect(get('ctpipe-fleet panel 12 "Top hosts" A')[0]).toMatchObject({ host: 'lab-fw' });
+    expect(get('ctpipe-anomalies panel 9 "By kind" A').map((x) => x.kind).sort()).toEqual([...ANOMALY_KINDS].sort());
+    expect(get('ctpipe-host annotation Anomalies').length).toBe(r.anomalies.length);
+    const linked = get('ctpipe-flows panel 4 "Selected flow and its related flows" A');
+    expect(linked.filter((x) => x.flow_id === ftpMaster).length).toBe(1);
+    expect(linked.filter((x) => x.master_flow_id === ftpMaster && x.related).length).toBeGreaterThan(0);
+    expect(Math.max(...get('ctpipe-pipeline panel 7 "Processor throughput" A').map((x) => Number(x.records_per_s)))).toBeGreaterThan(0);
+    expect(Math.max(...get('ctpipe-pipeline panel 2 "Collector events/s by host" A').map((x) => Number(x.events_per_s)))).toBeGreaterThan(0);
+    expect(Number(get('ctpipe-pipeline panel 4 "Data completeness by host" A')[0]!.complete)).toBe(1);
+  });
+
+  it('fires each alert rule on its lab anomaly, and not on normal traffic', async () => {
+    const rules = Object.fromEntries(alertRules('ctpipe').groups[0]!.rules.map((x) => [x.uid, x]));
+    const at = async (uid: string, nowMs: number) => (await evaluateRule(store, rules[uid]!, nowMs)).firing.map((f) => f.labels);
+    const normal = label('normal-warmup').until;
+    const host = [{ host: 'lab-fw' }];
+    expect(await at('ctpipe-invalid-spike', label('invalid-burst').end + 2000)).toEqual(host);
+    expect(await at('ctpipe-invalid-spike', normal)).toEqual([]);
+    expect(await at('ctpipe-table-full', label('table-fill').end)).toEqual(host);
+    expect(await at('ctpipe-table-full', normal)).toEqual([]);
+    expect(await at('ctpipe-related-flow', label('expect-third-host').end + 2000)).toEqual(host);
+    expect(await at('ctpipe-related-flow', normal)).toEqual([]);
+    expect(await at('ctpipe-collector-silent', to + 600_000)).toEqual(host);
+    expect(await at('ctpipe-collector-silent', to)).toEqual([]);
+    for (const t of [normal, label('table-fill').end, to]) {
+      expect(await at('ctpipe-collector-losing', t)).toEqual([]);
+      expect(await at('ctpipe-processor-lag', t)).toEqual([]);
+    }
+  });
+});
+
+describe('ctpipe report --html on the scenario data, opened in headless Chromium', () => {
+  it('renders every chart with the lab\'s data, self-contained, without errors', async () => {
+    const chromiumPath = '/usr/bin/chromium';
+    expect(existsSync(chromiumPath), 'Debian chromium is needed (apt-get install chromium)').toBe(true);
+    const file = path.join(out, 'report.html');
+    const from = new Date(r.labels[0]!.start).toISOString();
+    const to = new Date(r.labels[r.labels.length - 1]!.until).toISOString();
+    const run = spawnSync(process.execPath, [BIN, 'report', '--html', file, '--clickhouse-url', `chdb:${path.join(out, 'chdb')}`, '--from', from, '--to', to], { encoding: 'utf8' });
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/panels from 4 dashboards/);
+    const html = readFileSync(file, 'utf8');
+    expect(html).not.toMatch(/<script|src="http|href="http|@import/); // nothing to fetch, nothing to run
+    const browser = await chromium.launch({ executablePath: chromiumPath, args: ['--no-sandbox'] });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1300, height: 900 } });
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      page.on('console', (m) => void (m.type() === 'error' && errors.push(m.text())));
+      await page.goto(`file://${file}`);
+      const charts = page.locator('section[data-panel-type="timeseries"]');
+      expect(await charts.count()).toBeGreaterThan(10);
+      // every time series panel drew at least one line through several points, and its box has a size
+      const mayBeEmpty = [...MAY_BE_EMPTY].map((w) => /"(.+)"/.exec(w)![1]);
+      for (const section of await charts.all()) {
+        const title = await section.locator('h3').innerText();
+        if (mayBeEmpty.includes(title)) continue;
+        const lines = await section.locator('path.series').evaluateAll((ps) => ps.map((p) => (p.getAttribute('d') ?? '').split('L').length));
+        expect(Math.max(0, ...lines), title).toBeGreaterThan(1);
+        const box = await section.locator('svg.chart').first().boundingBox();
+        expect(box?.width, title).toBeGreaterThan(300);
+      }
+      const hosts = page.locator('section[data-panel-type="stat"]', { hasText: 'Hosts' }).first().locator('.stat');
+      expect(await hosts.innerText()).toBe('1');
+      expect(await page.locator('section', { hasText: 'By kind' }).locator('tbody tr').count()).toBe(ANOMALY_KINDS.length);
+      expect(errors).toEqual([]);
+      await page.screenshot({ path: path.join(out, 'report.png'), fullPage: true });
+    } finally {
+      await browser.close();
+    }
   });
 });

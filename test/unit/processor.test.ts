@@ -20,6 +20,8 @@ import { openStore, type Store } from '../../processor/clickhouse/store.js';
 import { LifecycleEngine } from '../../processor/lifecycle/engine.js';
 import type { FlowRow } from '../../processor/lifecycle/flow-row.js';
 import { Pipeline } from '../../processor/pipeline.js';
+import { alertRules } from '../../dashboards/alerts.js';
+import { evaluateRule } from '../../dashboards/run-queries.js';
 import { StatsDeltas } from '../../processor/stats/deltas.js';
 import { decodeBuffers, fixtureBuffers } from '../helpers/decode.js';
 
@@ -35,6 +37,14 @@ describe('statistics deltas', () => {
     const d = new StatsDeltas();
     expect(d.apply(stats('r', 100, [cpu(0, 5), cpu(1, 7)]))).toBeUndefined();
     expect(d.apply(stats('r', 110, [cpu(0, 8), cpu(1, 17)]))).toMatchObject({ invalid: 13, interval_s: 10, reset: false, entries: 10 });
+  });
+
+  it('counts the collector\'s events per interval, from zero again in a new run', () => {
+    const d = new StatsDeltas();
+    const at = (run: string, sec: number, events: number) => ({ ...stats(run, sec, [cpu(0, 0)]), collector: { events, drops: 0, enobufs: 0, rejected: 0 } });
+    d.apply(at('r', 100, 500));
+    expect(d.apply(at('r', 110, 800))?.collector_events).toBe(300);
+    expect(d.apply(at('r2', 120, 40))?.collector_events).toBe(40);
   });
 
   it('handles a 32-bit wrap within a run', () => {
@@ -168,6 +178,28 @@ describe('schema', () => {
     expect(rows[0]!.kind).toBe('invalid_spike');
     expect(rows[0]!.ended_at).not.toBeNull();
     expect(rows[0]!.observed).toBeCloseTo(500, 0);
+  });
+
+  it('writes processor_stats (records, rows, inserts, lag) at most every 10 s, and the lag alert rule reads them', async () => {
+    await migrate(store, { ...ctx, db: 'ctpipe' });
+    const t0 = 1_795_000_000_000;
+    const lagAt = (i: number, growing: boolean) => (growing ? 10 + i * 20 : 10);
+    for (const [proc, growing] of [['p-behind', true], ['p-keeping-up', false]] as const) {
+      const p = new Pipeline({ store, db: 'ctpipe', rawEvents: false, log: silentLogger, registry: new Registry(), engine: { maxOpen: 1000, refreshMs: 60_000, graceMs: 5000 } });
+      for (let i = 0; i <= 30; i++) {
+        p.process([stats('r', 1_795_000_000 + i, [cpu(0, 0)])]);
+        p.noteActivity(proc, 0, lagAt(i, growing), t0 + i * 10_000);
+        p.noteActivity(proc, 0, 0, t0 + i * 10_000 + 5000); // within 10 s of the last: no row
+        expect(await p.write(`stats:${proc}:${i}`)).toBe(true);
+      }
+    }
+    const rows = await (await store.query({ query: "SELECT processor, count() n, sum(records) r, max(lag) l FROM ctpipe.processor_stats GROUP BY processor ORDER BY processor", format: 'JSONEachRow' })).json<{ processor: string; n: string; r: string; l: string }>();
+    expect(rows.map((x) => [x.processor, Number(x.n), Number(x.l)])).toEqual([['p-behind', 31, 610], ['p-keeping-up', 31, 10]]);
+    expect(Number(rows[1]!.r)).toBe(31); // one stats record per interval
+    const rule = alertRules('ctpipe').groups[0]!.rules.find((r) => r.uid === 'ctpipe-processor-lag')!;
+    const firing = await evaluateRule(store, rule, t0 + 30 * 10_000);
+    expect(firing.series).toBe(2);
+    expect(firing.firing.map((f) => f.labels)).toEqual([{ processor: 'p-behind' }]);
   });
 
   it('stores every field of a flow row as the engine made it, free text escaped (TabSeparated)', async () => {

@@ -1,0 +1,49 @@
+/** Flow explorer: the lifecycles themselves, filtered, with links from a master connection to its related flows. */
+import * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
+import * as units from '@grafana/grafana-foundation-sdk/units';
+import { hostVariable, HOSTS_FILTER } from './fleet.js';
+import { bucketVariable, datasourceVariable, finish, newDashboard, queryVariable, tablePanel, textVariable, timeseries } from './panels.js';
+
+export const FLOWS_UID = 'ctpipe-flows';
+
+const PROTO_NAME = `multiIf(proto = 6, 'tcp', proto = 17, 'udp', proto = 1, 'icmp', proto = 58, 'icmpv6', proto = 132, 'sctp', toString(proto))`;
+
+export const protoVariable = (db: string) => queryVariable('proto', 'Protocol',
+  `SELECT DISTINCT proto AS value, ${PROTO_NAME} AS text FROM ${db}.flows_1m WHERE $__timeFilter(minute) ORDER BY value`,
+  { multi: true, description: 'IP protocols seen in the time range (value: the protocol number)' });
+
+const FILTERS = `$__timeFilter(first_seen) AND ${HOSTS_FILTER}
+  AND $__conditionalAll(proto IN (\${proto:csv}), $proto)
+  AND $__conditionalAll(conn_state IN (\${conn_state:singlequote}), $conn_state)
+  AND (\${address:sqlstring} = '' OR orig_src_text = \${address:sqlstring} OR orig_dst_text = \${address:sqlstring})`;
+
+const COLUMNS = `flow_id, host, first_seen, ended_at, ${PROTO_NAME} AS protocol, orig_src_text AS src, orig_sport AS sport,
+  orig_dst_text AS dst, orig_dport AS dport, final_tcp_state AS tcp_state, conn_state, round(duration_ms / 1000, 3) AS duration_s,
+  orig_bytes + reply_bytes AS bytes, helper, related, master_flow_id`;
+
+export function flowsDashboard(db: string): dashboard.Dashboard {
+  const toFlow = '/d/ctpipe-flows?var-flow=${__value.raw}&${__url_time_range}&var-host=${host}';
+  return finish(newDashboard(FLOWS_UID, 'ctpipe / Flow explorer', 'Connection lifecycles: filter by host, protocol, conn_state and address; follow a master connection to its related flows')
+    .withVariable(datasourceVariable())
+    .withVariable(hostVariable(db, true))
+    .withVariable(protoVariable(db))
+    .withVariable(queryVariable('conn_state', 'conn_state', `SELECT DISTINCT conn_state FROM ${db}.flows_1m WHERE $__timeFilter(minute) ORDER BY conn_state`,
+      { multi: true, description: 'Zeek-style connection summaries seen in the time range (docs/SCHEMA.md)' }))
+    .withVariable(bucketVariable())
+    .withVariable(textVariable('address', 'Address', 'An IPv4 or IPv6 address, as either end of the original direction'))
+    .withVariable(textVariable('flow', 'Flow id', 'A flow id: the flow and the flows related to it'))
+    .withRow(new dashboard.RowBuilder('Lifecycles'))
+    .withPanel(timeseries({ title: 'Connections by conn_state', description: 'Finished connections per bucket by conn_state, from the per-minute rollup (fast over long ranges)', unit: units.Short, w: 24, h: 7, stack: true,
+      sql: [`SELECT toStartOfInterval(minute, INTERVAL \${bucket} second) AS time, conn_state, sum(flows) AS connections
+             FROM ${db}.flows_1m WHERE $__timeFilter(minute) AND ${HOSTS_FILTER} AND $__conditionalAll(proto IN (\${proto:csv}), $proto)
+             GROUP BY time, conn_state ORDER BY time`] }))
+    .withPanel(tablePanel({ title: 'Connections', description: 'The newest 1,000 lifecycles matching the filters; a flow id opens it with its related flows', unit: units.Short, w: 24, h: 12,
+      links: [{ column: 'flow_id', title: 'This flow and its related flows', url: toFlow }, { column: 'master_flow_id', title: 'The master connection', url: toFlow }],
+      sql: `SELECT ${COLUMNS} FROM ${db}.flows FINAL WHERE ${FILTERS} ORDER BY first_seen DESC LIMIT 1000` }))
+    .withPanel(tablePanel({ title: 'Selected flow and its related flows', description: 'The flow named in the Flow id box, its master, and every flow related to it', unit: units.Short, w: 24, h: 8,
+      links: [{ column: 'flow_id', title: 'Open this flow', url: toFlow }],
+      sql: `SELECT ${COLUMNS} FROM ${db}.flows FINAL
+            WHERE $__timeFilter(first_seen) AND \${flow:sqlstring} != '' AND (flow_id = \${flow:sqlstring} OR master_flow_id = \${flow:sqlstring}
+              OR flow_id IN (SELECT master_flow_id FROM ${db}.flows WHERE flow_id = \${flow:sqlstring}))
+            ORDER BY first_seen LIMIT 1000` })));
+}
