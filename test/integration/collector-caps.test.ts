@@ -1,0 +1,86 @@
+/**
+ * The collector's capability claim, tested: `ctpipe collect` runs inside the lab firewall's network
+ * namespace as an unprivileged user (nobody) holding exactly what deploy/systemd's unit grants it
+ * (CapabilityBoundingSet / AmbientCapabilities, applied with setpriv), and receives the kernel's
+ * conntrack events and statistics. Without the capability it stops with a clear error.
+ */
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, rmdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { packageRoot } from '../../common/paths.js';
+import { exited } from '../helpers/procs.js';
+import { ADDR, Lab } from '../lab/lab.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+let lab: Lab;
+/** The package, bind-mounted where an unprivileged user can reach it (a clone under /root could not be). */
+let mnt = '';
+
+/** The capabilities the collector's systemd unit grants, as setpriv takes them. */
+function unitCapabilities(): string[] {
+  const unit = readFileSync(path.join(packageRoot(), 'deploy', 'systemd', 'ctpipe-collector.service'), 'utf8');
+  const value = (key: string) => new RegExp(`^${key}=(.*)$`, 'm').exec(unit)?.[1]?.trim().split(/\s+/).filter(Boolean) ?? [];
+  const bounding = value('CapabilityBoundingSet');
+  expect(value('AmbientCapabilities')).toEqual(bounding);
+  return bounding.map((c) => c.replace(/^CAP_/, '').toLowerCase());
+}
+
+/** `ctpipe collect` in the firewall's namespace as nobody with `caps`: JSON lines on stdout. */
+function collectAs(caps: string[]): { p: ChildProcessWithoutNullStreams; out: () => string; err: () => string } {
+  const set = ['-all', ...caps.map((c) => `+${c}`)].join(',');
+  const p = spawn('ip', ['netns', 'exec', lab.ns.fw, 'setpriv', '--reuid=65534', '--regid=65534', '--clear-groups',
+    `--inh-caps=${set}`, `--ambient-caps=${set}`, `--bounding-set=${set}`, '--',
+    process.execPath, path.join(mnt, 'bin', 'ctpipe.js'), 'collect', '--output', 'jsonl', '--no-metrics-enabled', '--host', 'caps', '--stats-interval', '1s']);
+  let out = '';
+  let err = '';
+  p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  return { p, out: () => out, err: () => err };
+}
+
+beforeAll(async () => {
+  const tools = spawnSync('setpriv', ['--version']);
+  expect(tools.status, 'setpriv (util-linux) is needed').toBe(0);
+  mnt = mkdtempSync(path.join(tmpdir(), 'ctpipe-caps-'));
+  chmodSync(mnt, 0o755);
+  const bind = spawnSync('mount', ['--bind', packageRoot(), mnt], { encoding: 'utf8' });
+  expect(bind.status, bind.stderr).toBe(0);
+  lab = await Lab.create();
+  await lab.tcpServer(8080);
+});
+afterAll(async () => {
+  await lab?.destroy();
+  if (mnt) {
+    spawnSync('umount', [mnt]);
+    rmdirSync(mnt);
+  }
+});
+
+describe('the collector with CAP_NET_ADMIN only, as a non-root user', () => {
+  it('takes exactly CAP_NET_ADMIN from its unit, and receives events and statistics with it', async () => {
+    expect(unitCapabilities()).toEqual(['net_admin']);
+    const c = collectAs(unitCapabilities());
+    for (let t = 0; t < 100 && !c.err().includes('collecting'); t++) await sleep(100);
+    // ip netns exec and setpriv exec in place: the pid is node's. Its credentials, from the kernel:
+    const status = readFileSync(`/proc/${c.p.pid!}/status`, 'utf8');
+    expect(/^Uid:\s+(.*)$/m.exec(status)![1]!.split(/\s+/)).toEqual(['65534', '65534', '65534', '65534']);
+    expect(BigInt(`0x${/^CapEff:\s+(\w+)$/m.exec(status)![1]!}`)).toBe(1n << 12n); // CAP_NET_ADMIN alone
+    expect(BigInt(`0x${/^CapBnd:\s+(\w+)$/m.exec(status)![1]!}`)).toBe(1n << 12n);
+    const { local } = await lab.tcpConnect(ADDR.server4, 8080, 100);
+    await sleep(2500);
+    c.p.kill('SIGTERM');
+    expect(await exited(c.p), c.err()).toBe(0);
+    const records = c.out().trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { type: string; orig?: { sport?: number }; cpus?: unknown[] });
+    expect(records.some((r) => r.type === 'new' && r.orig?.sport === local), 'the NEW event of the test connection').toBe(true);
+    expect(records.some((r) => r.type === 'stats' && (r.cpus?.length ?? 0) > 0), 'a statistics record').toBe(true);
+  });
+
+  it('without it, stops at once with an error that names the capability', async () => {
+    const c = collectAs([]);
+    const code = await exited(c.p);
+    expect(code).not.toBe(0);
+    expect(c.err()).toMatch(/CAP_NET_ADMIN/);
+  });
+});
