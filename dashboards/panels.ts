@@ -10,7 +10,7 @@ import { PanelBuilder as HeatmapBuilder } from '@grafana/grafana-foundation-sdk/
 import { PanelBuilder as StatBuilder } from '@grafana/grafana-foundation-sdk/stat';
 import { PanelBuilder as TableBuilder } from '@grafana/grafana-foundation-sdk/table';
 import { PanelBuilder as TimeseriesBuilder } from '@grafana/grafana-foundation-sdk/timeseries';
-import { ClickHouseQueryBuilder, DS_VAR, PLUGIN, series, table } from './query.js';
+import { ClickHouseQueryBuilder, DS_VAR, Format, PLUGIN, series, table } from './query.js';
 
 export const SCHEMA_VERSION = 41;
 
@@ -95,7 +95,7 @@ export function newDashboard(uid: string, title: string, description: string): d
 
 export function annotation(name: string, sql: string): dashboard.AnnotationQueryBuilder {
   return new dashboard.AnnotationQueryBuilder().name(name).datasource(DS_VAR).enable(true).iconColor('red')
-    .target(new ClickHouseQueryBuilder(sql, 1).refId('Anno'));
+    .target(new ClickHouseQueryBuilder(sql, Format.Table).refId('Anno'));
 }
 
 /** The provisioning JSON: panel ids 1..n in layout order (rows before their panels), no `id`. */

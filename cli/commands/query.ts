@@ -2,25 +2,36 @@
 import { CtpipeError } from '../../common/errors.js';
 import type { CommandSpec } from '../args.js';
 import type { Config } from '../config.js';
+import { EXAMPLES, examplesText } from '../query-examples.js';
 import { connectStore } from '../store.js';
 
 export const querySpec: CommandSpec = {
   name: 'query',
   summary: 'run SQL on the store; bind values with --param name=value and {name:Type} in the SQL',
-  usage: "ctpipe query 'SELECT conn_state, count() FROM ctpipe.flows FINAL WHERE host = {host:String} GROUP BY 1' --param host=fw-1 [--format table|json|csv]",
+  usage: "ctpipe query 'SELECT conn_state, count() FROM ctpipe.flows FINAL WHERE host = {host:String} GROUP BY 1' --param host=fw-1 [--format table|json|csv]\n       ctpipe query --example top-talkers [--param hours=6]   (ctpipe query --examples lists them)",
   sections: ['', 'clickhouse'],
   own: {
+    example: { type: 'string', description: 'run a saved query by name (see --examples)' },
+    examples: { type: 'boolean', description: 'list the saved queries' },
     format: { type: 'string', description: 'table (default), json (one object per line) or csv' },
     param: { type: 'string', description: 'name=value for a {name:Type} placeholder (repeat the flag for more)', multiple: true },
   },
 };
 
 export async function runQuery(cfg: Config, own: Record<string, unknown>, positionals: string[]): Promise<number> {
-  const sql = positionals.join(' ').trim();
-  if (!sql) throw new CtpipeError('CONFIG_INVALID', 'usage: ctpipe query SQL (see ctpipe query --help)');
+  if (own.examples) {
+    process.stdout.write(`saved queries (ctpipe query --example NAME):\n${examplesText()}`);
+    return 0;
+  }
+  const example = own.example === undefined ? undefined : EXAMPLES[String(own.example)];
+  if (own.example !== undefined && !example) {
+    throw new CtpipeError('CONFIG_INVALID', `no saved query "${String(own.example)}"; these exist:\n${examplesText()}`);
+  }
+  const sql = example ? example.sql(cfg.clickhouse.database) : positionals.join(' ').trim();
+  if (!sql) throw new CtpipeError('CONFIG_INVALID', 'usage: ctpipe query SQL, or ctpipe query --example NAME (see ctpipe query --help)');
   const format = (own.format as string | undefined) ?? 'table';
   if (!['table', 'json', 'csv'].includes(format)) throw new CtpipeError('CONFIG_INVALID', `--format must be table, json or csv, not "${format}"`);
-  const params: Record<string, string> = {};
+  const params: Record<string, string> = { ...example?.params };
   for (const p of (own.param as string[] | undefined) ?? []) {
     const i = p.indexOf('=');
     if (i <= 0) throw new CtpipeError('CONFIG_INVALID', `--param takes name=value, got "${p}"`);
