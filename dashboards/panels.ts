@@ -67,8 +67,9 @@ export const datasourceVariable = () => new dashboard.DatasourceVariableBuilder(
 /** A query variable over ClickHouse, refreshed with the time range. */
 export function queryVariable(name: string, label: string, sql: string,
   o: { multi?: boolean; description: string; sort?: dashboard.VariableSort }): dashboard.QueryVariableBuilder {
+  const rawSql = sql.replace(/\s+/g, ' ').trim();
   const v = new dashboard.QueryVariableBuilder(name).label(label).description(o.description).datasource(DS_VAR)
-    .query({ editorType: 'sql', rawSql: sql.replace(/\s+/g, ' ').trim() }).definition(sql.replace(/\s+/g, ' ').trim())
+    .query({ editorType: 'sql', rawSql }).definition(rawSql)
     .refresh(dashboard.VariableRefresh.OnTimeRangeChanged).sort(o.sort ?? dashboard.VariableSort.AlphabeticalAsc);
   if (o.multi) v.multi(true).includeAll(true);
   return v;

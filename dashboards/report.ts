@@ -5,7 +5,7 @@
  * and number column.
  */
 import type * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
-import type { Result } from './run-queries.js';
+import { isNumberType as isNumber, isTimeType as isTime, type Result } from './run-queries.js';
 
 export interface ReportSection {
   title: string;
@@ -18,8 +18,6 @@ const PAD = { l: 56, r: 10, t: 10, b: 24 };
 const COLORS = ['#3274d9', '#e0752d', '#56a64b', '#d44a3a', '#8f3bb8', '#f2cc0c', '#1f9e99', '#b877d9', '#6e6e6e', '#ff7383'];
 
 const esc = (s: unknown) => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-const isNumber = (t: string) => /^(Nullable\()?(U?Int|Float|Decimal)/.test(t);
-const isTime = (t: string) => /^(Nullable\()?DateTime/.test(t);
 const ms = (v: unknown) => Date.parse(`${String(v).replace(' ', 'T').slice(0, 23)}Z`);
 
 function fmt(v: number): string {

@@ -66,7 +66,9 @@ export interface Evaluation {
   series: number;
 }
 
-const NUMERIC = /^(U?Int|Float|Decimal|Nullable\((U?Int|Float|Decimal))/;
+/** ClickHouse column types: numbers (values) and times; any other is a label. */
+export const isNumberType = (t: string) => /^(Nullable\()?(U?Int|Float|Decimal)/.test(t);
+export const isTimeType = (t: string) => /^(Nullable\()?DateTime/.test(t);
 
 /**
  * A rule evaluated at `nowMs`: query A over its relative range (tabular: string columns are labels,
@@ -78,9 +80,9 @@ export async function evaluateRule(ch: QueryClient, r: AlertRule, nowMs: number)
   const range = a.relativeTimeRange!;
   const sql = expand(model.rawSql, { fromMs: nowMs - range.from * 1000, toMs: nowMs - range.to * 1000, intervalMs: model.intervalMs ?? 1000, alert: true });
   const { meta, rows } = await run(ch, sql);
-  const value = meta.filter((m) => NUMERIC.test(m.type));
+  const value = meta.filter((m) => isNumberType(m.type));
   if (value.length !== 1) throw new Error(`rule ${r.uid}: a table for alerting needs exactly one numeric column, got ${value.map((m) => m.name).join(', ')}`);
-  const labels = meta.filter((m) => !NUMERIC.test(m.type)).map((m) => m.name);
+  const labels = meta.filter((m) => !isNumberType(m.type)).map((m) => m.name);
   const threshold = (r.data.find((q) => q.refId === 'C')!.model as { conditions: { evaluator: { type: string; params: number[] } }[] }).conditions[0]!.evaluator;
   const firing: Evaluation['firing'] = [];
   for (const row of rows) {
