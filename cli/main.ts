@@ -4,6 +4,7 @@ import { CtpipeError, isCtpipeError } from '../common/errors.js';
 import { helpText, parseCommand, type CommandSpec } from './args.js';
 import { collectSpec, runCollect } from './commands/collect.js';
 import { dashboardsSpec, runDashboards } from './commands/dashboards.js';
+import { demoSpec, runDemo } from './commands/demo.js';
 import { reportSpec, runReport } from './commands/report.js';
 import { replaySpec, runReplay } from './commands/replay.js';
 import { migrateSpec, runMigrate } from './commands/migrate.js';
@@ -27,6 +28,7 @@ type Run = (cfg: Config, own: Record<string, string | boolean | string[] | undef
 
 const COMMANDS: Record<string, { spec: CommandSpec; run: Run; positionals?: boolean }> = {
   run: { spec: runSpec, run: runRun },
+  demo: { spec: demoSpec, run: runDemo },
   collect: { spec: collectSpec, run: runCollect },
   process: { spec: processSpec, run: runProcess },
   migrate: { spec: migrateSpec, run: runMigrate },

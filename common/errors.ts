@@ -15,6 +15,8 @@ export const ErrorCodes = {
   CONFIG_INVALID: 'the configuration is invalid',
   CONFIG_FILE: 'the configuration file cannot be read or parsed',
   CAP_NET_ADMIN_MISSING: 'the process lacks CAP_NET_ADMIN',
+  NEEDS_ROOT: 'the command needs root (it builds network namespaces)',
+  TOOL_MISSING: 'a program the command runs is not installed',
   NETNS_UNAVAILABLE: 'the network namespace cannot be entered',
   KAFKA_UNAVAILABLE: 'Kafka cannot be reached',
   SPOOL_IO: 'the disk spool cannot be read or written',

@@ -8,7 +8,7 @@ import { Collector } from '../../collector/collector.js';
 import { collectorMetrics } from '../../collector/metrics.js';
 import { openNetfilterSocket } from '../../collector/socket.js';
 import { serveOps } from '../../common/http.js';
-import { createLogger } from '../../common/log.js';
+import { createLogger, type Logger } from '../../common/log.js';
 import { Pipeline } from '../../processor/pipeline.js';
 import { pipelineOptions } from '../../processor/options.js';
 import { PipelineSink } from '../../processor/sink.js';
@@ -26,6 +26,27 @@ export const runSpec: CommandSpec = {
 
 export async function runRun(cfg: Config): Promise<number> {
   const log = createLogger(cfg.log_level, 'ctpipe-run');
+  const local = await startRun(cfg, log);
+  const status = statusLine(() => local.progress());
+  const done = untilStopped(cfg, (why) => {
+    status.stop();
+    return local.stop(why);
+  });
+  log.info({ host: cfg.host, run: local.collector.run, store: cfg.clickhouse.url }, 'running: collector and processor');
+  await done;
+  return 0;
+}
+
+export interface LocalRun {
+  collector: Collector;
+  pipeline: Pipeline;
+  progress(): { events: number; open: number; rows: number };
+  /** Stops collecting, writes what is left and closes the store (once; later calls share it). */
+  stop(why: string): Promise<void>;
+}
+
+/** The collector and the processor in this process, linked in memory; `ctpipe run` and `ctpipe demo`. */
+export async function startRun(cfg: Config, log: Logger): Promise<LocalRun> {
   prepareCollect(cfg, log);
   const store = await connectMigratedStore(cfg, log);
   const registry = new Registry();
@@ -38,12 +59,9 @@ export async function runRun(cfg: Config): Promise<number> {
       detail: { run: collector.run, seq: collector.lastSeq, open_flows: pipeline.engine.openCount, store_up: pipeline.storeUp, error: collector.lastError },
     }));
   }
-
-  const status = statusLine(() => ({ events: collector.lastSeq, open: pipeline.engine.openCount, rows: pipeline.engine.counters.rows }));
   let stopping: Promise<void> | undefined;
   const stop = (why: string) => {
     stopping ??= (async () => {
-      status.stop();
       log.info({ why }, 'stopping: writing what is left');
       await collector.stop();
       await sink.close();
@@ -53,11 +71,17 @@ export async function runRun(cfg: Config): Promise<number> {
     })();
     return stopping;
   };
-  const done = untilStopped(cfg, stop);
-  await collector.start();
-  log.info({ host: cfg.host, run: collector.run, store: cfg.clickhouse.url }, 'running: collector and processor');
-  await done;
-  return 0;
+  try {
+    await collector.start();
+  } catch (e) {
+    await sink.close().catch(() => undefined);
+    await store.close().catch(() => undefined);
+    throw e;
+  }
+  return {
+    collector, pipeline, stop,
+    progress: () => ({ events: collector.lastSeq, open: pipeline.engine.openCount, rows: pipeline.engine.counters.rows }),
+  };
 }
 
 /** Events/s, open flows and rows written: on a terminal a live line, otherwise a log every 30 s. */
