@@ -6,6 +6,7 @@ import { collectSpec, runCollect } from './commands/collect.js';
 import { dashboardsSpec, runDashboards } from './commands/dashboards.js';
 import { demoSpec, runDemo } from './commands/demo.js';
 import { reportSpec, runReport } from './commands/report.js';
+import { recordSpec, runRecord } from './commands/record.js';
 import { replaySpec, runReplay } from './commands/replay.js';
 import { migrateSpec, runMigrate } from './commands/migrate.js';
 import { querySpec, runQuery } from './commands/query.js';
@@ -35,6 +36,7 @@ const COMMANDS: Record<string, { spec: CommandSpec; run: Run; positionals?: bool
   query: { spec: querySpec, run: runQuery, positionals: true },
   dashboards: { spec: dashboardsSpec, run: runDashboards },
   report: { spec: reportSpec, run: runReport },
+  record: { spec: recordSpec, run: runRecord, positionals: true },
   replay: { spec: replaySpec, run: runReplay, positionals: true },
   config: {
     spec: configSpec,

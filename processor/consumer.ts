@@ -14,7 +14,6 @@
  * Records that cannot be decoded go to `dead_letters` with their coordinates.
  */
 import { hostname } from 'node:os';
-import { gunzipSync, gzipSync } from 'node:zlib';
 import kafkajs, { type Consumer, type EachBatchPayload, type KafkaMessage } from 'kafkajs';
 import type { Registry } from 'prom-client';
 import { Counter, Gauge } from 'prom-client';
@@ -23,6 +22,7 @@ import { kafkaClientConfig } from '../collector/kafka.js';
 import type { Logger } from '../common/log.js';
 import { decodeBatch } from '../contract/proto/batch.js';
 import type { CtpipeRecord } from '../contract/records.js';
+import { loadCheckpoint, saveCheckpoint } from './clickhouse/checkpoints.js';
 import { retrying } from './clickhouse/retry.js';
 import type { Store } from './clickhouse/store.js';
 import { pipelineOptions } from './options.js';
@@ -80,15 +80,11 @@ export async function startProcessor(
 
   async function load(partition: number, running: () => boolean): Promise<PartitionState> {
     const pipeline = newPipeline();
-    const r = await stored('load checkpoint', () => store.query({
-      query: `SELECT offset, state FROM ${db}.processor_checkpoints FINAL WHERE group_id = {g:String} AND topic = {t:String} AND partition = {p:UInt32}`,
-      query_params: { g: group, t: topic, p: partition }, format: 'JSONEachRow',
-    }).then((x) => x.json()), running);
-    const [cp] = r as { offset: string; state: string }[];
+    const cp = await stored('load checkpoint', () => loadCheckpoint(store, { db, group, topic, partition }), running);
     let offset = -1;
     if (cp) {
-      offset = Number(cp.offset);
-      pipeline.importState(JSON.parse(gunzipSync(Buffer.from(cp.state, 'base64')).toString()) as Parameters<Pipeline['importState']>[0]);
+      offset = cp.offset;
+      pipeline.importState(cp.state);
     }
     const b = await stored('load batch ranges', () => store.query({
       query: `SELECT DISTINCT first_offset, last_offset FROM ${db}.processor_batches WHERE group_id = {g:String} AND topic = {t:String} AND partition = {p:UInt32} AND first_offset > {o:Int64} ORDER BY first_offset`,
@@ -101,12 +97,7 @@ export async function startProcessor(
 
   async function checkpoint(partition: number, st: PartitionState, running: () => boolean): Promise<void> {
     if (st.applied <= st.checkpointOffset) return;
-    const state = gzipSync(JSON.stringify(st.pipeline.exportState())).toString('base64');
-    await stored('checkpoint', () => store.insert({
-      table: `${db}.processor_checkpoints`,
-      values: [{ group_id: group, topic, partition, offset: st.applied, state, version: st.applied + 1 }],
-      format: 'JSONEachRow',
-    }), running);
+    await stored('checkpoint', () => saveCheckpoint(store, { db, group, topic, partition }, st.applied, st.pipeline.exportState()), running);
     try {
       await consumer.commitOffsets([{ topic, partition, offset: String(st.applied + 1) }]);
     } catch (e) {

@@ -14,7 +14,7 @@ import { INVALID_PACKETS, SCAN_PORTS } from '../lab/demo-script.js';
 import { ADDR } from '../lab/lab.js';
 import { BIN } from '../helpers/procs.js';
 
-const netns = () => spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout.split('\n').filter((l) => l.startsWith('ctp-')).map((l) => l.split(' ')[0]);
+const netns = () => spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout.split('\n').filter((l) => l.startsWith('ctp-')).map((l) => l.split(' ')[0]!);
 
 let out: string;
 let stdout = '';
