@@ -93,6 +93,7 @@ export const ConfigSchema = z.strictObject({
     stats_interval: duration('10s', 'How often to poll per-CPU conntrack statistics'),
     resync_min_interval: duration('10s', 'Least time between two resync dumps after overruns'),
     set_sysctls: z.boolean().default(false).describe('Turn on nf_conntrack_events, _acct and _timestamp at start'),
+    enable_conntrack: z.boolean().default(false).describe('Make conntrack track this network namespace: add nftables table inet ctpipe_conntrack (rules that only count new connections) while running'),
     nflog_group: z.number().int().min(0).max(65535).optional().describe('NFLOG group fed by `ct state invalid log group N` (INVALID packet samples; off when unset)'),
     nflog_rate: z.number().int().min(1).default(100).describe('INVALID packet samples per second at most (the rest are counted in the next sample\'s weight)'),
     duration: duration('0s', 'Stop after this long (0: run until SIGINT/SIGTERM)'),

@@ -358,6 +358,7 @@ export class Collector {
 
   // ------------------------------------------------------------------ shutdown
 
+  /** Stops reading; the sink's owner then closes it (a Kafka sink bounds that by its flush timeout). */
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
@@ -366,6 +367,5 @@ export class Collector {
     this.events?.close();
     this.nflog?.close();
     this.query?.close();
-    await this.o.sink.flush();
   }
 }

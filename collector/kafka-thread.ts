@@ -55,7 +55,8 @@ export class ThreadedProducer implements KafkaProducerHandle {
 
   async disconnect(): Promise<void> {
     if (this.dead) return;
-    await this.call({ op: 'close' }).catch(() => undefined);
+    // kafkajs can wait on a broker that never answered: give it a few seconds, then end the thread.
+    await Promise.race([this.call({ op: 'close' }).catch(() => undefined), new Promise((r) => setTimeout(r, 3000).unref())]);
     await this.worker.terminate();
   }
 }

@@ -22,6 +22,7 @@ import { kafkaClientConfig } from '../collector/kafka.js';
 import type { Logger } from '../common/log.js';
 import { decodeBatch } from '../contract/proto/batch.js';
 import type { CtpipeRecord } from '../contract/records.js';
+import { CtpipeError } from '../common/errors.js';
 import { loadCheckpoint, saveCheckpoint } from './clickhouse/checkpoints.js';
 import { retrying } from './clickhouse/retry.js';
 import type { Store } from './clickhouse/store.js';
@@ -219,7 +220,12 @@ export async function startProcessor(
     for (const p of [...parts.keys()]) if (!mine.has(p)) parts.delete(p); // its new owner restores it
     log.info({ partitions: [...mine] }, 'joined the consumer group');
   });
-  await consumer.connect();
+  try {
+    await consumer.connect();
+  } catch (e) {
+    throw new CtpipeError('KAFKA_UNAVAILABLE', `Kafka at ${cfg.kafka.brokers.join(',')} cannot be reached (${(e as Error).message}). Check that the ` +
+      'brokers run and are reachable from this host, and that kafka.brokers (--kafka-brokers, CTPIPE_KAFKA_BROKERS) and the TLS/SASL settings are right.');
+  }
   await consumer.subscribe({ topic, fromBeginning: true });
   await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch });
 

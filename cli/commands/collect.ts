@@ -13,6 +13,7 @@ import type { RecordSink } from '../../collector/sinks/sink.js';
 import { Spool } from '../../collector/sinks/spool.js';
 import { openNetfilterSocket, procfsInNetns } from '../../collector/socket.js';
 import { checkSysctls, requireNetAdmin } from '../../collector/system.js';
+import { enableConntrack, watchActivation } from '../../collector/activation.js';
 import type { CommandSpec } from '../args.js';
 import type { Config } from '../config.js';
 
@@ -26,14 +27,23 @@ export const collectSpec: CommandSpec = {
   },
 };
 
-/** What every command that collects does first: the capability check and the sysctl report. */
-export function prepareCollect(cfg: Config, log: Logger): void {
+/**
+ * What every command that collects does first: the capability check, the sysctl report, conntrack
+ * activation (--enable-conntrack) or a watch for a table that stays empty. Returns the undo, for stop.
+ */
+export function prepareCollect(cfg: Config, log: Logger): () => void {
   requireNetAdmin();
   const c = cfg.collect;
+  const disable = c.enable_conntrack ? enableConntrack(c.netns, log) : undefined;
+  const unwatch = watchActivation(() => procfsInNetns(c.netns, '/proc/sys/net/netfilter/nf_conntrack_count'), log);
   for (const s of checkSysctls((file, value) => procfsInNetns(c.netns, file, value), c.set_sysctls)) {
     if (s.changed) log.info({ sysctl: s.key, value: s.value }, 'sysctl turned on (--set-sysctls); it applies to connections created from now on');
     else if (!s.ok) log.warn({ sysctl: s.key, value: s.value ?? 'unreadable' }, `${s.key} is ${s.value ?? 'unreadable'}: ${s.lost}. Fix: sysctl -w ${s.key}=1, or run with --set-sysctls`);
   }
+  return () => {
+    unwatch();
+    disable?.();
+  };
 }
 
 export function collectorOptions(cfg: Config): Pick<CollectorOptions, 'host' | 'events' | 'rcvbuf' | 'rcvbufMax' | 'netns' | 'dump' | 'statsIntervalMs' | 'resyncMinIntervalMs' | 'nflog'> {
@@ -56,7 +66,7 @@ export function untilStopped(cfg: Config, stop: (why: string) => Promise<void>):
 
 export async function runCollect(cfg: Config, own: Record<string, string | boolean | string[] | undefined>): Promise<number> {
   const log = createLogger(cfg.log_level, 'ctpipe-collect');
-  prepareCollect(cfg, log);
+  const undo = prepareCollect(cfg, log);
   const c = cfg.collect;
 
   const registry = new Registry();
@@ -74,7 +84,7 @@ export async function runCollect(cfg: Config, own: Record<string, string | boole
     const spool = k.spool_dir ? new Spool(k.spool_dir, k.spool_max_bytes) : undefined;
     if (spool && !spool.empty) log.info({ dir: spool.dir, bytes: spool.bytes }, 'records left in the spool by an earlier run will be sent first');
     publisher = new KafkaPublisher({
-      producer, topic: k.topic, key: cfg.host, batchEvents: k.batch_events, lingerMs: k.linger,
+      producer, topic: k.topic, key: cfg.host, brokers: k.brokers, batchEvents: k.batch_events, lingerMs: k.linger,
       bufferBytes: k.buffer_bytes, maxSendBytes: k.max_send_bytes, spool, log, registry,
       reportLoss: (l) => collector?.reportLoss(l),
     });
@@ -106,6 +116,7 @@ export async function runCollect(cfg: Config, own: Record<string, string | boole
       if (publisher) await publisher.close(cfg.kafka.flush_timeout);
       else await sink.close();
       await producer?.disconnect().catch(() => undefined);
+      undo();
       log.info({ seq: collector!.lastSeq, sent: publisher?.sentEvents, dropped: publisher?.droppedEvents }, 'stopped');
       await new Promise<void>((resolve) => log.flush(() => resolve()));
     })();

@@ -31,7 +31,7 @@ export async function runRecord(cfg: Config, own: Record<string, unknown>, posit
   const format = (own.format as RecordingFormat | undefined) ?? formatForPath(file);
   if (format !== 'binary' && format !== 'jsonl') throw new CtpipeError('CONFIG_INVALID', `--format must be binary or jsonl, not "${String(format)}"`);
   const log = createLogger(cfg.log_level, 'ctpipe-record');
-  prepareCollect(cfg, log);
+  const undo = prepareCollect(cfg, log);
   const sink = new RecordingSink(file, format);
   await sink.opened();
   const collector = new Collector({ ...collectorOptions(cfg), sink, sockets: openNetfilterSocket, metrics: collectorMetrics(new Registry()), log });
@@ -47,6 +47,7 @@ export async function runRecord(cfg: Config, own: Record<string, unknown>, posit
       log.info({ why }, 'stopping: writing what is left');
       await collector.stop();
       await sink.close();
+      undo();
     })();
     return stopping;
   });

@@ -114,7 +114,7 @@ function kafkaTarget(cfg: Config, log: ReturnType<typeof createLogger>): Target 
       let p = publishers.get(r.host);
       if (!p) {
         p = new KafkaPublisher({
-          producer, topic: k.topic, key: r.host, batchEvents: k.batch_events, lingerMs: k.linger, bufferBytes: k.buffer_bytes,
+          producer, topic: k.topic, key: r.host, brokers: k.brokers, batchEvents: k.batch_events, lingerMs: k.linger, bufferBytes: k.buffer_bytes,
           maxSendBytes: k.max_send_bytes, log, registry: new Registry(),
           reportLoss: (l) => log.error({ ...l, host: r.host }, 'replay could not publish records'),
         });

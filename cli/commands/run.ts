@@ -47,8 +47,11 @@ export interface LocalRun {
 
 /** The collector and the processor in this process, linked in memory; `ctpipe run` and `ctpipe demo`. */
 export async function startRun(cfg: Config, log: Logger): Promise<LocalRun> {
-  prepareCollect(cfg, log);
-  const store = await connectMigratedStore(cfg, log);
+  const undo = prepareCollect(cfg, log);
+  const store = await connectMigratedStore(cfg, log).catch((e: unknown) => {
+    undo();
+    throw e;
+  });
   const registry = new Registry();
   const pipeline = new Pipeline(pipelineOptions(cfg, store, log, registry));
   const sink = new PipelineSink(pipeline, cfg.process.flush, `run:${cfg.host}`);
@@ -66,6 +69,7 @@ export async function startRun(cfg: Config, log: Logger): Promise<LocalRun> {
       await collector.stop();
       await sink.close();
       await store.close();
+      undo();
       log.info({ records: sink.processed, rows: pipeline.engine.counters.rows, open: pipeline.engine.openCount }, 'stopped');
       await new Promise<void>((resolve) => log.flush(() => resolve()));
     })();
@@ -76,6 +80,7 @@ export async function startRun(cfg: Config, log: Logger): Promise<LocalRun> {
   } catch (e) {
     await sink.close().catch(() => undefined);
     await store.close().catch(() => undefined);
+    undo();
     throw e;
   }
   return {

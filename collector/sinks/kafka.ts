@@ -32,6 +32,8 @@ export interface PublisherOptions {
   producer: ProducerLike;
   topic: string;
   key: string;
+  /** The bootstrap brokers, named in the first failure's message. */
+  brokers?: string[];
   batchEvents: number;
   lingerMs: number;
   bufferBytes: number;
@@ -202,7 +204,12 @@ export class KafkaPublisher implements RecordSink {
         this.m.errors.inc();
         this.up = false;
         this.m.up.set(0);
-        if (this.errorLogs++ < 5 || this.errorLogs % 100 === 0) {
+        if (this.errorLogs++ === 0) {
+          this.o.log.error({ err: (e as Error).message, brokers: this.o.brokers, topic: this.o.topic },
+            `Kafka at ${this.o.brokers?.join(',') ?? '?'} does not take records (${(e as Error).message}). Check that the brokers run and are reachable ` +
+            `from this host, that kafka.brokers (--kafka-brokers, CTPIPE_KAFKA_BROKERS) and the TLS/SASL settings are right, and that topic ` +
+            `${this.o.topic} exists. Nothing is lost meanwhile: records wait in memory, then in the spool${this.o.spool ? ` (${this.o.spool.dir})` : ' (none configured: kafka.spool_dir)'}, and go when Kafka answers.`);
+        } else if (this.errorLogs < 5 || this.errorLogs % 100 === 0) {
           this.o.log.warn({ err: (e as Error).message, buffered: this.queueBytes, spooled: this.o.spool?.bytes ?? 0 }, 'Kafka send failed; buffering and retrying');
         }
         if (this.closing && this.giveUp) return false;

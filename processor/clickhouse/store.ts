@@ -3,7 +3,8 @@
  * ClickHouse (chDB) in this process; `http(s)://...` a server. Both are the same client, so every
  * query and insert in ctpipe has one code path.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import { CtpipeError } from '../../common/errors.js';
 
@@ -20,6 +21,24 @@ export interface StoreOptions {
   requestTimeoutMs?: number;
 }
 
+/**
+ * chDB locks DIR/status (holding the owner's PID) while a process has the directory open: name
+ * that process and the ways out.
+ */
+function holder(path: string): string | undefined {
+  let status: string;
+  try {
+    status = readFileSync(join(path, 'status'), 'utf8');
+  } catch {
+    return undefined;
+  }
+  const pid = /^PID: (\d+)/m.exec(status)?.[1];
+  if (!pid || !existsSync(`/proc/${pid}`)) return undefined;
+  const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ');
+  return `the directory is in use by process ${pid} (${cmd.slice(0, 120)}); the embedded store serves one process at a time. ` +
+    'Stop that process first, give this command another directory, or run a ClickHouse server and point both at it with --clickhouse-url http://HOST:8123';
+}
+
 export async function openStore(o: StoreOptions): Promise<Store> {
   if (o.url.startsWith('chdb:')) {
     const path = o.url.slice(5) || './data';
@@ -31,7 +50,7 @@ export async function openStore(o: StoreOptions): Promise<Store> {
         clickhouse_settings: { output_format_json_quote_64bit_integers: 1 },
       } as Parameters<typeof createClient>[0]);
     } catch (e) {
-      throw new CtpipeError('STORE_UNAVAILABLE', `cannot open the embedded ClickHouse at ${path}: ${(e as Error).message} (another ctpipe process may hold that directory)`);
+      throw new CtpipeError('STORE_UNAVAILABLE', `cannot open the embedded ClickHouse at ${path}: ${holder(path) ?? (e as Error).message}`);
     }
   }
   if (!/^https?:\/\//.test(o.url)) {
