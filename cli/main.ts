@@ -11,6 +11,7 @@ import { replaySpec, runReplay } from './commands/replay.js';
 import { migrateSpec, runMigrate } from './commands/migrate.js';
 import { querySpec, runQuery } from './commands/query.js';
 import { runRun, runSpec } from './commands/run.js';
+import { runTop, topSpec } from './commands/top.js';
 import { processSpec, runProcess } from './commands/process.js';
 import { configDocs, loadConfig, type Config } from './config.js';
 
@@ -34,6 +35,7 @@ const COMMANDS: Record<string, { spec: CommandSpec; run: Run; positionals?: bool
   process: { spec: processSpec, run: runProcess },
   migrate: { spec: migrateSpec, run: runMigrate },
   query: { spec: querySpec, run: runQuery, positionals: true },
+  top: { spec: topSpec, run: runTop },
   dashboards: { spec: dashboardsSpec, run: runDashboards },
   report: { spec: reportSpec, run: runReport },
   record: { spec: recordSpec, run: runRecord, positionals: true },

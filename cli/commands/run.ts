@@ -15,6 +15,9 @@ import { PipelineSink } from '../../processor/sink.js';
 import type { CommandSpec } from '../args.js';
 import type { Config } from '../config.js';
 import { connectMigratedStore } from '../store.js';
+import { fetchTop, topLoop } from '../top.js';
+import type { Store } from '../../processor/clickhouse/store.js';
+import { topOptions } from './top.js';
 import { collectorOptions, prepareCollect, untilStopped } from './collect.js';
 
 export const runSpec: CommandSpec = {
@@ -22,12 +25,19 @@ export const runSpec: CommandSpec = {
   summary: 'collector and processor in one process over the embedded ClickHouse: the main job on one machine',
   usage: 'ctpipe run [--clickhouse-url chdb:./data] [--duration 60s] [flags]',
   sections: ['', 'collect', 'metrics', 'clickhouse', 'process', 'detect'],
+  own: {
+    top: { type: 'boolean', description: 'show the live view of ctpipe top (busiest hosts, ports, states) instead of the status line' },
+  },
 };
 
-export async function runRun(cfg: Config): Promise<number> {
-  const log = createLogger(cfg.log_level, 'ctpipe-run');
+export async function runRun(cfg: Config, own: Record<string, unknown> = {}): Promise<number> {
+  // with --top the screen is the view's: only warnings and errors are logged
+  const log = createLogger(own.top && cfg.log_level === 'info' ? 'warn' : cfg.log_level, 'ctpipe-run');
   const local = await startRun(cfg, log);
-  const status = statusLine(() => local.progress());
+  const o = topOptions({});
+  const status = own.top
+    ? topLoop(() => fetchTop(local.store, cfg.clickhouse.database, o.windowS), { intervalMs: o.intervalMs, onError: (e) => log.warn({ err: e.message }, 'top view query failed') })
+    : statusLine(() => local.progress());
   const done = untilStopped(cfg, (why) => {
     status.stop();
     return local.stop(why);
@@ -40,6 +50,7 @@ export async function runRun(cfg: Config): Promise<number> {
 export interface LocalRun {
   collector: Collector;
   pipeline: Pipeline;
+  store: Store;
   progress(): { events: number; open: number; rows: number };
   /** Stops collecting, writes what is left and closes the store (once; later calls share it). */
   stop(why: string): Promise<void>;
@@ -84,7 +95,7 @@ export async function startRun(cfg: Config, log: Logger): Promise<LocalRun> {
     throw e;
   }
   return {
-    collector, pipeline, stop,
+    collector, pipeline, store, stop,
     progress: () => ({ events: collector.lastSeq, open: pipeline.engine.openCount, rows: pipeline.engine.counters.rows }),
   };
 }
