@@ -35,7 +35,7 @@ export function prepareCollect(cfg: Config, log: Logger): () => void {
   requireNetAdmin();
   const c = cfg.collect;
   const disable = c.enable_conntrack ? enableConntrack(c.netns, log) : undefined;
-  const unwatch = watchActivation(() => procfsInNetns(c.netns, '/proc/sys/net/netfilter/nf_conntrack_count'), log);
+  const unwatch = disable ? () => undefined : watchActivation(() => procfsInNetns(c.netns, '/proc/sys/net/netfilter/nf_conntrack_count'), log);
   for (const s of checkSysctls((file, value) => procfsInNetns(c.netns, file, value), c.set_sysctls)) {
     if (s.changed) log.info({ sysctl: s.key, value: s.value }, 'sysctl turned on (--set-sysctls); it applies to connections created from now on');
     else if (!s.ok) log.warn({ sysctl: s.key, value: s.value ?? 'unreadable' }, `${s.key} is ${s.value ?? 'unreadable'}: ${s.lost}. Fix: sysctl -w ${s.key}=1, or run with --set-sysctls`);

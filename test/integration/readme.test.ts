@@ -43,7 +43,7 @@ describe('the README, literally, in a fresh clone', () => {
     }
     spawnSync('ping', ['-c', '3', '-i', '0.2', '127.0.0.1']);
     spawnSync('curl', ['-s', '-m', '2', 'http://127.0.0.1:1/']); // refused: a REJ connection
-    await new Promise((r) => setTimeout(r, 3000));
+    await new Promise((r) => setTimeout(r, 12_000)); // past one statistics interval (10 s): host_stats gets its first row
     process.kill(-p.pid!, 'SIGINT');
     const timer = setTimeout(() => process.kill(-p.pid!, 'SIGKILL'), 60_000);
     expect(await exit, log.slice(-5000)).toBe(0);
