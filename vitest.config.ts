@@ -5,7 +5,7 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     // The README test runs the README's test command, this whole suite, in a fresh clone: that
     // inner run leaves the README test out, or it would recurse.
-    exclude: [...configDefaults.exclude, ...(process.env.CTPIPE_README_INNER ? ['test/integration/readme.test.ts'] : [])],
+    exclude: [...configDefaults.exclude, ...(process.env.README_TEST_INNER ? ['test/integration/readme.test.ts'] : [])],
     // Lab tests share the kernel (conntrack table, CPU): one file at a time keeps them honest.
     fileParallelism: false,
     testTimeout: 120_000,

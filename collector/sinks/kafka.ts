@@ -11,7 +11,7 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { CtpipeError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
-import { encodeBatch } from '../../contract/proto/batch.js';
+import { decodeBatch, encodeBatch } from '../../contract/proto/batch.js';
 import { ProtoReader } from '../../contract/proto/reader.js';
 import { ProtoWriter } from '../../contract/proto/writer.js';
 import type { CtpipeRecord, LossRecord } from '../../contract/records.js';
@@ -143,6 +143,12 @@ export class KafkaPublisher implements RecordSink {
       reason: this.o.spool ? 'spool_full' : 'buffer_full', count: events, source: 'publish',
       first_seq: take[0]!.firstSeq, last_seq: take[take.length - 1]!.lastSeq,
     });
+    // Loss records among the dropped ones would take their news with them: report those again.
+    for (const s of take) {
+      for (const r of decodeBatch(s.value).records) {
+        if (r.type === 'loss') this.o.reportLoss({ reason: r.reason, count: r.count, source: r.source, first_seq: r.first_seq, last_seq: r.last_seq });
+      }
+    }
   }
 
   private async run(): Promise<void> {

@@ -9,7 +9,7 @@
  * A torn tail (crash mid-write) fails its length or CRC check and is discarded with a count.
  * Writes that fail (disk full, quota) are reported to the caller, which counts the records lost.
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
 import { CtpipeError } from '../../common/errors.js';
@@ -78,12 +78,19 @@ export class Spool {
       v.copy(frames, o + HEADER);
       o += HEADER + v.length;
     }
+    const before = this.writeSeg!.bytes;
     try {
       let written = 0;
       while (written < frames.length) written += writeSync(this.writeFd!, frames, written);
       fsyncSync(this.writeFd!);
     } catch (e) {
-      // Keep the segment consistent: a partial frame at the tail is dropped on read by its CRC.
+      // A disk that fills mid-write leaves part of a frame: cut the segment back to its last whole
+      // frame, so frames appended once there is room again are read back too.
+      try {
+        ftruncateSync(this.writeFd!, before);
+      } catch {
+        // the reader still drops a torn tail by its CRC
+      }
       throw new CtpipeError('SPOOL_IO', `writing the spool failed: ${(e as Error).message}`, { cause: e });
     } finally {
       this.writeSeg!.bytes = statSafe(this.writeSeg!.file);

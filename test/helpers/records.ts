@@ -18,3 +18,21 @@ export function makeRecords(host: string, run: string, n: number, firstSeq = 1):
   for (let i = 0; i < n; i++) out.push(flowRecord(host, run, firstSeq + i));
   return out;
 }
+
+/** Whole connections: NEW, UPDATE (ESTABLISHED), DESTROY with counters, for `conns` connections of one host. */
+export function lifecycleRecords(host: string, run: string, conns: number, octet = 1): CtRecord[] {
+  const out: CtRecord[] = [];
+  for (let c = 0; c < conns; c++) {
+    const orig = { src: `198.51.100.${octet}`, dst: '203.0.113.2', proto: 6, sport: 10000 + c, dport: 443 };
+    const reply = { src: orig.dst, dst: orig.src, proto: 6, sport: 443, dport: orig.sport };
+    for (const [type, status, tcp_state] of [['new', 0x08, 1], ['update', 0x0e, 3], ['destroy', 0x0e, 7]] as const) {
+      const seq = out.length + 1;
+      out.push({
+        type, host, run, seq, sec: 1_795_000_000 + Math.floor(seq / 100), nsec: (seq % 100) * 10_000_000, id: 5000 + c,
+        family: 'ipv4', proto: 6, orig, reply, status, tcp_state, timeout: 120,
+        ...(type === 'destroy' ? { counters: { orig: { packets: 4, bytes: 400 + c }, reply: { packets: 3, bytes: 3000 } } } : {}),
+      });
+    }
+  }
+  return out;
+}

@@ -62,7 +62,7 @@ describe('the README, literally, in a fresh clone', () => {
   it('the second command installs what the tests need and passes every other test file', () => {
     expect(testCommand).toMatch(/&& npm ci && npm test$/);
     const logFile = path.join(tmpdir(), `ctpipe-readme-suite-${process.pid}.log`);
-    const r = spawnSync('bash', ['-c', testCommand!], { cwd: clone, env: { ...env, CTPIPE_README_INNER: '1', NO_COLOR: '1' }, encoding: 'utf8', maxBuffer: 1 << 30 });
+    const r = spawnSync('bash', ['-c', testCommand!], { cwd: clone, env: { ...env, README_TEST_INNER: '1', NO_COLOR: '1' }, encoding: 'utf8', maxBuffer: 1 << 30 });
     writeFileSync(logFile, `${r.stdout}\n${r.stderr}`);
     expect(r.status, `the suite failed in the clone; its output: ${logFile}\n${r.stdout.slice(-4000)}`).toBe(0);
     const files = (dir: string): string[] => readdirSync(dir, { withFileTypes: true })
