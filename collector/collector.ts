@@ -119,7 +119,7 @@ export class Collector {
     r.host = this.o.host;
     r.run = this.run;
     r.seq = ++this.seq;
-    if (r.type !== 'stats' && r.type !== 'loss') this.counted.events++;
+    if (r.type !== 'stats' && r.type !== 'loss' && r.type !== 'dump_end') this.counted.events++;
     if (r.type === 'snapshot' || (r.type === 'exp_new' && (r as ExpRecord).snapshot)) this.o.metrics.snapshotRows.inc();
     this.o.metrics.records.inc({ type: r.type });
     this.o.sink.write(r);
@@ -230,10 +230,13 @@ export class Collector {
   async dump(why: 'start' | 'resync'): Promise<{ flows: number; expectations: number }> {
     if (!this.query) throw new Error('collector not started');
     this.lastResyncAt = Date.now();
+    const startSeq = this.seq + 1;
     let flows = 0;
     let expectations = 0;
     await this.query.request(R.ctDump, { ct: (r) => { flows++; this.emit(r); } });
     await this.query.request(R.expDump, { exp: (r) => { expectations++; this.emit(r); } });
+    // The processor closes what a resync dump no longer holds: it needs to know where the dump ends.
+    this.emit({ ...this.stamp(), type: 'dump_end', why, start_seq: startSeq, flows, expectations });
     this.o.log.info({ why, flows, expectations }, 'dumped the conntrack table');
     return { flows, expectations };
   }

@@ -114,7 +114,7 @@ export function fromJsonLine(line: string): CtpipeRecord {
     case 'exp_new': case 'exp_destroy':
       if (o.flags !== undefined) r.flags = bitsOf(EXPECT_FLAG_NAMES, o.flags);
       return r as unknown as ExpRecord;
-    case 'stats': case 'loss': case 'invalid_packet':
+    case 'stats': case 'loss': case 'invalid_packet': case 'dump_end':
       return r as unknown as CtpipeRecord;
     default:
       throw new CtpipeError('RECORD_DECODE', `unknown record type ${String(o.type)}`);

@@ -201,8 +201,19 @@ export interface InvalidPacketRecord extends Stamp {
   weight: number;
 }
 
-export type CtpipeRecord = CtRecord | ExpRecord | StatsRecord | LossRecord | InvalidPacketRecord;
+/** A table dump finished: every entry it found came before this, as snapshot records. */
+export interface DumpEndRecord extends Stamp {
+  type: 'dump_end';
+  /** `start` (the collector's first dump) or `resync` (after a loss record with resync). */
+  why: 'start' | 'resync';
+  /** The seq the collector's next record had when the dump began: the dump saw what happened before it. */
+  start_seq: number;
+  flows: number;
+  expectations: number;
+}
+
+export type CtpipeRecord = CtRecord | ExpRecord | StatsRecord | LossRecord | InvalidPacketRecord | DumpEndRecord;
 export type RecordType = CtpipeRecord['type'];
 export const RECORD_TYPES: readonly RecordType[] = [
-  'new', 'update', 'destroy', 'snapshot', 'exp_new', 'exp_destroy', 'stats', 'loss', 'invalid_packet',
+  'new', 'update', 'destroy', 'snapshot', 'exp_new', 'exp_destroy', 'stats', 'loss', 'invalid_packet', 'dump_end',
 ];

@@ -4,7 +4,7 @@
  * both directions against protobufjs reading the .proto file.
  */
 import type {
-  CpuStats, CtRecord, CtpipeRecord, DirCounters, ExpRecord, InvalidPacketRecord, LossRecord, SeqAdj,
+  CpuStats, CtRecord, CtpipeRecord, DirCounters, DumpEndRecord, ExpRecord, InvalidPacketRecord, LossRecord, SeqAdj,
   StatsRecord, Tuple, UnknownAttr,
 } from '../records.js';
 import { blankCtRecord, blankTuple, STAT_FIELDS } from '../records.js';
@@ -16,9 +16,9 @@ import { addrToBytes, bytesToAddr } from '../addr.js';
 export const SCHEMA_VERSION = 1;
 
 const TYPE_CODES: Record<CtpipeRecord['type'], number> = {
-  new: 1, update: 2, destroy: 3, snapshot: 4, exp_new: 5, exp_destroy: 6, stats: 7, loss: 8, invalid_packet: 9,
+  new: 1, update: 2, destroy: 3, snapshot: 4, exp_new: 5, exp_destroy: 6, stats: 7, loss: 8, invalid_packet: 9, dump_end: 10,
 };
-const TYPE_NAMES = ['', 'new', 'update', 'destroy', 'snapshot', 'exp_new', 'exp_destroy', 'stats', 'loss', 'invalid_packet'] as const;
+const TYPE_NAMES = ['', 'new', 'update', 'destroy', 'snapshot', 'exp_new', 'exp_destroy', 'stats', 'loss', 'invalid_packet', 'dump_end'] as const;
 
 function fam(f: 'ipv4' | 'ipv6'): number {
   return f === 'ipv6' ? 10 : 2;
@@ -229,6 +229,14 @@ export function writeRecord(w: ProtoWriter, r: CtpipeRecord, impliedSeq = -1): v
     case 'stats': writeStats(w, r); break;
     case 'loss': writeLoss(w, r); break;
     case 'invalid_packet': writeInvalid(w, r); break;
+    case 'dump_end':
+      w.begin(15);
+      w.string(1, r.why);
+      w.uint(2, r.flows);
+      w.uint(3, r.expectations);
+      w.uint(4, r.start_seq);
+      w.end();
+      break;
   }
   w.end();
 }
@@ -493,7 +501,7 @@ function readRecord(r: ProtoReader, host: string, run: string, impliedSeq: numbe
       case 2: seq = r.varint(); break;
       case 3: sec = r.i64(); break;
       case 4: nsec = r.varint(); break;
-      case 10: case 11: case 12: case 13: case 14: body = r.sub(); break;
+      case 10: case 11: case 12: case 13: case 14: case 15: body = r.sub(); break;
       default: r.skip(tag & 7);
     }
   }
@@ -528,6 +536,20 @@ function readRecord(r: ProtoReader, host: string, run: string, impliedSeq: numbe
     case 'invalid_packet': {
       const rec: InvalidPacketRecord = { ...stamp, type: name, family: 'ipv4', proto: 0, src: '', dst: '', length: 0, weight: 1 };
       readInvalid(b, rec);
+      return rec;
+    }
+    case 'dump_end': {
+      const rec: DumpEndRecord = { ...stamp, type: name, why: 'start', start_seq: 0, flows: 0, expectations: 0 };
+      while (b.more()) {
+        const tag = b.varint();
+        switch (tag >>> 3) {
+          case 1: rec.why = b.string() === 'resync' ? 'resync' : 'start'; break;
+          case 2: rec.flows = b.varint(); break;
+          case 3: rec.expectations = b.varint(); break;
+          case 4: rec.start_seq = b.varint(); break;
+          default: b.skip(tag & 7);
+        }
+      }
       return rec;
     }
   }

@@ -24,7 +24,7 @@ export const FLOW_COLUMNS = [
   'seen_reply_at', 'assured_at', 'ended_at', 'end_reason', 'lost_by', 'duration_ms', 'tcp_states', 'tcp_state_times',
   'final_tcp_state', 'assured', 'seen_reply', 'conn_state', 'handshake_ms', 'orig_packets', 'orig_bytes',
   'reply_packets', 'reply_bytes', 'helper', 'related', 'master_flow_id', 'mark', 'zone', 'nat', 'nat_src', 'nat_dst',
-  'snapshot', 'version',
+  'snapshot', 'resynced', 'version',
 ] as const;
 
 const N = '\\N';
@@ -44,7 +44,7 @@ export function flowTsv(r: FlowRow): string {
     `[${r.tcp_states.map((x) => `'${x}'`).join(',')}]\t[${r.tcp_state_times.map((t) => `'${chTime(t)}'`).join(',')}]\t` +
     `${r.final_tcp_state}\t${r.assured}\t${r.seen_reply}\t${r.conn_state}\t${nOpt(r.handshake_ms)}\t${r.orig_packets}\t${r.orig_bytes}\t` +
     `${r.reply_packets}\t${r.reply_bytes}\t${tsvText(r.helper)}\t${r.related}\t${r.master_flow_id}\t${r.mark}\t${r.zone}\t${r.nat}\t${r.nat_src}\t${r.nat_dst}\t` +
-    `${r.snapshot}\t${r.version}`;
+    `${r.snapshot}\t${r.resynced}\t${r.version}`;
 }
 
 export function anomalyToCh(a: AnomalyRow): Record<string, unknown> {

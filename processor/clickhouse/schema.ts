@@ -236,6 +236,12 @@ export const MIGRATIONS: Migration[] = [
         'rand()'),
     ],
   },
+  {
+    version: 4,
+    description: 'flows.resynced: a lifecycle open across a kernel event loss and confirmed by the dump after it',
+    statements: (c) => [...(c.cluster ? ['flows_local'] : []), 'flows'].map((t) =>
+      `ALTER TABLE ${c.db}.${t}${onCluster(c)} ADD COLUMN IF NOT EXISTS resynced Bool DEFAULT false AFTER snapshot`),
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -19,8 +19,8 @@
 import type { CtRecord, CtpipeRecord } from '../../contract/records.js';
 import { IPS_ASSURED, IPS_EXPECTED, IPS_SEEN_REPLY } from '../../collector/conntrack/constants.js';
 import { closeInit } from './conn-state.js';
-import { toRow, type EndReason, type FlowRow, type Lifecycle, type Time } from './flow-row.js';
-import { F_CLOSE_ORIG, F_CLOSE_REPLY, F_HANDSHAKE, F_LIVE, F_RELATED, F_SNAPSHOT, FlowTable, keyOf, T, timeOfNs, tupleKey } from './flow-table.js';
+import { toRow, type EndReason, type FlowRow, type Lifecycle, type LostBy, type Time } from './flow-row.js';
+import { F_CLOSE_ORIG, F_CLOSE_REPLY, F_HANDSHAKE, F_LIVE, F_RELATED, F_RESYNCED, F_SNAPSHOT, FlowTable, keyOf, T, timeOfNs, tupleKey } from './flow-table.js';
 
 const TCP_ESTABLISHED = 3;
 
@@ -113,6 +113,12 @@ export class LifecycleEngine {
   /** Latest event time per host (updated in place; copy before keeping it). */
   private readonly watermark = new Map<string, Time>();
   private curWm: Time | undefined;
+  /**
+   * Resyncs under way, per host: open slot -> seq of the loss record (with resync) since which it
+   * has had no event. An event or a snapshot row confirms the flow (marked resynced); the dump's
+   * `dump_end` closes those still waiting from before the dump began: they ended unseen.
+   */
+  private readonly resync = new Map<string, Map<number, number>>();
   readonly counters: EngineCounters = { records: 0, duplicates: 0, late: 0, evictions: 0, lostByTimeout: 0, rows: 0 };
 
   constructor(private readonly o: EngineOptions) {}
@@ -160,11 +166,32 @@ export class LifecycleEngine {
         break;
       case 'loss':
         this.o.onHealth({ host: r.host, run: r.run, kind: 'loss', at: { sec: r.sec, nsec: r.nsec }, count: r.count, first_seq: r.first_seq, last_seq: r.last_seq, detail: `${r.source}: ${r.reason}` });
+        if (r.resync) this.armResync(r.host, r.seq);
+        break;
+      case 'dump_end':
+        if (r.why === 'resync') this.finishResync(r.host, r.start_seq, { sec: r.sec, nsec: r.nsec });
         break;
       default:
         break; // stats, expectations and INVALID samples are for the detectors
     }
     return true;
+  }
+
+  private armResync(host: string, seq: number): void {
+    const t = this.t;
+    const h = t.intern(host);
+    let waiting = this.resync.get(host);
+    if (!waiting) this.resync.set(host, (waiting = new Map()));
+    for (let s = 0; s < t.top; s++) if (t.live(s) && t.hostIdx[s] === h && !waiting.has(s)) waiting.set(s, seq);
+  }
+
+  private finishResync(host: string, dumpStartSeq: number, at: Time): void {
+    const waiting = this.resync.get(host);
+    if (!waiting) return;
+    for (const [s, since] of waiting) {
+      if (since < dumpStartSeq) this.close(s, 'lost', at, 'resync'); // close() drops it from `waiting`
+    }
+    if (waiting.size === 0) this.resync.delete(host);
   }
 
   private gap(host: string, run: string, at: Time, first: number, last: number): void {
@@ -188,6 +215,8 @@ export class LifecycleEngine {
       if (this.t.size > this.o.maxOpen) this.evict(r.host);
       if (!this.t.live(s)) return; // evicted at once (the table was full of fresher flows)
     }
+    const waiting = this.resync.get(r.host);
+    if (waiting?.delete(s)) this.t.flags[s]! |= F_RESYNCED;
     this.update(s, r);
     if (r.type === 'destroy') this.close(s, 'destroy', { sec: r.sec, nsec: r.nsec });
   }
@@ -265,9 +294,10 @@ export class LifecycleEngine {
     }
   }
 
-  private close(s: number, reason: EndReason, endedAt: Time, lostBy?: 'timeout' | 'evicted'): void {
+  private close(s: number, reason: EndReason, endedAt: Time, lostBy?: LostBy): void {
     const t = this.t;
     const l = t.lifecycle(s, reason, endedAt, lostBy);
+    this.resync.get(l.host)?.delete(s);
     const gen = t.generation[s]!;
     const h = gen === 0 ? [t.hashHi[s]!, t.hashLo[s]!] : hash64(keyOf(l.host, l.zone, l.ctId, l.orig));
     const k = endedKey(h[0]!, h[1]!);
@@ -339,7 +369,12 @@ export class LifecycleEngine {
 
   exportState(): EngineState {
     const open: Lifecycle[] = [];
-    for (let s = 0; s < this.t.top; s++) if (this.t.live(s)) open.push(this.t.lifecycle(s));
+    for (let s = 0; s < this.t.top; s++) {
+      if (!this.t.live(s)) continue;
+      const l = this.t.lifecycle(s);
+      const since = this.resync.get(l.host)?.get(s);
+      open.push(since === undefined ? l : { ...l, resyncPendingSince: since });
+    }
     return {
       open,
       ended: [...this.ended],
@@ -350,7 +385,13 @@ export class LifecycleEngine {
   }
 
   importState(s: EngineState): void {
-    for (const l of s.open) this.t.load(l);
+    for (const l of s.open) {
+      const slot = this.t.load(l);
+      if (l.resyncPendingSince === undefined) continue;
+      let waiting = this.resync.get(l.host);
+      if (!waiting) this.resync.set(l.host, (waiting = new Map()));
+      waiting.set(slot, l.resyncPendingSince);
+    }
     for (const [k, v] of s.ended) {
       if (typeof k === 'number') this.ended.set(k, v as number);
       else this.ended.set(endedKey(hash64(k)[0]!, hash64(k)[1]!), (v as { generation: number }).generation);

@@ -12,6 +12,7 @@ export interface Time {
 }
 
 export type EndReason = 'open' | 'destroy' | 'lost';
+export type LostBy = 'timeout' | 'evicted' | 'resync';
 
 export interface Lifecycle {
   flowId: string;
@@ -32,8 +33,11 @@ export interface Lifecycle {
   assuredAt?: Time;
   endedAt?: Time;
   endReason: EndReason;
-  /** Why a `lost` lifecycle was closed: `timeout` (no DESTROY after the kernel timeout) or `evicted` (memory bound). */
-  lostBy?: 'timeout' | 'evicted';
+  /**
+   * Why a `lost` lifecycle was closed: `timeout` (no DESTROY after the kernel timeout), `evicted`
+   * (memory bound), or `resync` (open when the kernel dropped events, and absent from the dump after).
+   */
+  lostBy?: LostBy;
   status: number;
   timeout?: number;
   start?: U64;
@@ -45,6 +49,10 @@ export interface Lifecycle {
   master?: Tuple;
   masterFlowId?: string;
   fromSnapshot: boolean;
+  /** Open across a kernel event loss and confirmed by the dump after it: events of it may be missing. */
+  resynced: boolean;
+  /** While a resync is under way: the seq of the loss record since which this flow awaits the dump. */
+  resyncPendingSince?: number;
   closeInitOrig: boolean;
   closeInitReply: boolean;
   /** Events applied: the row version grows with it, so the newest row wins. */
@@ -102,6 +110,7 @@ export interface FlowRow {
   nat_src: string;
   nat_dst: string;
   snapshot: boolean;
+  resynced: boolean;
   version: number;
 }
 
@@ -181,6 +190,7 @@ export function toRow(l: Lifecycle): FlowRow {
     nat_src: n.natSrc,
     nat_dst: n.natDst,
     snapshot: l.fromSnapshot,
+    resynced: l.resynced,
     version: l.events * 2 + (ended ? 1 : 0),
   };
 }

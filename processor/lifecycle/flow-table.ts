@@ -11,7 +11,7 @@
  */
 import type { Tuple, U64 } from '../../contract/records.js';
 import { TCP_STATE_NAMES } from '../../collector/conntrack/constants.js';
-import type { EndReason, Lifecycle, Time } from './flow-row.js';
+import type { EndReason, Lifecycle, LostBy, Time } from './flow-row.js';
 
 /** State transitions kept inline per slot; longer paths continue in a side map. */
 const INLINE_STATES = 4;
@@ -24,6 +24,7 @@ export const F_CLOSE_ORIG = 8;
 export const F_CLOSE_REPLY = 16;
 export const F_COUNTERS = 32;
 export const F_LIVE = 64;
+export const F_RESYNCED = 128;
 // which optional tuple fields the original tuple has (its key spells absent ones as '')
 const T_SPORT = 1;
 const T_DPORT = 2;
@@ -361,7 +362,7 @@ export class FlowTable {
   }
 
   /** The slot as a Lifecycle object (for a row or a checkpoint). */
-  lifecycle(slot: number, end: EndReason = 'open', endedAt?: Time, lostBy?: 'timeout' | 'evicted'): Lifecycle {
+  lifecycle(slot: number, end: EndReason = 'open', endedAt?: Time, lostBy?: LostBy): Lifecycle {
     const f = this.flags[slot]!;
     const orig = this.orig(slot);
     const i = slot * 4;
@@ -378,7 +379,7 @@ export class FlowTable {
         ? { orig: { packets: this.counters[i]!, bytes: this.counters[i + 1]! }, reply: { packets: this.counters[i + 2]!, bytes: this.counters[i + 3]! } }
         : undefined,
       helper: this.helper(slot), mark: this.mark[slot], related: (f & F_RELATED) !== 0, master: m?.tuple, masterFlowId: m?.flowId,
-      fromSnapshot: (f & F_SNAPSHOT) !== 0, closeInitOrig: (f & F_CLOSE_ORIG) !== 0, closeInitReply: (f & F_CLOSE_REPLY) !== 0,
+      fromSnapshot: (f & F_SNAPSHOT) !== 0, resynced: (f & F_RESYNCED) !== 0, closeInitOrig: (f & F_CLOSE_ORIG) !== 0, closeInitReply: (f & F_CLOSE_REPLY) !== 0,
       events: this.events[slot]!, generation: this.generation[slot]!, emittedAt: this.time(slot, T.Emitted),
       emittedEvents: this.emittedEvents[slot]!,
     };
@@ -405,7 +406,7 @@ export class FlowTable {
     this.setReply(s, l.reply, l.orig);
     this.helperIdx[s] = l.helper === undefined ? 0 : this.intern(l.helper);
     this.flags[s] = F_LIVE | (l.sawHandshake ? F_HANDSHAKE : 0) | (l.related ? F_RELATED : 0) | (l.fromSnapshot ? F_SNAPSHOT : 0) |
-      (l.closeInitOrig ? F_CLOSE_ORIG : 0) | (l.closeInitReply ? F_CLOSE_REPLY : 0);
+      (l.closeInitOrig ? F_CLOSE_ORIG : 0) | (l.closeInitReply ? F_CLOSE_REPLY : 0) | (l.resynced ? F_RESYNCED : 0);
     if (l.counters) this.setCounters(s, l.counters);
     const put = (f: T, t: Time | undefined) => this.setTime(s, f, t?.sec ?? 0, t?.nsec ?? 0);
     put(T.First, l.firstSeen); put(T.Last, l.lastEvent); put(T.Established, l.establishedAt); put(T.SeenReply, l.seenReplyAt);

@@ -1,8 +1,9 @@
 /**
  * A real receive-buffer overrun, forced on purpose: a tiny socket buffer and a storm. Every event
  * is accounted for: received + counted kernel drops = generated. The loss is in the stream as a
- * `loss` record, and a resync dump follows it. Through the processor into ClickHouse (chDB), the
- * loss shows on the Pipeline health dashboard and fires the "losing events" alert rule.
+ * `loss` record, and a resync dump follows it. Through the processor into ClickHouse (chDB), every
+ * connection has its row (from its events or the dump), those open across the loss are marked
+ * resynced, the loss shows on the Pipeline health dashboard and fires the "losing events" alert rule.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -69,7 +70,18 @@ describe('receive buffer overrun', () => {
       await migrate(store, { db: 'ctpipe', flowsTtlDays: 30, eventsTtlDays: 7 });
       const p = new Pipeline({ store, db: 'ctpipe', rawEvents: false, log: silentLogger, registry: new Registry(), engine: { maxOpen: 100_000, refreshMs: 60_000, graceMs: 5000 } });
       p.process(sink.records);
+      p.flushOpen(); // the storm's flows are still in the table: rows for them as they stand
       expect(await p.write('overrun')).toBe(true);
+      // every connection the kernel made is accounted for: by its events, or by the resync dump after
+      // the loss; those open across the loss and confirmed by the dump are marked resynced
+      const [f] = await (await store.query({
+        query: "SELECT count() AS total, countIf(resynced) AS resynced, countIf(snapshot) AS from_dump FROM ctpipe.flows FINAL WHERE host = 'overrun'",
+        format: 'JSONEachRow',
+      })).json<{ total: string; resynced: string; from_dump: string }>();
+      console.log(`overrun rows: ${f!.total} flows, ${f!.resynced} resynced, ${f!.from_dump} first seen in a dump`);
+      expect(Number(f!.total)).toBe(flows);
+      expect(Number(f!.resynced)).toBeGreaterThan(0);
+      expect(Number(f!.from_dump)).toBeGreaterThan(0);
       const last = sink.records[sink.records.length - 1]!;
       const nowMs = last.sec * 1000 + 5000;
       const panel = (await runDashboard(store, pipelineDashboard('ctpipe'), { fromMs: nowMs - 600_000, toMs: nowMs, intervalMs: 10_000, vars: {} }))

@@ -5,7 +5,7 @@
  * runs every other test file once more in the clone (this one is left out there: vitest.config.ts).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,6 +20,7 @@ const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(V
 beforeAll(() => {
   expect(process.getuid?.(), 'the README commands run as root').toBe(0);
   clone = mkdtempSync(path.join(tmpdir(), 'ctpipe-readme-'));
+  chmodSync(clone, 0o755); // as a clone in a home or /opt is: the suite runs ctpipe as an unprivileged user too
   const r = spawnSync('git', ['clone', '-q', packageRoot(), clone], { encoding: 'utf8' });
   expect(r.status, `a fresh clone of ${packageRoot()}: ${r.stderr}`).toBe(0);
 });

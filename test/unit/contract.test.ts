@@ -31,6 +31,7 @@ function sample(): CtpipeRecord[] {
     ...stamp(0), type: 'invalid_packet', family: 'ipv4', proto: 6, src: '198.51.100.2', dst: '203.0.113.2', sport: 2000,
     dport: 80, tcp_flags: 'FSR', length: 40, indev: 'eth0', prefix: 'ct-invalid', weight: 3,
   });
+  recs.push({ ...stamp(0), type: 'dump_end', why: 'resync', start_seq: 7, flows: 1234, expectations: 5 });
   recs.forEach((r, i) => Object.assign(r, stamp(i + 1)));
   return recs;
 }

@@ -162,6 +162,46 @@ describe('lifecycles from synthetic sequences', () => {
     ]);
   });
 
+  it('after a kernel event loss, the resync dump confirms the flows it holds and closes those it no longer does', () => {
+    const flow = (id: number, type: CtRecord['type'] = 'new', status = 8) =>
+      ev(type, type === 'new' ? 'SYN_SENT' : 'ESTABLISHED', status, { id, orig: { ...ev('new', undefined, 0).orig, sport: 1000 + id }, reply: { ...ev('new', undefined, 0).reply, dport: 1000 + id } });
+    const loss = (seq: number): CtpipeRecord => ({ type: 'loss', host: 'h', run: 'r', seq, sec: t++, nsec: 0, reason: 'enobufs', count: 5, source: 'events', resync: true });
+    const dumpEnd = (seq: number, start: number): CtpipeRecord => ({ type: 'dump_end', host: 'h', run: 'r', seq, sec: t++, nsec: 0, why: 'resync', start_seq: start, flows: 2, expectations: 0 });
+    const x = engine();
+    let seq = 0;
+    const put = (r: CtpipeRecord) => x.e.apply({ ...r, seq: ++seq });
+    for (const id of [1, 2, 3, 4]) put(flow(id));
+    put(loss(0)); // flows 1-4 wait for the dump
+    put(flow(5)); // began after the loss: nothing to confirm
+    put(flow(2, 'update', ASSURED)); // an event confirms flow 2
+    // a checkpoint while the resync is under way: the next owner carries on
+    const y = engine();
+    y.e.importState(JSON.parse(JSON.stringify(x.e.exportState())) as ReturnType<typeof x.e.exportState>);
+    const start = seq + 1;
+    const rest: CtpipeRecord[] = [flow(1, 'snapshot', ASSURED), flow(5, 'snapshot', 8), dumpEnd(0, start)];
+    for (const r of rest) y.e.apply({ ...r, seq: ++seq });
+    const rows = () => new Map(y.final().map((r) => [r.ct_id, r]));
+    expect(rows().get(3)).toMatchObject({ end_reason: 'lost', lost_by: 'resync', resynced: false });
+    expect(rows().get(4)).toMatchObject({ end_reason: 'lost', lost_by: 'resync' });
+    y.e.flushOpen();
+    expect(rows().get(1)).toMatchObject({ end_reason: 'open', resynced: true });
+    expect(rows().get(2)).toMatchObject({ end_reason: 'open', resynced: true });
+    expect(rows().get(5)).toMatchObject({ end_reason: 'open', resynced: false });
+    expect(y.e.openCount).toBe(3);
+  });
+
+  it('a dump that began before a later loss does not close the flows that loss left waiting', () => {
+    const x = engine();
+    const loss = (seq: number): CtpipeRecord => ({ type: 'loss', host: 'h', run: 'r', seq, sec: t++, nsec: 0, reason: 'enobufs', count: 1, source: 'events', resync: true });
+    x.e.apply({ ...ev('new', 'SYN_SENT', 8), seq: 1 });
+    x.e.apply(loss(2));
+    x.e.apply({ type: 'dump_end', host: 'h', run: 'r', seq: 3, sec: t++, nsec: 0, why: 'resync', start_seq: 2, flows: 0, expectations: 0 });
+    expect(x.e.openCount).toBe(1); // armed at seq 2, the dump began at seq 2: it may not have seen the loss's aftermath
+    x.e.apply({ type: 'dump_end', host: 'h', run: 'r', seq: 4, sec: t++, nsec: 0, why: 'resync', start_seq: 4, flows: 0, expectations: 0 });
+    expect(x.e.openCount).toBe(0);
+    expect(x.final()[0]).toMatchObject({ end_reason: 'lost', lost_by: 'resync' });
+  });
+
   it('refreshes long-lived flows while they change, and the final row replaces them', () => {
     const x = engine();
     const open = ev('new', 'SYN_SENT', 8);
