@@ -8,7 +8,7 @@
  *                                                records of one host and run, as on Kafka)
  *   jsonl   := (json-object "\n")*              (contract/json.ts, one record per line)
  *
- * The binary form is about a fifth of the JSON lines form (uncompressed protobuf). A frame cut
+ * The binary form (uncompressed protobuf) is about a seventh of the JSON lines form. A frame cut
  * short (a recorder killed mid-write) or a batch that does not decode is reported with its byte
  * offset and skipped; the records around it are kept.
  */
