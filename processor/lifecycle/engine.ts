@@ -215,8 +215,8 @@ export class LifecycleEngine {
       if (this.t.size > this.o.maxOpen) this.evict(r.host);
       if (!this.t.live(s)) return; // evicted at once (the table was full of fresher flows)
     }
-    const waiting = this.resync.get(r.host);
-    if (waiting?.delete(s)) this.t.flags[s]! |= F_RESYNCED;
+    // a resync is rare: the per-record path pays one size check, not a lookup
+    if (this.resync.size && this.resync.get(r.host)?.delete(s)) this.t.flags[s]! |= F_RESYNCED;
     this.update(s, r);
     if (r.type === 'destroy') this.close(s, 'destroy', { sec: r.sec, nsec: r.nsec });
   }
@@ -297,7 +297,7 @@ export class LifecycleEngine {
   private close(s: number, reason: EndReason, endedAt: Time, lostBy?: LostBy): void {
     const t = this.t;
     const l = t.lifecycle(s, reason, endedAt, lostBy);
-    this.resync.get(l.host)?.delete(s);
+    if (this.resync.size) this.resync.get(l.host)?.delete(s);
     const gen = t.generation[s]!;
     const h = gen === 0 ? [t.hashHi[s]!, t.hashLo[s]!] : hash64(keyOf(l.host, l.zone, l.ctId, l.orig));
     const k = endedKey(h[0]!, h[1]!);
