@@ -49,10 +49,9 @@ export function* recordChunks(conns: number, host = 'bench', chunk = 65_536): Ge
   if (out.length) yield out;
 }
 
-export function runLifecycle(conns = 250_000): LifecycleResult {
+export function runLifecycle(conns = 250_000, n = 200_000): LifecycleResult {
   // Memory per open flow: the JS heap the engine keeps (measured after the records it was fed are
   // gone, so the address strings it holds count) plus its typed arrays.
-  const n = 200_000;
   const gc = () => (globalThis as { gc?: () => void }).gc?.();
   let opens: CtRecord[] | undefined = [...recordChunks(n)].flat().filter((r) => r.type === 'new');
   let me: LifecycleEngine | undefined = new LifecycleEngine({ maxOpen: 2_000_000, refreshMs: 60_000, graceMs: 30_000, onRow: () => {}, onHealth: () => {} });

@@ -37,14 +37,18 @@ class CountingSink implements RecordSink {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 
-export async function runStorms(storms = 3, flows = 61_000, rcvbuf = 64 << 20): Promise<StormResult[]> {
+/**
+ * `storms` storms back to back; each is `floods` hping3 floods at once (one destination port each,
+ * `flows` new UDP connections each), then a table flush that destroys them all.
+ */
+export async function runStorms(storms = 3, flows = 61_000, floods = 1, rcvbuf = 64 << 20): Promise<StormResult[]> {
   const lab = await Lab.create({ accounting: false });
   const results: StormResult[] = [];
   try {
     // The server drops the flood silently, so no ICMP errors come back.
     await lab.exec('server', 'nft', ['add', 'table', 'inet', 'sink']);
     await lab.exec('server', 'nft', ['add', 'chain', 'inet', 'sink', 'in', '{ type filter hook input priority 0; policy accept; }']);
-    await lab.exec('server', 'nft', ['add', 'rule', 'inet', 'sink', 'in', 'udp', 'dport', '5000', 'drop']);
+    await lab.exec('server', 'nft', ['add', 'rule', 'inet', 'sink', 'in', 'udp', 'dport', `5000-${5000 + floods - 1}`, 'drop']);
     const sink = new CountingSink();
     const metrics = collectorMetrics();
     const collector = new Collector({
@@ -56,7 +60,8 @@ export async function runStorms(storms = 3, flows = 61_000, rcvbuf = 64 << 20): 
       const before = { ...sink.counts };
       const insBefore = await lab.newFlowsCounter();
       const t0 = process.hrtime.bigint();
-      await lab.exec('client', 'hping3', ['-q', '--udp', '-p', '5000', '-s', '1024', '-c', String(flows), '-i', 'u1', ADDR.server4], { allowFail: true, timeoutMs: 300_000 });
+      await Promise.all(Array.from({ length: floods }, (_, f) => lab.exec('client', 'hping3',
+        ['-q', '--udp', '-p', String(5000 + f), '-s', '1024', '-c', String(flows), '-i', 'u1', ADDR.server4], { allowFail: true, timeoutMs: 300_000 })));
       const made = (await lab.newFlowsCounter()) - insBefore;
       await lab.conntrack(['-F'], { allowFail: true });
       const expected = made * 2;

@@ -8,8 +8,9 @@ import { runStorms } from '../dist/bench/storm.js';
 import { runLifecycle } from '../dist/bench/lifecycle.js';
 import { runE2e } from '../dist/bench/e2e.js';
 import { runFreshness } from '../dist/bench/freshness.js';
+import { runScaling } from '../dist/bench/scaling.js';
 
-const only = process.argv[2]; // decode | publish | lifecycle | e2e | freshness | storm
+const only = process.argv[2]; // decode | publish | lifecycle | e2e | freshness | storm | scaling
 const out = { date: new Date().toISOString(), machine: `${os.cpus().length} x ${os.cpus()[0]?.model ?? '?'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.type()} ${os.release()}`, node: process.version };
 if (!only || only === 'decode') {
   out.decode = runDecode();
@@ -36,6 +37,10 @@ if (!only || only === 'freshness') {
 if (!only || only === 'storm') {
   out.storm = await runStorms(3, 61000);
   console.table(out.storm);
+}
+if (!only || only === 'scaling') {
+  out.scaling = await runScaling((line) => console.log(line));
+  console.table(out.scaling);
 }
 mkdirSync('bench/results', { recursive: true });
 const file = `bench/results/${out.date.slice(0, 10)}${only ? `-${only}` : ''}.json`;

@@ -11,11 +11,11 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toJsonLine } from '../../contract/json.js';
 import type { CtRecord } from '../../contract/records.js';
 import { openStore, type Store } from '../../processor/clickhouse/store.js';
+import { joinGroup } from '../helpers/group.js';
 import { exited, Procs } from '../helpers/procs.js';
 import { ClickHouseFront } from '../lab/clickhouse-front.js';
 import { KafkaMock } from '../lab/kafka-mock.js';
@@ -65,30 +65,6 @@ async function replay(records: CtRecord[], name: string): Promise<void> {
   expect(await exited(p)).toBe(0);
 }
 
-/**
- * Adds a second member to the group. librdkafka's mock coordinator has a flaw a real broker does
- * not: if the leader's SyncGroup reaches it before a follower's, it marks the group synced and
- * answers the follower INVALID_REQUEST (rd_kafka_mock_cgrp_classic_sync_check counts the
- * assignments the leader sent; src/rdkafka_mock_cgrp.c), which kafkajs treats as fatal. So the
- * leader (the first member) is frozen from before the election until the newcomer has sent its
- * SyncGroup, which is an order a real broker also sees. The newcomer logs at debug level so its
- * kafkajs requests show.
- */
-async function joinSecond(args: string[], leader: ChildProcessWithoutNullStreams): Promise<ReturnType<Procs['start']>> {
-  const [p, l] = procs.start(args, { CTPIPE_LOG_LEVEL: 'debug' });
-  await procs.waitLog(l, 'Request JoinGroup');
-  await sleep(2500); // the leader notices the rebalance at its next heartbeat (2 s) and rejoins
-  leader.kill('SIGSTOP');
-  try {
-    await procs.waitLog(l, 'Request SyncGroup', 20_000);
-    await sleep(300);
-  } finally {
-    leader.kill('SIGCONT');
-  }
-  await procs.waitLog(l, /"partitions":\[\d[^\]]*\],"msg":"joined the consumer group"/);
-  return [p, l];
-}
-
 async function until(what: string, ok: () => Promise<boolean>, ms = 60_000): Promise<void> {
   for (let t = 0; t < ms; t += 250) {
     if (await ok()) return;
@@ -112,7 +88,7 @@ beforeAll(async () => {
   await until('part 0 stored', async () => (await count(`SELECT count() n FROM ctpipe.flows FINAL WHERE end_reason = 'destroy'`)) > 0);
 
   // A second member joins: the group rebalances and some partitions, with their state, move.
-  const [p2, l2] = await joinSecond(args, p1);
+  const [p2, l2] = await joinGroup(procs, args, p1);
   await replay(part(1), 'part1');
   await sleep(3000);
 
