@@ -39,6 +39,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  await procs.killAll();
   await store?.close();
   await front?.close();
   await kafka?.stop();
@@ -59,7 +60,7 @@ async function produce(parts: CtRecord[][]): Promise<void> {
 const one = async (sql: string) => Number(Object.values((await (await store.query({ query: sql, format: 'JSONEachRow' })).json<Record<string, string>>())[0]!)[0]);
 
 describe('fault: processors killed mid-batch, repeatedly, two in the group', () => {
-  it('stores every connection exactly once', async () => {
+  it('stores every connection exactly once', { timeout: scale(180_000, 600_000) }, async () => {
     const all = Array.from({ length: HOSTS }, (_, h) => lifecycleRecords(`pk-${h}`, `run-${h}`, CONNS, h + 1));
     const parts = KILLS + 1;
     const part = (k: number) => all.map((r) => r.slice(Math.floor((r.length * k) / parts), Math.floor((r.length * (k + 1)) / parts)));

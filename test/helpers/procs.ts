@@ -7,11 +7,21 @@ export const BIN = path.join(packageRoot(), 'bin', 'ctpipe.js');
 
 export class Procs {
   readonly logs: string[] = [];
+  private readonly children = new Set<ChildProcessWithoutNullStreams>();
   constructor(private readonly env: () => Record<string, string>) {}
+
+  /** SIGKILLs whatever is still running (a failed or timed-out test leaves no process behind). */
+  async killAll(): Promise<void> {
+    const left = [...this.children]; // each leaves the set when it exits
+    for (const p of left) p.kill('SIGKILL');
+    await Promise.all(left.map(exited));
+  }
 
   /** Starts `ctpipe ARGS`; returns the process and the index of its log. */
   start(args: string[], env: Record<string, string> = {}): [ChildProcessWithoutNullStreams, number] {
     const p = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...this.env(), ...env } });
+    this.children.add(p);
+    p.on('exit', () => this.children.delete(p));
     const i = this.logs.push('') - 1;
     p.stderr.on('data', (d: Buffer) => (this.logs[i] += d.toString()));
     return [p, i];

@@ -139,6 +139,9 @@ table inet ctpipe_lab {
   /** Starts a long-running process in a namespace; destroy() kills it. */
   spawn(which: keyof Lab['ns'], cmd: string, args: string[]): ChildProcess {
     const p = start(cmd, args, this.ns[which]);
+    // Nobody reads a server's log: drained, or a full pipe blocks the server (pyftpdlib logs every
+    // session, and stopped answering after a few hundred in the soak).
+    p.stderr?.resume();
     this.procs.add(p);
     p.on('exit', () => this.procs.delete(p));
     return p;
@@ -166,8 +169,9 @@ table inet ctpipe_lab {
     await firstJsonLine(this.spawn('server', process.execPath, [TRAFFIC, 'udp-server', String(port), host]));
   }
 
-  async udpExchange(dst: string, port: number, count: number, size: number): Promise<{ local: number; echoed: number }> {
-    const r = await this.exec('client', process.execPath, [TRAFFIC, 'udp-client', dst, String(port), String(count), String(size)]);
+  /** `local`: the client's port (default: any); a port whose flow the firewall still tracks joins that flow. */
+  async udpExchange(dst: string, port: number, count: number, size: number, local = 0): Promise<{ local: number; echoed: number }> {
+    const r = await this.exec('client', process.execPath, [TRAFFIC, 'udp-client', dst, String(port), String(count), String(size), String(local)]);
     return JSON.parse(r.stdout.trim().split('\n').pop()!) as { local: number; echoed: number };
   }
 

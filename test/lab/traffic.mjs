@@ -4,7 +4,7 @@
 //   tcp-client HOST PORT BYTES      connect, send BYTES, read the reply, close (FIN both ways)
 //   tcp-refused HOST PORT           connect to a closed port, expect ECONNREFUSED
 //   udp-server PORT [HOST]          echo each datagram
-//   udp-client HOST PORT COUNT SIZE send COUNT datagrams of SIZE bytes, wait for the echoes
+//   udp-client HOST PORT COUNT SIZE [LOCAL] send COUNT datagrams of SIZE bytes (from port LOCAL), wait for the echoes
 import net from 'node:net';
 import dgram from 'node:dgram';
 
@@ -51,11 +51,11 @@ switch (cmd) {
     break;
   }
   case 'udp-client': {
-    const [host, port, count, size] = args;
+    const [host, port, count, size, local] = args;
     const s = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
     let got = 0;
     s.on('message', () => { if (++got === Number(count)) { out({ echoed: got, local: s.address().port }); s.close(); } });
-    s.bind(0, () => {
+    s.bind(Number(local ?? 0), () => {
       for (let i = 0; i < Number(count); i++) s.send(Buffer.alloc(Number(size), 0x62), Number(port), host);
     });
     setTimeout(() => { out({ echoed: got, local: s.address().port, timeout: true }); process.exit(1); }, 5000).unref();
