@@ -53,7 +53,7 @@ describe('soak: mixed traffic through ctpipe run', () => {
     const made: string[] = []; // proto/family/client port of each TCP and UDP connection made
     const traffic = (async () => {
       for (let round = 0; !stop.now; round++) {
-        // The UDP client's port cycles through 20,000 (reused after hours): a port the firewall
+        // The UDP client's port cycles through 20,000 (reused after over an hour): a port the firewall
         // still tracks would join that flow, and two exchanges would be one flow.
         const [t4, t6, u] = await Promise.all([
           lab.tcpConnect(ADDR.server4, 8080, 1000), lab.tcpConnect(ADDR.server6, 8080, 500),
