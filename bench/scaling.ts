@@ -34,6 +34,11 @@ function size(measure: string, load: string, v: Triple): ScalingRow {
   return { measure, load, x1: v[0], x2: v[1], x4: v[2], verdict: worst <= 1.2 ? 'linear (constant per unit)' : `worse: x${worst.toFixed(2)} per unit` };
 }
 
+function fresh(measure: string, load: string, v: Triple): ScalingRow {
+  const over = FACTORS.filter((_, i) => v[i]! >= 5000);
+  return { measure, load, x1: v[0], x2: v[1], x4: v[2], verdict: over.length === 0 ? 'under the 5 s goal at every load' : `over 5 s at ${over.map((k) => `${k}x`).join(', ')}` };
+}
+
 export async function runScaling(progress: (line: string) => void = () => {}): Promise<ScalingRow[]> {
   const each = async <T>(name: string, f: (k: number) => Promise<T> | T): Promise<[T, T, T]> => {
     const out: T[] = [];
@@ -66,9 +71,4 @@ export async function runScaling(progress: (line: string) => void = () => {}): P
     verdict: storms.every((s) => s.lost === 0) ? 'complete at every load' : `lost ${storms.map((s) => s.lost).join(' / ')} events`,
   });
   return rows;
-}
-
-function fresh(measure: string, load: string, v: Triple): ScalingRow {
-  const over = FACTORS.filter((_, i) => v[i]! >= 5000);
-  return { measure, load, x1: v[0], x2: v[1], x4: v[2], verdict: over.length === 0 ? 'under the 5 s goal at every load' : `over 5 s at ${over.map((k) => `${k}x`).join(', ')}` };
 }

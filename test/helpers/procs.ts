@@ -35,5 +35,6 @@ export class Procs {
 }
 
 export function exited(p: ChildProcessWithoutNullStreams): Promise<number | null> {
-  return new Promise((r) => (p.exitCode !== null ? r(p.exitCode) : p.on('exit', (c) => r(c))));
+  // a process killed by a signal has no exit code, only a signal code
+  return new Promise((r) => (p.exitCode !== null || p.signalCode !== null ? r(p.exitCode) : p.once('exit', (c) => r(c))));
 }
