@@ -14,11 +14,12 @@
  * dump row of the same flow): recently ended keys are remembered so late rows do not resurrect them.
  *
  * Storage: open lifecycles live in a FlowTable (flow-table.ts, columns in typed arrays, about 200
- * bytes per flow); ended keys are remembered by a 53-bit hash, not their text.
+ * bytes per flow); ended keys are remembered by a 53-bit hash, not their text (ended-keys.ts).
  */
 import type { CtRecord, CtpipeRecord } from '../../contract/records.js';
 import { IPS_ASSURED, IPS_EXPECTED, IPS_SEEN_REPLY } from '../../collector/conntrack/constants.js';
 import { closeInit } from './conn-state.js';
+import { EndedKeys } from './ended-keys.js';
 import { toRow, type EndReason, type FlowRow, type Lifecycle, type LostBy, type Time } from './flow-row.js';
 import { F_CLOSE_ORIG, F_CLOSE_REPLY, F_HANDSHAKE, F_LIVE, F_RELATED, F_RESYNCED, F_SNAPSHOT, FlowTable, keyOf, T, timeOfNs, tupleKey } from './flow-table.js';
 
@@ -78,9 +79,6 @@ function hash64(s: string): Uint32Array {
   return H;
 }
 
-/** An ended key as a number: 53 bits of its hash (exact in a double; a Map key without a string). */
-const endedKey = (hi: number, lo: number) => (hi & 0x1fffff) * 4294967296 + lo;
-
 const later = (a: Time, b: Time) => a.sec > b.sec || (a.sec === b.sec && a.nsec > b.nsec);
 const addMs = (t: Time, ms: number): Time => {
   const ns = t.nsec + Math.round((ms % 1000) * 1e6);
@@ -101,8 +99,8 @@ export interface EngineState {
 
 export class LifecycleEngine {
   private readonly t = new FlowTable();
-  /** Ended keys (for late rows and id reuse): key hash -> generation, bounded. */
-  private readonly ended = new Map<number, number>();
+  /** Ended keys (for late rows and id reuse): key hash -> generation, bounded by maxOpen. */
+  private readonly ended: EndedKeys;
   /** host|zone|orig tuple -> flow id of the newest helper lifecycle with that tuple (RELATED masters). */
   private readonly byTuple = new Map<string, string>();
   /** Highest seq per host|run; boxed so the current run's entry is held across records. */
@@ -121,7 +119,9 @@ export class LifecycleEngine {
   private readonly resync = new Map<string, Map<number, number>>();
   readonly counters: EngineCounters = { records: 0, duplicates: 0, late: 0, evictions: 0, lostByTimeout: 0, rows: 0 };
 
-  constructor(private readonly o: EngineOptions) {}
+  constructor(private readonly o: EngineOptions) {
+    this.ended = new EndedKeys(o.maxOpen);
+  }
 
   get openCount(): number {
     return this.t.size;
@@ -204,7 +204,7 @@ export class LifecycleEngine {
     if (s < 0) {
       const key = keyOf(r.host, zone, r.id, r.orig);
       const h = hash64(key);
-      const gone = this.ended.get(endedKey(h[0]!, h[1]!));
+      const gone = this.ended.get(h[0]! & 0x1fffff, h[1]!);
       // A row for a flow that already ended (dump racing a DESTROY, or a late update): ignore.
       // Only NEW starts a new generation of a reused key.
       if (gone !== undefined && r.type !== 'new') {
@@ -299,12 +299,12 @@ export class LifecycleEngine {
     const l = t.lifecycle(s, reason, endedAt, lostBy);
     if (this.resync.size) this.resync.get(l.host)?.delete(s);
     const gen = t.generation[s]!;
-    const h = gen === 0 ? [t.hashHi[s]!, t.hashLo[s]!] : hash64(keyOf(l.host, l.zone, l.ctId, l.orig));
-    const k = endedKey(h[0]!, h[1]!);
+    // the slot's hash is the key's for the first generation; later ones hashed `key#generation`
+    const h = gen === 0 ? undefined : hash64(keyOf(l.host, l.zone, l.ctId, l.orig));
+    const hi = h ? h[0]! : t.hashHi[s]!;
+    const lo = h ? h[1]! : t.hashLo[s]!;
     t.release(s);
-    this.ended.delete(k); // re-insert: the map's order is the order keys ended
-    this.ended.set(k, gen);
-    if (this.ended.size > this.o.maxOpen) this.ended.delete(this.ended.keys().next().value!);
+    this.ended.set(hi & 0x1fffff, lo, gen);
     this.emit(l);
   }
 
@@ -377,7 +377,7 @@ export class LifecycleEngine {
     }
     return {
       open,
-      ended: [...this.ended],
+      ended: [...this.ended.entries()],
       byTuple: [...this.byTuple],
       maxSeq: [...this.maxSeq].map(([k, v]) => [k, v.seq]),
       watermark: [...this.watermark].map(([k, v]) => [k, { sec: v.sec, nsec: v.nsec }]),
@@ -393,8 +393,11 @@ export class LifecycleEngine {
       waiting.set(slot, l.resyncPendingSince);
     }
     for (const [k, v] of s.ended) {
-      if (typeof k === 'number') this.ended.set(k, v as number);
-      else this.ended.set(endedKey(hash64(k)[0]!, hash64(k)[1]!), (v as { generation: number }).generation);
+      if (typeof k === 'number') this.ended.set(Math.floor(k / 4294967296), k % 4294967296, v as number);
+      else {
+        const h = hash64(k);
+        this.ended.set(h[0]! & 0x1fffff, h[1]!, (v as { generation: number }).generation);
+      }
     }
     for (const [k, v] of s.byTuple) this.byTuple.set(k, v);
     for (const [k, v] of s.maxSeq) this.maxSeq.set(k, { seq: v });

@@ -140,7 +140,7 @@ export function toRow(l: Lifecycle): FlowRow {
   // Kernel timestamps are exact when present (nf_conntrack_timestamp=1); event times otherwise.
   const startT = l.start !== undefined ? nsToTime(l.start) : l.firstSeen;
   const stopT = l.stop !== undefined ? nsToTime(l.stop) : l.endedAt;
-  const last = l.states[l.states.length - 1]?.state ?? '';
+  const states = l.states.map((s) => s.state);
   const n = natOf(l.orig, l.reply);
   return {
     host: l.host,
@@ -167,13 +167,13 @@ export function toRow(l: Lifecycle): FlowRow {
     end_reason: l.endReason,
     lost_by: l.lostBy ?? '',
     duration_ms: ended && stopT ? Math.max(0, ms(startT, stopT)) : null,
-    tcp_states: l.states.map((s) => s.state),
+    tcp_states: states,
     tcp_state_times: l.states.map((s) => s.at),
-    final_tcp_state: last,
+    final_tcp_state: states[states.length - 1] ?? '',
     assured: l.assuredAt !== undefined,
     seen_reply: l.seenReplyAt !== undefined,
     conn_state: connState({
-      proto: l.proto, states: l.states.map((s) => s.state), seenReply: l.seenReplyAt !== undefined,
+      proto: l.proto, states, seenReply: l.seenReplyAt !== undefined,
       sawHandshake: l.sawHandshake, closeInitOrig: l.closeInitOrig, closeInitReply: l.closeInitReply,
     }),
     handshake_ms: l.sawHandshake && l.establishedAt ? ms(l.firstSeen, l.establishedAt) : null,

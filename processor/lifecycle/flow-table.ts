@@ -278,12 +278,13 @@ export class FlowTable {
     else this.nat.set(slot, r);
   }
 
-  reply(slot: number): Tuple {
+  /** The reply tuple; `orig`, the slot's original tuple if already built, lends its address text. */
+  reply(slot: number, orig?: Tuple): Tuple {
     const n = this.nat.get(slot);
     if (n) return n;
     const b = this.tupleBits[slot]!;
     return {
-      src: this.dst(slot), dst: this.src(slot), proto: this.proto[slot]!,
+      src: orig ? orig.dst : this.dst(slot), dst: orig ? orig.src : this.src(slot), proto: this.proto[slot]!,
       sport: b & T_DPORT ? this.dport[slot] : undefined, dport: b & T_SPORT ? this.sport[slot] : undefined,
       icmp_type: undefined, icmp_code: undefined, icmp_id: undefined, zone: undefined,
     };
@@ -368,13 +369,14 @@ export class FlowTable {
     const i = slot * 4;
     const m = this.master.get(slot);
     const timeout = this.timeout[slot]!;
+    const st = this.stamps.get(slot);
     return {
       flowId: this.flowId(slot), host: this.host(slot), run: this.pool[this.runIdx[slot]!]!, zone: this.zone[slot]!, ctId: this.ctId[slot]!,
-      family: this.family[slot] === 6 ? 'ipv6' : 'ipv4', proto: this.proto[slot]!, orig, reply: this.reply(slot),
+      family: this.family[slot] === 6 ? 'ipv6' : 'ipv4', proto: this.proto[slot]!, orig, reply: this.reply(slot, orig),
       firstSeen: this.time(slot, T.First)!, lastEvent: this.time(slot, T.Last)!, states: this.states(slot),
       sawHandshake: (f & F_HANDSHAKE) !== 0, establishedAt: this.time(slot, T.Established), seenReplyAt: this.time(slot, T.SeenReply),
       assuredAt: this.time(slot, T.Assured), endedAt, endReason: end, lostBy, status: this.status[slot]!,
-      timeout: timeout < 0 ? undefined : timeout, start: nsOf(this.stamps.get(slot)?.start), stop: nsOf(this.stamps.get(slot)?.stop),
+      timeout: timeout < 0 ? undefined : timeout, start: nsOf(st?.start), stop: nsOf(st?.stop),
       counters: f & F_COUNTERS
         ? { orig: { packets: this.counters[i]!, bytes: this.counters[i + 1]! }, reply: { packets: this.counters[i + 2]!, bytes: this.counters[i + 3]! } }
         : undefined,

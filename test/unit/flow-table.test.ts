@@ -1,10 +1,12 @@
 /**
  * The open-flow column store against a plain Map, under random opens and closes with conntrack ids
  * from a small range (so the index's probe chains collide, wrap and shift back on deletion), and
- * the round trip of a slot through its Lifecycle form (what checkpoints store).
+ * the round trip of a slot through its Lifecycle form (what checkpoints store); the ended keys
+ * against an insertion-ordered Map bounded the same way.
  */
 import { describe, expect, it } from 'vitest';
 import type { Tuple } from '../../contract/records.js';
+import { EndedKeys } from '../../processor/lifecycle/ended-keys.js';
 import { F_LIVE, FlowTable, T } from '../../processor/lifecycle/flow-table.js';
 import { mulberry32 } from '../helpers/random.js';
 
@@ -77,5 +79,31 @@ describe('open-flow column store', () => {
     expect(l.reply.src).toBe('192.0.2.7');
     const again = new FlowTable();
     expect(again.lifecycle(again.load(l))).toEqual(l);
+  });
+});
+
+describe('ended keys', () => {
+  // few distinct keys: re-endings leave dead ring entries (many keys: evictions at the head);
+  // keys equal in lo but not in hi collide in the index
+  it.each([[1500, 'evictions'], [20, 'dead entries outnumbering live ones']])('matches an insertion-ordered, bounded Map (%i keys per hi: %s)', (keys) => {
+    const rnd = mulberry32(11);
+    const max = 700;
+    const e = new EndedKeys(max);
+    const ref = new Map<number, number>();
+    for (let step = 0; step < 100_000; step++) {
+      const hi = Math.floor(rnd() * 4) * 0x7ffff;
+      const lo = Math.floor(rnd() * (keys as number));
+      const k = hi * 4294967296 + lo;
+      expect(e.get(hi, lo)).toBe(ref.get(k));
+      if (rnd() < 0.6) {
+        const gen = step & 0xffff;
+        e.set(hi, lo, gen);
+        ref.delete(k);
+        ref.set(k, gen);
+        if (ref.size > max) ref.delete(ref.keys().next().value!);
+      }
+    }
+    expect(e.size).toBe(ref.size);
+    expect([...e.entries()]).toEqual([...ref]);
   });
 });
