@@ -38,7 +38,7 @@ function pipeline(store: Store): Pipeline {
 
 /** Offers every record as fast as the sink takes them; returns events per second. */
 async function sustained(store: Store, conns: number): Promise<{ events: number; rate: number }> {
-  const sink = new PipelineSink(pipeline(store), 1000);
+  const sink = new PipelineSink(pipeline(store), { flushMs: 1000 });
   let events = 0;
   const t0 = process.hrtime.bigint();
   for (const chunk of recordChunks(conns, 'bench', 16_384)) {
@@ -62,7 +62,7 @@ async function freshness(store: Store, recs: CtRecord[], rate: number): Promise<
     for (let s = from; s <= to; s++) latencies.push(now - arrived[s]!);
     return ok;
   };
-  const sink = new PipelineSink(p, 1000);
+  const sink = new PipelineSink(p, { flushMs: 1000 });
   const t0 = performance.now();
   let i = 0;
   while (i < recs.length) {

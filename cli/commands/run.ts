@@ -65,8 +65,12 @@ export async function startRun(cfg: Config, log: Logger): Promise<LocalRun> {
   });
   const registry = new Registry();
   const pipeline = new Pipeline(pipelineOptions(cfg, store, log, registry));
-  const sink = new PipelineSink(pipeline, cfg.process.flush, `run:${cfg.host}`);
-  const collector = new Collector({ ...collectorOptions(cfg), sink, sockets: openNetfilterSocket, metrics: collectorMetrics(registry), log });
+  let collector: Collector | undefined;
+  const sink = new PipelineSink(pipeline, {
+    flushMs: cfg.process.flush, processor: `run:${cfg.host}`, maxBacklog: cfg.process.max_backlog, log,
+    reportLoss: (l) => collector?.reportLoss(l),
+  });
+  collector = new Collector({ ...collectorOptions(cfg), sink, sockets: openNetfilterSocket, metrics: collectorMetrics(registry), log });
   if (cfg.metrics.enabled) {
     await serveOps(cfg.metrics.listen, registry, () => ({
       ok: collector.healthy && pipeline.storeUp,

@@ -1,7 +1,7 @@
 /**
  * Processor pieces without Kafka: statistics deltas (wraps, resets, CPUs coming and going), the
- * schema's migrations on chDB (from empty, idempotent, cluster DDL), and a pipeline whose
- * ClickHouse fails for a while (nothing lost, nothing doubled).
+ * schema's migrations on chDB (from empty, idempotent, cluster DDL), a pipeline whose ClickHouse
+ * fails for a while (nothing lost, nothing doubled), and `ctpipe run`'s bounded backlog.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,7 +9,7 @@ import path from 'node:path';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../common/log.js';
-import type { CpuStats, StatsRecord } from '../../contract/records.js';
+import type { CpuStats, LossRecord, StatsRecord } from '../../contract/records.js';
 import { STAT_FIELDS } from '../../contract/records.js';
 import { loadConfig } from '../../cli/config.js';
 import { detectOptions } from '../../processor/options.js';
@@ -20,10 +20,12 @@ import { openStore, type Store } from '../../processor/clickhouse/store.js';
 import { LifecycleEngine } from '../../processor/lifecycle/engine.js';
 import type { FlowRow } from '../../processor/lifecycle/flow-row.js';
 import { Pipeline } from '../../processor/pipeline.js';
+import { PipelineSink } from '../../processor/sink.js';
 import { alertRules } from '../../dashboards/alerts.js';
 import { evaluateRule } from '../../dashboards/run-queries.js';
 import { StatsDeltas } from '../../processor/stats/deltas.js';
 import { decodeBuffers, fixtureBuffers } from '../helpers/decode.js';
+import { lifecycleRecords } from '../helpers/records.js';
 
 function cpu(n: number, invalid: number, insert = 0): CpuStats {
   return { cpu: n, found: 0, invalid, insert, insert_failed: 0, drop: 0, early_drop: 0, error: 0, search_restart: 0, clash_resolve: 0, chaintoolong: 0 };
@@ -153,6 +155,66 @@ describe('schema', () => {
     const [n] = (await (await store.query({ query: 'SELECT count() n, uniqExact(flow_id) u FROM ctpipe_fail.flows', format: 'JSONEachRow' })).json()) as { n: string; u: string }[];
     expect(Number(n!.n)).toBe(Number(n!.u));
     expect(Number(n!.n)).toBe(new Set(recs.map((r) => r.id)).size);
+  });
+
+  it('ctpipe run\'s backlog: while ClickHouse refuses rows, records past the bound are dropped and reported as a loss; the rest stored once', async () => {
+    await migrate(store, { ...ctx, db: 'ctpipe_backlog' });
+    let down = true;
+    const refusing = new Proxy(store, {
+      get(target, prop, recv) {
+        if (prop === 'insert') {
+          return async (...args: unknown[]) => {
+            if (down) throw new Error('Cannot reserve 1.00 MiB, not enough space (injected)');
+            return (target.insert as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+          };
+        }
+        return Reflect.get(target, prop, recv) as unknown;
+      },
+    }) as Store;
+    const p = new Pipeline({ store: refusing, db: 'ctpipe_backlog', rawEvents: false, log: silentLogger, registry: new Registry(), retryMinMs: 5, retryMaxMs: 20, engine: { maxOpen: 10_000, refreshMs: 60_000, graceMs: 5000 } });
+    // the collector's part: sequence numbers, and loss reports put into the stream
+    let seq = 0;
+    const losses: LossRecord[] = [];
+    const sink: PipelineSink = new PipelineSink(p, {
+      flushMs: 10, maxBatch: 300, maxBacklog: 1000, log: silentLogger,
+      reportLoss: (l) => {
+        const r: LossRecord = { type: 'loss', host: 'h', run: 'r', seq: ++seq, sec: 1_795_000_100, nsec: 0, resync: false, ...l };
+        losses.push(r);
+        sink.write(r);
+      },
+    });
+    const conns = lifecycleRecords('h', 'r', 2000);
+    const offer = async (from: number, to: number) => {
+      for (let i = from; i < to; i++) {
+        sink.write({ ...conns[i]!, seq: ++seq });
+        if (i % 100 === 99) await new Promise((r) => setTimeout(r, 2)); // let the sink drain, as the event loop does
+      }
+    };
+    await offer(0, 5400);
+    expect(sink.dropped).toBeGreaterThan(0);
+    expect(losses).toEqual([]); // reported once there is room again
+    down = false;
+    for (let t = 0; sink.backlog > 0; t += 10) {
+      expect(t).toBeLessThan(10_000);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await offer(5400, 6000);
+    await sink.close();
+    expect(losses, JSON.stringify(losses)).toHaveLength(1);
+    const loss = losses[0]!;
+    expect(loss).toMatchObject({ reason: 'buffer_full', count: sink.dropped });
+    expect(loss.last_seq! - loss.first_seq! + 1).toBe(sink.dropped);
+    const q = async <T>(sql: string) => (await store.query({ query: sql, format: 'JSONEachRow' })).json<T>();
+    const health = await q<{ kind: string; count: string; first_seq: string; last_seq: string }>(
+      "SELECT kind, count, first_seq, last_seq FROM ctpipe_backlog.pipeline_health WHERE kind IN ('loss', 'gap') ORDER BY kind");
+    // the dropped range arrives as the loss record's news and as the gap in the sequence
+    expect(health.map((h) => [h.kind, Number(h.count), Number(h.first_seq), Number(h.last_seq)])).toEqual([
+      ['gap', sink.dropped, loss.first_seq, loss.last_seq], ['loss', sink.dropped, loss.first_seq, loss.last_seq]]);
+    // every DESTROY that got in is one flow row; none twice
+    const kept = conns.filter((r, i) => r.type === 'destroy' && (i + 1 < loss.first_seq! || i + 1 > loss.last_seq!)).length;
+    const [n] = await q<{ n: string; u: string }>("SELECT count() n, uniqExact(flow_id) u FROM ctpipe_backlog.flows FINAL WHERE end_reason = 'destroy'");
+    expect(Number(n!.n)).toBe(kept);
+    expect(Number(n!.u)).toBe(kept);
   });
 
   it('stores anomalies from the statistics: one row per anomaly, its latest version ending it, through a checkpoint', async () => {

@@ -1,0 +1,127 @@
+/**
+ * Fault: the embedded store's writes fail (15 s bounded, 60 s in the full run). `ctpipe run` on
+ * the lab firewall keeps its chDB data on a small tmpfs; a file fills it, so chDB refuses every
+ * insert ("Cannot reserve ..., not enough space") while connections keep coming. The run keeps
+ * collecting, stops consuming (its lag grows, /healthz says 503), and once the file is gone writes
+ * everything: every connection one row, none twice, no loss or gap in pipeline_health.
+ */
+import { spawnSync } from 'node:child_process';
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { exited, Procs } from '../helpers/procs.js';
+import { ADDR, Lab } from '../lab/lab.js';
+import { queryStore } from './harness.js';
+import { scale, writeLedger } from './ledger.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const OUTAGE_S = scale(15, 60);
+let lab: Lab;
+let dir: string;
+let data: string;
+const procs = new Procs(() => ({}));
+
+beforeAll(async () => {
+  expect(process.getuid?.(), 'the fault suite needs root').toBe(0);
+  lab = await Lab.create();
+  // TIME_WAIT and CLOSE end in 5 s, so each connection's DESTROY comes within the test
+  for (const t of ['tcp_timeout_time_wait', 'tcp_timeout_close']) await lab.sysctl('fw', `net.netfilter.nf_conntrack_${t}`, '5');
+  await lab.tcpServer(8080);
+  dir = mkdtempSync(path.join(tmpdir(), 'ctpipe-store-full-'));
+  data = path.join(dir, 'chdb');
+  mkdirSync(data);
+  const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=256m', 'ctpipe-store-full', data], { encoding: 'utf8' });
+  expect(m.status, `mount a 256 MiB tmpfs: ${m.stderr}`).toBe(0);
+});
+
+afterAll(async () => {
+  await procs.killAll();
+  await lab?.destroy();
+  if (data) spawnSync('umount', [data]);
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+/** Fills the file system holding `file` until it refuses (ENOSPC). */
+function fill(file: string): void {
+  const fd = openSync(file, 'w');
+  const chunk = Buffer.alloc(1 << 20, 1);
+  try {
+    for (;;) writeSync(fd, chunk);
+  } catch (e) {
+    expect((e as NodeJS.ErrnoException).code).toBe('ENOSPC');
+  } finally {
+    closeSync(fd);
+  }
+}
+
+const metric = (text: string, name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+
+describe('fault: the embedded store refuses writes (its disk is full)', () => {
+  it('keeps collecting, pauses, and stores every connection once when it can write again', { timeout: (OUTAGE_S + 150) * 1000 }, async () => {
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    const [p, i] = procs.start(['run', '--netns', lab.netnsPath('fw'), '--host', 'store-full', '--clickhouse-url', `chdb:${data}`,
+      '--metrics-listen', `127.0.0.1:${port}`, '--process-flush', '300ms']);
+    await procs.waitLog(i, 'running: collector and processor');
+    const scrape = async () => (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    const made: number[] = []; // client ports of the connections to 8080
+    const connect = async (n: number) => {
+      for (let k = 0; k < n; k++) made.push((await lab.tcpConnect(ADDR.server4, 8080, 200)).local);
+    };
+
+    await connect(20);
+    for (let t = 0; metric(await scrape(), 'ctpipe_processor_rows_total') < 1; t += 250) {
+      expect(t < 30_000, procs.logs[i]!.slice(-2000)).toBe(true);
+      await sleep(250);
+    }
+
+    const filler = path.join(data, 'filler');
+    fill(filler);
+    const downAt = Date.now();
+    const before = made.length;
+    // connections keep coming for the whole outage, two at a time
+    while (Date.now() - downAt < OUTAGE_S * 1000) await Promise.all([connect(1), connect(1)]);
+    const during = await scrape();
+    expect(metric(during, 'ctpipe_processor_store_up')).toBe(0);
+    expect(metric(during, 'ctpipe_processor_insert_errors_total')).toBeGreaterThan(0);
+    const lagDuring = metric(during, 'ctpipe_collector_seq') - metric(during, 'ctpipe_processor_records_total');
+    expect(lagDuring, 'consumption pauses: records wait for the store').toBeGreaterThan(0);
+    expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(503);
+    expect(procs.logs[i]).toMatch(/ClickHouse insert failed.*not enough space/);
+    expect(p.exitCode).toBe(null);
+
+    unlinkSync(filler);
+    const upAt = Date.now();
+    let recoveryS = 0;
+    for (let t = 0; ; t += 250) {
+      const text = await scrape();
+      // caught up: the store takes writes and every record emitted so far went through
+      if (metric(text, 'ctpipe_processor_store_up') === 1 && metric(text, 'ctpipe_processor_records_total') >= metric(text, 'ctpipe_collector_seq')) {
+        recoveryS = (Date.now() - upAt) / 1000;
+        break;
+      }
+      expect(t < 120_000, `not caught up: ${text.split('\n').filter((l) => /store_up|records_total|collector_seq/.test(l)).join('; ')}`).toBe(true);
+      await sleep(250);
+    }
+    expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+    expect(procs.logs[i]).toContain('ClickHouse accepts inserts again');
+    await sleep(8000); // the last connections' DESTROY (TIME_WAIT 5 s)
+    p.kill('SIGTERM');
+    expect(await exited(p), procs.logs[i]).toBe(0);
+
+    const where = "host = 'store-full' AND orig_dport = 8080 AND end_reason = 'destroy'";
+    const [final] = await queryStore<{ n: string; ports: string }>(data, `SELECT count() AS n, uniqExact(orig_sport) AS ports FROM ctpipe.flows FINAL WHERE ${where}`);
+    const [raw] = await queryStore<{ n: string }>(data, `SELECT count() AS n FROM ctpipe.flows WHERE ${where}`);
+    const health = await queryStore<{ kind: string }>(data, "SELECT kind FROM ctpipe.pipeline_health WHERE host = 'store-full' AND kind IN ('loss', 'gap')");
+    const stored = Number(final!.n);
+    expect(health).toEqual([]);
+    expect(stored).toBe(made.length);
+    expect(Number(final!.ports)).toBe(new Set(made).size);
+    expect(Number(raw!.n)).toBe(stored);
+    writeLedger({
+      fault: 'embedded store full', injected: `chDB's disk filled ${((upAt - downAt) / 1000).toFixed(0)} s (every insert refused) while ${made.length - before} more connections arrived`,
+      sent: made.length, received: made.length, stored, duplicated: Number(raw!.n) - stored, lost: made.length - stored, recovery_s: recoveryS,
+      notes: `ctpipe run: store_up 0, /healthz 503 and ${lagDuring} records waiting at the outage's end; caught up after the disk was freed`,
+    });
+  });
+});
