@@ -85,7 +85,7 @@ export async function startRun(cfg: Config, log: Logger): Promise<LocalRun> {
       await sink.close();
       await store.close();
       undo();
-      log.info({ records: sink.processed, rows: pipeline.engine.counters.rows, open: pipeline.engine.openCount }, 'stopped');
+      log.info({ seq: collector.lastSeq, records: sink.processed, dropped: sink.dropped, rows: pipeline.engine.counters.rows, open: pipeline.engine.openCount }, 'stopped');
       await new Promise<void>((resolve) => log.flush(() => resolve()));
     })();
     return stopping;

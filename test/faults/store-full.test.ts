@@ -4,6 +4,9 @@
  * insert ("Cannot reserve ..., not enough space") while connections keep coming. The run keeps
  * collecting, stops consuming (its lag grows, /healthz says 503), and once the file is gone writes
  * everything: every connection one row, none twice, no loss or gap in pipeline_health.
+ * With a small backlog bound (`--process-max-backlog`) and a burst of new flows during the outage,
+ * the records past the bound are dropped, and exactly those are reported: every sequence number
+ * is processed or inside a `buffer_full` loss (and gap) in pipeline_health.
  */
 import { spawnSync } from 'node:child_process';
 import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, unlinkSync, writeSync } from 'node:fs';
@@ -122,6 +125,50 @@ describe('fault: the embedded store refuses writes (its disk is full)', () => {
       fault: 'embedded store full', injected: `chDB's disk filled ${((upAt - downAt) / 1000).toFixed(0)} s (every insert refused) while ${made.length - before} more connections arrived`,
       sent: made.length, received: made.length, stored, duplicated: Number(raw!.n) - stored, lost: made.length - stored, recovery_s: recoveryS,
       notes: `ctpipe run: store_up 0, /healthz 503 and ${lagDuring} records waiting at the outage's end; caught up after the disk was freed`,
+    });
+  });
+
+  it('past the backlog bound drops records, and reports exactly those as a loss', { timeout: 180_000 }, async () => {
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    const [p, i] = procs.start(['run', '--netns', lab.netnsPath('fw'), '--host', 'store-bound', '--clickhouse-url', `chdb:${data}`,
+      '--metrics-listen', `127.0.0.1:${port}`, '--process-flush', '300ms', '--process-max-backlog', '1000', '--stats-interval', '1s']);
+    await procs.waitLog(i, 'running: collector and processor');
+    await lab.tcpConnect(ADDR.server4, 8080, 200);
+    for (let t = 0; metric(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text(), 'ctpipe_processor_rows_total') < 1; t += 250) {
+      expect(t < 30_000, procs.logs[i]!.slice(-2000)).toBe(true);
+      await sleep(250);
+    }
+    const filler = path.join(data, 'filler');
+    fill(filler);
+    const downAt = Date.now();
+    const flows = scale(3000, 20_000);
+    // one new UDP flow per destination port: a NEW record each, far past the bound of 1,000
+    await lab.exec('client', 'hping3', ['-q', '--udp', '-c', String(flows), '-i', 'u300', '-p', '++2000', ADDR.server4], { allowFail: true, timeoutMs: 120_000 });
+    await procs.waitLog(i, 'the backlog is full: dropping records', 30_000);
+    expect(p.exitCode).toBe(null);
+    unlinkSync(filler);
+    const upAt = Date.now();
+    // the statistics records arriving every second find room and carry the loss in behind them
+    await procs.waitLog(i, 'reporting the dropped records as a loss', 60_000);
+    const recoveryS = (Date.now() - upAt) / 1000;
+    p.kill('SIGTERM');
+    expect(await exited(p), procs.logs[i]).toBe(0);
+    const stopped = JSON.parse(procs.logs[i]!.split('\n').find((l) => l.includes('"msg":"stopped"'))!) as { seq: number; records: number; dropped: number };
+    expect(stopped.dropped).toBeGreaterThan(0);
+    expect(stopped.records + stopped.dropped, 'every record processed or dropped').toBe(stopped.seq);
+
+    const health = await queryStore<{ kind: string; count: string; first_seq: string; last_seq: string; detail: string }>(data,
+      "SELECT kind, count, first_seq, last_seq, detail FROM ctpipe.pipeline_health WHERE host = 'store-bound' AND kind IN ('loss', 'gap') ORDER BY kind, first_seq");
+    const ranges = (kind: string) => health.filter((h) => h.kind === kind).map((h) => [Number(h.first_seq), Number(h.last_seq), Number(h.count)]);
+    const losses = ranges('loss');
+    expect(health.filter((h) => h.kind === 'loss').map((h) => h.detail)).toEqual(losses.map(() => 'publish: buffer_full'));
+    expect(losses.reduce((n, [, , c]) => n + c!, 0)).toBe(stopped.dropped);
+    for (const [first, last, count] of losses) expect(last! - first! + 1).toBe(count);
+    expect(ranges('gap'), 'the gaps are the reported losses').toEqual(losses);
+    writeLedger({
+      fault: 'embedded store full, backlog bound', injected: `chDB's disk filled ${((upAt - downAt) / 1000).toFixed(0)} s, ${flows} new UDP flows, --process-max-backlog 1000`,
+      sent: stopped.seq, received: stopped.records, stored: null, duplicated: 0, lost: stopped.seq - stopped.records - stopped.dropped,
+      reported_lost: stopped.dropped, recovery_s: recoveryS, notes: 'records past the bound dropped and reported as buffer_full loss (and gap) rows in pipeline_health',
     });
   });
 });
