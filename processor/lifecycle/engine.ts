@@ -20,7 +20,7 @@ import type { CtRecord, CtpipeRecord } from '../../contract/records.js';
 import { IPS_ASSURED, IPS_EXPECTED, IPS_SEEN_REPLY } from '../../collector/conntrack/constants.js';
 import { closeInit } from './conn-state.js';
 import { EndedKeys } from './ended-keys.js';
-import { toRow, type EndReason, type FlowRow, type Lifecycle, type LostBy, type Time } from './flow-row.js';
+import { rowOf, type EndReason, type FlowRow, type Lifecycle, type LostBy, type Time } from './flow-row.js';
 import { F_CLOSE_ORIG, F_CLOSE_REPLY, F_HANDSHAKE, F_LIVE, F_RELATED, F_RESYNCED, F_SNAPSHOT, FlowTable, keyOf, T, timeOfNs, tupleKey } from './flow-table.js';
 
 const TCP_ESTABLISHED = 3;
@@ -296,21 +296,21 @@ export class LifecycleEngine {
 
   private close(s: number, reason: EndReason, endedAt: Time, lostBy?: LostBy): void {
     const t = this.t;
-    const l = t.lifecycle(s, reason, endedAt, lostBy);
-    if (this.resync.size) this.resync.get(l.host)?.delete(s);
+    const row = rowOf(t, s, reason, endedAt, lostBy);
+    if (this.resync.size) this.resync.get(row.host)?.delete(s);
     const gen = t.generation[s]!;
     // the slot's hash is the key's for the first generation; later ones hashed `key#generation`
-    const h = gen === 0 ? undefined : hash64(keyOf(l.host, l.zone, l.ctId, l.orig));
+    const h = gen === 0 ? undefined : hash64(keyOf(row.host, t.zone[s]!, t.ctId[s]!, t.orig(s)));
     const hi = h ? h[0]! : t.hashHi[s]!;
     const lo = h ? h[1]! : t.hashLo[s]!;
     t.release(s);
     this.ended.set(hi & 0x1fffff, lo, gen);
-    this.emit(l);
+    this.emit(row);
   }
 
-  private emit(l: Lifecycle): void {
+  private emit(row: FlowRow): void {
     this.counters.rows++;
-    this.o.onRow(toRow(l));
+    this.o.onRow(row);
   }
 
   /** Memory bound: close the oldest idle unassured lifecycles first (as the kernel's early_drop does). */
@@ -357,14 +357,14 @@ export class LifecycleEngine {
       if (t.events[s]! > t.emittedEvents[s]! && !later(addMs(t.time(s, T.Emitted) ?? t.time(s, T.First)!, this.o.refreshMs), wm)) {
         t.setTime(s, T.Emitted, wm.sec, wm.nsec);
         t.emittedEvents[s] = t.events[s]!;
-        this.emit(t.lifecycle(s));
+        this.emit(rowOf(t, s));
       }
     }
   }
 
   /** Rows for every open flow now (shutdown: open lifecycles are visible, not lost). */
   flushOpen(): void {
-    for (let s = 0; s < this.t.top; s++) if (this.t.live(s)) this.emit(this.t.lifecycle(s));
+    for (let s = 0; s < this.t.top; s++) if (this.t.live(s)) this.emit(rowOf(this.t, s));
   }
 
   exportState(): EngineState {

@@ -1,10 +1,11 @@
 /**
  * One connection's lifecycle as the `flows` table stores it (the column contract of the processor
- * issue), built from the lifecycle state. Rows depend only on event data, never on the processing
+ * issue), read from the open-flow table, and the Lifecycle form a checkpoint keeps of an open flow. Rows depend only on event data, never on the processing
  * wall clock, so a replayed batch produces the same rows.
  */
 import type { Tuple, U64 } from '../../contract/records.js';
 import { connState, type ConnState } from './conn-state.js';
+import { F_CLOSE_ORIG, F_CLOSE_REPLY, F_COUNTERS, F_HANDSHAKE, F_RELATED, F_RESYNCED, F_SNAPSHOT, T, TUPLE_ICMP_CODE, TUPLE_ICMP_TYPE, type FlowTable } from './flow-table.js';
 
 export interface Time {
   sec: number;
@@ -118,11 +119,6 @@ export function ms(a: Time, b: Time): number {
   return (b.sec - a.sec) * 1000 + (b.nsec - a.nsec) / 1e6;
 }
 
-function nsToTime(v: U64): Time {
-  const n = BigInt(v);
-  return { sec: Number(n / 1_000_000_000n), nsec: Number(n % 1_000_000_000n) };
-}
-
 /** Source and destination NAT as the reply tuple reveals them (it is the orig tuple mirrored otherwise). */
 export function natOf(o: Tuple, r: Tuple): { nat: string; natSrc: string; natDst: string } {
   const dnat = r.src !== o.dst || (o.dport !== undefined && r.sport !== o.dport);
@@ -135,62 +131,79 @@ export function natOf(o: Tuple, r: Tuple): { nat: string; natSrc: string; natDst
   };
 }
 
-export function toRow(l: Lifecycle): FlowRow {
-  const ended = l.endReason !== 'open';
-  // Kernel timestamps are exact when present (nf_conntrack_timestamp=1); event times otherwise.
-  const startT = l.start !== undefined ? nsToTime(l.start) : l.firstSeen;
-  const stopT = l.stop !== undefined ? nsToTime(l.stop) : l.endedAt;
-  const states = l.states.map((s) => s.state);
-  const n = natOf(l.orig, l.reply);
+/**
+ * The row of an open-flow table's slot (`end` 'open' while it lives), read from its columns: no
+ * Lifecycle object in between, as a row is made for every flow and this is the engine's hot path.
+ */
+export function rowOf(t: FlowTable, s: number, end: EndReason = 'open', endedAt?: Time, lostBy?: LostBy): FlowRow {
+  const ended = end !== 'open';
+  const f = t.flags[s]!;
+  const bits = t.tupleBits[s]!;
+  const origSrc = t.src(s);
+  const origDst = t.dst(s);
+  const firstSeen = t.time(s, T.First)!;
+  const establishedAt = t.time(s, T.Established);
+  const seenReplyAt = t.time(s, T.SeenReply);
+  const assuredAt = t.time(s, T.Assured);
+  // kernel timestamps are exact when present (nf_conntrack_timestamp=1); event times otherwise
+  const stamps = t.stamps.get(s);
+  const stopT = stamps?.stop ?? (ended ? endedAt : undefined);
+  const { names, times } = t.statePath(s);
+  const natReply = t.nat.get(s);
+  // without a NAT entry the reply tuple is the original's mirror: no translation
+  const n = natReply ? natOf(t.orig(s), natReply) : { nat: '', natSrc: '', natDst: '' };
+  const c = s * 4;
+  const counted = (f & F_COUNTERS) !== 0;
+  const sawHandshake = (f & F_HANDSHAKE) !== 0;
   return {
-    host: l.host,
-    run: l.run,
-    flow_id: l.flowId,
-    ct_id: l.ctId,
-    family: l.family,
-    proto: l.proto,
-    orig_src: l.orig.src,
-    orig_dst: l.orig.dst,
-    orig_sport: l.orig.sport ?? 0,
-    orig_dport: l.orig.dport ?? 0,
-    reply_src: l.reply.src,
-    reply_dst: l.reply.dst,
-    reply_sport: l.reply.sport ?? 0,
-    reply_dport: l.reply.dport ?? 0,
-    icmp_type: l.orig.icmp_type ?? null,
-    icmp_code: l.orig.icmp_code ?? null,
-    first_seen: l.firstSeen,
-    established_at: l.establishedAt ?? null,
-    seen_reply_at: l.seenReplyAt ?? null,
-    assured_at: l.assuredAt ?? null,
-    ended_at: ended ? (l.endedAt ?? l.lastEvent) : null,
-    end_reason: l.endReason,
-    lost_by: l.lostBy ?? '',
-    duration_ms: ended && stopT ? Math.max(0, ms(startT, stopT)) : null,
-    tcp_states: states,
-    tcp_state_times: l.states.map((s) => s.at),
-    final_tcp_state: states[states.length - 1] ?? '',
-    assured: l.assuredAt !== undefined,
-    seen_reply: l.seenReplyAt !== undefined,
+    host: t.host(s),
+    run: t.str(t.runIdx[s]!),
+    flow_id: t.flowId(s),
+    ct_id: t.ctId[s]!,
+    family: t.family[s] === 6 ? 'ipv6' : 'ipv4',
+    proto: t.proto[s]!,
+    orig_src: origSrc,
+    orig_dst: origDst,
+    orig_sport: t.sport[s]!,
+    orig_dport: t.dport[s]!,
+    reply_src: natReply ? natReply.src : origDst,
+    reply_dst: natReply ? natReply.dst : origSrc,
+    reply_sport: natReply ? (natReply.sport ?? 0) : t.dport[s]!,
+    reply_dport: natReply ? (natReply.dport ?? 0) : t.sport[s]!,
+    icmp_type: bits & TUPLE_ICMP_TYPE ? t.icmpType[s]! : null,
+    icmp_code: bits & TUPLE_ICMP_CODE ? t.icmpCode[s]! : null,
+    first_seen: firstSeen,
+    established_at: establishedAt ?? null,
+    seen_reply_at: seenReplyAt ?? null,
+    assured_at: assuredAt ?? null,
+    ended_at: ended ? (endedAt ?? t.time(s, T.Last)!) : null,
+    end_reason: end,
+    lost_by: lostBy ?? '',
+    duration_ms: ended && stopT ? Math.max(0, ms(stamps?.start ?? firstSeen, stopT)) : null,
+    tcp_states: names,
+    tcp_state_times: times,
+    final_tcp_state: names[names.length - 1] ?? '',
+    assured: assuredAt !== undefined,
+    seen_reply: seenReplyAt !== undefined,
     conn_state: connState({
-      proto: l.proto, states, seenReply: l.seenReplyAt !== undefined,
-      sawHandshake: l.sawHandshake, closeInitOrig: l.closeInitOrig, closeInitReply: l.closeInitReply,
+      proto: t.proto[s]!, states: names, seenReply: seenReplyAt !== undefined,
+      sawHandshake, closeInitOrig: (f & F_CLOSE_ORIG) !== 0, closeInitReply: (f & F_CLOSE_REPLY) !== 0,
     }),
-    handshake_ms: l.sawHandshake && l.establishedAt ? ms(l.firstSeen, l.establishedAt) : null,
-    orig_packets: l.counters?.orig?.packets ?? 0,
-    orig_bytes: l.counters?.orig?.bytes ?? 0,
-    reply_packets: l.counters?.reply?.packets ?? 0,
-    reply_bytes: l.counters?.reply?.bytes ?? 0,
-    helper: l.helper ?? '',
-    related: l.related,
-    master_flow_id: l.masterFlowId ?? '',
-    mark: l.mark ?? 0,
-    zone: l.zone,
+    handshake_ms: sawHandshake && establishedAt ? ms(firstSeen, establishedAt) : null,
+    orig_packets: counted ? t.counters[c]! : 0,
+    orig_bytes: counted ? t.counters[c + 1]! : 0,
+    reply_packets: counted ? t.counters[c + 2]! : 0,
+    reply_bytes: counted ? t.counters[c + 3]! : 0,
+    helper: t.helper(s) ?? '',
+    related: (f & F_RELATED) !== 0,
+    master_flow_id: t.master.get(s)?.flowId ?? '',
+    mark: t.mark[s]!,
+    zone: t.zone[s]!,
     nat: n.nat,
     nat_src: n.natSrc,
     nat_dst: n.natDst,
-    snapshot: l.fromSnapshot,
-    resynced: l.resynced,
-    version: l.events * 2 + (ended ? 1 : 0),
+    snapshot: (f & F_SNAPSHOT) !== 0,
+    resynced: (f & F_RESYNCED) !== 0,
+    version: t.events[s]! * 2 + (ended ? 1 : 0),
   };
 }

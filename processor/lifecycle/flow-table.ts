@@ -28,8 +28,8 @@ export const F_RESYNCED = 128;
 // which optional tuple fields the original tuple has (its key spells absent ones as '')
 const T_SPORT = 1;
 const T_DPORT = 2;
-const T_ITYPE = 4;
-const T_ICODE = 8;
+export const TUPLE_ICMP_TYPE = 4;
+export const TUPLE_ICMP_CODE = 8;
 const T_IID = 16;
 
 /** Time fields, each a (sec, nsec) pair; sec 0 means absent. */
@@ -266,7 +266,7 @@ export class FlowTable {
     return {
       src: this.src(slot), dst: this.dst(slot), proto: this.proto[slot]!,
       sport: b & T_SPORT ? this.sport[slot] : undefined, dport: b & T_DPORT ? this.dport[slot] : undefined,
-      icmp_type: b & T_ITYPE ? this.icmpType[slot] : undefined, icmp_code: b & T_ICODE ? this.icmpCode[slot] : undefined,
+      icmp_type: b & TUPLE_ICMP_TYPE ? this.icmpType[slot] : undefined, icmp_code: b & TUPLE_ICMP_CODE ? this.icmpCode[slot] : undefined,
       icmp_id: b & T_IID ? this.icmpId[slot] : undefined, zone: undefined,
     };
   }
@@ -334,16 +334,28 @@ export class FlowTable {
     if (n < 255) this.nStates[slot] = n + 1;
   }
 
-  states(slot: number): { state: string; at: Time }[] {
-    const out: { state: string; at: Time }[] = [];
+  /** The TCP state path as names and times (a row's two arrays). */
+  statePath(slot: number): { names: string[]; times: Time[] } {
+    const names: string[] = [];
+    const times: Time[] = [];
     const n = Math.min(this.nStates[slot]!, INLINE_STATES);
     for (let k = 0; k < n; k++) {
       const i = slot * INLINE_STATES + k;
-      out.push({ state: stateName(this.stateCode[i]!), at: { sec: this.stateTime[i * 2]!, nsec: this.stateTime[i * 2 + 1]! } });
+      names.push(stateName(this.stateCode[i]!));
+      times.push({ sec: this.stateTime[i * 2]!, nsec: this.stateTime[i * 2 + 1]! });
     }
-    for (const m of this.moreStates.get(slot) ?? []) out.push({ state: stateName(m.code), at: { sec: m.sec, nsec: m.nsec } });
-    return out;
+    for (const m of this.moreStates.get(slot) ?? []) {
+      names.push(stateName(m.code));
+      times.push({ sec: m.sec, nsec: m.nsec });
+    }
+    return { names, times };
   }
+
+  states(slot: number): { state: string; at: Time }[] {
+    const { names, times } = this.statePath(slot);
+    return names.map((state, k) => ({ state, at: times[k]! }));
+  }
+
 
   flowId(slot: number): string {
     return hex8(this.hashHi[slot]!) + hex8(this.hashLo[slot]!);
@@ -455,8 +467,8 @@ function ipv4Text(v: number): string {
 }
 
 function tupleBits(t: Tuple): number {
-  return (t.sport !== undefined ? T_SPORT : 0) | (t.dport !== undefined ? T_DPORT : 0) | (t.icmp_type !== undefined ? T_ITYPE : 0) |
-    (t.icmp_code !== undefined ? T_ICODE : 0) | (t.icmp_id !== undefined ? T_IID : 0);
+  return (t.sport !== undefined ? T_SPORT : 0) | (t.dport !== undefined ? T_DPORT : 0) | (t.icmp_type !== undefined ? TUPLE_ICMP_TYPE : 0) |
+    (t.icmp_code !== undefined ? TUPLE_ICMP_CODE : 0) | (t.icmp_id !== undefined ? T_IID : 0);
 }
 
 export function tupleKey(t: Tuple): string {
