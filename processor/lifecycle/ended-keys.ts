@@ -5,10 +5,12 @@
  * Why not a Map<number, number>: with 53-bit keys (heap numbers, hashed and scattered over a table
  * of up to a million entries) its get, delete and set were 17% of the engine's time. Here entries
  * sit in a ring of typed arrays in the order they ended and an open-addressing index (linear
- * probing, as in flow-table.ts) maps a key to its ring position. An entry ended again is marked
+ * probing, probe.ts, as in flow-table.ts) maps a key to its ring position. An entry ended again is marked
  * dead in place and appended; dead entries are dropped when they reach the head, and all at once
  * when the ring is full (it is then rebuilt at twice the live count).
  */
+import { removeEntry } from './probe.js';
+
 export class EndedKeys {
   private hi = new Uint32Array(0);
   private lo = new Uint32Array(0);
@@ -117,26 +119,11 @@ export class EndedKeys {
     idx[i] = p + 1;
   }
 
-  /** Backward-shift deletion keeps every probe chain unbroken. */
+  /** An index entry's home position (entries are ring position + 1). */
+  private readonly home = (e: number): number => EndedKeys.slot(this.hi[e - 1]!, this.lo[e - 1]!, this.idx.length - 1);
+
   private unindex(p: number): void {
-    const idx = this.idx;
-    const mask = idx.length - 1;
-    let i = EndedKeys.slot(this.hi[p]!, this.lo[p]!, mask);
-    while (idx[i] !== p + 1) {
-      if (idx[i] === 0) return;
-      i = (i + 1) & mask;
-    }
-    let j = i;
-    for (;;) {
-      j = (j + 1) & mask;
-      const e = idx[j]!;
-      if (e === 0) break;
-      const home = EndedKeys.slot(this.hi[e - 1]!, this.lo[e - 1]!, mask);
-      if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
-        idx[i] = e;
-        i = j;
-      }
-    }
-    idx[i] = 0;
+    removeEntry(this.idx, p + 1, this.home);
   }
+
 }

@@ -1,7 +1,8 @@
 /**
  * One connection's lifecycle as the `flows` table stores it (the column contract of the processor
- * issue), read from the open-flow table, and the Lifecycle form a checkpoint keeps of an open flow. Rows depend only on event data, never on the processing
- * wall clock, so a replayed batch produces the same rows.
+ * issue), read from the open-flow table; and the Lifecycle form a checkpoint keeps of an open flow.
+ * Rows depend only on event data, never on the processing wall clock, so a replayed batch produces
+ * the same rows.
  */
 import type { Tuple, U64 } from '../../contract/records.js';
 import { connState, type ConnState } from './conn-state.js';

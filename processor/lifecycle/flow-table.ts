@@ -12,6 +12,7 @@
 import type { Tuple, U64 } from '../../contract/records.js';
 import { TCP_STATE_NAMES } from '../../collector/conntrack/constants.js';
 import type { EndReason, Lifecycle, LostBy, Time } from './flow-row.js';
+import { removeEntry } from './probe.js';
 
 /** State transitions kept inline per slot; longer paths continue in a side map. */
 const INLINE_STATES = 4;
@@ -26,11 +27,11 @@ export const F_COUNTERS = 32;
 export const F_LIVE = 64;
 export const F_RESYNCED = 128;
 // which optional tuple fields the original tuple has (its key spells absent ones as '')
-const T_SPORT = 1;
-const T_DPORT = 2;
+const TUPLE_SPORT = 1;
+const TUPLE_DPORT = 2;
 export const TUPLE_ICMP_TYPE = 4;
 export const TUPLE_ICMP_CODE = 8;
-const T_IID = 16;
+const TUPLE_ICMP_ID = 16;
 
 /** Time fields, each a (sec, nsec) pair; sec 0 means absent. */
 export const enum T { First, Last, Established, SeenReply, Assured, Emitted, Count }
@@ -152,28 +153,11 @@ export class FlowTable {
     this.idxCount++;
   }
 
+  /** An index entry's home position (entries are slot + 1). */
+  private readonly home = (e: number): number => FlowTable.slotHash(this.ctId[e - 1]!, this.idx.length - 1);
+
   private unindex(slot: number): void {
-    const idx = this.idx;
-    const mask = idx.length - 1;
-    let i = FlowTable.slotHash(this.ctId[slot]!, mask);
-    while (idx[i] !== slot + 1) {
-      if (idx[i] === 0) return;
-      i = (i + 1) & mask;
-    }
-    // backward-shift deletion keeps every probe chain unbroken
-    let j = i;
-    for (;;) {
-      j = (j + 1) & mask;
-      const e = idx[j]!;
-      if (e === 0) break;
-      const home = FlowTable.slotHash(this.ctId[e - 1]!, mask);
-      if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
-        idx[i] = e;
-        i = j;
-      }
-    }
-    idx[i] = 0;
-    this.idxCount--;
+    if (removeEntry(this.idx, slot + 1, this.home)) this.idxCount--;
   }
 
   private rehash(size: number): void {
@@ -265,9 +249,9 @@ export class FlowTable {
     const b = this.tupleBits[slot]!;
     return {
       src: this.src(slot), dst: this.dst(slot), proto: this.proto[slot]!,
-      sport: b & T_SPORT ? this.sport[slot] : undefined, dport: b & T_DPORT ? this.dport[slot] : undefined,
+      sport: b & TUPLE_SPORT ? this.sport[slot] : undefined, dport: b & TUPLE_DPORT ? this.dport[slot] : undefined,
       icmp_type: b & TUPLE_ICMP_TYPE ? this.icmpType[slot] : undefined, icmp_code: b & TUPLE_ICMP_CODE ? this.icmpCode[slot] : undefined,
-      icmp_id: b & T_IID ? this.icmpId[slot] : undefined, zone: undefined,
+      icmp_id: b & TUPLE_ICMP_ID ? this.icmpId[slot] : undefined, zone: undefined,
     };
   }
 
@@ -278,14 +262,13 @@ export class FlowTable {
     else this.nat.set(slot, r);
   }
 
-  /** The reply tuple; `orig`, the slot's original tuple if already built, lends its address text. */
-  reply(slot: number, orig?: Tuple): Tuple {
+  reply(slot: number): Tuple {
     const n = this.nat.get(slot);
     if (n) return n;
     const b = this.tupleBits[slot]!;
     return {
-      src: orig ? orig.dst : this.dst(slot), dst: orig ? orig.src : this.src(slot), proto: this.proto[slot]!,
-      sport: b & T_DPORT ? this.dport[slot] : undefined, dport: b & T_SPORT ? this.sport[slot] : undefined,
+      src: this.dst(slot), dst: this.src(slot), proto: this.proto[slot]!,
+      sport: b & TUPLE_DPORT ? this.dport[slot] : undefined, dport: b & TUPLE_SPORT ? this.sport[slot] : undefined,
       icmp_type: undefined, icmp_code: undefined, icmp_id: undefined, zone: undefined,
     };
   }
@@ -384,7 +367,7 @@ export class FlowTable {
     const st = this.stamps.get(slot);
     return {
       flowId: this.flowId(slot), host: this.host(slot), run: this.pool[this.runIdx[slot]!]!, zone: this.zone[slot]!, ctId: this.ctId[slot]!,
-      family: this.family[slot] === 6 ? 'ipv6' : 'ipv4', proto: this.proto[slot]!, orig, reply: this.reply(slot, orig),
+      family: this.family[slot] === 6 ? 'ipv6' : 'ipv4', proto: this.proto[slot]!, orig, reply: this.reply(slot),
       firstSeen: this.time(slot, T.First)!, lastEvent: this.time(slot, T.Last)!, states: this.states(slot),
       sawHandshake: (f & F_HANDSHAKE) !== 0, establishedAt: this.time(slot, T.Established), seenReplyAt: this.time(slot, T.SeenReply),
       assuredAt: this.time(slot, T.Assured), endedAt, endReason: end, lostBy, status: this.status[slot]!,
@@ -467,8 +450,8 @@ function ipv4Text(v: number): string {
 }
 
 function tupleBits(t: Tuple): number {
-  return (t.sport !== undefined ? T_SPORT : 0) | (t.dport !== undefined ? T_DPORT : 0) | (t.icmp_type !== undefined ? TUPLE_ICMP_TYPE : 0) |
-    (t.icmp_code !== undefined ? TUPLE_ICMP_CODE : 0) | (t.icmp_id !== undefined ? T_IID : 0);
+  return (t.sport !== undefined ? TUPLE_SPORT : 0) | (t.dport !== undefined ? TUPLE_DPORT : 0) | (t.icmp_type !== undefined ? TUPLE_ICMP_TYPE : 0) |
+    (t.icmp_code !== undefined ? TUPLE_ICMP_CODE : 0) | (t.icmp_id !== undefined ? TUPLE_ICMP_ID : 0);
 }
 
 export function tupleKey(t: Tuple): string {
