@@ -5,9 +5,9 @@
  * Why not a Map<number, number>: with 53-bit keys (heap numbers, hashed and scattered over a table
  * of up to a million entries) its get, delete and set were 17% of the engine's time. Here entries
  * sit in a ring of typed arrays in the order they ended and an open-addressing index (linear
- * probing, probe.ts, as in flow-table.ts) maps a key to its ring position. An entry ended again is marked
- * dead in place and appended; dead entries are dropped when they reach the head, and all at once
- * when the ring is full (it is then rebuilt at twice the live count).
+ * probing, probe.ts, as in flow-table.ts) maps a key to its ring position. An entry ended again
+ * is marked dead in place and appended; dead entries are dropped when they reach the head, and all
+ * at once when the ring is full (it is then rebuilt at twice the live count).
  */
 import { removeEntry } from './probe.js';
 
