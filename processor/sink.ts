@@ -38,8 +38,15 @@ export class PipelineSink implements RecordSink {
   private dropping = { count: 0, first: 0, last: 0 };
   processed = 0;
   dropped = 0;
+  private readonly maxBatch: number;
+  private readonly maxBacklog: number;
+  private readonly inserts: number;
 
-  constructor(private readonly pipeline: Pipeline, private readonly o: PipelineSinkOptions) {}
+  constructor(private readonly pipeline: Pipeline, private readonly o: PipelineSinkOptions) {
+    this.maxBatch = o.maxBatch ?? 200_000;
+    this.maxBacklog = o.maxBacklog ?? Infinity;
+    this.inserts = o.inserts ?? 2;
+  }
 
   /** Records waiting to go through the pipeline. */
   get backlog(): number {
@@ -48,7 +55,7 @@ export class PipelineSink implements RecordSink {
 
   write(r: CtpipeRecord): void {
     // loss records always get in: they carry the news of what was dropped
-    if (this.pending.length >= (this.o.maxBacklog ?? Infinity) && r.type !== 'loss') {
+    if (this.pending.length >= this.maxBacklog && r.type !== 'loss') {
       if (this.dropping.count++ === 0) {
         this.dropping.first = r.seq;
         this.o.log?.error({ backlog: this.pending.length }, 'ClickHouse is not taking rows and the backlog is full: dropping records');
@@ -59,16 +66,18 @@ export class PipelineSink implements RecordSink {
     }
     this.pending.push(r);
     this.reportDropped();
-    if (this.pending.length >= (this.o.maxBatch ?? 200_000)) this.kick();
+    if (this.pending.length >= this.maxBatch) this.kick();
     else this.timer ??= setTimeout(() => this.kick(), this.o.flushMs);
   }
 
-  private reportDropped(): void {
+  /** Puts the dropped range into the stream as a loss; false when nothing was dropped. */
+  private reportDropped(): boolean {
     const d = this.dropping;
-    if (d.count === 0) return;
+    if (d.count === 0) return false;
     this.dropping = { count: 0, first: 0, last: 0 };
     this.o.log?.warn({ dropped: d.count, first_seq: d.first, last_seq: d.last }, 'the backlog has room again; reporting the dropped records as a loss');
     this.o.reportLoss?.({ reason: 'buffer_full', count: d.count, source: 'publish', first_seq: d.first, last_seq: d.last });
+    return true;
   }
 
   private kick(): void {
@@ -81,13 +90,13 @@ export class PipelineSink implements RecordSink {
   // batches' rows, this thread runs the next batch through the engine. Up to `inserts` in flight.
   private async drain(): Promise<void> {
     while (this.pending.length) {
-      const batch = this.pending.splice(0, this.o.maxBatch ?? 200_000);
+      const batch = this.pending.splice(0, this.maxBatch);
       this.pipeline.process(batch);
       this.pipeline.noteActivity(this.o.processor ?? 'run', -1, this.pending.length);
       const rows = this.pipeline.takeRows();
       const first = batch[0]!;
       const last = batch[batch.length - 1]!;
-      if (this.inflight.length >= (this.o.inserts ?? 2)) await this.inflight.shift();
+      if (this.inflight.length >= this.inserts) await this.inflight.shift();
       this.inflight.push(this.pipeline.writeRows(rows, `${first.host}:${first.run}:${first.seq}-${last.seq}`, () => this.stopping)
         .then(() => void (this.processed += batch.length)));
     }
@@ -103,8 +112,8 @@ export class PipelineSink implements RecordSink {
   /** Final flush, with rows for the flows still open so they are visible after a stop. */
   async close(): Promise<void> {
     await this.flush();
-    this.reportDropped(); // the collector has stopped: its loss record goes in behind everything
-    await this.flush();
+    // the collector has stopped: a loss still to report goes in behind everything
+    if (this.reportDropped()) await this.flush();
     this.pipeline.flushOpen();
     await this.pipeline.write(`final:${Date.now()}`);
     this.stopping = true;

@@ -1,6 +1,7 @@
 /**
  * Keys of lifecycles that ended, each with its generation, at most `max` of them: the oldest ended
- * are forgotten first. A key is 53 bits of the key text's hash, as (hi: 21 bits, lo: 32 bits).
+ * are forgotten first. A key is 53 bits of the key text's 64-bit hash (hi's low 21 bits, lo), so
+ * that as one number (a checkpoint's form) it is exact in a double.
  *
  * Why not a Map<number, number>: with 53-bit keys (heap numbers, hashed and scattered over a table
  * of up to a million entries) its get, delete and set were 17% of the engine's time. Here entries
@@ -10,6 +11,8 @@
  * at once when the ring is full (it is then rebuilt at twice the live count).
  */
 import { removeEntry } from './probe.js';
+
+const HI_BITS = 0x1fffff;
 
 export class EndedKeys {
   private hi = new Uint32Array(0);
@@ -31,12 +34,13 @@ export class EndedKeys {
 
   /** The generation of the key's last ended lifecycle, or undefined. */
   get(hi: number, lo: number): number | undefined {
-    const p = this.find(hi, lo);
+    const p = this.find(hi & HI_BITS, lo);
     return p < 0 ? undefined : this.gen[p];
   }
 
   /** Records that the key ended (now: it becomes the newest), forgetting the oldest past `max`. */
   set(hi: number, lo: number, gen: number): void {
+    hi &= HI_BITS;
     const old = this.find(hi, lo);
     if (old >= 0) {
       this.unindex(old);

@@ -204,7 +204,7 @@ export class LifecycleEngine {
     if (s < 0) {
       const key = keyOf(r.host, zone, r.id, r.orig);
       const h = hash64(key);
-      const gone = this.ended.get(h[0]! & 0x1fffff, h[1]!);
+      const gone = this.ended.get(h[0]!, h[1]!);
       // A row for a flow that already ended (dump racing a DESTROY, or a late update): ignore.
       // Only NEW starts a new generation of a reused key.
       if (gone !== undefined && r.type !== 'new') {
@@ -304,7 +304,7 @@ export class LifecycleEngine {
     const hi = h ? h[0]! : t.hashHi[s]!;
     const lo = h ? h[1]! : t.hashLo[s]!;
     t.release(s);
-    this.ended.set(hi & 0x1fffff, lo, gen);
+    this.ended.set(hi, lo, gen);
     this.emit(row);
   }
 
@@ -396,7 +396,7 @@ export class LifecycleEngine {
       if (typeof k === 'number') this.ended.set(Math.floor(k / 4294967296), k % 4294967296, v as number);
       else {
         const h = hash64(k);
-        this.ended.set(h[0]! & 0x1fffff, h[1]!, (v as { generation: number }).generation);
+        this.ended.set(h[0]!, h[1]!, (v as { generation: number }).generation);
       }
     }
     for (const [k, v] of s.byTuple) this.byTuple.set(k, v);

@@ -34,6 +34,9 @@ export async function processTopic(brokers: string[], topic: string, dir: string
   if (code !== 0) throw new Error(`ctpipe process exited ${String(code)}: ${procs.logs[i]!.slice(-3000)}`);
 }
 
+/** A Prometheus sample's value from /metrics text (the first series of `name`), NaN if absent. */
+export const metric = (text: string, name: string): number => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+
 export async function queryStore<T = Record<string, string>>(dir: string, sql: string): Promise<T[]> {
   const store = await openStore({ url: `chdb:${dir}` });
   try {

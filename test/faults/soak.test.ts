@@ -11,7 +11,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exited, Procs } from '../helpers/procs.js';
 import { ADDR, Lab } from '../lab/lab.js';
-import { queryStore } from './harness.js';
+import { metric, queryStore } from './harness.js';
 import { FULL, scale, writeLedger } from './ledger.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -40,7 +40,6 @@ afterAll(async () => {
 });
 
 interface Sample { t: number; rssMb: number; open: number; lag: number }
-const metricOf = (text: string, name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
 
 describe('soak: mixed traffic through ctpipe run', () => {
   it('levels off in memory and open flows, and keeps up', { timeout: (DURATION_S + 180) * 1000 }, async () => {
@@ -72,14 +71,14 @@ describe('soak: mixed traffic through ctpipe run', () => {
       const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
       const rss = Number(/^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${p.pid!}/status`, 'utf8'))![1]) / 1024;
       samples.push({
-        t: Math.round((Date.now() - t0) / 1000), rssMb: Math.round(rss * 10) / 10, open: metricOf(text, 'ctpipe_processor_open_flows'),
-        lag: metricOf(text, 'ctpipe_collector_seq') - metricOf(text, 'ctpipe_processor_records_total'),
+        t: Math.round((Date.now() - t0) / 1000), rssMb: Math.round(rss * 10) / 10, open: metric(text, 'ctpipe_processor_open_flows'),
+        lag: metric(text, 'ctpipe_collector_seq') - metric(text, 'ctpipe_processor_records_total'),
       });
     }
     stop.now = true;
     await traffic;
     await sleep(2000);
-    const sent = metricOf(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text(), 'ctpipe_collector_seq');
+    const sent = metric(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text(), 'ctpipe_collector_seq');
     p.kill('SIGTERM');
     expect(await exited(p), procs.logs[i]).toBe(0);
     const received = (JSON.parse(procs.logs[i]!.split('\n').find((l) => l.includes('"msg":"stopped"'))!) as { records: number }).records;

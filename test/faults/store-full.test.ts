@@ -15,7 +15,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { exited, Procs } from '../helpers/procs.js';
 import { ADDR, Lab } from '../lab/lab.js';
-import { queryStore } from './harness.js';
+import { metric, queryStore } from './harness.js';
 import { scale, writeLedger } from './ledger.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -62,8 +62,6 @@ function fill(file: string): void {
     closeSync(fd);
   }
 }
-
-const metric = (text: string, name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
 
 describe('fault: the embedded store refuses writes (its disk is full)', () => {
   it('keeps collecting, pauses, and stores every connection once when it can write again', { timeout: (OUTAGE_S + 150) * 1000 }, async () => {
