@@ -21,7 +21,7 @@ COPY common/ common/
 COPY contract/ contract/
 COPY processor/ processor/
 COPY dashboards/ dashboards/
-COPY test/lab/ test/lab/
+COPY lab/ lab/
 COPY bench/ bench/
 RUN npm ci && npm prune --omit=dev
 

@@ -16,7 +16,7 @@ import { silentLogger } from '../common/log.js';
 import { migrate } from '../processor/clickhouse/migrate.js';
 import { openStore } from '../processor/clickhouse/store.js';
 import { startProcessor } from '../processor/consumer.js';
-import { KafkaMock } from '../test/lab/kafka-mock.js';
+import { KafkaMock } from '../lab/kafka-mock.js';
 import { recordChunks } from './lifecycle.js';
 
 export interface FreshnessResult {

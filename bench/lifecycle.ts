@@ -85,16 +85,14 @@ export function runLifecycle(conns = 250_000, n = 200_000): LifecycleResult {
   // engine keeps, measured once the records it was fed are gone (the address strings it holds
   // count), plus its typed arrays.
   const gc = () => (globalThis as { gc?: () => void }).gc?.();
-  let opens: CtRecord[] | undefined = [...recordChunks(n)].flat().filter((r) => r.type === 'new');
-  let me: LifecycleEngine | undefined = new LifecycleEngine({ maxOpen: 2_000_000, refreshMs: 60_000, graceMs: 30_000, onRow: () => {}, onHealth: () => {} });
-  for (const r of opens) me.apply(r);
-  const openFlows = me.openCount;
-  const typed = me.tableBytes;
-  opens = undefined;
+  // in a function, so that the records are garbage when measured and the engine once it returns
+  const loaded = (() => {
+    const me = new LifecycleEngine({ maxOpen: 2_000_000, refreshMs: 60_000, graceMs: 30_000, onRow: () => {}, onHealth: () => {} });
+    for (const r of [...recordChunks(n)].flat()) if (r.type === 'new') me.apply(r);
+    gc();
+    return { openFlows: me.openCount, typed: me.tableBytes, withEngine: process.memoryUsage().heapUsed };
+  })();
   gc();
-  const withEngine = process.memoryUsage().heapUsed;
-  me = undefined;
-  gc();
-  const bytesPerOpenFlow = (withEngine - process.memoryUsage().heapUsed + typed) / openFlows;
-  return { events, eventsPerSecond: events / best, openFlows, bytesPerOpenFlow };
+  const bytesPerOpenFlow = (loaded.withEngine - process.memoryUsage().heapUsed + loaded.typed) / loaded.openFlows;
+  return { events, eventsPerSecond: events / best, openFlows: loaded.openFlows, bytesPerOpenFlow };
 }

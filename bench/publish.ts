@@ -5,14 +5,14 @@
  */
 import { Registry } from 'prom-client';
 import { ConfigSchema } from '../cli/config.js';
-import { createKafkaProducer } from '../collector/kafka.js';
+import { createKafkaProducer } from '../common/kafka.js';
 import { ThreadedProducer } from '../collector/kafka-thread.js';
 import { KafkaPublisher } from '../collector/sinks/kafka.js';
 import { silentLogger } from '../common/log.js';
 import { encodeBatch } from '../contract/proto/batch.js';
 import { ProtoWriter } from '../contract/proto/writer.js';
 import { makeRecords } from '../test/helpers/records.js';
-import { KafkaMock } from '../test/lab/kafka-mock.js';
+import { KafkaMock } from '../lab/kafka-mock.js';
 
 export interface PublishResult {
   events: number;

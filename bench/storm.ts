@@ -6,11 +6,11 @@
  */
 import { Collector } from '../collector/collector.js';
 import { collectorMetrics } from '../collector/metrics.js';
-import type { RecordSink } from '../collector/sinks/sink.js';
+import type { RecordSink } from '../contract/sink.js';
 import { openNetfilterSocket } from '../collector/socket.js';
 import { silentLogger } from '../common/log.js';
 import type { CtpipeRecord } from '../contract/records.js';
-import { ADDR, Lab } from '../test/lab/lab.js';
+import { ADDR, Lab } from '../lab/lab.js';
 
 export interface StormResult {
   storm: number;

@@ -3,7 +3,7 @@
  * Unknown flags and missing values are errors that name the flag and point to --help.
  */
 import { parseArgs } from 'node:util';
-import { CtpipeError } from '../common/errors.js';
+import { CtpipeError, errorMessage } from '../common/errors.js';
 import { leaves, type Leaf } from './config.js';
 
 export interface CommandSpec {
@@ -49,7 +49,7 @@ export function parseCommand(spec: CommandSpec, argv: string[]): Parsed {
       positionals: string[];
     });
   } catch (e) {
-    throw new CtpipeError('CONFIG_INVALID', `${(e as Error).message.replace(/\. To specify.*$/s, '')}\nRun \`ctpipe ${spec.name} --help\` for the flags.`);
+    throw new CtpipeError('CONFIG_INVALID', `${errorMessage(e).replace(/\. To specify.*$/s, '')}\nRun \`ctpipe ${spec.name} --help\` for the flags.`);
   }
   const flags: Record<string, string | boolean> = {};
   for (const l of ls) {

@@ -1,6 +1,6 @@
 /** ctpipe: the command-line program. Each subcommand parses flags from the config schema. */
 import { stringify } from 'yaml';
-import { CtpipeError, isCtpipeError } from '../common/errors.js';
+import { CtpipeError, errorMessage, isCtpipeError } from '../common/errors.js';
 import { helpText, parseCommand, type CommandSpec } from './args.js';
 import { collectSpec, runCollect } from './commands/collect.js';
 import { dashboardsSpec, runDashboards } from './commands/dashboards.js';
@@ -106,7 +106,7 @@ export async function main(argv: string[]): Promise<number> {
 const exit = (code: number) => process.stdout.write('', () => process.exit(code));
 main(process.argv.slice(2)).then(exit, (e: unknown) => {
   if (isCtpipeError(e)) process.stderr.write(`ctpipe: ${e.message} [${e.code}]\n`);
-  else process.stderr.write(`ctpipe: ${(e as Error).message}\n`);
+  else process.stderr.write(`ctpipe: ${errorMessage(e)}\n`);
   if (process.env.CTPIPE_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
   exit(isCtpipeError(e) && e.code.startsWith('CONFIG') ? 2 : 1);
 });

@@ -5,6 +5,7 @@
  */
 import type { Store } from '../processor/clickhouse/store.js';
 
+import { asError } from '../common/errors.js';
 export interface TopData {
   at: number;
   windowS: number;
@@ -75,7 +76,7 @@ export function topLoop(read: () => Promise<TopData>, o: { intervalMs: number; i
         const frame = renderTop(await read());
         out.write(out.isTTY ? `\x1b[H\x1b[2J${frame}` : `${frame}\n`);
       } catch (e) {
-        o.onError?.(e as Error);
+        o.onError?.(asError(e));
       }
     }
   })();

@@ -13,9 +13,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
-import { CtpipeError } from '../common/errors.js';
+import { CtpipeError, errorMessage } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
-import { sumCpus } from '../contract/proto/batch.js';
+import { sumCpus } from '../contract/records.js';
 import type { CpuStats, CtpipeRecord, ExpRecord, InvalidPacketRecord, LossRecord, StatsRecord } from '../contract/records.js';
 import { decodeDatagram, type MessageHandler } from './conntrack/decode.js';
 import type { ExpStats, GlobalStats } from './conntrack/stats.js';
@@ -26,7 +26,7 @@ import * as R from './netlink/requests.js';
 import { nflogBind, nflogMode, nflogTimeout } from './nflog/config.js';
 import { decodeNflogMessage, NFULNL_MSG_PACKET } from './nflog/decode.js';
 import { QueryClient } from './query.js';
-import type { RecordSink } from './sinks/sink.js';
+import type { RecordSink } from '../contract/sink.js';
 import type { NetlinkSocket, SocketFactory } from './socket.js';
 
 export type EventKind = 'new' | 'update' | 'destroy' | 'exp_new' | 'exp_destroy';
@@ -163,7 +163,7 @@ export class Collector {
 
   private fail(msg: string, e: unknown): void {
     this.healthy = false;
-    this.lastError = `${msg}: ${(e as Error).message}`;
+    this.lastError = `${msg}: ${errorMessage(e)}`;
     this.o.log.error({ err: e }, msg);
   }
 

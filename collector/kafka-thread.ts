@@ -5,10 +5,10 @@
  */
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import type { KafkaConfigSection } from '../cli/config.js';
+import type { KafkaConfigSection } from '../common/kafka-config.js';
 import { packageRoot } from '../common/paths.js';
-import type { KafkaProducerHandle } from './kafka.js';
-import type { KafkaMessage } from './sinks/kafka.js';
+import type { KafkaMessage, KafkaProducerHandle } from '../common/kafka.js';
+
 
 export class ThreadedProducer implements KafkaProducerHandle {
   private readonly worker: Worker;

@@ -4,10 +4,11 @@
  * Messages: {op: 'connect' | 'send' | 'close', id, ...} in, {id, ok, error?} out.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import type { KafkaConfigSection } from '../cli/config.js';
+import type { KafkaConfigSection } from '../common/kafka-config.js';
 import { createLogger } from '../common/log.js';
-import { createKafkaProducer } from './kafka.js';
+import { createKafkaProducer } from '../common/kafka.js';
 
+import { errorMessage } from '../common/errors.js';
 interface Data {
   cfg: KafkaConfigSection;
   logLevel: string;
@@ -27,7 +28,7 @@ port.on('message', (req: Request) => {
   const reply = (p: Promise<unknown>) =>
     p.then(
       () => port.postMessage({ id: req.id, ok: true }),
-      (e: unknown) => port.postMessage({ id: req.id, ok: false, error: (e as Error).message }),
+      (e: unknown) => port.postMessage({ id: req.id, ok: false, error: errorMessage(e) }),
     );
   switch (req.op) {
     case 'connect':

@@ -3,7 +3,7 @@
  * is in flight at a time; its replies (NLM_F_MULTI messages) go to the handler passed with it, and
  * the request settles on NLMSG_DONE, an ACK, a kernel error, or a timeout.
  */
-import { CtpipeError } from '../common/errors.js';
+import { asError, CtpipeError } from '../common/errors.js';
 import type { CpuStats, CtRecord, ExpRecord } from '../contract/records.js';
 import { decodeDatagram, type MessageHandler } from './conntrack/decode.js';
 import type { ExpStats, GlobalStats } from './conntrack/stats.js';
@@ -79,7 +79,7 @@ export class QueryClient {
         } catch (e) {
           clearTimeout(timer);
           this.pending = undefined;
-          reject(e as Error);
+          reject(asError(e));
         }
       });
     const next = this.chain.then(run, run);

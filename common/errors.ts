@@ -39,3 +39,13 @@ export class CtpipeError extends Error {
 export function isCtpipeError(e: unknown, code?: ErrorCode): e is CtpipeError {
   return e instanceof CtpipeError && (code === undefined || e.code === code);
 }
+
+/** A thrown value's message: Errors carry one, anything else is shown as text. */
+export function errorMessage(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+/** A thrown value as an Error (wrapped when something else was thrown). */
+export function asError(e: unknown): Error {
+  return e instanceof Error ? e : new Error(String(e));
+}

@@ -8,8 +8,8 @@
 import type { CtRecord, CtpipeRecord, ExpRecord, U64 } from './records.js';
 import {
   DCCP_STATE_NAMES, EXPECT_FLAG_NAMES, IPS_NAMES, SCTP_STATE_NAMES, TCP_CT_FLAG_NAMES, TCP_STATE_NAMES, flagNames,
-} from '../collector/conntrack/constants.js';
-import { CtpipeError } from '../common/errors.js';
+} from './kernel.js';
+import { CtpipeError, errorMessage } from '../common/errors.js';
 
 export function rfc3339(sec: number, nsec: number): string {
   const iso = new Date(sec * 1000).toISOString(); // 2026-11-21T05:24:12.000Z
@@ -90,7 +90,7 @@ export function fromJsonLine(line: string): CtpipeRecord {
   try {
     o = JSON.parse(line) as Record<string, unknown>;
   } catch (e) {
-    throw new CtpipeError('RECORD_DECODE', `not JSON: ${(e as Error).message}`);
+    throw new CtpipeError('RECORD_DECODE', `not JSON: ${errorMessage(e)}`);
   }
   if (typeof o !== 'object' || o === null || typeof o.type !== 'string' || typeof o.time !== 'string') {
     throw new CtpipeError('RECORD_DECODE', 'a record needs "type" and "time"');

@@ -15,7 +15,7 @@
 import { decodeBatch, encodeBatch } from './proto/batch.js';
 import { fromJsonLine, toJsonLine } from './json.js';
 import type { CtpipeRecord } from './records.js';
-import { CtpipeError } from '../common/errors.js';
+import { CtpipeError, errorMessage } from '../common/errors.js';
 
 export const MAGIC = Buffer.from('CTPREC01');
 export type RecordingFormat = 'binary' | 'jsonl';
@@ -78,7 +78,7 @@ export async function* readRecording(chunks: AsyncIterable<Buffer>): AsyncGenera
         try {
           yield { records: decodeBatch(frame).records, bytes: consumed };
         } catch (e) {
-          yield { bad: (e as Error).message, where: `byte ${at}`, bytes: consumed };
+          yield { bad: errorMessage(e), where: `byte ${at}`, bytes: consumed };
         }
       }
     } else {

@@ -147,6 +147,14 @@ export const STAT_FIELDS = [
   'clash_resolve', 'chaintoolong',
 ] as const;
 export type StatField = (typeof STAT_FIELDS)[number];
+
+/** Per-CPU statistics summed over the CPUs (a stats record's totals). */
+export function sumCpus(cpus: readonly CpuStats[]): Record<StatField, number> {
+  const t = {} as Record<StatField, number>;
+  for (const k of STAT_FIELDS) t[k] = 0;
+  for (const c of cpus) for (const k of STAT_FIELDS) t[k] += c[k];
+  return t;
+}
 export type CpuStats = { cpu: number } & Record<StatField, number>;
 
 export interface StatsRecord extends Stamp {

@@ -10,6 +10,7 @@ import type { AlertRule } from './alerts.js';
 import { queriesOf } from './lint.js';
 import { expand, type ExpandContext, type Variable } from './macros.js';
 
+import { errorMessage } from '../common/errors.js';
 type QueryClient = Pick<Store, 'query'>;
 
 export interface Result {
@@ -53,7 +54,7 @@ export async function runDashboard(ch: QueryClient, d: dashboard.Dashboard, ctx:
     try {
       out.push({ where: q.where, panel: q.panel, format: q.format, sql, ...(await run(ch, sql)) });
     } catch (e) {
-      throw new Error(`${q.where}: ${(e as Error).message}\n${sql}`);
+      throw new Error(`${q.where}: ${errorMessage(e)}\n${sql}`, { cause: e });
     }
   }
   return out;

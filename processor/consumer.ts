@@ -17,15 +17,15 @@ import { hostname } from 'node:os';
 import kafkajs, { type Consumer, type EachBatchPayload, type KafkaMessage } from 'kafkajs';
 import type { Registry } from 'prom-client';
 import { Counter, Gauge } from 'prom-client';
-import type { Config } from '../cli/config.js';
-import { kafkaClientConfig } from '../collector/kafka.js';
+import { kafkaClientConfig } from '../common/kafka.js';
 import type { Logger } from '../common/log.js';
 import { decodeBatch } from '../contract/proto/batch.js';
 import type { CtpipeRecord } from '../contract/records.js';
-import { CtpipeError } from '../common/errors.js';
+import { CtpipeError, errorMessage } from '../common/errors.js';
 import { loadCheckpoint, saveCheckpoint } from './clickhouse/checkpoints.js';
 import { retrying } from './clickhouse/retry.js';
 import type { Store } from './clickhouse/store.js';
+import type { ProcessorConfig } from './config.js';
 import { pipelineOptions } from './options.js';
 import { Pipeline } from './pipeline.js';
 
@@ -50,7 +50,7 @@ export interface ProcessorHandle {
 }
 
 export async function startProcessor(
-  cfg: Config, store: Store, log: Logger, registry: Registry, checkpointMs = 10_000, onCrash?: (e: Error) => void,
+  cfg: ProcessorConfig, store: Store, log: Logger, registry: Registry, checkpointMs = 10_000, onCrash?: (e: Error) => void,
 ): Promise<ProcessorHandle> {
   const db = cfg.clickhouse.database;
   const topic = cfg.kafka.topic;
@@ -104,7 +104,7 @@ export async function startProcessor(
     } catch (e) {
       // The checkpoint is stored, so this is safe: the partition's next owner restores it and
       // skips the records up to its offset. (kafkajs reports a rebalance here as a fatal error.)
-      log.warn({ partition, offset: st.applied, err: (e as Error).message }, 'offset commit failed; the stored checkpoint covers it');
+      log.warn({ partition, offset: st.applied, err: errorMessage(e) }, 'offset commit failed; the stored checkpoint covers it');
     }
     st.checkpointOffset = st.applied;
     st.checkpointedAt = Date.now();
@@ -118,8 +118,8 @@ export async function startProcessor(
         out.push(...decodeBatch(m.value ?? Buffer.alloc(0)).records);
       } catch (e) {
         deadLetters.inc();
-        st.pipeline.deadLetter({ topic, partition, offset: m.offset, reason: (e as Error).message, payload_hex: (m.value ?? Buffer.alloc(0)).subarray(0, 4096).toString('hex') });
-        log.warn({ partition, offset: m.offset, err: (e as Error).message }, 'dead letter: a record that cannot be decoded');
+        st.pipeline.deadLetter({ topic, partition, offset: m.offset, reason: errorMessage(e), payload_hex: (m.value ?? Buffer.alloc(0)).subarray(0, 4096).toString('hex') });
+        log.warn({ partition, offset: m.offset, err: errorMessage(e) }, 'dead letter: a record that cannot be decoded');
       }
     }
     return out;
@@ -223,7 +223,7 @@ export async function startProcessor(
   try {
     await consumer.connect();
   } catch (e) {
-    throw new CtpipeError('KAFKA_UNAVAILABLE', `Kafka at ${cfg.kafka.brokers.join(',')} cannot be reached (${(e as Error).message}). Check that the ` +
+    throw new CtpipeError('KAFKA_UNAVAILABLE', `Kafka at ${cfg.kafka.brokers.join(',')} cannot be reached (${errorMessage(e)}). Check that the ` +
       'brokers run and are reachable from this host, and that kafka.brokers (--kafka-brokers, CTPIPE_KAFKA_BROKERS) and the TLS/SASL settings are right.');
   }
   await consumer.subscribe({ topic, fromBeginning: true });
@@ -239,7 +239,7 @@ export async function startProcessor(
       consumer.pause([{ topic }]);
       if (inFlight > 0) await new Promise<void>((r) => (drained = r));
       for (const [partition, st] of parts) {
-        await checkpoint(partition, st, () => false).catch((e: unknown) => log.warn({ partition, err: (e as Error).message }, 'final checkpoint failed; the next owner replays from the previous one'));
+        await checkpoint(partition, st, () => false).catch((e: unknown) => log.warn({ partition, err: errorMessage(e) }, 'final checkpoint failed; the next owner replays from the previous one'));
       }
       await consumer.disconnect();
     },

@@ -1,13 +1,13 @@
 /** A pipeline's options from the configuration (shared by `ctpipe run` and `ctpipe process`). */
 import type { Registry } from 'prom-client';
-import type { Config } from '../cli/config.js';
 import type { Logger } from '../common/log.js';
 import type { DetectOptions } from './anomaly/detectors.js';
 import type { Store } from './clickhouse/store.js';
+import type { DetectConfig, ProcessorConfig } from './config.js';
 import type { PipelineOptions } from './pipeline.js';
 
 /** `graceMs`: the engine's wait for a DESTROY past a flow's timeout, which rows can be late by. */
-export function detectOptions(d: Config['detect'], graceMs: number): DetectOptions {
+export function detectOptions(d: DetectConfig, graceMs: number): DetectOptions {
   return {
     episode: { openAfter: d.open_after, window: Math.max(d.open_window, d.open_after), closeAfter: d.close_after, cooldownS: d.cooldown / 1000 },
     invalid: { minRate: d.invalid_min_rate, z: d.invalid_z, clearZ: d.invalid_clear_z, history: d.invalid_history, warmup: 30, alpha: 0.1, minSpread: 0.1 },
@@ -22,7 +22,7 @@ export function detectOptions(d: Config['detect'], graceMs: number): DetectOptio
   };
 }
 
-export function pipelineOptions(cfg: Config, store: Store, log: Logger, registry: Registry): PipelineOptions {
+export function pipelineOptions(cfg: Pick<ProcessorConfig, 'clickhouse' | 'process' | 'detect'>, store: Store, log: Logger, registry: Registry): PipelineOptions {
   const p = cfg.process;
   return {
     store, db: cfg.clickhouse.database, rawEvents: cfg.clickhouse.raw_events, log, registry,

@@ -9,7 +9,7 @@
  * dropped seq range goes into the stream as a `buffer_full` loss record, as the Kafka publisher
  * reports what it had to drop.
  */
-import type { RecordSink } from '../collector/sinks/sink.js';
+import type { RecordSink } from '../contract/sink.js';
 import type { Logger } from '../common/log.js';
 import type { CtpipeRecord, LossRecord } from '../contract/records.js';
 import type { Pipeline } from './pipeline.js';

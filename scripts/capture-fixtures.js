@@ -1,7 +1,7 @@
 // Captures ctnetlink fixtures from the lab (needs root): npm run capture-fixtures
 import { mkdirSync } from 'node:fs';
 import os from 'node:os';
-import { captureLab } from '../dist/test/lab/capture.js';
+import { captureLab } from '../dist/lab/capture.js';
 
 mkdirSync('test/fixtures/netlink', { recursive: true });
 const out = `test/fixtures/netlink/lab-${os.release().split('-')[0]}.json`;

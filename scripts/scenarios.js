@@ -4,7 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { runScenarioSet } from '../dist/test/lab/scenarios.js';
+import { runScenarioSet } from '../dist/lab/scenarios.js';
 
 // Ctrl-C: exit through process.exit, so the lab's exit hook removes its namespaces
 for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(130));

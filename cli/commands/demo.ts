@@ -1,8 +1,8 @@
 /**
  * `ctpipe demo`: the whole pipeline on real kernel traffic in a minute and a half. It builds the
- * lab's three network namespaces (client, firewall, server; test/lab/lab.ts), runs `ctpipe run`'s
+ * lab's three network namespaces (client, firewall, server; lab/lab.ts), runs `ctpipe run`'s
  * collector and processor in this process on the firewall's conntrack into an embedded store
- * under --out, plays a scripted mix of traffic (test/lab/demo-script.ts), prints what the store
+ * under --out, plays a scripted mix of traffic (lab/demo-script.ts), prints what the store
  * then holds and writes the HTML report. The namespaces are removed whatever happens: on return,
  * on error, on Ctrl-C (the lab's exit hook).
  */
@@ -10,9 +10,9 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { CtpipeError } from '../../common/errors.js';
 import { createLogger } from '../../common/log.js';
-import { DEMO_NFLOG_GROUP, DEMO_STEPS, demoBackground, prepareDemoLab } from '../../test/lab/demo-script.js';
-import { which } from '../../test/lab/exec.js';
-import { Lab } from '../../test/lab/lab.js';
+import { DEMO_NFLOG_GROUP, DEMO_STEPS, demoBackground, prepareDemoLab } from '../../lab/demo-script.js';
+import { which } from '../../lab/exec.js';
+import { Lab } from '../../lab/lab.js';
 import type { CommandSpec } from '../args.js';
 import type { Config } from '../config.js';
 import { summarize, summaryText } from '../demo-summary.js';
@@ -69,7 +69,7 @@ export async function runDemo(cfg: Config, own: Record<string, unknown>): Promis
   let local: LocalRun | undefined;
   const stop = { now: false };
   let background: Promise<void> | undefined;
-  let startMs = 0;
+  let startMs: number;
   try {
     await prepareDemoLab(lab);
     say(`starting the pipeline: collector on the firewall's conntrack, processor, embedded ClickHouse at ${out}/chdb`);

@@ -1,5 +1,5 @@
 /** `ctpipe query SQL`: ad hoc SQL on the configured store, with bound parameters. */
-import { CtpipeError } from '../../common/errors.js';
+import { CtpipeError, errorMessage } from '../../common/errors.js';
 import type { CommandSpec } from '../args.js';
 import type { Config } from '../config.js';
 import { EXAMPLES, examplesText } from '../query-examples.js';
@@ -51,7 +51,7 @@ export async function runQuery(cfg: Config, own: Record<string, unknown>, positi
     return 0;
   } catch (e) {
     if (e instanceof CtpipeError) throw e;
-    throw new CtpipeError('QUERY_FAILED', `the query failed: ${(e as Error).message}`);
+    throw new CtpipeError('QUERY_FAILED', `the query failed: ${errorMessage(e)}`);
   } finally {
     await store.close();
   }

@@ -9,11 +9,11 @@ import { createHash } from 'node:crypto';
 import { createReadStream, statSync } from 'node:fs';
 import { Registry } from 'prom-client';
 import { createLogger } from '../../common/log.js';
-import { createKafkaProducer, type KafkaProducerHandle } from '../../collector/kafka.js';
+import { createKafkaProducer, type KafkaProducerHandle } from '../../common/kafka.js';
 import { ThreadedProducer } from '../../collector/kafka-thread.js';
 import { JsonlSink } from '../../collector/sinks/jsonl.js';
 import { KafkaPublisher } from '../../collector/sinks/kafka.js';
-import { CtpipeError } from '../../common/errors.js';
+import { CtpipeError, errorMessage } from '../../common/errors.js';
 import { readRecording } from '../../contract/recording.js';
 import type { CtpipeRecord } from '../../contract/records.js';
 import { FileReplay } from '../../processor/file-replay.js';
@@ -66,7 +66,7 @@ export async function runReplay(cfg: Config, own: Record<string, unknown>, posit
     try {
       size = statSync(file).size;
     } catch (e) {
-      throw new CtpipeError('CONFIG_FILE', `cannot read ${file}: ${(e as Error).message}`);
+      throw new CtpipeError('CONFIG_FILE', `cannot read ${file}: ${errorMessage(e)}`);
     }
   } else if (to === 'store') {
     throw new CtpipeError('CONFIG_INVALID', 'replay --to store needs a file (its digest makes the replay idempotent), not standard input');

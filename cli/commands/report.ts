@@ -1,6 +1,6 @@
 /** `ctpipe report --html FILE`: the dashboards' main panels as one HTML page (dashboards/report.ts). */
 import { writeFileSync } from 'node:fs';
-import { CtpipeError } from '../../common/errors.js';
+import { CtpipeError, errorMessage } from '../../common/errors.js';
 import { dashboards } from '../../dashboards/generate.js';
 import { REPORT_PANELS, renderReport, type ReportSection } from '../../dashboards/report.js';
 import { resolveVariables, runDashboard } from '../../dashboards/run-queries.js';
@@ -37,7 +37,7 @@ export async function runReport(cfg: Config, own: Record<string, unknown>): Prom
   try {
     since = parseDuration((own.since as string | undefined) ?? '6h');
   } catch (e) {
-    throw new CtpipeError('CONFIG_INVALID', `--since: ${(e as Error).message}`);
+    throw new CtpipeError('CONFIG_INVALID', `--since: ${errorMessage(e)}`);
   }
   const fromMs = time(own.from, 'from') ?? toMs - since;
   if (fromMs >= toMs) throw new CtpipeError('CONFIG_INVALID', '--from must be before --to');

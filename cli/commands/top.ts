@@ -1,5 +1,5 @@
 /** `ctpipe top`: a live view of the busiest hosts, ports and states in a store (cli/top.ts). */
-import { CtpipeError } from '../../common/errors.js';
+import { CtpipeError, errorMessage } from '../../common/errors.js';
 import type { CommandSpec } from '../args.js';
 import { parseDuration, type Config } from '../config.js';
 import { connectStore } from '../store.js';
@@ -22,7 +22,7 @@ export function topOptions(own: Record<string, unknown>): { intervalMs: number; 
     try {
       return parseDuration((own[name] as string | undefined) ?? dflt);
     } catch (e) {
-      throw new CtpipeError('CONFIG_INVALID', `--${name}: ${(e as Error).message}`);
+      throw new CtpipeError('CONFIG_INVALID', `--${name}: ${errorMessage(e)}`);
     }
   };
   const iterations = own.iterations === undefined ? undefined : Number(own.iterations);

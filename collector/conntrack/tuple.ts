@@ -9,7 +9,8 @@
  * GRE keys travel in the port slots. Children may come in any order; unknown ones are kept.
  */
 import { blankTuple, type Tuple, type UnknownAttr } from '../../contract/records.js';
-import { align4, attrHeader, be16, hex, ipv4, ipv6, u8 } from '../netlink/attr.js';
+import { align4, attrHeader, be16, hex, u8 } from '../netlink/attr.js';
+import { ipv4, ipv6 } from '../../contract/addr.js';
 import * as C from './constants.js';
 import { CtpipeError } from '../../common/errors.js';
 

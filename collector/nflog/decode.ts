@@ -10,7 +10,8 @@
  */
 import { CtpipeError } from '../../common/errors.js';
 import type { InvalidPacketRecord } from '../../contract/records.js';
-import { be32, cstr, forEachAttr, ipv4, ipv6 } from '../netlink/attr.js';
+import { be32, cstr, forEachAttr } from '../netlink/attr.js';
+import { ipv4, ipv6 } from '../../contract/addr.js';
 import { NFGENMSG_LEN, NLMSG_HDRLEN, NFPROTO_IPV6 } from '../netlink/constants.js';
 
 export const NFULNL_MSG_PACKET = 0;

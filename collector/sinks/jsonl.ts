@@ -2,7 +2,7 @@
 import type { Writable } from 'node:stream';
 import { toJsonLine } from '../../contract/json.js';
 import type { CtpipeRecord } from '../../contract/records.js';
-import type { RecordSink } from './sink.js';
+import type { RecordSink } from '../../contract/sink.js';
 
 export class JsonlSink implements RecordSink {
   private pending: string[] = [];

@@ -9,24 +9,15 @@
  * queue, and is drained first when Kafka is back.
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { CtpipeError } from '../../common/errors.js';
+import { CtpipeError, errorMessage } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import { decodeBatch, encodeBatch } from '../../contract/proto/batch.js';
 import { ProtoReader } from '../../contract/proto/reader.js';
 import { ProtoWriter } from '../../contract/proto/writer.js';
 import type { CtpipeRecord, LossRecord } from '../../contract/records.js';
-import type { RecordSink } from './sink.js';
+import type { RecordSink } from '../../contract/sink.js';
+import type { ProducerLike } from '../../common/kafka.js';
 import type { Spool } from './spool.js';
-
-export interface KafkaMessage {
-  key: string;
-  value: Buffer;
-}
-
-/** The slice of a kafkajs producer the publisher uses (injected; tests pass fakes). */
-export interface ProducerLike {
-  send(req: { topic: string; messages: KafkaMessage[] }): Promise<unknown>;
-}
 
 export interface PublisherOptions {
   producer: ProducerLike;
@@ -133,7 +124,7 @@ export class KafkaPublisher implements RecordSink {
         this.m.spool.set(this.o.spool.bytes);
         return;
       } catch (e) {
-        this.o.log.error({ err: (e as Error).message, records: take.length }, 'the spool refused records: dropping them');
+        this.o.log.error({ err: errorMessage(e), records: take.length }, 'the spool refused records: dropping them');
       }
     }
     const events = take.reduce((n, s) => n + s.events, 0);
@@ -211,12 +202,12 @@ export class KafkaPublisher implements RecordSink {
         this.up = false;
         this.m.up.set(0);
         if (this.errorLogs++ === 0) {
-          this.o.log.error({ err: (e as Error).message, brokers: this.o.brokers, topic: this.o.topic },
-            `Kafka at ${this.o.brokers?.join(',') ?? '?'} does not take records (${(e as Error).message}). Check that the brokers run and are reachable ` +
+          this.o.log.error({ err: errorMessage(e), brokers: this.o.brokers, topic: this.o.topic },
+            `Kafka at ${this.o.brokers?.join(',') ?? '?'} does not take records (${errorMessage(e)}). Check that the brokers run and are reachable ` +
             `from this host, that kafka.brokers (--kafka-brokers, CTPIPE_KAFKA_BROKERS) and the TLS/SASL settings are right, and that topic ` +
             `${this.o.topic} exists. Nothing is lost meanwhile: records wait in memory, then in the spool${this.o.spool ? ` (${this.o.spool.dir})` : ' (none configured: kafka.spool_dir)'}, and go when Kafka answers.`);
         } else if (this.errorLogs < 5 || this.errorLogs % 100 === 0) {
-          this.o.log.warn({ err: (e as Error).message, buffered: this.queueBytes, spooled: this.o.spool?.bytes ?? 0 }, 'Kafka send failed; buffering and retrying');
+          this.o.log.warn({ err: errorMessage(e), buffered: this.queueBytes, spooled: this.o.spool?.bytes ?? 0 }, 'Kafka send failed; buffering and retrying');
         }
         if (this.closing && this.giveUp) return false;
         await sleep(delay);
@@ -261,7 +252,7 @@ export class KafkaPublisher implements RecordSink {
         } catch (e) {
           const events = rest.reduce((n, s) => n + s.events, 0);
           this.droppedEvents += events;
-          this.o.log.error({ err: (e as Error).message, events }, 'Kafka unreachable and the spool refused records at shutdown: events lost');
+          this.o.log.error({ err: errorMessage(e), events }, 'Kafka unreachable and the spool refused records at shutdown: events lost');
         }
       } else if (rest.length) {
         const events = rest.reduce((n, s) => n + s.events, 0);

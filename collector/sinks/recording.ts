@@ -7,7 +7,7 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { encodeFrame, encodeJsonLines, MAGIC, type RecordingFormat } from '../../contract/recording.js';
 import type { CtpipeRecord } from '../../contract/records.js';
 import { CtpipeError } from '../../common/errors.js';
-import type { RecordSink } from './sink.js';
+import type { RecordSink } from '../../contract/sink.js';
 
 const FRAME_RECORDS = 1000;
 

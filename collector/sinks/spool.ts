@@ -12,7 +12,7 @@
 import { closeSync, existsSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
-import { CtpipeError } from '../../common/errors.js';
+import { CtpipeError, errorMessage } from '../../common/errors.js';
 
 const MAGIC = 0x43545031;
 const HEADER = 12;
@@ -49,7 +49,7 @@ export class Spool {
         this.counter = Math.max(this.counter, Number(f.slice(6, 22)));
       }
     } catch (e) {
-      throw new CtpipeError('SPOOL_IO', `spool directory ${dir}: ${(e as Error).message}`, { cause: e });
+      throw new CtpipeError('SPOOL_IO', `spool directory ${dir}: ${errorMessage(e)}`, { cause: e });
     }
   }
 
@@ -91,7 +91,7 @@ export class Spool {
       } catch {
         // the reader still drops a torn tail by its CRC
       }
-      throw new CtpipeError('SPOOL_IO', `writing the spool failed: ${(e as Error).message}`, { cause: e });
+      throw new CtpipeError('SPOOL_IO', `writing the spool failed: ${errorMessage(e)}`, { cause: e });
     } finally {
       this.writeSeg!.bytes = statSafe(this.writeSeg!.file);
     }
@@ -103,7 +103,7 @@ export class Spool {
     try {
       this.writeFd = openSync(file, 'a');
     } catch (e) {
-      throw new CtpipeError('SPOOL_IO', `creating ${file}: ${(e as Error).message}`, { cause: e });
+      throw new CtpipeError('SPOOL_IO', `creating ${file}: ${errorMessage(e)}`, { cause: e });
     }
     this.writeSeg = { file, bytes: 0 };
     this.segments.push(this.writeSeg);

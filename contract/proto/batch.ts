@@ -7,8 +7,8 @@ import type {
   CpuStats, CtRecord, CtpipeRecord, DirCounters, DumpEndRecord, ExpRecord, InvalidPacketRecord, LossRecord, SeqAdj,
   StatsRecord, Tuple, UnknownAttr,
 } from '../records.js';
-import { blankCtRecord, blankTuple, STAT_FIELDS } from '../records.js';
-import { CtpipeError } from '../../common/errors.js';
+import { blankCtRecord, blankTuple, STAT_FIELDS, sumCpus } from '../records.js';
+import { CtpipeError, errorMessage } from '../../common/errors.js';
 import { ProtoReader } from './reader.js';
 import { ProtoWriter, rawVarint } from './writer.js';
 import { addrToBytes, bytesToAddr } from '../addr.js';
@@ -442,13 +442,6 @@ function readStats(r: ProtoReader, rec: StatsRecord): void {
   rec.totals = sumCpus(rec.cpus);
 }
 
-export function sumCpus(cpus: readonly CpuStats[]): Record<(typeof STAT_FIELDS)[number], number> {
-  const t = {} as Record<(typeof STAT_FIELDS)[number], number>;
-  for (const k of STAT_FIELDS) t[k] = 0;
-  for (const c of cpus) for (const k of STAT_FIELDS) t[k] += c[k];
-  return t;
-}
-
 function readLoss(r: ProtoReader, rec: LossRecord): void {
   while (r.more()) {
     const tag = r.varint();
@@ -593,6 +586,6 @@ export function decodeBatch(buf: Buffer): DecodedBatch {
     if (host === '') throw new Error('batch without host');
     return { host, run, firstSeq, schemaVersion, records: bodies.map((b, i) => readRecord(b, host, run, firstSeq + i)) };
   } catch (e) {
-    throw new CtpipeError('RECORD_DECODE', `not a ctpipe.v1.Batch: ${(e as Error).message}`, { cause: e });
+    throw new CtpipeError('RECORD_DECODE', `not a ctpipe.v1.Batch: ${errorMessage(e)}`, { cause: e });
   }
 }

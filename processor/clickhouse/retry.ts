@@ -3,7 +3,7 @@
  * up to `maxMs`), for as long as the caller wants. The caller holds its input position meanwhile,
  * which is what pauses consumption; nothing is dropped.
  */
-import { CtpipeError } from '../../common/errors.js';
+import { asError, CtpipeError, errorMessage } from '../../common/errors.js';
 
 export interface RetryOptions {
   minMs?: number;
@@ -19,8 +19,8 @@ export async function retrying<T>(fn: () => Promise<T>, o: RetryOptions = {}): P
     try {
       return await fn();
     } catch (e) {
-      o.onError?.(e as Error, attempt);
-      if (o.shouldStop?.()) throw new CtpipeError('STORE_UNAVAILABLE', `gave up after ${attempt} attempts: ${(e as Error).message}`, { cause: e });
+      o.onError?.(asError(e), attempt);
+      if (o.shouldStop?.()) throw new CtpipeError('STORE_UNAVAILABLE', `gave up after ${attempt} attempts: ${errorMessage(e)}`, { cause: e });
       await new Promise((r) => setTimeout(r, delay));
       delay = Math.min(delay * 2, o.maxMs ?? 10_000);
     }

@@ -4,7 +4,7 @@ import type { FlowRow, Time } from '../lifecycle/flow-row.js';
 import type { HealthEvent } from '../lifecycle/engine.js';
 import type { HostStatsRow } from '../stats/deltas.js';
 import type { CtRecord } from '../../contract/records.js';
-import { TCP_STATE_NAMES } from '../../collector/conntrack/constants.js';
+import { TCP_STATE_NAMES } from '../../contract/kernel.js';
 import { tsvText } from './tsv.js';
 
 /**

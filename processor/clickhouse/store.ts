@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
-import { CtpipeError } from '../../common/errors.js';
+import { CtpipeError, errorMessage } from '../../common/errors.js';
 
 export type Store = ClickHouseClient;
 
@@ -42,7 +42,7 @@ function holder(path: string): string | undefined {
 export async function openStore(o: StoreOptions): Promise<Store> {
   if (o.url.startsWith('chdb:')) {
     const path = o.url.slice(5) || './data';
-    const { createChdbConnection } = (await import('chdb/connection')) as typeof import('chdb/connection');
+    const { createChdbConnection } = await import('chdb/connection');
     try {
       return createClient({
         connection: createChdbConnection({ path }),
@@ -50,7 +50,7 @@ export async function openStore(o: StoreOptions): Promise<Store> {
         clickhouse_settings: { output_format_json_quote_64bit_integers: 1 },
       } as Parameters<typeof createClient>[0]);
     } catch (e) {
-      throw new CtpipeError('STORE_UNAVAILABLE', `cannot open the embedded ClickHouse at ${path}: ${holder(path) ?? (e as Error).message}`);
+      throw new CtpipeError('STORE_UNAVAILABLE', `cannot open the embedded ClickHouse at ${path}: ${holder(path) ?? errorMessage(e)}`);
     }
   }
   if (!/^https?:\/\//.test(o.url)) {

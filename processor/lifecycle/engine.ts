@@ -17,7 +17,7 @@
  * bytes per flow); ended keys are remembered by a 53-bit hash, not their text (ended-keys.ts).
  */
 import type { CtRecord, CtpipeRecord } from '../../contract/records.js';
-import { IPS_ASSURED, IPS_EXPECTED, IPS_SEEN_REPLY } from '../../collector/conntrack/constants.js';
+import { IPS_ASSURED, IPS_EXPECTED, IPS_SEEN_REPLY } from '../../contract/kernel.js';
 import { closeInit } from './conn-state.js';
 import { EndedKeys } from './ended-keys.js';
 import { rowOf, type EndReason, type FlowRow, type Lifecycle, type LostBy, type Time } from './flow-row.js';

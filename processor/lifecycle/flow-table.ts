@@ -9,8 +9,9 @@
  *
  * A slot's Lifecycle object (flow-row.ts) is built only to make a row or a checkpoint.
  */
+import { ipv4ToU32, u32ToIpv4 } from '../../contract/addr.js';
 import type { Tuple, U64 } from '../../contract/records.js';
-import { TCP_STATE_NAMES } from '../../collector/conntrack/constants.js';
+import { TCP_STATE_NAMES } from '../../contract/kernel.js';
 import type { EndReason, Lifecycle, LostBy, Time } from './flow-row.js';
 import { removeEntry } from './probe.js';
 
@@ -34,7 +35,8 @@ export const TUPLE_ICMP_CODE = 8;
 const TUPLE_ICMP_ID = 16;
 
 /** Time fields, each a (sec, nsec) pair; sec 0 means absent. */
-export const enum T { First, Last, Established, SeenReply, Assured, Emitted, Count }
+export const T = { First: 0, Last: 1, Established: 2, SeenReply: 3, Assured: 4, Emitted: 5, Count: 6 } as const;
+export type T = (typeof T)[Exclude<keyof typeof T, 'Count'>];
 
 export class FlowTable {
   cap = 0;
@@ -206,8 +208,8 @@ export class FlowTable {
         continue;
       }
       if (src4 < 0) {
-        src4 = ipv4(t.src);
-        dst4 = ipv4(t.dst);
+        src4 = ipv4ToU32(t.src);
+        dst4 = ipv4ToU32(t.dst);
       }
       if (this.src4[s] === src4 && this.dst4[s] === dst4) return s;
     }
@@ -220,8 +222,8 @@ export class FlowTable {
   setTuple(slot: number, t: Tuple, family: 4 | 6): void {
     this.proto[slot] = t.proto;
     this.family[slot] = family;
-    const s4 = family === 4 ? ipv4(t.src) : -1;
-    const d4 = family === 4 ? ipv4(t.dst) : -1;
+    const s4 = family === 4 ? ipv4ToU32(t.src) : -1;
+    const d4 = family === 4 ? ipv4ToU32(t.dst) : -1;
     if (s4 >= 0 && d4 >= 0) {
       this.src4[slot] = s4;
       this.dst4[slot] = d4;
@@ -238,11 +240,11 @@ export class FlowTable {
   }
 
   src(slot: number): string {
-    return this.family[slot] === 6 ? this.addr6.get(slot)!.src : ipv4Text(this.src4[slot]!);
+    return this.family[slot] === 6 ? this.addr6.get(slot)!.src : u32ToIpv4(this.src4[slot]!);
   }
 
   dst(slot: number): string {
-    return this.family[slot] === 6 ? this.addr6.get(slot)!.dst : ipv4Text(this.dst4[slot]!);
+    return this.family[slot] === 6 ? this.addr6.get(slot)!.dst : u32ToIpv4(this.dst4[slot]!);
   }
 
   orig(slot: number): Tuple {
@@ -422,31 +424,6 @@ export class FlowTable {
 const HEX2 = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 function hex8(v: number): string {
   return HEX2[v >>> 24]! + HEX2[(v >>> 16) & 255]! + HEX2[(v >>> 8) & 255]! + HEX2[v & 255]!;
-}
-
-/** Dotted-quad text as a 32-bit number, or -1 if it is not one. */
-export function ipv4(s: string): number {
-  let v = 0;
-  let part = 0;
-  let digits = 0;
-  let dots = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 48 && c <= 57) {
-      part = part * 10 + (c - 48);
-      if (++digits > 3 || part > 255) return -1;
-    } else if (c === 46 && digits > 0 && dots < 3) {
-      v = v * 256 + part;
-      part = 0;
-      digits = 0;
-      dots++;
-    } else return -1;
-  }
-  return dots === 3 && digits > 0 ? v * 256 + part : -1;
-}
-
-function ipv4Text(v: number): string {
-  return `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
 }
 
 function tupleBits(t: Tuple): number {

@@ -9,8 +9,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CtRecord } from '../../contract/records.js';
 import { exited, Procs } from '../helpers/procs.js';
-import { KafkaMock } from '../lab/kafka-mock.js';
-import { ADDR, Lab } from '../lab/lab.js';
+import { KafkaMock } from '../../lab/kafka-mock.js';
+import { ADDR, Lab } from '../../lab/lab.js';
 import { processTopic, queryStore, topicRecords } from './harness.js';
 import { scale, writeLedger } from './ledger.js';
 

@@ -3,7 +3,7 @@ import { decodeBatch } from '../../contract/proto/batch.js';
 import type { CtpipeRecord } from '../../contract/records.js';
 import { openStore } from '../../processor/clickhouse/store.js';
 import { exited, Procs } from '../helpers/procs.js';
-import { consumeAll } from '../lab/kafka-mock.js';
+import { consumeAll } from '../../lab/kafka-mock.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

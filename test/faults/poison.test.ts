@@ -14,7 +14,7 @@ import { openStore } from '../../processor/clickhouse/store.js';
 import { exited, Procs } from '../helpers/procs.js';
 import { mulberry32 } from '../helpers/random.js';
 import { lifecycleRecords } from '../helpers/records.js';
-import { KafkaMock } from '../lab/kafka-mock.js';
+import { KafkaMock } from '../../lab/kafka-mock.js';
 import { scale, writeLedger } from './ledger.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -16,8 +16,8 @@ import { openStore, type Store } from '../../processor/clickhouse/store.js';
 import { joinGroup } from '../helpers/group.js';
 import { exited, Procs } from '../helpers/procs.js';
 import { lifecycleRecords } from '../helpers/records.js';
-import { ClickHouseFront } from '../lab/clickhouse-front.js';
-import { KafkaMock } from '../lab/kafka-mock.js';
+import { ClickHouseFront } from '../../lab/clickhouse-front.js';
+import { KafkaMock } from '../../lab/kafka-mock.js';
 import { scale, writeLedger } from './ledger.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

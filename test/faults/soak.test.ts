@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exited, Procs } from '../helpers/procs.js';
-import { ADDR, Lab } from '../lab/lab.js';
+import { ADDR, Lab } from '../../lab/lab.js';
 import { metric, queryStore } from './harness.js';
 import { FULL, scale, writeLedger } from './ledger.js';
 

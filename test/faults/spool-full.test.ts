@@ -13,8 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeBatch } from '../../contract/proto/batch.js';
 import type { CtpipeRecord, LossRecord } from '../../contract/records.js';
 import { exited, Procs } from '../helpers/procs.js';
-import { consumeAll, KafkaMock } from '../lab/kafka-mock.js';
-import { ADDR, Lab } from '../lab/lab.js';
+import { consumeAll, KafkaMock } from '../../lab/kafka-mock.js';
+import { ADDR, Lab } from '../../lab/lab.js';
 import { scale, writeLedger } from './ledger.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

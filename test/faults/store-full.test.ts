@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { exited, Procs } from '../helpers/procs.js';
-import { ADDR, Lab } from '../lab/lab.js';
+import { ADDR, Lab } from '../../lab/lab.js';
 import { metric, queryStore } from './harness.js';
 import { scale, writeLedger } from './ledger.js';
 
@@ -98,7 +98,7 @@ describe('fault: the embedded store refuses writes (its disk is full)', () => {
 
     unlinkSync(filler);
     const upAt = Date.now();
-    let recoveryS = 0;
+    let recoveryS: number;
     for (let t = 0; ; t += 250) {
       const text = await scrape();
       // caught up: the store takes writes and every record emitted so far went through

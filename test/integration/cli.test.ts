@@ -12,8 +12,8 @@ import { packageRoot } from '../../common/paths.js';
 import { fromJsonLine } from '../../contract/json.js';
 import { decodeBatch } from '../../contract/proto/batch.js';
 import type { CtRecord, CtpipeRecord } from '../../contract/records.js';
-import { consumeAll, KafkaMock } from '../lab/kafka-mock.js';
-import { ADDR, Lab } from '../lab/lab.js';
+import { consumeAll, KafkaMock } from '../../lab/kafka-mock.js';
+import { ADDR, Lab } from '../../lab/lab.js';
 
 const BIN = path.join(packageRoot(), 'bin', 'ctpipe.js');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packageRoot } from '../../common/paths.js';
 import { exited } from '../helpers/procs.js';
-import { ADDR, Lab } from '../lab/lab.js';
+import { ADDR, Lab } from '../../lab/lab.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let lab: Lab;

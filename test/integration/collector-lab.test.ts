@@ -7,13 +7,13 @@ import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Collector } from '../../collector/collector.js';
 import { collectorMetrics } from '../../collector/metrics.js';
-import { MemorySink } from '../../collector/sinks/sink.js';
+import { MemorySink } from '../../contract/sink.js';
 import { openNetfilterSocket } from '../../collector/socket.js';
-import { IPS_ASSURED, IPS_EXPECTED, IPS_SEEN_REPLY, TCP_STATE_NAMES } from '../../collector/conntrack/constants.js';
+import { IPS_ASSURED, IPS_EXPECTED, IPS_SEEN_REPLY, TCP_STATE_NAMES } from '../../contract/kernel.js';
 import { silentLogger } from '../../common/log.js';
 import type { CtRecord, ExpRecord, InvalidPacketRecord, StatsRecord } from '../../contract/records.js';
-import { ADDR, Lab } from '../lab/lab.js';
-import { parseConntrackEvent, type OracleEvent } from '../lab/oracle.js';
+import { ADDR, Lab } from '../../lab/lab.js';
+import { parseConntrackEvent, type OracleEvent } from '../../lab/oracle.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

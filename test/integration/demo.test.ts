@@ -10,8 +10,8 @@ import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DemoSummary } from '../../cli/demo-summary.js';
-import { INVALID_PACKETS, SCAN_PORTS } from '../lab/demo-script.js';
-import { ADDR } from '../lab/lab.js';
+import { INVALID_PACKETS, SCAN_PORTS } from '../../lab/demo-script.js';
+import { ADDR } from '../../lab/lab.js';
 import { BIN } from '../helpers/procs.js';
 
 const netns = () => spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout.split('\n').filter((l) => l.startsWith('ctp-')).map((l) => l.split(' ')[0]!);

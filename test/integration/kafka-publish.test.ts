@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createKafkaProducer } from '../../collector/kafka.js';
+import { createKafkaProducer } from '../../common/kafka.js';
 import { KafkaPublisher } from '../../collector/sinks/kafka.js';
 import { Spool } from '../../collector/sinks/spool.js';
 import { ConfigSchema } from '../../cli/config.js';
@@ -16,7 +16,7 @@ import { silentLogger } from '../../common/log.js';
 import { decodeBatch } from '../../contract/proto/batch.js';
 import type { CtpipeRecord } from '../../contract/records.js';
 import { makeRecords } from '../helpers/records.js';
-import { consumeAll, KafkaMock, type Consumed } from '../lab/kafka-mock.js';
+import { consumeAll, KafkaMock, type Consumed } from '../../lab/kafka-mock.js';
 
 let kafka: KafkaMock;
 const dirs: string[] = [];

@@ -14,8 +14,8 @@ import { alertRules } from '../../dashboards/alerts.js';
 import { evaluateRule } from '../../dashboards/run-queries.js';
 import { openStore, type Store } from '../../processor/clickhouse/store.js';
 import { exited, Procs } from '../helpers/procs.js';
-import { KafkaMock } from '../lab/kafka-mock.js';
-import { ADDR, Lab } from '../lab/lab.js';
+import { KafkaMock } from '../../lab/kafka-mock.js';
+import { ADDR, Lab } from '../../lab/lab.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const topic = `lag-${Date.now()}`;

@@ -18,11 +18,11 @@ import { openStore } from '../../processor/clickhouse/store.js';
 import { Pipeline } from '../../processor/pipeline.js';
 import { Collector } from '../../collector/collector.js';
 import { collectorMetrics } from '../../collector/metrics.js';
-import { MemorySink } from '../../collector/sinks/sink.js';
+import { MemorySink } from '../../contract/sink.js';
 import { openNetfilterSocket } from '../../collector/socket.js';
 import { silentLogger } from '../../common/log.js';
 import type { LossRecord } from '../../contract/records.js';
-import { ADDR, Lab } from '../lab/lab.js';
+import { ADDR, Lab } from '../../lab/lab.js';
 import { writeLedger } from '../faults/ledger.js';
 
 let lab: Lab;

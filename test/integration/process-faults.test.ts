@@ -5,7 +5,7 @@
  * connections of eight hosts replayed to Kafka in three parts, so lifecycles span every fault.
  * Every connection must end as exactly one row with its counters; the rollup counts each once.
  *
- * ClickHouse here is chDB behind ClickHouse's HTTP interface (test/lab/clickhouse-front.ts): two
+ * ClickHouse here is chDB behind ClickHouse's HTTP interface (lab/clickhouse-front.ts): two
  * processes cannot share one embedded store, and a server must be able to go away.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -17,8 +17,8 @@ import type { CtRecord } from '../../contract/records.js';
 import { openStore, type Store } from '../../processor/clickhouse/store.js';
 import { joinGroup } from '../helpers/group.js';
 import { exited, Procs } from '../helpers/procs.js';
-import { ClickHouseFront } from '../lab/clickhouse-front.js';
-import { KafkaMock } from '../lab/kafka-mock.js';
+import { ClickHouseFront } from '../../lab/clickhouse-front.js';
+import { KafkaMock } from '../../lab/kafka-mock.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const HOSTS = 8;

@@ -11,9 +11,9 @@ import kafkajs from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore, type Store } from '../../processor/clickhouse/store.js';
 import { exited, Procs } from '../helpers/procs.js';
-import { KafkaMock } from '../lab/kafka-mock.js';
-import { ADDR, Lab } from '../lab/lab.js';
-import { parseConntrackEvent, type OracleEvent } from '../lab/oracle.js';
+import { KafkaMock } from '../../lab/kafka-mock.js';
+import { ADDR, Lab } from '../../lab/lab.js';
+import { parseConntrackEvent, type OracleEvent } from '../../lab/oracle.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

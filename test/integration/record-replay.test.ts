@@ -13,8 +13,8 @@ import { decodeBatch } from '../../contract/proto/batch.js';
 import { toJsonLine } from '../../contract/json.js';
 import { openStore } from '../../processor/clickhouse/store.js';
 import { BIN, exited, Procs } from '../helpers/procs.js';
-import { consumeAll, KafkaMock } from '../lab/kafka-mock.js';
-import { ADDR, Lab } from '../lab/lab.js';
+import { consumeAll, KafkaMock } from '../../lab/kafka-mock.js';
+import { ADDR, Lab } from '../../lab/lab.js';
 
 let lab: Lab;
 let kafka: KafkaMock;

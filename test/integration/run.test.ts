@@ -11,8 +11,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packageRoot } from '../../common/paths.js';
 import { openStore, type Store } from '../../processor/clickhouse/store.js';
-import { ADDR, Lab } from '../lab/lab.js';
-import { parseConntrackEvent, type OracleEvent } from '../lab/oracle.js';
+import { ADDR, Lab } from '../../lab/lab.js';
+import { parseConntrackEvent, type OracleEvent } from '../../lab/oracle.js';
 
 const BIN = path.join(packageRoot(), 'bin', 'ctpipe.js');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -1,5 +1,5 @@
 /**
- * The labelled scenario set (test/lab/scenarios.ts) on real kernel traffic through `ctpipe run`:
+ * The labelled scenario set (lab/scenarios.ts) on real kernel traffic through `ctpipe run`:
  * every anomaly kind opens in the window of the traffic made to cause it, nothing opens in the
  * normal periods (background TCP, UDP, ICMP and FTP through the kernel helper), and each anomaly
  * carries the evidence an operator needs: the INVALID burst's source, port and flags; the
@@ -20,8 +20,8 @@ import { ANOMALY_KINDS } from '../../processor/anomaly/row.js';
 import { openStore, type Store } from '../../processor/clickhouse/store.js';
 import { chromium } from 'playwright-core';
 import { BIN } from '../helpers/procs.js';
-import { ADDR } from '../lab/lab.js';
-import { runScenarioSet, THIRD_HOST, type ScenarioRun } from '../lab/scenarios.js';
+import { ADDR } from '../../lab/lab.js';
+import { runScenarioSet, THIRD_HOST, type ScenarioRun } from '../../lab/scenarios.js';
 
 let out: string;
 let r: ScenarioRun;

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { Collector } from '../../collector/collector.js';
 import { collectorMetrics } from '../../collector/metrics.js';
 import { NlWriter } from '../../collector/netlink/writer.js';
-import { MemorySink } from '../../collector/sinks/sink.js';
+import { MemorySink } from '../../contract/sink.js';
 import { hasNetAdmin, requireNetAdmin, checkSysctls } from '../../collector/system.js';
 import { silentLogger } from '../../common/log.js';
 import type { LossRecord, StatsRecord } from '../../contract/records.js';

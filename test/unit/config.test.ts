@@ -105,7 +105,7 @@ describe('command-line flags', () => {
 
 describe('Kafka client settings', () => {
   it('maps TLS and SASL settings, reading the password from its file', async () => {
-    const { kafkaClientConfig } = await import('../../collector/kafka.js');
+    const { kafkaClientConfig } = await import('../../common/kafka.js');
     const { silentLogger } = await import('../../common/log.js');
     const ca = file('ca.pem', '-----BEGIN CERTIFICATE-----\nX\n-----END CERTIFICATE-----\n');
     const pw = file('pw', 's3cret\n');

@@ -4,7 +4,7 @@
  * independence, unknown attributes, padding, truncation at every prefix, and a fuzz run.
  */
 import { describe, expect, it } from 'vitest';
-import { IPS_EXPECTED, TCP_STATE_NAMES } from '../../collector/conntrack/constants.js';
+import { IPS_EXPECTED, TCP_STATE_NAMES } from '../../contract/kernel.js';
 import { decodeDatagram } from '../../collector/conntrack/decode.js';
 import { ErrorCodes } from '../../common/errors.js';
 import { NlWriter } from '../../collector/netlink/writer.js';

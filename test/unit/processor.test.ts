@@ -13,7 +13,7 @@ import type { CpuStats, LossRecord, StatsRecord } from '../../contract/records.j
 import { STAT_FIELDS } from '../../contract/records.js';
 import { loadConfig } from '../../cli/config.js';
 import { detectOptions } from '../../processor/options.js';
-import { sumCpus } from '../../contract/proto/batch.js';
+import { sumCpus } from '../../contract/records.js';
 import { migrate } from '../../processor/clickhouse/migrate.js';
 import { MIGRATIONS, SCHEMA_VERSION, type SchemaContext } from '../../processor/clickhouse/schema.js';
 import { openStore, type Store } from '../../processor/clickhouse/store.js';

@@ -1,6 +1,6 @@
-/** The scenario scorer (test/lab/score.ts) on a hand-made run: true and false positives, misses, normal periods. */
+/** The scenario scorer (lab/score.ts) on a hand-made run: true and false positives, misses, normal periods. */
 import { describe, expect, it } from 'vitest';
-import { score, type Detected, type Label } from '../lab/score.js';
+import { score, type Detected, type Label } from '../../lab/score.js';
 
 const label = (name: string, kinds: string[], start: number, until: number): Label => ({ name, kinds, description: '', start, end: start, until });
 const at = (kind: string, started_at: number): Detected => ({ kind, severity: 'warning', started_at, ended_at: null });

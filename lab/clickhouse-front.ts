@@ -14,6 +14,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Socket } from 'node:net';
 import { createChdbConnection } from 'chdb/connection';
 
+import { errorMessage } from '../common/errors.js';
 type Conn = ReturnType<typeof createChdbConnection>;
 const NOT_SETTINGS = new Set(['query', 'query_id', 'database', 'session_id', 'role', 'default_format']);
 
@@ -96,7 +97,7 @@ export class ClickHouseFront {
       res.end();
     } catch (e) {
       this.served.errors++;
-      const msg = (e as Error).message;
+      const msg = errorMessage(e);
       res.statusCode = 500;
       res.setHeader('X-ClickHouse-Exception-Code', '1000');
       res.end(/Code: \d+/.test(msg) ? msg : `Code: 1000. DB::Exception: ${msg} (FRONT_ERROR)`);

@@ -10,9 +10,18 @@ import kafkajs, { type KafkaConfig, type SASLOptions } from 'kafkajs';
 
 // kafkajs is CommonJS; CompressionCodecs is not visible as a named ESM export.
 const { CompressionCodecs, CompressionTypes, Kafka, logLevel, Partitioners } = kafkajs;
-import type { Logger } from '../common/log.js';
-import type { KafkaConfigSection } from '../cli/config.js';
-import type { ProducerLike } from './sinks/kafka.js';
+import type { Logger } from './log.js';
+import type { KafkaConfigSection } from './kafka-config.js';
+
+export interface KafkaMessage {
+  key: string;
+  value: Buffer;
+}
+
+/** The slice of a producer the collector's publisher uses (injected; tests pass fakes). */
+export interface ProducerLike {
+  send(req: { topic: string; messages: KafkaMessage[] }): Promise<unknown>;
+}
 
 export function kafkaClientConfig(cfg: KafkaConfigSection, log: Logger, clientId: string): KafkaConfig {
   const kc: KafkaConfig = {

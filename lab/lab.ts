@@ -16,11 +16,11 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { packageRoot } from '../../common/paths.js';
+import { packageRoot } from '../common/paths.js';
 import { firstJsonLine, requireLabPrerequisites, run, start, type RunResult } from './exec.js';
 
 // The helper scripts stay in the source tree (they also run from dist/, e.g. the capture tool).
-const here = path.join(packageRoot(), 'test', 'lab');
+const here = path.join(packageRoot(), 'lab');
 const TRAFFIC = path.join(here, 'traffic.mjs');
 const FTP_CLIENT = path.join(here, 'ftp-client.py');
 const SYSTEM_PYTHON = '/usr/bin/python3';

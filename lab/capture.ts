@@ -5,9 +5,9 @@
  */
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { forEachFrame } from '../../collector/netlink/frames.js';
-import * as R from '../../collector/netlink/requests.js';
-import { openNetfilterSocket } from '../../collector/socket.js';
+import { forEachFrame } from '../collector/netlink/frames.js';
+import * as R from '../collector/netlink/requests.js';
+import { openNetfilterSocket } from '../collector/socket.js';
 import { ADDR, Lab } from './lab.js';
 
 export interface Fixture {
@@ -66,7 +66,7 @@ export async function captureLab(out: string): Promise<Fixture> {
   const fixture: Fixture = {
     kernel: os.release(),
     captured: new Date().toISOString(),
-    description: 'ctpipe lab (test/lab/lab.ts): TCP 198.51.100.2 -> 203.0.113.2:8080, refused :9, UDP :5353 (2 x 64 B), ping v4 x2 and v6, TCP v6 :8080, FTP passive and active, conntrack -I mark 7 zone 4, a dump, stats, then conntrack -F',
+    description: 'ctpipe lab (lab/lab.ts): TCP 198.51.100.2 -> 203.0.113.2:8080, refused :9, UDP :5353 (2 x 64 B), ping v4 x2 and v6, TCP v6 :8080, FTP passive and active, conntrack -I mark 7 zone 4, a dump, stats, then conntrack -F',
     datagrams,
   };
   writeFileSync(out, JSON.stringify(fixture, null, 1) + '\n');

@@ -1,4 +1,4 @@
-import type { CtpipeRecord } from '../../contract/records.js';
+import type { CtpipeRecord } from './records.js';
 
 /** Where the collector puts records. write() never blocks: sinks buffer and account for loss. */
 export interface RecordSink {

@@ -2,6 +2,7 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 
+import { asError } from '../common/errors.js';
 export interface RunResult {
   stdout: string;
   stderr: string;
@@ -51,7 +52,7 @@ export function firstJsonLine(child: ChildProcess, timeoutMs = 10_000): Promise<
         try {
           resolve(JSON.parse(buf.slice(0, nl)) as Record<string, unknown>);
         } catch (e) {
-          reject(e as Error);
+          reject(asError(e));
         }
       }
     });

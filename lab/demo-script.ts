@@ -4,7 +4,7 @@
  * over light background traffic that keeps the detectors' baselines honest. Steps run in order;
  * `progress` hears each one as it starts.
  */
-import { ADDR, Lab } from './lab.js';
+import { ADDR, type Lab } from './lab.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export const DEMO_NFLOG_GROUP = 9;

@@ -1,0 +1,24 @@
+/** The collector's configuration section (`collect`); composed with the others by cli/config.ts. */
+import { z } from 'zod';
+import { duration, size } from '../common/config-kinds.js';
+
+export const EVENT_KINDS = ['new', 'update', 'destroy', 'exp_new', 'exp_destroy'] as const;
+
+export const collectSection = z.strictObject({
+  output: z.enum(['kafka', 'jsonl']).default('kafka').describe('Where records go: Kafka, or JSON lines on stdout'),
+  events: z.array(z.enum(EVENT_KINDS)).min(1).default([...EVENT_KINDS])
+    .describe('Event groups to subscribe to (e.g. destroy only: fewer events, still every flow)'),
+  netns: z.string().optional().describe('Watch another network namespace, by path (e.g. /run/netns/NAME)'),
+  rcvbuf: size('64MiB', 'Netlink receive buffer (SO_RCVBUFFORCE, needs CAP_NET_ADMIN)'),
+  rcvbuf_max: size('256MiB', 'Upper bound when the buffer is doubled after an overrun'),
+  dump: z.boolean().default(true).describe('Dump the table at start and emit it as snapshot records'),
+  stats_interval: duration('10s', 'How often to poll per-CPU conntrack statistics'),
+  resync_min_interval: duration('10s', 'Least time between two resync dumps after overruns'),
+  set_sysctls: z.boolean().default(false).describe('Turn on nf_conntrack_events, _acct and _timestamp at start'),
+  enable_conntrack: z.boolean().default(false).describe('Make conntrack track this network namespace: add nftables table inet ctpipe_conntrack (rules that only count new connections) while running'),
+  nflog_group: z.number().int().min(0).max(65535).optional().describe('NFLOG group fed by `ct state invalid log group N` (INVALID packet samples; off when unset)'),
+  nflog_rate: z.number().int().min(1).default(100).describe('INVALID packet samples per second at most (the rest are counted in the next sample\'s weight)'),
+  duration: duration('0s', 'Stop after this long (0: run until SIGINT/SIGTERM)'),
+});
+
+export type CollectConfig = z.output<typeof collectSection>;
