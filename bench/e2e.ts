@@ -16,7 +16,8 @@ import { Registry } from 'prom-client';
 import { silentLogger } from '../common/log.js';
 import type { CtRecord } from '../contract/records.js';
 import { migrate } from '../processor/clickhouse/migrate.js';
-import { openStore, type Store } from '../processor/clickhouse/store.js';
+import { openStore } from '../processor/clickhouse/store.js';
+import type { Store } from '../processor/store.js';
 import { Pipeline } from '../processor/pipeline.js';
 import { PipelineSink } from '../processor/sink.js';
 import { recordChunks } from './lifecycle.js';
@@ -33,7 +34,7 @@ export interface E2eResult {
 }
 
 function pipeline(store: Store): Pipeline {
-  return new Pipeline({ store, db: 'ctpipe', rawEvents: false, log: silentLogger, registry: new Registry(), engine: { maxOpen: 2_000_000, refreshMs: 60_000, graceMs: 30_000 } });
+  return new Pipeline({ store, rawEvents: false, log: silentLogger, registry: new Registry(), engine: { maxOpen: 2_000_000, refreshMs: 60_000, graceMs: 30_000 } });
 }
 
 /** Offers every record as fast as the sink takes them; returns events per second. */
@@ -79,13 +80,13 @@ async function freshness(store: Store, recs: CtRecord[], rate: number): Promise<
 
 export async function runE2e(conns = 200_000, freshRate = 100_000): Promise<E2eResult> {
   const dir = mkdtempSync(path.join(tmpdir(), 'ctpipe-e2e-'));
-  const store = await openStore({ url: `chdb:${dir}` });
+  const store = await openStore({ url: `chdb:${dir}`, database: 'ctpipe' });
   try {
     await migrate(store, { db: 'ctpipe', flowsTtlDays: 30, eventsTtlDays: 3 });
     const { events, rate } = await sustained(store, conns);
     const lat = await freshness(store, [...recordChunks(conns / 4, 'fresh')].flat(), freshRate);
-    await store.command({ query: 'OPTIMIZE TABLE ctpipe.flows FINAL' });
-    const q = async <T>(sql: string) => (await (await store.query({ query: sql, format: 'JSONEachRow' })).json()) as T[];
+    await store.command('OPTIMIZE TABLE ctpipe.flows FINAL');
+    const q = async <T>(sql: string) => (await store.query(sql)) as T[];
     const [rows] = await q<{ n: string }>("SELECT count() n FROM ctpipe.flows FINAL WHERE host = 'bench' AND end_reason = 'destroy'");
     const [disk] = await q<{ b: string; r: string }>("SELECT sum(bytes_on_disk) b, sum(rows) r FROM system.parts WHERE database = 'ctpipe' AND table = 'flows' AND active");
     const pct = (x: number) => lat[Math.min(lat.length - 1, Math.floor(lat.length * x))]!;

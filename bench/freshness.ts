@@ -31,7 +31,7 @@ export interface FreshnessResult {
 export async function runFreshness(conns = 40_000, rate = 50_000): Promise<FreshnessResult> {
   const kafka = await KafkaMock.start();
   const dir = mkdtempSync(path.join(tmpdir(), 'ctpipe-fresh-'));
-  const store = await openStore({ url: `chdb:${dir}` });
+  const store = await openStore({ url: `chdb:${dir}`, database: 'ctpipe' });
   const topic = `fresh-${Date.now()}`;
   const cfg = ConfigSchema.parse({ kafka: { brokers: kafka.brokers, topic }, process: { session_timeout: '10s' } });
   const producer = new ThreadedProducer(cfg.kafka, 'silent', 'bench');
@@ -53,8 +53,8 @@ export async function runFreshness(conns = 40_000, rate = 50_000): Promise<Fresh
     let polling = true;
     const poller = (async () => {
       while (polling) {
-        const r = await store.query({ query: `SELECT count() n FROM ${cfg.clickhouse.database}.flows WHERE end_reason = 'destroy'`, format: 'JSONEachRow' });
-        const n = Number(((await r.json()) as { n: string }[])[0]!.n);
+        const [r] = await store.query<{ n: string }>(`SELECT count() n FROM ${cfg.clickhouse.database}.flows WHERE end_reason = 'destroy'`);
+        const n = Number(r!.n);
         const now = performance.now();
         while (stored < n) seen[stored++] = now;
         await new Promise((res) => setTimeout(res, 100));

@@ -3,7 +3,7 @@
  * TCP state, top talkers, RELATED flows with their master connection, anomalies. `summarize` runs
  * the queries (bound parameters only); `summaryText` is the pure rendering.
  */
-import type { Store } from '../processor/clickhouse/store.js';
+import type { Store } from '../processor/store.js';
 
 export interface DemoSummary {
   host: string;
@@ -24,7 +24,7 @@ const TUPLE = (t: string) => `concat(${t}.orig_src_text, ':', toString(${t}.orig
 export async function summarize(store: Store, db: string, host: string, fromMs: number, toMs: number): Promise<DemoSummary> {
   const params = { host, from: fromMs / 1000, to: toMs / 1000 };
   const inRange = (col: string) => `host = {host:String} AND ${col} >= toDateTime64({from:Float64}, 3) AND ${col} <= toDateTime64({to:Float64}, 3)`;
-  const q = async <T>(query: string) => (await store.query({ query, query_params: params, format: 'JSONEachRow' })).json<T>();
+  const q = <T>(sql: string) => store.query<T>(sql, params);
   const flows = `${db}.flows FINAL WHERE ${inRange('first_seen')}`;
   const byConnState = (await q<{ proto: number; conn_state: string; flows: string }>(
     `SELECT proto, conn_state, count() AS flows FROM ${flows} GROUP BY proto, conn_state ORDER BY flows DESC, proto, conn_state`))

@@ -2,16 +2,16 @@
 import { CtpipeError, errorMessage } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import { migrate } from '../processor/clickhouse/migrate.js';
-import { openStore, type Store } from '../processor/clickhouse/store.js';
+import { openStore } from '../processor/clickhouse/store.js';
+import type { Store } from '../processor/store.js';
 import type { SchemaContext } from '../processor/clickhouse/schema.js';
 import type { Config } from './config.js';
 
 export async function connectStore(cfg: Config): Promise<Store> {
   const c = cfg.clickhouse;
-  const store = await openStore({ url: c.url, username: c.username, password: c.password, passwordFile: c.password_file });
+  const store = await openStore({ url: c.url, database: c.database, username: c.username, password: c.password, passwordFile: c.password_file });
   try {
-    const r = await store.ping();
-    if (!r.success) throw r.error;
+    await store.ping();
   } catch (e) {
     await store.close().catch(() => undefined);
     const what = c.url.startsWith('chdb:')

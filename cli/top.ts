@@ -3,7 +3,7 @@
  * connection states over the last `window`, from the flows and host statistics in the store.
  * `fetchTop` runs the queries (bound parameters); `renderTop` is the pure rendering.
  */
-import type { Store } from '../processor/clickhouse/store.js';
+import type { Store } from '../processor/store.js';
 
 import { asError } from '../common/errors.js';
 export interface TopData {
@@ -16,7 +16,7 @@ export interface TopData {
 
 export async function fetchTop(store: Store, db: string, windowS: number, now = Date.now()): Promise<TopData> {
   const params = { from: (now - windowS * 1000) / 1000, w: windowS };
-  const q = async <T>(query: string) => (await store.query({ query, query_params: params, format: 'JSONEachRow' })).json<T>();
+  const q = <T>(sql: string) => store.query<T>(sql, params);
   const recent = `${db}.flows FINAL WHERE first_seen >= toDateTime64({from:Float64}, 3)`;
   const hosts = await q<Record<string, string | number>>(`
     SELECT f.host AS host, f.n / {w:UInt32} AS new_per_s, f.failed AS failed, f.bytes AS bytes,

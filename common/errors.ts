@@ -22,6 +22,8 @@ export const ErrorCodes = {
   SPOOL_IO: 'the disk spool cannot be read or written',
   RECORD_DECODE: 'a published record could not be decoded',
   STORE_UNAVAILABLE: 'ClickHouse cannot be reached or opened',
+  STORE_ROWS_REFUSED: 'ClickHouse refused rows for what they hold (they go to dead_letters)',
+  STORE_SCHEMA: 'ClickHouse cannot run a statement against this database as it is (a missing table or column, no permission)',
   QUERY_FAILED: 'ClickHouse rejected a query',
 } as const;
 

@@ -1,12 +1,15 @@
 /**
- * The only file that imports kafkajs on the collector side: builds a producer from configuration
- * (brokers, TLS, SASL) with ordering kept per partition (one request in flight) and kafkajs logs
- * routed to pino. Credentials come from the config (env or files), never from logs.
+ * The only file that imports kafkajs, so that swapping the Kafka client changes this file alone.
+ * Both sides get client-neutral interfaces: the collector a producer with ordering kept per
+ * partition (one request in flight), the processor a consumer group member that hands over
+ * fetched batches and commits offsets. Client configuration (brokers, TLS, SASL) comes from the
+ * `kafka` section; credentials from env or files, never from logs; kafkajs logs go to pino.
  */
 import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { gzip, unzip } from 'node:zlib';
-import kafkajs, { type KafkaConfig, type SASLOptions } from 'kafkajs';
+import kafkajs, { type Consumer, type KafkaConfig, type SASLOptions } from 'kafkajs';
+import { CtpipeError, errorMessage } from './errors.js';
 
 // kafkajs is CommonJS; CompressionCodecs is not visible as a named ESM export.
 const { CompressionCodecs, CompressionTypes, Kafka, logLevel, Partitioners } = kafkajs;
@@ -98,6 +101,102 @@ export function createKafkaProducer(cfg: KafkaConfigSection, log: Logger, client
         connected = true;
       }
       await producer.send({ topic: req.topic, messages: req.messages, acks: -1, compression });
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The processor's side: a consumer group member.
+
+/** A record fetched from a partition: its offset and its value. */
+export interface FetchedMessage {
+  offset: number;
+  value: Buffer;
+}
+
+export interface FetchedBatch {
+  partition: number;
+  /** Offset of the partition's last record when fetched (high watermark - 1). */
+  end: number;
+  messages: FetchedMessage[];
+}
+
+export interface BatchControl {
+  /** False once the member stops or loses the partition: stop work on the batch. */
+  running(): boolean;
+  /** The fetch position may move past `offset` (records up to it are taken). */
+  resolve(offset: number): void;
+  heartbeat(): Promise<void>;
+}
+
+export interface GroupOptions {
+  groupId: string;
+  topic: string;
+  clientId: string;
+  sessionTimeoutMs: number;
+  /** A fetch waits for this many bytes, at most maxWaitMs. */
+  minBytes: number;
+  maxWaitMs: number;
+}
+
+export interface GroupConsumer {
+  /** Joins the group and hands each fetched batch to `onBatch`, one partition's batches in order. */
+  run(onBatch: (b: FetchedBatch, c: BatchControl) => Promise<void>): Promise<void>;
+  /** Commits `next`, the offset the partition's next owner starts at. */
+  commit(partition: number, next: number): Promise<void>;
+  /** Stops fetching the given partitions (all when none are given). */
+  pause(partitions?: number[]): void;
+  disconnect(): Promise<void>;
+  /** Partitions assigned to this member at each rebalance. */
+  onAssigned(cb: (partitions: number[]) => void): void;
+  /** The client failed; `restart` says whether it restarts itself. */
+  onCrash(cb: (e: Error, restart: boolean) => void): void;
+}
+
+export async function createGroupConsumer(cfg: KafkaConfigSection, log: Logger, o: GroupOptions): Promise<GroupConsumer> {
+  const kafka = new Kafka(kafkaClientConfig(cfg, log, o.clientId));
+  const consumer: Consumer = kafka.consumer({
+    groupId: o.groupId, sessionTimeout: o.sessionTimeoutMs, heartbeatInterval: Math.min(3000, o.sessionTimeoutMs / 3),
+    maxBytesPerPartition: 16 << 20, minBytes: o.minBytes, maxWaitTimeInMs: o.maxWaitMs,
+  });
+  try {
+    await consumer.connect();
+  } catch (e) {
+    throw new CtpipeError('KAFKA_UNAVAILABLE', `Kafka at ${cfg.brokers.join(',')} cannot be reached (${errorMessage(e)}). Check that the ` +
+      'brokers run and are reachable from this host, and that kafka.brokers (--kafka-brokers, CTPIPE_KAFKA_BROKERS) and the TLS/SASL settings are right.');
+  }
+  await consumer.subscribe({ topic: o.topic, fromBeginning: true });
+  return {
+    async run(onBatch) {
+      await consumer.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
+          // a batch can take longer than a session (ClickHouse away): keep the membership alive
+          const hb = setInterval(() => void heartbeat().catch(() => undefined), 2000);
+          try {
+            await onBatch(
+              { partition: batch.partition, end: Number(batch.highWatermark) - 1, messages: batch.messages.map((m) => ({ offset: Number(m.offset), value: m.value ?? Buffer.alloc(0) })) },
+              { running: () => isRunning() && !isStale(), resolve: (offset) => resolveOffset(String(offset)), heartbeat },
+            );
+          } finally {
+            clearInterval(hb);
+          }
+        },
+      });
+    },
+    async commit(partition, next) {
+      await consumer.commitOffsets([{ topic: o.topic, partition, offset: String(next) }]);
+    },
+    pause(partitions) {
+      consumer.pause([partitions ? { topic: o.topic, partitions } : { topic: o.topic }]);
+    },
+    disconnect: () => consumer.disconnect(),
+    onAssigned(cb) {
+      consumer.on(consumer.events.GROUP_JOIN, (e) => cb((e.payload.memberAssignment[o.topic] ?? []) as number[]));
+    },
+    onCrash(cb) {
+      consumer.on(consumer.events.CRASH, (e) => cb(e.payload.error, e.payload.restart));
     },
   };
 }

@@ -5,13 +5,13 @@
  * lab data; `ctpipe report` draws from the same results.
  */
 import type * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
-import type { Store } from '../processor/clickhouse/store.js';
+import type { Store } from '../processor/store.js';
 import type { AlertRule } from './alerts.js';
 import { queriesOf } from './lint.js';
 import { expand, type ExpandContext, type Variable } from './macros.js';
 
 import { errorMessage } from '../common/errors.js';
-type QueryClient = Pick<Store, 'query'>;
+type QueryClient = Pick<Store, 'queryWithMeta'>;
 
 export interface Result {
   where: string;
@@ -20,11 +20,6 @@ export interface Result {
   sql: string;
   meta: { name: string; type: string }[];
   rows: Record<string, unknown>[];
-}
-
-async function run(ch: QueryClient, sql: string): Promise<Pick<Result, 'meta' | 'rows'>> {
-  const r = await (await ch.query({ query: sql, format: 'JSON' })).json<Record<string, unknown>>();
-  return { meta: r.meta ?? [], rows: r.data };
 }
 
 /**
@@ -38,7 +33,7 @@ export async function resolveVariables(ch: QueryClient, d: dashboard.Dashboard, 
     if (v.type === 'textbox') vars[v.name] = { values: [text[v.name] ?? ''] };
     if (v.type !== 'query') continue;
     const q = v.query as { rawSql: string };
-    const { rows, meta } = await run(ch, expand(q.rawSql, { ...ctx, vars }));
+    const { rows, meta } = await ch.queryWithMeta(expand(q.rawSql, { ...ctx, vars }));
     const first = meta[0]!.name; // one column: value; two: value, then text
     const options = rows.map((r) => String(r[first]));
     vars[v.name] = v.multi && pick === 'all' ? { values: [], all: true, options } : { values: options.slice(0, 1) };
@@ -52,7 +47,7 @@ export async function runDashboard(ch: QueryClient, d: dashboard.Dashboard, ctx:
   for (const q of queriesOf(d)) {
     const sql = expand(q.sql, ctx);
     try {
-      out.push({ where: q.where, panel: q.panel, format: q.format, sql, ...(await run(ch, sql)) });
+      out.push({ where: q.where, panel: q.panel, format: q.format, sql, ...(await ch.queryWithMeta(sql)) });
     } catch (e) {
       throw new Error(`${q.where}: ${errorMessage(e)}\n${sql}`, { cause: e });
     }
@@ -80,7 +75,7 @@ export async function evaluateRule(ch: QueryClient, r: AlertRule, nowMs: number)
   const model = a.model as { rawSql: string; intervalMs?: number };
   const range = a.relativeTimeRange!;
   const sql = expand(model.rawSql, { fromMs: nowMs - range.from * 1000, toMs: nowMs - range.to * 1000, intervalMs: model.intervalMs ?? 1000, alert: true });
-  const { meta, rows } = await run(ch, sql);
+  const { meta, rows } = await ch.queryWithMeta(sql);
   const value = meta.filter((m) => isNumberType(m.type));
   if (value.length !== 1) throw new Error(`rule ${r.uid}: a table for alerting needs exactly one numeric column, got ${value.map((m) => m.name).join(', ')}`);
   const labels = meta.filter((m) => !isNumberType(m.type)).map((m) => m.name);

@@ -284,13 +284,10 @@ export async function runScenarioSet(out: string, progress: (line: string) => vo
     if (ctpipe?.exitCode === null) ctpipe.kill('SIGKILL');
     await lab.destroy();
   }
-  const store = await openStore({ url: `chdb:${dir}` });
+  const store = await openStore({ url: `chdb:${dir}`, database: 'ctpipe' });
   try {
-    const rows = await (await store.query({
-      query: `SELECT host, kind, severity, toUnixTimestamp64Milli(started_at) AS started_at, toUnixTimestamp64Milli(ended_at) AS ended_at,
-                observed, details, flow_ids FROM ctpipe.anomalies FINAL ORDER BY started_at`,
-      format: 'JSONEachRow',
-    })).json<{ host: string; kind: string; severity: string; started_at: string; ended_at: string | null; observed: number; details: string; flow_ids: string[] }>();
+    const rows = await store.query<{ host: string; kind: string; severity: string; started_at: string; ended_at: string | null; observed: number; details: string; flow_ids: string[] }>(`SELECT host, kind, severity, toUnixTimestamp64Milli(started_at) AS started_at, toUnixTimestamp64Milli(ended_at) AS ended_at,
+                observed, details, flow_ids FROM ctpipe.anomalies FINAL ORDER BY started_at`);
     const anomalies = rows.map((r) => ({
       ...r, started_at: Number(r.started_at), ended_at: r.ended_at === null ? null : Number(r.ended_at), details: JSON.parse(r.details) as Record<string, unknown>,
     }));

@@ -1,22 +1,23 @@
 /**
  * A recording replayed straight into a store (`ctpipe replay FILE --to store`), effectively once
  * as the Kafka consumer is: the file is one input, named by its SHA-256, positions are record
- * indexes in it. Batches are cut by the records alone (at most `maxRecords`, or where the recorded
- * time moves a second past the batch's first record), so any replay of the file, at any speed,
- * cuts the same batches and inserts them under the same tokens. A checkpoint (state + last index)
- * is stored every `checkpointMs` and at the end: a second replay of the file skips everything it
- * covers and adds nothing; a replay that was stopped resumes where its checkpoint was.
+ * indexes in it. The cursor (cursor.ts) cuts chunks by the records alone (at most `maxRecords`, or
+ * where the recorded time moves a second past the chunk's first record), so any replay of the
+ * file, at any speed, cuts the same chunks and inserts them under the same tokens. A checkpoint
+ * (state + last index) is stored every `checkpointMs` and at the end: a second replay of the file
+ * skips everything it covers and adds nothing; a replay that was stopped resumes where its
+ * checkpoint was.
  */
 import type { CtpipeRecord } from '../contract/records.js';
-import { loadCheckpoint, saveCheckpoint, type CheckpointKey } from './clickhouse/checkpoints.js';
+import { decodeState, encodeState } from './checkpoint.js';
+import { PartitionCursor, type Chunk } from './cursor.js';
 import type { Pipeline } from './pipeline.js';
-import type { Store } from './clickhouse/store.js';
+import type { InputKey, Store } from './store.js';
 
 export const REPLAY_GROUP = 'ctpipe-replay';
 
 export interface FileReplayOptions {
   store: Store;
-  db: string;
   pipeline: Pipeline;
   /** SHA-256 of the file, hex. */
   digest: string;
@@ -24,67 +25,71 @@ export interface FileReplayOptions {
   checkpointMs?: number;
 }
 
+interface Indexed {
+  r: CtpipeRecord;
+  index: number;
+}
+
 const nsOf = (r: CtpipeRecord) => r.sec * 1e9 + r.nsec;
 
 export class FileReplay {
-  private readonly key: CheckpointKey;
-  private batch: CtpipeRecord[] = [];
-  private first = 0;
-  /** Index of the last record whose rows are stored (-1: none). */
-  applied = -1;
-  private checkpointed = -1;
-  private checkpointedAt = Date.now();
+  private readonly key: InputKey;
+  private readonly cursor: PartitionCursor<Indexed>;
   skipped = 0;
   written = 0;
 
   constructor(private readonly o: FileReplayOptions) {
-    this.key = { db: o.db, group: REPLAY_GROUP, topic: `file:${o.digest}`, partition: 0 };
+    this.key = { group: REPLAY_GROUP, topic: `file:${o.digest}`, partition: 0 };
+    this.cursor = new PartitionCursor<Indexed>({
+      input: `replay:${o.digest}`, position: (x) => x.index, checkpointMs: o.checkpointMs ?? 10_000,
+      maxRecords: o.maxRecords ?? 5000, boundary: (a, b) => nsOf(b.r) - nsOf(a.r) >= 1e9,
+    }, Date.now());
+  }
+
+  /** Index of the last record whose rows are stored (-1: none). */
+  get applied(): number {
+    return this.cursor.applied;
   }
 
   /** Restores the file's checkpoint; returns the index replay resumes after (-1: from the start). */
   async resume(): Promise<number> {
-    const cp = await loadCheckpoint(this.o.store, this.key);
+    const cp = await this.o.store.loadCheckpoint(this.key);
     if (cp) {
-      this.o.pipeline.importState(cp.state);
-      this.applied = this.checkpointed = cp.offset;
+      this.o.pipeline.importState(decodeState(cp.state));
+      this.cursor.restore(cp.offset, [], Date.now());
     }
-    return this.applied;
+    return this.cursor.applied;
   }
 
   /** Record `index` of the file (indexes arrive in order). */
   async push(r: CtpipeRecord, index: number): Promise<void> {
-    if (index <= this.applied) {
+    if (index <= this.cursor.applied) {
       this.skipped++;
       return;
     }
-    const head = this.batch[0];
-    if (head && (this.batch.length >= (this.o.maxRecords ?? 5000) || nsOf(r) - nsOf(head) >= 1e9)) await this.cut();
-    if (!this.batch.length) this.first = index;
-    this.batch.push(r);
+    this.cursor.add([{ r, index }]);
+    for (const ch of this.cursor.take(false)) await this.apply(ch);
   }
 
-  private async cut(): Promise<void> {
-    if (!this.batch.length) return;
-    const last = this.first + this.batch.length - 1;
-    this.o.pipeline.process(this.batch);
-    await this.o.pipeline.write(`replay:${this.o.digest}:${this.first}-${last}`);
-    this.written += this.batch.length;
-    this.batch = [];
-    this.applied = last;
-    if (Date.now() - this.checkpointedAt >= (this.o.checkpointMs ?? 10_000)) await this.checkpoint();
+  private async apply(ch: Chunk<Indexed>): Promise<void> {
+    this.o.pipeline.process(ch.records.map((x) => x.r));
+    await this.o.pipeline.write(ch.token, { origin: { input: this.key.topic, partition: 0, offset: ch.first } });
+    this.written += ch.records.length;
+    this.cursor.done(ch);
+    if (this.cursor.due(Date.now())) await this.checkpoint();
   }
 
   private async checkpoint(): Promise<void> {
-    if (this.applied > this.checkpointed) await saveCheckpoint(this.o.store, this.key, this.applied, this.o.pipeline.exportState());
-    this.checkpointed = this.applied;
-    this.checkpointedAt = Date.now();
+    const at = this.cursor.applied;
+    await this.o.store.saveCheckpoint(this.key, at, encodeState(this.o.pipeline.exportState()));
+    this.cursor.checkpointed(at, Date.now());
   }
 
-  /** The last batch, the checkpoint, then rows for the flows still open at the file's end. */
+  /** The last chunk, the checkpoint, then rows for the flows still open at the file's end. */
   async finish(): Promise<void> {
-    await this.cut();
-    await this.checkpoint();
+    for (const ch of this.cursor.take(true)) await this.apply(ch);
+    if (this.cursor.due(Infinity)) await this.checkpoint();
     this.o.pipeline.flushOpen();
-    await this.o.pipeline.write(`replay:${this.o.digest}:open-after-${this.applied}`);
+    await this.o.pipeline.write(`replay:${this.o.digest}:open-after-${this.cursor.applied}`);
   }
 }

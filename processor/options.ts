@@ -2,7 +2,7 @@
 import type { Registry } from 'prom-client';
 import type { Logger } from '../common/log.js';
 import type { DetectOptions } from './anomaly/detectors.js';
-import type { Store } from './clickhouse/store.js';
+import type { Store } from './store.js';
 import type { DetectConfig, ProcessorConfig } from './config.js';
 import type { PipelineOptions } from './pipeline.js';
 
@@ -25,7 +25,7 @@ export function detectOptions(d: DetectConfig, graceMs: number): DetectOptions {
 export function pipelineOptions(cfg: Pick<ProcessorConfig, 'clickhouse' | 'process' | 'detect'>, store: Store, log: Logger, registry: Registry): PipelineOptions {
   const p = cfg.process;
   return {
-    store, db: cfg.clickhouse.database, rawEvents: cfg.clickhouse.raw_events, log, registry,
+    store, rawEvents: cfg.clickhouse.raw_events, log, registry,
     engine: { maxOpen: p.max_open_flows, refreshMs: p.refresh, graceMs: p.grace },
     detect: detectOptions(cfg.detect, p.grace),
   };

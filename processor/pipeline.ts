@@ -1,26 +1,23 @@
 /**
- * The processor's core, shared by `ctpipe process` (Kafka) and `ctpipe run` (in memory): records
- * go through the lifecycle engine and the statistics deltas; the rows they produce are inserted
- * into ClickHouse under a deterministic deduplication token per table and input range, so a batch
- * retried or replayed with the same range is stored once. Inserts are retried until they succeed;
- * the caller does not move its input position until write() resolves.
+ * The processor's core, shared by `ctpipe process` (Kafka), `ctpipe run` (in memory) and file
+ * replay: records go through the lifecycle engine, the statistics deltas and the detectors; the
+ * rows they produce are written by a RowWriter (writer.ts) under a token per table and input
+ * range, so a batch retried or replayed with the same range is stored once. The caller does not
+ * move its input position until write() resolves true.
  */
-import { Readable } from 'node:stream';
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { isCtpipeError } from '../common/errors.js';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Logger } from '../common/log.js';
 import type { CtpipeRecord } from '../contract/records.js';
 import { Detectors, type DetectOptions, type DetectorsState } from './anomaly/detectors.js';
 import type { AnomalyRow } from './anomaly/row.js';
-import { anomalyToCh, eventToCh, FLOW_COLUMNS, flowTsv, healthToCh, statsToCh } from './clickhouse/rows.js';
-import { retrying } from './clickhouse/retry.js';
-import type { Store } from './clickhouse/store.js';
+import { anomalyToCh, eventToCh, flowTsv, healthToCh, statsToCh } from './clickhouse/rows.js';
 import { LifecycleEngine, type EngineOptions, type EngineState } from './lifecycle/engine.js';
 import { StatsDeltas, type StatsState } from './stats/deltas.js';
+import type { Store } from './store.js';
+import { noRows, RowWriter, type Origin, type Rows, type WriteActivity } from './writer.js';
 
 export interface PipelineOptions {
   store: Store;
-  db: string;
   engine: Omit<EngineOptions, 'onRow' | 'onHealth'>;
   /** Anomaly detection on each host's statistics (none when absent). */
   detect?: DetectOptions;
@@ -31,14 +28,17 @@ export interface PipelineOptions {
   retryMaxMs?: number;
 }
 
-type Table = 'flows' | 'host_stats' | 'pipeline_health' | 'anomalies' | 'events' | 'dead_letters' | 'processor_stats';
-
-/** Rows taken from a pipeline, per table, to be written under one token. */
-export type Rows = Record<Table, unknown[]>;
-const noRows = (): Rows => ({ flows: [], host_stats: [], pipeline_health: [], anomalies: [], events: [], dead_letters: [], processor_stats: [] });
+export type { Rows };
 
 /** What a pipeline did between two processor_stats rows (the Pipeline health dashboard). */
-const noActivity = () => ({ records: 0, rows: 0, inserts: 0, insert_seconds: 0, insert_max_seconds: 0, insert_errors: 0, dead_letters: 0 });
+const noActivity = (): WriteActivity & { records: number } => ({ records: 0, rows: 0, inserts: 0, insert_seconds: 0, insert_max_seconds: 0, insert_errors: 0, dead_letters: 0 });
+
+/** Everything a pipeline knows, in JSON-able form: what a checkpoint stores. */
+export interface PipelineState {
+  engine: EngineState;
+  stats: StatsState;
+  detectors?: DetectorsState;
+}
 
 const metricsByRegistry = new WeakMap<Registry, ReturnType<typeof createMetrics>>();
 
@@ -52,14 +52,10 @@ function pipelineMetrics(registry: Registry): ReturnType<typeof createMetrics> {
 function createMetrics(registry: Registry) {
   return {
     records: new Counter({ name: 'ctpipe_processor_records_total', help: 'Collector records processed', registers: [registry] }),
-    rows: new Counter({ name: 'ctpipe_processor_rows_total', help: 'Rows inserted, by table', labelNames: ['table'], registers: [registry] }),
-    insertErrors: new Counter({ name: 'ctpipe_processor_insert_errors_total', help: 'Failed ClickHouse inserts (each is retried)', registers: [registry] }),
-    insertSeconds: new Histogram({ name: 'ctpipe_processor_insert_seconds', help: 'ClickHouse insert latency', buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [registry] }),
     openFlows: new Gauge({ name: 'ctpipe_processor_open_flows', help: 'Open lifecycles in memory', registers: [registry] }),
     evictions: new Gauge({ name: 'ctpipe_processor_evictions', help: 'Lifecycles closed by the memory bound (cumulative)', registers: [registry] }),
     duplicates: new Gauge({ name: 'ctpipe_processor_duplicates', help: 'Duplicate records dropped (cumulative)', registers: [registry] }),
     gaps: new Counter({ name: 'ctpipe_processor_gap_records_total', help: 'Records missing from collector sequences', registers: [registry] }),
-    storeUp: new Gauge({ name: 'ctpipe_processor_store_up', help: '1 when the last ClickHouse insert succeeded', registers: [registry] }),
     anomalies: new Counter({ name: 'ctpipe_processor_anomalies_opened_total', help: 'Anomalies opened, by kind', labelNames: ['kind'], registers: [registry] }),
   };
 }
@@ -73,11 +69,11 @@ export class Pipeline {
   private readonly m: ReturnType<typeof pipelineMetrics>;
   private activity = noActivity();
   private activityAt = 0;
-  storeUp = true;
+  private readonly writer: RowWriter;
 
   constructor(private readonly o: PipelineOptions) {
     this.m = pipelineMetrics(o.registry);
-    this.m.storeUp.set(1);
+    this.writer = new RowWriter(o, () => this.activity);
     this.detectors = o.detect && new Detectors(o.detect);
     this.engine = new LifecycleEngine({
       ...o.engine,
@@ -134,11 +130,16 @@ export class Pipeline {
     this.buffers.anomalies.push(anomalyToCh(a));
   }
 
-  exportState(): { engine: EngineState; stats: StatsState; detectors?: DetectorsState } {
+  /** Whether the last insert reached ClickHouse. */
+  get storeUp(): boolean {
+    return this.writer.storeUp;
+  }
+
+  exportState(): PipelineState {
     return { engine: this.engine.exportState(), stats: this.stats.exportState(), detectors: this.detectors?.exportState() };
   }
 
-  importState(s: { engine: EngineState; stats: StatsState; detectors?: DetectorsState }): void {
+  importState(s: PipelineState): void {
     this.engine.importState(s.engine);
     this.stats.importState(s.stats);
     this.detectors?.importState(s.detectors);
@@ -175,58 +176,22 @@ export class Pipeline {
     return rows;
   }
 
-  /** Inserts the rows produced so far (writeRows of takeRows). */
-  write(token: string, shouldStop?: () => boolean): Promise<boolean> {
-    return this.writeRows(this.takeRows(), token, shouldStop);
+  /** Writes the rows produced so far (writeRows of takeRows). */
+  write(token: string, o?: WriteOptions): Promise<boolean> {
+    return this.writeRows(this.takeRows(), token, o);
   }
 
   /**
-   * Inserts `rows`; `token` names the input range (e.g. topic:partition:from-to). Retries until
-   * ClickHouse acknowledges (or `shouldStop` says to give up), so nothing derived from the range is
-   * lost; returns false only when it gave up, and then the caller must not advance its position.
+   * Writes `rows` under `token` (the input range, e.g. topic:partition:from-to); false only when it
+   * gave up waiting for ClickHouse (`shouldStop`), and then the caller must not advance its position.
    */
-  async writeRows(all: Rows, token: string, shouldStop: () => boolean = () => false): Promise<boolean> {
-    const tables = Object.entries(all) as [Table, unknown[]][];
-    for (const [table, rows] of tables) {
-      if (rows.length === 0) continue;
-      try {
-        await retrying(async () => {
-          const end = this.m.insertSeconds.startTimer();
-          try {
-            await this.o.store.insert({
-              table: `${this.o.db}.${table}`,
-              ...(table === 'flows'
-                ? { values: Readable.from([Buffer.from(`${rows.join('\n')}\n`)], { objectMode: false }), format: 'TabSeparated' as const, columns: [...FLOW_COLUMNS] as [string, ...string[]] }
-                : { values: rows, format: 'JSONEachRow' as const }),
-              clickhouse_settings: { insert_deduplication_token: `${table}:${token}`, insert_deduplicate: 1, deduplicate_blocks_in_dependent_materialized_views: 1, optimize_on_insert: 0 },
-            });
-          } finally {
-            const took = end(); // seconds
-            this.activity.inserts++;
-            this.activity.insert_seconds += took;
-            this.activity.insert_max_seconds = Math.max(this.activity.insert_max_seconds, took);
-          }
-        }, {
-          minMs: this.o.retryMinMs, maxMs: this.o.retryMaxMs, shouldStop,
-          onError: (e) => {
-            this.m.insertErrors.inc();
-            this.activity.insert_errors++;
-            if (this.storeUp) this.o.log.warn({ err: e.message, table, rows: rows.length }, 'ClickHouse insert failed; holding the input position and retrying');
-            this.storeUp = false;
-            this.m.storeUp.set(0);
-          },
-        });
-      } catch (e) {
-        if (isCtpipeError(e, 'STORE_UNAVAILABLE')) return false;
-        throw e;
-      }
-      this.m.rows.inc({ table }, rows.length);
-      this.activity.rows += rows.length;
-      all[table] = []; // written: a second call with the same rows skips it
-      if (!this.storeUp) this.o.log.info('ClickHouse accepts inserts again');
-      this.storeUp = true;
-      this.m.storeUp.set(1);
-    }
-    return true;
+  writeRows(rows: Rows, token: string, o: WriteOptions = {}): Promise<boolean> {
+    return this.writer.write(rows, token, o.origin ?? { input: token, partition: 0, offset: 0 }, o.shouldStop);
   }
+}
+
+export interface WriteOptions {
+  /** Named in the dead letters of refused rows. */
+  origin?: Origin;
+  shouldStop?: () => boolean;
 }

@@ -1,17 +1,20 @@
 /**
  * The in-memory link of `ctpipe run`: the collector writes records here instead of to Kafka, and
- * they go through the processor pipeline in batches, at least every `flushMs`. A batch's rows are
- * inserted under a token naming its (host, run, seq range); the next batch goes through the engine
- * meanwhile (rows carry versions and tokens, so the order in which inserts finish does not matter).
+ * they go through the processor pipeline in chunks cut by a cursor (cursor.ts: at most `maxBatch`
+ * records, at least every `flushMs`), each chunk's rows inserted under a token naming its (host,
+ * run, seq range). The next chunk goes through the engine meanwhile (rows carry versions and
+ * tokens, so the order in which inserts finish does not matter).
  *
  * While ClickHouse refuses inserts, records wait here: at most `maxBacklog` of them (memory is the
  * only buffer of `ctpipe run`). Past it new records are dropped, and once there is room again the
  * dropped seq range goes into the stream as a `buffer_full` loss record, as the Kafka publisher
  * reports what it had to drop.
  */
-import type { RecordSink } from '../contract/sink.js';
+import { errorMessage, isCtpipeError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { CtpipeRecord, LossRecord } from '../contract/records.js';
+import type { RecordSink } from '../contract/sink.js';
+import { PartitionCursor, type Chunk } from './cursor.js';
 import type { Pipeline } from './pipeline.js';
 
 export interface PipelineSinkOptions {
@@ -29,15 +32,19 @@ export interface PipelineSinkOptions {
 }
 
 export class PipelineSink implements RecordSink {
-  private pending: CtpipeRecord[] = [];
+  private cursor?: PartitionCursor<CtpipeRecord>;
   private timer?: NodeJS.Timeout;
   private running: Promise<void> = Promise.resolve();
   private inflight: Promise<void>[] = [];
+  /** The last write, so that chunks are marked done in order. */
+  private written: Promise<void> = Promise.resolve();
   private stopping = false;
   /** Records dropped since the backlog filled, and their seq range. */
   private dropping = { count: 0, first: 0, last: 0 };
   processed = 0;
   dropped = 0;
+  /** Set when ClickHouse cannot run the inserts at all (a schema problem): writing stops. */
+  failure: string | undefined;
   private readonly maxBatch: number;
   private readonly maxBacklog: number;
   private readonly inserts: number;
@@ -50,23 +57,25 @@ export class PipelineSink implements RecordSink {
 
   /** Records waiting to go through the pipeline. */
   get backlog(): number {
-    return this.pending.length;
+    return this.cursor?.waiting ?? 0;
   }
 
   write(r: CtpipeRecord): void {
     // loss records always get in: they carry the news of what was dropped
-    if (this.pending.length >= this.maxBacklog && r.type !== 'loss') {
+    if (this.backlog >= this.maxBacklog && r.type !== 'loss') {
       if (this.dropping.count++ === 0) {
         this.dropping.first = r.seq;
-        this.o.log?.error({ backlog: this.pending.length }, 'ClickHouse is not taking rows and the backlog is full: dropping records');
+        this.o.log?.error({ backlog: this.backlog }, 'ClickHouse is not taking rows and the backlog is full: dropping records');
       }
       this.dropping.last = r.seq;
       this.dropped++;
       return;
     }
-    this.pending.push(r);
+    // one collector run: positions are its seq numbers, tokens name its host and run
+    this.cursor ??= new PartitionCursor({ input: `${r.host}:${r.run}`, position: (x) => x.seq, maxRecords: this.maxBatch, checkpointMs: Infinity }, Date.now());
+    this.cursor.add([r]);
     this.reportDropped();
-    if (this.pending.length >= this.maxBatch) this.kick();
+    if (this.backlog >= this.maxBatch) this.kick();
     else this.timer ??= setTimeout(() => this.kick(), this.o.flushMs);
   }
 
@@ -87,19 +96,38 @@ export class PipelineSink implements RecordSink {
   }
 
   // Engine and inserts overlap: while ClickHouse (chDB's threads, or a server) inserts earlier
-  // batches' rows, this thread runs the next batch through the engine. Up to `inserts` in flight.
+  // chunks' rows, this thread runs the next chunk through the engine. Up to `inserts` in flight.
   private async drain(): Promise<void> {
-    while (this.pending.length) {
-      const batch = this.pending.splice(0, this.maxBatch);
-      this.pipeline.process(batch);
-      this.pipeline.noteActivity(this.o.processor ?? 'run', -1, this.pending.length);
-      const rows = this.pipeline.takeRows();
-      const first = batch[0]!;
-      const last = batch[batch.length - 1]!;
-      if (this.inflight.length >= this.inserts) await this.inflight.shift();
-      this.inflight.push(this.pipeline.writeRows(rows, `${first.host}:${first.run}:${first.seq}-${last.seq}`, () => this.stopping)
-        .then(() => void (this.processed += batch.length)));
+    const cursor = this.cursor;
+    if (!cursor || this.failure) return;
+    for (let chunks = cursor.take(true); chunks.length; chunks = cursor.take(true)) {
+      for (const ch of chunks) {
+        this.pipeline.process(ch.records);
+        this.pipeline.noteActivity(this.o.processor ?? 'run', -1, cursor.waiting);
+        const rows = this.pipeline.takeRows();
+        if (this.inflight.length >= this.inserts) await this.inflight.shift();
+        const write = this.pipeline.writeRows(rows, ch.token, { origin: { input: 'run', partition: 0, offset: ch.first }, shouldStop: () => this.stopping });
+        this.inflight.push(this.settle(write, ch, cursor));
+      }
     }
+  }
+
+  private settle(write: Promise<boolean>, ch: Chunk<CtpipeRecord>, cursor: PartitionCursor<CtpipeRecord>): Promise<void> {
+    const before = this.written;
+    this.written = write.then(
+      async (ok) => {
+        await before;
+        this.processed += ch.records.length;
+        if (ok) cursor.done(ch);
+      },
+      (e: unknown) => {
+        if (!isCtpipeError(e, 'STORE_SCHEMA')) throw e;
+        this.failure ??= errorMessage(e);
+        this.o.log?.error({ err: this.failure }, 'ClickHouse cannot run the inserts against this database (a missing table or column?); writing stops. ' +
+          'Fix the database (ctpipe migrate) and restart: records wait in memory until max_backlog, then are dropped and reported as a loss');
+      },
+    );
+    return this.written;
   }
 
   async flush(): Promise<void> {
@@ -114,6 +142,7 @@ export class PipelineSink implements RecordSink {
     await this.flush();
     // the collector has stopped: a loss still to report goes in behind everything
     if (this.reportDropped()) await this.flush();
+    if (this.failure) return;
     this.pipeline.flushOpen();
     await this.pipeline.write(`final:${Date.now()}`);
     this.stopping = true;

@@ -40,12 +40,10 @@ export async function runQuery(cfg: Config, own: Record<string, unknown>, positi
   const store = await connectStore(cfg);
   try {
     if (format === 'csv') {
-      const r = await store.query({ query: sql, query_params: params, format: 'CSVWithNames' });
-      process.stdout.write(await r.text());
+      process.stdout.write(await store.queryCsv(sql, params));
       return 0;
     }
-    const r = await store.query({ query: sql, query_params: params, format: 'JSONEachRow' });
-    const rows = (await r.json()) as Record<string, unknown>[];
+    const rows = await store.query(sql, params);
     if (format === 'json') for (const row of rows) process.stdout.write(JSON.stringify(row) + '\n');
     else process.stdout.write(table(rows));
     return 0;

@@ -133,7 +133,7 @@ function kafkaTarget(cfg: Config, log: ReturnType<typeof createLogger>): Target 
 async function storeTarget(cfg: Config, log: ReturnType<typeof createLogger>, file: string): Promise<Target> {
   const digest = await sha256(file);
   const store = await connectMigratedStore(cfg, log);
-  const replay = new FileReplay({ store, db: cfg.clickhouse.database, digest, pipeline: new Pipeline(pipelineOptions(cfg, store, log, new Registry())) });
+  const replay = new FileReplay({ store, digest, pipeline: new Pipeline(pipelineOptions(cfg, store, log, new Registry())) });
   const resumeAfter = await replay.resume();
   if (resumeAfter >= 0) log.info({ digest, after: resumeAfter }, 'this file was replayed into the store before: records up to its checkpoint are skipped');
   return {

@@ -16,7 +16,7 @@ import type { CommandSpec } from '../args.js';
 import type { Config } from '../config.js';
 import { connectMigratedStore } from '../store.js';
 import { fetchTop, topLoop } from '../top.js';
-import type { Store } from '../../processor/clickhouse/store.js';
+import type { Store } from '../../processor/store.js';
 import { topOptions } from './top.js';
 import { collectorOptions, prepareCollect, untilStopped } from './collect.js';
 

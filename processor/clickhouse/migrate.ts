@@ -1,5 +1,5 @@
 /** Applies the migrations a database lacks, in order, recording each one (idempotent). */
-import type { Store } from './store.js';
+import type { Store } from '../store.js';
 import { MIGRATIONS, type SchemaContext } from './schema.js';
 
 export interface MigrateResult {
@@ -11,24 +11,21 @@ export interface MigrateResult {
 /** `upTo` stops at an older version (tests build a database as a previous release left it). */
 export async function migrate(store: Store, c: SchemaContext, upTo = Infinity): Promise<MigrateResult> {
   const on = c.cluster ? ` ON CLUSTER ${c.cluster}` : '';
-  await store.command({ query: `CREATE DATABASE IF NOT EXISTS ${c.db}${on}` });
-  await store.command({
-    query: `CREATE TABLE IF NOT EXISTS ${c.db}.schema_migrations${on} (version UInt32, description String, applied_at DateTime DEFAULT now())
-            ENGINE = ${c.cluster ? `ReplicatedMergeTree('/clickhouse/tables/{shard}/${c.db}/schema_migrations', '{replica}')` : 'MergeTree'} ORDER BY version`,
-  });
+  await store.command(`CREATE DATABASE IF NOT EXISTS ${c.db}${on}`);
+  await store.command(`CREATE TABLE IF NOT EXISTS ${c.db}.schema_migrations${on} (version UInt32, description String, applied_at DateTime DEFAULT now())
+            ENGINE = ${c.cluster ? `ReplicatedMergeTree('/clickhouse/tables/{shard}/${c.db}/schema_migrations', '{replica}')` : 'MergeTree'} ORDER BY version`);
   const done = await currentVersion(store, c.db);
   const applied: number[] = [];
   for (const m of MIGRATIONS) {
     if (m.version <= done || m.version > upTo) continue;
-    for (const q of m.statements(c)) await store.command({ query: q });
-    await store.insert({ table: `${c.db}.schema_migrations`, values: [{ version: m.version, description: m.description }], format: 'JSONEachRow' });
+    for (const q of m.statements(c)) await store.command(q);
+    await store.command(`INSERT INTO ${c.db}.schema_migrations (version, description) VALUES ({v:UInt32}, {d:String})`, { v: m.version, d: m.description });
     applied.push(m.version);
   }
   return { from: done, to: MIGRATIONS[MIGRATIONS.length - 1]!.version, applied };
 }
 
 export async function currentVersion(store: Store, db: string): Promise<number> {
-  const r = await store.query({ query: `SELECT max(version) AS v FROM ${db}.schema_migrations`, format: 'JSONEachRow' });
-  const rows = (await r.json()) as { v: number | string }[];
-  return Number(rows[0]?.v ?? 0);
+  const [row] = await store.query<{ v: number | string }>(`SELECT max(version) AS v FROM ${db}.schema_migrations`);
+  return Number(row?.v ?? 0);
 }

@@ -1,16 +1,20 @@
 /**
- * Retrying ClickHouse calls while it is unreachable: exponential backoff (doubling from `minMs`
+ * Store calls retried while ClickHouse is unavailable: exponential backoff (doubling from `minMs`
  * up to `maxMs`), for as long as the caller wants. The caller holds its input position meanwhile,
- * which is what pauses consumption; nothing is dropped.
+ * which is what pauses consumption; nothing is dropped. A failure that retrying cannot mend
+ * (errors.ts) is thrown at once: STORE_ROWS_REFUSED for rows ClickHouse refuses, STORE_SCHEMA for a
+ * statement the database cannot run.
  */
-import { asError, CtpipeError, errorMessage } from '../../common/errors.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { asError, CtpipeError } from '../../common/errors.js';
+import { classifyStoreError, describeStoreError, type StoreFailure } from './errors.js';
 
 export interface RetryOptions {
   minMs?: number;
   maxMs?: number;
-  /** Checked after each failure: true gives up with STORE_UNAVAILABLE. */
+  /** Checked after each transient failure: true gives up with STORE_UNAVAILABLE. */
   shouldStop?: () => boolean;
-  onError?: (e: Error, attempt: number) => void;
+  onError?: (e: Error, attempt: number, failure: StoreFailure) => void;
 }
 
 export async function retrying<T>(fn: () => Promise<T>, o: RetryOptions = {}): Promise<T> {
@@ -19,9 +23,12 @@ export async function retrying<T>(fn: () => Promise<T>, o: RetryOptions = {}): P
     try {
       return await fn();
     } catch (e) {
-      o.onError?.(asError(e), attempt);
-      if (o.shouldStop?.()) throw new CtpipeError('STORE_UNAVAILABLE', `gave up after ${attempt} attempts: ${errorMessage(e)}`, { cause: e });
-      await new Promise((r) => setTimeout(r, delay));
+      const failure = classifyStoreError(e);
+      o.onError?.(asError(e), attempt, failure);
+      if (failure === 'rows') throw new CtpipeError('STORE_ROWS_REFUSED', describeStoreError(e), { cause: e });
+      if (failure === 'schema') throw new CtpipeError('STORE_SCHEMA', describeStoreError(e), { cause: e });
+      if (o.shouldStop?.()) throw new CtpipeError('STORE_UNAVAILABLE', `gave up after ${attempt} attempts: ${describeStoreError(e)}`, { cause: e });
+      await sleep(delay);
       delay = Math.min(delay * 2, o.maxMs ?? 10_000);
     }
   }

@@ -10,7 +10,8 @@ import kafkajs from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeBatch } from '../../contract/proto/batch.js';
 import type { CtRecord } from '../../contract/records.js';
-import { openStore, type Store } from '../../processor/clickhouse/store.js';
+import { openStore } from '../../processor/clickhouse/store.js';
+import type { Store } from '../../processor/store.js';
 import { exited, Procs } from '../helpers/procs.js';
 import { lifecycleRecords } from '../helpers/records.js';
 import { ClickHouseFront } from '../../lab/clickhouse-front.js';
@@ -32,7 +33,7 @@ beforeAll(async () => {
   kafka = await KafkaMock.start(1);
   dir = mkdtempSync(path.join(tmpdir(), 'ctpipe-ch-outage-'));
   front = await ClickHouseFront.start(path.join(dir, 'ch'));
-  store = await openStore({ url: front.url });
+  store = await openStore({ url: front.url, database: 'ctpipe' });
 });
 
 afterAll(async () => {
@@ -53,9 +54,7 @@ async function produce(records: CtRecord[][]): Promise<void> {
   await producer.disconnect();
 }
 
-const stored = async () => Number((await (await store.query({
-  query: "SELECT count() AS n FROM ctpipe.flows FINAL WHERE end_reason = 'destroy'", format: 'JSONEachRow',
-})).json<{ n: string }>())[0]!.n);
+const stored = async () => Number((await store.query<{ n: string }>("SELECT count() AS n FROM ctpipe.flows FINAL WHERE end_reason = 'destroy'"))[0]!.n);
 
 describe('fault: ClickHouse unavailable while records arrive', () => {
   it('pauses, loses nothing, and catches up when ClickHouse is back', async () => {
@@ -100,8 +99,8 @@ describe('fault: ClickHouse unavailable while records arrive', () => {
     expect(await exited(p), procs.logs[i]).toBe(0);
 
     const n = await stored();
-    const raw = Number((await (await store.query({ query: "SELECT count() AS n FROM ctpipe.flows WHERE end_reason = 'destroy'", format: 'JSONEachRow' })).json<{ n: string }>())[0]!.n);
-    const rollup = Number((await (await store.query({ query: 'SELECT sum(flows) AS n FROM ctpipe.flows_1m', format: 'JSONEachRow' })).json<{ n: string }>())[0]!.n);
+    const raw = Number((await store.query<{ n: string }>("SELECT count() AS n FROM ctpipe.flows WHERE end_reason = 'destroy'"))[0]!.n);
+    const rollup = Number((await store.query<{ n: string }>('SELECT sum(flows) AS n FROM ctpipe.flows_1m'))[0]!.n);
     expect(n).toBe(HOSTS * CONNS);
     expect(raw).toBe(HOSTS * CONNS);
     expect(rollup).toBe(HOSTS * CONNS);

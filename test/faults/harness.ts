@@ -38,9 +38,9 @@ export async function processTopic(brokers: string[], topic: string, dir: string
 export const metric = (text: string, name: string): number => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
 
 export async function queryStore<T = Record<string, string>>(dir: string, sql: string): Promise<T[]> {
-  const store = await openStore({ url: `chdb:${dir}` });
+  const store = await openStore({ url: `chdb:${dir}`, database: 'ctpipe' });
   try {
-    return await (await store.query({ query: sql, format: 'JSONEachRow' })).json<T>();
+    return await store.query<T>(sql);
   } finally {
     await store.close();
   }

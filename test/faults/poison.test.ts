@@ -80,9 +80,9 @@ describe('fault: poison and malformed records on the topic', () => {
     expect(await exited(p), procs.logs[i]).toBe(0);
     const seconds = (Date.now() - t0) / 1000;
 
-    const store = await openStore({ url: `chdb:${chdb}` });
+    const store = await openStore({ url: `chdb:${chdb}`, database: 'ctpipe' });
     try {
-      const one = async (sql: string) => Number(Object.values((await (await store.query({ query: sql, format: 'JSONEachRow' })).json<Record<string, string>>())[0]!)[0]);
+      const one = async (sql: string) => Number(Object.values((await store.query<Record<string, string>>(sql))[0]!)[0]);
       const dead = await one('SELECT count() FROM ctpipe.dead_letters');
       const stored = await one("SELECT count() FROM ctpipe.flows FINAL WHERE end_reason = 'destroy'");
       const rows = await one("SELECT count() FROM ctpipe.flows WHERE end_reason = 'destroy'");
@@ -93,7 +93,7 @@ describe('fault: poison and malformed records on the topic', () => {
       expect(rows).toBe(HOSTS * CONNS); // no final row written twice
       expect(rightCounters).toBe(HOSTS * CONNS);
       expect(rollup).toBe(HOSTS * CONNS);
-      const reasons = await (await store.query({ query: 'SELECT DISTINCT reason FROM ctpipe.dead_letters', format: 'JSONEachRow' })).json<{ reason: string }>();
+      const reasons = await store.query<{ reason: string }>('SELECT DISTINCT reason FROM ctpipe.dead_letters');
       expect(reasons.every((r) => r.reason.startsWith('not a ctpipe.v1.Batch'))).toBe(true);
       writeLedger({
         fault: 'poison records on the topic', injected: `${poison.length} poison records (random bytes, batches cut short, empty values) among ${good} good batches of ${HOSTS} hosts`,

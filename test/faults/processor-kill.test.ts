@@ -12,7 +12,8 @@ import kafkajs from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeBatch } from '../../contract/proto/batch.js';
 import type { CtRecord } from '../../contract/records.js';
-import { openStore, type Store } from '../../processor/clickhouse/store.js';
+import { openStore } from '../../processor/clickhouse/store.js';
+import type { Store } from '../../processor/store.js';
 import { joinGroup } from '../helpers/group.js';
 import { exited, Procs } from '../helpers/procs.js';
 import { lifecycleRecords } from '../helpers/records.js';
@@ -35,7 +36,7 @@ beforeAll(async () => {
   kafka = await KafkaMock.start();
   dir = mkdtempSync(path.join(tmpdir(), 'ctpipe-processor-kill-'));
   front = await ClickHouseFront.start(path.join(dir, 'ch'));
-  store = await openStore({ url: front.url });
+  store = await openStore({ url: front.url, database: 'ctpipe' });
 });
 
 afterAll(async () => {
@@ -57,7 +58,7 @@ async function produce(parts: CtRecord[][]): Promise<void> {
   await producer.disconnect();
 }
 
-const one = async (sql: string) => Number(Object.values((await (await store.query({ query: sql, format: 'JSONEachRow' })).json<Record<string, string>>())[0]!)[0]);
+const one = async (sql: string) => Number(Object.values((await store.query<Record<string, string>>(sql))[0]!)[0]);
 
 describe('fault: processors killed mid-batch, repeatedly, two in the group', () => {
   it('stores every connection exactly once', { timeout: scale(180_000, 600_000) }, async () => {

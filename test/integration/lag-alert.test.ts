@@ -12,7 +12,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alertRules } from '../../dashboards/alerts.js';
 import { evaluateRule } from '../../dashboards/run-queries.js';
-import { openStore, type Store } from '../../processor/clickhouse/store.js';
+import { openStore } from '../../processor/clickhouse/store.js';
+import type { Store } from '../../processor/store.js';
 import { exited, Procs } from '../helpers/procs.js';
 import { KafkaMock } from '../../lab/kafka-mock.js';
 import { ADDR, Lab } from '../../lab/lab.js';
@@ -65,8 +66,8 @@ beforeAll(async () => {
   expect(await exited(collector)).toBe(0);
   p.kill('SIGTERM');
   expect(await exited(p)).toBe(0);
-  store = await openStore({ url: `chdb:${dir}` });
-  lags = await (await store.query({ query: 'SELECT toString(ts) AS ts, lag FROM ctpipe.processor_stats ORDER BY ts', format: 'JSONEachRow' })).json();
+  store = await openStore({ url: `chdb:${dir}`, database: 'ctpipe' });
+  lags = await store.query('SELECT toString(ts) AS ts, lag FROM ctpipe.processor_stats ORDER BY ts');
 }, 240_000);
 
 afterAll(async () => {

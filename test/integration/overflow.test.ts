@@ -66,19 +66,16 @@ describe('receive buffer overrun', () => {
 
     // through the processor into ClickHouse: the dashboard panel and the alert rule see the loss
     const dir = mkdtempSync(path.join(tmpdir(), 'ctpipe-overrun-'));
-    const store = await openStore({ url: `chdb:${dir}` });
+    const store = await openStore({ url: `chdb:${dir}`, database: 'ctpipe' });
     try {
       await migrate(store, { db: 'ctpipe', flowsTtlDays: 30, eventsTtlDays: 7 });
-      const p = new Pipeline({ store, db: 'ctpipe', rawEvents: false, log: silentLogger, registry: new Registry(), engine: { maxOpen: 100_000, refreshMs: 60_000, graceMs: 5000 } });
+      const p = new Pipeline({ store, rawEvents: false, log: silentLogger, registry: new Registry(), engine: { maxOpen: 100_000, refreshMs: 60_000, graceMs: 5000 } });
       p.process(sink.records);
       p.flushOpen(); // the storm's flows are still in the table: rows for them as they stand
       expect(await p.write('overrun')).toBe(true);
       // every connection the kernel made is accounted for: by its events, or by the resync dump after
       // the loss; those open across the loss and confirmed by the dump are marked resynced
-      const [f] = await (await store.query({
-        query: "SELECT count() AS total, countIf(resynced) AS resynced, countIf(snapshot) AS from_dump FROM ctpipe.flows FINAL WHERE host = 'overrun'",
-        format: 'JSONEachRow',
-      })).json<{ total: string; resynced: string; from_dump: string }>();
+      const [f] = await store.query<{ total: string; resynced: string; from_dump: string }>("SELECT count() AS total, countIf(resynced) AS resynced, countIf(snapshot) AS from_dump FROM ctpipe.flows FINAL WHERE host = 'overrun'");
       console.log(`overrun rows: ${f!.total} flows, ${f!.resynced} resynced, ${f!.from_dump} first seen in a dump`);
       expect(Number(f!.total)).toBe(flows);
       expect(Number(f!.resynced)).toBeGreaterThan(0);

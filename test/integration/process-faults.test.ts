@@ -14,7 +14,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toJsonLine } from '../../contract/json.js';
 import type { CtRecord } from '../../contract/records.js';
-import { openStore, type Store } from '../../processor/clickhouse/store.js';
+import { openStore } from '../../processor/clickhouse/store.js';
+import type { Store } from '../../processor/store.js';
 import { joinGroup } from '../helpers/group.js';
 import { exited, Procs } from '../helpers/procs.js';
 import { ClickHouseFront } from '../../lab/clickhouse-front.js';
@@ -53,7 +54,7 @@ let front: ClickHouseFront;
 let store: Store;
 let dir: string;
 const procs = new Procs(() => ({ CTPIPE_KAFKA_BROKERS: kafka.brokers.join(','), CTPIPE_KAFKA_TOPIC: topic, CTPIPE_METRICS_ENABLED: 'false' }));
-const q = async <T>(sql: string) => (await (await store.query({ query: sql, format: 'JSONEachRow' })).json()) as T[];
+const q = async <T>(sql: string) => (await store.query(sql)) as T[];
 const count = async (sql: string) => Number((await q<{ n: string }>(sql))[0]!.n);
 let assignedToSecond = 0;
 let pausedMembers = 0;
@@ -77,7 +78,7 @@ beforeAll(async () => {
   kafka = await KafkaMock.start();
   dir = mkdtempSync(path.join(tmpdir(), 'ctpipe-faults-'));
   front = await ClickHouseFront.start(path.join(dir, 'ch'));
-  store = await openStore({ url: front.url });
+  store = await openStore({ url: front.url, database: 'ctpipe' });
   const all = Array.from({ length: HOSTS }, (_, h) => hostRecords(h));
   const part = (k: number) => all.flatMap((r) => r.slice(Math.floor((r.length * k) / 3), Math.floor((r.length * (k + 1)) / 3)));
 

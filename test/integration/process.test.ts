@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import kafkajs from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openStore, type Store } from '../../processor/clickhouse/store.js';
+import { openStore } from '../../processor/clickhouse/store.js';
+import type { Store } from '../../processor/store.js';
 import { exited, Procs } from '../helpers/procs.js';
 import { KafkaMock } from '../../lab/kafka-mock.js';
 import { ADDR, Lab } from '../../lab/lab.js';
@@ -81,8 +82,8 @@ beforeAll(async () => {
   expect(await exited(p2)).toBe(0);
   oracle.kill('SIGTERM');
 
-  store = await openStore({ url: `chdb:${dir}` });
-  const q = async <T>(sql: string) => (await (await store.query({ query: sql, format: 'JSONEachRow' })).json()) as T[];
+  store = await openStore({ url: `chdb:${dir}`, database: 'ctpipe' });
+  const q = async <T>(sql: string) => (await store.query(sql)) as T[];
   rows = await q<Row>(`SELECT ct_id, flow_id, orig_packets, orig_bytes, reply_packets, reply_bytes, conn_state, proto, orig_src_text AS orig_src,
     orig_dst_text AS orig_dst, orig_sport, orig_dport, final_tcp_state, related, master_flow_id, helper FROM ctpipe.flows FINAL WHERE host = 'lab-fw'`);
   allVersions = Number((await q<{ n: string }>(`SELECT count() n FROM ctpipe.flows WHERE host = 'lab-fw' AND end_reason != 'open'`))[0]!.n);

@@ -56,9 +56,9 @@ afterAll(async () => {
 });
 
 const count = async (chdb: string, sql: string) => {
-  const store = await openStore({ url: `chdb:${chdb}` });
+  const store = await openStore({ url: `chdb:${chdb}`, database: 'ctpipe' });
   try {
-    const rows = await (await store.query({ query: sql, format: 'JSONEachRow' })).json<Record<string, string>>();
+    const rows = await store.query<Record<string, string>>(sql);
     return rows.map((r) => Object.values(r).join(' ')).join('\n');
   } finally {
     await store.close();

@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packageRoot } from '../../common/paths.js';
-import { openStore, type Store } from '../../processor/clickhouse/store.js';
+import { openStore } from '../../processor/clickhouse/store.js';
+import type { Store } from '../../processor/store.js';
 import { ADDR, Lab } from '../../lab/lab.js';
 import { parseConntrackEvent, type OracleEvent } from '../../lab/oracle.js';
 
@@ -60,14 +61,12 @@ beforeAll(async () => {
   p.kill('SIGTERM');
   await exited;
   oracle.kill('SIGTERM');
-  store = await openStore({ url: `chdb:${dir}` });
-  const r = await store.query({
-    query: `SELECT flow_id, proto, family, orig_src_text AS orig_src, orig_dst_text AS orig_dst, orig_sport, orig_dport, final_tcp_state,
+  store = await openStore({ url: `chdb:${dir}`, database: 'ctpipe' });
+  rows = await store.query<Row>(
+    `SELECT flow_id, proto, family, orig_src_text AS orig_src, orig_dst_text AS orig_dst, orig_sport, orig_dport, final_tcp_state,
       conn_state, end_reason, orig_packets, orig_bytes, reply_packets, reply_bytes, related, master_flow_id, helper, ct_id, handshake_ms, tcp_states
       FROM ctpipe.flows FINAL WHERE host = {host:String}`,
-    query_params: { host: 'lab-fw' }, format: 'JSONEachRow',
-  });
-  rows = (await r.json()) as Row[];
+    { host: 'lab-fw' });
 }, 180_000);
 
 afterAll(async () => {
@@ -117,8 +116,7 @@ describe('ctpipe run on real traffic', () => {
   });
 
   it('raised no anomaly: FTP through the kernel helper, a refused connection, normal traffic', async () => {
-    const r = await store.query({ query: 'SELECT kind FROM ctpipe.anomalies FINAL', format: 'JSONEachRow' });
-    expect(await r.json()).toEqual([]);
+    expect(await store.query('SELECT kind FROM ctpipe.anomalies FINAL')).toEqual([]);
   });
 
   it('answers ad hoc SQL with bound parameters in every format (ctpipe query)', async () => {
@@ -136,15 +134,14 @@ describe('ctpipe run on real traffic', () => {
     const bad = spawnSync(process.execPath, [BIN, 'query', '--clickhouse-url', `chdb:${dir}`, 'SELECT nope FROM nowhere'], { encoding: 'utf8' });
     expect(bad.status).not.toBe(0);
     expect(bad.stderr).toMatch(/the query failed/);
-    store = await openStore({ url: `chdb:${dir}` });
+    store = await openStore({ url: `chdb:${dir}`, database: 'ctpipe' });
   });
 
   it('fills the host statistics and the per-minute rollup', async () => {
-    const s = await store.query({ query: 'SELECT count() n, max(max_entries) m FROM ctpipe.host_stats', format: 'JSONEachRow' });
-    const [st] = (await s.json()) as { n: string; m: string }[];
+    const [st] = await store.query<{ n: string; m: string }>('SELECT count() n, max(max_entries) m FROM ctpipe.host_stats');
     expect(Number(st!.n)).toBeGreaterThan(0);
     expect(Number(st!.m)).toBeGreaterThan(0);
-    const f = await store.query({ query: 'SELECT sum(flows) n FROM ctpipe.flows_1m', format: 'JSONEachRow' });
-    expect(Number(((await f.json()) as { n: string }[])[0]!.n)).toBe(rows.length);
+    const [f] = await store.query<{ n: string }>('SELECT sum(flows) n FROM ctpipe.flows_1m');
+    expect(Number(f!.n)).toBe(rows.length);
   });
 });

@@ -17,7 +17,8 @@ import { alertRules } from '../../dashboards/alerts.js';
 import { dashboards } from '../../dashboards/generate.js';
 import { evaluateRule, isNumberType, isTimeType, resolveVariables, runDashboard, type Result } from '../../dashboards/run-queries.js';
 import { ANOMALY_KINDS } from '../../processor/anomaly/row.js';
-import { openStore, type Store } from '../../processor/clickhouse/store.js';
+import { openStore } from '../../processor/clickhouse/store.js';
+import type { Store } from '../../processor/store.js';
 import { chromium } from 'playwright-core';
 import { BIN } from '../helpers/procs.js';
 import { ADDR } from '../../lab/lab.js';
@@ -120,7 +121,7 @@ describe('every dashboard and alert query on the scenario data (chDB)', () => {
   let to = 0;
   const label = (name: string) => r.labels.find((l) => l.name === name)!;
   beforeAll(async () => {
-    store = await openStore({ url: `chdb:${path.join(out, 'chdb')}` });
+    store = await openStore({ url: `chdb:${path.join(out, 'chdb')}`, database: 'ctpipe' });
     from = r.labels[0]!.start;
     to = r.labels[r.labels.length - 1]!.until;
   });
@@ -128,8 +129,7 @@ describe('every dashboard and alert query on the scenario data (chDB)', () => {
     await store?.close();
   });
   /** A control connection that has RELATED flows (the lab's FTP sessions). */
-  const anFtpMaster = async () => (await (await store.query({
-    query: "SELECT master_flow_id FROM ctpipe.flows FINAL WHERE related AND master_flow_id != '' LIMIT 1", format: 'JSONEachRow' })).json<{ master_flow_id: string }>())[0]!.master_flow_id;
+  const anFtpMaster = async () => (await store.query<{ master_flow_id: string }>("SELECT master_flow_id FROM ctpipe.flows FINAL WHERE related AND master_flow_id != '' LIMIT 1"))[0]!.master_flow_id;
 
   function checkShape(x: Result): void {
     const numeric = x.meta.filter((m) => isNumberType(m.type));

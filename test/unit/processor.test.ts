@@ -16,7 +16,8 @@ import { detectOptions } from '../../processor/options.js';
 import { sumCpus } from '../../contract/records.js';
 import { migrate } from '../../processor/clickhouse/migrate.js';
 import { MIGRATIONS, SCHEMA_VERSION, type SchemaContext } from '../../processor/clickhouse/schema.js';
-import { openStore, type Store } from '../../processor/clickhouse/store.js';
+import { openStore } from '../../processor/clickhouse/store.js';
+import type { Store } from '../../processor/store.js';
 import { LifecycleEngine } from '../../processor/lifecycle/engine.js';
 import type { FlowRow } from '../../processor/lifecycle/flow-row.js';
 import { Pipeline } from '../../processor/pipeline.js';
@@ -80,7 +81,7 @@ describe('schema', () => {
   let store: Store;
   beforeAll(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'ctpipe-schema-'));
-    store = await openStore({ url: `chdb:${dir}` });
+    store = await openStore({ url: `chdb:${dir}`, database: 'ctpipe' });
   });
   afterAll(async () => {
     await store.close();
@@ -91,7 +92,7 @@ describe('schema', () => {
   it('migrates an empty database, and a second run changes nothing', async () => {
     const first = await migrate(store, ctx);
     expect(first).toEqual({ from: 0, to: MIGRATIONS.at(-1)!.version, applied: MIGRATIONS.map((m) => m.version) });
-    const tables = async () => ((await (await store.query({ query: `SELECT name, create_table_query q FROM system.tables WHERE database = 'ctpipe_test' ORDER BY name`, format: 'JSONEachRow' })).json()) as { name: string; q: string }[]);
+    const tables = async () => ((await store.query(`SELECT name, create_table_query q FROM system.tables WHERE database = 'ctpipe_test' ORDER BY name`)) as { name: string; q: string }[]);
     const before = await tables();
     expect(before.map((t) => t.name)).toEqual(expect.arrayContaining(['flows', 'host_stats', 'pipeline_health', 'anomalies', 'events', 'dead_letters', 'flows_1m', 'flows_1m_mv', 'fleet_1m', 'processor_checkpoints', 'schema_migrations']));
     expect(await migrate(store, ctx)).toMatchObject({ applied: [] });
@@ -106,11 +107,11 @@ describe('schema', () => {
       orig_sport: 40000, orig_dport: 443, reply_src: '::ffff:203.0.113.2', reply_dst: '::ffff:198.51.100.1', reply_sport: 443, reply_dport: 40000,
       first_seen: '2026-11-21 08:00:00.000000000', end_reason: 'destroy', handshake_ms: handshake, conn_state: 'SF', version: 1,
     });
-    await store.insert({ table: 'ctpipe_v1.flows', values: [flow('a', 10)], format: 'JSONEachRow' });
+    await store.command(`INSERT INTO ctpipe_v1.flows FORMAT JSONEachRow ${JSON.stringify(flow('a', 10))}`);
     const up = await migrate(store, old);
     expect(up).toEqual({ from: 1, to: SCHEMA_VERSION, applied: MIGRATIONS.filter((m) => m.version > 1).map((m) => m.version) });
-    await store.insert({ table: 'ctpipe_v1.flows', values: [flow('b', 20), flow('c', 30), flow('d', 40)], format: 'JSONEachRow' });
-    const q = async <T>(sql: string) => (await (await store.query({ query: sql, format: 'JSONEachRow' })).json()) as T[];
+    await store.command(`INSERT INTO ctpipe_v1.flows FORMAT JSONEachRow ${[flow('b', 20), flow('c', 30), flow('d', 40)].map((f) => JSON.stringify(f)).join('\n')}`);
+    const q = async <T>(sql: string) => (await store.query(sql)) as T[];
     expect(await q(`SELECT flow_id FROM ctpipe_v1.flows ORDER BY flow_id`)).toEqual([{ flow_id: 'a' }, { flow_id: 'b' }, { flow_id: 'c' }, { flow_id: 'd' }]);
     // The rollups count the flow stored before the upgrade and the three after; the handshake
     // digests start at the upgrade (median of 20, 30 and 40).
@@ -132,7 +133,7 @@ describe('schema', () => {
   it('loses nothing and doubles nothing when ClickHouse fails for a while', async () => {
     await migrate(store, { ...ctx, db: 'ctpipe_fail' });
     let failures = 3;
-    const flaky = new Proxy(store, {
+    const flaky = new Proxy(store.database('ctpipe_fail'), {
       get(target, prop, recv) {
         if (prop === 'insert') {
           return async (...args: unknown[]) => {
@@ -143,16 +144,16 @@ describe('schema', () => {
         return Reflect.get(target, prop, recv) as unknown;
       },
     }) as Store;
-    const p = new Pipeline({ store: flaky, db: 'ctpipe_fail', rawEvents: false, log: silentLogger, registry: new Registry(), retryMinMs: 5, engine: { maxOpen: 1000, refreshMs: 60_000, graceMs: 5000 } });
+    const p = new Pipeline({ store: flaky, rawEvents: false, log: silentLogger, registry: new Registry(), retryMinMs: 5, engine: { maxOpen: 1000, refreshMs: 60_000, graceMs: 5000 } });
     const recs = decodeBuffers(fixtureBuffers('events')).ct.map((r, i) => ({ ...r, host: 'h', run: 'r', seq: i + 1 }));
     p.process(recs);
     expect(await p.write('t:0:1-100')).toBe(true);
     expect(p.storeUp).toBe(true);
     // the same range again (a replay by another processor): deduplicated by its token
-    const again = new Pipeline({ store, db: 'ctpipe_fail', rawEvents: false, log: silentLogger, registry: new Registry(), engine: { maxOpen: 1000, refreshMs: 60_000, graceMs: 5000 } });
+    const again = new Pipeline({ store: store.database('ctpipe_fail'), rawEvents: false, log: silentLogger, registry: new Registry(), engine: { maxOpen: 1000, refreshMs: 60_000, graceMs: 5000 } });
     again.process(recs);
     expect(await again.write('t:0:1-100')).toBe(true);
-    const [n] = (await (await store.query({ query: 'SELECT count() n, uniqExact(flow_id) u FROM ctpipe_fail.flows', format: 'JSONEachRow' })).json()) as { n: string; u: string }[];
+    const [n] = (await store.query('SELECT count() n, uniqExact(flow_id) u FROM ctpipe_fail.flows')) as { n: string; u: string }[];
     expect(Number(n!.n)).toBe(Number(n!.u));
     expect(Number(n!.n)).toBe(new Set(recs.map((r) => r.id)).size);
   });
@@ -160,7 +161,7 @@ describe('schema', () => {
   it('ctpipe run\'s backlog: while ClickHouse refuses rows, records past the bound are dropped and reported as a loss; the rest stored once', async () => {
     await migrate(store, { ...ctx, db: 'ctpipe_backlog' });
     let down = true;
-    const refusing = new Proxy(store, {
+    const refusing = new Proxy(store.database('ctpipe_backlog'), {
       get(target, prop, recv) {
         if (prop === 'insert') {
           return async (...args: unknown[]) => {
@@ -171,7 +172,7 @@ describe('schema', () => {
         return Reflect.get(target, prop, recv) as unknown;
       },
     }) as Store;
-    const p = new Pipeline({ store: refusing, db: 'ctpipe_backlog', rawEvents: false, log: silentLogger, registry: new Registry(), retryMinMs: 5, retryMaxMs: 20, engine: { maxOpen: 10_000, refreshMs: 60_000, graceMs: 5000 } });
+    const p = new Pipeline({ store: refusing, rawEvents: false, log: silentLogger, registry: new Registry(), retryMinMs: 5, retryMaxMs: 20, engine: { maxOpen: 10_000, refreshMs: 60_000, graceMs: 5000 } });
     // the collector's part: sequence numbers, and loss reports put into the stream
     let seq = 0;
     const losses: LossRecord[] = [];
@@ -204,7 +205,7 @@ describe('schema', () => {
     const loss = losses[0]!;
     expect(loss).toMatchObject({ reason: 'buffer_full', count: sink.dropped });
     expect(loss.last_seq! - loss.first_seq! + 1).toBe(sink.dropped);
-    const q = async <T>(sql: string) => (await store.query({ query: sql, format: 'JSONEachRow' })).json<T>();
+    const q = async <T>(sql: string) => store.query<T>(sql);
     const health = await q<{ kind: string; count: string; first_seq: string; last_seq: string }>(
       "SELECT kind, count, first_seq, last_seq FROM ctpipe_backlog.pipeline_health WHERE kind IN ('loss', 'gap') ORDER BY kind");
     // the dropped range arrives as the loss record's news and as the gap in the sequence
@@ -219,7 +220,7 @@ describe('schema', () => {
 
   it('stores anomalies from the statistics: one row per anomaly, its latest version ending it, through a checkpoint', async () => {
     await migrate(store, { ...ctx, db: 'ctpipe_anom' });
-    const opts = { store, db: 'ctpipe_anom', rawEvents: false, log: silentLogger, registry: new Registry(), engine: { maxOpen: 1000, refreshMs: 60_000, graceMs: 5000 }, detect: detectOptions(loadConfig({ env: {} }).detect, 5000) };
+    const opts = { store: store.database('ctpipe_anom'), rawEvents: false, log: silentLogger, registry: new Registry(), engine: { maxOpen: 1000, refreshMs: 60_000, graceMs: 5000 }, detect: detectOptions(loadConfig({ env: {} }).detect, 5000) };
     const cpu = (invalid: number) => ({ cpu: 0, ...Object.fromEntries(STAT_FIELDS.map((f) => [f, 0])), invalid }) as CpuStats;
     let invalid = 0;
     const rec = (i: number): StatsRecord => {
@@ -235,7 +236,7 @@ describe('schema', () => {
     p.importState(state);
     for (let i = 63; i < 90; i++) p.process([rec(i)]);
     expect(await p.write('a:63-89')).toBe(true);
-    const rows = (await (await store.query({ query: 'SELECT kind, started_at, ended_at, observed FROM ctpipe_anom.anomalies FINAL', format: 'JSONEachRow' })).json()) as { kind: string; ended_at: string | null; observed: number }[];
+    const rows = (await store.query('SELECT kind, started_at, ended_at, observed FROM ctpipe_anom.anomalies FINAL')) as { kind: string; ended_at: string | null; observed: number }[];
     expect(rows.length).toBe(1);
     expect(rows[0]!.kind).toBe('invalid_spike');
     expect(rows[0]!.ended_at).not.toBeNull();
@@ -247,7 +248,7 @@ describe('schema', () => {
     const t0 = 1_795_000_000_000;
     const lagAt = (i: number, growing: boolean) => (growing ? 10 + i * 20 : 10);
     for (const [proc, growing] of [['p-behind', true], ['p-keeping-up', false]] as const) {
-      const p = new Pipeline({ store, db: 'ctpipe', rawEvents: false, log: silentLogger, registry: new Registry(), engine: { maxOpen: 1000, refreshMs: 60_000, graceMs: 5000 } });
+      const p = new Pipeline({ store, rawEvents: false, log: silentLogger, registry: new Registry(), engine: { maxOpen: 1000, refreshMs: 60_000, graceMs: 5000 } });
       for (let i = 0; i <= 30; i++) {
         p.process([stats('r', 1_795_000_000 + i, [cpu(0, 0)])]);
         p.noteActivity(proc, 0, lagAt(i, growing), t0 + i * 10_000);
@@ -255,7 +256,7 @@ describe('schema', () => {
         expect(await p.write(`stats:${proc}:${i}`)).toBe(true);
       }
     }
-    const rows = await (await store.query({ query: "SELECT processor, count() n, sum(records) r, max(lag) l FROM ctpipe.processor_stats GROUP BY processor ORDER BY processor", format: 'JSONEachRow' })).json<{ processor: string; n: string; r: string; l: string }>();
+    const rows = await store.query<{ processor: string; n: string; r: string; l: string }>("SELECT processor, count() n, sum(records) r, max(lag) l FROM ctpipe.processor_stats GROUP BY processor ORDER BY processor");
     expect(rows.map((x) => [x.processor, Number(x.n), Number(x.l)])).toEqual([['p-behind', 31, 610], ['p-keeping-up', 31, 10]]);
     expect(Number(rows[1]!.r)).toBe(31); // one stats record per interval
     const rule = alertRules('ctpipe').groups[0]!.rules.find((r) => r.uid === 'ctpipe-processor-lag')!;
@@ -264,19 +265,52 @@ describe('schema', () => {
     expect(firing.firing.map((f) => f.labels)).toEqual([{ processor: 'p-behind' }]);
   });
 
+  it('sends rows ClickHouse refuses to dead_letters with the reason and stores every other row once, replays included', async () => {
+    await migrate(store, { ...ctx, db: 'ctpipe_refused' });
+    const db = store.database('ctpipe_refused');
+    const registry = new Registry();
+    const recs = decodeBuffers(fixtureBuffers('events')).ct.map((r, i) => ({ ...r, host: 'h', run: 'r', seq: i + 1 }));
+    // one connection's events carry a time before 1970: its row cannot be stored as DateTime64
+    const bad = recs.find((r) => r.type === 'destroy')!.id;
+    const poisoned = recs.map((r) => (r.id === bad ? { ...r, sec: -5 } : r));
+    const flows = new Set(recs.map((r) => r.id)).size;
+    for (let pass = 0; pass < 2; pass++) { // the second: a replay of the same range by another processor
+      const p = new Pipeline({ store: db, rawEvents: false, log: silentLogger, registry, engine: { maxOpen: 1000, refreshMs: 60_000, graceMs: 5000 } });
+      p.process(poisoned);
+      expect(await p.write('t:0:1-100', { origin: { input: 'topic', partition: 3, offset: 1 } })).toBe(true);
+    }
+    const [n] = await store.query<{ n: string; u: string }>('SELECT count() n, uniqExact(flow_id) u FROM ctpipe_refused.flows');
+    expect(Number(n!.n)).toBe(flows - 1);
+    expect(Number(n!.u)).toBe(flows - 1);
+    const letters = await store.query<{ topic: string; partition: number; reason: string; row: string }>(
+      "SELECT topic, partition, reason, unhex(payload_hex) row FROM ctpipe_refused.dead_letters");
+    expect(letters.length).toBe(1);
+    expect(letters[0]).toMatchObject({ topic: 'rows:flows', partition: 3 });
+    expect(letters[0]!.reason).toMatch(/^CANNOT_PARSE_DATETIME 41: .*\(input topic, token flows:t:0:1-100(\/[01])+\)$/);
+    expect(letters[0]!.row).toMatch(/^h\tr\t/);
+    expect(await registry.getSingleMetricAsString('ctpipe_processor_rows_refused_total')).toMatch(/table="flows"} 2/); // once per pass
+  });
+
+  it('stops on a statement the database cannot run (a missing column) instead of retrying or dropping rows', async () => {
+    await migrate(store, { ...ctx, db: 'ctpipe_schema' });
+    await store.command('ALTER TABLE ctpipe_schema.flows DROP COLUMN resynced');
+    const p = new Pipeline({ store: store.database('ctpipe_schema'), rawEvents: false, log: silentLogger, registry: new Registry(), engine: { maxOpen: 1000, refreshMs: 60_000, graceMs: 5000 } });
+    p.process(decodeBuffers(fixtureBuffers('events')).ct.map((r, i) => ({ ...r, host: 'h', run: 'r', seq: i + 1 })));
+    await expect(p.write('t:0:1-100')).rejects.toMatchObject({ code: 'STORE_SCHEMA', message: expect.stringMatching(/NO_SUCH_COLUMN_IN_TABLE 16: .*resynced/) });
+    expect(await store.query('SELECT * FROM ctpipe_schema.dead_letters')).toEqual([]);
+  });
+
   it('stores every field of a flow row as the engine made it, free text escaped (TabSeparated)', async () => {
     await migrate(store, { ...ctx, db: 'ctpipe_tsv' });
     const host = "fw\t'1'\\n\nedge";
     const rows: FlowRow[] = [];
-    const p = new Pipeline({ store, db: 'ctpipe_tsv', rawEvents: false, log: silentLogger, registry: new Registry(), engine: { maxOpen: 1000, refreshMs: 60_000, graceMs: 5000 } });
+    const p = new Pipeline({ store: store.database('ctpipe_tsv'), rawEvents: false, log: silentLogger, registry: new Registry(), engine: { maxOpen: 1000, refreshMs: 60_000, graceMs: 5000 } });
     const engineRows = new LifecycleEngine({ maxOpen: 1000, refreshMs: 60_000, graceMs: 5000, onRow: (r) => rows.push(r), onHealth: () => {} });
     const recs = decodeBuffers(fixtureBuffers('events')).ct.map((r, i) => ({ ...r, host, run: 'r\t1', seq: i + 1, helper: r.helper === undefined ? undefined : `${r.helper}\\x` }));
     p.process(recs);
     for (const r of recs) engineRows.apply(r);
     expect(await p.write('t:0:1-1')).toBe(true);
-    const got = (await (await store.query({
-      query: `SELECT * EXCEPT (orig_src, orig_dst, reply_src, reply_dst), orig_src_text, orig_dst_text FROM ctpipe_tsv.flows ORDER BY flow_id`, format: 'JSONEachRow',
-    })).json()) as Record<string, unknown>[];
+    const got = (await store.query(`SELECT * EXCEPT (orig_src, orig_dst, reply_src, reply_dst), orig_src_text, orig_dst_text FROM ctpipe_tsv.flows ORDER BY flow_id`)) as Record<string, unknown>[];
     expect(got.length).toBe(rows.length);
     const byId = new Map(rows.map((r) => [r.flow_id, r]));
     const time = (t: { sec: number; nsec: number } | null) => (t ? `${new Date(t.sec * 1000).toISOString().slice(0, 19).replace('T', ' ')}.${String(t.nsec).padStart(9, '0')}` : null);

@@ -12,12 +12,12 @@ import { BIN } from '../helpers/procs.js';
 describe('ctpipe query --example', () => {
   it('runs every saved query, with its default parameters, on the schema', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'ctpipe-examples-'));
-    const store = await openStore({ url: `chdb:${dir}` });
+    const store = await openStore({ url: `chdb:${dir}`, database: 'ctpipe' });
     try {
       await migrate(store, { db: 'ctpipe', flowsTtlDays: 30, eventsTtlDays: 7 });
       for (const [name, e] of Object.entries(EXAMPLES)) {
-        const r = await (await store.query({ query: e.sql('ctpipe'), query_params: e.params, format: 'JSON' })).json<Record<string, unknown>>();
-        expect(r.meta?.length, name).toBeGreaterThan(1);
+        const r = await store.queryWithMeta(e.sql('ctpipe'), e.params);
+        expect(r.meta.length, name).toBeGreaterThan(1);
       }
     } finally {
       await store.close();

@@ -1,0 +1,178 @@
+/**
+ * The position arithmetic of effectively-once processing, for one input (a Kafka partition, a
+ * recording file, a collector run): which fetched records go into which chunk, which wait, which
+ * position the rows stored so far cover, and when the state is due to be checkpointed. Pure: no
+ * I/O, no clock (callers pass `now`); the Kafka consumer, `ctpipe run`'s sink and file replay
+ * drive it and do the I/O.
+ *
+ * Invariants:
+ * - A chunk's rows are inserted under a token naming its range (`token`), so a chunk cut again the
+ *   same way is stored once. Replays cut again the same way: along the ranges logged before their
+ *   rows were written (`restore`), else by rules that depend on the records alone (`boundary`,
+ *   `maxRecords`).
+ * - `applied` only moves when a chunk's rows are stored (`done`), so a checkpoint taken at
+ *   `applied` (`checkpointed`) matches the state, and the offset after it is safe to commit.
+ * - Records at or below what is applied or already pending are dropped (a re-fetch from an older
+ *   committed offset); nothing is handed out twice.
+ */
+
+export interface Range {
+  first: number;
+  last: number;
+}
+
+export interface CursorOptions<M> {
+  /** Names the input in tokens: `${input}:${first}-${last}`. */
+  input: string;
+  /** A record's position in the input (offset, index or seq), increasing. */
+  position: (m: M) => number;
+  /** A record's size in bytes (for minBytes). */
+  size?: (m: M) => number;
+  checkpointMs: number;
+  /** A chunk holds at most this many records. */
+  maxRecords?: number;
+  /** Unless flushed, records wait until this many bytes are pending (fewer, larger inserts while behind). */
+  minBytes?: number;
+  /** True where `next` must start a new chunk whose first record is `first` (cuts from the records alone). */
+  boundary?: (first: M, next: M) => boolean;
+}
+
+export interface Chunk<M> {
+  first: number;
+  last: number;
+  records: M[];
+  token: string;
+  /** New input: its range is to be logged before its rows are written (replays cut along it). */
+  log: boolean;
+}
+
+export class PartitionCursor<M> {
+  /** Position of the last record whose rows are stored (-1: none). */
+  applied = -1;
+  private checkpointOffset = -1;
+  private checkpointedAt: number;
+  /** Logged ranges past the checkpoint, in order: replays cut along them. */
+  private ranges: Range[] = [];
+  private pending: M[] = [];
+  private pendingBytes = 0;
+
+  constructor(private readonly o: CursorOptions<M>, now: number) {
+    this.checkpointedAt = now;
+  }
+
+  /** Resumes after a checkpoint at `offset`, with the ranges logged past it. */
+  restore(offset: number, ranges: readonly Range[], now: number): void {
+    this.applied = this.checkpointOffset = offset;
+    this.ranges = ranges.filter((r) => r.first > offset).sort((a, b) => a.first - b.first);
+    this.checkpointedAt = now;
+    this.pending = [];
+    this.pendingBytes = 0;
+  }
+
+  /** Records waiting for a chunk. */
+  get waiting(): number {
+    return this.pending.length;
+  }
+
+  /** Position of the last record handed in (applied or pending). */
+  get received(): number {
+    return this.pending.length ? this.o.position(this.pending[this.pending.length - 1]!) : this.applied;
+  }
+
+  /** Adds fetched records in position order; those already applied or pending are dropped. */
+  add(records: readonly M[]): void {
+    const { position, size } = this.o;
+    let after = this.received;
+    for (const r of records) {
+      const at = position(r);
+      if (at <= after) continue;
+      this.pending.push(r);
+      if (size) this.pendingBytes += size(r);
+      after = at;
+    }
+  }
+
+  /**
+   * The chunks ready now, in order. Logged ranges come back whole (a partial one waits for the rest);
+   * new records are cut at `maxRecords` and `boundary`, and the remainder waits unless `flush` (the
+   * end of the input for now: a timer, the partition's end, the file's end) or `minBytes` is reached.
+   */
+  take(flush: boolean): Chunk<M>[] {
+    const pos = this.o.position;
+    const out: Chunk<M>[] = [];
+    let start = 0;
+    const left = () => this.pending.length - start;
+    while (left() > 0) {
+      const head = this.pending[start]!;
+      const logged = this.ranges.length ? this.ranges.find((r) => r.first === pos(head)) : undefined;
+      let n: number;
+      if (logged) {
+        n = 0;
+        while (n < left() && pos(this.pending[start + n]!) <= logged.last) n++;
+        if (pos(this.pending[start + n - 1]!) < logged.last) break; // the rest of the range comes later
+      } else {
+        n = Math.min(left(), this.o.maxRecords ?? Infinity);
+        if (this.o.boundary) {
+          for (let i = 1; i < n; i++) {
+            if (this.o.boundary(head, this.pending[start + i]!)) {
+              n = i;
+              break;
+            }
+          }
+        }
+        const cut = n < left() || n === this.o.maxRecords;
+        if (!cut && !flush && (this.o.minBytes === undefined || this.bytesFrom(start) < this.o.minBytes)) break;
+      }
+      const records = this.pending.slice(start, start + n);
+      const first = pos(records[0]!);
+      const last = pos(records[n - 1]!);
+      out.push({ first, last, records, token: `${this.o.input}:${first}-${last}`, log: !logged });
+      start += n;
+    }
+    this.pendingBytes -= this.bytesOf(0, start);
+    this.pending = start === this.pending.length ? [] : this.pending.slice(start);
+    return out;
+  }
+
+  private bytesOf(from: number, to: number): number {
+    const size = this.o.size;
+    let b = 0;
+    if (size) for (let i = from; i < to; i++) b += size(this.pending[i]!);
+    return b;
+  }
+
+  private bytesFrom(start: number): number {
+    return this.pendingBytes - this.bytesOf(0, start);
+  }
+
+  /** A chunk's rows are stored: the state now reflects it. */
+  done(c: Chunk<M>): void {
+    this.applied = c.last;
+    if (c.log) this.ranges.push({ first: c.first, last: c.last });
+  }
+
+  /** Chunks taken but not applied (the caller stopped): they wait again, ahead of anything pending. */
+  keep(chunks: readonly Chunk<M>[]): void {
+    const back = chunks.flatMap((c) => c.records);
+    this.pending = [...back, ...this.pending];
+    for (const r of back) this.pendingBytes += this.o.size?.(r) ?? 0;
+  }
+
+  /** A checkpoint is due: something new is applied and `checkpointMs` has passed since the last. */
+  due(now: number): boolean {
+    return this.applied > this.checkpointOffset && now - this.checkpointedAt >= this.o.checkpointMs;
+  }
+
+  /** The state at `applied` is stored; returns the position to commit (the next to read). */
+  checkpointed(offset: number, now: number): number {
+    this.checkpointOffset = offset;
+    this.checkpointedAt = now;
+    this.ranges = this.ranges.filter((r) => r.first > offset);
+    return offset + 1;
+  }
+
+  /** How far `end` (the input's last position) is past what is applied. */
+  lag(end: number): number {
+    return Math.max(0, end - this.applied);
+  }
+}

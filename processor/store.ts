@@ -1,0 +1,55 @@
+/**
+ * What the processor, the CLI and the dashboards need of a store, and nothing more: rows inserted
+ * under a token, the ranges an input logged, checkpoints, read-only queries, and the statements of
+ * migrations. processor/clickhouse/store.ts implements it on @clickhouse/client, for chDB and a
+ * server alike; tests and tools see only this.
+ */
+
+/** The tables the processor writes; each has one row form (processor/clickhouse/tables.ts). */
+export const TABLES = ['flows', 'host_stats', 'pipeline_health', 'anomalies', 'events', 'dead_letters', 'processor_stats'] as const;
+export type Table = (typeof TABLES)[number];
+
+/** An input a processor keeps a position in: a Kafka partition, a recording file, a collector run. */
+export interface InputKey {
+  group: string;
+  topic: string;
+  partition: number;
+}
+
+export interface InputRange {
+  first: number;
+  last: number;
+}
+
+/** A column's name and ClickHouse type, as a query's result reports them. */
+export interface ColumnMeta {
+  name: string;
+  type: string;
+}
+
+export interface Store {
+  /** The database of the ctpipe tables. */
+  readonly db: string;
+  /** Rows of one table (in that table's row form), deduplicated by `token`. */
+  insert(table: Table, rows: readonly unknown[], token: string): Promise<void>;
+  /** Logs the range of input positions whose rows are about to be written (replays cut along it). */
+  logRange(k: InputKey, r: InputRange): Promise<void>;
+  /** Ranges logged past `after`, in order. */
+  ranges(k: InputKey, after: number): Promise<InputRange[]>;
+  /** The last checkpoint: its position and the state's bytes. */
+  loadCheckpoint(k: InputKey): Promise<{ offset: number; state: Buffer } | undefined>;
+  saveCheckpoint(k: InputKey, offset: number, state: Buffer): Promise<void>;
+  /** A query's rows as objects; `{name:Type}` placeholders take `params`. */
+  query<T = Record<string, unknown>>(sql: string, params?: Record<string, unknown>): Promise<T[]>;
+  /** The same with the columns' names and types (dashboards). */
+  queryWithMeta(sql: string, params?: Record<string, unknown>): Promise<{ meta: ColumnMeta[]; rows: Record<string, unknown>[] }>;
+  /** A query's result as CSV with a header line. */
+  queryCsv(sql: string, params?: Record<string, unknown>): Promise<string>;
+  /** A statement without result rows (migrations, maintenance). */
+  command(sql: string, params?: Record<string, unknown>): Promise<void>;
+  /** The same store (one connection) on another database: tools and tests that keep several. */
+  database(db: string): Store;
+  /** Resolves when the store answers. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,126 @@
+/**
+ * `ctpipe process` when ClickHouse refuses something for good, through the mock Kafka cluster into
+ * chDB:
+ * - a record whose rows ClickHouse cannot store (an event time before 1970): its row goes to
+ *   dead_letters with ClickHouse's reason and every other row is stored;
+ * - a database missing a column the flows insert needs: the partitions stop with a clear message,
+ *   /healthz says so and `ctpipe_processor_partition_stopped` is 1; nothing is dropped, and once
+ *   the column is back a restart stores every connection exactly once.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { toJsonLine } from '../../contract/json.js';
+import type { CtRecord } from '../../contract/records.js';
+import { KafkaMock } from '../../lab/kafka-mock.js';
+import { metric, queryStore } from '../faults/harness.js';
+import { exited, Procs } from '../helpers/procs.js';
+
+const CONNS = 50;
+let kafka: KafkaMock;
+let dir: string;
+const procs = new Procs(() => ({ CTPIPE_KAFKA_BROKERS: kafka.brokers.join(',') }));
+
+/** NEW and DESTROY for `n` connections of `host`; `early` connection ids carry a time before 1970. */
+function connections(host: string, n: number, early = new Set<number>()): CtRecord[] {
+  const out: CtRecord[] = [];
+  for (let c = 0; c < n; c++) {
+    const orig = { src: '198.51.100.7', dst: '203.0.113.2', proto: 17, sport: 30000 + c, dport: 53 };
+    for (const type of ['new', 'destroy'] as const) {
+      out.push({
+        type, host, run: 'run-1', seq: out.length + 1, sec: early.has(c) ? -5 : 1_795_000_000 + out.length, nsec: 0, id: 500 + c,
+        family: 'ipv4', proto: 17, orig, reply: { src: orig.dst, dst: orig.src, proto: 17, sport: 53, dport: orig.sport }, status: 8, timeout: 30,
+      });
+    }
+  }
+  return out;
+}
+
+async function publish(topic: string, records: CtRecord[]): Promise<void> {
+  const file = path.join(dir, `${topic}.jsonl`);
+  writeFileSync(file, records.map(toJsonLine).join('\n') + '\n');
+  const [p] = procs.start(['replay', file, '--kafka-topic', topic]);
+  expect(await exited(p)).toBe(0);
+}
+
+/** Starts `ctpipe process` on `topic` into chDB at `chdb`; returns the process, its log and its metrics port. */
+function processor(topic: string, chdb: string) {
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const [p, log] = procs.start(['process', '--kafka-topic', topic, '--clickhouse-url', `chdb:${chdb}`, '--metrics-listen', `127.0.0.1:${port}`,
+    '--process-checkpoint', '1s', '--process-session-timeout', '6s']);
+  const scrape = () => fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text(), () => '');
+  const health = () => fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.status, () => 0);
+  return { p, log, scrape, health };
+}
+
+async function until(what: string, ok: () => Promise<boolean>, ms = 60_000): Promise<void> {
+  for (let t = 0; t < ms; t += 250) {
+    if (await ok()) return;
+    await sleep(250);
+  }
+  throw new Error(`timed out waiting for ${what}\n${procs.logs.map((l, i) => `[${i}] ${l.slice(-3000)}`).join('\n')}`);
+}
+
+beforeAll(async () => {
+  kafka = await KafkaMock.start();
+  dir = mkdtempSync(path.join(tmpdir(), 'ctpipe-store-errors-'));
+});
+
+afterAll(async () => {
+  await procs.killAll();
+  await kafka?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('ctpipe process when ClickHouse refuses for good', () => {
+  it('dead-letters the rows ClickHouse refuses, with the reason, and stores the rest', async () => {
+    const topic = `refused-${Date.now()}`;
+    const chdb = path.join(dir, 'refused');
+    await publish(topic, connections('edge-1', CONNS, new Set([7])));
+    const { p, log, scrape } = processor(topic, chdb);
+    await until('every record processed', async () => metric(await scrape(), 'ctpipe_processor_records_total') >= CONNS * 2);
+    await sleep(1500);
+    expect(metric(await scrape(), 'ctpipe_processor_rows_refused_total')).toBe(1);
+    p.kill('SIGTERM');
+    expect(await exited(p)).toBe(0);
+    expect(procs.logs[log]).toContain('ClickHouse refused a row; it is in dead_letters and the input goes on');
+    const [n] = await queryStore<{ n: string }>(chdb, "SELECT count() n FROM ctpipe.flows FINAL WHERE end_reason = 'destroy'");
+    expect(Number(n!.n)).toBe(CONNS - 1);
+    const letters = await queryStore<{ topic: string; reason: string }>(chdb, 'SELECT topic, reason FROM ctpipe.dead_letters');
+    expect(letters.map((l) => l.topic)).toEqual(['rows:flows']);
+    expect(letters[0]!.reason).toMatch(/^CANNOT_PARSE_DATETIME 41: /);
+  });
+
+  it('stops the partition on a missing column, says why, and loses nothing once the column is back', async () => {
+    const topic = `schema-${Date.now()}`;
+    const chdb = path.join(dir, 'schema');
+    // the schema as ctpipe makes it, then a column gone
+    const [m] = procs.start(['migrate', '--clickhouse-url', `chdb:${chdb}`]);
+    expect(await exited(m)).toBe(0);
+    await queryStore(chdb, 'ALTER TABLE ctpipe.flows DROP COLUMN resynced');
+    await publish(topic, connections('edge-2', CONNS));
+
+    const first = processor(topic, chdb);
+    await procs.waitLog(first.log, 'the partition is stopped');
+    expect(procs.logs[first.log]).toMatch(/NO_SUCH_COLUMN_IN_TABLE 16: .*resynced/);
+    expect(metric(await first.scrape(), 'ctpipe_processor_partition_stopped')).toBe(1);
+    expect(await first.health()).toBe(503);
+    await sleep(2000); // stopped, not retrying: the partition's records wait in Kafka
+    expect(procs.logs[first.log]).not.toContain('pausing this partition and retrying');
+    first.p.kill('SIGTERM');
+    expect(await exited(first.p)).toBe(0);
+
+    await queryStore(chdb, 'ALTER TABLE ctpipe.flows ADD COLUMN resynced Bool DEFAULT false AFTER snapshot');
+    const second = processor(topic, chdb);
+    await until('every record processed', async () => metric(await second.scrape(), 'ctpipe_processor_records_total') >= CONNS * 2);
+    await sleep(1500);
+    expect(await second.health()).toBe(200);
+    second.p.kill('SIGTERM');
+    expect(await exited(second.p)).toBe(0);
+    const [n] = await queryStore<{ n: string; u: string }>(chdb, "SELECT count() n, uniqExact(flow_id) u FROM ctpipe.flows WHERE end_reason = 'destroy'");
+    expect([Number(n!.n), Number(n!.u)]).toEqual([CONNS, CONNS]);
+    expect(await queryStore(chdb, 'SELECT * FROM ctpipe.dead_letters')).toEqual([]);
+  });
+});
