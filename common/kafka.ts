@@ -146,6 +146,8 @@ export interface GroupConsumer {
   commit(partition: number, next: number): Promise<void>;
   /** Stops fetching the given partitions (all when none are given). */
   pause(partitions?: number[]): void;
+  /** Each partition's last offset now (high watermark - 1), asked of the brokers. */
+  endOffsets(): Promise<Map<number, number>>;
   disconnect(): Promise<void>;
   /** Partitions assigned to this member at each rebalance. */
   onAssigned(cb: (partitions: number[]) => void): void;
@@ -166,6 +168,8 @@ export async function createGroupConsumer(cfg: KafkaConfigSection, log: Logger, 
       'brokers run and are reachable from this host, and that kafka.brokers (--kafka-brokers, CTPIPE_KAFKA_BROKERS) and the TLS/SASL settings are right.');
   }
   await consumer.subscribe({ topic: o.topic, fromBeginning: true });
+  const admin = kafka.admin();
+  let adminUp: Promise<void> | undefined;
   return {
     async run(onBatch) {
       await consumer.run({
@@ -191,7 +195,17 @@ export async function createGroupConsumer(cfg: KafkaConfigSection, log: Logger, 
     pause(partitions) {
       consumer.pause([partitions ? { topic: o.topic, partitions } : { topic: o.topic }]);
     },
-    disconnect: () => consumer.disconnect(),
+    async endOffsets() {
+      await (adminUp ??= admin.connect().catch((e: unknown) => {
+        adminUp = undefined;
+        throw e;
+      }));
+      return new Map((await admin.fetchTopicOffsets(o.topic)).map((x) => [x.partition, Number(x.high) - 1]));
+    },
+    async disconnect() {
+      await consumer.disconnect();
+      if (adminUp) await admin.disconnect();
+    },
     onAssigned(cb) {
       consumer.on(consumer.events.GROUP_JOIN, (e) => cb((e.payload.memberAssignment[o.topic] ?? []) as number[]));
     },

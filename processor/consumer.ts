@@ -41,6 +41,8 @@ interface PartitionState {
 export interface ProcessorHandle {
   stop(): Promise<void>;
   readonly healthy: () => boolean;
+  /** Health with what is wrong: stopped partitions with their reason, ClickHouse down, lag. */
+  readonly health: () => { ok: boolean; detail: Record<string, unknown> };
   readonly partitions: () => number[];
 }
 
@@ -58,11 +60,16 @@ export async function startProcessor(
   const parts = new Map<number, PartitionState>();
   /** Partitions stopped by a failure the store cannot mend, with the reason. */
   const stopped = new Map<number, string>();
+  /** A stopped partition's last applied offset: its lag keeps growing from there. */
+  const stoppedAt = new Map<number, number>();
   const deadLetters = new Counter({ name: 'ctpipe_processor_dead_letters_total', help: 'Kafka records that could not be decoded', registers: [registry] });
   const lag = new Gauge({ name: 'ctpipe_processor_lag_records', help: 'Kafka records behind the end of each partition', labelNames: ['partition'], registers: [registry] });
   const stoppedGauge = new Gauge({ name: 'ctpipe_processor_partition_stopped', help: '1 for a partition stopped by a ClickHouse failure retrying cannot mend (see the log)', labelNames: ['partition'], registers: [registry] });
   let stopping = false;
   let storeDown = false;
+  /** Partitions assigned to this member, and per partition the last offset applied and the end seen. */
+  let assigned: number[] = [];
+  const lags = new Map<number, number>();
 
   /** A store call retried while ClickHouse is away; the batch (and so the partition) waits. */
   const stored = <T>(what: string, fn: () => Promise<T>, running: () => boolean = () => true): Promise<T> =>
@@ -124,6 +131,7 @@ export async function startProcessor(
 
   /** A failure the store cannot mend: this partition stops (its state dropped), the others go on. */
   function stopPartition(partition: number, e: unknown): void {
+    stoppedAt.set(partition, parts.get(partition)?.cursor.applied ?? -1);
     parts.delete(partition);
     stopped.set(partition, errorMessage(e));
     stoppedGauge.set({ partition: String(partition) }, 1);
@@ -187,9 +195,28 @@ export async function startProcessor(
     }
     // Kept records are in memory: the fetch position moves on (commits follow `applied`, not this)
     if (fetchedTo !== undefined) c.resolve(fetchedTo);
-    lag.set({ partition: String(partition) }, st.cursor.lag(b.end));
+    setLag(partition, st.cursor.lag(b.end));
     if (st.cursor.due(Date.now())) await checkpoint(partition, st, running);
   }
+
+  function setLag(partition: number, n: number): void {
+    lags.set(partition, n);
+    lag.set({ partition: String(partition) }, n);
+  }
+
+  // A partition waiting on ClickHouse, or stopped, fetches nothing, so its lag is asked of the
+  // brokers too: the metric and /healthz keep telling how far behind it falls.
+  const lagTimer = setInterval(() => {
+    consumer.endOffsets().then((ends) => {
+      for (const p of assigned) {
+        const end = ends.get(p);
+        const st = parts.get(p);
+        if (end !== undefined && st) setLag(p, st.cursor.lag(end));
+        else if (end !== undefined && stopped.has(p)) setLag(p, Math.max(0, end - (stoppedAt.get(p) ?? -1)));
+      }
+    }, (e: unknown) => log.debug({ err: errorMessage(e) }, 'cannot read the partitions\' end offsets'));
+  }, Math.min(checkpointMs, 5000));
+  lagTimer.unref();
 
   let crashed: Error | undefined;
   consumer.onCrash((e, restart) => {
@@ -201,20 +228,30 @@ export async function startProcessor(
       onCrash?.(e);
     }
   });
-  consumer.onAssigned((assigned) => {
-    const mine = new Set(assigned);
+  consumer.onAssigned((partitions) => {
+    assigned = partitions;
+    const mine = new Set(partitions);
     for (const p of [...parts.keys()]) if (!mine.has(p)) parts.delete(p); // its new owner restores it
-    log.info({ partitions: assigned }, 'joined the consumer group');
+    log.info({ partitions }, 'joined the consumer group');
   });
   await consumer.run(onBatch);
 
+  const healthy = () => !crashed && !storeDown && stopped.size === 0 && [...parts.values()].every((s) => s.pipeline.storeUp);
   return {
-    healthy: () => !crashed && !storeDown && stopped.size === 0 && [...parts.values()].every((s) => s.pipeline.storeUp),
+    healthy,
+    health: () => ({
+      ok: healthy(),
+      detail: {
+        partitions: [...parts.keys()], store_up: !storeDown && [...parts.values()].every((s) => s.pipeline.storeUp),
+        lag: Object.fromEntries(lags), stopped: Object.fromEntries(stopped), ...(crashed ? { crashed: crashed.message } : {}),
+      },
+    }),
     partitions: () => [...parts.keys()],
     async stop() {
       // Pause, let the batch in hand finish, then checkpoint and commit while still a member
       // (kafkajs cannot commit once stopped), then leave the group.
       stopping = true;
+      clearInterval(lagTimer);
       consumer.pause();
       if (inFlight > 0) await new Promise<void>((r) => (drained = r));
       for (const [partition, st] of parts) {

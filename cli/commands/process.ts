@@ -23,7 +23,7 @@ export async function runProcess(cfg: Config): Promise<number> {
   let crash: (e: Error) => void = (e) => void (crashed = e);
   const p = await startProcessor(cfg, store, log, registry, cfg.process.checkpoint, (e) => crash(e));
   if (cfg.metrics.enabled) {
-    await serveOps(cfg.metrics.listen, registry, () => ({ ok: p.healthy(), detail: { partitions: p.partitions() } }));
+    await serveOps(cfg.metrics.listen, registry, () => p.health());
   }
   log.info({ topic: cfg.kafka.topic, group: cfg.process.group_id, store: cfg.clickhouse.url }, 'processing');
   // A consumer kafkajs cannot restart must not look alive: exit 1 so the supervisor restarts it.

@@ -51,7 +51,7 @@ function processor(topic: string, chdb: string) {
   const [p, log] = procs.start(['process', '--kafka-topic', topic, '--clickhouse-url', `chdb:${chdb}`, '--metrics-listen', `127.0.0.1:${port}`,
     '--process-checkpoint', '1s', '--process-session-timeout', '6s']);
   const scrape = () => fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text(), () => '');
-  const health = () => fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.status, () => 0);
+  const health = () => fetch(`http://127.0.0.1:${port}/healthz`).then(async (r) => ({ status: r.status, body: await r.text() }), () => ({ status: 0, body: '' }));
   return { p, log, scrape, health };
 }
 
@@ -106,9 +106,13 @@ describe('ctpipe process when ClickHouse refuses for good', () => {
     await procs.waitLog(first.log, 'the partition is stopped');
     expect(procs.logs[first.log]).toMatch(/NO_SUCH_COLUMN_IN_TABLE 16: .*resynced/);
     expect(metric(await first.scrape(), 'ctpipe_processor_partition_stopped')).toBe(1);
-    expect(await first.health()).toBe(503);
-    await sleep(2000); // stopped, not retrying: the partition's records wait in Kafka
+    const h = await first.health();
+    expect(h.status).toBe(503);
+    const stopped = (JSON.parse(h.body) as { detail: { stopped: Record<string, string> } }).detail.stopped;
+    expect(Object.values(stopped)).toEqual([expect.stringMatching(/NO_SUCH_COLUMN_IN_TABLE/)]); // one host: one partition
+    await sleep(2000); // stopped, not retrying: the partition's records wait in Kafka, and its lag says so
     expect(procs.logs[first.log]).not.toContain('pausing this partition and retrying');
+    expect(metric(await first.scrape(), 'ctpipe_processor_lag_records')).toBeGreaterThan(0);
     first.p.kill('SIGTERM');
     expect(await exited(first.p)).toBe(0);
 
@@ -116,7 +120,8 @@ describe('ctpipe process when ClickHouse refuses for good', () => {
     const second = processor(topic, chdb);
     await until('every record processed', async () => metric(await second.scrape(), 'ctpipe_processor_records_total') >= CONNS * 2);
     await sleep(1500);
-    expect(await second.health()).toBe(200);
+    expect((await second.health()).status).toBe(200);
+    expect(metric(await second.scrape(), 'ctpipe_processor_lag_records')).toBe(0);
     second.p.kill('SIGTERM');
     expect(await exited(second.p)).toBe(0);
     const [n] = await queryStore<{ n: string; u: string }>(chdb, "SELECT count() n, uniqExact(flow_id) u FROM ctpipe.flows WHERE end_reason = 'destroy'");
