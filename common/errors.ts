@@ -25,6 +25,7 @@ export const ErrorCodes = {
   STORE_ROWS_REFUSED: 'ClickHouse refused rows for what they hold (they go to dead_letters)',
   STORE_SCHEMA: 'ClickHouse cannot run a statement against this database as it is (a missing table or column, no permission)',
   QUERY_FAILED: 'ClickHouse rejected a query',
+  CHECKPOINT_INVALID: 'a stored checkpoint cannot be read back',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -95,7 +95,7 @@ export async function startProcessor(
     }, Date.now());
     const cp = await stored('load checkpoint', () => store.loadCheckpoint(key(partition)), running);
     const offset = cp?.offset ?? -1;
-    if (cp) pipeline.importState(decodeState(cp.state));
+    if (cp) pipeline.importState(decodeState(cp.chunks));
     const ranges = await stored('load batch ranges', () => store.ranges(key(partition), offset), running);
     cursor.restore(offset, ranges, Date.now());
     log.info({ partition, checkpoint: offset, open: pipeline.engine.openCount, replayRanges: ranges.length }, 'partition assigned: state restored from its checkpoint');
@@ -104,7 +104,7 @@ export async function startProcessor(
 
   async function checkpoint(partition: number, st: PartitionState, running: () => boolean): Promise<void> {
     const offset = st.cursor.applied;
-    await stored('checkpoint', () => store.saveCheckpoint(key(partition), offset, encodeState(st.pipeline.exportState())), running);
+    await stored('checkpoint', () => store.saveCheckpoint(key(partition), offset, encodeState(st.pipeline.exportState()), offset + 1), running);
     const next = st.cursor.checkpointed(offset, Date.now());
     try {
       await consumer.commit(partition, next);

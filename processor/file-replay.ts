@@ -55,7 +55,7 @@ export class FileReplay {
   async resume(): Promise<number> {
     const cp = await this.o.store.loadCheckpoint(this.key);
     if (cp) {
-      this.o.pipeline.importState(decodeState(cp.state));
+      this.o.pipeline.importState(decodeState(cp.chunks));
       this.cursor.restore(cp.offset, [], Date.now());
     }
     return this.cursor.applied;
@@ -81,7 +81,7 @@ export class FileReplay {
 
   private async checkpoint(): Promise<void> {
     const at = this.cursor.applied;
-    await this.o.store.saveCheckpoint(this.key, at, encodeState(this.o.pipeline.exportState()));
+    await this.o.store.saveCheckpoint(this.key, at, encodeState(this.o.pipeline.exportState()), at + 1);
     this.cursor.checkpointed(at, Date.now());
   }
 

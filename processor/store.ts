@@ -16,6 +16,11 @@ export interface InputKey {
   partition: number;
 }
 
+export interface Checkpoint {
+  offset: number;
+  chunks: Buffer[];
+}
+
 export interface InputRange {
   first: number;
   last: number;
@@ -36,9 +41,16 @@ export interface Store {
   logRange(k: InputKey, r: InputRange): Promise<void>;
   /** Ranges logged past `after`, in order. */
   ranges(k: InputKey, after: number): Promise<InputRange[]>;
-  /** The last checkpoint: its position and the state's bytes. */
-  loadCheckpoint(k: InputKey): Promise<{ offset: number; state: Buffer } | undefined>;
-  saveCheckpoint(k: InputKey, offset: number, state: Buffer): Promise<void>;
+  /**
+   * The last checkpoint: its position and the state's bytes, in the chunks they were saved in (a
+   * checkpoint from before chunks: one chunk, its JSON state).
+   */
+  loadCheckpoint(k: InputKey): Promise<Checkpoint | undefined>;
+  /**
+   * Saves a state as chunks; the checkpoint becomes the input's last once every chunk is stored.
+   * `version` orders checkpoints (a newer one wins): the offset + 1 for a Kafka partition.
+   */
+  saveCheckpoint(k: InputKey, offset: number, chunks: readonly Buffer[], version: number): Promise<void>;
   /** A query's rows as objects; `{name:Type}` placeholders take `params`. */
   query<T = Record<string, unknown>>(sql: string, params?: Record<string, unknown>): Promise<T[]>;
   /** The same with the columns' names and types (dashboards). */

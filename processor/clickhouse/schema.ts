@@ -242,6 +242,26 @@ export const MIGRATIONS: Migration[] = [
     statements: (c) => [...(c.cluster ? ['flows_local'] : []), 'flows'].map((t) =>
       `ALTER TABLE ${c.db}.${t}${onCluster(c)} ADD COLUMN IF NOT EXISTS resynced Bool DEFAULT false AFTER snapshot`),
   },
+  {
+    version: 5,
+    description: 'binary checkpoints in chunks: processor_checkpoint_chunks, and the checkpoint row naming its snapshot',
+    statements: (c) => [
+      // Two slots per input, written in turn: a snapshot goes into the slot the checkpoint row does
+      // not name, then the row switches to it, so the last complete snapshot is never overwritten.
+      ...table(c, 'processor_checkpoint_chunks', `
+        group_id String, topic String, partition UInt32,
+        slot UInt8, seq UInt32,
+        snapshot String,
+        data String CODEC(ZSTD(1)), -- base64: chDB's insert path takes text, not arbitrary bytes
+        version UInt64`,
+        'ReplacingMergeTree', 'version', 'ORDER BY (group_id, topic, partition, slot, seq)'),
+      ...[...(c.cluster ? ['processor_checkpoints_local'] : []), 'processor_checkpoints'].flatMap((t) => [
+        `ALTER TABLE ${c.db}.${t}${onCluster(c)} ADD COLUMN IF NOT EXISTS snapshot String DEFAULT '' AFTER state`,
+        `ALTER TABLE ${c.db}.${t}${onCluster(c)} ADD COLUMN IF NOT EXISTS slot UInt8 DEFAULT 0 AFTER snapshot`,
+        `ALTER TABLE ${c.db}.${t}${onCluster(c)} ADD COLUMN IF NOT EXISTS chunks UInt32 DEFAULT 0 AFTER slot`,
+      ]),
+    ],
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

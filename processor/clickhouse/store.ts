@@ -3,12 +3,14 @@
  * `chdb:PATH` opens an embedded ClickHouse (chDB) in this process; `http(s)://...` a server. Both
  * go through the same client, so every query and insert in ctpipe has one code path.
  */
+import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { ClickHouseLogLevel, createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
 import { CtpipeError, errorMessage } from '../../common/errors.js';
-import type { ColumnMeta, InputKey, InputRange, Store, Table } from '../store.js';
+import type { Checkpoint, ColumnMeta, InputKey, InputRange, Store, Table } from '../store.js';
+import { tsvText } from './tsv.js';
 import { FLOW_COLUMNS } from './rows.js';
 
 // The client would print its own errors to stdout; ctpipe reports them through its logger instead.
@@ -22,6 +24,10 @@ export interface StoreOptions {
   passwordFile?: string;
   requestTimeoutMs?: number;
 }
+
+/** Checkpoint chunks go in inserts of about this many bytes. */
+const CHUNK_INSERT_BYTES = 8 << 20;
+const slotKey = (k: InputKey) => `${k.group}\0${k.topic}\0${k.partition}`;
 
 /** Insert settings: the token deduplicates a retried or replayed insert, views included. */
 const insertSettings = (token: string): ClickHouseSettings => ({
@@ -57,18 +63,58 @@ class ClickHouseStore implements Store {
     return rows.map((x) => ({ first: Number(x.first_offset), last: Number(x.last_offset) }));
   }
 
-  async loadCheckpoint(k: InputKey): Promise<{ offset: number; state: Buffer } | undefined> {
-    const [cp] = await this.query<{ offset: string; state: string }>(
-      `SELECT offset, state FROM ${this.db}.processor_checkpoints FINAL WHERE group_id = {g:String} AND topic = {t:String} AND partition = {p:UInt32}`,
-      { g: k.group, t: k.topic, p: k.partition });
-    return cp && { offset: Number(cp.offset), state: Buffer.from(cp.state, 'base64') };
+  /** Each input's checkpoint slot and snapshot as last read or written by this process. */
+  private readonly slots = new Map<string, number>();
+
+  async loadCheckpoint(k: InputKey): Promise<Checkpoint | undefined> {
+    const where = 'group_id = {g:String} AND topic = {t:String} AND partition = {p:UInt32}';
+    const params = { g: k.group, t: k.topic, p: k.partition };
+    const [cp] = await this.query<{ offset: string; state: string; snapshot: string; slot: number; chunks: number }>(
+      `SELECT offset, state, snapshot, slot, chunks FROM ${this.db}.processor_checkpoints FINAL WHERE ${where}`, params);
+    if (!cp) return undefined;
+    this.slots.set(slotKey(k), cp.snapshot ? cp.slot : 1);
+    if (!cp.snapshot) return { offset: Number(cp.offset), chunks: [Buffer.from(cp.state, 'base64')] }; // before chunks: JSON in the row
+    const rows = await this.query<{ seq: number; snapshot: string; data: string }>(
+      `SELECT seq, snapshot, data FROM ${this.db}.processor_checkpoint_chunks FINAL
+       WHERE ${where} AND slot = {s:UInt8} AND seq < {n:UInt32} ORDER BY seq`, { ...params, s: cp.slot, n: cp.chunks });
+    if (rows.length !== cp.chunks || rows.some((r, i) => r.seq !== i || r.snapshot !== cp.snapshot)) {
+      throw new CtpipeError('CHECKPOINT_INVALID', `the checkpoint of ${k.topic}:${k.partition} (snapshot ${cp.snapshot}) has ${rows.filter((r) => r.snapshot === cp.snapshot).length} of its ${cp.chunks} chunks`);
+    }
+    return { offset: Number(cp.offset), chunks: rows.map((r) => Buffer.from(r.data, 'base64')) };
   }
 
-  async saveCheckpoint(k: InputKey, offset: number, state: Buffer): Promise<void> {
+  async saveCheckpoint(k: InputKey, offset: number, chunks: readonly Buffer[], version: number): Promise<void> {
+    const key = slotKey(k);
+    // the slot the current checkpoint does not name: it stays whole until the row below switches
+    const slot = 1 - (this.slots.get(key) ?? (await this.currentSlot(k)));
+    const snapshot = `${offset}-${randomBytes(4).toString('hex')}`;
+    const head = `${tsvText(k.group)}\t${tsvText(k.topic)}\t${k.partition}\t${slot}\t`;
+    for (let i = 0; i < chunks.length;) {
+      const lines: Buffer[] = [];
+      let bytes = 0;
+      for (; i < chunks.length && (lines.length === 0 || bytes < CHUNK_INSERT_BYTES); i++) {
+        // base64: chDB's insert path reads text, not arbitrary bytes (ZSTD on the column takes the size back)
+        const line = Buffer.from(`${head}${i}\t${snapshot}\t${chunks[i]!.toString('base64')}\t${version}\n`);
+        lines.push(line);
+        bytes += line.length;
+      }
+      await this.client.insert({
+        table: `${this.db}.processor_checkpoint_chunks`, format: 'TabSeparated', values: Readable.from(lines, { objectMode: false }),
+        columns: ['group_id', 'topic', 'partition', 'slot', 'seq', 'snapshot', 'data', 'version'],
+      });
+    }
     await this.client.insert({
       table: `${this.db}.processor_checkpoints`, format: 'JSONEachRow',
-      values: [{ group_id: k.group, topic: k.topic, partition: k.partition, offset, state: state.toString('base64'), version: offset + 1 }],
+      values: [{ group_id: k.group, topic: k.topic, partition: k.partition, offset, state: '', snapshot, slot, chunks: chunks.length, version }],
     });
+    this.slots.set(key, slot);
+  }
+
+  private async currentSlot(k: InputKey): Promise<number> {
+    const [cp] = await this.query<{ slot: number; snapshot: string }>(
+      `SELECT slot, snapshot FROM ${this.db}.processor_checkpoints FINAL WHERE group_id = {g:String} AND topic = {t:String} AND partition = {p:UInt32}`,
+      { g: k.group, t: k.topic, p: k.partition });
+    return cp?.snapshot ? cp.slot : 1;
   }
 
   async query<T>(sql: string, params?: Record<string, unknown>): Promise<T[]> {

@@ -21,6 +21,7 @@ import type { Store } from '../../processor/store.js';
 import { LifecycleEngine } from '../../processor/lifecycle/engine.js';
 import type { FlowRow } from '../../processor/lifecycle/flow-row.js';
 import { Pipeline } from '../../processor/pipeline.js';
+import { decodeState, encodeState } from '../../processor/checkpoint.js';
 import { PipelineSink } from '../../processor/sink.js';
 import { alertRules } from '../../dashboards/alerts.js';
 import { evaluateRule } from '../../dashboards/run-queries.js';
@@ -298,6 +299,38 @@ describe('schema', () => {
     p.process(decodeBuffers(fixtureBuffers('events')).ct.map((r, i) => ({ ...r, host: 'h', run: 'r', seq: i + 1 })));
     await expect(p.write('t:0:1-100')).rejects.toMatchObject({ code: 'STORE_SCHEMA', message: expect.stringMatching(/NO_SUCH_COLUMN_IN_TABLE 16: .*resynced/) });
     expect(await store.query('SELECT * FROM ctpipe_schema.dead_letters')).toEqual([]);
+  });
+
+  it('keeps checkpoints as chunks of any bytes in two slots, reads a checkpoint from before chunks, and refuses an incomplete one', async () => {
+    await migrate(store, { ...ctx, db: 'ctpipe_cp' });
+    const db = store.database('ctpipe_cp');
+    const k = { group: 'g', topic: 't\tx', partition: 2 };
+    expect(await db.loadCheckpoint(k)).toBeUndefined();
+    // every byte value, in chunks of several sizes (one larger than an insert's share)
+    const bytes = (n: number, seed: number) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 31 + seed) & 255));
+    const first = [bytes(256, 0), bytes(0, 0), bytes(70_000, 7), bytes(9 << 20, 3)];
+    // compared as hex digests: deep equality of megabytes of buffers is slow
+    const same = (got: { offset: number; chunks: Buffer[] } | undefined, offset: number, want: Buffer[]) => {
+      expect(got?.offset).toBe(offset);
+      expect(got?.chunks.map((c) => c.equals(want[got.chunks.indexOf(c)]!))).toEqual(want.map(() => true));
+    };
+    await db.saveCheckpoint(k, 10, first, 11);
+    same(await db.loadCheckpoint(k), 10, first);
+    const second = [bytes(5, 1)];
+    await db.saveCheckpoint(k, 20, second, 21);
+    same(await db.loadCheckpoint(k), 20, second);
+    const slots = await store.query<{ slot: number; n: string }>('SELECT slot, count() n FROM ctpipe_cp.processor_checkpoint_chunks FINAL GROUP BY slot ORDER BY slot');
+    expect(slots.map((x) => [x.slot, Number(x.n)])).toEqual([[0, 4], [1, 1]]); // the previous snapshot is still whole
+    // a checkpoint written before chunks: the state (gzip JSON, base64) in the row itself
+    const legacy = { group: 'g', topic: 'old', partition: 0 };
+    const state = encodeState({ engine: new LifecycleEngine({ maxOpen: 10, refreshMs: 1000, graceMs: 1000, onRow: () => {}, onHealth: () => {} }).exportState(), stats: new StatsDeltas().exportState() });
+    await store.command(`INSERT INTO ctpipe_cp.processor_checkpoints (group_id, topic, partition, offset, state, version) VALUES ('g', 'old', 0, 41, {s:String}, 42)`, { s: state[0]!.toString('base64') });
+    const old = (await db.loadCheckpoint(legacy))!;
+    expect(old.offset).toBe(41);
+    expect(decodeState(old.chunks).engine.open).toEqual([]);
+    // a chunk missing: refused, not restored in part
+    await store.command("ALTER TABLE ctpipe_cp.processor_checkpoint_chunks DELETE WHERE slot = 1 AND seq = 0 SETTINGS mutations_sync = 1");
+    await expect(db.loadCheckpoint(k)).rejects.toMatchObject({ code: 'CHECKPOINT_INVALID' });
   });
 
   it('stores every field of a flow row as the engine made it, free text escaped (TabSeparated)', async () => {
