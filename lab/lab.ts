@@ -13,7 +13,7 @@
  */
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { packageRoot } from '../common/paths.js';
@@ -44,6 +44,23 @@ export interface LabOptions {
 }
 
 const live = new Set<Lab>();
+
+const CONNTRACK_MAX = '/proc/sys/net/netfilter/nf_conntrack_max';
+/**
+ * Raises the global nf_conntrack_max (the root namespace's, shared by all) to at least `max`;
+ * returns the undo, which puts the old value back (also run at exit if a test dies first).
+ */
+export function raiseConntrackMax(max: number): () => void {
+  const old = Number(readFileSync(CONNTRACK_MAX, 'utf8'));
+  if (old >= max) return () => {};
+  writeFileSync(CONNTRACK_MAX, String(max));
+  const undo = () => writeFileSync(CONNTRACK_MAX, String(old));
+  process.once('exit', undo);
+  return () => {
+    process.off('exit', undo);
+    undo();
+  };
+}
 process.on('exit', () => {
   for (const lab of live) lab.destroySync();
 });
@@ -233,6 +250,32 @@ table inet ctpipe_lab {
     await this.exec('client', 'hping3', ['-q', '-S', '-c', String(count), '-i', `u${gapMs * 1000}`, '-p', `++${firstPort}`, dst], {
       allowFail: true, timeoutMs: 60_000,
     });
+  }
+
+  /**
+   * Fills the firewall's conntrack table with at least `count` UDP entries from random sources
+   * (hping3 --flood --rand-source, one new flow per packet, stopped once there are enough), kept an hour (UDP timeout 3600 s in the firewall),
+   * towards a server port that drops them silently. The global nf_conntrack_max must allow it
+   * (raiseConntrackMax). Resolves to the entries the firewall holds.
+   */
+  async fillUdp(count: number, port = 5000): Promise<number> {
+    await this.sysctl('fw', 'net.netfilter.nf_conntrack_udp_timeout', '3600');
+    await this.sysctl('fw', 'net.netfilter.nf_conntrack_udp_timeout_stream', '3600');
+    await run('nft', ['-f', '-'], { ns: this.ns.server, input: `table inet lab_sink {\n chain input {\n  type filter hook input priority 0; policy accept;\n  udp dport ${port} drop\n }\n}\n` });
+    const want = (await this.conntrackCount()) + count;
+    const flood = this.spawn('client', 'hping3', ['-q', '-2', '--rand-source', '-p', String(port), '--flood', ADDR.server4]);
+    try {
+      for (let t = 0; t < 600_000 && (await this.conntrackCount()) < want; t += 50) await new Promise((r) => setTimeout(r, 50));
+    } finally {
+      flood.kill('SIGKILL');
+    }
+    await new Promise((r) => setTimeout(r, 200)); // packets in flight land
+    return (await this.conntrackCount()) - (want - count);
+  }
+
+  /** Entries in the firewall's conntrack table. */
+  async conntrackCount(): Promise<number> {
+    return Number((await this.conntrack(['-C'])).stdout.trim());
   }
 
   /** The firewall's `ct state invalid` counter (packets). */

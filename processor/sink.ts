@@ -5,6 +5,10 @@
  * run, seq range). The next chunk goes through the engine meanwhile (rows carry versions and
  * tokens, so the order in which inserts finish does not matter).
  *
+ * With `checkpoint`, the pipeline's state is saved every `everyMs` and when the sink closes, once
+ * every earlier chunk's rows are stored, so a stop writes no row for the flows still open: the next
+ * start restores them and its table dump continues them (lifecycle/engine.ts).
+ *
  * While ClickHouse refuses inserts, records wait here: at most `maxBacklog` of them (memory is the
  * only buffer of `ctpipe run`). Past it new records are dropped, and once there is room again the
  * dropped seq range goes into the stream as a `buffer_full` loss record, as the Kafka publisher
@@ -14,8 +18,11 @@ import { errorMessage, isCtpipeError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { CtpipeRecord, LossRecord } from '../contract/records.js';
 import type { RecordSink } from '../contract/sink.js';
+import { encodeState } from './checkpoint.js';
+import { retrying } from './clickhouse/retry.js';
 import { PartitionCursor, type Chunk } from './cursor.js';
 import type { Pipeline } from './pipeline.js';
+import type { InputKey, Store } from './store.js';
 
 export interface PipelineSinkOptions {
   flushMs: number;
@@ -29,6 +36,8 @@ export interface PipelineSinkOptions {
   /** Puts a loss into the stream (the collector's reportLoss). */
   reportLoss?: (l: Pick<LossRecord, 'reason' | 'count' | 'source' | 'first_seq' | 'last_seq'>) => void;
   log?: Logger;
+  /** Saves the state under `key` every `everyMs` and at close. */
+  checkpoint?: { store: Store; key: InputKey; everyMs: number };
 }
 
 export class PipelineSink implements RecordSink {
@@ -72,7 +81,9 @@ export class PipelineSink implements RecordSink {
       return;
     }
     // one collector run: positions are its seq numbers, tokens name its host and run
-    this.cursor ??= new PartitionCursor({ input: `${r.host}:${r.run}`, position: (x) => x.seq, maxRecords: this.maxBatch, checkpointMs: Infinity }, Date.now());
+    this.cursor ??= new PartitionCursor({
+      input: `${r.host}:${r.run}`, position: (x) => x.seq, maxRecords: this.maxBatch, checkpointMs: this.o.checkpoint?.everyMs ?? Infinity,
+    }, Date.now());
     this.cursor.add([r]);
     this.reportDropped();
     if (this.backlog >= this.maxBatch) this.kick();
@@ -109,7 +120,23 @@ export class PipelineSink implements RecordSink {
         const write = this.pipeline.writeRows(rows, ch.token, { origin: { input: 'run', partition: 0, offset: ch.first }, shouldStop: () => this.stopping });
         this.inflight.push(this.settle(write, ch, cursor));
       }
+      if (cursor.due(Date.now())) await this.checkpoint(cursor);
     }
+  }
+
+  /** Saves the state once every chunk it has applied is stored (no insert in flight). */
+  private async checkpoint(cursor: PartitionCursor<CtpipeRecord>): Promise<void> {
+    const cp = this.o.checkpoint;
+    if (!cp) return;
+    await Promise.all(this.inflight);
+    this.inflight = [];
+    if (this.failure) return;
+    const at = cursor.applied;
+    const t0 = Date.now();
+    // the version orders checkpoints across runs, whose seq numbers start again at 1
+    await retrying(() => cp.store.saveCheckpoint(cp.key, at, encodeState(this.pipeline.exportState()), t0), { shouldStop: () => this.stopping });
+    cursor.checkpointed(at, Date.now());
+    this.o.log?.debug({ seq: at, open: this.pipeline.engine.openCount, ms: Date.now() - t0 }, 'state checkpointed');
   }
 
   private settle(write: Promise<boolean>, ch: Chunk<CtpipeRecord>, cursor: PartitionCursor<CtpipeRecord>): Promise<void> {
@@ -137,14 +164,21 @@ export class PipelineSink implements RecordSink {
     this.inflight = [];
   }
 
-  /** Final flush, with rows for the flows still open so they are visible after a stop. */
+  /**
+   * Final flush; then the state is saved (with `checkpoint`), or else the flows still open get a
+   * row so they are visible after a stop.
+   */
   async close(): Promise<void> {
     await this.flush();
     // the collector has stopped: a loss still to report goes in behind everything
     if (this.reportDropped()) await this.flush();
     if (this.failure) return;
-    this.pipeline.flushOpen();
-    await this.pipeline.write(`final:${Date.now()}`);
+    if (this.o.checkpoint) {
+      if (this.cursor?.due(Infinity)) await this.checkpoint(this.cursor);
+    } else {
+      this.pipeline.flushOpen();
+      await this.pipeline.write(`final:${Date.now()}`);
+    }
     this.stopping = true;
   }
 }

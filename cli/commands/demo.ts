@@ -73,7 +73,7 @@ export async function runDemo(cfg: Config, own: Record<string, unknown>): Promis
   try {
     await prepareDemoLab(lab);
     say(`starting the pipeline: collector on the firewall's conntrack, processor, embedded ClickHouse at ${out}/chdb`);
-    local = await startRun(demoCfg, createLogger(demoCfg.log_level, 'ctpipe-demo'));
+    local = await startRun(demoCfg, createLogger(demoCfg.log_level, 'ctpipe-demo'), false); // rows for what is still open: the lab goes away
     startMs = Date.now();
     background = demoBackground(lab, stop);
     for (const [i, step] of DEMO_STEPS.entries()) {

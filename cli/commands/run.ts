@@ -12,6 +12,7 @@ import { createLogger, type Logger } from '../../common/log.js';
 import { Pipeline } from '../../processor/pipeline.js';
 import { pipelineOptions } from '../../processor/options.js';
 import { PipelineSink } from '../../processor/sink.js';
+import { decodeState } from '../../processor/checkpoint.js';
 import type { CommandSpec } from '../args.js';
 import type { Config } from '../config.js';
 import { connectMigratedStore } from '../store.js';
@@ -56,8 +57,15 @@ export interface LocalRun {
   stop(why: string): Promise<void>;
 }
 
-/** The collector and the processor in this process, linked in memory; `ctpipe run` and `ctpipe demo`. */
-export async function startRun(cfg: Config, log: Logger): Promise<LocalRun> {
+/** Where `ctpipe run` keeps the state of a host between runs. */
+export const runStateKey = (host: string) => ({ group: 'ctpipe-run', topic: `run:${host}`, partition: 0 });
+
+/**
+ * The collector and the processor in this process, linked in memory; `ctpipe run` and `ctpipe demo`.
+ * With `keepState` (run's way) the state is checkpointed and restored by the next start, whose
+ * table dump continues the flows still open; without it (the demo's) open flows get a row at stop.
+ */
+export async function startRun(cfg: Config, log: Logger, keepState = true): Promise<LocalRun> {
   const undo = prepareCollect(cfg, log);
   const store = await connectMigratedStore(cfg, log).catch((e: unknown) => {
     undo();
@@ -65,16 +73,33 @@ export async function startRun(cfg: Config, log: Logger): Promise<LocalRun> {
   });
   const registry = new Registry();
   const pipeline = new Pipeline(pipelineOptions(cfg, store, log, registry));
+  const key = runStateKey(cfg.host);
+  if (keepState) {
+    const t0 = Date.now();
+    const cp = await store.loadCheckpoint(key).catch(async (e: unknown) => {
+      await store.close();
+      undo();
+      throw e;
+    });
+    if (cp) {
+      pipeline.importState(decodeState(cp.chunks));
+      log.info({ open: pipeline.engine.openCount, ms: Date.now() - t0 }, 'state restored from the last run; its table dump will continue the flows still open');
+    }
+  }
   let collector: Collector | undefined;
   const sink = new PipelineSink(pipeline, {
     flushMs: cfg.process.flush, processor: `run:${cfg.host}`, maxBacklog: cfg.process.max_backlog, log,
     reportLoss: (l) => collector?.reportLoss(l),
+    checkpoint: keepState ? { store, key, everyMs: cfg.process.checkpoint } : undefined,
   });
   collector = new Collector({ ...collectorOptions(cfg), sink, sockets: openNetfilterSocket, metrics: collectorMetrics(registry), log });
   if (cfg.metrics.enabled) {
     await serveOps(cfg.metrics.listen, registry, () => ({
-      ok: collector.healthy && pipeline.storeUp,
-      detail: { run: collector.run, seq: collector.lastSeq, open_flows: pipeline.engine.openCount, store_up: pipeline.storeUp, error: collector.lastError },
+      ok: collector.healthy && pipeline.storeUp && !sink.failure,
+      detail: {
+        run: collector.run, seq: collector.lastSeq, processed: sink.processed, backlog: sink.backlog, open_flows: pipeline.engine.openCount,
+        store_up: pipeline.storeUp, error: collector.lastError ?? sink.failure,
+      },
     }));
   }
   let stopping: Promise<void> | undefined;

@@ -147,6 +147,9 @@ export class LifecycleEngine {
       this.o.onHealth({ host: r.host, run: r.run, kind: 'run_start', at, count: 0, first_seq: r.seq, detail: `first seq ${r.seq}` });
       if (r.seq > 1) this.gap(r.host, r.run, at, 1, r.seq - 1);
       this.maxSeq.set(`${r.host}|${r.run}`, (this.cur = { seq: r.seq }));
+      // A new run of a host whose flows are open (the collector or `ctpipe run` restarted): its
+      // start dump confirms the flows the kernel still holds; those it lacks ended unseen meanwhile.
+      this.armResync(r.host, r.seq);
     } else if (r.seq <= cur.seq) {
       this.counters.duplicates++;
       return false;
@@ -169,7 +172,7 @@ export class LifecycleEngine {
         if (r.resync) this.armResync(r.host, r.seq);
         break;
       case 'dump_end':
-        if (r.why === 'resync') this.finishResync(r.host, r.start_seq, { sec: r.sec, nsec: r.nsec });
+        this.finishResync(r.host, r.start_seq, { sec: r.sec, nsec: r.nsec });
         break;
       default:
         break; // stats, expectations and INVALID samples are for the detectors
@@ -181,8 +184,11 @@ export class LifecycleEngine {
     const t = this.t;
     const h = t.intern(host);
     let waiting = this.resync.get(host);
-    if (!waiting) this.resync.set(host, (waiting = new Map()));
-    for (let s = 0; s < t.top; s++) if (t.live(s) && t.hostIdx[s] === h && !waiting.has(s)) waiting.set(s, seq);
+    for (let s = 0; s < t.top; s++) {
+      if (!t.live(s) || t.hostIdx[s] !== h || waiting?.has(s)) continue;
+      if (!waiting) this.resync.set(host, (waiting = new Map()));
+      waiting.set(s, seq);
+    }
   }
 
   private finishResync(host: string, dumpStartSeq: number, at: Time): void {

@@ -190,6 +190,35 @@ describe('lifecycles from synthetic sequences', () => {
     expect(y.e.openCount).toBe(3);
   });
 
+  it('after a restart (a new run of the host, state restored), the start dump continues the flows it holds and closes those that ended meanwhile', () => {
+    const flow = (id: number, type: CtRecord['type'] = 'new', status = 8, run = 'r') =>
+      ({ ...ev(type, type === 'new' ? 'SYN_SENT' : 'ESTABLISHED', status, { id, orig: { ...ev('new', undefined, 0).orig, sport: 1000 + id }, reply: { ...ev('new', undefined, 0).reply, dport: 1000 + id } }), run });
+    const x = engine();
+    let seq = 0;
+    for (const id of [1, 2, 3]) x.e.apply({ ...flow(id), seq: ++seq });
+    const before = new Map(x.rows.map((r) => [r.ct_id, r.flow_id]));
+    x.e.flushOpen();
+    const ids = new Map(x.rows.map((r) => [r.ct_id, r.flow_id]));
+    // stopped: the state saved; started again as run r2, whose dump holds flows 1 and 2 only
+    const y = engine();
+    y.e.importState(JSON.parse(JSON.stringify(x.e.exportState())) as ReturnType<typeof x.e.exportState>);
+    let seq2 = 0;
+    y.e.apply({ ...flow(9, 'new', 8, 'r2'), seq: ++seq2 }); // an event before the dump's rows
+    const start = seq2 + 1;
+    for (const id of [1, 2]) y.e.apply({ ...flow(id, 'snapshot', ASSURED, 'r2'), seq: ++seq2 });
+    y.e.apply({ type: 'dump_end', host: 'h', run: 'r2', seq: ++seq2, sec: t++, nsec: 0, why: 'start', start_seq: start, flows: 2, expectations: 0 });
+    const rows = () => new Map(y.final().map((r) => [r.ct_id, r]));
+    expect(rows().get(3)).toMatchObject({ end_reason: 'lost', lost_by: 'resync', flow_id: ids.get(3) });
+    expect(y.e.openCount).toBe(3); // 1, 2 continued and 9 new
+    y.e.apply({ ...flow(1, 'destroy', ASSURED, 'r2'), seq: ++seq2 });
+    expect(rows().get(1)).toMatchObject({ end_reason: 'destroy', flow_id: ids.get(1), resynced: true, run: 'r' });
+    y.e.flushOpen();
+    expect(rows().get(2)).toMatchObject({ end_reason: 'open', flow_id: ids.get(2), resynced: true });
+    expect(rows().get(9)).toMatchObject({ end_reason: 'open', resynced: false });
+    expect(before.size).toBe(0); // short flows get no row while open: the restart added none either
+    expect(y.rows.filter((r) => r.ct_id !== 9).every((r) => r.flow_id === ids.get(r.ct_id))).toBe(true);
+  });
+
   it('a dump that began before a later loss does not close the flows that loss left waiting', () => {
     const x = engine();
     const loss = (seq: number): CtpipeRecord => ({ type: 'loss', host: 'h', run: 'r', seq, sec: t++, nsec: 0, reason: 'enobufs', count: 1, source: 'events', resync: true });

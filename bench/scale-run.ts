@@ -1,0 +1,181 @@
+/**
+ * `ctpipe run` on a lab firewall holding a large conntrack table, as a user meets it: start (the
+ * table dump), Ctrl-C, start again (the state restored, the dump merged into it), then
+ * `conntrack -F` (every entry destroyed at once). Measures each phase and the peak RSS of each run
+ * (VmHWM, the embedded store included), and checks the rows: every kernel flow exactly one row,
+ * ended by its DESTROY, none lost, evicted or duplicated. The bounded scale test runs it at CI
+ * size; `npm run bench -- scale` at 1,000,000 entries.
+ */
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { packageRoot } from '../common/paths.js';
+import { Lab, raiseConntrackMax } from '../lab/lab.js';
+import { openStore } from '../processor/clickhouse/store.js';
+
+export interface RunScaleResult {
+  entries: number;
+  fillS: number;
+  /** First start: the dump of the whole table, until every record is processed. */
+  firstCaughtUpS: number;
+  firstStopS: number;
+  firstPeakRssMb: number;
+  /** Second start: the state restored (from the log), then until the new dump is processed. */
+  restoreMs: number;
+  secondCaughtUpS: number;
+  /** conntrack -F: from the flush until every DESTROY's row is written. */
+  drainS: number;
+  drainRowsPerS: number;
+  secondStopS: number;
+  secondPeakRssMb: number;
+  kernelDrops: number;
+  rows: { flows: number; destroyed: number; lost: number; evicted: number; duplicates: number; notInKernel: number; kernelWithoutRow: number };
+}
+
+interface Health { detail: { seq: number; processed: number; backlog: number; open_flows: number } }
+
+/** `ctpipe run` as a child, its log, its health, and its peak RSS sampled until it exits. */
+class RunProcess {
+  log = '';
+  peakKb = 0;
+  private readonly p: ChildProcessWithoutNullStreams;
+  private readonly port = 20000 + Math.floor(Math.random() * 20000);
+  private readonly exit: Promise<number | null>;
+  private readonly sampler: NodeJS.Timeout;
+
+  constructor(args: string[]) {
+    this.p = spawn(process.execPath, [path.join(packageRoot(), 'bin', 'ctpipe.js'), 'run', ...args, '--metrics-listen', `127.0.0.1:${this.port}`]);
+    this.p.stderr.on('data', (d: Buffer) => (this.log += d.toString()));
+    this.exit = new Promise((r) => this.p.once('exit', (c) => r(c)));
+    this.sampler = setInterval(() => this.sample(), 100);
+  }
+
+  private sample(): void {
+    try {
+      const m = /VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${this.p.pid}/status`, 'utf8'));
+      if (m) this.peakKb = Math.max(this.peakKb, Number(m[1]));
+    } catch {
+      // exited
+    }
+  }
+
+  async health(): Promise<Health | undefined> {
+    return fetch(`http://127.0.0.1:${this.port}/healthz`).then((r) => r.json() as Promise<Health>, () => undefined);
+  }
+
+  /** A sample's value (the series whose labels contain `label`, e.g. `table="flows"`), NaN if absent. */
+  async metric(name: string, label = ''): Promise<number> {
+    const text = await fetch(`http://127.0.0.1:${this.port}/metrics`).then((r) => r.text(), () => '');
+    return Number(new RegExp(`^${name}(?:\\{[^}]*${label}[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+  }
+
+  /** Waits until `ok` on the health detail; seconds taken. */
+  async until(what: string, ok: (h: Health['detail']) => boolean, ms = 600_000): Promise<number> {
+    const t0 = performance.now();
+    while (performance.now() - t0 < ms) {
+      const h = await this.health();
+      if (h && ok(h.detail)) return (performance.now() - t0) / 1000;
+      if (this.p.exitCode !== null) break;
+      await sleep(100);
+    }
+    throw new Error(`ctpipe run: ${what} not reached\n${this.log.slice(-4000)}`);
+  }
+
+  /** SIGINT, as Ctrl-C; seconds until it exited. */
+  async stop(): Promise<number> {
+    this.sample();
+    const t0 = performance.now();
+    this.p.kill('SIGINT');
+    const code = await this.exit;
+    clearInterval(this.sampler);
+    if (code !== 0) throw new Error(`ctpipe run exited ${String(code)}\n${this.log.slice(-4000)}`);
+    return (performance.now() - t0) / 1000;
+  }
+
+  kill(): void {
+    clearInterval(this.sampler);
+    this.p.kill('SIGKILL');
+  }
+}
+
+/** Kernel flows of the firewall (`conntrack -L -o id`), keyed by id, source and source port (ids alone collide). */
+async function kernelFlows(lab: Lab): Promise<Set<string>> {
+  const out = (await lab.conntrack(['-L', '-o', 'id'])).stdout;
+  const keys = new Set<string>();
+  for (const m of out.matchAll(/src=(\S+) dst=\S+ sport=(\d+) .*?\bid=(\d+)/g)) keys.add(`${m[3]}|${m[1]}|${m[2]}`);
+  return keys;
+}
+
+export async function runScaleRun(entries: number, say: (line: string) => void = () => {}): Promise<RunScaleResult> {
+  const undoMax = raiseConntrackMax(Math.ceil(entries * 1.3) + 65_536);
+  const lab = await Lab.create({ accounting: true });
+  const dir = mkdtempSync(path.join(tmpdir(), 'ctpipe-scale-'));
+  let proc: RunProcess | undefined;
+  try {
+    await lab.sysctl('fw', 'net.netfilter.nf_conntrack_events', '1');
+    const t0 = performance.now();
+    const filled = await lab.fillUdp(entries);
+    const fillS = (performance.now() - t0) / 1000;
+    say(`filled ${filled.toLocaleString()} entries in ${fillS.toFixed(1)} s`);
+    const args = ['--netns', lab.netnsPath('fw'), '--clickhouse-url', `chdb:${path.join(dir, 'chdb')}`, '--host', 'scale', '--stats-interval', '5s'];
+    const caughtUp = (h: Health['detail']) => h.seq > 0 && h.processed >= h.seq && h.backlog === 0 && h.open_flows >= filled;
+
+    proc = new RunProcess(args);
+    const firstCaughtUpS = await proc.until('the first dump processed', caughtUp);
+    say(`first start: ${filled.toLocaleString()} open flows processed in ${firstCaughtUpS.toFixed(1)} s`);
+    const firstStopS = await proc.stop();
+    const firstPeakRssMb = proc.peakKb / 1024;
+    say(`first stop: ${firstStopS.toFixed(2)} s; peak RSS ${firstPeakRssMb.toFixed(0)} MB`);
+
+    proc = new RunProcess(args);
+    const secondCaughtUpS = await proc.until('the second dump processed', caughtUp);
+    const restoreMs = Number(/"ms":(\d+)[^\n]*state restored/.exec(proc.log)?.[1] ?? NaN);
+    say(`second start: state restored in ${restoreMs} ms, caught up in ${secondCaughtUpS.toFixed(1)} s`);
+    const ids = await kernelFlows(lab);
+    const rowsBefore = await proc.metric('ctpipe_processor_rows_total', 'table="flows"');
+    const tFlush = performance.now();
+    await lab.conntrack(['-F']);
+    while ((await proc.metric('ctpipe_processor_rows_total', 'table="flows"')) < (rowsBefore || 0) + ids.size) {
+      if (performance.now() - tFlush > 600_000) throw new Error(`the flush's rows were not all written\n${proc.log.slice(-4000)}`);
+      await sleep(100);
+    }
+    const drainS = (performance.now() - tFlush) / 1000;
+    say(`conntrack -F: ${ids.size.toLocaleString()} rows written ${drainS.toFixed(1)} s after the flush began (${Math.round(ids.size / drainS).toLocaleString()} rows/s)`);
+    const kernelDrops = await proc.metric('ctpipe_collector_netlink_drops_total');
+    const secondStopS = await proc.stop();
+    const secondPeakRssMb = proc.peakKb / 1024;
+    say(`second stop: ${secondStopS.toFixed(2)} s; peak RSS ${secondPeakRssMb.toFixed(0)} MB`);
+    proc = undefined;
+
+    const store = await openStore({ url: `chdb:${path.join(dir, 'chdb')}`, database: 'ctpipe' });
+    try {
+      const [r] = await store.query<Record<string, string>>(`
+        SELECT count() flows, countIf(end_reason = 'destroy') destroyed, countIf(end_reason = 'lost') lost, countIf(lost_by = 'evicted') evicted
+        FROM ctpipe.flows FINAL WHERE host = 'scale'`);
+      const [d] = await store.query<{ n: string; u: string }>("SELECT count() n, uniqExact(flow_id) u FROM ctpipe.flows WHERE host = 'scale' AND end_reason != 'open'");
+      const stored = new Set((await store.query<{ k: string }>(
+        "SELECT concat(toString(ct_id), '|', orig_src_text, '|', toString(orig_sport)) k FROM ctpipe.flows FINAL WHERE host = 'scale'")).map((x) => x.k));
+      let notInKernel = 0;
+      for (const id of stored) if (!ids.has(id)) notInKernel++;
+      let kernelWithoutRow = 0;
+      for (const id of ids) if (!stored.has(id)) kernelWithoutRow++;
+      return {
+        entries: filled, fillS, firstCaughtUpS, firstStopS, firstPeakRssMb, restoreMs, secondCaughtUpS, drainS, drainRowsPerS: ids.size / drainS,
+        secondStopS, secondPeakRssMb, kernelDrops: Number.isNaN(kernelDrops) ? 0 : kernelDrops,
+        rows: {
+          flows: Number(r!.flows), destroyed: Number(r!.destroyed), lost: Number(r!.lost), evicted: Number(r!.evicted),
+          duplicates: Number(d!.n) - Number(d!.u), notInKernel, kernelWithoutRow,
+        },
+      };
+    } finally {
+      await store.close();
+    }
+  } finally {
+    proc?.kill();
+    await lab.destroy();
+    undoMax();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
