@@ -19,6 +19,7 @@ import { sumCpus } from '../contract/records.js';
 import type { CpuStats, CtpipeRecord, ExpRecord, InvalidPacketRecord, LossRecord, StatsRecord } from '../contract/records.js';
 import { decodeDatagram, type MessageHandler } from './conntrack/decode.js';
 import type { ExpStats, GlobalStats } from './conntrack/stats.js';
+import { DropCounter } from './drops.js';
 import type { CollectorMetrics } from './metrics.js';
 import * as N from './netlink/constants.js';
 import { forEachFrame } from './netlink/frames.js';
@@ -74,7 +75,7 @@ export class Collector {
   private statsTimer?: NodeJS.Timeout;
   private resyncTimer?: NodeJS.Timeout;
   private lastResyncAt = 0;
-  private lastDrops = 0;
+  private eventDrops?: DropCounter;
   private rcvbuf = 0;
   private counted = { events: 0, drops: 0, enobufs: 0, rejected: 0 };
   private rejectLogs = 0;
@@ -144,6 +145,7 @@ export class Collector {
     const o = this.o;
     const groups = [...new Set(o.events.map((k) => GROUPS[k]))];
     this.events = o.sockets({ groups, rcvbuf: o.rcvbuf, netns: o.netns });
+    this.eventDrops = new DropCounter(this.events);
     this.rcvbuf = this.events.rcvbuf;
     o.metrics.rcvbuf.set(this.rcvbuf);
     if (!this.events.forced) {
@@ -196,10 +198,8 @@ export class Collector {
   }
 
   private takeDrops(): number {
-    if (!this.events) return 0;
-    const drops = this.events.stats().drops;
-    const delta = drops - this.lastDrops;
-    this.lastDrops = drops;
+    if (!this.eventDrops) return 0;
+    const delta = this.eventDrops.take();
     if (delta > 0) {
       this.counted.drops += delta;
       this.o.metrics.kernelDrops.inc({ socket: 'events' }, delta);
@@ -290,15 +290,15 @@ export class Collector {
         }
       },
     };
+    const nflogDrops = new DropCounter(sock);
     sock.start((chunk, enobufs) => {
       if (chunk) {
         const dv = new DataView(chunk.buffer, chunk.byteOffset, chunk.byteLength);
         forEachFrame(chunk, (off, len, sec, nsec) => decodeDatagram(chunk, dv, off, off + len, sec, nsec, handler));
       }
       if (enobufs > 0) {
-        const d = sock.stats().drops;
         this.o.metrics.enobufs.inc({ socket: 'nflog' }, enobufs);
-        this.emitLoss('enobufs', d, 'nflog', false);
+        this.emitLoss('enobufs', nflogDrops.take(), 'nflog', false);
       }
     });
     const send = (msg: (s: number) => Buffer) =>

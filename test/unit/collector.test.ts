@@ -3,7 +3,7 @@
  * socket's drop counter, a loss record, a larger buffer, a resync dump), statistics assembly.
  */
 import { describe, expect, it } from 'vitest';
-import { Collector } from '../../collector/collector.js';
+import { Collector, type CollectorOptions } from '../../collector/collector.js';
 import { collectorMetrics } from '../../collector/metrics.js';
 import { NlWriter } from '../../collector/netlink/writer.js';
 import { MemorySink } from '../../contract/sink.js';
@@ -48,11 +48,11 @@ function kernel(req: Buffer, sock: FakeSocket): void {
   queueMicrotask(() => sock.deliver(reply));
 }
 
-function setup() {
+function setup(nflog?: CollectorOptions['nflog']) {
   const sockets: FakeSocket[] = [];
   const sink = new MemorySink();
   const c = new Collector({
-    host: 'h1', run: 'r1', events: ['new', 'update', 'destroy'], rcvbuf: 1 << 20, rcvbufMax: 4 << 20, dump: true,
+    host: 'h1', run: 'r1', events: ['new', 'update', 'destroy'], rcvbuf: 1 << 20, rcvbufMax: 4 << 20, dump: true, nflog,
     statsIntervalMs: 3_600_000, resyncMinIntervalMs: 0, sink, metrics: collectorMetrics(), log: silentLogger,
     sockets: (o) => {
       const s = new FakeSocket(o, o.groups?.length ? undefined : kernel);
@@ -104,6 +104,19 @@ describe('collector', () => {
     ev.deliver([], 1);
     ev.deliver([], 1);
     expect(ev.rcvbuf).toBe(4 << 20);
+    await c.stop();
+  });
+
+  it('reports each NFLOG overrun with the drops since the last one, not the socket\'s running total', async () => {
+    const { c, sink, sockets } = setup({ group: 7, rate: 10, copyRange: 128 });
+    await c.start();
+    const nflog = sockets.find((s) => s.sent.some((m) => m.readUInt16LE(4) === 0x0401))!; // NFULNL_MSG_CONFIG
+    nflog.drops = 5;
+    nflog.deliver([], 1);
+    nflog.drops = 12;
+    nflog.deliver([], 1);
+    const losses = sink.records.filter((r): r is LossRecord => r.type === 'loss' && r.source === 'nflog');
+    expect(losses.map((l) => [l.reason, l.count, l.resync])).toEqual([['enobufs', 5, false], ['enobufs', 7, false]]);
     await c.stop();
   });
 
