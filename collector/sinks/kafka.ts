@@ -8,7 +8,9 @@
  * Order: one send in flight at a time; the spool always holds records older than the memory
  * queue, and is drained first when Kafka is back.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { Backoff } from '../../common/backoff.js';
 import { CtpipeError, errorMessage } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import { decodeBatch, encodeBatch } from '../../contract/proto/batch.js';
@@ -178,7 +180,7 @@ export class KafkaPublisher implements RecordSink {
   /** Sends values in order, retrying with backoff until acknowledged; false when closing gave up. */
   private async sendAll(values: Buffer[]): Promise<boolean> {
     let start = 0;
-    let delay = this.o.retryMinMs ?? 200;
+    const backoff = new Backoff(this.o.retryMinMs ?? 200, this.o.retryMaxMs ?? 5000);
     while (start < values.length) {
       let end = start;
       let bytes = 0;
@@ -196,7 +198,7 @@ export class KafkaPublisher implements RecordSink {
         this.up = true;
         this.m.up.set(1);
         start = end;
-        delay = this.o.retryMinMs ?? 200;
+        backoff.reset();
       } catch (e) {
         this.m.errors.inc();
         this.up = false;
@@ -210,8 +212,7 @@ export class KafkaPublisher implements RecordSink {
           this.o.log.warn({ err: errorMessage(e), buffered: this.queueBytes, spooled: this.o.spool?.bytes ?? 0 }, 'Kafka send failed; buffering and retrying');
         }
         if (this.closing && this.giveUp) return false;
-        await sleep(delay);
-        delay = Math.min(delay * 2, this.o.retryMaxMs ?? 5000);
+        await backoff.wait();
         if (this.closing && this.giveUp) return false;
       }
     }
@@ -279,8 +280,4 @@ function countRecords(v: Buffer): number {
     throw new CtpipeError('RECORD_DECODE', 'publisher produced an unreadable batch');
   }
   return n;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

@@ -3,6 +3,7 @@
  * up to `maxMs`), for as long as the caller wants. The caller holds its input position meanwhile,
  * which is what pauses consumption; nothing is dropped.
  */
+import { Backoff } from '../../common/backoff.js';
 import { asError, CtpipeError, errorMessage } from '../../common/errors.js';
 
 export interface RetryOptions {
@@ -14,15 +15,14 @@ export interface RetryOptions {
 }
 
 export async function retrying<T>(fn: () => Promise<T>, o: RetryOptions = {}): Promise<T> {
-  let delay = o.minMs ?? 200;
+  const backoff = new Backoff(o.minMs ?? 200, o.maxMs ?? 10_000);
   for (let attempt = 1; ; attempt++) {
     try {
       return await fn();
     } catch (e) {
       o.onError?.(asError(e), attempt);
       if (o.shouldStop?.()) throw new CtpipeError('STORE_UNAVAILABLE', `gave up after ${attempt} attempts: ${errorMessage(e)}`, { cause: e });
-      await new Promise((r) => setTimeout(r, delay));
-      delay = Math.min(delay * 2, o.maxMs ?? 10_000);
+      await backoff.wait();
     }
   }
 }
