@@ -17,7 +17,7 @@ import { CtpipeError, errorMessage } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import { sumCpus } from '../contract/records.js';
 import type { CpuStats, CtpipeRecord, ExpRecord, InvalidPacketRecord, LossRecord, StatsRecord } from '../contract/records.js';
-import { decodeDatagram, type MessageHandler } from './conntrack/decode.js';
+import { decodeChunk, decodeDatagram, type MessageHandler } from './conntrack/decode.js';
 import type { ExpStats, GlobalStats } from './conntrack/stats.js';
 import { DropCounter } from './drops.js';
 import type { CollectorMetrics } from './metrics.js';
@@ -27,6 +27,7 @@ import * as R from './netlink/requests.js';
 import { nflogBind, nflogMode, nflogTimeout } from './nflog/config.js';
 import { decodeNflogMessage, NFULNL_MSG_PACKET } from './nflog/decode.js';
 import { QueryClient } from './query.js';
+import { Requester } from './requester.js';
 import type { RecordSink } from '../contract/sink.js';
 import type { NetlinkSocket, SocketFactory } from './socket.js';
 
@@ -72,6 +73,7 @@ export class Collector {
   private events?: NetlinkSocket;
   private query?: QueryClient;
   private nflog?: NetlinkSocket;
+  private nflogRequests?: Requester;
   private statsTimer?: NodeJS.Timeout;
   private resyncTimer?: NodeJS.Timeout;
   private lastResyncAt = 0;
@@ -274,48 +276,30 @@ export class Collector {
   private async startNflog(cfg: { group: number; rate: number; copyRange: number }): Promise<void> {
     const sock = this.o.sockets({ rcvbuf: 8 << 20, netns: this.o.netns });
     this.nflog = sock;
-    let seq = 1;
-    const acks = new Map<number, (errno: number) => void>();
+    const requests = new Requester((msg) => sock.send(msg), (errno) =>
+      `NFLOG group ${cfg.group}: errno ${errno}${errno === 16 ? ' (EBUSY: another process owns the group)' : ''}`);
     const handler: MessageHandler = {
       ct: () => {}, exp: () => {}, cpuStats: () => {}, globalStats: () => {}, expStats: () => {},
-      done: (s) => acks.get(s)?.(0),
-      kernelError: (s, errno) => acks.get(s)?.(errno),
+      done: (s) => requests.settle(s),
+      kernelError: (s, errno) => requests.settle(s, errno),
       reject: (e, b) => this.onReject(e, b, 'nflog'),
+      // a packet that does not decode throws out of here: decodeDatagram rejects it with its code
       other: (buf, dv, off, len, type, _flags, sec, nsec) => {
-        if (type !== ((N.NFNL_SUBSYS_ULOG << 8) | NFULNL_MSG_PACKET)) return;
-        try {
-          this.onInvalidPacket(decodeNflogMessage(buf, dv, off, len), sec, nsec);
-        } catch (e) {
-          this.onReject(e as CtpipeError, buf.subarray(off, off + len), 'nflog');
-        }
+        if (type === ((N.NFNL_SUBSYS_ULOG << 8) | NFULNL_MSG_PACKET)) this.onInvalidPacket(decodeNflogMessage(buf, dv, off, len), sec, nsec);
       },
     };
     const nflogDrops = new DropCounter(sock);
     sock.start((chunk, enobufs) => {
-      if (chunk) {
-        const dv = new DataView(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-        forEachFrame(chunk, (off, len, sec, nsec) => decodeDatagram(chunk, dv, off, off + len, sec, nsec, handler));
-      }
+      if (chunk) decodeChunk(chunk, handler);
       if (enobufs > 0) {
         this.o.metrics.enobufs.inc({ socket: 'nflog' }, enobufs);
         this.emitLoss('enobufs', nflogDrops.take(), 'nflog', false);
       }
     });
-    const send = (msg: (s: number) => Buffer) =>
-      new Promise<void>((resolve, reject) => {
-        const s = seq++;
-        const t = setTimeout(() => reject(new Error('NFLOG configuration timed out')), 5000);
-        acks.set(s, (errno) => {
-          clearTimeout(t);
-          acks.delete(s);
-          if (errno) reject(new Error(`NFLOG group ${cfg.group}: errno ${errno}${errno === 16 ? ' (EBUSY: another process owns the group)' : ''}`));
-          else resolve();
-        });
-        sock.send(msg(s));
-      });
-    await send((s) => nflogBind(s, cfg.group));
-    await send((s) => nflogMode(s, cfg.group, cfg.copyRange));
-    await send((s) => nflogTimeout(s, cfg.group, 10));
+    this.nflogRequests = requests;
+    for (const build of [(s: number) => nflogBind(s, cfg.group), (s: number) => nflogMode(s, cfg.group, cfg.copyRange), (s: number) => nflogTimeout(s, cfg.group, 10)]) {
+      await requests.request(build, 5000);
+    }
     this.loadIfnames();
     this.o.log.info({ group: cfg.group, rate: cfg.rate }, 'sampling INVALID packets from NFLOG');
   }
@@ -368,6 +352,7 @@ export class Collector {
     clearInterval(this.statsTimer);
     clearTimeout(this.resyncTimer);
     this.events?.close();
+    this.nflogRequests?.close();
     this.nflog?.close();
     this.query?.close();
   }
