@@ -11,11 +11,11 @@
  * exact count from the socket (sk_drops), emits a `loss` record, doubles the receive buffer (up to
  * a cap, as conntrackd does) and re-dumps the table so the processor can resync.
  */
-import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { CtpipeError, errorMessage } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import { sumCpus } from '../contract/records.js';
+import type { Stamper } from '../contract/stamper.js';
 import type { CpuStats, CtpipeRecord, ExpRecord, InvalidPacketRecord, LossRecord, StatsRecord } from '../contract/records.js';
 import { decodeChunk, decodeDatagram, type MessageHandler } from './conntrack/decode.js';
 import type { ExpStats, GlobalStats } from './conntrack/stats.js';
@@ -42,8 +42,8 @@ const GROUPS: Record<EventKind, number> = {
 };
 
 export interface CollectorOptions {
-  host: string;
-  run?: string;
+  /** Host, run and sequence: shared with the sink, which stamps its own loss records with it. */
+  stamper: Stamper;
   events: EventKind[];
   rcvbuf: number;
   rcvbufMax: number;
@@ -56,20 +56,11 @@ export interface CollectorOptions {
   sockets: SocketFactory;
   metrics: CollectorMetrics;
   log: Logger;
-  now?: () => { sec: number; nsec: number };
   /** Sees every raw datagram of the event socket (fixture capture: `ctpipe collect --capture`). */
   capture?: (datagram: Buffer, sec: number, nsec: number) => void;
 }
 
-function wallClock(): { sec: number; nsec: number } {
-  const ms = Date.now();
-  const hr = process.hrtime();
-  return { sec: Math.floor(ms / 1000), nsec: (ms % 1000) * 1e6 + (hr[1] % 1e6) };
-}
-
 export class Collector {
-  readonly run: string;
-  private seq = 0;
   private events?: NetlinkSocket;
   private query?: QueryClient;
   private nflog?: NetlinkSocket;
@@ -81,7 +72,6 @@ export class Collector {
   private rcvbuf = 0;
   private counted = { events: 0, drops: 0, enobufs: 0, rejected: 0 };
   private rejectLogs = 0;
-  private readonly now: () => { sec: number; nsec: number };
   private readonly eventHandler: MessageHandler;
   private ifnames = new Map<number, string>();
   private tokens = 0;
@@ -93,8 +83,6 @@ export class Collector {
   lastError: string | undefined;
 
   constructor(private readonly o: CollectorOptions) {
-    this.run = o.run ?? randomUUID();
-    this.now = o.now ?? wallClock;
     this.eventHandler = {
       ct: (r) => this.emit(r),
       exp: (r) => this.emit(r),
@@ -108,8 +96,12 @@ export class Collector {
     };
   }
 
+  get run(): string {
+    return this.o.stamper.run;
+  }
+
   get lastSeq(): number {
-    return this.seq;
+    return this.o.stamper.lastSeq;
   }
 
   /** INVALID packets suppressed since the last sample (they will ride on the next one). */
@@ -117,20 +109,17 @@ export class Collector {
     return this.suppressed;
   }
 
-  /** Stamps and emits one record; the only way records leave the collector. */
+  /** Stamps and emits a record the collector made. */
   private emit(r: CtpipeRecord): void {
-    r.host = this.o.host;
-    r.run = this.run;
-    r.seq = ++this.seq;
+    this.deliver(this.o.stamper.stamp(r));
+  }
+
+  /** Counts a stamped record and writes it to the sink: the only way records leave the collector. */
+  private deliver(r: CtpipeRecord): void {
     if (r.type !== 'stats' && r.type !== 'loss' && r.type !== 'dump_end') this.counted.events++;
     if (r.type === 'snapshot' || (r.type === 'exp_new' && (r as ExpRecord).snapshot)) this.o.metrics.snapshotRows.inc();
     this.o.metrics.records.inc({ type: r.type });
     this.o.sink.write(r);
-  }
-
-  private stamp(): { host: string; run: string; seq: number; sec: number; nsec: number } {
-    const t = this.now();
-    return { host: this.o.host, run: this.run, seq: 0, sec: t.sec, nsec: t.nsec };
   }
 
   private onReject(e: CtpipeError, bytes: Buffer, socket: string): void {
@@ -210,12 +199,7 @@ export class Collector {
   }
 
   private emitLoss(reason: LossRecord['reason'], count: number, source: string, resync: boolean): void {
-    this.emit({ ...this.stamp(), type: 'loss', reason, count, source, resync });
-  }
-
-  /** Puts a loss the publisher saw (memory and spool full) into the stream. */
-  reportLoss(l: Pick<LossRecord, 'reason' | 'count' | 'source' | 'first_seq' | 'last_seq'>): void {
-    this.emit({ ...this.stamp(), type: 'loss', resync: false, ...l });
+    this.deliver(this.o.stamper.loss({ reason, count, source }, resync));
   }
 
   private scheduleResync(): void {
@@ -232,13 +216,13 @@ export class Collector {
   async dump(why: 'start' | 'resync'): Promise<{ flows: number; expectations: number }> {
     if (!this.query) throw new Error('collector not started');
     this.lastResyncAt = Date.now();
-    const startSeq = this.seq + 1;
+    const startSeq = this.lastSeq + 1;
     let flows = 0;
     let expectations = 0;
     await this.query.request(R.ctDump, { ct: (r) => { flows++; this.emit(r); } });
     await this.query.request(R.expDump, { exp: (r) => { expectations++; this.emit(r); } });
     // The processor closes what a resync dump no longer holds: it needs to know where the dump ends.
-    this.emit({ ...this.stamp(), type: 'dump_end', why, start_seq: startSeq, flows, expectations });
+    this.emit({ ...this.o.stamper.header(), type: 'dump_end', why, start_seq: startSeq, flows, expectations });
     this.o.log.info({ why, flows, expectations }, 'dumped the conntrack table');
     return { flows, expectations };
   }
@@ -263,10 +247,10 @@ export class Collector {
     if (silent > 0) this.emitLoss('socket_drops', silent, 'events', false);
     if (this.events) this.o.metrics.backlog.set(this.events.stats().rmem);
     const rec: StatsRecord = {
-      ...this.stamp(), type: 'stats', cpus, totals: sumCpus(cpus), ...global, ...exp, collector: { ...this.counted },
+      ...this.o.stamper.header(), type: 'stats', cpus, totals: sumCpus(cpus), ...global, ...exp, collector: { ...this.counted },
     };
     this.emit(rec);
-    this.o.metrics.seq.set(this.seq);
+    this.o.metrics.seq.set(this.lastSeq);
     this.healthy = true;
     return rec;
   }
@@ -333,7 +317,7 @@ export class Collector {
     }
     this.tokens -= 1;
     const rec: InvalidPacketRecord = {
-      host: this.o.host, run: this.run, seq: 0, sec, nsec, type: 'invalid_packet',
+      host: this.o.stamper.host, run: this.o.stamper.run, seq: 0, sec, nsec, type: 'invalid_packet',
       family: p.family, proto: p.proto, src: p.src, dst: p.dst, sport: p.sport, dport: p.dport,
       tcp_flags: p.tcp_flags, icmp_type: p.icmp_type, icmp_code: p.icmp_code, length: p.length,
       indev: this.ifname(p.indev), outdev: this.ifname(p.outdev), prefix: p.prefix, mark: p.mark,

@@ -11,7 +11,8 @@
  */
 import type { RecordSink } from '../contract/sink.js';
 import type { Logger } from '../common/log.js';
-import type { CtpipeRecord, LossRecord } from '../contract/records.js';
+import type { CtpipeRecord } from '../contract/records.js';
+import type { Stamper } from '../contract/stamper.js';
 import type { Pipeline } from './pipeline.js';
 
 export interface PipelineSinkOptions {
@@ -23,8 +24,8 @@ export interface PipelineSinkOptions {
   inserts?: number;
   /** Records waiting at most (unbounded when absent). */
   maxBacklog?: number;
-  /** Puts a loss into the stream (the collector's reportLoss). */
-  reportLoss?: (l: Pick<LossRecord, 'reason' | 'count' | 'source' | 'first_seq' | 'last_seq'>) => void;
+  /** Stamps the loss records this sink puts into the stream (the collector's Stamper). */
+  stamper?: Stamper;
   log?: Logger;
 }
 
@@ -76,7 +77,7 @@ export class PipelineSink implements RecordSink {
     if (d.count === 0) return false;
     this.dropping = { count: 0, first: 0, last: 0 };
     this.o.log?.warn({ dropped: d.count, first_seq: d.first, last_seq: d.last }, 'the backlog has room again; reporting the dropped records as a loss');
-    this.o.reportLoss?.({ reason: 'buffer_full', count: d.count, source: 'publish', first_seq: d.first, last_seq: d.last });
+    if (this.o.stamper) this.write(this.o.stamper.loss({ reason: 'buffer_full', count: d.count, source: 'publish', first_seq: d.first, last_seq: d.last }));
     return true;
   }
 

@@ -65,12 +65,11 @@ export async function startRun(cfg: Config, log: Logger): Promise<LocalRun> {
   });
   const registry = new Registry();
   const pipeline = new Pipeline(pipelineOptions(cfg, store, log, registry));
-  let collector: Collector | undefined;
+  const options = collectorOptions(cfg);
   const sink = new PipelineSink(pipeline, {
-    flushMs: cfg.process.flush, processor: `run:${cfg.host}`, maxBacklog: cfg.process.max_backlog, log,
-    reportLoss: (l) => collector?.reportLoss(l),
+    flushMs: cfg.process.flush, processor: `run:${cfg.host}`, maxBacklog: cfg.process.max_backlog, log, stamper: options.stamper,
   });
-  collector = new Collector({ ...collectorOptions(cfg), sink, sockets: openNetfilterSocket, metrics: collectorMetrics(registry), log });
+  const collector = new Collector({ ...options, sink, sockets: openNetfilterSocket, metrics: collectorMetrics(registry), log });
   if (cfg.metrics.enabled) {
     await serveOps(cfg.metrics.listen, registry, () => ({
       ok: collector.healthy && pipeline.storeUp,

@@ -16,8 +16,9 @@ import type { Logger } from '../../common/log.js';
 import { decodeBatch, encodeBatch } from '../../contract/proto/batch.js';
 import { ProtoReader } from '../../contract/proto/reader.js';
 import { ProtoWriter } from '../../contract/proto/writer.js';
-import type { CtpipeRecord, LossRecord } from '../../contract/records.js';
+import type { CtpipeRecord } from '../../contract/records.js';
 import type { RecordSink } from '../../contract/sink.js';
+import type { LossNews, Stamper } from '../../contract/stamper.js';
 import type { ProducerLike } from '../../common/kafka.js';
 import type { Spool } from './spool.js';
 
@@ -34,8 +35,11 @@ export interface PublisherOptions {
   spool?: Spool;
   log: Logger;
   registry: Registry;
-  /** Called to put a `loss` record into the stream (the collector stamps it). */
-  reportLoss: (l: Pick<LossRecord, 'reason' | 'count' | 'source' | 'first_seq' | 'last_seq'>) => void;
+  /**
+   * Stamps the loss records this publisher puts into its stream (the collector's Stamper). Without
+   * one (a replay, whose records belong to runs it must not extend) a loss is only logged.
+   */
+  stamper?: Stamper;
   retryMinMs?: number;
   retryMaxMs?: number;
 }
@@ -132,16 +136,22 @@ export class KafkaPublisher implements RecordSink {
     const events = take.reduce((n, s) => n + s.events, 0);
     this.droppedEvents += events;
     this.m.dropped.inc(events);
-    this.o.reportLoss({
+    this.reportLoss({
       reason: this.o.spool ? 'spool_full' : 'buffer_full', count: events, source: 'publish',
       first_seq: take[0]!.firstSeq, last_seq: take[take.length - 1]!.lastSeq,
     });
     // Loss records among the dropped ones would take their news with them: report those again.
     for (const s of take) {
       for (const r of decodeBatch(s.value).records) {
-        if (r.type === 'loss') this.o.reportLoss({ reason: r.reason, count: r.count, source: r.source, first_seq: r.first_seq, last_seq: r.last_seq });
+        if (r.type === 'loss') this.reportLoss({ reason: r.reason, count: r.count, source: r.source, first_seq: r.first_seq, last_seq: r.last_seq });
       }
     }
+  }
+
+  /** Puts a loss into this publisher's own stream, behind what it holds. */
+  private reportLoss(news: LossNews): void {
+    if (this.o.stamper) this.write(this.o.stamper.loss(news));
+    else this.o.log.error({ ...news, host: this.o.key }, 'could not publish records');
   }
 
   private async run(): Promise<void> {

@@ -7,6 +7,7 @@ import { Collector, type CollectorOptions } from '../../collector/collector.js';
 import { collectorMetrics } from '../../collector/metrics.js';
 import { NlWriter } from '../../collector/netlink/writer.js';
 import { MemorySink } from '../../contract/sink.js';
+import { Stamper } from '../../contract/stamper.js';
 import { hasNetAdmin, requireNetAdmin, checkSysctls } from '../../collector/system.js';
 import { silentLogger } from '../../common/log.js';
 import type { LossRecord, StatsRecord } from '../../contract/records.js';
@@ -52,7 +53,7 @@ function setup(nflog?: CollectorOptions['nflog']) {
   const sockets: FakeSocket[] = [];
   const sink = new MemorySink();
   const c = new Collector({
-    host: 'h1', run: 'r1', events: ['new', 'update', 'destroy'], rcvbuf: 1 << 20, rcvbufMax: 4 << 20, dump: true, nflog,
+    stamper: new Stamper('h1', 'r1'), events: ['new', 'update', 'destroy'], rcvbuf: 1 << 20, rcvbufMax: 4 << 20, dump: true, nflog,
     statsIntervalMs: 3_600_000, resyncMinIntervalMs: 0, sink, metrics: collectorMetrics(), log: silentLogger,
     sockets: (o) => {
       const s = new FakeSocket(o, o.groups?.length ? undefined : kernel);
