@@ -1,7 +1,8 @@
 /**
  * The collector: subscribes to conntrack events, dumps the table, polls statistics, optionally
- * samples INVALID packets from NFLOG, stamps every record with host, run and sequence number, and
- * hands them to a sink. It owns no socket code itself (SocketFactory is injected).
+ * samples INVALID packets from NFLOG (nflog/sampler.ts), stamps every record with host, run and
+ * sequence number (the run's Stamper), and hands them to a sink. It owns no socket code itself
+ * (SocketFactory is injected).
  *
  * Start-up order (conntrack-netlink.md §6.2): the event socket subscribes first, then the table is
  * dumped on a second socket, so a flow that changes during the dump is seen at least once; the
@@ -11,24 +12,21 @@
  * exact count from the socket (sk_drops), emits a `loss` record, doubles the receive buffer (up to
  * a cap, as conntrackd does) and re-dumps the table so the processor can resync.
  */
-import { readdirSync, readFileSync } from 'node:fs';
 import { CtpipeError, errorMessage } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import { sumCpus } from '../contract/records.js';
+import type { CpuStats, CtpipeRecord, ExpRecord, LossRecord, StatsRecord } from '../contract/records.js';
+import type { RecordSink } from '../contract/sink.js';
 import type { Stamper } from '../contract/stamper.js';
-import type { CpuStats, CtpipeRecord, ExpRecord, InvalidPacketRecord, LossRecord, StatsRecord } from '../contract/records.js';
-import { decodeChunk, decodeDatagram, type MessageHandler } from './conntrack/decode.js';
+import { decodeDatagram, type MessageHandler } from './conntrack/decode.js';
 import type { ExpStats, GlobalStats } from './conntrack/stats.js';
 import { DropCounter } from './drops.js';
 import type { CollectorMetrics } from './metrics.js';
 import * as N from './netlink/constants.js';
 import { forEachFrame } from './netlink/frames.js';
 import * as R from './netlink/requests.js';
-import { nflogBind, nflogMode, nflogTimeout } from './nflog/config.js';
-import { decodeNflogMessage, NFULNL_MSG_PACKET } from './nflog/decode.js';
+import { NflogSampler } from './nflog/sampler.js';
 import { QueryClient } from './query.js';
-import { Requester } from './requester.js';
-import type { RecordSink } from '../contract/sink.js';
 import type { NetlinkSocket, SocketFactory } from './socket.js';
 
 export type EventKind = 'new' | 'update' | 'destroy' | 'exp_new' | 'exp_destroy';
@@ -63,8 +61,7 @@ export interface CollectorOptions {
 export class Collector {
   private events?: NetlinkSocket;
   private query?: QueryClient;
-  private nflog?: NetlinkSocket;
-  private nflogRequests?: Requester;
+  private nflog?: NflogSampler;
   private statsTimer?: NodeJS.Timeout;
   private resyncTimer?: NodeJS.Timeout;
   private lastResyncAt = 0;
@@ -73,10 +70,6 @@ export class Collector {
   private counted = { events: 0, drops: 0, enobufs: 0, rejected: 0 };
   private rejectLogs = 0;
   private readonly eventHandler: MessageHandler;
-  private ifnames = new Map<number, string>();
-  private tokens = 0;
-  private tokensAt = 0;
-  private suppressed = 0;
   private stopped = false;
   /** Whether the last stats poll and event socket look healthy (for /healthz). */
   healthy = true;
@@ -106,7 +99,7 @@ export class Collector {
 
   /** INVALID packets suppressed since the last sample (they will ride on the next one). */
   get pendingInvalidWeight(): number {
-    return this.suppressed;
+    return this.nflog?.pendingWeight ?? 0;
   }
 
   /** Stamps and emits a record the collector made. */
@@ -146,7 +139,13 @@ export class Collector {
     o.log.info({ groups: o.events, rcvbuf: this.rcvbuf, netns: o.netns, run: this.run }, 'subscribed to conntrack events');
 
     this.query = new QueryClient(o.sockets({ rcvbuf: 4 << 20, netns: o.netns }), (e, b) => this.onReject(e, b, 'query'), (a) => o.metrics.unknownAttrs.inc(a.length));
-    if (o.nflog) await this.startNflog(o.nflog);
+    if (o.nflog) {
+      this.nflog = new NflogSampler({
+        ...o.nflog, netns: o.netns, sockets: o.sockets, stamper: o.stamper, metrics: o.metrics, log: o.log,
+        deliver: (r) => this.deliver(r), reject: (e, b) => this.onReject(e, b, 'nflog'),
+      });
+      await this.nflog.start();
+    }
     if (o.dump) await this.dump('start');
     await this.pollStats();
     this.statsTimer = setInterval(() => {
@@ -255,78 +254,6 @@ export class Collector {
     return rec;
   }
 
-  // ------------------------------------------------------------------ NFLOG samples
-
-  private async startNflog(cfg: { group: number; rate: number; copyRange: number }): Promise<void> {
-    const sock = this.o.sockets({ rcvbuf: 8 << 20, netns: this.o.netns });
-    this.nflog = sock;
-    const requests = new Requester((msg) => sock.send(msg), (errno) =>
-      `NFLOG group ${cfg.group}: errno ${errno}${errno === 16 ? ' (EBUSY: another process owns the group)' : ''}`);
-    const handler: MessageHandler = {
-      ct: () => {}, exp: () => {}, cpuStats: () => {}, globalStats: () => {}, expStats: () => {},
-      done: (s) => requests.settle(s),
-      kernelError: (s, errno) => requests.settle(s, errno),
-      reject: (e, b) => this.onReject(e, b, 'nflog'),
-      // a packet that does not decode throws out of here: decodeDatagram rejects it with its code
-      other: (buf, dv, off, len, type, _flags, sec, nsec) => {
-        if (type === ((N.NFNL_SUBSYS_ULOG << 8) | NFULNL_MSG_PACKET)) this.onInvalidPacket(decodeNflogMessage(buf, dv, off, len), sec, nsec);
-      },
-    };
-    const nflogDrops = new DropCounter(sock);
-    sock.start((chunk, enobufs) => {
-      if (chunk) decodeChunk(chunk, handler);
-      if (enobufs > 0) {
-        this.o.metrics.enobufs.inc({ socket: 'nflog' }, enobufs);
-        this.emitLoss('enobufs', nflogDrops.take(), 'nflog', false);
-      }
-    });
-    this.nflogRequests = requests;
-    for (const build of [(s: number) => nflogBind(s, cfg.group), (s: number) => nflogMode(s, cfg.group, cfg.copyRange), (s: number) => nflogTimeout(s, cfg.group, 10)]) {
-      await requests.request(build, 5000);
-    }
-    this.loadIfnames();
-    this.o.log.info({ group: cfg.group, rate: cfg.rate }, 'sampling INVALID packets from NFLOG');
-  }
-
-  private loadIfnames(): void {
-    if (this.o.netns) return; // /sys/class/net shows this process's namespace, not the watched one
-    try {
-      for (const name of readdirSync('/sys/class/net')) {
-        this.ifnames.set(Number(readFileSync(`/sys/class/net/${name}/ifindex`, 'utf8')), name);
-      }
-    } catch {
-      // names stay as if<N>
-    }
-  }
-
-  private ifname(i: number | undefined): string | undefined {
-    if (i === undefined) return undefined;
-    return this.ifnames.get(i) ?? `if${i}`;
-  }
-
-  /** Token bucket: `rate` samples per second; suppressed packets ride on the next sample's weight. */
-  private onInvalidPacket(p: ReturnType<typeof decodeNflogMessage>, sec: number, nsec: number): void {
-    const rate = this.o.nflog!.rate;
-    const now = Date.now();
-    this.tokens = Math.min(rate, this.tokens + ((now - this.tokensAt) / 1000) * rate);
-    this.tokensAt = now;
-    if (this.tokens < 1) {
-      this.suppressed++;
-      this.o.metrics.invalidSuppressed.inc();
-      return;
-    }
-    this.tokens -= 1;
-    const rec: InvalidPacketRecord = {
-      host: this.o.stamper.host, run: this.o.stamper.run, seq: 0, sec, nsec, type: 'invalid_packet',
-      family: p.family, proto: p.proto, src: p.src, dst: p.dst, sport: p.sport, dport: p.dport,
-      tcp_flags: p.tcp_flags, icmp_type: p.icmp_type, icmp_code: p.icmp_code, length: p.length,
-      indev: this.ifname(p.indev), outdev: this.ifname(p.outdev), prefix: p.prefix, mark: p.mark,
-      weight: 1 + this.suppressed,
-    };
-    this.suppressed = 0;
-    this.emit(rec);
-  }
-
   // ------------------------------------------------------------------ shutdown
 
   /** Stops reading; the sink's owner then closes it (a Kafka sink bounds that by its flush timeout). */
@@ -336,7 +263,6 @@ export class Collector {
     clearInterval(this.statsTimer);
     clearTimeout(this.resyncTimer);
     this.events?.close();
-    this.nflogRequests?.close();
     this.nflog?.close();
     this.query?.close();
   }

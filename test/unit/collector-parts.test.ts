@@ -1,6 +1,14 @@
-/** The collector's small pieces on their own: the drop counter, the request/ack piece. */
+/**
+ * The collector's small pieces on their own: the drop counter, the request/ack piece, the sample
+ * rate limit, interface names.
+ */
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DropCounter } from '../../collector/drops.js';
+import { ifname, readIfnames } from '../../collector/ifnames.js';
+import { SampleLimiter } from '../../collector/nflog/rate-limit.js';
 import { Requester } from '../../collector/requester.js';
 
 describe('drop counter', () => {
@@ -56,5 +64,32 @@ describe('requester', () => {
     await Promise.resolve();
     r.close();
     await expect(closed).rejects.toThrow(/closed during a request/);
+  });
+});
+
+describe('sample rate limit', () => {
+  it('takes `rate` samples a second, a burst of at most `rate`, and weighs each with the packets refused before it', () => {
+    let now = 1_000_000;
+    const l = new SampleLimiter(3, () => now);
+    const burst = () => Array.from({ length: 5 }, () => l.take());
+    expect(burst()).toEqual([1, 1, 1, 0, 0]);
+    expect(l.pending).toBe(2);
+    now += 400; // 1.2 tokens back
+    expect(burst()).toEqual([3, 0, 0, 0, 0]);
+    now += 60_000; // a long quiet time fills the bucket to `rate`, no more
+    expect(burst()).toEqual([5, 1, 1, 0, 0]);
+  });
+});
+
+describe('interface names', () => {
+  it('reads index -> name from a /sys/class/net layout, and shows if<N> for an index it does not know', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'ctpipe-ifnames-'));
+    for (const [name, index] of [['lo', 1], ['eth0', 2]] as const) {
+      mkdirSync(path.join(dir, name));
+      writeFileSync(path.join(dir, name, 'ifindex'), `${index}\n`);
+    }
+    const names = readIfnames(dir);
+    expect([ifname(names, 2), ifname(names, 1), ifname(names, 9), ifname(names, undefined)]).toEqual(['eth0', 'lo', 'if9', undefined]);
+    expect(readIfnames(path.join(dir, 'missing')).size).toBe(0);
   });
 });
