@@ -1,13 +1,19 @@
 /**
  * The Kafka publisher with a fake producer: what it must drop (memory full, no spool) it reports in
  * its own stream, stamped by the run's Stamper behind the records it holds, and the loss records
- * among the dropped batches are reported again.
+ * among the dropped batches are reported again; a spool left by the previous version is sent
+ * first, and batches go through the spool with their counts.
  */
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { crc32 } from 'node:zlib';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import type { KafkaMessage, ProducerLike } from '../../common/kafka.js';
 import { silentLogger } from '../../common/log.js';
 import { KafkaPublisher } from '../../collector/sinks/kafka.js';
+import { Spool } from '../../collector/sinks/spool.js';
 import { decodeBatch, encodeBatch } from '../../contract/proto/batch.js';
 import type { CtpipeRecord } from '../../contract/records.js';
 import { Stamper } from '../../contract/stamper.js';
@@ -54,5 +60,34 @@ describe('Kafka publisher', () => {
     ].map((l) => expect.objectContaining(l)));
     expect(pub.sentEvents).toBe(12);
     expect(stamped.lastSeq).toBe(22);
+  });
+
+  it('sends a spool left by the previous version first, then what it spooled itself, counting every event', async () => {
+    const d = mkdtempSync(path.join(tmpdir(), 'ctpipe-publisher-unit-'));
+    const old = encodeBatch(makeRecords('h', 'old-run', 7));
+    const header = Buffer.alloc(12); // the previous version's frame: "CTP1", length, crc32
+    header.writeUInt32LE(0x43545031, 0);
+    header.writeUInt32LE(old.length, 4);
+    header.writeUInt32LE(crc32(old), 8);
+    writeFileSync(path.join(d, 'spool-0000000000000001.seg'), Buffer.concat([header, old]));
+
+    const stamped = new Stamper('h', 'new-run');
+    const producer = new FakeProducer();
+    producer.down = true;
+    const pub = new KafkaPublisher({
+      producer, topic: 't', key: 'h', batchEvents: 10, lingerMs: 5, bufferBytes: 1, maxSendBytes: 1 << 20, spool: new Spool(d, 1 << 20),
+      log: silentLogger, registry: new Registry(), stamper: stamped, retryMinMs: 2, retryMaxMs: 5,
+    });
+    for (let i = 0; i < 25; i++) pub.write(stamped.stamp(flowRecord('h', '', 0, i))); // memory holds nothing: to the spool
+    await tick(20);
+    expect(readdirSync(d).length).toBe(2);
+    producer.down = false;
+    await pub.close(5000);
+    const got = producer.records();
+    expect(got.map((r) => `${r.run}:${r.seq}`)).toEqual([
+      ...Array.from({ length: 7 }, (_, i) => `old-run:${i + 1}`), ...Array.from({ length: 25 }, (_, i) => `new-run:${i + 1}`)]);
+    expect(pub.sentEvents).toBe(32);
+    expect(pub.droppedEvents).toBe(0);
+    expect(readdirSync(d)).toEqual([]);
   });
 });
