@@ -40,7 +40,7 @@ export async function runFreshness(conns = 40_000, rate = 50_000): Promise<Fresh
     await producer.connect();
     const pub = new KafkaPublisher({
       producer, topic, key: 'fresh', batchEvents: cfg.kafka.batch_events, lingerMs: cfg.kafka.linger, bufferBytes: 1 << 30,
-      maxSendBytes: cfg.kafka.max_send_bytes, log: silentLogger, registry: new Registry(), reportLoss: () => {},
+      maxSendBytes: cfg.kafka.max_send_bytes, log: silentLogger, registry: new Registry(),
     });
     const records = [...recordChunks(conns, 'fresh')].flat();
     pub.write(records[0]!); // the topic exists before the consumer subscribes

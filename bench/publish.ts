@@ -48,7 +48,7 @@ export async function runPublish(total = 1_000_000, compression: 'gzip' | 'none'
     await producer.connect();
     const pub = new KafkaPublisher({
       producer, topic: `bench-${Date.now()}`, key: 'bench-host', batchEvents: cfg.batch_events, lingerMs: cfg.linger,
-      bufferBytes: 1 << 30, maxSendBytes: cfg.max_send_bytes, log: silentLogger, registry: new Registry(), reportLoss: () => {},
+      bufferBytes: 1 << 30, maxSendBytes: cfg.max_send_bytes, log: silentLogger, registry: new Registry(),
     });
     // warm the connection and topic
     pub.write(record(0));

@@ -7,6 +7,7 @@
 import { Collector } from '../collector/collector.js';
 import { collectorMetrics } from '../collector/metrics.js';
 import type { RecordSink } from '../contract/sink.js';
+import { Stamper } from '../contract/stamper.js';
 import { openNetfilterSocket } from '../collector/socket.js';
 import { silentLogger } from '../common/log.js';
 import type { CtpipeRecord } from '../contract/records.js';
@@ -52,7 +53,7 @@ export async function runStorms(storms = 3, flows = 61_000, floods = 1, rcvbuf =
     const sink = new CountingSink();
     const metrics = collectorMetrics();
     const collector = new Collector({
-      host: 'storm', events: ['new', 'update', 'destroy'], rcvbuf, rcvbufMax: rcvbuf, netns: lab.netnsPath('fw'),
+      stamper: new Stamper('storm'), events: ['new', 'update', 'destroy'], rcvbuf, rcvbufMax: rcvbuf, netns: lab.netnsPath('fw'),
       dump: false, statsIntervalMs: 3_600_000, resyncMinIntervalMs: 3_600_000, sink, sockets: openNetfilterSocket, metrics, log: silentLogger,
     });
     await collector.start();

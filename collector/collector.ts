@@ -1,7 +1,8 @@
 /**
  * The collector: subscribes to conntrack events, dumps the table, polls statistics, optionally
- * samples INVALID packets from NFLOG, stamps every record with host, run and sequence number, and
- * hands them to a sink. It owns no socket code itself (SocketFactory is injected).
+ * samples INVALID packets from NFLOG (nflog/sampler.ts), stamps every record with host, run and
+ * sequence number (the run's Stamper), and hands them to a sink. It owns no socket code itself
+ * (SocketFactory is injected).
  *
  * Start-up order (conntrack-netlink.md §6.2): the event socket subscribes first, then the table is
  * dumped on a second socket, so a flow that changes during the dump is seen at least once; the
@@ -11,22 +12,21 @@
  * exact count from the socket (sk_drops), emits a `loss` record, doubles the receive buffer (up to
  * a cap, as conntrackd does) and re-dumps the table so the processor can resync.
  */
-import { randomUUID } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
 import { CtpipeError, errorMessage } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import { sumCpus } from '../contract/records.js';
-import type { CpuStats, CtpipeRecord, ExpRecord, InvalidPacketRecord, LossRecord, StatsRecord } from '../contract/records.js';
+import type { CpuStats, CtpipeRecord, ExpRecord, LossRecord, StatsRecord } from '../contract/records.js';
+import type { RecordSink } from '../contract/sink.js';
+import type { Stamper } from '../contract/stamper.js';
 import { decodeDatagram, type MessageHandler } from './conntrack/decode.js';
 import type { ExpStats, GlobalStats } from './conntrack/stats.js';
+import { DropCounter } from './drops.js';
 import type { CollectorMetrics } from './metrics.js';
 import * as N from './netlink/constants.js';
 import { forEachFrame } from './netlink/frames.js';
 import * as R from './netlink/requests.js';
-import { nflogBind, nflogMode, nflogTimeout } from './nflog/config.js';
-import { decodeNflogMessage, NFULNL_MSG_PACKET } from './nflog/decode.js';
+import { NflogSampler } from './nflog/sampler.js';
 import { QueryClient } from './query.js';
-import type { RecordSink } from '../contract/sink.js';
 import type { NetlinkSocket, SocketFactory } from './socket.js';
 
 export type EventKind = 'new' | 'update' | 'destroy' | 'exp_new' | 'exp_destroy';
@@ -40,8 +40,8 @@ const GROUPS: Record<EventKind, number> = {
 };
 
 export interface CollectorOptions {
-  host: string;
-  run?: string;
+  /** Host, run and sequence: shared with the sink, which stamps its own loss records with it. */
+  stamper: Stamper;
   events: EventKind[];
   rcvbuf: number;
   rcvbufMax: number;
@@ -54,44 +54,28 @@ export interface CollectorOptions {
   sockets: SocketFactory;
   metrics: CollectorMetrics;
   log: Logger;
-  now?: () => { sec: number; nsec: number };
   /** Sees every raw datagram of the event socket (fixture capture: `ctpipe collect --capture`). */
   capture?: (datagram: Buffer, sec: number, nsec: number) => void;
 }
 
-function wallClock(): { sec: number; nsec: number } {
-  const ms = Date.now();
-  const hr = process.hrtime();
-  return { sec: Math.floor(ms / 1000), nsec: (ms % 1000) * 1e6 + (hr[1] % 1e6) };
-}
-
 export class Collector {
-  readonly run: string;
-  private seq = 0;
   private events?: NetlinkSocket;
   private query?: QueryClient;
-  private nflog?: NetlinkSocket;
+  private nflog?: NflogSampler;
   private statsTimer?: NodeJS.Timeout;
   private resyncTimer?: NodeJS.Timeout;
   private lastResyncAt = 0;
-  private lastDrops = 0;
+  private eventDrops?: DropCounter;
   private rcvbuf = 0;
   private counted = { events: 0, drops: 0, enobufs: 0, rejected: 0 };
   private rejectLogs = 0;
-  private readonly now: () => { sec: number; nsec: number };
   private readonly eventHandler: MessageHandler;
-  private ifnames = new Map<number, string>();
-  private tokens = 0;
-  private tokensAt = 0;
-  private suppressed = 0;
   private stopped = false;
   /** Whether the last stats poll and event socket look healthy (for /healthz). */
   healthy = true;
   lastError: string | undefined;
 
   constructor(private readonly o: CollectorOptions) {
-    this.run = o.run ?? randomUUID();
-    this.now = o.now ?? wallClock;
     this.eventHandler = {
       ct: (r) => this.emit(r),
       exp: (r) => this.emit(r),
@@ -105,29 +89,30 @@ export class Collector {
     };
   }
 
+  get run(): string {
+    return this.o.stamper.run;
+  }
+
   get lastSeq(): number {
-    return this.seq;
+    return this.o.stamper.lastSeq;
   }
 
   /** INVALID packets suppressed since the last sample (they will ride on the next one). */
   get pendingInvalidWeight(): number {
-    return this.suppressed;
+    return this.nflog?.pendingWeight ?? 0;
   }
 
-  /** Stamps and emits one record; the only way records leave the collector. */
+  /** Stamps and emits a record the collector made. */
   private emit(r: CtpipeRecord): void {
-    r.host = this.o.host;
-    r.run = this.run;
-    r.seq = ++this.seq;
+    this.deliver(this.o.stamper.stamp(r));
+  }
+
+  /** Counts a stamped record and writes it to the sink: the only way records leave the collector. */
+  private deliver(r: CtpipeRecord): void {
     if (r.type !== 'stats' && r.type !== 'loss' && r.type !== 'dump_end') this.counted.events++;
     if (r.type === 'snapshot' || (r.type === 'exp_new' && (r as ExpRecord).snapshot)) this.o.metrics.snapshotRows.inc();
     this.o.metrics.records.inc({ type: r.type });
     this.o.sink.write(r);
-  }
-
-  private stamp(): { host: string; run: string; seq: number; sec: number; nsec: number } {
-    const t = this.now();
-    return { host: this.o.host, run: this.run, seq: 0, sec: t.sec, nsec: t.nsec };
   }
 
   private onReject(e: CtpipeError, bytes: Buffer, socket: string): void {
@@ -144,6 +129,7 @@ export class Collector {
     const o = this.o;
     const groups = [...new Set(o.events.map((k) => GROUPS[k]))];
     this.events = o.sockets({ groups, rcvbuf: o.rcvbuf, netns: o.netns });
+    this.eventDrops = new DropCounter(this.events);
     this.rcvbuf = this.events.rcvbuf;
     o.metrics.rcvbuf.set(this.rcvbuf);
     if (!this.events.forced) {
@@ -153,7 +139,13 @@ export class Collector {
     o.log.info({ groups: o.events, rcvbuf: this.rcvbuf, netns: o.netns, run: this.run }, 'subscribed to conntrack events');
 
     this.query = new QueryClient(o.sockets({ rcvbuf: 4 << 20, netns: o.netns }), (e, b) => this.onReject(e, b, 'query'), (a) => o.metrics.unknownAttrs.inc(a.length));
-    if (o.nflog) await this.startNflog(o.nflog);
+    if (o.nflog) {
+      this.nflog = new NflogSampler({
+        ...o.nflog, netns: o.netns, sockets: o.sockets, stamper: o.stamper, metrics: o.metrics, log: o.log,
+        deliver: (r) => this.deliver(r), reject: (e, b) => this.onReject(e, b, 'nflog'),
+      });
+      await this.nflog.start();
+    }
     if (o.dump) await this.dump('start');
     await this.pollStats();
     this.statsTimer = setInterval(() => {
@@ -196,10 +188,8 @@ export class Collector {
   }
 
   private takeDrops(): number {
-    if (!this.events) return 0;
-    const drops = this.events.stats().drops;
-    const delta = drops - this.lastDrops;
-    this.lastDrops = drops;
+    if (!this.eventDrops) return 0;
+    const delta = this.eventDrops.take();
     if (delta > 0) {
       this.counted.drops += delta;
       this.o.metrics.kernelDrops.inc({ socket: 'events' }, delta);
@@ -208,12 +198,7 @@ export class Collector {
   }
 
   private emitLoss(reason: LossRecord['reason'], count: number, source: string, resync: boolean): void {
-    this.emit({ ...this.stamp(), type: 'loss', reason, count, source, resync });
-  }
-
-  /** Puts a loss the publisher saw (memory and spool full) into the stream. */
-  reportLoss(l: Pick<LossRecord, 'reason' | 'count' | 'source' | 'first_seq' | 'last_seq'>): void {
-    this.emit({ ...this.stamp(), type: 'loss', resync: false, ...l });
+    this.deliver(this.o.stamper.loss({ reason, count, source }, resync));
   }
 
   private scheduleResync(): void {
@@ -230,13 +215,13 @@ export class Collector {
   async dump(why: 'start' | 'resync'): Promise<{ flows: number; expectations: number }> {
     if (!this.query) throw new Error('collector not started');
     this.lastResyncAt = Date.now();
-    const startSeq = this.seq + 1;
+    const startSeq = this.lastSeq + 1;
     let flows = 0;
     let expectations = 0;
     await this.query.request(R.ctDump, { ct: (r) => { flows++; this.emit(r); } });
     await this.query.request(R.expDump, { exp: (r) => { expectations++; this.emit(r); } });
     // The processor closes what a resync dump no longer holds: it needs to know where the dump ends.
-    this.emit({ ...this.stamp(), type: 'dump_end', why, start_seq: startSeq, flows, expectations });
+    this.emit({ ...this.o.stamper.header(), type: 'dump_end', why, start_seq: startSeq, flows, expectations });
     this.o.log.info({ why, flows, expectations }, 'dumped the conntrack table');
     return { flows, expectations };
   }
@@ -261,102 +246,12 @@ export class Collector {
     if (silent > 0) this.emitLoss('socket_drops', silent, 'events', false);
     if (this.events) this.o.metrics.backlog.set(this.events.stats().rmem);
     const rec: StatsRecord = {
-      ...this.stamp(), type: 'stats', cpus, totals: sumCpus(cpus), ...global, ...exp, collector: { ...this.counted },
+      ...this.o.stamper.header(), type: 'stats', cpus, totals: sumCpus(cpus), ...global, ...exp, collector: { ...this.counted },
     };
     this.emit(rec);
-    this.o.metrics.seq.set(this.seq);
+    this.o.metrics.seq.set(this.lastSeq);
     this.healthy = true;
     return rec;
-  }
-
-  // ------------------------------------------------------------------ NFLOG samples
-
-  private async startNflog(cfg: { group: number; rate: number; copyRange: number }): Promise<void> {
-    const sock = this.o.sockets({ rcvbuf: 8 << 20, netns: this.o.netns });
-    this.nflog = sock;
-    let seq = 1;
-    const acks = new Map<number, (errno: number) => void>();
-    const handler: MessageHandler = {
-      ct: () => {}, exp: () => {}, cpuStats: () => {}, globalStats: () => {}, expStats: () => {},
-      done: (s) => acks.get(s)?.(0),
-      kernelError: (s, errno) => acks.get(s)?.(errno),
-      reject: (e, b) => this.onReject(e, b, 'nflog'),
-      other: (buf, dv, off, len, type, _flags, sec, nsec) => {
-        if (type !== ((N.NFNL_SUBSYS_ULOG << 8) | NFULNL_MSG_PACKET)) return;
-        try {
-          this.onInvalidPacket(decodeNflogMessage(buf, dv, off, len), sec, nsec);
-        } catch (e) {
-          this.onReject(e as CtpipeError, buf.subarray(off, off + len), 'nflog');
-        }
-      },
-    };
-    sock.start((chunk, enobufs) => {
-      if (chunk) {
-        const dv = new DataView(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-        forEachFrame(chunk, (off, len, sec, nsec) => decodeDatagram(chunk, dv, off, off + len, sec, nsec, handler));
-      }
-      if (enobufs > 0) {
-        const d = sock.stats().drops;
-        this.o.metrics.enobufs.inc({ socket: 'nflog' }, enobufs);
-        this.emitLoss('enobufs', d, 'nflog', false);
-      }
-    });
-    const send = (msg: (s: number) => Buffer) =>
-      new Promise<void>((resolve, reject) => {
-        const s = seq++;
-        const t = setTimeout(() => reject(new Error('NFLOG configuration timed out')), 5000);
-        acks.set(s, (errno) => {
-          clearTimeout(t);
-          acks.delete(s);
-          if (errno) reject(new Error(`NFLOG group ${cfg.group}: errno ${errno}${errno === 16 ? ' (EBUSY: another process owns the group)' : ''}`));
-          else resolve();
-        });
-        sock.send(msg(s));
-      });
-    await send((s) => nflogBind(s, cfg.group));
-    await send((s) => nflogMode(s, cfg.group, cfg.copyRange));
-    await send((s) => nflogTimeout(s, cfg.group, 10));
-    this.loadIfnames();
-    this.o.log.info({ group: cfg.group, rate: cfg.rate }, 'sampling INVALID packets from NFLOG');
-  }
-
-  private loadIfnames(): void {
-    if (this.o.netns) return; // /sys/class/net shows this process's namespace, not the watched one
-    try {
-      for (const name of readdirSync('/sys/class/net')) {
-        this.ifnames.set(Number(readFileSync(`/sys/class/net/${name}/ifindex`, 'utf8')), name);
-      }
-    } catch {
-      // names stay as if<N>
-    }
-  }
-
-  private ifname(i: number | undefined): string | undefined {
-    if (i === undefined) return undefined;
-    return this.ifnames.get(i) ?? `if${i}`;
-  }
-
-  /** Token bucket: `rate` samples per second; suppressed packets ride on the next sample's weight. */
-  private onInvalidPacket(p: ReturnType<typeof decodeNflogMessage>, sec: number, nsec: number): void {
-    const rate = this.o.nflog!.rate;
-    const now = Date.now();
-    this.tokens = Math.min(rate, this.tokens + ((now - this.tokensAt) / 1000) * rate);
-    this.tokensAt = now;
-    if (this.tokens < 1) {
-      this.suppressed++;
-      this.o.metrics.invalidSuppressed.inc();
-      return;
-    }
-    this.tokens -= 1;
-    const rec: InvalidPacketRecord = {
-      host: this.o.host, run: this.run, seq: 0, sec, nsec, type: 'invalid_packet',
-      family: p.family, proto: p.proto, src: p.src, dst: p.dst, sport: p.sport, dport: p.dport,
-      tcp_flags: p.tcp_flags, icmp_type: p.icmp_type, icmp_code: p.icmp_code, length: p.length,
-      indev: this.ifname(p.indev), outdev: this.ifname(p.outdev), prefix: p.prefix, mark: p.mark,
-      weight: 1 + this.suppressed,
-    };
-    this.suppressed = 0;
-    this.emit(rec);
   }
 
   // ------------------------------------------------------------------ shutdown

@@ -16,8 +16,9 @@
  */
 import { errorMessage, isCtpipeError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
-import type { CtpipeRecord, LossRecord } from '../contract/records.js';
+import type { CtpipeRecord } from '../contract/records.js';
 import type { RecordSink } from '../contract/sink.js';
+import type { Stamper } from '../contract/stamper.js';
 import { encodeState } from './checkpoint.js';
 import { retrying } from './clickhouse/retry.js';
 import { PartitionCursor, type Chunk } from './cursor.js';
@@ -33,8 +34,8 @@ export interface PipelineSinkOptions {
   inserts?: number;
   /** Records waiting at most (unbounded when absent). */
   maxBacklog?: number;
-  /** Puts a loss into the stream (the collector's reportLoss). */
-  reportLoss?: (l: Pick<LossRecord, 'reason' | 'count' | 'source' | 'first_seq' | 'last_seq'>) => void;
+  /** Stamps the loss records this sink puts into the stream (the collector's Stamper). */
+  stamper?: Stamper;
   log?: Logger;
   /** Saves the state under `key` every `everyMs` and at close. */
   checkpoint?: { store: Store; key: InputKey; everyMs: number };
@@ -96,7 +97,7 @@ export class PipelineSink implements RecordSink {
     if (d.count === 0) return false;
     this.dropping = { count: 0, first: 0, last: 0 };
     this.o.log?.warn({ dropped: d.count, first_seq: d.first, last_seq: d.last }, 'the backlog has room again; reporting the dropped records as a loss');
-    this.o.reportLoss?.({ reason: 'buffer_full', count: d.count, source: 'publish', first_seq: d.first, last_seq: d.last });
+    if (this.o.stamper) this.write(this.o.stamper.loss({ reason: 'buffer_full', count: d.count, source: 'publish', first_seq: d.first, last_seq: d.last }));
     return true;
   }
 

@@ -10,6 +10,7 @@ import { collectorMetrics } from '../../collector/metrics.js';
 import { JsonlSink } from '../../collector/sinks/jsonl.js';
 import { KafkaPublisher } from '../../collector/sinks/kafka.js';
 import type { RecordSink } from '../../contract/sink.js';
+import { Stamper } from '../../contract/stamper.js';
 import { Spool } from '../../collector/sinks/spool.js';
 import { openNetfilterSocket, procfsInNetns } from '../../collector/socket.js';
 import { checkSysctls, requireNetAdmin } from '../../collector/system.js';
@@ -46,10 +47,11 @@ export function prepareCollect(cfg: Config, log: Logger): () => void {
   };
 }
 
-export function collectorOptions(cfg: Config): Pick<CollectorOptions, 'host' | 'events' | 'rcvbuf' | 'rcvbufMax' | 'netns' | 'dump' | 'statsIntervalMs' | 'resyncMinIntervalMs' | 'nflog'> {
+/** The collector's settings, and a new run's Stamper, which the collector's sink shares. */
+export function collectorOptions(cfg: Config): Pick<CollectorOptions, 'stamper' | 'events' | 'rcvbuf' | 'rcvbufMax' | 'netns' | 'dump' | 'statsIntervalMs' | 'resyncMinIntervalMs' | 'nflog'> {
   const c = cfg.collect;
   return {
-    host: cfg.host, events: c.events, rcvbuf: c.rcvbuf, rcvbufMax: c.rcvbuf_max, netns: c.netns, dump: c.dump,
+    stamper: new Stamper(cfg.host), events: c.events, rcvbuf: c.rcvbuf, rcvbufMax: c.rcvbuf_max, netns: c.netns, dump: c.dump,
     statsIntervalMs: c.stats_interval, resyncMinIntervalMs: c.resync_min_interval,
     nflog: c.nflog_group === undefined ? undefined : { group: c.nflog_group, rate: c.nflog_rate, copyRange: 128 },
   };
@@ -71,11 +73,10 @@ export async function runCollect(cfg: Config, own: Record<string, string | boole
 
   const registry = new Registry();
   const metrics = collectorMetrics(registry);
+  const options = collectorOptions(cfg);
   let sink: RecordSink;
   let publisher: KafkaPublisher | undefined;
   let producer: KafkaProducerHandle | undefined;
-  // The publisher reports its own losses into the stream through the collector, created below.
-  let collector: Collector | undefined;
   if (c.output === 'jsonl') {
     sink = new JsonlSink(process.stdout);
   } else {
@@ -86,14 +87,14 @@ export async function runCollect(cfg: Config, own: Record<string, string | boole
     publisher = new KafkaPublisher({
       producer, topic: k.topic, key: cfg.host, brokers: k.brokers, batchEvents: k.batch_events, lingerMs: k.linger,
       bufferBytes: k.buffer_bytes, maxSendBytes: k.max_send_bytes, spool, log, registry,
-      reportLoss: (l) => collector?.reportLoss(l),
+      stamper: options.stamper,
     });
     sink = publisher;
   }
 
   const capture = typeof own.capture === 'string' ? own.capture : undefined;
-  collector = new Collector({
-    ...collectorOptions(cfg),
+  const collector = new Collector({
+    ...options,
     sink,
     sockets: openNetfilterSocket,
     metrics,
@@ -103,8 +104,8 @@ export async function runCollect(cfg: Config, own: Record<string, string | boole
 
   if (cfg.metrics.enabled) {
     await serveOps(cfg.metrics.listen, registry, () => ({
-      ok: collector!.healthy,
-      detail: { run: collector!.run, seq: collector!.lastSeq, kafka_up: publisher?.up, buffered_bytes: publisher?.bufferedBytes, error: collector!.lastError },
+      ok: collector.healthy,
+      detail: { run: collector.run, seq: collector.lastSeq, kafka_up: publisher?.up, buffered_bytes: publisher?.bufferedBytes, error: collector.lastError },
     }));
   }
 
@@ -112,12 +113,12 @@ export async function runCollect(cfg: Config, own: Record<string, string | boole
   const stop = (why: string) => {
     stopping ??= (async () => {
       log.info({ why }, 'stopping: flushing records');
-      await collector!.stop();
+      await collector.stop();
       if (publisher) await publisher.close(cfg.kafka.flush_timeout);
       else await sink.close();
       await producer?.disconnect().catch(() => undefined);
       undo();
-      log.info({ seq: collector!.lastSeq, sent: publisher?.sentEvents, dropped: publisher?.droppedEvents }, 'stopped');
+      log.info({ seq: collector.lastSeq, sent: publisher?.sentEvents, dropped: publisher?.droppedEvents }, 'stopped');
       await new Promise<void>((resolve) => log.flush(() => resolve()));
     })();
     return stopping;

@@ -116,7 +116,6 @@ function kafkaTarget(cfg: Config, log: ReturnType<typeof createLogger>): Target 
         p = new KafkaPublisher({
           producer, topic: k.topic, key: r.host, brokers: k.brokers, batchEvents: k.batch_events, lingerMs: k.linger, bufferBytes: k.buffer_bytes,
           maxSendBytes: k.max_send_bytes, log, registry: new Registry(),
-          reportLoss: (l) => log.error({ ...l, host: r.host }, 'replay could not publish records'),
         });
         publishers.set(r.host, p);
       }

@@ -86,13 +86,12 @@ export async function startRun(cfg: Config, log: Logger, keepState = true): Prom
       log.info({ open: pipeline.engine.openCount, ms: Date.now() - t0 }, 'state restored from the last run; its table dump will continue the flows still open');
     }
   }
-  let collector: Collector | undefined;
+  const options = collectorOptions(cfg);
   const sink = new PipelineSink(pipeline, {
-    flushMs: cfg.process.flush, processor: `run:${cfg.host}`, maxBacklog: cfg.process.max_backlog, log,
-    reportLoss: (l) => collector?.reportLoss(l),
+    flushMs: cfg.process.flush, processor: `run:${cfg.host}`, maxBacklog: cfg.process.max_backlog, log, stamper: options.stamper,
     checkpoint: keepState ? { store, key, everyMs: cfg.process.checkpoint } : undefined,
   });
-  collector = new Collector({ ...collectorOptions(cfg), sink, sockets: openNetfilterSocket, metrics: collectorMetrics(registry), log });
+  const collector = new Collector({ ...options, sink, sockets: openNetfilterSocket, metrics: collectorMetrics(registry), log });
   if (cfg.metrics.enabled) {
     await serveOps(cfg.metrics.listen, registry, () => ({
       ok: collector.healthy && pipeline.storeUp && !sink.failure,

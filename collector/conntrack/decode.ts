@@ -13,6 +13,7 @@
 import { CtpipeError } from '../../common/errors.js';
 import type { CpuStats, CtRecord, ExpRecord, UnknownAttr } from '../../contract/records.js';
 import * as N from '../netlink/constants.js';
+import { forEachFrame } from '../netlink/frames.js';
 import * as C from './constants.js';
 import { decodeExpect } from './expect.js';
 import { decodeFlow } from './flow.js';
@@ -71,6 +72,12 @@ export function decodeDatagram(
     o += (len + 3) & ~3;
   }
   return count;
+}
+
+/** Decodes every datagram of a chunk from the native reader (netlink/frames.ts). */
+export function decodeChunk(chunk: Buffer, h: MessageHandler): void {
+  const dv = new DataView(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  forEachFrame(chunk, (off, len, sec, nsec) => decodeDatagram(chunk, dv, off, off + len, sec, nsec, h));
 }
 
 function decodeMessage(

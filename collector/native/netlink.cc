@@ -212,6 +212,34 @@ int SetRcvbuf(int fd, int bytes, bool* forced) {
   return actual;
 }
 
+// Runs fn inside the network namespace at nspath (or here when nspath is empty), on this thread,
+// and comes back: a socket belongs to the namespace it was created in, and /proc/sys/net files
+// answer for the namespace of the thread that opens them. Returns fn's errno, or the errno of
+// the namespace switch with *step naming what failed (then fn did not run).
+template <typename F>
+int InNetns(const char* nspath, F fn, const char** step) {
+  *step = nullptr;
+  int orig = -1;
+  if (nspath[0]) {
+    int target = open(nspath, O_RDONLY | O_CLOEXEC);
+    if (target < 0) { *step = "cannot open network namespace"; return errno; }
+    orig = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (orig < 0) { int e = errno; close(target); *step = "cannot open own namespace"; return e; }
+    if (setns(target, CLONE_NEWNET) != 0) {
+      int e = errno; close(target); close(orig);
+      *step = "setns into the network namespace failed";
+      return e;
+    }
+    close(target);
+  }
+  int err = fn();
+  if (orig >= 0) {
+    if (setns(orig, CLONE_NEWNET) != 0) abort();  // never keep the JS thread in another netns
+    close(orig);
+  }
+  return err;
+}
+
 // open({ protocol, groups: number[], rcvbuf, netns?: string, maxQueued? }) -> external handle
 napi_value Open(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -237,26 +265,14 @@ napi_value Open(napi_env env, napi_callback_info info) {
     }
   }
 
-  int origNs = -1;
-  if (nspath[0]) {
-    // A socket belongs to the network namespace it was created in; switch this thread into the
-    // target namespace only for the socket() call, then switch back.
-    int target = open(nspath, O_RDONLY | O_CLOEXEC);
-    if (target < 0) return Throw(env, "NL_NETNS", "cannot open network namespace", errno);
-    origNs = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-    if (origNs < 0) { int e = errno; close(target); return Throw(env, "NL_NETNS", "cannot open own namespace", e); }
-    if (setns(target, CLONE_NEWNET) != 0) {
-      int e = errno; close(target); close(origNs);
-      return Throw(env, "NL_NETNS", "setns into the network namespace failed", e);
-    }
-    close(target);
-  }
-  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, protocol);
-  int sockErr = errno;
-  if (origNs >= 0) {
-    if (setns(origNs, CLONE_NEWNET) != 0) abort();  // never keep the JS thread in another netns
-    close(origNs);
-  }
+  // The namespace is entered only for the socket() call.
+  int fd = -1;
+  const char* nsStep = nullptr;
+  int sockErr = InNetns(nspath, [&]() -> int {
+    fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, protocol);
+    return fd < 0 ? errno : 0;
+  }, &nsStep);
+  if (nsStep) return Throw(env, "NL_NETNS", nsStep, sockErr);
   if (fd < 0) return Throw(env, "NL_SOCKET", "socket(AF_NETLINK) failed", sockErr);
 
   sockaddr_nl addr{};
@@ -434,30 +450,8 @@ napi_value Ref(napi_env env, napi_callback_info info, bool ref) {
 napi_value DoRef(napi_env env, napi_callback_info info) { return Ref(env, info, true); }
 napi_value DoUnref(napi_env env, napi_callback_info info) { return Ref(env, info, false); }
 
-// Runs fn inside the network namespace at nspath (or here when nspath is empty), on this thread.
-template <typename F>
-int InNetns(const char* nspath, F fn) {
-  int orig = -1;
-  if (nspath[0]) {
-    int target = open(nspath, O_RDONLY | O_CLOEXEC);
-    if (target < 0) return errno;
-    orig = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-    if (orig < 0 || setns(target, CLONE_NEWNET) != 0) {
-      int e = errno; close(target); if (orig >= 0) close(orig); return e;
-    }
-    close(target);
-  }
-  int err = fn();
-  if (orig >= 0) {
-    if (setns(orig, CLONE_NEWNET) != 0) abort();
-    close(orig);
-  }
-  return err;
-}
-
-// procfs(nspath, file, value?) -> current contents (before writing value, when given).
-// /proc/sys/net files answer for the network namespace of the thread that opens them, so a
-// collector watching another namespace reads and sets that namespace's conntrack sysctls.
+// procfs(nspath, file, value?) -> current contents (before writing value, when given), as seen
+// from that namespace: a collector watching another namespace reads and sets its conntrack sysctls.
 napi_value Procfs(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
@@ -474,6 +468,7 @@ napi_value Procfs(napi_env env, napi_callback_info info) {
     if (t == napi_string) { napi_get_value_string_utf8(env, argv[2], value, sizeof value, &l); write = true; }
   }
   char out[4096] = {0};
+  const char* nsStep = nullptr;
   int err = InNetns(ns, [&]() -> int {
     int fd = open(file, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return errno;
@@ -489,7 +484,7 @@ napi_value Procfs(napi_env env, napi_callback_info info) {
       close(fd);
     }
     return e;
-  });
+  }, &nsStep);
   if (err) return Throw(env, "NL_PROCFS", file, err);
   napi_value r;
   napi_create_string_utf8(env, out, NAPI_AUTO_LENGTH, &r);

@@ -6,17 +6,20 @@
  * it the oldest move to the disk spool (bounded by the spool's own limit); past that they are
  * dropped, counted, and announced in the stream by a `loss` record carrying the dropped seq range.
  * Order: one send in flight at a time; the spool always holds records older than the memory
- * queue, and is drained first when Kafka is back.
+ * queue, and is drained first when Kafka is back. A sealed batch carries its event count, seq range
+ * and loss news (sealed.ts) through the queue and the spool: nothing sent or dropped is decoded again.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { CtpipeError, errorMessage } from '../../common/errors.js';
+import { Backoff } from '../../common/backoff.js';
+import { errorMessage } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
-import { decodeBatch, encodeBatch } from '../../contract/proto/batch.js';
-import { ProtoReader } from '../../contract/proto/reader.js';
 import { ProtoWriter } from '../../contract/proto/writer.js';
-import type { CtpipeRecord, LossRecord } from '../../contract/records.js';
+import type { CtpipeRecord } from '../../contract/records.js';
 import type { RecordSink } from '../../contract/sink.js';
+import type { LossNews, Stamper } from '../../contract/stamper.js';
 import type { ProducerLike } from '../../common/kafka.js';
+import { sealBatch, type SealedBatch } from './sealed.js';
 import type { Spool } from './spool.js';
 
 export interface PublisherOptions {
@@ -32,17 +35,13 @@ export interface PublisherOptions {
   spool?: Spool;
   log: Logger;
   registry: Registry;
-  /** Called to put a `loss` record into the stream (the collector stamps it). */
-  reportLoss: (l: Pick<LossRecord, 'reason' | 'count' | 'source' | 'first_seq' | 'last_seq'>) => void;
+  /**
+   * Stamps the loss records this publisher puts into its stream (the collector's Stamper). Without
+   * one (a replay, whose records belong to runs it must not extend) a loss is only logged.
+   */
+  stamper?: Stamper;
   retryMinMs?: number;
   retryMaxMs?: number;
-}
-
-interface Sealed {
-  value: Buffer;
-  events: number;
-  firstSeq: number;
-  lastSeq: number;
 }
 
 function publisherMetrics(registry: Registry) {
@@ -61,7 +60,7 @@ function publisherMetrics(registry: Registry) {
 
 export class KafkaPublisher implements RecordSink {
   private pending: CtpipeRecord[] = [];
-  private queue: Sealed[] = [];
+  private queue: SealedBatch[] = [];
   private queueBytes = 0;
   private inFlight = 0; // records at the head of `queue` being sent
   private lingerTimer?: NodeJS.Timeout;
@@ -96,9 +95,9 @@ export class KafkaPublisher implements RecordSink {
     if (this.pending.length === 0) return;
     const recs = this.pending;
     this.pending = [];
-    const value = encodeBatch(recs, this.writer);
-    this.queue.push({ value, events: recs.length, firstSeq: recs[0]!.seq, lastSeq: recs[recs.length - 1]!.seq });
-    this.queueBytes += value.length;
+    const batch = sealBatch(recs, this.writer);
+    this.queue.push(batch);
+    this.queueBytes += batch.value.length;
     if (this.queueBytes > this.o.bufferBytes) this.overflow();
     this.m.buffer.set(this.queueBytes);
     this.wakeUp?.();
@@ -108,7 +107,7 @@ export class KafkaPublisher implements RecordSink {
   private overflow(): void {
     const movable = this.queue.slice(this.inFlight);
     let excess = this.queueBytes - this.o.bufferBytes;
-    const take: Sealed[] = [];
+    const take: SealedBatch[] = [];
     for (const s of movable) {
       if (excess <= 0) break;
       take.push(s);
@@ -119,7 +118,7 @@ export class KafkaPublisher implements RecordSink {
     for (const s of take) this.queueBytes -= s.value.length;
     if (this.o.spool) {
       try {
-        this.o.spool.append(take.map((s) => s.value));
+        this.o.spool.append(take);
         this.m.spooled.inc(take.length);
         this.m.spool.set(this.o.spool.bytes);
         return;
@@ -130,16 +129,18 @@ export class KafkaPublisher implements RecordSink {
     const events = take.reduce((n, s) => n + s.events, 0);
     this.droppedEvents += events;
     this.m.dropped.inc(events);
-    this.o.reportLoss({
+    this.reportLoss({
       reason: this.o.spool ? 'spool_full' : 'buffer_full', count: events, source: 'publish',
       first_seq: take[0]!.firstSeq, last_seq: take[take.length - 1]!.lastSeq,
     });
     // Loss records among the dropped ones would take their news with them: report those again.
-    for (const s of take) {
-      for (const r of decodeBatch(s.value).records) {
-        if (r.type === 'loss') this.o.reportLoss({ reason: r.reason, count: r.count, source: r.source, first_seq: r.first_seq, last_seq: r.last_seq });
-      }
-    }
+    for (const s of take) for (const l of s.losses) this.reportLoss(l);
+  }
+
+  /** Puts a loss into this publisher's own stream, behind what it holds. */
+  private reportLoss(news: LossNews): void {
+    if (this.o.stamper) this.write(this.o.stamper.loss(news));
+    else this.o.log.error({ ...news, host: this.o.key }, 'could not publish records');
   }
 
   private async run(): Promise<void> {
@@ -147,7 +148,7 @@ export class KafkaPublisher implements RecordSink {
       const spool = this.o.spool;
       if (spool && !spool.empty && this.inFlight === 0) {
         const seg = spool.peek()!;
-        if (!(await this.sendAll(seg.records))) return;
+        if (!(await this.sendAll(seg.batches))) return;
         spool.commit(seg.segment);
         this.m.spool.set(spool.bytes);
         continue;
@@ -166,7 +167,7 @@ export class KafkaPublisher implements RecordSink {
       }
       this.inFlight = n;
       const group = this.queue.slice(0, n);
-      const ok = await this.sendAll(group.map((s) => s.value));
+      const ok = await this.sendAll(group);
       this.inFlight = 0;
       if (!ok) return;
       this.queue.splice(0, n);
@@ -175,18 +176,18 @@ export class KafkaPublisher implements RecordSink {
     }
   }
 
-  /** Sends values in order, retrying with backoff until acknowledged; false when closing gave up. */
-  private async sendAll(values: Buffer[]): Promise<boolean> {
+  /** Sends batches in order, retrying with backoff until acknowledged; false when closing gave up. */
+  private async sendAll(batches: SealedBatch[]): Promise<boolean> {
     let start = 0;
-    let delay = this.o.retryMinMs ?? 200;
-    while (start < values.length) {
+    const backoff = new Backoff(this.o.retryMinMs ?? 200, this.o.retryMaxMs ?? 5000);
+    while (start < batches.length) {
       let end = start;
       let bytes = 0;
-      while (end < values.length && (end === start || bytes + values[end]!.length <= this.o.maxSendBytes)) bytes += values[end++]!.length;
-      const chunk = values.slice(start, end);
+      while (end < batches.length && (end === start || bytes + batches[end]!.value.length <= this.o.maxSendBytes)) bytes += batches[end++]!.value.length;
+      const chunk = batches.slice(start, end);
       try {
-        await this.o.producer.send({ topic: this.o.topic, messages: chunk.map((value) => ({ key: this.o.key, value })) });
-        const events = chunk.reduce((n, v) => n + countRecords(v), 0);
+        await this.o.producer.send({ topic: this.o.topic, messages: chunk.map((b) => ({ key: this.o.key, value: b.value })) });
+        const events = chunk.reduce((n, b) => n + b.events, 0);
         this.sentEvents += events;
         this.sentRecords += chunk.length;
         this.m.records.inc(chunk.length);
@@ -196,7 +197,7 @@ export class KafkaPublisher implements RecordSink {
         this.up = true;
         this.m.up.set(1);
         start = end;
-        delay = this.o.retryMinMs ?? 200;
+        backoff.reset();
       } catch (e) {
         this.m.errors.inc();
         this.up = false;
@@ -210,8 +211,7 @@ export class KafkaPublisher implements RecordSink {
           this.o.log.warn({ err: errorMessage(e), buffered: this.queueBytes, spooled: this.o.spool?.bytes ?? 0 }, 'Kafka send failed; buffering and retrying');
         }
         if (this.closing && this.giveUp) return false;
-        await sleep(delay);
-        delay = Math.min(delay * 2, this.o.retryMaxMs ?? 5000);
+        await backoff.wait();
         if (this.closing && this.giveUp) return false;
       }
     }
@@ -247,7 +247,7 @@ export class KafkaPublisher implements RecordSink {
       this.queueBytes = 0;
       if (rest.length && this.o.spool) {
         try {
-          this.o.spool.append(rest.map((s) => s.value));
+          this.o.spool.append(rest);
           this.o.log.warn({ records: rest.length }, 'Kafka unreachable at shutdown: records kept in the spool for the next start');
         } catch (e) {
           const events = rest.reduce((n, s) => n + s.events, 0);
@@ -265,22 +265,3 @@ export class KafkaPublisher implements RecordSink {
   }
 }
 
-/** Records in an encoded batch, counted from its top-level fields without decoding them. */
-function countRecords(v: Buffer): number {
-  const r = new ProtoReader(v);
-  let n = 0;
-  try {
-    while (r.more()) {
-      const tag = r.varint();
-      if (tag === ((4 << 3) | 2)) n++;
-      r.skip(tag & 7);
-    }
-  } catch {
-    throw new CtpipeError('RECORD_DECODE', 'publisher produced an unreadable batch');
-  }
-  return n;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}

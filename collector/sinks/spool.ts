@@ -1,27 +1,18 @@
 /**
- * The disk spool: where encoded Kafka records wait while Kafka is unreachable and the memory
- * buffer is full. Segments are append-only files read back oldest first, so the order of a host's
- * records is kept across outages and collector restarts.
+ * The disk spool: where sealed batches (Kafka records and their metadata) wait while Kafka is
+ * unreachable and the memory buffer is full. Segments are append-only files read back oldest
+ * first, so the order of a host's records is kept across outages and collector restarts.
  *
- *   segment file: spool-<16-digit counter>.seg
- *   frame       := magic u32 LE 0x43545031 ("CTP1"), length u32 LE, crc32 u32 LE, value[length]
+ *   segment file: spool-<16-digit counter>.seg, a sequence of frames (spool-frames.ts)
  *
  * A torn tail (crash mid-write) fails its length or CRC check and is discarded with a count.
  * Writes that fail (disk full, quota) are reported to the caller, which counts the records lost.
  */
 import { closeSync, existsSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { crc32 } from 'node:zlib';
 import { CtpipeError, errorMessage } from '../../common/errors.js';
-
-const MAGIC = 0x43545031;
-const HEADER = 12;
-
-export interface SpooledRecord {
-  value: Buffer;
-  /** Events inside the record (for accounting). */
-  events: number;
-}
+import type { SealedBatch } from './sealed.js';
+import { decodeFrames, encodeFrames } from './spool-frames.js';
 
 interface Segment {
   file: string;
@@ -63,21 +54,11 @@ export class Spool {
     return this.segments.length === 0;
   }
 
-  /** Appends records; throws SPOOL_IO when the bound is reached or the disk refuses. */
-  append(values: Buffer[]): void {
-    let size = 0;
-    for (const v of values) size += HEADER + v.length;
-    if (this.bytes + size > this.maxBytes) throw new CtpipeError('SPOOL_IO', `spool full (${this.maxBytes} bytes)`);
+  /** Appends batches; throws SPOOL_IO when the bound is reached or the disk refuses. */
+  append(batches: readonly SealedBatch[]): void {
+    const frames = encodeFrames(batches);
+    if (this.bytes + frames.length > this.maxBytes) throw new CtpipeError('SPOOL_IO', `spool full (${this.maxBytes} bytes)`);
     if (!this.writeSeg || this.writeSeg.bytes >= this.segmentBytes) this.rotate();
-    const frames = Buffer.allocUnsafe(size);
-    let o = 0;
-    for (const v of values) {
-      frames.writeUInt32LE(MAGIC, o);
-      frames.writeUInt32LE(v.length, o + 4);
-      frames.writeUInt32LE(crc32(v), o + 8);
-      v.copy(frames, o + HEADER);
-      o += HEADER + v.length;
-    }
     const before = this.writeSeg!.bytes;
     try {
       let written = 0;
@@ -115,25 +96,16 @@ export class Spool {
     this.writeSeg = undefined;
   }
 
-  /** The oldest segment's records, or undefined when the spool is empty. */
-  peek(): { records: Buffer[]; segment: string } | undefined {
+  /** The oldest segment's batches, or undefined when the spool is empty. */
+  peek(): { batches: SealedBatch[]; segment: string } | undefined {
     const seg = this.segments[0];
     if (!seg) return undefined;
     if (seg === this.writeSeg) this.closeWriter();
     const data = existsSync(seg.file) ? readFileSync(seg.file) : Buffer.alloc(0);
-    const records: Buffer[] = [];
-    let o = 0;
-    while (o + HEADER <= data.length) {
-      const len = data.readUInt32LE(o + 4);
-      if (data.readUInt32LE(o) !== MAGIC || o + HEADER + len > data.length) break;
-      const v = data.subarray(o + HEADER, o + HEADER + len);
-      if (crc32(v) !== data.readUInt32LE(o + 8)) break;
-      records.push(Buffer.from(v));
-      o += HEADER + len;
-    }
+    const { batches, whole } = decodeFrames(data);
     // Whatever follows the last good frame is a torn or corrupt tail: discarded, counted.
-    if (o < data.length) this.corrupt++;
-    return { records, segment: seg.file };
+    if (!whole) this.corrupt++;
+    return { batches, segment: seg.file };
   }
 
   /** Removes the oldest segment once all its records are delivered. */

@@ -5,7 +5,7 @@
  * (errors.ts) is thrown at once: STORE_ROWS_REFUSED for rows ClickHouse refuses, STORE_SCHEMA for a
  * statement the database cannot run.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
+import { Backoff } from '../../common/backoff.js';
 import { asError, CtpipeError } from '../../common/errors.js';
 import { classifyStoreError, describeStoreError, type StoreFailure } from './errors.js';
 
@@ -18,7 +18,7 @@ export interface RetryOptions {
 }
 
 export async function retrying<T>(fn: () => Promise<T>, o: RetryOptions = {}): Promise<T> {
-  let delay = o.minMs ?? 200;
+  const backoff = new Backoff(o.minMs ?? 200, o.maxMs ?? 10_000);
   for (let attempt = 1; ; attempt++) {
     try {
       return await fn();
@@ -28,8 +28,7 @@ export async function retrying<T>(fn: () => Promise<T>, o: RetryOptions = {}): P
       if (failure === 'rows') throw new CtpipeError('STORE_ROWS_REFUSED', describeStoreError(e), { cause: e });
       if (failure === 'schema') throw new CtpipeError('STORE_SCHEMA', describeStoreError(e), { cause: e });
       if (o.shouldStop?.()) throw new CtpipeError('STORE_UNAVAILABLE', `gave up after ${attempt} attempts: ${describeStoreError(e)}`, { cause: e });
-      await sleep(delay);
-      delay = Math.min(delay * 2, o.maxMs ?? 10_000);
+      await backoff.wait();
     }
   }
 }

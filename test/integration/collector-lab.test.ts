@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Collector } from '../../collector/collector.js';
 import { collectorMetrics } from '../../collector/metrics.js';
 import { MemorySink } from '../../contract/sink.js';
+import { Stamper } from '../../contract/stamper.js';
 import { openNetfilterSocket } from '../../collector/socket.js';
 import { IPS_ASSURED, IPS_EXPECTED, IPS_SEEN_REPLY, TCP_STATE_NAMES } from '../../contract/kernel.js';
 import { silentLogger } from '../../common/log.js';
@@ -51,7 +52,7 @@ beforeAll(async () => {
   oracle.stdout!.on('data', (d: Buffer) => (oracleText += d.toString()));
   sink = new MemorySink();
   collector = new Collector({
-    host: 'lab-fw', events: ['new', 'update', 'destroy', 'exp_new', 'exp_destroy'], rcvbuf: 16 << 20, rcvbufMax: 64 << 20,
+    stamper: new Stamper('lab-fw'), events: ['new', 'update', 'destroy', 'exp_new', 'exp_destroy'], rcvbuf: 16 << 20, rcvbufMax: 64 << 20,
     netns: lab.netnsPath('fw'), dump: true, statsIntervalMs: 60_000, resyncMinIntervalMs: 1000,
     nflog: { group: NFLOG_GROUP, rate: NFLOG_RATE, copyRange: 128 },
     sink, sockets: openNetfilterSocket, metrics: collectorMetrics(), log: silentLogger,

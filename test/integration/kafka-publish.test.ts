@@ -32,13 +32,12 @@ function publisher(brokers: string[], topic: string, host: string, opts: { spool
   const cfg = ConfigSchema.parse({ kafka: { brokers, request_timeout_ms: 1500, connection_timeout_ms: 1000 } }).kafka;
   const producer = createKafkaProducer(cfg, silentLogger, `test-${host}`);
   const spool = opts.spoolDir ? new Spool(opts.spoolDir, 256 << 20) : undefined;
-  const losses: unknown[] = [];
   const pub = new KafkaPublisher({
     producer, topic, key: host, batchEvents: 100, lingerMs: 10, bufferBytes: opts.bufferBytes ?? 64 << 20,
-    maxSendBytes: 1 << 20, spool, log: silentLogger, registry: new Registry(), reportLoss: (l) => losses.push(l),
+    maxSendBytes: 1 << 20, spool, log: silentLogger, registry: new Registry(),
     retryMinMs: 50, retryMaxMs: 500,
   });
-  return { pub, producer, spool, losses };
+  return { pub, producer, spool };
 }
 
 function records(msgs: Consumed[]): CtpipeRecord[] {

@@ -19,6 +19,7 @@ import { Pipeline } from '../../processor/pipeline.js';
 import { Collector } from '../../collector/collector.js';
 import { collectorMetrics } from '../../collector/metrics.js';
 import { MemorySink } from '../../contract/sink.js';
+import { Stamper } from '../../contract/stamper.js';
 import { openNetfilterSocket } from '../../collector/socket.js';
 import { silentLogger } from '../../common/log.js';
 import type { LossRecord } from '../../contract/records.js';
@@ -41,7 +42,7 @@ describe('receive buffer overrun', () => {
     // the kernel must drop.
     const sockets = (o: Parameters<typeof openNetfilterSocket>[0]) => openNetfilterSocket(o.groups?.length ? { ...o, maxQueued: 1 } : o);
     const collector = new Collector({
-      host: 'overrun', events: ['new', 'destroy'], rcvbuf: 4096, rcvbufMax: 4096, netns: lab.netnsPath('fw'), dump: false,
+      stamper: new Stamper('overrun'), events: ['new', 'destroy'], rcvbuf: 4096, rcvbufMax: 4096, netns: lab.netnsPath('fw'), dump: false,
       statsIntervalMs: 3_600_000, resyncMinIntervalMs: 500, sink, sockets, metrics: collectorMetrics(), log: silentLogger,
     });
     await collector.start();

@@ -3,13 +3,14 @@
  * socket's drop counter, a loss record, a larger buffer, a resync dump), statistics assembly.
  */
 import { describe, expect, it } from 'vitest';
-import { Collector } from '../../collector/collector.js';
+import { Collector, type CollectorOptions } from '../../collector/collector.js';
 import { collectorMetrics } from '../../collector/metrics.js';
 import { NlWriter } from '../../collector/netlink/writer.js';
 import { MemorySink } from '../../contract/sink.js';
+import { Stamper } from '../../contract/stamper.js';
 import { hasNetAdmin, requireNetAdmin, checkSysctls } from '../../collector/system.js';
 import { silentLogger } from '../../common/log.js';
-import type { LossRecord, StatsRecord } from '../../contract/records.js';
+import type { InvalidPacketRecord, LossRecord, StatsRecord } from '../../contract/records.js';
 import { FakeSocket } from '../helpers/fake-socket.js';
 import { fixtureBuffers } from '../helpers/decode.js';
 
@@ -48,11 +49,28 @@ function kernel(req: Buffer, sock: FakeSocket): void {
   queueMicrotask(() => sock.deliver(reply));
 }
 
-function setup() {
+/** An NFULNL_MSG_PACKET for `group`: a UDP packet 192.0.2.1:sport -> 192.0.2.2:53 that came in on ifindex 1. */
+function nflogPacket(group: number, sport: number): Buffer {
+  const ip = Buffer.alloc(28);
+  ip[0] = 0x45;
+  ip.writeUInt16BE(28, 2);
+  ip[9] = 17;
+  Buffer.from([192, 0, 2, 1, 192, 0, 2, 2]).copy(ip, 12);
+  ip.writeUInt16BE(sport, 20);
+  ip.writeUInt16BE(53, 22);
+  return new NlWriter().begin(0x0400, 0, 0, 2, group)
+    .attr(1, Buffer.from([0x08, 0x00, 1, 0])) // NFULA_PACKET_HDR: IPv4, hook, pad
+    .be32(4, 1) // NFULA_IFINDEX_INDEV
+    .attr(9, ip) // NFULA_PAYLOAD
+    .str(10, 'ct-invalid') // NFULA_PREFIX
+    .end().bytes();
+}
+
+function setup(nflog?: CollectorOptions['nflog']) {
   const sockets: FakeSocket[] = [];
   const sink = new MemorySink();
   const c = new Collector({
-    host: 'h1', run: 'r1', events: ['new', 'update', 'destroy'], rcvbuf: 1 << 20, rcvbufMax: 4 << 20, dump: true,
+    stamper: new Stamper('h1', 'r1'), events: ['new', 'update', 'destroy'], rcvbuf: 1 << 20, rcvbufMax: 4 << 20, dump: true, nflog,
     statsIntervalMs: 3_600_000, resyncMinIntervalMs: 0, sink, metrics: collectorMetrics(), log: silentLogger,
     sockets: (o) => {
       const s = new FakeSocket(o, o.groups?.length ? undefined : kernel);
@@ -104,6 +122,38 @@ describe('collector', () => {
     ev.deliver([], 1);
     ev.deliver([], 1);
     expect(ev.rcvbuf).toBe(4 << 20);
+    await c.stop();
+  });
+
+  it('reports each NFLOG overrun with the drops since the last one, not the socket\'s running total', async () => {
+    const { c, sink, sockets } = setup({ group: 7, rate: 10, copyRange: 128 });
+    await c.start();
+    const nflog = sockets.find((s) => s.sent.some((m) => m.readUInt16LE(4) === 0x0401))!; // NFULNL_MSG_CONFIG
+    nflog.drops = 5;
+    nflog.deliver([], 1);
+    nflog.drops = 12;
+    nflog.deliver([], 1);
+    const losses = sink.records.filter((r): r is LossRecord => r.type === 'loss' && r.source === 'nflog');
+    expect(losses.map((l) => [l.reason, l.count, l.resync])).toEqual([['enobufs', 5, false], ['enobufs', 7, false]]);
+    await c.stop();
+  });
+
+  it('samples INVALID packets from NFLOG at the configured rate, the suppressed riding on the next sample', async () => {
+    const { c, sink, sockets } = setup({ group: 7, rate: 2, copyRange: 128 });
+    await c.start();
+    const nflog = sockets.find((s) => s.sent.some((m) => m.readUInt16LE(4) === 0x0401))!;
+    expect(nflog.sent.map((m) => m.readUInt16LE(4))).toEqual([0x0401, 0x0401, 0x0401]); // bind, mode, timeout
+    nflog.deliver([1, 2, 3, 4, 5].map((i) => nflogPacket(7, 40000 + i)));
+    const samples = sink.records.filter((r): r is InvalidPacketRecord => r.type === 'invalid_packet');
+    // a burst of 5 with a bucket of 2: two samples, the other three counted for the next one
+    expect(samples.map((r) => [r.sport, r.weight])).toEqual([[40001, 1], [40002, 1]]);
+    expect(c.pendingInvalidWeight).toBe(3);
+    expect(samples[0]).toMatchObject({ host: 'h1', run: 'r1', family: 'ipv4', proto: 17, src: '192.0.2.1', dst: '192.0.2.2', dport: 53, prefix: 'ct-invalid' });
+    expect(samples[0]!.indev).toMatch(/^(lo|if1)$/); // a name from /sys/class/net, or if<N> without one
+    await new Promise((r) => setTimeout(r, 600)); // a token back
+    nflog.deliver([nflogPacket(7, 40006)]);
+    expect(sink.records.filter((r): r is InvalidPacketRecord => r.type === 'invalid_packet').at(-1)).toMatchObject({ sport: 40006, weight: 4 });
+    expect(sink.records.map((r) => r.seq)).toEqual(sink.records.map((_, i) => i + 1));
     await c.stop();
   });
 

@@ -210,7 +210,7 @@ describe('lifecycles from synthetic sequences', () => {
     const rows = () => new Map(y.final().map((r) => [r.ct_id, r]));
     expect(rows().get(3)).toMatchObject({ end_reason: 'lost', lost_by: 'resync', flow_id: ids.get(3) });
     expect(y.e.openCount).toBe(3); // 1, 2 continued and 9 new
-    y.e.apply({ ...flow(1, 'destroy', ASSURED, 'r2'), seq: ++seq2 });
+    y.e.apply({ ...flow(1, 'destroy', ASSURED, 'r2'), seq: seq2 + 1 });
     expect(rows().get(1)).toMatchObject({ end_reason: 'destroy', flow_id: ids.get(1), resynced: true, run: 'r' });
     y.e.flushOpen();
     expect(rows().get(2)).toMatchObject({ end_reason: 'open', flow_id: ids.get(2), resynced: true });

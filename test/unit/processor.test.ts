@@ -14,6 +14,7 @@ import { STAT_FIELDS } from '../../contract/records.js';
 import { loadConfig } from '../../cli/config.js';
 import { detectOptions } from '../../processor/options.js';
 import { sumCpus } from '../../contract/records.js';
+import { Stamper, type LossNews } from '../../contract/stamper.js';
 import { migrate } from '../../processor/clickhouse/migrate.js';
 import { MIGRATIONS, SCHEMA_VERSION, type SchemaContext } from '../../processor/clickhouse/schema.js';
 import { openStore } from '../../processor/clickhouse/store.js';
@@ -28,6 +29,16 @@ import { evaluateRule } from '../../dashboards/run-queries.js';
 import { StatsDeltas } from '../../processor/stats/deltas.js';
 import { decodeBuffers, fixtureBuffers } from '../helpers/decode.js';
 import { lifecycleRecords } from '../helpers/records.js';
+
+/** A Stamper that keeps the loss records it made, for the test to see. */
+class WatchedStamper extends Stamper {
+  readonly losses: LossRecord[] = [];
+  override loss(news: LossNews, resync?: boolean): LossRecord {
+    const r = super.loss(news, resync);
+    this.losses.push(r);
+    return r;
+  }
+}
 
 function cpu(n: number, invalid: number, insert = 0): CpuStats {
   return { cpu: n, found: 0, invalid, insert, insert_failed: 0, drop: 0, early_drop: 0, error: 0, search_restart: 0, clash_resolve: 0, chaintoolong: 0 };
@@ -174,21 +185,14 @@ describe('schema', () => {
       },
     }) as Store;
     const p = new Pipeline({ store: refusing, rawEvents: false, log: silentLogger, registry: new Registry(), retryMinMs: 5, retryMaxMs: 20, engine: { maxOpen: 10_000, refreshMs: 60_000, graceMs: 5000 } });
-    // the collector's part: sequence numbers, and loss reports put into the stream
-    let seq = 0;
-    const losses: LossRecord[] = [];
-    const sink: PipelineSink = new PipelineSink(p, {
-      flushMs: 10, maxBatch: 300, maxBacklog: 1000, log: silentLogger,
-      reportLoss: (l) => {
-        const r: LossRecord = { type: 'loss', host: 'h', run: 'r', seq: ++seq, sec: 1_795_000_100, nsec: 0, resync: false, ...l };
-        losses.push(r);
-        sink.write(r);
-      },
-    });
+    // the collector's part: sequence numbers, shared with the sink for the losses it reports
+    const stamper = new WatchedStamper('h', 'r', () => ({ sec: 1_795_000_100, nsec: 0 }));
+    const losses = stamper.losses;
+    const sink = new PipelineSink(p, { flushMs: 10, maxBatch: 300, maxBacklog: 1000, log: silentLogger, stamper });
     const conns = lifecycleRecords('h', 'r', 2000);
     const offer = async (from: number, to: number) => {
       for (let i = from; i < to; i++) {
-        sink.write({ ...conns[i]!, seq: ++seq });
+        sink.write(stamper.stamp({ ...conns[i]! }));
         if (i % 100 === 99) await new Promise((r) => setTimeout(r, 2)); // let the sink drain, as the event loop does
       }
     };

@@ -1,0 +1,95 @@
+/**
+ * The collector's small pieces on their own: the drop counter, the request/ack piece, the sample
+ * rate limit, interface names.
+ */
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { DropCounter } from '../../collector/drops.js';
+import { ifname, readIfnames } from '../../collector/ifnames.js';
+import { SampleLimiter } from '../../collector/nflog/rate-limit.js';
+import { Requester } from '../../collector/requester.js';
+
+describe('drop counter', () => {
+  it('gives the increase of sk_drops since the last call, across the u32 wrap', () => {
+    let drops = 40;
+    const d = new DropCounter({ stats: () => ({ drops, rmem: 0, rcvbuf: 0, enobufs: 0, truncated: 0, datagrams: 0, bytes: 0, queued: 0 }) });
+    expect(d.take()).toBe(40);
+    expect(d.take()).toBe(0);
+    drops = 2 ** 32 - 10;
+    d.take();
+    drops = 5; // wrapped
+    expect(d.take()).toBe(15);
+  });
+});
+
+describe('requester', () => {
+  const seqOf = (m: Buffer) => m.readUInt32LE(0);
+  const build = (seq: number) => {
+    const b = Buffer.alloc(4);
+    b.writeUInt32LE(seq);
+    return b;
+  };
+
+  it('sends one request at a time, each with a fresh seq, settled by its own ack only', async () => {
+    const sent: Buffer[] = [];
+    const r = new Requester<string>((m) => sent.push(m));
+    const a = r.request(build, 1000, 'a');
+    const b = r.request(build, 1000, 'b');
+    await Promise.resolve();
+    expect(sent.length).toBe(1); // b waits for a
+    expect(r.context).toBe('a');
+    r.settle(seqOf(sent[0]!) + 7); // someone else's ack
+    r.settle(seqOf(sent[0]!));
+    await a;
+    await new Promise((res) => setImmediate(res));
+    expect(sent.length).toBe(2);
+    expect(seqOf(sent[1]!)).toBe(seqOf(sent[0]!) + 1);
+    expect(r.context).toBe('b');
+    r.settle(seqOf(sent[1]!));
+    await b;
+    expect(r.context).toBeUndefined();
+  });
+
+  it('fails on a kernel error in the caller\'s words, on a timeout, and when closed', async () => {
+    const sent: Buffer[] = [];
+    const r = new Requester((m) => sent.push(m), (errno) => `group 7: errno ${errno}`);
+    const refused = r.request(build, 1000);
+    await Promise.resolve();
+    r.settle(seqOf(sent[0]!), 16);
+    await expect(refused).rejects.toMatchObject({ code: 'NL_KERNEL_ERROR', message: 'group 7: errno 16' });
+    await expect(r.request(build, 20)).rejects.toThrow(/timed out after 20 ms/);
+    const closed = r.request(build, 1000);
+    await Promise.resolve();
+    r.close();
+    await expect(closed).rejects.toThrow(/closed during a request/);
+  });
+});
+
+describe('sample rate limit', () => {
+  it('takes `rate` samples a second, a burst of at most `rate`, and weighs each with the packets refused before it', () => {
+    let now = 1_000_000;
+    const l = new SampleLimiter(3, () => now);
+    const burst = () => Array.from({ length: 5 }, () => l.take());
+    expect(burst()).toEqual([1, 1, 1, 0, 0]);
+    expect(l.pending).toBe(2);
+    now += 400; // 1.2 tokens back
+    expect(burst()).toEqual([3, 0, 0, 0, 0]);
+    now += 60_000; // a long quiet time fills the bucket to `rate`, no more
+    expect(burst()).toEqual([5, 1, 1, 0, 0]);
+  });
+});
+
+describe('interface names', () => {
+  it('reads index -> name from a /sys/class/net layout, and shows if<N> for an index it does not know', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'ctpipe-ifnames-'));
+    for (const [name, index] of [['lo', 1], ['eth0', 2]] as const) {
+      mkdirSync(path.join(dir, name));
+      writeFileSync(path.join(dir, name, 'ifindex'), `${index}\n`);
+    }
+    const names = readIfnames(dir);
+    expect([ifname(names, 2), ifname(names, 1), ifname(names, 9), ifname(names, undefined)]).toEqual(['eth0', 'lo', 'if9', undefined]);
+    expect(readIfnames(path.join(dir, 'missing')).size).toBe(0);
+  });
+});
