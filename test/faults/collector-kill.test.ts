@@ -6,6 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CtRecord } from '../../contract/records.js';
 import { exited, Procs } from '../helpers/procs.js';
@@ -14,7 +15,6 @@ import { ADDR, Lab } from '../../lab/lab.js';
 import { processTopic, queryStore, topicRecords } from './harness.js';
 import { scale, writeLedger } from './ledger.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const topic = `collector-kill-${Date.now()}`;
 const HELD = scale(20, 200);
 const SHORT = scale(10, 100);

@@ -1,11 +1,10 @@
 /** Shared steps of the fault suite: reading a whole topic, and processing it into a store. */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { decodeBatch } from '../../contract/proto/batch.js';
 import type { CtpipeRecord } from '../../contract/records.js';
 import { openStore } from '../../processor/clickhouse/store.js';
 import { exited, Procs } from '../helpers/procs.js';
 import { consumeAll } from '../../lab/kafka-mock.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Every record on the topic, in partition order, once the record with `lastSeq` of `run` is there. */
 export async function topicRecords(brokers: string[], topic: string, done: (rs: CtpipeRecord[]) => boolean): Promise<CtpipeRecord[]> {

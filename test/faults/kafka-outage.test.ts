@@ -6,6 +6,7 @@
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exited, Procs } from '../helpers/procs.js';
 import { KafkaMock } from '../../lab/kafka-mock.js';
@@ -13,7 +14,6 @@ import { ADDR, Lab } from '../../lab/lab.js';
 import { topicRecords } from './harness.js';
 import { scale, writeLedger } from './ledger.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const topic = `kafka-outage-${Date.now()}`;
 const OUTAGE_S = scale(15, 60);
 let lab: Lab;

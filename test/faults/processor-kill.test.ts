@@ -8,6 +8,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import kafkajs from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeBatch } from '../../contract/proto/batch.js';
@@ -20,7 +21,6 @@ import { ClickHouseFront } from '../../lab/clickhouse-front.js';
 import { KafkaMock } from '../../lab/kafka-mock.js';
 import { scale, writeLedger } from './ledger.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const topic = `processor-kill-${Date.now()}`;
 const HOSTS = 8;
 const CONNS = scale(600, 3000);

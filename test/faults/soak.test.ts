@@ -8,13 +8,13 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exited, Procs } from '../helpers/procs.js';
 import { ADDR, Lab } from '../../lab/lab.js';
 import { metric, queryStore } from './harness.js';
 import { FULL, scale, writeLedger } from './ledger.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** FAULT_SOAK_MINUTES overrides the length (a longer or a shorter look than the suite's). */
 const DURATION_S = Number(process.env.FAULT_SOAK_MINUTES ?? scale(2, 30)) * 60;
 const SAMPLE_S = scale(5, 10);

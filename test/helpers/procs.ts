@@ -1,6 +1,7 @@
 /** `ctpipe` child processes for end-to-end tests: their logs, waiting on a log line, their exit. */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { packageRoot } from '../../common/paths.js';
 
 export const BIN = path.join(packageRoot(), 'bin', 'ctpipe.js');
@@ -29,7 +30,7 @@ export class Procs {
 
   async waitLog(i: number, want: RegExp | string, ms = 60_000): Promise<void> {
     const ok = () => (typeof want === 'string' ? this.logs[i]!.includes(want) : want.test(this.logs[i]!));
-    for (let t = 0; t < ms && !ok(); t += 100) await new Promise((r) => setTimeout(r, 100));
+    for (let t = 0; t < ms && !ok(); t += 100) await sleep(100);
     if (!ok()) throw new Error(`no ${String(want)} in log ${i}:\n${this.logs.map((l, k) => `[${k}] ${l.slice(-1500)}`).join('\n')}`);
   }
 }

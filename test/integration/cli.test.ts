@@ -7,6 +7,7 @@ import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:chil
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packageRoot } from '../../common/paths.js';
 import { fromJsonLine } from '../../contract/json.js';
@@ -16,7 +17,6 @@ import { consumeAll, KafkaMock } from '../../lab/kafka-mock.js';
 import { ADDR, Lab } from '../../lab/lab.js';
 
 const BIN = path.join(packageRoot(), 'bin', 'ctpipe.js');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function ctpipe(args: string[], env: Record<string, string> = {}): ChildProcessWithoutNullStreams {
   return spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env } });

@@ -8,12 +8,12 @@ import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:chil
 import { chmodSync, mkdtempSync, readFileSync, rmdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packageRoot } from '../../common/paths.js';
 import { exited } from '../helpers/procs.js';
 import { ADDR, Lab } from '../../lab/lab.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let lab: Lab;
 /** The package, bind-mounted where an unprivileged user can reach it (a clone under /root could not be). */
 let mnt = '';

@@ -6,6 +6,7 @@
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKafkaProducer } from '../../common/kafka.js';
@@ -81,7 +82,7 @@ describe('publishing to Kafka', () => {
     kafka.pause(); // the broker stops answering
     for (let i = 2000; i < 20_000; i += 1000) {
       for (const r of all.slice(i, i + 1000)) pub.write(r);
-      await new Promise((r) => setTimeout(r, 300));
+      await sleep(300);
     }
     const spooledWhileDown = spool!.bytes;
     expect(spooledWhileDown).toBeGreaterThan(0);

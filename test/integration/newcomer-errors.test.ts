@@ -8,6 +8,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACTIVATION_TABLE } from '../../collector/activation.js';
 import { BIN, exited } from '../helpers/procs.js';
@@ -39,7 +40,7 @@ async function collectWithPings(extra: string[], seconds: number): Promise<{ cod
   let stderr = '';
   p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
   p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  await new Promise((r) => setTimeout(r, 2000));
+  await sleep(2000);
   inNs('ping', '-c', '3', '-i', '0.2', '127.0.0.1');
   return { code: await exited(p), stdout, stderr };
 }
@@ -110,7 +111,7 @@ describe('messages a newcomer understands', () => {
     try {
       for (let t = 0; !log.includes('running: collector and processor'); t += 100) {
         expect(t < 60_000 && holder.exitCode === null, log).toBe(true);
-        await new Promise((r) => setTimeout(r, 100));
+        await sleep(100);
       }
       expect(existsSync(path.join(store, 'status'))).toBe(true);
       const r = ctpipe(['query', '--clickhouse-url', `chdb:${store}`, 'SELECT 1']);

@@ -8,6 +8,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alertRules } from '../../dashboards/alerts.js';
@@ -48,7 +49,7 @@ describe('receive buffer overrun', () => {
     const before = await lab.newFlowsCounter();
     await lab.exec('client', 'hping3', ['-q', '--udp', '-p', '5000', '-s', '1024', '-c', '20000', '-i', 'u1', ADDR.server4], { allowFail: true, timeoutMs: 120_000 });
     const flows = (await lab.newFlowsCounter()) - before;
-    await new Promise((r) => setTimeout(r, 1500));
+    await sleep(1500);
     const stats = await collector.pollStats();
     await collector.stop();
     const received = sink.records.filter((r) => r.type === 'new').length;

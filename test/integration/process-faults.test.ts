@@ -11,6 +11,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toJsonLine } from '../../contract/json.js';
 import type { CtRecord } from '../../contract/records.js';
@@ -20,7 +21,6 @@ import { exited, Procs } from '../helpers/procs.js';
 import { ClickHouseFront } from '../../lab/clickhouse-front.js';
 import { KafkaMock } from '../../lab/kafka-mock.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const HOSTS = 8;
 const CONNS = 300;
 const topic = `faults-${Date.now()}`;

@@ -8,6 +8,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packageRoot } from '../../common/paths.js';
 
@@ -40,11 +41,11 @@ describe('the README, literally, in a fresh clone', () => {
     const exit = new Promise<number | null>((r) => p.on('exit', (code) => r(code)));
     for (let t = 0; !log.includes('running: collector and processor'); t += 500) {
       expect(t < 900_000 && p.exitCode === null, log.slice(-5000)).toBe(true);
-      await new Promise((r) => setTimeout(r, 500));
+      await sleep(500);
     }
     spawnSync('ping', ['-c', '3', '-i', '0.2', '127.0.0.1']);
     spawnSync('curl', ['-s', '-m', '2', 'http://127.0.0.1:1/']); // refused: a REJ connection
-    await new Promise((r) => setTimeout(r, 12_000)); // past one statistics interval (10 s): host_stats gets its first row
+    await sleep(12_000); // past one statistics interval (10 s): host_stats gets its first row
     process.kill(-p.pid!, 'SIGINT');
     const timer = setTimeout(() => process.kill(-p.pid!, 'SIGKILL'), 60_000);
     expect(await exit, log.slice(-5000)).toBe(0);

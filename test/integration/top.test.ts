@@ -6,6 +6,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, exited } from '../helpers/procs.js';
 
@@ -37,14 +38,14 @@ describe('ctpipe top', () => {
     try {
       for (let t = 0; !out.includes('ctpipe top:'); t += 100) {
         expect(t < 60_000 && p.exitCode === null, err).toBe(true);
-        await new Promise((r) => setTimeout(r, 100));
+        await sleep(100);
       }
       expect(out).toContain('no flows in this window');
       inNs('ping', '-c', '5', '-i', '0.2', '127.0.0.1');
       for (let t = 0; !/^top-host\s/m.test(out); t += 500) {
         expect(t < 30_000, out.slice(-2000)).toBe(true);
         inNs('conntrack', '-L'); // evicts the expired ICMP entry at once (else the kernel's GC, up to a minute)
-        await new Promise((r) => setTimeout(r, 500));
+        await sleep(500);
       }
       const frame = out.slice(out.lastIndexOf('ctpipe top:'));
       expect(frame).toMatch(/^icmp\s+1\s+1\s+\d+/m);

@@ -6,6 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../common/log.js';
@@ -187,7 +188,7 @@ describe('schema', () => {
     const offer = async (from: number, to: number) => {
       for (let i = from; i < to; i++) {
         sink.write({ ...conns[i]!, seq: ++seq });
-        if (i % 100 === 99) await new Promise((r) => setTimeout(r, 2)); // let the sink drain, as the event loop does
+        if (i % 100 === 99) await sleep(2); // let the sink drain, as the event loop does
       }
     };
     await offer(0, 5400);
@@ -196,7 +197,7 @@ describe('schema', () => {
     down = false;
     for (let t = 0; sink.backlog > 0; t += 10) {
       expect(t).toBeLessThan(10_000);
-      await new Promise((r) => setTimeout(r, 10));
+      await sleep(10);
     }
     await offer(5400, 6000);
     await sink.close();
