@@ -6,15 +6,14 @@
  * show the Kafka lag growing, and the rule fires for that processor; at the end of the free run it
  * stays quiet.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alertRules } from '../../dashboards/alerts.js';
 import { evaluateRule } from '../../dashboards/run-queries.js';
 import { openStore, type Store } from '../../processor/clickhouse/store.js';
 import { exited, Procs } from '../helpers/procs.js';
+import { release, tempDir } from '../helpers/resources.js';
+import { select } from '../helpers/store.js';
 import { KafkaMock } from '../../lab/kafka-mock.js';
 import { ADDR, Lab } from '../../lab/lab.js';
 
@@ -28,7 +27,7 @@ let starvedEnd = 0;
 let processor = '';
 let lags: { ts: string; lag: string }[] = [];
 
-const procs = new Procs(() => ({ CTPIPE_KAFKA_BROKERS: kafka.brokers.join(','), CTPIPE_KAFKA_TOPIC: topic, CTPIPE_METRICS_ENABLED: 'false' }));
+const procs = Procs.onKafka(() => kafka.brokers, topic);
 
 /** UDP datagrams from the client at `pps` for `seconds`, each a new flow (hping3 moves the source port). */
 const stream = (pps: number, seconds: number) => lab.exec('client', 'hping3', ['-q', '--udp', '-p', '9999', '-i', `u${Math.round(1e6 / pps)}`, '-c', String(pps * seconds), ADDR.server4],
@@ -37,7 +36,7 @@ const stream = (pps: number, seconds: number) => lab.exec('client', 'hping3', ['
 beforeAll(async () => {
   lab = await Lab.create({ accounting: false });
   kafka = await KafkaMock.start();
-  dir = mkdtempSync(path.join(tmpdir(), 'ctpipe-lag-'));
+  dir = tempDir('lag');
   const [collector, cl] = procs.start(['collect', '--netns', lab.netnsPath('fw'), '--host', 'lab-fw', '--kafka-linger', '50ms', '--kafka-batch-events', '10', '--events', 'new,destroy']);
   await procs.waitLog(cl, '"collecting"');
   const [p, pl] = procs.start(['process', '--clickhouse-url', `chdb:${dir}`, '--process-checkpoint', '2s']);
@@ -66,15 +65,10 @@ beforeAll(async () => {
   p.kill('SIGTERM');
   expect(await exited(p)).toBe(0);
   store = await openStore({ url: `chdb:${dir}` });
-  lags = await (await store.query({ query: 'SELECT toString(ts) AS ts, lag FROM ctpipe.processor_stats ORDER BY ts', format: 'JSONEachRow' })).json();
+  lags = await select<{ ts: string; lag: string }>(store, 'SELECT toString(ts) AS ts, lag FROM ctpipe.processor_stats ORDER BY ts');
 }, 240_000);
 
-afterAll(async () => {
-  await store?.close();
-  await kafka?.stop();
-  await lab?.destroy();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => release(store, kafka, lab, dir));
 
 describe('processor lag growing, on a starved processor', () => {
   it('fires for the starved processor, and stays quiet while it kept up', async () => {

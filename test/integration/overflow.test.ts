@@ -5,9 +5,7 @@
  * connection has its row (from its events or the dump), those open across the loss are marked
  * resynced, the loss shows on the Pipeline health dashboard and fires the "losing events" alert rule.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { rmSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -23,6 +21,7 @@ import { MemorySink } from '../../contract/sink.js';
 import { openNetfilterSocket } from '../../collector/socket.js';
 import { silentLogger } from '../../common/log.js';
 import type { LossRecord } from '../../contract/records.js';
+import { tempDir } from '../helpers/resources.js';
 import { ADDR, Lab } from '../../lab/lab.js';
 import { writeLedger } from '../faults/ledger.js';
 
@@ -66,7 +65,7 @@ describe('receive buffer overrun', () => {
     expect(sink.records.slice(at).some((r) => r.type === 'snapshot')).toBe(true);
 
     // through the processor into ClickHouse: the dashboard panel and the alert rule see the loss
-    const dir = mkdtempSync(path.join(tmpdir(), 'ctpipe-overrun-'));
+    const dir = tempDir('overrun');
     const store = await openStore({ url: `chdb:${dir}` });
     try {
       await migrate(store, { db: 'ctpipe', flowsTtlDays: 30, eventsTtlDays: 7 });

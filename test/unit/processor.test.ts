@@ -3,9 +3,7 @@
  * schema's migrations on chDB (from empty, idempotent, cluster DDL), a pipeline whose ClickHouse
  * fails for a while (nothing lost, nothing doubled), and `ctpipe run`'s bounded backlog.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { rmSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -27,6 +25,8 @@ import { evaluateRule } from '../../dashboards/run-queries.js';
 import { StatsDeltas } from '../../processor/stats/deltas.js';
 import { decodeBuffers, fixtureBuffers } from '../helpers/decode.js';
 import { lifecycleRecords } from '../helpers/records.js';
+import { tempDir } from '../helpers/resources.js';
+import { select } from '../helpers/store.js';
 
 function cpu(n: number, invalid: number, insert = 0): CpuStats {
   return { cpu: n, found: 0, invalid, insert, insert_failed: 0, drop: 0, early_drop: 0, error: 0, search_restart: 0, clash_resolve: 0, chaintoolong: 0 };
@@ -80,7 +80,7 @@ describe('schema', () => {
   let dir: string;
   let store: Store;
   beforeAll(async () => {
-    dir = mkdtempSync(path.join(tmpdir(), 'ctpipe-schema-'));
+    dir = tempDir('schema');
     store = await openStore({ url: `chdb:${dir}` });
   });
   afterAll(async () => {
@@ -111,7 +111,7 @@ describe('schema', () => {
     const up = await migrate(store, old);
     expect(up).toEqual({ from: 1, to: SCHEMA_VERSION, applied: MIGRATIONS.filter((m) => m.version > 1).map((m) => m.version) });
     await store.insert({ table: 'ctpipe_v1.flows', values: [flow('b', 20), flow('c', 30), flow('d', 40)], format: 'JSONEachRow' });
-    const q = async <T>(sql: string) => (await (await store.query({ query: sql, format: 'JSONEachRow' })).json()) as T[];
+    const q = <T>(sql: string) => select<T>(store, sql);
     expect(await q(`SELECT flow_id FROM ctpipe_v1.flows ORDER BY flow_id`)).toEqual([{ flow_id: 'a' }, { flow_id: 'b' }, { flow_id: 'c' }, { flow_id: 'd' }]);
     // The rollups count the flow stored before the upgrade and the three after; the handshake
     // digests start at the upgrade (median of 20, 30 and 40).
@@ -205,7 +205,7 @@ describe('schema', () => {
     const loss = losses[0]!;
     expect(loss).toMatchObject({ reason: 'buffer_full', count: sink.dropped });
     expect(loss.last_seq! - loss.first_seq! + 1).toBe(sink.dropped);
-    const q = async <T>(sql: string) => (await store.query({ query: sql, format: 'JSONEachRow' })).json<T>();
+    const q = <T>(sql: string) => select<T>(store, sql);
     const health = await q<{ kind: string; count: string; first_seq: string; last_seq: string }>(
       "SELECT kind, count, first_seq, last_seq FROM ctpipe_backlog.pipeline_health WHERE kind IN ('loss', 'gap') ORDER BY kind");
     // the dropped range arrives as the loss record's news and as the gap in the sequence

@@ -1,11 +1,11 @@
 /** The disk spool: order across segments and restarts, torn tails, its bound. */
-import { appendFileSync, mkdtempSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { appendFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Spool } from '../../collector/sinks/spool.js';
+import { tempDir } from '../helpers/resources.js';
 
-const dir = () => mkdtempSync(path.join(tmpdir(), 'ctpipe-spool-unit-'));
+const dir = () => tempDir('spool-unit');
 const rec = (i: number) => Buffer.from(`record-${String(i).padStart(6, '0')}`);
 
 function drain(s: Spool): string[] {

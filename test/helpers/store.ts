@@ -1,0 +1,22 @@
+/** Reading a ctpipe store (chDB or ClickHouse) in tests. */
+import { openStore, type Store } from '../../processor/clickhouse/store.js';
+
+/** The rows `sql` returns. */
+export async function select<T = Record<string, string>>(store: Store, sql: string): Promise<T[]> {
+  return (await store.query({ query: sql, format: 'JSONEachRow' })).json<T>();
+}
+
+/** The first value of the first row `sql` returns, as a number (a count, a sum). */
+export async function scalar(store: Store, sql: string): Promise<number> {
+  return Number(Object.values((await select(store, sql))[0]!)[0]);
+}
+
+/** The rows `sql` returns from the chDB store at `dir`, opened for this query alone (chDB serves one process). */
+export async function queryStore<T = Record<string, string>>(dir: string, sql: string): Promise<T[]> {
+  const store = await openStore({ url: `chdb:${dir}` });
+  try {
+    return await select<T>(store, sql);
+  } finally {
+    await store.close();
+  }
+}
