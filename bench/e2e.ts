@@ -11,7 +11,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { setImmediate as yieldToIo } from 'node:timers/promises';
+import { setImmediate as yieldToIo, setTimeout as sleep } from 'node:timers/promises';
 import { Registry } from 'prom-client';
 import { silentLogger } from '../common/log.js';
 import type { CtRecord } from '../contract/records.js';
@@ -72,7 +72,7 @@ async function freshness(store: Store, recs: CtRecord[], rate: number): Promise<
       arrived[recs[i]!.seq] = performance.now();
       sink.write(recs[i]!);
     }
-    await new Promise((r) => setTimeout(r, 5));
+    await sleep(5);
   }
   await sink.flush();
   return latencies.sort((a, b) => a - b);

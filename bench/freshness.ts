@@ -8,6 +8,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Registry } from 'prom-client';
 import { ConfigSchema } from '../cli/config.js';
 import { ThreadedProducer } from '../collector/kafka-thread.js';
@@ -46,7 +47,7 @@ export async function runFreshness(conns = 40_000, rate = 50_000): Promise<Fresh
     pub.write(records[0]!); // the topic exists before the consumer subscribes
     await pub.flush();
     const proc = await startProcessor(cfg, store, silentLogger, new Registry(), 10_000);
-    for (let t = 0; t < 30_000 && proc.partitions().length === 0; t += 50) await new Promise((res) => setTimeout(res, 50)); // joined, first batch in
+    for (let t = 0; t < 30_000 && proc.partitions().length === 0; t += 50) await sleep(50); // joined, first batch in
     const destroyedAt: number[] = []; // publish time of the i-th DESTROY
     let stored = 0;
     const seen: number[] = []; // time the i-th final row was first seen stored
@@ -57,7 +58,7 @@ export async function runFreshness(conns = 40_000, rate = 50_000): Promise<Fresh
         const n = Number(r!.n);
         const now = performance.now();
         while (stored < n) seen[stored++] = now;
-        await new Promise((res) => setTimeout(res, 100));
+        await sleep(100);
       }
     })();
     const t0 = performance.now();
@@ -68,10 +69,10 @@ export async function runFreshness(conns = 40_000, rate = 50_000): Promise<Fresh
         pub.write(records[i]!);
         if (records[i]!.type === 'destroy') destroyedAt.push(performance.now());
       }
-      await new Promise((res) => setTimeout(res, 5));
+      await sleep(5);
     }
     await pub.flush();
-    for (let t = 0; t < 60_000 && stored < conns; t += 100) await new Promise((res) => setTimeout(res, 100));
+    for (let t = 0; t < 60_000 && stored < conns; t += 100) await sleep(100);
     polling = false;
     await poller;
     await proc.stop();

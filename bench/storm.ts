@@ -4,6 +4,7 @@
  * received against what the kernel generated (flows created, from the firewall's `ct state new`
  * counter, times two: one NEW and one DESTROY each), and the socket's own drop counter. Three storms back to back.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Collector } from '../collector/collector.js';
 import { collectorMetrics } from '../collector/metrics.js';
 import type { RecordSink } from '../contract/sink.js';
@@ -34,9 +35,6 @@ class CountingSink implements RecordSink {
   async flush(): Promise<void> {}
   async close(): Promise<void> {}
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 
 /**
  * `storms` storms back to back; each is `floods` hping3 floods at once (one destination port each,

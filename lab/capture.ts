@@ -5,6 +5,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { forEachFrame } from '../collector/netlink/frames.js';
 import * as R from '../collector/netlink/requests.js';
 import { openNetfilterSocket } from '../collector/socket.js';
@@ -16,8 +17,6 @@ export interface Fixture {
   description: string;
   datagrams: { source: 'events' | 'dump' | 'stats'; hex: string }[];
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function captureLab(out: string): Promise<Fixture> {
   const lab = await Lab.create();

@@ -4,9 +4,9 @@
  * over light background traffic that keeps the detectors' baselines honest. Steps run in order;
  * `progress` hears each one as it starts.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ADDR, type Lab } from './lab.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export const DEMO_NFLOG_GROUP = 9;
 export const WEB_PORT = 8080;
 export const DNS_PORT = 53;

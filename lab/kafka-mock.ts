@@ -5,6 +5,7 @@
  * with its data, which is how an outage looks to a producer.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel, type EachMessagePayload } from 'kafkajs';
 import { which } from './exec.js';
 
@@ -80,7 +81,7 @@ export async function consumeAll(
       if (until(msgs)) finish();
     },
   });
-  await Promise.race([done, new Promise((r) => setTimeout(r, timeoutMs))]);
+  await Promise.race([done, sleep(timeoutMs)]);
   await consumer.disconnect();
   return msgs;
 }

@@ -16,6 +16,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { packageRoot } from '../common/paths.js';
 import { firstJsonLine, requireLabPrerequisites, run, start, type RunResult } from './exec.js';
 
@@ -202,7 +203,7 @@ table inet ctpipe_lab {
       const r = await this.exec('server', 'ss', ['-Hltn', 'sport = :21'], { allowFail: true });
       if (r.stdout.includes(':21')) return;
       if (p.exitCode !== null) throw new Error('pyftpdlib exited: is python3-pyftpdlib installed?');
-      await new Promise((res) => setTimeout(res, 100));
+      await sleep(100);
     }
     throw new Error('the FTP server did not start listening on port 21');
   }

@@ -17,6 +17,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { packageRoot } from '../common/paths.js';
 import { ANOMALY_KINDS } from '../processor/anomaly/row.js';
 import { openStore } from '../processor/clickhouse/store.js';
@@ -24,7 +25,6 @@ import { firstJsonLine, run } from './exec.js';
 import { ADDR, Lab } from './lab.js';
 import { score, scoreTable, type Detected, type Label, type Score } from './score.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const TRICKS = path.join(packageRoot(), 'lab', 'helper-tricks.py');
 const PY = '/usr/bin/python3';
 const NFLOG_GROUP = 7;

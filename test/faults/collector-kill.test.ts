@@ -3,25 +3,25 @@
  * shows as a new run (its own run_start in pipeline_health); the new run's table dump brings back
  * every open connection, whose lifecycle continues as the same flow; no connection is stored twice.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CtRecord } from '../../contract/records.js';
 import { exited, Procs } from '../helpers/procs.js';
+import { release, tempDir } from '../helpers/resources.js';
+import { queryStore } from '../helpers/store.js';
 import { KafkaMock } from '../../lab/kafka-mock.js';
 import { ADDR, Lab } from '../../lab/lab.js';
-import { processTopic, queryStore, topicRecords } from './harness.js';
+import { collectArgs, processTopic, topicRecords } from './harness.js';
 import { scale, writeLedger } from './ledger.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const topic = `collector-kill-${Date.now()}`;
 const HELD = scale(20, 200);
 const SHORT = scale(10, 100);
 let lab: Lab;
 let kafka: KafkaMock;
 let dir: string;
-const procs = new Procs(() => ({}));
+const procs = new Procs();
 
 const HOLD = [
   'import socket, sys, time, json',
@@ -38,17 +38,12 @@ beforeAll(async () => {
     await lab.sysctl('fw', `net.netfilter.nf_conntrack_${t}`, '2');
   }
   await lab.tcpServer(8080);
-  dir = mkdtempSync(path.join(tmpdir(), 'ctpipe-collector-kill-'));
+  dir = tempDir('collector-kill');
 });
 
-afterAll(async () => {
-  await lab?.destroy();
-  await kafka?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => release(lab, kafka, dir));
 
-const collect = () => procs.start(['collect', '--netns', lab.netnsPath('fw'), '--host', 'ck', '--no-metrics-enabled', '--kafka-brokers', kafka.brokers.join(','),
-  '--kafka-topic', topic, '--kafka-linger', '20ms', '--stats-interval', '1s', '--kafka-spool-dir', path.join(dir, 'spool')]);
+const collect = () => procs.start(collectArgs({ lab, brokers: kafka.brokers, topic, host: 'ck', spool: path.join(dir, 'spool') }));
 
 describe('fault: the collector killed (SIGKILL) and restarted', () => {
   it('restarts as a new run whose dump restores the open connections; nothing is stored twice', async () => {
@@ -73,8 +68,8 @@ describe('fault: the collector killed (SIGKILL) and restarted', () => {
     }
     b.kill('SIGTERM');
     expect(await exited(b), procs.logs[ib]).toBe(0);
-    const runs = [ia, ib].map((i) => (JSON.parse(procs.logs[i]!.split('\n').find((l) => l.includes('"msg":"collecting"'))!) as { run: string }).run);
-    const lastSeq = (JSON.parse(procs.logs[ib]!.split('\n').find((l) => l.includes('"msg":"stopped"'))!) as { seq: number }).seq;
+    const runs = [ia, ib].map((i) => procs.logLine<{ run: string }>(i, '"msg":"collecting"').run);
+    const lastSeq = procs.logLine<{ seq: number }>(ib, '"msg":"stopped"').seq;
 
     const recs = await topicRecords(kafka.brokers, topic, (rs) => rs.some((r) => r.run === runs[1] && r.seq === lastSeq));
     expect(new Set(recs.map((r) => r.run))).toEqual(new Set(runs));

@@ -3,44 +3,38 @@
  * firewall with traffic throughout. Records wait in memory, then in the disk spool, and all reach
  * Kafka when it is back: every sequence number of the run, in order on the partition, none lost.
  */
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exited, Procs } from '../helpers/procs.js';
+import { release, tempDir } from '../helpers/resources.js';
+import { waitWhile } from '../helpers/wait.js';
 import { KafkaMock } from '../../lab/kafka-mock.js';
 import { ADDR, Lab } from '../../lab/lab.js';
-import { topicRecords } from './harness.js';
+import { collectArgs, spooled, topicRecords } from './harness.js';
 import { scale, writeLedger } from './ledger.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const topic = `kafka-outage-${Date.now()}`;
 const OUTAGE_S = scale(15, 60);
 let lab: Lab;
 let kafka: KafkaMock;
 let dir: string;
-const procs = new Procs(() => ({}));
+const procs = new Procs();
 
 beforeAll(async () => {
   kafka = await KafkaMock.start(1);
   lab = await Lab.create();
   await lab.tcpServer(8080);
   await lab.udpServer(5353);
-  dir = mkdtempSync(path.join(tmpdir(), 'ctpipe-kafka-outage-'));
+  dir = tempDir('kafka-outage');
 });
 
-afterAll(async () => {
-  await lab?.destroy();
-  await kafka?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => release(lab, kafka, dir));
 
 describe('fault: Kafka gone and back while the collector runs', () => {
   it('buffers, spools and then delivers every record of the run, in order', async () => {
     const spool = path.join(dir, 'spool');
-    const [p, i] = procs.start(['collect', '--netns', lab.netnsPath('fw'), '--host', 'outage', '--no-metrics-enabled', '--kafka-brokers', kafka.brokers.join(','),
-      '--kafka-topic', topic, '--kafka-linger', '20ms', '--kafka-buffer-bytes', '32KiB', '--kafka-spool-dir', spool,
-      '--kafka-request-timeout-ms', '1500', '--kafka-connection-timeout-ms', '1000', '--stats-interval', '1s']);
+    const [p, i] = procs.start(collectArgs({ lab, brokers: kafka.brokers, topic, host: 'outage', spool, buffer: '32KiB' }));
     await procs.waitLog(i, '"msg":"collecting"');
     const stop = { now: false };
     let exchanges = 0;
@@ -55,20 +49,17 @@ describe('fault: Kafka gone and back while the collector runs', () => {
     kafka.pause();
     const outageAt = Date.now();
     await sleep(OUTAGE_S * 1000);
-    expect(readdirSync(spool).some((f) => f.endsWith('.seg')), 'records went to the spool').toBe(true);
+    expect(spooled(spool), 'records went to the spool').toBe(true);
     kafka.resume();
     const backAt = Date.now();
-    for (let t = 0; readdirSync(spool).some((f) => f.endsWith('.seg')); t += 250) {
-      expect(t < 120_000, 'the spool did not drain').toBe(true);
-      await sleep(250);
-    }
+    await waitWhile(() => spooled(spool), { within: 120_000, every: 250, why: () => 'the spool did not drain' });
     const recoveryS = (Date.now() - backAt) / 1000;
     await sleep(2000);
     stop.now = true;
     await traffic;
     p.kill('SIGTERM');
     expect(await exited(p), procs.logs[i]).toBe(0);
-    const stopped = JSON.parse(procs.logs[i]!.split('\n').find((l) => l.includes('"msg":"stopped"'))!) as { seq: number; dropped: number; run?: string };
+    const stopped = procs.logLine<{ seq: number; dropped: number; run?: string }>(i, '"msg":"stopped"');
     expect(stopped.dropped).toBe(0);
 
     const recs = await topicRecords(kafka.brokers, topic, (rs) => rs.some((r) => r.seq === stopped.seq));

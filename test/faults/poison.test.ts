@@ -4,65 +4,61 @@
  * in dead_letters with its coordinates, keeps going, and stores every connection of the good
  * batches exactly once.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import kafkajs from 'kafkajs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeBatch } from '../../contract/proto/batch.js';
 import { openStore } from '../../processor/clickhouse/store.js';
+import { withProducer } from '../helpers/kafka.js';
 import { exited, Procs } from '../helpers/procs.js';
 import { mulberry32 } from '../helpers/random.js';
 import { lifecycleRecords } from '../helpers/records.js';
+import { release, tempDir } from '../helpers/resources.js';
+import { scalar, select } from '../helpers/store.js';
+import { waitWhile } from '../helpers/wait.js';
 import { KafkaMock } from '../../lab/kafka-mock.js';
 import { scale, writeLedger } from './ledger.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const topic = `poison-${Date.now()}`;
 const HOSTS = 4;
 const CONNS = scale(500, 5000);
 const POISON_EVERY = 5; // one poison record after every fifth good batch
 let kafka: KafkaMock;
 let dir: string;
-const procs = new Procs(() => ({}));
+const procs = new Procs();
 
 beforeAll(async () => {
   kafka = await KafkaMock.start(1);
-  dir = mkdtempSync(path.join(tmpdir(), 'ctpipe-poison-'));
+  dir = tempDir('poison');
 });
 
-afterAll(async () => {
-  await kafka?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => release(kafka, dir));
 
 describe('fault: poison and malformed records on the topic', () => {
   it('dead-letters each one, keeps going, and stores every good connection once', async () => {
     const rnd = mulberry32(8);
-    const client = new kafkajs.Kafka({ clientId: 'poison', brokers: kafka.brokers, logLevel: kafkajs.logLevel.NOTHING });
-    const producer = client.producer();
-    await producer.connect();
     let good = 0;
     const poison: string[] = [];
-    for (let h = 0; h < HOSTS; h++) {
-      const host = `poison-${h}`;
-      const recs = lifecycleRecords(host, `run-${h}`, CONNS, h + 1);
-      const messages: { key: string; value: Buffer }[] = [];
-      for (let b = 0; b * 60 < recs.length; b++) {
-        const batch = encodeBatch(recs.slice(b * 60, (b + 1) * 60));
-        messages.push({ key: host, value: batch });
-        good++;
-        if (b % POISON_EVERY === POISON_EVERY - 1) {
-          const kind = poison.length % 3;
-          const value = kind === 0 ? Buffer.from(Array.from({ length: 1 + Math.floor(rnd() * 2000) }, () => Math.floor(rnd() * 256)))
-            : kind === 1 ? batch.subarray(0, Math.floor(batch.length / 2)) : Buffer.alloc(0);
-          messages.push({ key: host, value });
-          poison.push(['random bytes', 'a batch cut short', 'an empty value'][kind]!);
+    await withProducer(kafka.brokers, 'poison', async (producer) => {
+      for (let h = 0; h < HOSTS; h++) {
+        const host = `poison-${h}`;
+        const recs = lifecycleRecords(host, `run-${h}`, CONNS, h + 1);
+        const messages: { key: string; value: Buffer }[] = [];
+        for (let b = 0; b * 60 < recs.length; b++) {
+          const batch = encodeBatch(recs.slice(b * 60, (b + 1) * 60));
+          messages.push({ key: host, value: batch });
+          good++;
+          if (b % POISON_EVERY === POISON_EVERY - 1) {
+            const kind = poison.length % 3;
+            const value = kind === 0 ? Buffer.from(Array.from({ length: 1 + Math.floor(rnd() * 2000) }, () => Math.floor(rnd() * 256)))
+              : kind === 1 ? batch.subarray(0, Math.floor(batch.length / 2)) : Buffer.alloc(0);
+            messages.push({ key: host, value });
+            poison.push(['random bytes', 'a batch cut short', 'an empty value'][kind]!);
+          }
         }
+        await producer.send({ topic, messages });
       }
-      await producer.send({ topic, messages });
-    }
-    await producer.disconnect();
+    });
 
     const chdb = path.join(dir, 'chdb');
     const [p, i] = procs.start(['process', '--kafka-brokers', kafka.brokers.join(','), '--kafka-topic', topic, '--clickhouse-url', `chdb:${chdb}`,
@@ -70,10 +66,8 @@ describe('fault: poison and malformed records on the topic', () => {
     await procs.waitLog(i, 'joined the consumer group');
     const t0 = Date.now();
     // the processor holds the embedded store: follow its progress in its log, then stop it and count
-    for (let t = 0; (procs.logs[i]!.match(/dead letter: a record that cannot be decoded/g) ?? []).length < poison.length; t += 250) {
-      expect(t < 120_000 && p.exitCode === null, procs.logs[i]!.slice(-3000)).toBe(true);
-      await sleep(250);
-    }
+    await waitWhile(() => (procs.logs[i]!.match(/dead letter: a record that cannot be decoded/g) ?? []).length < poison.length,
+      { within: 120_000, every: 250, alive: p, why: () => procs.logs[i]!.slice(-3000) });
     await sleep(3000);
     expect(p.exitCode).toBe(null);
     p.kill('SIGTERM');
@@ -82,7 +76,7 @@ describe('fault: poison and malformed records on the topic', () => {
 
     const store = await openStore({ url: `chdb:${chdb}`, database: 'ctpipe' });
     try {
-      const one = async (sql: string) => Number(Object.values((await store.query<Record<string, string>>(sql))[0]!)[0]);
+      const one = (sql: string) => scalar(store, sql);
       const dead = await one('SELECT count() FROM ctpipe.dead_letters');
       const stored = await one("SELECT count() FROM ctpipe.flows FINAL WHERE end_reason = 'destroy'");
       const rows = await one("SELECT count() FROM ctpipe.flows WHERE end_reason = 'destroy'");
@@ -93,7 +87,7 @@ describe('fault: poison and malformed records on the topic', () => {
       expect(rows).toBe(HOSTS * CONNS); // no final row written twice
       expect(rightCounters).toBe(HOSTS * CONNS);
       expect(rollup).toBe(HOSTS * CONNS);
-      const reasons = await store.query<{ reason: string }>('SELECT DISTINCT reason FROM ctpipe.dead_letters');
+      const reasons = await select<{ reason: string }>(store, 'SELECT DISTINCT reason FROM ctpipe.dead_letters');
       expect(reasons.every((r) => r.reason.startsWith('not a ctpipe.v1.Batch'))).toBe(true);
       writeLedger({
         fault: 'poison records on the topic', injected: `${poison.length} poison records (random bytes, batches cut short, empty values) among ${good} good batches of ${HOSTS} hosts`,

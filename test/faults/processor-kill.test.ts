@@ -5,23 +5,23 @@
  * replayed by whoever takes the partition, under the same tokens. Every connection must be
  * stored exactly once, with its counters, and the rollup must count it once.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import kafkajs from 'kafkajs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeBatch } from '../../contract/proto/batch.js';
 import type { CtRecord } from '../../contract/records.js';
 import { openStore } from '../../processor/clickhouse/store.js';
 import type { Store } from '../../processor/store.js';
 import { joinGroup } from '../helpers/group.js';
+import { produceBatches } from '../helpers/kafka.js';
 import { exited, Procs } from '../helpers/procs.js';
 import { lifecycleRecords } from '../helpers/records.js';
+import { release, tempDir } from '../helpers/resources.js';
+import { scalar } from '../helpers/store.js';
+import { waitWhile } from '../helpers/wait.js';
 import { ClickHouseFront } from '../../lab/clickhouse-front.js';
 import { KafkaMock } from '../../lab/kafka-mock.js';
 import { scale, writeLedger } from './ledger.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const topic = `processor-kill-${Date.now()}`;
 const HOSTS = 8;
 const CONNS = scale(600, 3000);
@@ -30,35 +30,19 @@ let kafka: KafkaMock;
 let front: ClickHouseFront;
 let store: Store;
 let dir: string;
-const procs = new Procs(() => ({ CTPIPE_KAFKA_BROKERS: kafka.brokers.join(','), CTPIPE_KAFKA_TOPIC: topic, CTPIPE_METRICS_ENABLED: 'false' }));
+const procs = Procs.onKafka(() => kafka.brokers, topic);
 
 beforeAll(async () => {
   kafka = await KafkaMock.start();
-  dir = mkdtempSync(path.join(tmpdir(), 'ctpipe-processor-kill-'));
+  dir = tempDir('processor-kill');
   front = await ClickHouseFront.start(path.join(dir, 'ch'));
   store = await openStore({ url: front.url, database: 'ctpipe' });
 });
 
-afterAll(async () => {
-  await procs.killAll();
-  await store?.close();
-  await front?.close();
-  await kafka?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => release(procs, store, front, kafka, dir));
 
-async function produce(parts: CtRecord[][]): Promise<void> {
-  const producer = new kafkajs.Kafka({ clientId: 'processor-kill', brokers: kafka.brokers, logLevel: kafkajs.logLevel.NOTHING }).producer();
-  await producer.connect();
-  for (const recs of parts) {
-    const messages = [];
-    for (let i = 0; i < recs.length; i += 50) messages.push({ key: recs[0]!.host, value: encodeBatch(recs.slice(i, i + 50)) });
-    if (messages.length) await producer.send({ topic, messages });
-  }
-  await producer.disconnect();
-}
-
-const one = async (sql: string) => Number(Object.values((await store.query<Record<string, string>>(sql))[0]!)[0]);
+const produce = (parts: CtRecord[][]) => produceBatches(kafka.brokers, 'processor-kill', topic, parts, 50);
+const one = (sql: string) => scalar(store, sql);
 
 describe('fault: processors killed mid-batch, repeatedly, two in the group', () => {
   it('stores every connection exactly once', { timeout: scale(180_000, 600_000) }, async () => {
@@ -81,18 +65,14 @@ describe('fault: processors killed mid-batch, repeatedly, two in the group', () 
       await exited(victim);
       // the survivor takes every partition once the victim's session expires
       const before = (procs.logs[survivorLog]!.match(/joined the consumer group/g) ?? []).length;
-      for (let t = 0; (procs.logs[survivorLog]!.match(/joined the consumer group/g) ?? []).length === before; t += 250) {
-        expect(t < 30_000, procs.logs[survivorLog]!.slice(-2000)).toBe(true);
-        await sleep(250);
-      }
+      await waitWhile(() => (procs.logs[survivorLog]!.match(/joined the consumer group/g) ?? []).length === before,
+        { within: 30_000, every: 250, why: () => procs.logs[survivorLog]!.slice(-2000) });
       const [p, l] = await joinGroup(procs, args, survivor);
       if (victimIsA) [a, la] = [p, l];
       else [b, lb] = [p, l];
     }
-    for (let t = 0; (await one("SELECT count() FROM ctpipe.flows FINAL WHERE end_reason = 'destroy'")) < HOSTS * CONNS; t += 500) {
-      expect(t < 120_000, `stored ${await one("SELECT count() FROM ctpipe.flows FINAL WHERE end_reason = 'destroy'")} of ${HOSTS * CONNS}`).toBe(true);
-      await sleep(500);
-    }
+    await waitWhile(async () => (await one("SELECT count() FROM ctpipe.flows FINAL WHERE end_reason = 'destroy'")) < HOSTS * CONNS,
+      { within: 120_000, every: 500, why: async () => `stored ${await one("SELECT count() FROM ctpipe.flows FINAL WHERE end_reason = 'destroy'")} of ${HOSTS * CONNS}` });
     const recoveryS = (Date.now() - lastKill) / 1000;
     await sleep(3000); // a duplicate would have time to land
     for (const p of [a, b]) p.kill('SIGTERM');

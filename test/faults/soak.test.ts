@@ -5,22 +5,23 @@
  * full run). Memory and open flows must level off: the last third of the run may not peak much
  * above the middle third. The lag must stay small and end near zero.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exited, Procs } from '../helpers/procs.js';
+import { release, tempDir } from '../helpers/resources.js';
+import { queryStore } from '../helpers/store.js';
 import { ADDR, Lab } from '../../lab/lab.js';
-import { metric, queryStore } from './harness.js';
+import { Endpoint, metric } from './harness.js';
 import { FULL, scale, writeLedger } from './ledger.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** FAULT_SOAK_MINUTES overrides the length (a longer or a shorter look than the suite's). */
 const DURATION_S = Number(process.env.FAULT_SOAK_MINUTES ?? scale(2, 30)) * 60;
 const SAMPLE_S = scale(5, 10);
 let lab: Lab;
 let dir: string;
-const procs = new Procs(() => ({}));
+const procs = new Procs();
 
 beforeAll(async () => {
   lab = await Lab.create();
@@ -30,22 +31,18 @@ beforeAll(async () => {
   await lab.tcpServer(8080);
   await lab.udpServer(5353);
   await lab.ftpServer();
-  dir = mkdtempSync(path.join(tmpdir(), 'ctpipe-soak-'));
+  dir = tempDir('soak');
 });
 
-afterAll(async () => {
-  await procs.killAll();
-  await lab?.destroy();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => release(procs, lab, dir));
 
 interface Sample { t: number; rssMb: number; open: number; lag: number }
 
 describe('soak: mixed traffic through ctpipe run', () => {
   it('levels off in memory and open flows, and keeps up', { timeout: (DURATION_S + 180) * 1000 }, async () => {
-    const port = 20000 + Math.floor(Math.random() * 20000);
+    const ops = new Endpoint();
     const [p, i] = procs.start(['run', '--netns', lab.netnsPath('fw'), '--host', 'soak', '--clickhouse-url', `chdb:${path.join(dir, 'chdb')}`,
-      '--metrics-listen', `127.0.0.1:${port}`, '--stats-interval', '1s', '--process-flush', '300ms', '--process-grace', '10s']);
+      '--metrics-listen', ops.listen, '--stats-interval', '1s', '--process-flush', '300ms', '--process-grace', '10s']);
     await procs.waitLog(i, 'running: collector and processor');
     const stop = { now: false };
     const made: string[] = []; // proto/family/client port of each TCP and UDP connection made
@@ -68,7 +65,7 @@ describe('soak: mixed traffic through ctpipe run', () => {
     const t0 = Date.now();
     while (Date.now() - t0 < DURATION_S * 1000 && !trafficFailed) {
       await sleep(SAMPLE_S * 1000);
-      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      const text = await ops.metrics();
       const rss = Number(/^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${p.pid!}/status`, 'utf8'))![1]) / 1024;
       samples.push({
         t: Math.round((Date.now() - t0) / 1000), rssMb: Math.round(rss * 10) / 10, open: metric(text, 'ctpipe_processor_open_flows'),
@@ -78,10 +75,10 @@ describe('soak: mixed traffic through ctpipe run', () => {
     stop.now = true;
     await traffic;
     await sleep(2000);
-    const sent = metric(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text(), 'ctpipe_collector_seq');
+    const sent = metric(await ops.metrics(), 'ctpipe_collector_seq');
     p.kill('SIGTERM');
     expect(await exited(p), procs.logs[i]).toBe(0);
-    const received = (JSON.parse(procs.logs[i]!.split('\n').find((l) => l.includes('"msg":"stopped"'))!) as { records: number }).records;
+    const received = procs.logLine<{ records: number }>(i, '"msg":"stopped"').records;
     expect(received).toBeGreaterThanOrEqual(sent);
     const out = process.env.FAULT_SUITE_OUT;
     if (out) writeFileSync(path.join(out, `soak-samples-${FULL ? 'full' : 'bounded'}.json`), `${JSON.stringify(samples, null, 1)}\n`);

@@ -6,37 +6,37 @@
  * delivered or inside a reported loss range; none is missing silently.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { rmSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeBatch } from '../../contract/proto/batch.js';
 import type { CtpipeRecord, LossRecord } from '../../contract/records.js';
 import { exited, Procs } from '../helpers/procs.js';
+import { release, tempDir } from '../helpers/resources.js';
+import { waitWhile } from '../helpers/wait.js';
 import { consumeAll, KafkaMock } from '../../lab/kafka-mock.js';
 import { ADDR, Lab } from '../../lab/lab.js';
+import { collectArgs, spooled } from './harness.js';
 import { scale, writeLedger } from './ledger.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const topic = `spool-full-${Date.now()}`;
 let lab: Lab;
 let kafka: KafkaMock;
 let spool: string;
-const procs = new Procs(() => ({}));
+const procs = new Procs();
 
 beforeAll(async () => {
   expect(process.getuid?.(), 'the fault suite needs root').toBe(0);
   kafka = await KafkaMock.start(1);
   lab = await Lab.create();
   await lab.tcpServer(8080);
-  spool = mkdtempSync(path.join(tmpdir(), 'ctpipe-spool-full-'));
+  spool = tempDir('spool-full');
   const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=96k', 'ctpipe-spool-full', spool], { encoding: 'utf8' });
   expect(m.status, `mount a 96 KiB tmpfs: ${m.stderr}`).toBe(0);
 });
 
 afterAll(async () => {
-  await lab?.destroy();
-  await kafka?.stop();
+  await release(lab, kafka);
   if (spool) {
     spawnSync('umount', [spool]);
     rmSync(spool, { recursive: true, force: true });
@@ -45,9 +45,7 @@ afterAll(async () => {
 
 describe('fault: the spool disk is full while Kafka is away', () => {
   it('keeps running, drops only what fits nowhere, reports it, and delivers the rest', async () => {
-    const [p, i] = procs.start(['collect', '--netns', lab.netnsPath('fw'), '--host', 'spool-full', '--no-metrics-enabled',
-      '--kafka-brokers', kafka.brokers.join(','), '--kafka-topic', topic, '--kafka-linger', '20ms', '--kafka-buffer-bytes', '64KiB',
-      '--kafka-spool-dir', spool, '--kafka-request-timeout-ms', '1500', '--kafka-connection-timeout-ms', '1000', '--stats-interval', '1s']);
+    const [p, i] = procs.start(collectArgs({ lab, brokers: kafka.brokers, topic, host: 'spool-full', spool, buffer: '64KiB' }));
     await procs.waitLog(i, '"msg":"collecting"');
     for (let k = 0; k < 5; k++) await lab.tcpConnect(ADDR.server4, 8080, 100);
     await sleep(1000);
@@ -65,14 +63,11 @@ describe('fault: the spool disk is full while Kafka is away', () => {
     const backAt = Date.now();
     for (let k = 0; k < 5; k++) await lab.tcpConnect(ADDR.server4, 8080, 100);
     // the spool drains once Kafka answers
-    for (let t = 0; readdirSync(spool).some((f) => f.endsWith('.seg')); t += 250) {
-      expect(t < 60_000, 'the spool did not drain').toBe(true);
-      await sleep(250);
-    }
+    await waitWhile(() => spooled(spool), { within: 60_000, every: 250, why: () => 'the spool did not drain' });
     const recoveryS = (Date.now() - backAt) / 1000;
     p.kill('SIGTERM');
     expect(await exited(p), procs.logs[i]).toBe(0);
-    const stopped = JSON.parse(procs.logs[i]!.split('\n').find((l) => l.includes('"msg":"stopped"'))!) as { seq: number; dropped: number };
+    const stopped = procs.logLine<{ seq: number; dropped: number }>(i, '"msg":"stopped"');
 
     const msgs = await consumeAll(kafka.brokers, topic, (m) => m.some((x) => decodeBatch(x.value).records.some((r) => r.seq === stopped.seq)), 60_000);
     const all: CtpipeRecord[] = msgs.flatMap((m) => decodeBatch(m.value).records);

@@ -9,21 +9,23 @@
  * is processed or inside a `buffer_full` loss (and gap) in pipeline_health.
  */
 import { spawnSync } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, unlinkSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, mkdirSync, openSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { exited, Procs } from '../helpers/procs.js';
+import { tempDir } from '../helpers/resources.js';
+import { queryStore } from '../helpers/store.js';
+import { waitWhile } from '../helpers/wait.js';
 import { ADDR, Lab } from '../../lab/lab.js';
-import { metric, queryStore } from './harness.js';
+import { Endpoint, metric } from './harness.js';
 import { scale, writeLedger } from './ledger.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const OUTAGE_S = scale(15, 60);
 let lab: Lab;
 let dir: string;
 let data: string;
-const procs = new Procs(() => ({}));
+const procs = new Procs();
 
 beforeAll(async () => {
   expect(process.getuid?.(), 'the fault suite needs root').toBe(0);
@@ -31,7 +33,7 @@ beforeAll(async () => {
   // TIME_WAIT and CLOSE end in 5 s, so each connection's DESTROY comes within the test
   for (const t of ['tcp_timeout_time_wait', 'tcp_timeout_close']) await lab.sysctl('fw', `net.netfilter.nf_conntrack_${t}`, '5');
   await lab.tcpServer(8080);
-  dir = mkdtempSync(path.join(tmpdir(), 'ctpipe-store-full-'));
+  dir = tempDir('store-full');
   data = path.join(dir, 'chdb');
   mkdirSync(data);
   const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=256m', 'ctpipe-store-full', data], { encoding: 'utf8' });
@@ -50,6 +52,10 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
+/** Until the run at `ops` (log `i`) has stored its first row. */
+const firstRow = (ops: Endpoint, i: number) => waitWhile(async () => metric(await ops.metrics(), 'ctpipe_processor_rows_total') < 1,
+  { within: 30_000, every: 250, why: () => procs.logs[i]!.slice(-2000) });
+
 /** Fills the file system holding `file` until it refuses (ENOSPC). */
 function fill(file: string): void {
   const fd = openSync(file, 'w');
@@ -65,21 +71,17 @@ function fill(file: string): void {
 
 describe('fault: the embedded store refuses writes (its disk is full)', () => {
   it('keeps collecting, pauses, and stores every connection once when it can write again', { timeout: (OUTAGE_S + 150) * 1000 }, async () => {
-    const port = 20000 + Math.floor(Math.random() * 20000);
+    const ops = new Endpoint();
     const [p, i] = procs.start(['run', '--netns', lab.netnsPath('fw'), '--host', 'store-full', '--clickhouse-url', `chdb:${data}`,
-      '--metrics-listen', `127.0.0.1:${port}`, '--process-flush', '300ms', '--stats-interval', '1s']); // the seq gauge moves with each statistics poll
+      '--metrics-listen', ops.listen, '--process-flush', '300ms', '--stats-interval', '1s']); // the seq gauge moves with each statistics poll
     await procs.waitLog(i, 'running: collector and processor');
-    const scrape = async () => (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     const made: number[] = []; // client ports of the connections to 8080
     const connect = async (n: number) => {
       for (let k = 0; k < n; k++) made.push((await lab.tcpConnect(ADDR.server4, 8080, 200)).local);
     };
 
     await connect(20);
-    for (let t = 0; metric(await scrape(), 'ctpipe_processor_rows_total') < 1; t += 250) {
-      expect(t < 30_000, procs.logs[i]!.slice(-2000)).toBe(true);
-      await sleep(250);
-    }
+    await firstRow(ops, i);
 
     const filler = path.join(data, 'filler');
     fill(filler);
@@ -87,29 +89,25 @@ describe('fault: the embedded store refuses writes (its disk is full)', () => {
     const before = made.length;
     // connections keep coming for the whole outage, two at a time
     while (Date.now() - downAt < OUTAGE_S * 1000) await Promise.all([connect(1), connect(1)]);
-    const during = await scrape();
+    const during = await ops.metrics();
     expect(metric(during, 'ctpipe_processor_store_up')).toBe(0);
     expect(metric(during, 'ctpipe_processor_insert_errors_total')).toBeGreaterThan(0);
     const lagDuring = metric(during, 'ctpipe_collector_seq') - metric(during, 'ctpipe_processor_records_total');
     expect(lagDuring, 'consumption pauses: records wait for the store').toBeGreaterThan(0);
-    expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(503);
+    expect(await ops.health()).toBe(503);
     expect(procs.logs[i]).toMatch(/"err":"Cannot reserve [^"]*not enough space.*"msg":"ClickHouse insert failed/);
     expect(p.exitCode).toBe(null);
 
     unlinkSync(filler);
     const upAt = Date.now();
-    let recoveryS: number;
-    for (let t = 0; ; t += 250) {
-      const text = await scrape();
-      // caught up: the store takes writes and every record emitted so far went through
-      if (metric(text, 'ctpipe_processor_store_up') === 1 && metric(text, 'ctpipe_processor_records_total') >= metric(text, 'ctpipe_collector_seq')) {
-        recoveryS = (Date.now() - upAt) / 1000;
-        break;
-      }
-      expect(t < 120_000, `not caught up: ${text.split('\n').filter((l) => /store_up|records_total|collector_seq/.test(l)).join('; ')}`).toBe(true);
-      await sleep(250);
-    }
-    expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+    let text = '';
+    // until caught up: the store takes writes and every record emitted so far went through
+    await waitWhile(async () => {
+      text = await ops.metrics();
+      return !(metric(text, 'ctpipe_processor_store_up') === 1 && metric(text, 'ctpipe_processor_records_total') >= metric(text, 'ctpipe_collector_seq'));
+    }, { within: 120_000, every: 250, why: () => `not caught up: ${text.split('\n').filter((l) => /store_up|records_total|collector_seq/.test(l)).join('; ')}` });
+    const recoveryS = (Date.now() - upAt) / 1000;
+    expect(await ops.health()).toBe(200);
     expect(procs.logs[i]).toContain('ClickHouse accepts inserts again');
     // the last connections' DESTROY: TIME_WAIT is 5 s, and listing the table makes the kernel
     // evict expired entries now rather than at its next garbage collection
@@ -137,15 +135,12 @@ describe('fault: the embedded store refuses writes (its disk is full)', () => {
   });
 
   it('past the backlog bound drops records, and reports exactly those as a loss', { timeout: 180_000 }, async () => {
-    const port = 20000 + Math.floor(Math.random() * 20000);
+    const ops = new Endpoint();
     const [p, i] = procs.start(['run', '--netns', lab.netnsPath('fw'), '--host', 'store-bound', '--clickhouse-url', `chdb:${data}`,
-      '--metrics-listen', `127.0.0.1:${port}`, '--process-flush', '300ms', '--process-max-backlog', '1000', '--stats-interval', '1s']);
+      '--metrics-listen', ops.listen, '--process-flush', '300ms', '--process-max-backlog', '1000', '--stats-interval', '1s']);
     await procs.waitLog(i, 'running: collector and processor');
     await lab.tcpConnect(ADDR.server4, 8080, 200);
-    for (let t = 0; metric(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text(), 'ctpipe_processor_rows_total') < 1; t += 250) {
-      expect(t < 30_000, procs.logs[i]!.slice(-2000)).toBe(true);
-      await sleep(250);
-    }
+    await firstRow(ops, i);
     const filler = path.join(data, 'filler');
     fill(filler);
     const downAt = Date.now();
@@ -162,7 +157,7 @@ describe('fault: the embedded store refuses writes (its disk is full)', () => {
     const recoveryS = (Date.now() - upAt) / 1000;
     p.kill('SIGTERM');
     expect(await exited(p), procs.logs[i]).toBe(0);
-    const stopped = JSON.parse(procs.logs[i]!.split('\n').find((l) => l.includes('"msg":"stopped"'))!) as { seq: number; records: number; dropped: number };
+    const stopped = procs.logLine<{ seq: number; records: number; dropped: number }>(i, '"msg":"stopped"');
     expect(stopped.dropped).toBeGreaterThan(0);
     expect(stopped.records + stopped.dropped, 'every record processed or dropped').toBe(stopped.seq);
 

@@ -1,8 +1,7 @@
 /** Growing a `ctpipe process` consumer group on librdkafka's mock cluster. */
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Procs } from './procs.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Starts a member that joins a group which already has a leader. librdkafka's mock coordinator has

@@ -1,6 +1,7 @@
-/** `ctpipe` child processes for end-to-end tests: their logs, waiting on a log line, their exit. */
+/** `ctpipe` child processes for end-to-end tests: their logs and log lines, waiting on a log line, their exit. */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { packageRoot } from '../../common/paths.js';
 
 export const BIN = path.join(packageRoot(), 'bin', 'ctpipe.js');
@@ -8,7 +9,12 @@ export const BIN = path.join(packageRoot(), 'bin', 'ctpipe.js');
 export class Procs {
   readonly logs: string[] = [];
   private readonly children = new Set<ChildProcessWithoutNullStreams>();
-  constructor(private readonly env: () => Record<string, string>) {}
+  constructor(private readonly env: () => Record<string, string> = () => ({})) {}
+
+  /** Children that find the Kafka brokers (asked at each start) and topic in their environment; no metrics endpoint. */
+  static onKafka(brokers: () => string[], topic: string): Procs {
+    return new Procs(() => ({ CTPIPE_KAFKA_BROKERS: brokers().join(','), CTPIPE_KAFKA_TOPIC: topic, CTPIPE_METRICS_ENABLED: 'false' }));
+  }
 
   /** SIGKILLs whatever is still running (a failed or timed-out test leaves no process behind). */
   async killAll(): Promise<void> {
@@ -29,8 +35,13 @@ export class Procs {
 
   async waitLog(i: number, want: RegExp | string, ms = 60_000): Promise<void> {
     const ok = () => (typeof want === 'string' ? this.logs[i]!.includes(want) : want.test(this.logs[i]!));
-    for (let t = 0; t < ms && !ok(); t += 100) await new Promise((r) => setTimeout(r, 100));
+    for (let t = 0; t < ms && !ok(); t += 100) await sleep(100);
     if (!ok()) throw new Error(`no ${String(want)} in log ${i}:\n${this.logs.map((l, k) => `[${k}] ${l.slice(-1500)}`).join('\n')}`);
+  }
+
+  /** The first line of log `i` that holds `text`, parsed (ctpipe logs JSON lines). */
+  logLine<T>(i: number, text: string): T {
+    return JSON.parse(this.logs[i]!.split('\n').find((l) => l.includes(text))!) as T;
   }
 }
 

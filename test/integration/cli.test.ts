@@ -4,19 +4,19 @@
  * help and errors.
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packageRoot } from '../../common/paths.js';
 import { fromJsonLine } from '../../contract/json.js';
 import { decodeBatch } from '../../contract/proto/batch.js';
 import type { CtRecord, CtpipeRecord } from '../../contract/records.js';
+import { release, tempDir } from '../helpers/resources.js';
 import { consumeAll, KafkaMock } from '../../lab/kafka-mock.js';
 import { ADDR, Lab } from '../../lab/lab.js';
 
 const BIN = path.join(packageRoot(), 'bin', 'ctpipe.js');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function ctpipe(args: string[], env: Record<string, string> = {}): ChildProcessWithoutNullStreams {
   return spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env } });
@@ -47,11 +47,7 @@ beforeAll(async () => {
   await lab.tcpServer(8080);
   kafka = await KafkaMock.start();
 });
-afterAll(async () => {
-  await kafka?.stop();
-  await lab?.destroy();
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
+afterAll(() => release(kafka, lab, ...dirs));
 
 describe('ctpipe collect', () => {
   it('writes JSON lines for real traffic and flushes on SIGTERM', async () => {
@@ -77,7 +73,7 @@ describe('ctpipe collect', () => {
   });
 
   it('publishes to Kafka keyed by host, and everything arrives', async () => {
-    const spool = mkdtempSync(path.join(tmpdir(), 'ctpipe-cli-spool-'));
+    const spool = tempDir('cli-spool');
     dirs.push(spool);
     const topic = `cli-${Date.now()}`;
     const p = ctpipe(['collect', '--netns', lab.netnsPath('fw'), '--host', 'fw-kafka', '--no-metrics-enabled'], {
@@ -117,7 +113,7 @@ describe('ctpipe collect', () => {
 
   it('replays a recorded JSON lines file to Kafka exactly, skipping malformed lines', async () => {
     expect(recorded.length).toBeGreaterThan(0);
-    const dir = mkdtempSync(path.join(tmpdir(), 'ctpipe-replay-'));
+    const dir = tempDir('replay');
     dirs.push(dir);
     const file = path.join(dir, 'recording.jsonl');
     const lines = recorded.trim().split('\n');

@@ -5,15 +5,15 @@
  * conntrack events and statistics. Without the capability it stops with a clear error.
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, readFileSync, rmdirSync } from 'node:fs';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packageRoot } from '../../common/paths.js';
 import { exited } from '../helpers/procs.js';
+import { tempDir } from '../helpers/resources.js';
 import { ADDR, Lab } from '../../lab/lab.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let lab: Lab;
 /** The package, bind-mounted where an unprivileged user can reach it (a clone under /root could not be). */
 let mnt = '';
@@ -43,7 +43,7 @@ function collectAs(caps: string[]): { p: ChildProcessWithoutNullStreams; out: ()
 beforeAll(async () => {
   const tools = spawnSync('setpriv', ['--version']);
   expect(tools.status, 'setpriv (util-linux) is needed').toBe(0);
-  mnt = mkdtempSync(path.join(tmpdir(), 'ctpipe-caps-'));
+  mnt = tempDir('caps');
   chmodSync(mnt, 0o755);
   const bind = spawnSync('mount', ['--bind', packageRoot(), mnt], { encoding: 'utf8' });
   expect(bind.status, bind.stderr).toBe(0);

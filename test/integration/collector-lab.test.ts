@@ -4,6 +4,7 @@
  * own event listener, `conntrack -L`, `conntrack -S` and the nft counters as oracles.
  */
 import type { ChildProcess } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Collector } from '../../collector/collector.js';
 import { collectorMetrics } from '../../collector/metrics.js';
@@ -15,8 +16,6 @@ import { silentLogger } from '../../common/log.js';
 import type { CtRecord, ExpRecord, InvalidPacketRecord, StatsRecord } from '../../contract/records.js';
 import { ADDR, Lab } from '../../lab/lab.js';
 import { parseConntrackEvent, type OracleEvent } from '../../lab/oracle.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let lab: Lab;
 let sink: MemorySink;

@@ -3,9 +3,8 @@
  * host land in one partition per host, in order; an outage mid-stream and a collector restart with
  * Kafka unreachable lose nothing (memory buffer, then the disk spool).
  */
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { readdirSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKafkaProducer } from '../../common/kafka.js';
@@ -16,6 +15,7 @@ import { silentLogger } from '../../common/log.js';
 import { decodeBatch } from '../../contract/proto/batch.js';
 import type { CtpipeRecord } from '../../contract/records.js';
 import { makeRecords } from '../helpers/records.js';
+import { release, tempDir } from '../helpers/resources.js';
 import { consumeAll, KafkaMock, type Consumed } from '../../lab/kafka-mock.js';
 
 let kafka: KafkaMock;
@@ -23,10 +23,7 @@ const dirs: string[] = [];
 beforeAll(async () => {
   kafka = await KafkaMock.start();
 });
-afterAll(async () => {
-  await kafka.stop();
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
+afterAll(() => release(kafka, ...dirs));
 
 function publisher(brokers: string[], topic: string, host: string, opts: { spoolDir?: string; bufferBytes?: number } = {}) {
   const cfg = ConfigSchema.parse({ kafka: { brokers, request_timeout_ms: 1500, connection_timeout_ms: 1000 } }).kafka;
@@ -45,7 +42,7 @@ function records(msgs: Consumed[]): CtpipeRecord[] {
 }
 
 const tmp = () => {
-  const d = mkdtempSync(path.join(tmpdir(), 'ctpipe-spool-'));
+  const d = tempDir('spool');
   dirs.push(d);
   return d;
 };
@@ -80,7 +77,7 @@ describe('publishing to Kafka', () => {
     kafka.pause(); // the broker stops answering
     for (let i = 2000; i < 20_000; i += 1000) {
       for (const r of all.slice(i, i + 1000)) pub.write(r);
-      await new Promise((r) => setTimeout(r, 300));
+      await sleep(300);
     }
     const spooledWhileDown = spool!.bytes;
     expect(spooledWhileDown).toBeGreaterThan(0);

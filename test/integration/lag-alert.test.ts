@@ -6,19 +6,18 @@
  * show the Kafka lag growing, and the rule fires for that processor; at the end of the free run it
  * stays quiet.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alertRules } from '../../dashboards/alerts.js';
 import { evaluateRule } from '../../dashboards/run-queries.js';
 import { openStore } from '../../processor/clickhouse/store.js';
 import type { Store } from '../../processor/store.js';
 import { exited, Procs } from '../helpers/procs.js';
+import { release, tempDir } from '../helpers/resources.js';
+import { select } from '../helpers/store.js';
 import { KafkaMock } from '../../lab/kafka-mock.js';
 import { ADDR, Lab } from '../../lab/lab.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const topic = `lag-${Date.now()}`;
 let lab: Lab;
 let kafka: KafkaMock;
@@ -29,7 +28,7 @@ let starvedEnd = 0;
 let processor = '';
 let lags: { ts: string; lag: string }[] = [];
 
-const procs = new Procs(() => ({ CTPIPE_KAFKA_BROKERS: kafka.brokers.join(','), CTPIPE_KAFKA_TOPIC: topic, CTPIPE_METRICS_ENABLED: 'false' }));
+const procs = Procs.onKafka(() => kafka.brokers, topic);
 
 /** UDP datagrams from the client at `pps` for `seconds`, each a new flow (hping3 moves the source port). */
 const stream = (pps: number, seconds: number) => lab.exec('client', 'hping3', ['-q', '--udp', '-p', '9999', '-i', `u${Math.round(1e6 / pps)}`, '-c', String(pps * seconds), ADDR.server4],
@@ -38,7 +37,7 @@ const stream = (pps: number, seconds: number) => lab.exec('client', 'hping3', ['
 beforeAll(async () => {
   lab = await Lab.create({ accounting: false });
   kafka = await KafkaMock.start();
-  dir = mkdtempSync(path.join(tmpdir(), 'ctpipe-lag-'));
+  dir = tempDir('lag');
   const [collector, cl] = procs.start(['collect', '--netns', lab.netnsPath('fw'), '--host', 'lab-fw', '--kafka-linger', '50ms', '--kafka-batch-events', '10', '--events', 'new,destroy']);
   await procs.waitLog(cl, '"collecting"');
   const [p, pl] = procs.start(['process', '--clickhouse-url', `chdb:${dir}`, '--process-checkpoint', '2s']);
@@ -67,15 +66,10 @@ beforeAll(async () => {
   p.kill('SIGTERM');
   expect(await exited(p)).toBe(0);
   store = await openStore({ url: `chdb:${dir}`, database: 'ctpipe' });
-  lags = await store.query('SELECT toString(ts) AS ts, lag FROM ctpipe.processor_stats ORDER BY ts');
+  lags = await select<{ ts: string; lag: string }>(store, 'SELECT toString(ts) AS ts, lag FROM ctpipe.processor_stats ORDER BY ts');
 }, 240_000);
 
-afterAll(async () => {
-  await store?.close();
-  await kafka?.stop();
-  await lab?.destroy();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => release(store, kafka, lab, dir));
 
 describe('processor lag growing, on a starved processor', () => {
   it('fires for the starved processor, and stays quiet while it kept up', async () => {

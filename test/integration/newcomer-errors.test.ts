@@ -5,12 +5,14 @@
  * embedded store's directory held by another process.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACTIVATION_TABLE } from '../../collector/activation.js';
 import { BIN, exited } from '../helpers/procs.js';
+import { tempDir } from '../helpers/resources.js';
+import { waitWhile } from '../helpers/wait.js';
 
 let dir: string;
 const ns = `ctp-newcomer-${process.pid}`;
@@ -21,7 +23,7 @@ const messages = (stderr: string) => stderr.split('\n').filter((l) => l.startsWi
 
 beforeAll(() => {
   expect(process.getuid?.(), 'these tests need root').toBe(0);
-  dir = mkdtempSync(path.join(tmpdir(), 'ctpipe-newcomer-'));
+  dir = tempDir('newcomer');
   // a namespace with no firewall rule at all: conntrack does not track it
   expect(spawnSync('ip', ['netns', 'add', ns]).status).toBe(0);
   expect(spawnSync('ip', ['-n', ns, 'link', 'set', 'lo', 'up']).status).toBe(0);
@@ -39,7 +41,7 @@ async function collectWithPings(extra: string[], seconds: number): Promise<{ cod
   let stderr = '';
   p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
   p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  await new Promise((r) => setTimeout(r, 2000));
+  await sleep(2000);
   inNs('ping', '-c', '3', '-i', '0.2', '127.0.0.1');
   return { code: await exited(p), stdout, stderr };
 }
@@ -108,10 +110,7 @@ describe('messages a newcomer understands', () => {
     let log = '';
     holder.stderr.on('data', (d: Buffer) => (log += d.toString()));
     try {
-      for (let t = 0; !log.includes('running: collector and processor'); t += 100) {
-        expect(t < 60_000 && holder.exitCode === null, log).toBe(true);
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      await waitWhile(() => !log.includes('running: collector and processor'), { within: 60_000, every: 100, alive: holder, why: () => log });
       expect(existsSync(path.join(store, 'status'))).toBe(true);
       const r = ctpipe(['query', '--clickhouse-url', `chdb:${store}`, 'SELECT 1']);
       expect(r.status).toBe(1);

@@ -5,9 +5,8 @@
  * connection has its row (from its events or the dump), those open across the loss are marked
  * resynced, the loss shows on the Pipeline health dashboard and fires the "losing events" alert rule.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { rmSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alertRules } from '../../dashboards/alerts.js';
@@ -23,6 +22,7 @@ import { Stamper } from '../../contract/stamper.js';
 import { openNetfilterSocket } from '../../collector/socket.js';
 import { silentLogger } from '../../common/log.js';
 import type { LossRecord } from '../../contract/records.js';
+import { tempDir } from '../helpers/resources.js';
 import { ADDR, Lab } from '../../lab/lab.js';
 import { writeLedger } from '../faults/ledger.js';
 
@@ -49,7 +49,7 @@ describe('receive buffer overrun', () => {
     const before = await lab.newFlowsCounter();
     await lab.exec('client', 'hping3', ['-q', '--udp', '-p', '5000', '-s', '1024', '-c', '20000', '-i', 'u1', ADDR.server4], { allowFail: true, timeoutMs: 120_000 });
     const flows = (await lab.newFlowsCounter()) - before;
-    await new Promise((r) => setTimeout(r, 1500));
+    await sleep(1500);
     const stats = await collector.pollStats();
     await collector.stop();
     const received = sink.records.filter((r) => r.type === 'new').length;
@@ -66,7 +66,7 @@ describe('receive buffer overrun', () => {
     expect(sink.records.slice(at).some((r) => r.type === 'snapshot')).toBe(true);
 
     // through the processor into ClickHouse: the dashboard panel and the alert rule see the loss
-    const dir = mkdtempSync(path.join(tmpdir(), 'ctpipe-overrun-'));
+    const dir = tempDir('overrun');
     const store = await openStore({ url: `chdb:${dir}`, database: 'ctpipe' });
     try {
       await migrate(store, { db: 'ctpipe', flowsTtlDays: 30, eventsTtlDays: 7 });

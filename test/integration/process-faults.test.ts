@@ -8,9 +8,9 @@
  * ClickHouse here is chDB behind ClickHouse's HTTP interface (lab/clickhouse-front.ts): two
  * processes cannot share one embedded store, and a server must be able to go away.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toJsonLine } from '../../contract/json.js';
 import type { CtRecord } from '../../contract/records.js';
@@ -18,10 +18,11 @@ import { openStore } from '../../processor/clickhouse/store.js';
 import type { Store } from '../../processor/store.js';
 import { joinGroup } from '../helpers/group.js';
 import { exited, Procs } from '../helpers/procs.js';
+import { release, tempDir } from '../helpers/resources.js';
+import { scalar, select } from '../helpers/store.js';
 import { ClickHouseFront } from '../../lab/clickhouse-front.js';
 import { KafkaMock } from '../../lab/kafka-mock.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const HOSTS = 8;
 const CONNS = 300;
 const topic = `faults-${Date.now()}`;
@@ -53,9 +54,9 @@ let kafka: KafkaMock;
 let front: ClickHouseFront;
 let store: Store;
 let dir: string;
-const procs = new Procs(() => ({ CTPIPE_KAFKA_BROKERS: kafka.brokers.join(','), CTPIPE_KAFKA_TOPIC: topic, CTPIPE_METRICS_ENABLED: 'false' }));
-const q = async <T>(sql: string) => (await store.query(sql)) as T[];
-const count = async (sql: string) => Number((await q<{ n: string }>(sql))[0]!.n);
+const procs = Procs.onKafka(() => kafka.brokers, topic);
+const q = <T>(sql: string) => select<T>(store, sql);
+const count = (sql: string) => scalar(store, sql);
 let assignedToSecond = 0;
 let pausedMembers = 0;
 
@@ -76,7 +77,7 @@ async function until(what: string, ok: () => Promise<boolean>, ms = 60_000): Pro
 
 beforeAll(async () => {
   kafka = await KafkaMock.start();
-  dir = mkdtempSync(path.join(tmpdir(), 'ctpipe-faults-'));
+  dir = tempDir('faults');
   front = await ClickHouseFront.start(path.join(dir, 'ch'));
   store = await openStore({ url: front.url, database: 'ctpipe' });
   const all = Array.from({ length: HOSTS }, (_, h) => hostRecords(h));
@@ -113,12 +114,7 @@ beforeAll(async () => {
   expect(await exited(p1)).toBe(0);
 }, 300_000);
 
-afterAll(async () => {
-  await store?.close();
-  await front?.close();
-  await kafka?.stop();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => release(store, front, kafka, dir));
 
 describe('processors under faults: a rebalance, ClickHouse away and back, a member leaving', () => {
   it('split the partitions between the two members', () => {

@@ -15,7 +15,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toJsonLine } from '../../contract/json.js';
 import type { CtRecord } from '../../contract/records.js';
 import { KafkaMock } from '../../lab/kafka-mock.js';
-import { metric, queryStore } from '../faults/harness.js';
+import { metric } from '../faults/harness.js';
+import { queryStore } from '../helpers/store.js';
 import { exited, Procs } from '../helpers/procs.js';
 
 const CONNS = 50;

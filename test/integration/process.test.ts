@@ -4,19 +4,18 @@
  * restarted, and a poison record on the topic. Every connection ends up as exactly one row with the
  * kernel's counts; the rollup counts each flow once; the poison record is a dead letter.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import kafkajs from 'kafkajs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from '../../processor/clickhouse/store.js';
 import type { Store } from '../../processor/store.js';
+import { expectFtpLinked } from '../helpers/flows.js';
+import { withProducer } from '../helpers/kafka.js';
 import { exited, Procs } from '../helpers/procs.js';
+import { release, tempDir } from '../helpers/resources.js';
+import { select } from '../helpers/store.js';
 import { KafkaMock } from '../../lab/kafka-mock.js';
 import { ADDR, Lab } from '../../lab/lab.js';
 import { parseConntrackEvent, type OracleEvent } from '../../lab/oracle.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let lab: Lab;
 let kafka: KafkaMock;
@@ -26,7 +25,7 @@ let store: Store;
 let oracleText = '';
 const topic = `proc-${Date.now()}`;
 
-const procs = new Procs(() => ({ CTPIPE_KAFKA_BROKERS: kafka.brokers.join(','), CTPIPE_KAFKA_TOPIC: topic, CTPIPE_METRICS_ENABLED: 'false' }));
+const procs = Procs.onKafka(() => kafka.brokers, topic);
 
 interface Row {
   ct_id: number; flow_id: string; orig_packets: string; orig_bytes: string; reply_packets: string; reply_bytes: string; conn_state: string;
@@ -41,8 +40,8 @@ let activity: { partition: number; records: string; dead_letters: string; insert
 beforeAll(async () => {
   lab = await Lab.create();
   kafka = await KafkaMock.start();
-  dir = mkdtempSync(path.join(tmpdir(), 'ctpipe-proc-'));
-  spool = mkdtempSync(path.join(tmpdir(), 'ctpipe-proc-spool-'));
+  dir = tempDir('proc');
+  spool = tempDir('proc-spool');
   await lab.tcpServer(8080);
   await lab.udpServer(5353);
   await lab.ftpServer();
@@ -60,10 +59,7 @@ beforeAll(async () => {
   await lab.ping(ADDR.server4, 1);
   await lab.ftpGet('passive');
   // A poison record on the topic, between good ones.
-  const producer = new kafkajs.Kafka({ clientId: 'poison', brokers: kafka.brokers, logLevel: kafkajs.logLevel.NOTHING }).producer();
-  await producer.connect();
-  await producer.send({ topic, messages: [{ key: 'lab-fw', value: Buffer.from('this is not a ctpipe batch at all') }] });
-  await producer.disconnect();
+  await withProducer(kafka.brokers, 'poison', (producer) => producer.send({ topic, messages: [{ key: 'lab-fw', value: Buffer.from('this is not a ctpipe batch at all') }] }));
   await sleep(3000);
   p1.kill('SIGKILL'); // mid-stream: rows written since its last checkpoint will be replayed
   await exited(p1);
@@ -83,7 +79,7 @@ beforeAll(async () => {
   oracle.kill('SIGTERM');
 
   store = await openStore({ url: `chdb:${dir}`, database: 'ctpipe' });
-  const q = async <T>(sql: string) => (await store.query(sql)) as T[];
+  const q = <T>(sql: string) => select<T>(store, sql);
   rows = await q<Row>(`SELECT ct_id, flow_id, orig_packets, orig_bytes, reply_packets, reply_bytes, conn_state, proto, orig_src_text AS orig_src,
     orig_dst_text AS orig_dst, orig_sport, orig_dport, final_tcp_state, related, master_flow_id, helper FROM ctpipe.flows FINAL WHERE host = 'lab-fw'`);
   allVersions = Number((await q<{ n: string }>(`SELECT count() n FROM ctpipe.flows WHERE host = 'lab-fw' AND end_reason != 'open'`))[0]!.n);
@@ -93,13 +89,7 @@ beforeAll(async () => {
     `SELECT partition, sum(records) AS records, sum(dead_letters) AS dead_letters, sum(inserts) AS inserts FROM ctpipe.processor_stats GROUP BY partition`);
 }, 300_000);
 
-afterAll(async () => {
-  await store?.close();
-  await kafka?.stop();
-  await lab?.destroy();
-  rmSync(dir, { recursive: true, force: true });
-  rmSync(spool, { recursive: true, force: true });
-});
+afterAll(() => release(store, kafka, lab, dir, spool));
 
 describe('collector -> Kafka -> processor -> ClickHouse, with a processor killed mid-stream', () => {
   it('stores every connection exactly once, with the kernel\'s counts', () => {
@@ -120,11 +110,7 @@ describe('collector -> Kafka -> processor -> ClickHouse, with a processor killed
   });
 
   it('links the FTP data flows (passive, and active after the restart) to their control connections', () => {
-    const controls = rows.filter((r) => r.orig_dport === 21);
-    expect(controls.map((c) => c.helper)).toEqual(['ftp', 'ftp']);
-    const data = rows.filter((r) => r.related);
-    expect(data.length).toBe(2);
-    expect(data.map((d) => d.master_flow_id).sort()).toEqual(controls.map((c) => c.flow_id).sort());
+    expectFtpLinked(rows);
   });
 
   it('wrote no duplicate final rows and the rollup counts each flow once, despite the replay', () => {

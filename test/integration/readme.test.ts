@@ -5,11 +5,14 @@
  * runs every other test file once more in the clone (this one is left out there: vitest.config.ts).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packageRoot } from '../../common/paths.js';
+import { tempDir } from '../helpers/resources.js';
+import { waitWhile } from '../helpers/wait.js';
 
 const readme = readFileSync(path.join(packageRoot(), 'README.md'), 'utf8');
 const [mainJob, testCommand] = [...readme.matchAll(/```sh\n([^\n]+)\n```/g)].map((m) => m[1]!);
@@ -19,7 +22,7 @@ const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(V
 
 beforeAll(() => {
   expect(process.getuid?.(), 'the README commands run as root').toBe(0);
-  clone = mkdtempSync(path.join(tmpdir(), 'ctpipe-readme-'));
+  clone = tempDir('readme');
   chmodSync(clone, 0o755); // as a clone in a home or /opt is: the suite runs ctpipe as an unprivileged user too
   const r = spawnSync('git', ['clone', '-q', packageRoot(), clone], { encoding: 'utf8' });
   expect(r.status, `a fresh clone of ${packageRoot()}: ${r.stderr}`).toBe(0);
@@ -38,13 +41,10 @@ describe('the README, literally, in a fresh clone', () => {
     p.stdout.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-50_000)));
     p.stderr.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-50_000)));
     const exit = new Promise<number | null>((r) => p.on('exit', (code) => r(code)));
-    for (let t = 0; !log.includes('running: collector and processor'); t += 500) {
-      expect(t < 900_000 && p.exitCode === null, log.slice(-5000)).toBe(true);
-      await new Promise((r) => setTimeout(r, 500));
-    }
+    await waitWhile(() => !log.includes('running: collector and processor'), { within: 900_000, every: 500, alive: p, why: () => log.slice(-5000) });
     spawnSync('ping', ['-c', '3', '-i', '0.2', '127.0.0.1']);
     spawnSync('curl', ['-s', '-m', '2', 'http://127.0.0.1:1/']); // refused: a REJ connection
-    await new Promise((r) => setTimeout(r, 12_000)); // past one statistics interval (10 s): host_stats gets its first row
+    await sleep(12_000); // past one statistics interval (10 s): host_stats gets its first row
     process.kill(-p.pid!, 'SIGINT');
     const timer = setTimeout(() => process.kill(-p.pid!, 'SIGKILL'), 60_000);
     expect(await exit, log.slice(-5000)).toBe(0);

@@ -5,14 +5,14 @@
  * and a recording cut short keeps every complete frame.
  */
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeBatch } from '../../contract/proto/batch.js';
 import { toJsonLine } from '../../contract/json.js';
-import { openStore } from '../../processor/clickhouse/store.js';
 import { BIN, exited, Procs } from '../helpers/procs.js';
+import { release, tempDir } from '../helpers/resources.js';
+import { queryStore } from '../helpers/store.js';
 import { consumeAll, KafkaMock } from '../../lab/kafka-mock.js';
 import { ADDR, Lab } from '../../lab/lab.js';
 
@@ -21,11 +21,11 @@ let kafka: KafkaMock;
 let dir: string;
 let file: string;
 let recordedLines: string[];
-const procs = new Procs(() => ({}));
+const procs = new Procs();
 const ctpipe = (args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', maxBuffer: 256 << 20, timeout: 120_000 });
 
 beforeAll(async () => {
-  dir = mkdtempSync(path.join(tmpdir(), 'ctpipe-record-'));
+  dir = tempDir('record');
   file = path.join(dir, 'lab.ctpr');
   kafka = await KafkaMock.start();
   lab = await Lab.create();
@@ -49,21 +49,9 @@ beforeAll(async () => {
   recordedLines = r.stdout.trim().split('\n');
 }, 120_000);
 
-afterAll(async () => {
-  await lab?.destroy();
-  await kafka?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => release(lab, kafka, dir));
 
-const count = async (chdb: string, sql: string) => {
-  const store = await openStore({ url: `chdb:${chdb}`, database: 'ctpipe' });
-  try {
-    const rows = await store.query<Record<string, string>>(sql);
-    return rows.map((r) => Object.values(r).join(' ')).join('\n');
-  } finally {
-    await store.close();
-  }
-};
+const count = async (chdb: string, sql: string) => (await queryStore(chdb, sql)).map((r) => Object.values(r).join(' ')).join('\n');
 const TABLES = ['flows', 'host_stats', 'pipeline_health', 'anomalies', 'events', 'flows_1m', 'processor_stats'];
 const tableCounts = (chdb: string) => count(chdb, `SELECT * FROM (${TABLES.map((t) => `SELECT '${t}' AS t, count() AS n FROM ctpipe.${t}`).join(' UNION ALL ')}) ORDER BY t`);
 

@@ -5,18 +5,16 @@
  * own listener is the oracle), and FTP data flows linked to their control connection.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { packageRoot } from '../../common/paths.js';
 import { openStore } from '../../processor/clickhouse/store.js';
 import type { Store } from '../../processor/store.js';
+import { expectFtpLinked } from '../helpers/flows.js';
+import { BIN } from '../helpers/procs.js';
+import { release, tempDir } from '../helpers/resources.js';
 import { ADDR, Lab } from '../../lab/lab.js';
 import { parseConntrackEvent, type OracleEvent } from '../../lab/oracle.js';
 
-const BIN = path.join(packageRoot(), 'bin', 'ctpipe.js');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let lab: Lab;
 let dir: string;
@@ -37,7 +35,7 @@ let rows: Row[] = [];
 
 beforeAll(async () => {
   lab = await Lab.create();
-  dir = mkdtempSync(path.join(tmpdir(), 'ctpipe-run-'));
+  dir = tempDir('run');
   await lab.tcpServer(8080);
   await lab.udpServer(5353);
   await lab.ftpServer();
@@ -69,11 +67,7 @@ beforeAll(async () => {
     { host: 'lab-fw' });
 }, 180_000);
 
-afterAll(async () => {
-  await store?.close();
-  await lab?.destroy();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => release(store, lab, dir));
 
 describe('ctpipe run on real traffic', () => {
   it('stops cleanly on SIGTERM', () => {
@@ -108,11 +102,7 @@ describe('ctpipe run on real traffic', () => {
   });
 
   it('links FTP data flows to their control connection', () => {
-    const controls = rows.filter((r) => r.orig_dport === 21);
-    expect(controls.map((c) => c.helper)).toEqual(['ftp', 'ftp']);
-    const data = rows.filter((r) => r.related);
-    expect(data.length).toBe(2);
-    expect(data.map((d) => d.master_flow_id).sort()).toEqual(controls.map((c) => c.flow_id).sort());
+    expectFtpLinked(rows);
   });
 
   it('raised no anomaly: FTP through the kernel helper, a refused connection, normal traffic', async () => {

@@ -3,11 +3,12 @@
  * view redraws with the traffic made meanwhile; then `ctpipe top` on the store it left shows the same.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { rmSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, exited } from '../helpers/procs.js';
+import { tempDir } from '../helpers/resources.js';
+import { waitWhile } from '../helpers/wait.js';
 
 const ns = `ctp-top-${process.pid}`;
 let dir: string;
@@ -15,7 +16,7 @@ const inNs = (cmd: string, ...args: string[]) => spawnSync('ip', ['netns', 'exec
 
 beforeAll(() => {
   expect(process.getuid?.(), 'these tests need root').toBe(0);
-  dir = mkdtempSync(path.join(tmpdir(), 'ctpipe-top-'));
+  dir = tempDir('top');
   expect(spawnSync('ip', ['netns', 'add', ns]).status).toBe(0);
   expect(spawnSync('ip', ['-n', ns, 'link', 'set', 'lo', 'up']).status).toBe(0);
   expect(inNs('sysctl', '-q', '-w', 'net.netfilter.nf_conntrack_icmp_timeout=1').status).toBe(0);
@@ -35,16 +36,13 @@ describe('ctpipe top', () => {
     p.stdout.on('data', (d: Buffer) => (out += d.toString()));
     p.stderr.on('data', (d: Buffer) => (err += d.toString()));
     try {
-      for (let t = 0; !out.includes('ctpipe top:'); t += 100) {
-        expect(t < 60_000 && p.exitCode === null, err).toBe(true);
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      await waitWhile(() => !out.includes('ctpipe top:'), { within: 60_000, every: 100, alive: p, why: () => err });
       expect(out).toContain('no flows in this window');
       inNs('ping', '-c', '5', '-i', '0.2', '127.0.0.1');
       for (let t = 0; !/^top-host\s/m.test(out); t += 500) {
         expect(t < 30_000, out.slice(-2000)).toBe(true);
         inNs('conntrack', '-L'); // evicts the expired ICMP entry at once (else the kernel's GC, up to a minute)
-        await new Promise((r) => setTimeout(r, 500));
+        await sleep(500);
       }
       const frame = out.slice(out.lastIndexOf('ctpipe top:'));
       expect(frame).toMatch(/^icmp\s+1\s+1\s+\d+/m);

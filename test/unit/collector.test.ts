@@ -2,6 +2,7 @@
  * Collector logic with fake sockets: stamping, loss accounting on ENOBUFS (exact count from the
  * socket's drop counter, a loss record, a larger buffer, a resync dump), statistics assembly.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { Collector, type CollectorOptions } from '../../collector/collector.js';
 import { collectorMetrics } from '../../collector/metrics.js';
@@ -109,7 +110,7 @@ describe('collector', () => {
     const loss = sink.records.find((r): r is LossRecord => r.type === 'loss')!;
     expect(loss).toMatchObject({ reason: 'enobufs', count: 1234, source: 'events', resync: true });
     expect(ev.rcvbuf).toBe(2 << 20); // doubled
-    await new Promise((r) => setTimeout(r, 20));
+    await sleep(20);
     expect(sockets[1]!.sent.filter((m) => m.readUInt16LE(4) === 0x0101).length).toBe(dumpsBefore + 1);
     const after = sink.records.slice(sink.records.indexOf(loss));
     expect(after.some((r) => r.type === 'snapshot')).toBe(true);

@@ -1,13 +1,13 @@
 /** Configuration: one schema for file, environment and flags; every mistake is a clear error. */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseCommand } from '../../cli/args.js';
 import { collectSpec } from '../../cli/commands/collect.js';
 import { configDocs, leaves, loadConfig, parseDuration, parseSize } from '../../cli/config.js';
+import { tempDir } from '../helpers/resources.js';
 
-const dir = mkdtempSync(path.join(tmpdir(), 'ctpipe-config-'));
+const dir = tempDir('config');
 const file = (name: string, text: string) => {
   const p = path.join(dir, name);
   writeFileSync(p, text);

@@ -4,11 +4,11 @@
  * its owner file and one const enum. The tree itself passes them (`npm run lint` in `npm test`).
  */
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packageRoot } from '../../common/paths.js';
+import { tempDir } from '../helpers/resources.js';
 
 const ROOT = packageRoot();
 const SOURCES = ['common', 'contract', 'collector', 'processor', 'dashboards', 'lab', 'cli'];
@@ -30,7 +30,7 @@ function lint(files: Record<string, string>): Record<string, Message[]> {
 }
 
 beforeAll(() => {
-  copy = mkdtempSync(path.join(tmpdir(), 'ctpipe-lint-'));
+  copy = tempDir('lint');
   for (const f of ['eslint.config.js', 'tsconfig.json', 'package.json']) cpSync(path.join(ROOT, f), path.join(copy, f));
   for (const d of SOURCES) cpSync(path.join(ROOT, d), path.join(copy, d), { recursive: true });
   symlinkSync(path.join(ROOT, 'node_modules'), path.join(copy, 'node_modules'));

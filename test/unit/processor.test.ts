@@ -3,9 +3,8 @@
  * schema's migrations on chDB (from empty, idempotent, cluster DDL), a pipeline whose ClickHouse
  * fails for a while (nothing lost, nothing doubled), and `ctpipe run`'s bounded backlog.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { rmSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../common/log.js';
@@ -29,6 +28,8 @@ import { evaluateRule } from '../../dashboards/run-queries.js';
 import { StatsDeltas } from '../../processor/stats/deltas.js';
 import { decodeBuffers, fixtureBuffers } from '../helpers/decode.js';
 import { lifecycleRecords } from '../helpers/records.js';
+import { tempDir } from '../helpers/resources.js';
+import { select } from '../helpers/store.js';
 
 /** A Stamper that keeps the loss records it made, for the test to see. */
 class WatchedStamper extends Stamper {
@@ -92,7 +93,7 @@ describe('schema', () => {
   let dir: string;
   let store: Store;
   beforeAll(async () => {
-    dir = mkdtempSync(path.join(tmpdir(), 'ctpipe-schema-'));
+    dir = tempDir('schema');
     store = await openStore({ url: `chdb:${dir}`, database: 'ctpipe' });
   });
   afterAll(async () => {
@@ -123,7 +124,7 @@ describe('schema', () => {
     const up = await migrate(store, old);
     expect(up).toEqual({ from: 1, to: SCHEMA_VERSION, applied: MIGRATIONS.filter((m) => m.version > 1).map((m) => m.version) });
     await store.command(`INSERT INTO ctpipe_v1.flows FORMAT JSONEachRow ${[flow('b', 20), flow('c', 30), flow('d', 40)].map((f) => JSON.stringify(f)).join('\n')}`);
-    const q = async <T>(sql: string) => (await store.query(sql)) as T[];
+    const q = <T>(sql: string) => select<T>(store, sql);
     expect(await q(`SELECT flow_id FROM ctpipe_v1.flows ORDER BY flow_id`)).toEqual([{ flow_id: 'a' }, { flow_id: 'b' }, { flow_id: 'c' }, { flow_id: 'd' }]);
     // The rollups count the flow stored before the upgrade and the three after; the handshake
     // digests start at the upgrade (median of 20, 30 and 40).
@@ -193,7 +194,7 @@ describe('schema', () => {
     const offer = async (from: number, to: number) => {
       for (let i = from; i < to; i++) {
         sink.write(stamper.stamp({ ...conns[i]! }));
-        if (i % 100 === 99) await new Promise((r) => setTimeout(r, 2)); // let the sink drain, as the event loop does
+        if (i % 100 === 99) await sleep(2); // let the sink drain, as the event loop does
       }
     };
     await offer(0, 5400);
@@ -202,7 +203,7 @@ describe('schema', () => {
     down = false;
     for (let t = 0; sink.backlog > 0; t += 10) {
       expect(t).toBeLessThan(10_000);
-      await new Promise((r) => setTimeout(r, 10));
+      await sleep(10);
     }
     await offer(5400, 6000);
     await sink.close();
@@ -210,7 +211,7 @@ describe('schema', () => {
     const loss = losses[0]!;
     expect(loss).toMatchObject({ reason: 'buffer_full', count: sink.dropped });
     expect(loss.last_seq! - loss.first_seq! + 1).toBe(sink.dropped);
-    const q = async <T>(sql: string) => store.query<T>(sql);
+    const q = <T>(sql: string) => select<T>(store, sql);
     const health = await q<{ kind: string; count: string; first_seq: string; last_seq: string }>(
       "SELECT kind, count, first_seq, last_seq FROM ctpipe_backlog.pipeline_health WHERE kind IN ('loss', 'gap') ORDER BY kind");
     // the dropped range arrives as the loss record's news and as the gap in the sequence

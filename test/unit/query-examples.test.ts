@@ -1,17 +1,16 @@
 /** The saved queries of `ctpipe query --example`: each runs on the current schema; unknown names list the others. */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { rmSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { EXAMPLES } from '../../cli/query-examples.js';
 import { migrate } from '../../processor/clickhouse/migrate.js';
 import { openStore } from '../../processor/clickhouse/store.js';
 import { BIN } from '../helpers/procs.js';
+import { tempDir } from '../helpers/resources.js';
 
 describe('ctpipe query --example', () => {
   it('runs every saved query, with its default parameters, on the schema', async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'ctpipe-examples-'));
+    const dir = tempDir('examples');
     const store = await openStore({ url: `chdb:${dir}`, database: 'ctpipe' });
     try {
       await migrate(store, { db: 'ctpipe', flowsTtlDays: 30, eventsTtlDays: 7 });

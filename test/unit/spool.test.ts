@@ -2,8 +2,7 @@
  * The disk spool: order across segments and restarts, torn tails, its bound, batch metadata kept
  * in the frames, and frames of the previous format still read.
  */
-import { appendFileSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { appendFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
@@ -12,8 +11,9 @@ import { Spool } from '../../collector/sinks/spool.js';
 import { encodeBatch } from '../../contract/proto/batch.js';
 import type { CtpipeRecord } from '../../contract/records.js';
 import { makeRecords } from '../helpers/records.js';
+import { tempDir } from '../helpers/resources.js';
 
-const dir = () => mkdtempSync(path.join(tmpdir(), 'ctpipe-spool-unit-'));
+const dir = () => tempDir('spool-unit');
 const rec = (i: number): SealedBatch => ({ value: Buffer.from(`record-${String(i).padStart(6, '0')}`), events: 1, firstSeq: i, lastSeq: i, losses: [] });
 
 function drain(s: Spool): string[] {
