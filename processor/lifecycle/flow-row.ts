@@ -7,6 +7,7 @@
 import type { Tuple, U64 } from '../../contract/records.js';
 import { connState, type ConnState } from './conn-state.js';
 import { F_CLOSE_ORIG, F_CLOSE_REPLY, F_COUNTERS, F_HANDSHAKE, F_RELATED, F_RESYNCED, F_SNAPSHOT, T, TUPLE_ICMP_CODE, TUPLE_ICMP_TYPE, type FlowTable } from './flow-table.js';
+import { NO_NAT, natOf, type NatKind } from './nat.js';
 
 export interface Time {
   sec: number;
@@ -107,8 +108,8 @@ export interface FlowRow {
   master_flow_id: string;
   mark: number;
   zone: number;
-  /** '', 'snat', 'dnat' or 'snat+dnat': which side the reply tuple shows translated. */
-  nat: string;
+  /** Which side the reply tuple shows translated (nat.ts). */
+  nat: NatKind;
   nat_src: string;
   nat_dst: string;
   snapshot: boolean;
@@ -118,18 +119,6 @@ export interface FlowRow {
 
 export function ms(a: Time, b: Time): number {
   return (b.sec - a.sec) * 1000 + (b.nsec - a.nsec) / 1e6;
-}
-
-/** Source and destination NAT as the reply tuple reveals them (it is the orig tuple mirrored otherwise). */
-export function natOf(o: Tuple, r: Tuple): { nat: string; natSrc: string; natDst: string } {
-  const dnat = r.src !== o.dst || (o.dport !== undefined && r.sport !== o.dport);
-  const snat = r.dst !== o.src || (o.sport !== undefined && r.dport !== o.sport);
-  const port = (a: string, p: number | undefined) => (p === undefined ? a : a.includes(':') ? `[${a}]:${p}` : `${a}:${p}`);
-  return {
-    nat: snat && dnat ? 'snat+dnat' : snat ? 'snat' : dnat ? 'dnat' : '',
-    natSrc: snat ? port(r.dst, r.dport) : '',
-    natDst: dnat ? port(r.src, r.sport) : '',
-  };
 }
 
 /**
@@ -152,7 +141,7 @@ export function rowOf(t: FlowTable, s: number, end: EndReason = 'open', endedAt?
   const { names, times } = t.statePath(s);
   const natReply = t.nat.get(s);
   // without a NAT entry the reply tuple is the original's mirror: no translation
-  const n = natReply ? natOf(t.orig(s), natReply) : { nat: '', natSrc: '', natDst: '' };
+  const n = natReply ? natOf(t.orig(s), natReply) : NO_NAT;
   const c = s * 4;
   const counted = (f & F_COUNTERS) !== 0;
   const sawHandshake = (f & F_HANDSHAKE) !== 0;

@@ -14,6 +14,7 @@ import type { Tuple, U64 } from '../../contract/records.js';
 import { TCP_STATE_NAMES } from '../../contract/kernel.js';
 import type { EndReason, Lifecycle, LostBy, Time } from './flow-row.js';
 import { generate, ident } from '../codegen.js';
+import { natKind } from './nat.js';
 import { removeEntry } from './probe.js';
 
 /** State transitions kept inline per slot; longer paths continue in a side map. */
@@ -295,10 +296,9 @@ export class FlowTable extends WithSlotArrays {
     };
   }
 
-  /** Keeps the reply tuple only when it is not the mirror of the original. */
+  /** Keeps the reply tuple only when it is not the mirror of the original (nat.ts has the rule). */
   setReply(slot: number, r: Tuple, orig: Tuple): void {
-    const mirrored = r.src === orig.dst && r.dst === orig.src && (r.sport ?? 0) === this.dport[slot] && (r.dport ?? 0) === this.sport[slot];
-    if (mirrored) this.nat.delete(slot);
+    if (natKind(orig, r) === '') this.nat.delete(slot);
     else this.nat.set(slot, r);
   }
 
