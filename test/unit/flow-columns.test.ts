@@ -1,5 +1,6 @@
 /**
- * The `flows` columns declared once (processor/clickhouse/flow-columns.ts): rows made by the
+ * The `flows` columns declared once (processor/clickhouse/flow-columns.ts): the migrated table
+ * matches the list, and the check after migrations names every difference; rows made by the
  * engine have exactly the listed columns with values of their types; a row with a distinct value
  * in every column goes through the pipeline's insert into chDB and comes back whole.
  */
@@ -9,10 +10,11 @@ import path from 'node:path';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../common/log.js';
-import type { ChType } from '../../processor/clickhouse/ch-type.js';
+import { chTypeName, type ChType } from '../../processor/clickhouse/ch-type.js';
 import { FLOW_COLUMN_DEFS, type FlowRow } from '../../processor/clickhouse/flow-columns.js';
 import { migrate } from '../../processor/clickhouse/migrate.js';
 import { FLOW_COLUMNS, flowTsv } from '../../processor/clickhouse/rows.js';
+import { checkFlowsTable, liveColumns } from '../../processor/clickhouse/schema-check.js';
 import { openStore, type Store } from '../../processor/clickhouse/store.js';
 import { tsvEncoder } from '../../processor/clickhouse/tsv.js';
 import { LifecycleEngine } from '../../processor/lifecycle/engine.js';
@@ -21,6 +23,7 @@ import { decodeBuffers, fixtureBuffers } from '../helpers/decode.js';
 import { lifecycleRecords } from '../helpers/records.js';
 
 const ctx = { flowsTtlDays: 30, eventsTtlDays: 3 };
+const listed = FLOW_COLUMN_DEFS.map((c) => ({ name: c.name, type: chTypeName(c.type) }));
 
 /** Whether `v` is a value a column of type `c` takes (as rowOf must give it). */
 function fits(c: ChType, v: unknown): boolean {
@@ -53,6 +56,30 @@ describe('flows columns from one list', () => {
   afterAll(async () => {
     await store.close();
     rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('migrates a fresh database to exactly the listed columns, names and types in order', async () => {
+    await migrate(store, { ...ctx, db: 'cols_fresh' });
+    expect(await liveColumns(store, 'cols_fresh', 'flows')).toEqual(listed);
+  });
+
+  it('brings a first-release database to the same columns', async () => {
+    await migrate(store, { ...ctx, db: 'cols_v1' }, 1);
+    expect((await liveColumns(store, 'cols_v1', 'flows')).map((c) => c.name)).not.toContain('resynced');
+    await migrate(store, { ...ctx, db: 'cols_v1' });
+    expect(await liveColumns(store, 'cols_v1', 'flows')).toEqual(listed);
+  });
+
+  it('refuses a flows table that differs, naming each missing, unexpected and mistyped column', async () => {
+    await migrate(store, { ...ctx, db: 'cols_altered' });
+    await store.command({ query: 'ALTER TABLE cols_altered.flows DROP COLUMN resynced' });
+    await store.command({ query: 'ALTER TABLE cols_altered.flows ADD COLUMN shiny String' });
+    await store.command({ query: 'ALTER TABLE cols_altered.flows MODIFY COLUMN mark UInt64' });
+    const why = 'table cols_altered.flows does not match the columns this processor writes (processor/clickhouse/flow-columns.ts): ' +
+      'column mark is UInt64, expected UInt32; missing column resynced Bool; unexpected column shiny String';
+    await expect(checkFlowsTable(store, 'cols_altered')).rejects.toThrow(why);
+    // migrations are all applied: migrate changes nothing and still refuses
+    await expect(migrate(store, { ...ctx, db: 'cols_altered' })).rejects.toThrow(why);
   });
 
   it('gives every engine row exactly the listed columns, each value of its column\'s type', () => {
