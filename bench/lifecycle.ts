@@ -1,17 +1,21 @@
 /**
- * Lifecycle engine rate and memory per open flow. Input: synthetic TCP connections shaped like the
- * lab's (NEW SYN_SENT, UPDATE SYN_RECV, UPDATE ESTABLISHED, ..., DESTROY with counters), many
- * connections interleaved so the open set is realistic. A guard checks the rows: every connection
- * closed once.
+ * Lifecycle engine rate and memory per open flow, and the time to write a `flows` row as the
+ * insert's TabSeparated line (generated from the column list). Input: synthetic TCP connections
+ * shaped like the lab's (NEW SYN_SENT, UPDATE SYN_RECV, UPDATE ESTABLISHED, ..., DESTROY with
+ * counters), many connections interleaved so the open set is realistic. A guard checks the rows:
+ * every connection closed once.
  */
 import type { CtRecord } from '../contract/records.js';
+import { flowTsv } from '../processor/clickhouse/rows.js';
 import { LifecycleEngine } from '../processor/lifecycle/engine.js';
+import type { FlowRow } from '../processor/lifecycle/flow-row.js';
 
 export interface LifecycleResult {
   events: number;
   eventsPerSecond: number;
   openFlows: number;
   bytesPerOpenFlow: number;
+  tsvNsPerRow: number;
 }
 
 const STATES = [1, 2, 3, 4, 5, 6, 7];
@@ -94,5 +98,21 @@ export function runLifecycle(conns = 250_000, n = 200_000): LifecycleResult {
   })();
   gc();
   const bytesPerOpenFlow = (loaded.withEngine - process.memoryUsage().heapUsed + loaded.typed) / loaded.openFlows;
-  return { events, eventsPerSecond: events / best, openFlows: loaded.openFlows, bytesPerOpenFlow };
+  return { events, eventsPerSecond: events / best, openFlows: loaded.openFlows, bytesPerOpenFlow, tsvNsPerRow: tsvNs() };
+}
+
+/** Best of five passes over 20,000 final rows. */
+function tsvNs(): number {
+  const rows: FlowRow[] = [];
+  const e = new LifecycleEngine({ maxOpen: 2_000_000, refreshMs: 60_000, graceMs: 30_000, onRow: (r) => rows.push(r), onHealth: () => {} });
+  for (const chunk of recordChunks(20_000)) for (const r of chunk) e.apply(r);
+  let best = Infinity;
+  let chars = 0;
+  for (let pass = 0; pass < 5; pass++) {
+    const t0 = process.hrtime.bigint();
+    for (const r of rows) chars += flowTsv(r).length;
+    best = Math.min(best, Number(process.hrtime.bigint() - t0) / rows.length);
+  }
+  if (chars === 0) throw new Error('tsv guard: no lines');
+  return best;
 }

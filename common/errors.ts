@@ -26,6 +26,7 @@ export const ErrorCodes = {
   STORE_SCHEMA: 'ClickHouse cannot run a statement against this database as it is (a missing table or column, no permission)',
   QUERY_FAILED: 'ClickHouse rejected a query',
   CHECKPOINT_INVALID: 'a stored checkpoint cannot be read back',
+  SCHEMA_MISMATCH: 'a table does not have the columns this ctpipe writes',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -17,7 +17,8 @@
  */
 const IP_CT_TCP_FLAG_CLOSE_INIT = 0x04;
 
-export type ConnState = 'S0' | 'REJ' | 'S1' | 'SF' | 'S2' | 'S3' | 'RST' | 'OTH';
+export const CONN_STATES = ['S0', 'REJ', 'S1', 'SF', 'S2', 'S3', 'RST', 'OTH'] as const;
+export type ConnState = (typeof CONN_STATES)[number];
 
 export interface ConnSummary {
   proto: number;

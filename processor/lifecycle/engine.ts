@@ -237,17 +237,8 @@ export class LifecycleEngine {
     t.zone[s] = zone;
     t.hostIdx[s] = t.intern(r.host);
     t.runIdx[s] = t.intern(r.run);
-    t.helperIdx[s] = 0;
     t.setTuple(s, r.orig, r.family === 'ipv6' ? 6 : 4);
-    t.status[s] = 0;
-    t.events[s] = 0;
-    t.emittedEvents[s] = 0;
     t.generation[s] = generation;
-    t.mark[s] = 0;
-    t.timeout[s] = -1;
-    t.nStates[s] = 0;
-    t.counters.fill(0, s * 4, s * 4 + 4);
-    t.times.fill(0, s * T.Count * 2, (s + 1) * T.Count * 2);
     t.setTime(s, T.First, r.sec, r.nsec);
     t.setTime(s, T.Last, r.sec, r.nsec);
     const first = r.tcp_state;

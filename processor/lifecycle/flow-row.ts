@@ -1,20 +1,19 @@
 /**
- * One connection's lifecycle as the `flows` table stores it (the column contract of the processor
- * issue), read from the open-flow table; and the Lifecycle form a checkpoint keeps of an open flow.
- * Rows depend only on event data, never on the processing wall clock, so a replayed batch produces
- * the same rows.
+ * One connection's lifecycle as the `flows` table stores it (its columns are declared in
+ * clickhouse/flow-columns.ts), read from the open-flow table; and the Lifecycle form a checkpoint
+ * keeps of an open flow. Rows depend only on event data, never on the processing wall clock, so a
+ * replayed batch produces the same rows.
  */
 import type { Tuple, U64 } from '../../contract/records.js';
-import { connState, type ConnState } from './conn-state.js';
+import type { Time } from '../clickhouse/ch-type.js';
+import type { END_REASONS, FlowRow, LOST_BY } from '../clickhouse/flow-columns.js';
+import { connState } from './conn-state.js';
 import { F_CLOSE_ORIG, F_CLOSE_REPLY, F_COUNTERS, F_HANDSHAKE, F_RELATED, F_RESYNCED, F_SNAPSHOT, T, TUPLE_ICMP_CODE, TUPLE_ICMP_TYPE, type FlowTable } from './flow-table.js';
+import { NO_NAT, natOf } from './nat.js';
 
-export interface Time {
-  sec: number;
-  nsec: number;
-}
-
-export type EndReason = 'open' | 'destroy' | 'lost';
-export type LostBy = 'timeout' | 'evicted' | 'resync';
+export type { FlowRow, Time };
+export type EndReason = (typeof END_REASONS)[number];
+export type LostBy = (typeof LOST_BY)[number];
 
 export interface Lifecycle {
   flowId: string;
@@ -66,75 +65,15 @@ export interface Lifecycle {
   emittedEvents: number;
 }
 
-export interface FlowRow {
-  host: string;
-  run: string;
-  flow_id: string;
-  ct_id: number;
-  family: 'ipv4' | 'ipv6';
-  proto: number;
-  orig_src: string;
-  orig_dst: string;
-  orig_sport: number;
-  orig_dport: number;
-  reply_src: string;
-  reply_dst: string;
-  reply_sport: number;
-  reply_dport: number;
-  icmp_type: number | null;
-  icmp_code: number | null;
-  first_seen: Time;
-  established_at: Time | null;
-  seen_reply_at: Time | null;
-  assured_at: Time | null;
-  ended_at: Time | null;
-  end_reason: EndReason;
-  lost_by: string;
-  duration_ms: number | null;
-  tcp_states: string[];
-  tcp_state_times: Time[];
-  final_tcp_state: string;
-  assured: boolean;
-  seen_reply: boolean;
-  conn_state: ConnState;
-  handshake_ms: number | null;
-  orig_packets: U64;
-  orig_bytes: U64;
-  reply_packets: U64;
-  reply_bytes: U64;
-  helper: string;
-  related: boolean;
-  master_flow_id: string;
-  mark: number;
-  zone: number;
-  /** '', 'snat', 'dnat' or 'snat+dnat': which side the reply tuple shows translated. */
-  nat: string;
-  nat_src: string;
-  nat_dst: string;
-  snapshot: boolean;
-  resynced: boolean;
-  version: number;
-}
-
 export function ms(a: Time, b: Time): number {
   return (b.sec - a.sec) * 1000 + (b.nsec - a.nsec) / 1e6;
-}
-
-/** Source and destination NAT as the reply tuple reveals them (it is the orig tuple mirrored otherwise). */
-export function natOf(o: Tuple, r: Tuple): { nat: string; natSrc: string; natDst: string } {
-  const dnat = r.src !== o.dst || (o.dport !== undefined && r.sport !== o.dport);
-  const snat = r.dst !== o.src || (o.sport !== undefined && r.dport !== o.sport);
-  const port = (a: string, p: number | undefined) => (p === undefined ? a : a.includes(':') ? `[${a}]:${p}` : `${a}:${p}`);
-  return {
-    nat: snat && dnat ? 'snat+dnat' : snat ? 'snat' : dnat ? 'dnat' : '',
-    natSrc: snat ? port(r.dst, r.dport) : '',
-    natDst: dnat ? port(r.src, r.sport) : '',
-  };
 }
 
 /**
  * The row of an open-flow table's slot (`end` 'open' while it lives), read from its columns: no
  * Lifecycle object in between, as a row is made for every flow and this is the engine's hot path.
+ * FlowRow is derived from the column list, so a column without a value here, or a value for no
+ * column, fails the build; keep the properties in list order (a test compares the keys).
  */
 export function rowOf(t: FlowTable, s: number, end: EndReason = 'open', endedAt?: Time, lostBy?: LostBy): FlowRow {
   const ended = end !== 'open';
@@ -152,7 +91,7 @@ export function rowOf(t: FlowTable, s: number, end: EndReason = 'open', endedAt?
   const { names, times } = t.statePath(s);
   const natReply = t.nat.get(s);
   // without a NAT entry the reply tuple is the original's mirror: no translation
-  const n = natReply ? natOf(t.orig(s), natReply) : { nat: '', natSrc: '', natDst: '' };
+  const n = natReply ? natOf(t.orig(s), natReply) : NO_NAT;
   const c = s * 4;
   const counted = (f & F_COUNTERS) !== 0;
   const sawHandshake = (f & F_HANDSHAKE) !== 0;

@@ -13,6 +13,8 @@ import { ipv4ToU32, u32ToIpv4 } from '../../contract/addr.js';
 import type { Tuple, U64 } from '../../contract/records.js';
 import { TCP_STATE_NAMES } from '../../contract/kernel.js';
 import type { EndReason, Lifecycle, LostBy, Time } from './flow-row.js';
+import { generate, ident } from '../codegen.js';
+import { natKind } from './nat.js';
 import { removeEntry } from './probe.js';
 
 /** State transitions kept inline per slot; longer paths continue in a side map. */
@@ -38,42 +40,73 @@ const TUPLE_ICMP_ID = 16;
 export const T = { First: 0, Last: 1, Established: 2, SeenReply: 3, Assured: 4, Emitted: 5, Count: 6 } as const;
 export type T = (typeof T)[Exclude<keyof typeof T, 'Count'>];
 
-export class FlowTable {
+/** A typed-array constructor a column may use. */
+type ArrayType = Uint8ArrayConstructor | Uint16ArrayConstructor | Uint32ArrayConstructor | Int32ArrayConstructor | Float64ArrayConstructor;
+
+/**
+ * The per-slot columns, the one place a numeric field is declared: each a typed array of `per`
+ * values per slot, holding `empty` (0 unless given) in a newly allocated slot. The list makes the
+ * table's arrays, grows them, resets a new slot and counts their bytes; columns() hands them out
+ * in this order (a binary snapshot writes and reads them by iterating it).
+ */
+export const SLOT_COLUMNS = {
+  ctId: { type: Uint32Array, per: 1 },
+  status: { type: Uint32Array, per: 1 },
+  events: { type: Uint32Array, per: 1 },
+  emittedEvents: { type: Uint32Array, per: 1 },
+  generation: { type: Uint32Array, per: 1 },
+  mark: { type: Uint32Array, per: 1 },
+  timeout: { type: Int32Array, per: 1, empty: -1 }, // -1: none
+  hashHi: { type: Uint32Array, per: 1 },
+  hashLo: { type: Uint32Array, per: 1 },
+  zone: { type: Uint16Array, per: 1 },
+  sport: { type: Uint16Array, per: 1 },
+  dport: { type: Uint16Array, per: 1 },
+  icmpId: { type: Uint16Array, per: 1 },
+  proto: { type: Uint8Array, per: 1 },
+  family: { type: Uint8Array, per: 1 },
+  icmpType: { type: Uint8Array, per: 1 },
+  icmpCode: { type: Uint8Array, per: 1 },
+  tupleBits: { type: Uint8Array, per: 1 },
+  flags: { type: Uint8Array, per: 1 },
+  nStates: { type: Uint8Array, per: 1 },
+  stateCode: { type: Uint8Array, per: INLINE_STATES },
+  stateTime: { type: Uint32Array, per: INLINE_STATES * 2 }, // sec, nsec per inline transition
+  times: { type: Uint32Array, per: T.Count * 2 }, // a (sec, nsec) pair per T
+  counters: { type: Float64Array, per: 4 }, // orig packets, orig bytes, reply packets, reply bytes
+  src4: { type: Uint32Array, per: 1 },
+  dst4: { type: Uint32Array, per: 1 },
+  hostIdx: { type: Uint32Array, per: 1 },
+  runIdx: { type: Uint32Array, per: 1 },
+  helperIdx: { type: Uint32Array, per: 1 }, // 0: none
+} as const satisfies Record<string, { type: ArrayType; per: number; empty?: number }>;
+
+export type SlotColumn = keyof typeof SLOT_COLUMNS;
+export type SlotArrays = { -readonly [K in SlotColumn]: InstanceType<(typeof SLOT_COLUMNS)[K]['type']> };
+export type SlotArray = SlotArrays[SlotColumn];
+
+const COLUMNS = Object.entries(SLOT_COLUMNS).map(([name, c]) => ({ name: name as SlotColumn, type: c.type as ArrayType, per: c.per as number, empty: 'empty' in c ? c.empty : 0 }));
+
+/** Puts every column of slot s at its `empty` value: generated (codegen.ts), as it runs per new flow. */
+const resetSlot = generate<(t: SlotArrays, s: number) => void>(['t', 's'], COLUMNS.map((c) =>
+  Array.from({ length: c.per }, (_, k) => `t.${ident(c.name)}[${c.per === 1 ? 's' : `s * ${c.per} + ${k}`}] = ${c.empty};`).join('\n')).join('\n'));
+
+/**
+ * FlowTable's base: one empty array per column, as own properties the engine reads by name (its
+ * hot path indexes them directly, so they stay plain fields, not entries of a map).
+ */
+const WithSlotArrays = class {
+  constructor() {
+    for (const c of COLUMNS) (this as Record<string, unknown>)[c.name] = new c.type(0);
+  }
+} as new () => SlotArrays;
+
+export class FlowTable extends WithSlotArrays {
   cap = 0;
   /** Slots ever used (iteration bound); free slots below it are on the free list. */
   top = 0;
   size = 0;
   private free: number[] = [];
-
-  ctId = new Uint32Array(0);
-  status = new Uint32Array(0);
-  events = new Uint32Array(0);
-  emittedEvents = new Uint32Array(0);
-  generation = new Uint32Array(0);
-  mark = new Uint32Array(0);
-  timeout = new Int32Array(0); // -1: none
-  hashHi = new Uint32Array(0);
-  hashLo = new Uint32Array(0);
-  zone = new Uint16Array(0);
-  sport = new Uint16Array(0);
-  dport = new Uint16Array(0);
-  icmpId = new Uint16Array(0);
-  proto = new Uint8Array(0);
-  family = new Uint8Array(0);
-  icmpType = new Uint8Array(0);
-  icmpCode = new Uint8Array(0);
-  tupleBits = new Uint8Array(0);
-  flags = new Uint8Array(0);
-  nStates = new Uint8Array(0);
-  stateCode = new Uint8Array(0);
-  stateTime = new Uint32Array(0); // sec, nsec per inline transition
-  times = new Uint32Array(0); // T.Count pairs per slot
-  counters = new Float64Array(0); // orig packets, orig bytes, reply packets, reply bytes
-  src4 = new Uint32Array(0);
-  dst4 = new Uint32Array(0);
-  hostIdx = new Uint32Array(0);
-  runIdx = new Uint32Array(0);
-  helperIdx = new Uint32Array(0); // 0: none
 
   /** Interned strings (hosts, runs, helper names); index 0 is "none". */
   private readonly pool: string[] = [''];
@@ -86,14 +119,17 @@ export class FlowTable {
   readonly nat = new Map<number, Tuple>();
   readonly master = new Map<number, { tuple?: Tuple; flowId?: string }>();
   readonly moreStates = new Map<number, { code: number; sec: number; nsec: number }[]>();
+  private readonly side: readonly Map<number, unknown>[] = [this.addr6, this.stamps, this.nat, this.master, this.moreStates];
 
   /** Index: conntrack id -> slot + 1, linear probing; 0 is empty. */
   private idx = new Int32Array(16);
   private idxCount = 0;
 
+  /** A slot with every column at its `empty` value (a freed slot still holds its last flow's). */
   alloc(): number {
     const slot = this.free.length ? this.free.pop()! : this.top++;
     if (slot >= this.cap) this.grow();
+    resetSlot(this, slot);
     this.size++;
     return slot;
   }
@@ -101,19 +137,30 @@ export class FlowTable {
   release(slot: number): void {
     this.unindex(slot);
     this.flags[slot] = 0;
-    this.nat.delete(slot);
-    this.master.delete(slot);
-    this.moreStates.delete(slot);
-    this.addr6.delete(slot);
-    this.stamps.delete(slot);
+    for (const m of this.side) m.delete(slot);
     this.free.push(slot);
     this.size--;
   }
 
-  /** Bytes of the typed arrays (the JS-heap part, strings and side maps, is not counted here). */
+  /** Each column's name and array (cap * per values, slot-major), in SLOT_COLUMNS order. */
+  columns(): [SlotColumn, SlotArray][] {
+    return COLUMNS.map((c) => [c.name, this[c.name]]);
+  }
+
+  /** The maps keyed by slot that hold a flow's rare data. */
+  sideMaps(): readonly Map<number, unknown>[] {
+    return this.side;
+  }
+
+  /** The interned strings; hostIdx, runIdx and helperIdx index them (0 is ''). */
+  strings(): readonly string[] {
+    return this.pool;
+  }
+
+  /** Bytes of the columns and the index (the JS-heap part, strings and side maps, is not counted here). */
   typedBytes(): number {
-    let n = 0;
-    for (const v of Object.values(this)) if (ArrayBuffer.isView(v)) n += v.byteLength;
+    let n = this.idx.byteLength;
+    for (const c of COLUMNS) n += this[c.name].byteLength;
     return n;
   }
 
@@ -123,20 +170,12 @@ export class FlowTable {
 
   private grow(): void {
     const cap = Math.max(1024, Math.ceil(this.cap * 1.25)); // modest steps: unused capacity is memory too
-    const g = <A extends Uint32Array | Int32Array | Uint16Array | Uint8Array | Float64Array>(a: A, per = 1): A => {
-      const b = new (a.constructor as new (n: number) => A)(cap * per);
-      b.set(a);
-      return b;
-    };
-    this.ctId = g(this.ctId); this.status = g(this.status); this.events = g(this.events);
-    this.emittedEvents = g(this.emittedEvents); this.generation = g(this.generation); this.mark = g(this.mark);
-    this.timeout = g(this.timeout); this.hashHi = g(this.hashHi); this.hashLo = g(this.hashLo);
-    this.zone = g(this.zone); this.sport = g(this.sport); this.dport = g(this.dport); this.icmpId = g(this.icmpId);
-    this.proto = g(this.proto); this.family = g(this.family); this.icmpType = g(this.icmpType); this.icmpCode = g(this.icmpCode);
-    this.tupleBits = g(this.tupleBits); this.flags = g(this.flags); this.nStates = g(this.nStates);
-    this.stateCode = g(this.stateCode, INLINE_STATES); this.stateTime = g(this.stateTime, INLINE_STATES * 2);
-    this.times = g(this.times, T.Count * 2); this.counters = g(this.counters, 4);
-    this.src4 = g(this.src4); this.dst4 = g(this.dst4); this.hostIdx = g(this.hostIdx); this.runIdx = g(this.runIdx); this.helperIdx = g(this.helperIdx);
+    const arrays = this as Record<SlotColumn, SlotArray>;
+    for (const c of COLUMNS) {
+      const b = new c.type(cap * c.per);
+      b.set(arrays[c.name]);
+      arrays[c.name] = b;
+    }
     this.cap = cap;
   }
 
@@ -257,10 +296,9 @@ export class FlowTable {
     };
   }
 
-  /** Keeps the reply tuple only when it is not the mirror of the original. */
+  /** Keeps the reply tuple only when it is not the mirror of the original (nat.ts has the rule). */
   setReply(slot: number, r: Tuple, orig: Tuple): void {
-    const mirrored = r.src === orig.dst && r.dst === orig.src && (r.sport ?? 0) === this.dport[slot] && (r.dport ?? 0) === this.sport[slot];
-    if (mirrored) this.nat.delete(slot);
+    if (natKind(orig, r) === '') this.nat.delete(slot);
     else this.nat.set(slot, r);
   }
 
@@ -387,7 +425,6 @@ export class FlowTable {
   /** A checkpointed Lifecycle back into a slot (indexed). */
   load(l: Lifecycle): number {
     const s = this.alloc();
-    this.counters.fill(0, s * 4, s * 4 + 4);
     this.ctId[s] = l.ctId;
     this.status[s] = l.status;
     this.events[s] = l.events;
@@ -413,7 +450,6 @@ export class FlowTable {
     if (l.start !== undefined || l.stop !== undefined) {
       this.stamps.set(s, { start: l.start === undefined ? undefined : timeOfNs(l.start), stop: l.stop === undefined ? undefined : timeOfNs(l.stop) });
     }
-    this.nStates[s] = 0;
     for (const st of l.states) this.pushState(s, stateCode(st.state), st.at.sec, st.at.nsec);
     if (l.master || l.masterFlowId) this.master.set(s, { tuple: l.master, flowId: l.masterFlowId });
     this.index(s);

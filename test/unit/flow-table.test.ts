@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Tuple } from '../../contract/records.js';
 import { EndedKeys } from '../../processor/lifecycle/ended-keys.js';
-import { F_LIVE, FlowTable, T } from '../../processor/lifecycle/flow-table.js';
+import { F_LIVE, FlowTable, SLOT_COLUMNS, T } from '../../processor/lifecycle/flow-table.js';
 import { mulberry32 } from '../helpers/random.js';
 
 const tuple = (i: number, v6 = false): Tuple => ({
@@ -79,6 +79,33 @@ describe('open-flow column store', () => {
     expect(l.reply.src).toBe('192.0.2.7');
     const again = new FlowTable();
     expect(again.lifecycle(again.load(l))).toEqual(l);
+  });
+});
+
+describe('open-flow columns from one list', () => {
+  it('gives a reused slot every column at its empty value, whatever the last flow left there', () => {
+    const t = new FlowTable();
+    const s = t.alloc();
+    for (const [, a] of t.columns()) a.fill(7);
+    t.release(s);
+    expect(t.alloc()).toBe(s);
+    for (const [name, a] of t.columns()) {
+      const { per } = SLOT_COLUMNS[name];
+      const empty = 'empty' in SLOT_COLUMNS[name] ? SLOT_COLUMNS[name].empty : 0;
+      expect([name, [...a.subarray(s * per, (s + 1) * per)]]).toEqual([name, Array(per).fill(empty)]);
+      expect([name, a[(s + 1) * per]]).toEqual([name, 7]); // the next slot is left alone
+    }
+  });
+
+  it('holds every typed array of the table in the list, grown together and counted', () => {
+    const t = new FlowTable();
+    for (let i = 0; i < 3000; i++) t.alloc(); // past two growths
+    const arrays = Object.entries(t).filter(([, v]) => ArrayBuffer.isView(v)).map(([k]) => k);
+    expect(arrays.sort()).toEqual([...Object.keys(SLOT_COLUMNS), 'idx'].sort());
+    for (const [name, a] of t.columns()) expect([name, a.length]).toEqual([name, t.cap * SLOT_COLUMNS[name].per]);
+    const bytes = t.columns().reduce((n, [, a]) => n + a.byteLength, 0);
+    expect(t.typedBytes()).toBeGreaterThan(bytes); // and the index
+    expect(t.typedBytes()).toBeLessThan(bytes + 8 * t.cap);
   });
 });
 

@@ -259,6 +259,32 @@ describe('lifecycles from synthetic sequences', () => {
     expect(Math.min(...evicted.map((r) => r.ct_id))).toBe(10); // the oldest unassured first
   });
 
+  it('stores the reply tuple and names the translated sides by one rule: NAT when the reply is not the mirror', () => {
+    const o = { src: '192.0.2.1', dst: '192.0.2.2', proto: 6, sport: 1000, dport: 80 };
+    const o6 = { src: '2001:db8::1', dst: '2001:db8::2', proto: 6, sport: 1000, dport: 80 };
+    const icmp = { src: '192.0.2.1', dst: '192.0.2.2', proto: 1, icmp_type: 8, icmp_code: 0, icmp_id: 9 };
+    const cases: [string, CtRecord['orig'], CtRecord['reply'], string, string, string][] = [
+      ['mirror', o, { src: '192.0.2.2', dst: '192.0.2.1', proto: 6, sport: 80, dport: 1000 }, '', '', ''],
+      ['masquerade', o, { src: '192.0.2.2', dst: '198.51.100.1', proto: 6, sport: 80, dport: 61000 }, 'snat', '198.51.100.1:61000', ''],
+      ['source port only', o, { src: '192.0.2.2', dst: '192.0.2.1', proto: 6, sport: 80, dport: 1001 }, 'snat', '192.0.2.1:1001', ''],
+      ['port forward', o, { src: '10.0.0.5', dst: '192.0.2.1', proto: 6, sport: 8080, dport: 1000 }, 'dnat', '', '10.0.0.5:8080'],
+      ['destination port only', o, { src: '192.0.2.2', dst: '192.0.2.1', proto: 6, sport: 8080, dport: 1000 }, 'dnat', '', '192.0.2.2:8080'],
+      ['both', o, { src: '10.0.0.5', dst: '198.51.100.1', proto: 6, sport: 8080, dport: 61000 }, 'snat+dnat', '198.51.100.1:61000', '10.0.0.5:8080'],
+      ['IPv6 mirror', o6, { src: '2001:db8::2', dst: '2001:db8::1', proto: 6, sport: 80, dport: 1000 }, '', '', ''],
+      ['IPv6 port forward', o6, { src: '2001:db8::9', dst: '2001:db8::1', proto: 6, sport: 8080, dport: 1000 }, 'dnat', '', '[2001:db8::9]:8080'],
+      ['ICMP echo reply', icmp, { src: '192.0.2.2', dst: '192.0.2.1', proto: 1, icmp_type: 0, icmp_code: 0, icmp_id: 9 }, '', '', ''],
+      ['ICMP to a forwarded address', icmp, { src: '10.0.0.5', dst: '192.0.2.1', proto: 1, icmp_type: 0, icmp_code: 0, icmp_id: 9 }, 'dnat', '', '10.0.0.5'],
+    ];
+    for (const [what, orig, reply, nat, natSrc, natDst] of cases) {
+      const family = orig.src.includes(':') ? 'ipv6' : 'ipv4';
+      const x = run([ev('new', undefined, 8, { orig, reply, proto: orig.proto, family }), ev('destroy', undefined, SEEN, { orig, reply, proto: orig.proto, family })]);
+      const r = x.final()[0]!;
+      // the row shows the kernel's reply tuple whether it was kept (NAT) or rebuilt as the mirror
+      expect([what, r.nat, r.nat_src, r.nat_dst, r.reply_src, r.reply_dst, r.reply_sport, r.reply_dport])
+        .toEqual([what, nat, natSrc, natDst, reply.src, reply.dst, reply.sport ?? 0, reply.dport ?? 0]);
+    }
+  });
+
   it('maps conntrack views to conn_state', () => {
     const c = (proto: number, states: string[], seenReply = true, sawHandshake = true, o = false, r = false) =>
       connState({ proto, states, seenReply, sawHandshake, closeInitOrig: o, closeInitReply: r });
