@@ -39,6 +39,15 @@ export class Procs {
     if (!ok()) throw new Error(`no ${String(want)} in log ${i}:\n${this.logs.map((l, k) => `[${k}] ${l.slice(-1500)}`).join('\n')}`);
   }
 
+  /** Waits until `ok()`, looking every 250 ms; on timeout fails naming `what`, with every log's tail. */
+  async until(what: string, ok: () => Promise<boolean>, ms = 60_000): Promise<void> {
+    for (let t = 0; t < ms; t += 250) {
+      if (await ok()) return;
+      await sleep(250);
+    }
+    throw new Error(`timed out waiting for ${what}\n${this.logs.map((l, i) => `[${i}] ${l.slice(-3000)}`).join('\n')}`);
+  }
+
   /** The first line of log `i` that holds `text`, parsed (ctpipe logs JSON lines). */
   logLine<T>(i: number, text: string): T {
     return JSON.parse(this.logs[i]!.split('\n').find((l) => l.includes(text))!) as T;

@@ -67,13 +67,6 @@ async function replay(records: CtRecord[], name: string): Promise<void> {
   expect(await exited(p)).toBe(0);
 }
 
-async function until(what: string, ok: () => Promise<boolean>, ms = 60_000): Promise<void> {
-  for (let t = 0; t < ms; t += 250) {
-    if (await ok()) return;
-    await sleep(250);
-  }
-  throw new Error(`timed out waiting for ${what}\n${procs.logs.map((l, i) => `[${i}] ${l.slice(-3000)}`).join('\n')}`);
-}
 
 beforeAll(async () => {
   kafka = await KafkaMock.start();
@@ -87,7 +80,7 @@ beforeAll(async () => {
   const args = ['process', '--clickhouse-url', front.url, '--process-checkpoint', '1s', '--process-session-timeout', '6s'];
   const [p1, l1] = procs.start(args);
   await procs.waitLog(l1, 'partition assigned');
-  await until('part 0 stored', async () => (await count(`SELECT count() n FROM ctpipe.flows FINAL WHERE end_reason = 'destroy'`)) > 0);
+  await procs.until('part 0 stored', async () => (await count(`SELECT count() n FROM ctpipe.flows FINAL WHERE end_reason = 'destroy'`)) > 0);
 
   // A second member joins: the group rebalances and some partitions, with their state, move.
   const [p2, l2] = await joinGroup(procs, args, p1);
@@ -102,13 +95,13 @@ beforeAll(async () => {
   const recovered = (l: number) => /ClickHouse (answers|accepts inserts) again/.test(procs.logs[l]!);
   pausedMembers = [l1, l2].filter(failed).length;
   await front.start();
-  await until('the paused members to resume', async () => [l1, l2].filter(failed).every(recovered));
+  await procs.until('the paused members to resume', async () => [l1, l2].filter(failed).every(recovered));
 
   // The second member leaves: its partitions move back to the first.
   assignedToSecond = (procs.logs[l2]!.match(/partition assigned/g) ?? []).length;
   p2.kill('SIGTERM');
   expect(await exited(p2)).toBe(0);
-  await until('every connection stored', async () => (await count(`SELECT count() n FROM ctpipe.flows FINAL WHERE end_reason = 'destroy'`)) >= HOSTS * CONNS);
+  await procs.until('every connection stored', async () => (await count(`SELECT count() n FROM ctpipe.flows FINAL WHERE end_reason = 'destroy'`)) >= HOSTS * CONNS);
   await sleep(2000); // anything still to come (a duplicate, a late row) has time to land
   p1.kill('SIGTERM');
   expect(await exited(p1)).toBe(0);

@@ -56,13 +56,6 @@ function processor(topic: string, chdb: string) {
   return { p, log, scrape, health };
 }
 
-async function until(what: string, ok: () => Promise<boolean>, ms = 60_000): Promise<void> {
-  for (let t = 0; t < ms; t += 250) {
-    if (await ok()) return;
-    await sleep(250);
-  }
-  throw new Error(`timed out waiting for ${what}\n${procs.logs.map((l, i) => `[${i}] ${l.slice(-3000)}`).join('\n')}`);
-}
 
 beforeAll(async () => {
   kafka = await KafkaMock.start();
@@ -81,7 +74,7 @@ describe('ctpipe process when ClickHouse refuses for good', () => {
     const chdb = path.join(dir, 'refused');
     await publish(topic, connections('edge-1', CONNS, new Set([7])));
     const { p, log, scrape } = processor(topic, chdb);
-    await until('every record processed', async () => metric(await scrape(), 'ctpipe_processor_records_total') >= CONNS * 2);
+    await procs.until('every record processed', async () => metric(await scrape(), 'ctpipe_processor_records_total') >= CONNS * 2);
     await sleep(1500);
     expect(metric(await scrape(), 'ctpipe_processor_rows_refused_total')).toBe(1);
     p.kill('SIGTERM');
@@ -119,7 +112,7 @@ describe('ctpipe process when ClickHouse refuses for good', () => {
 
     await queryStore(chdb, 'ALTER TABLE ctpipe.flows ADD COLUMN resynced Bool DEFAULT false AFTER snapshot');
     const second = processor(topic, chdb);
-    await until('every record processed', async () => metric(await second.scrape(), 'ctpipe_processor_records_total') >= CONNS * 2);
+    await procs.until('every record processed', async () => metric(await second.scrape(), 'ctpipe_processor_records_total') >= CONNS * 2);
     await sleep(1500);
     expect((await second.health()).status).toBe(200);
     expect(metric(await second.scrape(), 'ctpipe_processor_lag_records')).toBe(0);
