@@ -27,7 +27,7 @@ export const processSection = z.strictObject({
   fetch_min_bytes: size('256KiB', 'process: records are processed in batches of at least this much Kafka data while a partition is behind (at its end, at once); also the fetch minimum, waited for up to flush'),
   max_backlog: z.number().int().min(1000).default(1_000_000).describe('run: records kept in memory while ClickHouse does not take rows (a few hundred bytes each); past it new records are dropped and reported as a buffer_full loss'),
   session_timeout: duration('30s', 'Kafka consumer group session timeout: how soon a dead processor\'s partitions move to another'),
-  checkpoint: duration('10s', 'How often a processor stores its state and commits its Kafka offsets (what a restart replays)'),
+  checkpoint: duration('10s', 'How often the state is stored: process commits its Kafka offsets after it (what a restart replays); run keeps it for its next start'),
 });
 
 export const detectSection = z.strictObject({

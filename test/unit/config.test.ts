@@ -2,8 +2,9 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseCommand } from '../../cli/args.js';
+import { helpText, parseCommand } from '../../cli/args.js';
 import { collectSpec } from '../../cli/commands/collect.js';
+import { runSpec } from '../../cli/commands/run.js';
 import { configDocs, leaves, loadConfig, parseDuration, parseSize } from '../../cli/config.js';
 import { tempDir } from '../helpers/resources.js';
 
@@ -92,6 +93,20 @@ describe('command-line flags', () => {
     const p = parseCommand(collectSpec, ['--events', 'destroy', '--no-dump', '--kafka-brokers', 'k:1', '-c', 'x.yaml']);
     expect(p.flags).toEqual({ '--events': 'destroy', '--dump': false, '--kafka-brokers': 'k:1' });
     expect(p.config).toBe('x.yaml');
+  });
+
+  it('shows each setting with its declared kind in --help: durations as DURATION, sizes as SIZE', () => {
+    const help = helpText(runSpec);
+    for (const flag of ['--process-grace', '--process-session-timeout', '--detect-cooldown', '--detect-scan-window', '--detect-related-quiet', '--stats-interval']) {
+      expect(help).toMatch(new RegExp(`${flag} DURATION\\s`));
+    }
+    expect(help).toMatch(/--rcvbuf SIZE\s/);
+    // every default parses as the kind it is declared with
+    for (const l of leaves()) {
+      if (l.type === 'duration') expect(() => parseDuration(l.default as string), l.flag).not.toThrow();
+      if (l.type === 'size') expect(() => parseSize(l.default as string), l.flag).not.toThrow();
+    }
+    expect(leaves().filter((l) => l.type === 'duration').length).toBeGreaterThan(10);
   });
 
   it('rejects an unknown flag and points to --help', () => {
