@@ -23,7 +23,7 @@ import { createGroupConsumer, type BatchControl, type FetchedBatch, type Fetched
 import type { Logger } from '../common/log.js';
 import { decodeBatch } from '../contract/proto/batch.js';
 import type { CtpipeRecord } from '../contract/records.js';
-import { decodeState, encodeState } from './checkpoint.js';
+import { restoreState, saveState } from './checkpoint.js';
 import { retrying } from './clickhouse/retry.js';
 import type { ProcessorConfig } from './config.js';
 import { PartitionCursor } from './cursor.js';
@@ -95,7 +95,7 @@ export async function startProcessor(
     }, Date.now());
     const cp = await stored('load checkpoint', () => store.loadCheckpoint(key(partition)), running);
     const offset = cp?.offset ?? -1;
-    if (cp) pipeline.importState(decodeState(cp.chunks));
+    if (cp) await restoreState(pipeline, cp.chunks);
     const ranges = await stored('load batch ranges', () => store.ranges(key(partition), offset), running);
     cursor.restore(offset, ranges, Date.now());
     log.info({ partition, checkpoint: offset, open: pipeline.engine.openCount, replayRanges: ranges.length }, 'partition assigned: state restored from its checkpoint');
@@ -104,7 +104,8 @@ export async function startProcessor(
 
   async function checkpoint(partition: number, st: PartitionState, running: () => boolean): Promise<void> {
     const offset = st.cursor.applied;
-    await stored('checkpoint', () => store.saveCheckpoint(key(partition), offset, encodeState(st.pipeline.exportState()), offset + 1), running);
+    const chunks = await saveState(st.pipeline);
+    await stored('checkpoint', () => store.saveCheckpoint(key(partition), offset, chunks, offset + 1), running);
     const next = st.cursor.checkpointed(offset, Date.now());
     try {
       await consumer.commit(partition, next);

@@ -9,7 +9,7 @@
  * checkpoint was.
  */
 import type { CtpipeRecord } from '../contract/records.js';
-import { decodeState, encodeState } from './checkpoint.js';
+import { restoreState, saveState } from './checkpoint.js';
 import { PartitionCursor, type Chunk } from './cursor.js';
 import type { Pipeline } from './pipeline.js';
 import type { InputKey, Store } from './store.js';
@@ -55,7 +55,7 @@ export class FileReplay {
   async resume(): Promise<number> {
     const cp = await this.o.store.loadCheckpoint(this.key);
     if (cp) {
-      this.o.pipeline.importState(decodeState(cp.chunks));
+      await restoreState(this.o.pipeline, cp.chunks);
       this.cursor.restore(cp.offset, [], Date.now());
     }
     return this.cursor.applied;
@@ -81,7 +81,7 @@ export class FileReplay {
 
   private async checkpoint(): Promise<void> {
     const at = this.cursor.applied;
-    await this.o.store.saveCheckpoint(this.key, at, encodeState(this.o.pipeline.exportState()), at + 1);
+    await this.o.store.saveCheckpoint(this.key, at, await saveState(this.o.pipeline), at + 1);
     this.cursor.checkpointed(at, Date.now());
   }
 

@@ -13,6 +13,7 @@ import type { AnomalyRow } from './anomaly/row.js';
 import { anomalyToCh, eventToCh, flowTsv, healthToCh, statsToCh } from './clickhouse/rows.js';
 import { LifecycleEngine, type EngineOptions, type EngineState } from './lifecycle/engine.js';
 import { StatsDeltas, type StatsState } from './stats/deltas.js';
+import type { SnapshotReader, SnapshotWriter } from './snapshot.js';
 import type { Store } from './store.js';
 import { noRows, RowWriter, type Origin, type Rows, type WriteActivity } from './writer.js';
 
@@ -33,8 +34,8 @@ export type { Rows };
 /** What a pipeline did between two processor_stats rows (the Pipeline health dashboard). */
 const noActivity = (): WriteActivity & { records: number } => ({ records: 0, rows: 0, inserts: 0, insert_seconds: 0, insert_max_seconds: 0, insert_errors: 0, dead_letters: 0 });
 
-/** Everything a pipeline knows, in JSON-able form: what a checkpoint stores. */
-export interface PipelineState {
+/** A pipeline's state as checkpoints stored it before binary snapshots (JSON; still loaded). */
+export interface LegacyState {
   engine: EngineState;
   stats: StatsState;
   detectors?: DetectorsState;
@@ -135,12 +136,23 @@ export class Pipeline {
     return this.writer.storeUp;
   }
 
-  exportState(): PipelineState {
-    return { engine: this.engine.exportState(), stats: this.stats.exportState(), detectors: this.detectors?.exportState() };
+  /** The state into a snapshot (checkpoint.ts); the pipeline must stay still until it is finished. */
+  async save(w: SnapshotWriter): Promise<void> {
+    await this.engine.save(w);
+    w.json('stats', this.stats.exportState());
+    w.json('detectors', this.detectors?.exportState() ?? null);
   }
 
-  importState(s: PipelineState): void {
-    this.engine.importState(s.engine);
+  /** A fresh pipeline takes a snapshot's state. */
+  restore(r: SnapshotReader): void {
+    this.engine.restore(r);
+    this.stats.importState(r.json<StatsState>('stats'));
+    this.detectors?.importState(r.json<DetectorsState | null>('detectors') ?? undefined);
+  }
+
+  /** A checkpoint from before snapshots (JSON) into a fresh pipeline. */
+  importLegacy(s: LegacyState): void {
+    this.engine.importLegacy(s.engine);
     this.stats.importState(s.stats);
     this.detectors?.importState(s.detectors);
   }

@@ -19,7 +19,7 @@ import type { Logger } from '../common/log.js';
 import type { CtpipeRecord } from '../contract/records.js';
 import type { RecordSink } from '../contract/sink.js';
 import type { Stamper } from '../contract/stamper.js';
-import { encodeState } from './checkpoint.js';
+import { saveState } from './checkpoint.js';
 import { retrying } from './clickhouse/retry.js';
 import { PartitionCursor, type Chunk } from './cursor.js';
 import type { Pipeline } from './pipeline.js';
@@ -135,7 +135,8 @@ export class PipelineSink implements RecordSink {
     const at = cursor.applied;
     const t0 = Date.now();
     // the version orders checkpoints across runs, whose seq numbers start again at 1
-    await retrying(() => cp.store.saveCheckpoint(cp.key, at, encodeState(this.pipeline.exportState()), t0), { shouldStop: () => this.stopping });
+    const chunks = await saveState(this.pipeline);
+    await retrying(() => cp.store.saveCheckpoint(cp.key, at, chunks, t0), { shouldStop: () => this.stopping });
     cursor.checkpointed(at, Date.now());
     this.o.log?.debug({ seq: at, open: this.pipeline.engine.openCount, ms: Date.now() - t0 }, 'state checkpointed');
   }

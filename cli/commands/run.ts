@@ -12,7 +12,7 @@ import { createLogger, type Logger } from '../../common/log.js';
 import { Pipeline } from '../../processor/pipeline.js';
 import { pipelineOptions } from '../../processor/options.js';
 import { PipelineSink } from '../../processor/sink.js';
-import { decodeState } from '../../processor/checkpoint.js';
+import { restoreState } from '../../processor/checkpoint.js';
 import type { CommandSpec } from '../args.js';
 import type { Config } from '../config.js';
 import { connectMigratedStore } from '../store.js';
@@ -82,7 +82,7 @@ export async function startRun(cfg: Config, log: Logger, keepState = true): Prom
       throw e;
     });
     if (cp) {
-      pipeline.importState(decodeState(cp.chunks));
+      await restoreState(pipeline, cp.chunks);
       log.info({ open: pipeline.engine.openCount, ms: Date.now() - t0 }, 'state restored from the last run; its table dump will continue the flows still open');
     }
   }

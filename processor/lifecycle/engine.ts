@@ -20,6 +20,7 @@ import type { CtRecord, CtpipeRecord } from '../../contract/records.js';
 import { IPS_ASSURED, IPS_EXPECTED, IPS_SEEN_REPLY } from '../../contract/kernel.js';
 import { closeInit } from './conn-state.js';
 import { EndedKeys } from './ended-keys.js';
+import type { SnapshotReader, SnapshotWriter } from '../snapshot.js';
 import { rowOf, type EndReason, type FlowRow, type Lifecycle, type LostBy, type Time } from './flow-row.js';
 import { F_CLOSE_ORIG, F_CLOSE_REPLY, F_HANDSHAKE, F_LIVE, F_RELATED, F_RESYNCED, F_SNAPSHOT, FlowTable, keyOf, T, timeOfNs, tupleKey } from './flow-table.js';
 
@@ -88,7 +89,7 @@ const addMs = (t: Time, ms: number): Time => {
 /** A checkpoint's ended keys: before version 2 the key text and its lifecycle; now hash -> generation. */
 export type EndedEntry = [number, number] | [string, { generation: number }];
 
-/** Everything the engine knows, in JSON-able form: what a checkpoint stores. */
+/** Everything the engine knew, as checkpoints stored it before binary snapshots (still loaded). */
 export interface EngineState {
   open: Lifecycle[];
   ended: EndedEntry[];
@@ -364,26 +365,36 @@ export class LifecycleEngine {
     for (let s = 0; s < this.t.top; s++) if (this.t.live(s)) this.emit(rowOf(this.t, s));
   }
 
-  exportState(): EngineState {
-    const open: Lifecycle[] = [];
-    for (let s = 0; s < this.t.top; s++) {
-      if (!this.t.live(s)) continue;
-      const l = this.t.lifecycle(s);
-      const since = this.resync.get(l.host)?.get(s);
-      open.push(since === undefined ? l : { ...l, resyncPendingSince: since });
-    }
-    return {
-      open,
-      ended: [...this.ended.entries()],
-      byTuple: [...this.byTuple],
-      maxSeq: [...this.maxSeq].map(([k, v]) => [k, v.seq]),
-      watermark: [...this.watermark].map(([k, v]) => [k, { sec: v.sec, nsec: v.nsec }]),
-    };
+  /** Everything the engine knows into a snapshot (the engine must stay still until it is finished). */
+  async save(w: SnapshotWriter): Promise<void> {
+    await this.t.save(w);
+    await this.ended.save(w);
+    await w.entries('engine.byTuple', this.byTuple);
+    await w.entries('engine.maxSeq', mapValues(this.maxSeq, (v) => v.seq));
+    await w.entries('engine.watermark', this.watermark);
+    await w.entries('engine.resync', flatResync(this.resync));
   }
 
-  importState(s: EngineState): void {
+  /** A fresh engine takes a snapshot's state. */
+  restore(r: SnapshotReader): void {
+    this.t.restore(r);
+    this.ended.restore(r);
+    for (const [k, v] of r.entries<[string, string]>('engine.byTuple')) this.byTuple.set(k, v);
+    for (const [k, v] of r.entries<[string, number]>('engine.maxSeq')) this.maxSeq.set(k, { seq: v });
+    for (const [k, v] of r.entries<[string, Time]>('engine.watermark')) this.watermark.set(k, { sec: v.sec, nsec: v.nsec });
+    for (const [host, slot, since] of r.entries<[string, number, number]>('engine.resync')) {
+      let waiting = this.resync.get(host);
+      if (!waiting) this.resync.set(host, (waiting = new Map()));
+      waiting.set(slot, since);
+    }
+    this.cur = undefined;
+    this.curWm = undefined;
+  }
+
+  /** A checkpoint from before snapshots (JSON, Lifecycle objects) into a fresh engine. */
+  importLegacy(s: EngineState): void {
     for (const l of s.open) {
-      const slot = this.t.load(l);
+      const slot = this.t.loadLifecycle(l);
       if (l.resyncPendingSince === undefined) continue;
       let waiting = this.resync.get(l.host);
       if (!waiting) this.resync.set(l.host, (waiting = new Map()));
@@ -402,4 +413,12 @@ export class LifecycleEngine {
     this.cur = undefined;
     this.curWm = undefined;
   }
+}
+
+function* mapValues<K, V, W>(m: Map<K, V>, f: (v: V) => W): Generator<[K, W]> {
+  for (const [k, v] of m) yield [k, f(v)];
+}
+
+function* flatResync(r: Map<string, Map<number, number>>): Generator<[string, number, number]> {
+  for (const [host, waiting] of r) for (const [slot, since] of waiting) yield [host, slot, since];
 }

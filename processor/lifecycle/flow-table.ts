@@ -12,10 +12,11 @@
 import { ipv4ToU32, u32ToIpv4 } from '../../contract/addr.js';
 import type { Tuple, U64 } from '../../contract/records.js';
 import { TCP_STATE_NAMES } from '../../contract/kernel.js';
-import type { EndReason, Lifecycle, LostBy, Time } from './flow-row.js';
+import type { Lifecycle, Time } from './flow-row.js';
 import { generate, ident } from '../codegen.js';
 import { natKind } from './nat.js';
 import { removeEntry } from './probe.js';
+import type { SnapshotReader, SnapshotWriter } from '../snapshot.js';
 
 /** State transitions kept inline per slot; longer paths continue in a side map. */
 const INLINE_STATES = 4;
@@ -147,14 +148,46 @@ export class FlowTable extends WithSlotArrays {
     return COLUMNS.map((c) => [c.name, this[c.name]]);
   }
 
-  /** The maps keyed by slot that hold a flow's rare data. */
-  sideMaps(): readonly Map<number, unknown>[] {
-    return this.side;
+  /**
+   * The table into a snapshot: each column's values for the slots below `top` (views: the caller
+   * keeps the table still until the snapshot is finished), the string pool and the side maps.
+   */
+  async save(w: SnapshotWriter): Promise<void> {
+    w.json('table', { top: this.top });
+    for (const c of COLUMNS) w.bytes(`table.${c.name}`, this[c.name].subarray(0, this.top * c.per));
+    w.json('table.pool', this.pool);
+    for (const [name, m] of this.namedSide()) await w.entries(`table.${name}`, m);
   }
 
-  /** The interned strings; hostIdx, runIdx and helperIdx index them (0 is ''). */
-  strings(): readonly string[] {
-    return this.pool;
+  /** An empty table takes a snapshot's; free slots and the index are rebuilt from the flags. */
+  restore(r: SnapshotReader): void {
+    const { top } = r.json<{ top: number }>('table');
+    this.cap = Math.max(1024, Math.ceil(top * 1.25));
+    const arrays = this as Record<SlotColumn, SlotArray>;
+    for (const c of COLUMNS) {
+      const a = new c.type(this.cap * c.per);
+      r.into(`table.${c.name}`, a.subarray(0, top * c.per));
+      arrays[c.name] = a;
+    }
+    this.top = top;
+    this.pool.length = 0;
+    this.poolIdx.clear();
+    for (const v of r.json<string[]>('table.pool')) this.intern(v);
+    for (const [name, m] of this.namedSide()) for (const [k, v] of r.entries<[number, unknown]>(`table.${name}`)) m.set(k, v);
+    this.free = [];
+    this.size = 0;
+    this.rehash(16);
+    for (let s = top - 1; s >= 0; s--) {
+      if (!this.live(s)) this.free.push(s);
+      else {
+        this.size++;
+        this.index(s);
+      }
+    }
+  }
+
+  private namedSide(): [string, Map<number, unknown>][] {
+    return [['addr6', this.addr6], ['stamps', this.stamps], ['nat', this.nat], ['master', this.master], ['moreStates', this.moreStates]];
   }
 
   /** Bytes of the columns and the index (the JS-heap part, strings and side maps, is not counted here). */
@@ -397,33 +430,8 @@ export class FlowTable extends WithSlotArrays {
     this.flags[slot]! |= F_COUNTERS;
   }
 
-  /** The slot as a Lifecycle object (for a row or a checkpoint). */
-  lifecycle(slot: number, end: EndReason = 'open', endedAt?: Time, lostBy?: LostBy): Lifecycle {
-    const f = this.flags[slot]!;
-    const orig = this.orig(slot);
-    const i = slot * 4;
-    const m = this.master.get(slot);
-    const timeout = this.timeout[slot]!;
-    const st = this.stamps.get(slot);
-    return {
-      flowId: this.flowId(slot), host: this.host(slot), run: this.pool[this.runIdx[slot]!]!, zone: this.zone[slot]!, ctId: this.ctId[slot]!,
-      family: this.family[slot] === 6 ? 'ipv6' : 'ipv4', proto: this.proto[slot]!, orig, reply: this.reply(slot),
-      firstSeen: this.time(slot, T.First)!, lastEvent: this.time(slot, T.Last)!, states: this.states(slot),
-      sawHandshake: (f & F_HANDSHAKE) !== 0, establishedAt: this.time(slot, T.Established), seenReplyAt: this.time(slot, T.SeenReply),
-      assuredAt: this.time(slot, T.Assured), endedAt, endReason: end, lostBy, status: this.status[slot]!,
-      timeout: timeout < 0 ? undefined : timeout, start: nsOf(st?.start), stop: nsOf(st?.stop),
-      counters: f & F_COUNTERS
-        ? { orig: { packets: this.counters[i]!, bytes: this.counters[i + 1]! }, reply: { packets: this.counters[i + 2]!, bytes: this.counters[i + 3]! } }
-        : undefined,
-      helper: this.helper(slot), mark: this.mark[slot], related: (f & F_RELATED) !== 0, master: m?.tuple, masterFlowId: m?.flowId,
-      fromSnapshot: (f & F_SNAPSHOT) !== 0, resynced: (f & F_RESYNCED) !== 0, closeInitOrig: (f & F_CLOSE_ORIG) !== 0, closeInitReply: (f & F_CLOSE_REPLY) !== 0,
-      events: this.events[slot]!, generation: this.generation[slot]!, emittedAt: this.time(slot, T.Emitted),
-      emittedEvents: this.emittedEvents[slot]!,
-    };
-  }
-
-  /** A checkpointed Lifecycle back into a slot (indexed). */
-  load(l: Lifecycle): number {
+  /** A Lifecycle of a checkpoint from before snapshots back into a slot (indexed). */
+  loadLifecycle(l: Lifecycle): number {
     const s = this.alloc();
     this.ctId[s] = l.ctId;
     this.status[s] = l.status;
@@ -484,11 +492,8 @@ function stateCode(name: string): number {
   return i >= 0 ? i : Number.isInteger(Number(name)) && Number(name) < UNKNOWN_STATE ? Number(name) : UNKNOWN_STATE;
 }
 
-/** Kernel timestamps (ns since the epoch, exact) as times, and back. */
+/** A kernel timestamp (ns since the epoch, exact) as a time. */
 export function timeOfNs(v: U64): Time {
   const n = BigInt(v);
   return { sec: Number(n / 1_000_000_000n), nsec: Number(n % 1_000_000_000n) };
-}
-function nsOf(t: Time | undefined): string | undefined {
-  return t === undefined ? undefined : (BigInt(t.sec) * 1_000_000_000n + BigInt(t.nsec)).toString();
 }

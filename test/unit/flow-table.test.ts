@@ -1,13 +1,15 @@
 /**
  * The open-flow column store against a plain Map, under random opens and closes with conntrack ids
  * from a small range (so the index's probe chains collide, wrap and shift back on deletion), and
- * the round trip of a slot through its Lifecycle form (what checkpoints store); the ended keys
- * against an insertion-ordered Map bounded the same way.
+ * the round trip of its slots through a binary snapshot (what checkpoints store); the ended keys
+ * against an insertion-ordered Map bounded the same way, and through a snapshot.
  */
 import { describe, expect, it } from 'vitest';
 import type { Tuple } from '../../contract/records.js';
 import { EndedKeys } from '../../processor/lifecycle/ended-keys.js';
 import { F_LIVE, FlowTable, SLOT_COLUMNS, T } from '../../processor/lifecycle/flow-table.js';
+import { rowOf } from '../../processor/lifecycle/flow-row.js';
+import { SnapshotReader, SnapshotWriter } from '../../processor/snapshot.js';
 import { mulberry32 } from '../helpers/random.js';
 
 const tuple = (i: number, v6 = false): Tuple => ({
@@ -55,7 +57,7 @@ describe('open-flow column store', () => {
     }
   });
 
-  it('gives back a slot as the Lifecycle it loads from', () => {
+  it('gives back every column, string and side map of its slots through a snapshot', async () => {
     const t = new FlowTable();
     const s = open(t, 'fw', 42, tuple(9), false);
     t.hashHi[s] = 0xdeadbeef;
@@ -69,16 +71,23 @@ describe('open-flow column store', () => {
     t.master.set(s, { tuple: tuple(1), flowId: '00000000000000aa' });
     t.stamps.set(s, { start: { sec: 1_795_000_000, nsec: 1 } });
     t.helperIdx[s] = t.intern('ftp');
-    const l = t.lifecycle(s);
-    expect(l).toMatchObject({
-      flowId: 'deadbeef01020304', host: 'fw', run: 'r', ctId: 42, family: 'ipv4', orig: tuple(9), helper: 'ftp',
-      firstSeen: { sec: 1_795_000_000, nsec: 5 }, establishedAt: { sec: 1_795_000_000, nsec: 900_000_000 }, start: '1795000000000000001',
-      counters: { orig: { packets: 3, bytes: 180 }, reply: { packets: 2, bytes: 120 } }, masterFlowId: '00000000000000aa',
-    });
-    expect(l.states.map((x) => x.state)).toEqual(['SYN_SENT', 'SYN_RECV', 'ESTABLISHED', 'FIN_WAIT', 'CLOSE_WAIT', 'TIME_WAIT']);
-    expect(l.reply.src).toBe('192.0.2.7');
+    const v6 = open(t, 'fw6', 43, { ...tuple(10), src: '2001:db8::1', dst: '2001:db8::2' }, true);
+    const gone = open(t, 'fw', 44, tuple(11), false);
+    t.release(gone); // a free slot below top
+    const w = new SnapshotWriter();
+    await t.save(w);
     const again = new FlowTable();
-    expect(again.lifecycle(again.load(l))).toEqual(l);
+    again.restore(await SnapshotReader.open(await w.finish()));
+    expect([again.top, again.size]).toEqual([t.top, t.size]);
+    for (const slot of [s, v6]) expect(rowOf(again, slot)).toEqual(rowOf(t, slot));
+    expect(rowOf(again, s)).toMatchObject({
+      flow_id: 'deadbeef01020304', host: 'fw', run: 'r', ct_id: 42, helper: 'ftp', reply_src: '192.0.2.7', master_flow_id: '00000000000000aa',
+      tcp_states: ['SYN_SENT', 'SYN_RECV', 'ESTABLISHED', 'FIN_WAIT', 'CLOSE_WAIT', 'TIME_WAIT'], orig_bytes: 180,
+    });
+    expect(again.find('fw', 0, 42, tuple(9))).toBe(s);
+    expect(again.find('fw6', 0, 43, { ...tuple(10), src: '2001:db8::1', dst: '2001:db8::2' })).toBe(v6);
+    expect(again.find('fw', 0, 44, tuple(11))).toBe(-1);
+    expect(again.alloc()).toBe(gone); // the free slot is reused first
   });
 });
 
@@ -112,7 +121,7 @@ describe('open-flow columns from one list', () => {
 describe('ended keys', () => {
   // few distinct keys: re-endings leave dead ring entries (many keys: evictions at the head);
   // keys equal in lo but not in hi collide in the index
-  it.each([[1500, 'evictions'], [20, 'dead entries outnumbering live ones']])('matches an insertion-ordered, bounded Map (%i keys per hi: %s)', (keys) => {
+  it.each([[1500, 'evictions'], [20, 'dead entries outnumbering live ones']])('matches an insertion-ordered, bounded Map (%i keys per hi: %s), also after a snapshot', async (keys) => {
     const rnd = mulberry32(11);
     const max = 700;
     const e = new EndedKeys(max);
@@ -132,5 +141,11 @@ describe('ended keys', () => {
     }
     expect(e.size).toBe(ref.size);
     expect([...e.entries()]).toEqual([...ref]);
+    const w = new SnapshotWriter();
+    await e.save(w);
+    const again = new EndedKeys(max);
+    again.restore(await SnapshotReader.open(await w.finish()));
+    expect([...again.entries()]).toEqual([...ref]);
+    for (const k of ref.keys()) expect(again.get(Math.floor(k / 4294967296), k % 4294967296)).toBe(ref.get(k));
   });
 });

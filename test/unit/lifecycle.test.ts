@@ -8,6 +8,7 @@ import type { CtRecord, CtpipeRecord } from '../../contract/records.js';
 import { LifecycleEngine, type HealthEvent } from '../../processor/lifecycle/engine.js';
 import type { FlowRow } from '../../processor/lifecycle/flow-row.js';
 import { connState } from '../../processor/lifecycle/conn-state.js';
+import { SnapshotReader, SnapshotWriter } from '../../processor/snapshot.js';
 import { decodeBuffers, fixtureBuffers } from '../helpers/decode.js';
 
 function engine(maxOpen = 10_000) {
@@ -21,6 +22,15 @@ function engine(maxOpen = 10_000) {
     return [...m.values()];
   };
   return { e, rows, health, final };
+}
+
+/** A fresh engine with `e`'s state, through a checkpoint's snapshot. */
+async function reopened(e: LifecycleEngine, maxOpen = 10_000) {
+  const w = new SnapshotWriter();
+  await e.save(w);
+  const y = engine(maxOpen);
+  y.e.restore(await SnapshotReader.open(await w.finish()));
+  return y;
 }
 
 function stamped(recs: CtpipeRecord[], run = 'r1'): CtpipeRecord[] {
@@ -162,7 +172,7 @@ describe('lifecycles from synthetic sequences', () => {
     ]);
   });
 
-  it('after a kernel event loss, the resync dump confirms the flows it holds and closes those it no longer does', () => {
+  it('after a kernel event loss, the resync dump confirms the flows it holds and closes those it no longer does', async () => {
     const flow = (id: number, type: CtRecord['type'] = 'new', status = 8) =>
       ev(type, type === 'new' ? 'SYN_SENT' : 'ESTABLISHED', status, { id, orig: { ...ev('new', undefined, 0).orig, sport: 1000 + id }, reply: { ...ev('new', undefined, 0).reply, dport: 1000 + id } });
     const loss = (seq: number): CtpipeRecord => ({ type: 'loss', host: 'h', run: 'r', seq, sec: t++, nsec: 0, reason: 'enobufs', count: 5, source: 'events', resync: true });
@@ -175,8 +185,7 @@ describe('lifecycles from synthetic sequences', () => {
     put(flow(5)); // began after the loss: nothing to confirm
     put(flow(2, 'update', ASSURED)); // an event confirms flow 2
     // a checkpoint while the resync is under way: the next owner carries on
-    const y = engine();
-    y.e.importState(JSON.parse(JSON.stringify(x.e.exportState())) as ReturnType<typeof x.e.exportState>);
+    const y = await reopened(x.e);
     const start = seq + 1;
     const rest: CtpipeRecord[] = [flow(1, 'snapshot', ASSURED), flow(5, 'snapshot', 8), dumpEnd(0, start)];
     for (const r of rest) y.e.apply({ ...r, seq: ++seq });
@@ -190,7 +199,7 @@ describe('lifecycles from synthetic sequences', () => {
     expect(y.e.openCount).toBe(3);
   });
 
-  it('after a restart (a new run of the host, state restored), the start dump continues the flows it holds and closes those that ended meanwhile', () => {
+  it('after a restart (a new run of the host, state restored), the start dump continues the flows it holds and closes those that ended meanwhile', async () => {
     const flow = (id: number, type: CtRecord['type'] = 'new', status = 8, run = 'r') =>
       ({ ...ev(type, type === 'new' ? 'SYN_SENT' : 'ESTABLISHED', status, { id, orig: { ...ev('new', undefined, 0).orig, sport: 1000 + id }, reply: { ...ev('new', undefined, 0).reply, dport: 1000 + id } }), run });
     const x = engine();
@@ -200,8 +209,7 @@ describe('lifecycles from synthetic sequences', () => {
     x.e.flushOpen();
     const ids = new Map(x.rows.map((r) => [r.ct_id, r.flow_id]));
     // stopped: the state saved; started again as run r2, whose dump holds flows 1 and 2 only
-    const y = engine();
-    y.e.importState(JSON.parse(JSON.stringify(x.e.exportState())) as ReturnType<typeof x.e.exportState>);
+    const y = await reopened(x.e);
     let seq2 = 0;
     y.e.apply({ ...flow(9, 'new', 8, 'r2'), seq: ++seq2 }); // an event before the dump's rows
     const start = seq2 + 1;

@@ -3,9 +3,11 @@
  * schema's migrations on chDB (from empty, idempotent, cluster DDL), a pipeline whose ClickHouse
  * fails for a while (nothing lost, nothing doubled), and `ctpipe run`'s bounded backlog.
  */
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Registry } from 'prom-client';
+import { packageRoot } from '../../common/paths.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../common/log.js';
 import type { CpuStats, LossRecord, StatsRecord } from '../../contract/records.js';
@@ -21,7 +23,7 @@ import type { Store } from '../../processor/store.js';
 import { LifecycleEngine } from '../../processor/lifecycle/engine.js';
 import type { FlowRow } from '../../processor/lifecycle/flow-row.js';
 import { Pipeline } from '../../processor/pipeline.js';
-import { decodeState, encodeState } from '../../processor/checkpoint.js';
+import { restoreState, saveState } from '../../processor/checkpoint.js';
 import { PipelineSink } from '../../processor/sink.js';
 import { alertRules } from '../../dashboards/alerts.js';
 import { evaluateRule } from '../../dashboards/run-queries.js';
@@ -86,6 +88,33 @@ describe('statistics deltas', () => {
     d.apply(stats('r', 100, [cpu(0, 10)]));
     expect(d.apply(stats('r', 110, [cpu(0, 20), cpu(1, 500)]))!.invalid).toBe(10);
     expect(d.apply(stats('r', 120, [cpu(0, 20), cpu(1, 510)]))!.invalid).toBe(10);
+  });
+});
+
+describe('checkpoints from before binary snapshots', () => {
+  it('still load: a pipeline restored from one continues exactly as one that never stopped', async () => {
+    // test/fixtures/checkpoint-json-v4.json.gz: the state (gzip JSON) ctpipe 0.1 checkpointed after
+    // the first half of the lab capture and a loss record asking for a resync
+    const legacy = readFileSync(path.join(packageRoot(), 'test', 'fixtures', 'checkpoint-json-v4.json.gz'));
+    const recs = decodeBuffers(fixtureBuffers()).ct.map((r, i) => ({ ...r, host: 'fw', run: 'r1', seq: i + 1 }));
+    const half = Math.floor(recs.length / 2);
+    const opts = { store: {} as Store, rawEvents: false, log: silentLogger, engine: { maxOpen: 1000, refreshMs: 60_000, graceMs: 5000 }, detect: detectOptions(loadConfig({ env: {} }).detect, 5000) };
+    const straight = new Pipeline({ ...opts, registry: new Registry() });
+    straight.process(recs.slice(0, half));
+    straight.process([{ type: 'loss', host: 'fw', run: 'r1', seq: half + 1, sec: recs[half - 1]!.sec, nsec: 0, reason: 'enobufs', count: 3, source: 'events', resync: true }]);
+    straight.takeRows();
+    const restored = new Pipeline({ ...opts, registry: new Registry() });
+    await restoreState(restored, [legacy]);
+    expect(restored.engine.openCount).toBe(straight.engine.openCount);
+    const rest = recs.slice(half).map((r) => ({ ...r, seq: r.seq + 1 }));
+    for (const p of [straight, restored]) {
+      p.process(rest);
+      p.flushOpen();
+    }
+    const flows = (p: Pipeline) => (p.takeRows().flows as string[]).sort();
+    const want = flows(straight);
+    expect(want.length).toBeGreaterThan(5);
+    expect(flows(restored)).toEqual(want);
   });
 });
 
@@ -237,9 +266,9 @@ describe('schema', () => {
     for (let i = 0; i < 63; i++) p.process([rec(i)]);
     expect(await p.write('a:0-62')).toBe(true);
     // a restart in the middle of the spike: the open anomaly continues from the checkpoint
-    const state = JSON.parse(JSON.stringify(p.exportState())) as ReturnType<Pipeline['exportState']>;
+    const state = await saveState(p);
     p = new Pipeline({ ...opts, registry: new Registry() });
-    p.importState(state);
+    await restoreState(p, state);
     for (let i = 63; i < 90; i++) p.process([rec(i)]);
     expect(await p.write('a:63-89')).toBe(true);
     const rows = (await store.query('SELECT kind, started_at, ended_at, observed FROM ctpipe_anom.anomalies FINAL')) as { kind: string; ended_at: string | null; observed: number }[];
@@ -328,11 +357,11 @@ describe('schema', () => {
     expect(slots.map((x) => [x.slot, Number(x.n)])).toEqual([[0, 4], [1, 1]]); // the previous snapshot is still whole
     // a checkpoint written before chunks: the state (gzip JSON, base64) in the row itself
     const legacy = { group: 'g', topic: 'old', partition: 0 };
-    const state = encodeState({ engine: new LifecycleEngine({ maxOpen: 10, refreshMs: 1000, graceMs: 1000, onRow: () => {}, onHealth: () => {} }).exportState(), stats: new StatsDeltas().exportState() });
-    await store.command(`INSERT INTO ctpipe_cp.processor_checkpoints (group_id, topic, partition, offset, state, version) VALUES ('g', 'old', 0, 41, {s:String}, 42)`, { s: state[0]!.toString('base64') });
+    const state = readFileSync(path.join(packageRoot(), 'test', 'fixtures', 'checkpoint-json-v4.json.gz'));
+    await store.command(`INSERT INTO ctpipe_cp.processor_checkpoints (group_id, topic, partition, offset, state, version) VALUES ('g', 'old', 0, 41, {s:String}, 42)`, { s: state.toString('base64') });
     const old = (await db.loadCheckpoint(legacy))!;
     expect(old.offset).toBe(41);
-    expect(decodeState(old.chunks).engine.open).toEqual([]);
+    expect(old.chunks).toEqual([state]);
     // a chunk missing: refused, not restored in part
     await store.command("ALTER TABLE ctpipe_cp.processor_checkpoint_chunks DELETE WHERE slot = 1 AND seq = 0 SETTINGS mutations_sync = 1");
     await expect(db.loadCheckpoint(k)).rejects.toMatchObject({ code: 'CHECKPOINT_INVALID' });
