@@ -7,7 +7,7 @@
  * size; `npm run bench -- scale` at 1,000,000 entries.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -119,7 +119,7 @@ export async function runScaleRun(entries: number, say: (line: string) => void =
     const filled = await lab.fillUdp(entries);
     const fillS = (performance.now() - t0) / 1000;
     say(`filled ${filled.toLocaleString()} entries in ${fillS.toFixed(1)} s`);
-    const args = ['--netns', lab.netnsPath('fw'), '--clickhouse-url', `chdb:${path.join(dir, 'chdb')}`, '--host', 'scale', '--stats-interval', '5s'];
+    const args = ['--netns', lab.netnsPath('fw'), '--clickhouse-url', `chdb:${path.join(dir, 'chdb')}`, '--host', 'scale', '--stats-interval', '5s', ...(process.env.SCALE_ARGS?.split(' ').filter(Boolean) ?? [])];
     const caughtUp = (h: Health['detail']) => h.seq > 0 && h.processed >= h.seq && h.backlog === 0 && h.open_flows >= filled;
 
     proc = new RunProcess(args);
@@ -145,6 +145,7 @@ export async function runScaleRun(entries: number, say: (line: string) => void =
     say(`conntrack -F: ${ids.size.toLocaleString()} rows written ${drainS.toFixed(1)} s after the flush began (${Math.round(ids.size / drainS).toLocaleString()} rows/s)`);
     const kernelDrops = await proc.metric('ctpipe_collector_netlink_drops_total');
     const secondStopS = await proc.stop();
+    if (process.env.SCALE_LOG) writeFileSync(process.env.SCALE_LOG, proc.log);
     const secondPeakRssMb = proc.peakKb / 1024;
     say(`second stop: ${secondStopS.toFixed(2)} s; peak RSS ${secondPeakRssMb.toFixed(0)} MB`);
     proc = undefined;

@@ -38,20 +38,29 @@ export function enableConntrack(netns: string | undefined, log: Logger): () => v
   return () => void nft(netns, ['delete', 'table', 'inet', ACTIVATION_TABLE]);
 }
 
-/** After `afterMs`, warns (once) when the table is still empty: most likely nothing uses conntrack here. */
-export function watchActivation(count: () => string, log: Logger, afterMs = 10_000): () => void {
-  const timer = setTimeout(() => {
+/**
+ * Warns (once) when the table stays empty from start to `afterMs`, looked at every `everyMs`: most
+ * likely nothing uses conntrack here. A table that held entries once (and was flushed since) is
+ * active, and no warning comes.
+ */
+export function watchActivation(count: () => string, log: Logger, afterMs = 10_000, everyMs = 1000): () => void {
+  const started = Date.now();
+  const look = () => {
     let n: string;
     try {
       n = count().trim();
     } catch {
-      return; // nf_conntrack not loaded: the subscription would have failed already
+      return stop(); // nf_conntrack not loaded: the subscription would have failed already
     }
-    if (n === '0') {
-      log.warn({ code: 'CONNTRACK_INACTIVE', after_s: afterMs / 1000 },
-        `the conntrack table has stayed empty for ${afterMs / 1000} s: conntrack is probably not active in this network namespace. ${HOW_TO_ENABLE}`);
-    }
-  }, afterMs);
+    if (n !== '0') return stop();
+    if (Date.now() - started < afterMs) return;
+    stop();
+    log.warn({ code: 'CONNTRACK_INACTIVE', after_s: afterMs / 1000 },
+      `the conntrack table has stayed empty for ${afterMs / 1000} s: conntrack is probably not active in this network namespace. ${HOW_TO_ENABLE}`);
+  };
+  const timer = setInterval(look, everyMs);
   timer.unref();
-  return () => clearTimeout(timer);
+  const stop = () => clearInterval(timer);
+  look();
+  return stop;
 }

@@ -18,6 +18,7 @@ import { sumCpus } from '../contract/records.js';
 import type { CpuStats, CtpipeRecord, ExpRecord, LossRecord, StatsRecord } from '../contract/records.js';
 import type { RecordSink } from '../contract/sink.js';
 import type { Stamper } from '../contract/stamper.js';
+import { favorReaders } from './priority.js';
 import { decodeDatagram, type MessageHandler } from './conntrack/decode.js';
 import type { ExpStats, GlobalStats } from './conntrack/stats.js';
 import { DropCounter } from './drops.js';
@@ -45,6 +46,8 @@ export interface CollectorOptions {
   events: EventKind[];
   rcvbuf: number;
   rcvbufMax: number;
+  /** Nice value of every thread but the netlink readers (priority.ts); 0 leaves them alone. */
+  processingNice?: number;
   netns?: string;
   dump: boolean;
   statsIntervalMs: number;
@@ -138,7 +141,8 @@ export class Collector {
     this.events.start((chunk, enobufs, errno) => this.onEventChunk(chunk, enobufs, errno));
     o.log.info({ groups: o.events, rcvbuf: this.rcvbuf, netns: o.netns, run: this.run }, 'subscribed to conntrack events');
 
-    this.query = new QueryClient(o.sockets({ rcvbuf: 4 << 20, netns: o.netns }), (e, b) => this.onReject(e, b, 'query'), (a) => o.metrics.unknownAttrs.inc(a.length));
+    const querySocket = o.sockets({ rcvbuf: 4 << 20, netns: o.netns });
+    this.query = new QueryClient(querySocket, (e, b) => this.onReject(e, b, 'query'), (a) => o.metrics.unknownAttrs.inc(a.length));
     if (o.nflog) {
       this.nflog = new NflogSampler({
         ...o.nflog, netns: o.netns, sockets: o.sockets, stamper: o.stamper, metrics: o.metrics, log: o.log,
@@ -146,6 +150,7 @@ export class Collector {
       });
       await this.nflog.start();
     }
+    await favorReaders([this.events, querySocket, ...(this.nflog?.socket ? [this.nflog.socket] : [])], o.processingNice ?? 0, o.log);
     if (o.dump) await this.dump('start');
     await this.pollStats();
     this.statsTimer = setInterval(() => {
@@ -154,6 +159,7 @@ export class Collector {
   }
 
   private fail(msg: string, e: unknown): void {
+    if (this.stopped) return; // a request cut short by stop(): not a failure
     this.healthy = false;
     this.lastError = `${msg}: ${errorMessage(e)}`;
     this.o.log.error({ err: e }, msg);
@@ -244,7 +250,11 @@ export class Collector {
     // Drops without an ENOBUFS (should not happen, but the count is what matters).
     const silent = this.takeDrops();
     if (silent > 0) this.emitLoss('socket_drops', silent, 'events', false);
-    if (this.events) this.o.metrics.backlog.set(this.events.stats().rmem);
+    if (this.events) {
+      const st = this.events.stats();
+      this.o.metrics.backlog.set(st.rmem);
+      this.o.metrics.readerQueue.set(st.queued);
+    }
     const rec: StatsRecord = {
       ...this.o.stamper.header(), type: 'stats', cpus, totals: sumCpus(cpus), ...global, ...exp, collector: { ...this.counted },
     };

@@ -19,6 +19,8 @@ export interface SocketStats {
   bytes: number;
   /** Bytes read by the reader thread and not yet handed to JavaScript. */
   queued: number;
+  /** The reader thread's id, once it runs (0 before). */
+  readerTid: number;
 }
 
 export type ChunkHandler = (chunk: Buffer | null, enobufs: number, errno: number) => void;

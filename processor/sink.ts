@@ -129,6 +129,7 @@ export class PipelineSink implements RecordSink {
   private async checkpoint(cursor: PartitionCursor<CtpipeRecord>): Promise<void> {
     const cp = this.o.checkpoint;
     if (!cp) return;
+    const tw = Date.now();
     await Promise.all(this.inflight);
     this.inflight = [];
     if (this.failure) return;
@@ -136,9 +137,10 @@ export class PipelineSink implements RecordSink {
     const t0 = Date.now();
     // the version orders checkpoints across runs, whose seq numbers start again at 1
     const chunks = await saveState(this.pipeline);
+    const t1 = Date.now();
     await retrying(() => cp.store.saveCheckpoint(cp.key, at, chunks, t0), { shouldStop: () => this.stopping });
     cursor.checkpointed(at, Date.now());
-    this.o.log?.debug({ seq: at, open: this.pipeline.engine.openCount, ms: Date.now() - t0 }, 'state checkpointed');
+    this.o.log?.info({ seq: at, open: this.pipeline.engine.openCount, wait_ms: t0 - tw, snapshot_ms: t1 - t0, store_ms: Date.now() - t1, bytes: chunks.reduce((n, c) => n + c.length, 0) }, 'state checkpointed');
   }
 
   private settle(write: Promise<boolean>, ch: Chunk<CtpipeRecord>, cursor: PartitionCursor<CtpipeRecord>): Promise<void> {
@@ -171,12 +173,15 @@ export class PipelineSink implements RecordSink {
    * row so they are visible after a stop.
    */
   async close(): Promise<void> {
+    const t0 = Date.now();
     await this.flush();
     // the collector has stopped: a loss still to report goes in behind everything
     if (this.reportDropped()) await this.flush();
     if (this.failure) return;
+    const flushed = Date.now();
     if (this.o.checkpoint) {
       if (this.cursor?.due(Infinity)) await this.checkpoint(this.cursor);
+      this.o.log?.info({ flush_ms: flushed - t0, checkpoint_ms: Date.now() - flushed, open: this.pipeline.engine.openCount }, 'written what was left and saved the state');
     } else {
       this.pipeline.flushOpen();
       await this.pipeline.write(`final:${Date.now()}`);

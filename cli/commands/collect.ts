@@ -48,10 +48,10 @@ export function prepareCollect(cfg: Config, log: Logger): () => void {
 }
 
 /** The collector's settings, and a new run's Stamper, which the collector's sink shares. */
-export function collectorOptions(cfg: Config): Pick<CollectorOptions, 'stamper' | 'events' | 'rcvbuf' | 'rcvbufMax' | 'netns' | 'dump' | 'statsIntervalMs' | 'resyncMinIntervalMs' | 'nflog'> {
+export function collectorOptions(cfg: Config): Pick<CollectorOptions, 'stamper' | 'events' | 'rcvbuf' | 'rcvbufMax' | 'processingNice' | 'netns' | 'dump' | 'statsIntervalMs' | 'resyncMinIntervalMs' | 'nflog'> {
   const c = cfg.collect;
   return {
-    stamper: new Stamper(cfg.host), events: c.events, rcvbuf: c.rcvbuf, rcvbufMax: c.rcvbuf_max, netns: c.netns, dump: c.dump,
+    stamper: new Stamper(cfg.host), events: c.events, rcvbuf: c.rcvbuf, rcvbufMax: c.rcvbuf_max, processingNice: c.processing_nice, netns: c.netns, dump: c.dump,
     statsIntervalMs: c.stats_interval, resyncMinIntervalMs: c.resync_min_interval,
     nflog: c.nflog_group === undefined ? undefined : { group: c.nflog_group, rate: c.nflog_rate, copyRange: 128 },
   };

@@ -27,6 +27,7 @@
 #include <sched.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -55,6 +56,7 @@ struct Sock {
   std::atomic<uint64_t> datagrams{0};
   std::atomic<uint64_t> bytes{0};
   std::atomic<int> lastErrno{0};
+  std::atomic<int> readerTid{0};      // the reader thread's id (JS lowers the other threads' priority)
   int64_t maxQueued = 256LL << 20;
   napi_threadsafe_function tsfn = nullptr;
 };
@@ -118,6 +120,7 @@ void Post(Sock* s, uint8_t* data, size_t len, uint64_t enobufs, int err) {
 }
 
 void ReaderLoop(Sock* s) {
+  s->readerTid.store(int(syscall(SYS_gettid)));
   uint64_t reportedEnobufs = 0;
   pollfd fds[2] = {{s->fd, POLLIN, 0}, {s->wake, POLLIN, 0}};
   while (!s->stopping.load()) {
@@ -413,6 +416,7 @@ napi_value Stats(napi_env env, napi_callback_info info) {
   SetU32(env, o, "datagrams", double(s->datagrams.load()));
   SetU32(env, o, "bytes", double(s->bytes.load()));
   SetU32(env, o, "queued", double(s->queued.load()));
+  SetU32(env, o, "readerTid", double(s->readerTid.load()));
   return o;
 }
 

@@ -40,6 +40,11 @@ export interface NflogSamplerOptions {
 
 export class NflogSampler {
   private sock?: NetlinkSocket;
+
+  /** The NFLOG socket, once started. */
+  get socket(): NetlinkSocket | undefined {
+    return this.sock;
+  }
   private requests?: Requester;
   private readonly limiter: SampleLimiter;
   private ifnames = new Map<number, string>();

@@ -32,7 +32,7 @@ export class FakeSocket implements NetlinkSocket {
     return this.rcvbuf;
   }
   stats(): SocketStats {
-    return { drops: this.drops, rmem: 0, rcvbuf: this.rcvbuf, enobufs: 0, truncated: 0, datagrams: 0, bytes: 0, queued: 0 };
+    return { drops: this.drops, rmem: 0, rcvbuf: this.rcvbuf, enobufs: 0, truncated: 0, datagrams: 0, bytes: 0, queued: 0, readerTid: 0 };
   }
   unref(): void {}
   close(): void {

@@ -1,20 +1,24 @@
 /**
  * The collector's small pieces on their own: the drop counter, the request/ack piece, the sample
- * rate limit, interface names.
+ * rate limit, interface names, the readers' priority.
  */
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { getPriority, setPriority, tmpdir } from 'node:os';
+import { Worker } from 'node:worker_threads';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DropCounter } from '../../collector/drops.js';
 import { ifname, readIfnames } from '../../collector/ifnames.js';
 import { SampleLimiter } from '../../collector/nflog/rate-limit.js';
 import { Requester } from '../../collector/requester.js';
+import { favorReaders } from '../../collector/priority.js';
+import type { NetlinkSocket } from '../../collector/socket.js';
+import { silentLogger } from '../../common/log.js';
 
 describe('drop counter', () => {
   it('gives the increase of sk_drops since the last call, across the u32 wrap', () => {
     let drops = 40;
-    const d = new DropCounter({ stats: () => ({ drops, rmem: 0, rcvbuf: 0, enobufs: 0, truncated: 0, datagrams: 0, bytes: 0, queued: 0 }) });
+    const d = new DropCounter({ stats: () => ({ drops, rmem: 0, rcvbuf: 0, enobufs: 0, truncated: 0, datagrams: 0, bytes: 0, queued: 0, readerTid: 0 }) });
     expect(d.take()).toBe(40);
     expect(d.take()).toBe(0);
     drops = 2 ** 32 - 10;
@@ -91,5 +95,25 @@ describe('interface names', () => {
     const names = readIfnames(dir);
     expect([ifname(names, 2), ifname(names, 1), ifname(names, 9), ifname(names, undefined)]).toEqual(['eth0', 'lo', 'if9', undefined]);
     expect(readIfnames(path.join(dir, 'missing')).size).toBe(0);
+  });
+});
+
+describe('reader priority', () => {
+  it('lowers the priority of every thread but the readers, and leaves them alone when off', async () => {
+    // a worker thread stands in for a reader: its id from /proc/thread-self
+    const worker = new Worker("const { parentPort } = require('node:worker_threads'); const fs = require('node:fs'); parentPort.postMessage(Number(fs.readlinkSync('/proc/thread-self').split('/').pop())); setInterval(() => {}, 1000);", { eval: true });
+    const readerTid = await new Promise<number>((r) => worker.once('message', r));
+    const reader = { stats: () => ({ drops: 0, rmem: 0, rcvbuf: 0, enobufs: 0, truncated: 0, datagrams: 0, bytes: 0, queued: 0, readerTid }) } as unknown as NetlinkSocket;
+    const tids = readdirSync('/proc/self/task').map(Number);
+    const before = new Map(tids.map((t) => [t, getPriority(t)]));
+    try {
+      await favorReaders([reader], 0, silentLogger);
+      expect(tids.map((t) => getPriority(t))).toEqual(tids.map((t) => before.get(t)));
+      await favorReaders([reader], 7, silentLogger);
+      for (const t of tids) expect([t, getPriority(t)]).toEqual([t, t === readerTid ? before.get(t) : Math.max(7, before.get(t)!)]);
+    } finally {
+      for (const [t, p] of before) setPriority(t, p); // root may raise them back
+      await worker.terminate();
+    }
   });
 });

@@ -19,7 +19,7 @@ describe('configuration', () => {
   it('has defaults for everything', () => {
     const c = loadConfig();
     expect(c.collect.events).toEqual(['new', 'update', 'destroy', 'exp_new', 'exp_destroy']);
-    expect(c.collect.rcvbuf).toBe(64 << 20);
+    expect(c.collect.rcvbuf).toBe(512 << 20);
     expect(c.collect.stats_interval).toBe(10_000);
     expect(c.kafka.topic).toBe('ctpipe.events.v1');
   });
