@@ -40,6 +40,9 @@ const GROUPS: Record<EventKind, number> = {
   exp_destroy: N.NFNLGRP_CONNTRACK_EXP_DESTROY,
 };
 
+/** Raw event bytes kept at most while the sink has no room (a 1M-entry flush is about 300 MB). */
+const HOLD_MAX_BYTES = 512 << 20;
+
 export interface CollectorOptions {
   /** Host, run and sequence: shared with the sink, which stamps its own loss records with it. */
   stamper: Stamper;
@@ -165,7 +168,41 @@ export class Collector {
     this.o.log.error({ err: e }, msg);
   }
 
+  /** Raw event chunks kept while the sink has no room (see RecordSink.hasRoom), oldest first. */
+  private held: { chunk: Buffer | null; enobufs: number; errno: number }[] = [];
+  private heldBytes = 0;
+  private releasing: Promise<void> = Promise.resolve();
+
   private onEventChunk(chunk: Buffer | null, enobufs: number, errno: number): void {
+    if (this.held.length || this.o.sink.hasRoom?.() === false) {
+      this.held.push({ chunk, enobufs, errno });
+      this.heldBytes += chunk?.length ?? 0;
+      // bounded: past it the oldest go to the sink anyway, whose own bound then counts any loss
+      while (this.heldBytes > HOLD_MAX_BYTES) this.takeHeld();
+      this.o.metrics.held.set(this.heldBytes);
+      if (this.held.length === 1) this.releasing = this.release();
+      return;
+    }
+    this.takeChunk(chunk, enobufs, errno);
+  }
+
+  /** Decodes the held chunks, in order, as the sink makes room. */
+  private async release(): Promise<void> {
+    while (this.held.length) {
+      if (this.o.sink.hasRoom?.() === false) await this.o.sink.whenRoom?.();
+      this.takeHeld();
+      this.o.metrics.held.set(this.heldBytes);
+    }
+  }
+
+  private takeHeld(): void {
+    const h = this.held.shift();
+    if (!h) return;
+    this.heldBytes -= h.chunk?.length ?? 0;
+    this.takeChunk(h.chunk, h.enobufs, h.errno);
+  }
+
+  private takeChunk(chunk: Buffer | null, enobufs: number, errno: number): void {
     if (chunk) {
       const dv = new DataView(chunk.buffer, chunk.byteOffset, chunk.byteLength);
       forEachFrame(chunk, (off, len, sec, nsec, truncated) => {
@@ -275,5 +312,6 @@ export class Collector {
     this.events?.close();
     this.nflog?.close();
     this.query?.close();
+    await this.releasing; // what was held goes to the sink before the sink is closed
   }
 }

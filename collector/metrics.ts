@@ -13,6 +13,7 @@ export function collectorMetrics(registry = new Registry()) {
     snapshotRows: new Counter({ name: 'ctpipe_collector_snapshot_rows_total', help: 'Rows emitted from table dumps', registers: [registry] }),
     rcvbuf: new Gauge({ name: 'ctpipe_collector_socket_rcvbuf_bytes', help: 'Effective receive buffer of the event socket', registers: [registry] }),
     backlog: new Gauge({ name: 'ctpipe_collector_socket_backlog_bytes', help: 'Bytes queued in the kernel for the event socket', registers: [registry] }),
+    held: new Gauge({ name: 'ctpipe_collector_held_bytes', help: 'Raw events kept while the processor of ctpipe run catches up (decoded when it has room)', registers: [registry] }),
     readerQueue: new Gauge({ name: 'ctpipe_collector_reader_queued_bytes', help: 'Bytes the event socket\'s reader thread has read and JavaScript has not yet taken', registers: [registry] }),
     seq: new Gauge({ name: 'ctpipe_collector_seq', help: 'Last sequence number emitted in this run', registers: [registry] }),
     invalidSuppressed: new Counter({ name: 'ctpipe_collector_invalid_samples_suppressed_total', help: 'INVALID packet samples folded into a later sample by the rate limit', registers: [registry] }),

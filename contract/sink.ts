@@ -6,6 +6,13 @@ export interface RecordSink {
   /** Resolves when everything written so far is delivered (or safely spooled). */
   flush(): Promise<void>;
   close(): Promise<void>;
+  /**
+   * Flow control, for a sink that processes records as they come (`ctpipe run`): false while it
+   * holds as many as it wants. The collector then keeps the kernel's raw events, a few hundred
+   * bytes each, instead of records, until `whenRoom` resolves.
+   */
+  hasRoom?(): boolean;
+  whenRoom?(): Promise<void>;
 }
 
 /** Collects records in memory: tests and the in-process pipeline of `ctpipe run`. */

@@ -49,6 +49,9 @@ export class PipelineSink implements RecordSink {
   /** The last write, so that chunks are marked done in order. */
   private written: Promise<void> = Promise.resolve();
   private stopping = false;
+  /** Records taken from the cursor and not yet through the engine. */
+  private taken = 0;
+  private roomWaiters: (() => void)[] = [];
   /** Records dropped since the backlog filled, and their seq range. */
   private dropping = { count: 0, first: 0, last: 0 };
   processed = 0;
@@ -60,14 +63,28 @@ export class PipelineSink implements RecordSink {
   private readonly inserts: number;
 
   constructor(private readonly pipeline: Pipeline, private readonly o: PipelineSinkOptions) {
-    this.maxBatch = o.maxBatch ?? 200_000;
+    this.maxBatch = o.maxBatch ?? 100_000;
     this.maxBacklog = o.maxBacklog ?? Infinity;
     this.inserts = o.inserts ?? 2;
   }
 
   /** Records waiting to go through the pipeline. */
   get backlog(): number {
-    return this.cursor?.waiting ?? 0;
+    return (this.cursor?.waiting ?? 0) + this.taken;
+  }
+
+  /** Whether the collector may hand over more records now (else it keeps raw events for a while). */
+  hasRoom(): boolean {
+    return this.backlog < this.maxBatch;
+  }
+
+  whenRoom(): Promise<void> {
+    return this.hasRoom() ? Promise.resolve() : new Promise((r) => this.roomWaiters.push(r));
+  }
+
+  private roomMaybe(): void {
+    if (!this.roomWaiters.length || !this.hasRoom()) return;
+    for (const r of this.roomWaiters.splice(0)) r();
   }
 
   write(r: CtpipeRecord): void {
@@ -113,8 +130,11 @@ export class PipelineSink implements RecordSink {
     const cursor = this.cursor;
     if (!cursor || this.failure) return;
     for (let chunks = cursor.take(true); chunks.length; chunks = cursor.take(true)) {
+      this.taken += chunks.reduce((n, c) => n + c.records.length, 0);
       for (const ch of chunks) {
         this.pipeline.process(ch.records);
+        this.taken -= ch.records.length;
+        this.roomMaybe();
         this.pipeline.noteActivity(this.o.processor ?? 'run', -1, cursor.waiting);
         const rows = this.pipeline.takeRows();
         if (this.inflight.length >= this.inserts) await this.inflight.shift();

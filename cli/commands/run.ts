@@ -107,13 +107,14 @@ export async function startRun(cfg: Config, log: Logger, keepState = true): Prom
       log.info({ why }, 'stopping: writing what is left');
       const t0 = Date.now();
       await collector.stop();
+      const collected = Date.now();
       await sink.close();
       const written = Date.now();
       await store.close();
       undo();
       log.info({
         seq: collector.lastSeq, records: sink.processed, dropped: sink.dropped, rows: pipeline.engine.counters.rows, open: pipeline.engine.openCount,
-        write_ms: written - t0, close_ms: Date.now() - written,
+        collector_ms: collected - t0, write_ms: written - collected, close_ms: Date.now() - written,
       }, 'stopped');
       await new Promise<void>((resolve) => log.flush(() => resolve()));
     })();

@@ -367,6 +367,10 @@ export class LifecycleEngine {
 
   /** Everything the engine knows into a snapshot (the engine must stay still until it is finished). */
   async save(w: SnapshotWriter): Promise<void> {
+    const remap = await this.t.compact();
+    if (remap) {
+      for (const [host, waiting] of this.resync) this.resync.set(host, new Map([...waiting].map(([s, since]) => [remap[s]!, since])));
+    }
     await this.t.save(w);
     await this.ended.save(w);
     await w.entries('engine.byTuple', this.byTuple);

@@ -15,6 +15,7 @@ import { TCP_STATE_NAMES } from '../../contract/kernel.js';
 import type { Lifecycle, Time } from './flow-row.js';
 import { generate, ident } from '../codegen.js';
 import { natKind } from './nat.js';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { removeEntry } from './probe.js';
 import type { SnapshotReader, SnapshotWriter } from '../snapshot.js';
 
@@ -159,6 +160,43 @@ export class FlowTable extends WithSlotArrays {
     for (const [name, m] of this.namedSide()) await w.entries(`table.${name}`, m);
   }
 
+  /**
+   * Moves the live slots to the front, in order, when at least a quarter of the slots below `top`
+   * are free (after a table flush, most are): snapshots and the engine's passes over the table cost
+   * what is open, not what once was, and spare capacity goes back. Yields to the event loop between
+   * columns. Returns old slot -> new slot (-1: was free), or undefined when nothing moved.
+   */
+  async compact(): Promise<Int32Array | undefined> {
+    if (this.size >= this.top * 0.75) return undefined;
+    const remap = new Int32Array(this.top).fill(-1);
+    let n = 0;
+    for (let s = 0; s < this.top; s++) if (this.live(s)) remap[s] = n++;
+    const cap = Math.max(1024, Math.ceil(n * 1.25));
+    const arrays = this as Record<SlotColumn, SlotArray>;
+    for (const c of COLUMNS) {
+      const from = arrays[c.name];
+      const to = new c.type(cap * c.per);
+      for (let s = 0; s < this.top; s++) {
+        const d = remap[s]!;
+        if (d >= 0) for (let k = 0; k < c.per; k++) to[d * c.per + k] = from[s * c.per + k]!;
+      }
+      arrays[c.name] = to;
+      await yieldToLoop();
+    }
+    for (const [, m] of this.namedSide()) {
+      const moved = [...m].map(([s, v]) => [remap[s]!, v] as const);
+      m.clear();
+      for (const [s, v] of moved) m.set(s, v);
+    }
+    this.top = this.size = n;
+    this.cap = cap;
+    this.free = [];
+    this.idx = new Int32Array(16);
+    this.idxCount = 0;
+    for (let s = 0; s < n; s++) this.index(s);
+    return remap;
+  }
+
   /** An empty table takes a snapshot's; free slots and the index are rebuilt from the flags. */
   restore(r: SnapshotReader): void {
     const { top } = r.json<{ top: number }>('table');
@@ -176,7 +214,8 @@ export class FlowTable extends WithSlotArrays {
     for (const [name, m] of this.namedSide()) for (const [k, v] of r.entries<[number, unknown]>(`table.${name}`)) m.set(k, v);
     this.free = [];
     this.size = 0;
-    this.rehash(16);
+    this.idx = new Int32Array(16);
+    this.idxCount = 0;
     for (let s = top - 1; s >= 0; s--) {
       if (!this.live(s)) this.free.push(s);
       else {

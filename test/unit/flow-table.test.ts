@@ -91,6 +91,29 @@ describe('open-flow column store', () => {
   });
 });
 
+describe('compaction', () => {
+  it('moves the live slots to the front with their columns and side maps, and finds them there', async () => {
+    const t = new FlowTable();
+    const slots: number[] = [];
+    for (let i = 0; i < 400; i++) {
+      const s = open(t, 'fw', 1000 + i, tuple(i, i % 7 === 0), i % 7 === 0);
+      t.setTime(s, T.First, 1_795_000_000 + i, i);
+      if (i % 5 === 0) t.setReply(s, { ...tuple(i), src: '192.0.2.9' }, tuple(i)); // NAT: a side map entry
+      slots.push(s);
+    }
+    const keep = slots.filter((_, i) => i % 3 === 0);
+    const rows = new Map(keep.map((s) => [s, rowOf(t, s)]));
+    for (const s of slots) if (!keep.includes(s)) t.release(s);
+    const remap = (await t.compact())!;
+    expect([t.top, t.size]).toEqual([keep.length, keep.length]);
+    for (const [old, row] of rows) expect(rowOf(t, remap[old]!)).toEqual(row);
+    for (const [i, old] of slots.entries()) {
+      expect(t.find('fw', 0, 1000 + i, tuple(i, i % 7 === 0))).toBe(keep.includes(old) ? remap[old] : -1);
+    }
+    expect(await t.compact()).toBeUndefined(); // dense now: nothing to do
+  });
+});
+
 describe('open-flow columns from one list', () => {
   it('gives a reused slot every column at its empty value, whatever the last flow left there', () => {
     const t = new FlowTable();

@@ -227,6 +227,24 @@ describe('lifecycles from synthetic sequences', () => {
     expect(y.rows.filter((r) => r.ct_id !== 9).every((r) => r.flow_id === ids.get(r.ct_id))).toBe(true);
   });
 
+  it('a resync under way survives a checkpoint that compacts the table', async () => {
+    const flow = (id: number, type: CtRecord['type'] = 'new', status = 8) =>
+      ev(type, type === 'new' ? 'SYN_SENT' : 'ESTABLISHED', status, { id, orig: { ...ev('new', undefined, 0).orig, sport: 1000 + id }, reply: { ...ev('new', undefined, 0).reply, dport: 1000 + id } });
+    const x = engine();
+    let seq = 0;
+    const put = (e: LifecycleEngine, r: CtpipeRecord) => e.apply({ ...r, seq: ++seq });
+    for (let id = 1; id <= 12; id++) put(x.e, flow(id));
+    for (let id = 1; id <= 8; id++) put(x.e, flow(id, 'destroy', ASSURED)); // 9-12 stay, in the upper slots
+    put(x.e, { type: 'loss', host: 'h', run: 'r', seq: 0, sec: t++, nsec: 0, reason: 'enobufs', count: 1, source: 'events', resync: true });
+    const y = await reopened(x.e); // 4 live of 12: compacted
+    const start = seq + 1;
+    for (const id of [10, 12]) put(y.e, flow(id, 'snapshot', ASSURED));
+    put(y.e, { type: 'dump_end', host: 'h', run: 'r', seq: 0, sec: t++, nsec: 0, why: 'resync', start_seq: start, flows: 2, expectations: 0 });
+    const rows = new Map(y.final().map((r) => [r.ct_id, r]));
+    expect([rows.get(9)?.lost_by, rows.get(11)?.lost_by]).toEqual(['resync', 'resync']);
+    expect(y.e.openCount).toBe(2);
+  });
+
   it('a dump that began before a later loss does not close the flows that loss left waiting', () => {
     const x = engine();
     const loss = (seq: number): CtpipeRecord => ({ type: 'loss', host: 'h', run: 'r', seq, sec: t++, nsec: 0, reason: 'enobufs', count: 1, source: 'events', resync: true });
