@@ -34,7 +34,7 @@ export interface RunScaleResult {
   rows: { flows: number; destroyed: number; lost: number; evicted: number; duplicates: number; notInKernel: number; kernelWithoutRow: number };
 }
 
-interface Health { detail: { seq: number; processed: number; backlog: number; open_flows: number } }
+interface Health { detail: { seq: number; processed: number; backlog: number; held_bytes: number; open_flows: number } }
 
 /** `ctpipe run` as a child, its log, its health, and its peak RSS sampled until it exits. */
 class RunProcess {
@@ -137,6 +137,8 @@ export async function runScaleRun(entries: number, say: (line: string) => void =
     const rowsBefore = await proc.metric('ctpipe_processor_rows_total', 'table="flows"');
     const tFlush = performance.now();
     await lab.conntrack(['-F']);
+    // drained: every DESTROY decoded, processed and its row written
+    await proc.until('the flush drained', (h) => h.held_bytes === 0 && h.backlog === 0 && h.processed >= h.seq && h.open_flows === 0);
     while ((await proc.metric('ctpipe_processor_rows_total', 'table="flows"')) < (rowsBefore || 0) + ids.size) {
       if (performance.now() - tFlush > 600_000) throw new Error(`the flush's rows were not all written\n${proc.log.slice(-4000)}`);
       await sleep(100);

@@ -173,6 +173,11 @@ export class Collector {
   private heldBytes = 0;
   private releasing: Promise<void> = Promise.resolve();
 
+  /** Raw event bytes held for the sink. */
+  get heldEvents(): number {
+    return this.heldBytes;
+  }
+
   private onEventChunk(chunk: Buffer | null, enobufs: number, errno: number): void {
     if (this.held.length || this.o.sink.hasRoom?.() === false) {
       this.held.push({ chunk, enobufs, errno });
@@ -312,6 +317,7 @@ export class Collector {
     this.events?.close();
     this.nflog?.close();
     this.query?.close();
+    if (this.held.length) this.o.log.info({ held_bytes: this.heldBytes }, 'stopping: handing the events held to the processor first');
     await this.releasing; // what was held goes to the sink before the sink is closed
   }
 }

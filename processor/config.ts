@@ -20,7 +20,7 @@ export const clickhouseSection = z.strictObject({
 
 export const processSection = z.strictObject({
   group_id: z.string().min(1).default('ctpipe-processor').describe('Kafka consumer group of the processors'),
-  max_open_flows: z.number().int().min(100).default(1_000_000).describe('Open lifecycles kept in memory; past it the oldest idle unassured are closed as lost'),
+  max_open_flows: z.number().int().min(100).default(4_000_000).describe('Open lifecycles kept in memory by a processor (about 215 bytes each: 4,000,000 is about 900 MB); past it the oldest idle unassured are evicted, counted and logged, and one that ends later still gets its true end'),
   refresh: duration('60s', 'How often (event time) a long-lived open flow gets a refreshed row'),
   grace: duration('30s', 'Extra time past a flow\'s kernel timeout before a flow without DESTROY is closed as lost'),
   flush: duration('1s', 'Longest time records wait before their rows are written (freshness); for process, the longest a Kafka fetch waits for fetch_min_bytes'),

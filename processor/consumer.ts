@@ -27,6 +27,7 @@ import { restoreState, saveState } from './checkpoint.js';
 import { retrying } from './clickhouse/retry.js';
 import type { ProcessorConfig } from './config.js';
 import { PartitionCursor } from './cursor.js';
+import { OpenBudget } from './lifecycle/engine.js';
 import { pipelineOptions } from './options.js';
 import { Pipeline } from './pipeline.js';
 import type { InputKey, Store } from './store.js';
@@ -86,7 +87,15 @@ export async function startProcessor(
       return v;
     });
 
-  const newPipeline = () => new Pipeline(pipelineOptions(cfg, store, log, registry));
+  // one bound on open flows for all the partitions of this processor
+  const budget = new OpenBudget(cfg.process.max_open_flows);
+  const newPipeline = () => new Pipeline(pipelineOptions(cfg, store, log, registry, budget));
+
+  /** Forgets a partition's state (its flows leave the budget); its next owner restores the checkpoint. */
+  function drop(partition: number): void {
+    parts.get(partition)?.pipeline.engine.dispose();
+    parts.delete(partition);
+  }
 
   async function load(partition: number, running: () => boolean): Promise<PartitionState> {
     const pipeline = newPipeline();
@@ -104,9 +113,10 @@ export async function startProcessor(
 
   async function checkpoint(partition: number, st: PartitionState, running: () => boolean): Promise<void> {
     const offset = st.cursor.applied;
+    const t0 = Date.now();
     const chunks = await saveState(st.pipeline);
     await stored('checkpoint', () => store.saveCheckpoint(key(partition), offset, chunks, offset + 1), running);
-    const next = st.cursor.checkpointed(offset, Date.now());
+    const next = st.cursor.checkpointed(offset, Date.now(), Date.now() - t0);
     try {
       await consumer.commit(partition, next);
     } catch (e) {
@@ -133,7 +143,7 @@ export async function startProcessor(
   /** A failure the store cannot mend: this partition stops (its state dropped), the others go on. */
   function stopPartition(partition: number, e: unknown): void {
     stoppedAt.set(partition, parts.get(partition)?.cursor.applied ?? -1);
-    parts.delete(partition);
+    drop(partition);
     stopped.set(partition, errorMessage(e));
     stoppedGauge.set({ partition: String(partition) }, 1);
     consumer.pause([partition]);
@@ -151,7 +161,7 @@ export async function startProcessor(
       await handleBatch(b, c);
     } catch (e) {
       if (isCtpipeError(e, 'STORE_SCHEMA') || isCtpipeError(e, 'STORE_ROWS_REFUSED')) stopPartition(b.partition, e);
-      else if (isCtpipeError(e, 'STORE_UNAVAILABLE')) parts.delete(b.partition); // gave up: the next owner restores the checkpoint
+      else if (isCtpipeError(e, 'STORE_UNAVAILABLE')) drop(b.partition); // gave up: the next owner restores the checkpoint
       else throw e;
     } finally {
       if (--inFlight === 0) drained?.();
@@ -186,7 +196,7 @@ export async function startProcessor(
       if (!ok) {
         // Gave up (stopping, or the partition is moving): the state has records whose rows are
         // not stored, so drop it; whoever owns the partition next restores the checkpoint.
-        parts.delete(partition);
+        drop(partition);
         return;
       }
       st.cursor.done(ch);
@@ -232,7 +242,7 @@ export async function startProcessor(
   consumer.onAssigned((partitions) => {
     assigned = partitions;
     const mine = new Set(partitions);
-    for (const p of [...parts.keys()]) if (!mine.has(p)) parts.delete(p); // its new owner restores it
+    for (const p of [...parts.keys()]) if (!mine.has(p)) drop(p); // its new owner restores it
     log.info({ partitions }, 'joined the consumer group');
   });
   await consumer.run(onBatch);

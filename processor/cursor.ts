@@ -51,6 +51,7 @@ export class PartitionCursor<M> {
   applied = -1;
   private checkpointOffset = -1;
   private checkpointedAt: number;
+  private lastTook = 0;
   /** Logged ranges past the checkpoint, in order: replays cut along them. */
   private ranges: Range[] = [];
   private pending: M[] = [];
@@ -158,15 +159,20 @@ export class PartitionCursor<M> {
     for (const r of back) this.pendingBytes += this.o.size?.(r) ?? 0;
   }
 
-  /** A checkpoint is due: something new is applied and `checkpointMs` has passed since the last. */
+  /**
+   * A checkpoint is due: something new is applied and the interval has passed since the last:
+   * `checkpointMs`, or ten times what the last checkpoint took if that is longer (a large state
+   * spends at most about a tenth of the time being saved).
+   */
   due(now: number): boolean {
-    return this.applied > this.checkpointOffset && now - this.checkpointedAt >= this.o.checkpointMs;
+    return this.applied > this.checkpointOffset && now - this.checkpointedAt >= Math.max(this.o.checkpointMs, 10 * this.lastTook);
   }
 
-  /** The state at `applied` is stored; returns the position to commit (the next to read). */
-  checkpointed(offset: number, now: number): number {
+  /** The state at `applied` is stored (it took `tookMs`); returns the position to commit (the next to read). */
+  checkpointed(offset: number, now: number, tookMs = 0): number {
     this.checkpointOffset = offset;
     this.checkpointedAt = now;
+    this.lastTook = tookMs;
     this.ranges = this.ranges.filter((r) => r.first > offset);
     return offset + 1;
   }

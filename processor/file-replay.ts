@@ -81,8 +81,9 @@ export class FileReplay {
 
   private async checkpoint(): Promise<void> {
     const at = this.cursor.applied;
+    const t0 = Date.now();
     await this.o.store.saveCheckpoint(this.key, at, await saveState(this.o.pipeline), at + 1);
-    this.cursor.checkpointed(at, Date.now());
+    this.cursor.checkpointed(at, Date.now(), Date.now() - t0);
   }
 
   /** The last chunk, the checkpoint, then rows for the flows still open at the file's end. */

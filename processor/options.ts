@@ -2,6 +2,7 @@
 import type { Registry } from 'prom-client';
 import type { Logger } from '../common/log.js';
 import type { DetectOptions } from './anomaly/detectors.js';
+import type { OpenBudget } from './lifecycle/engine.js';
 import type { Store } from './store.js';
 import type { DetectConfig, ProcessorConfig } from './config.js';
 import type { PipelineOptions } from './pipeline.js';
@@ -22,11 +23,11 @@ export function detectOptions(d: DetectConfig, graceMs: number): DetectOptions {
   };
 }
 
-export function pipelineOptions(cfg: Pick<ProcessorConfig, 'clickhouse' | 'process' | 'detect'>, store: Store, log: Logger, registry: Registry): PipelineOptions {
+export function pipelineOptions(cfg: Pick<ProcessorConfig, 'clickhouse' | 'process' | 'detect'>, store: Store, log: Logger, registry: Registry, budget?: OpenBudget): PipelineOptions {
   const p = cfg.process;
   return {
     store, rawEvents: cfg.clickhouse.raw_events, log, registry,
-    engine: { maxOpen: p.max_open_flows, refreshMs: p.refresh, graceMs: p.grace },
+    engine: { maxOpen: p.max_open_flows, budget, refreshMs: p.refresh, graceMs: p.grace },
     detect: detectOptions(cfg.detect, p.grace),
   };
 }

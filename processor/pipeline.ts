@@ -69,6 +69,8 @@ export class Pipeline {
   private readonly hosts = new Set<string>();
   private readonly m: ReturnType<typeof pipelineMetrics>;
   private activity = noActivity();
+  private evictionsLogged = 0;
+  private evictionsLoggedAt = 0;
   private activityAt = 0;
   private readonly writer: RowWriter;
 
@@ -114,7 +116,14 @@ export class Pipeline {
     this.activity.records += records.length;
     this.m.records.inc(records.length);
     this.m.openFlows.set(this.engine.openCount);
+    const evicted = this.engine.counters.evictions - this.evictionsLogged;
     this.m.evictions.set(this.engine.counters.evictions);
+    if (evicted > 0 && Date.now() - this.evictionsLoggedAt > 60_000) {
+      this.o.log.warn({ evicted, total: this.engine.counters.evictions, open: this.engine.openCount },
+        'open flows past process.max_open_flows: the oldest idle ones were evicted (closed as lost; one that ends later still gets its true end). Raise process.max_open_flows if memory allows, or add processors');
+      this.evictionsLogged = this.engine.counters.evictions;
+      this.evictionsLoggedAt = Date.now();
+    }
     this.m.duplicates.set(this.engine.counters.duplicates);
   }
 

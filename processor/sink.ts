@@ -141,7 +141,10 @@ export class PipelineSink implements RecordSink {
         const write = this.pipeline.writeRows(rows, ch.token, { origin: { input: 'run', partition: 0, offset: ch.first }, shouldStop: () => this.stopping });
         this.inflight.push(this.settle(write, ch, cursor));
       }
-      if (cursor.due(Date.now())) await this.checkpoint(cursor);
+      // not in the middle of a burst (records waiting), unless it is long overdue: a checkpoint waits
+      // for the inserts in flight, which would hold up the burst
+      const now = Date.now();
+      if (cursor.due(now) && (cursor.waiting === 0 || cursor.due(now - 5 * (this.o.checkpoint?.everyMs ?? 0)))) await this.checkpoint(cursor);
     }
   }
 
@@ -159,7 +162,7 @@ export class PipelineSink implements RecordSink {
     const chunks = await saveState(this.pipeline);
     const t1 = Date.now();
     await retrying(() => cp.store.saveCheckpoint(cp.key, at, chunks, t0), { shouldStop: () => this.stopping });
-    cursor.checkpointed(at, Date.now());
+    cursor.checkpointed(at, Date.now(), Date.now() - t0);
     this.o.log?.info({ seq: at, open: this.pipeline.engine.openCount, wait_ms: t0 - tw, snapshot_ms: t1 - t0, store_ms: Date.now() - t1, bytes: chunks.reduce((n, c) => n + c.length, 0) }, 'state checkpointed');
   }
 

@@ -96,7 +96,7 @@ export async function startRun(cfg: Config, log: Logger, keepState = true): Prom
     await serveOps(cfg.metrics.listen, registry, () => ({
       ok: collector.healthy && pipeline.storeUp && !sink.failure,
       detail: {
-        run: collector.run, seq: collector.lastSeq, processed: sink.processed, backlog: sink.backlog, open_flows: pipeline.engine.openCount,
+        run: collector.run, seq: collector.lastSeq, processed: sink.processed, backlog: sink.backlog, held_bytes: collector.heldEvents, open_flows: pipeline.engine.openCount,
         store_up: pipeline.storeUp, error: collector.lastError ?? sink.failure,
       },
     }));

@@ -43,9 +43,17 @@ export interface HealthEvent {
   detail: string;
 }
 
+/** Open lifecycles of every engine of a processor (one per partition) against one bound. */
+export class OpenBudget {
+  open = 0;
+  constructor(readonly limit: number) {}
+}
+
 export interface EngineOptions {
-  /** Open lifecycles kept at most; past it the oldest idle unassured ones are closed as lost. */
+  /** Open lifecycles kept at most; past it the oldest idle unassured ones are evicted (closed as lost). */
   maxOpen: number;
+  /** Shared with the processor's other engines: the bound is then for all of them. */
+  budget?: OpenBudget;
   /** Open flows get a refreshed row at this event-time interval (ms) while they change. */
   refreshMs: number;
   /** Extra event time (ms) past a flow's kernel timeout before it is closed as lost. */
@@ -59,6 +67,8 @@ export interface EngineCounters {
   duplicates: number;
   late: number;
   evictions: number;
+  /** Evicted lifecycles an event brought back (to give them their true end). */
+  revived: number;
   lostByTimeout: number;
   rows: number;
 }
@@ -85,6 +95,16 @@ const addMs = (t: Time, ms: number): Time => {
   const ns = t.nsec + Math.round((ms % 1000) * 1e6);
   return { sec: t.sec + Math.floor(ms / 1000) + Math.floor(ns / 1e9), nsec: ns % 1e9 };
 };
+
+/** What an evicted lifecycle leaves for its true end (see LifecycleEngine.evicted). */
+interface Evicted {
+  hi: number;
+  lo: number;
+  generation: number;
+  events: number;
+  firstSec: number;
+  firstNsec: number;
+}
 
 /** A checkpoint's ended keys: before version 2 the key text and its lifecycle; now hash -> generation. */
 export type EndedEntry = [number, number] | [string, { generation: number }];
@@ -118,14 +138,27 @@ export class LifecycleEngine {
    * `dump_end` closes those still waiting from before the dump began: they ended unseen.
    */
   private readonly resync = new Map<string, Map<number, number>>();
-  readonly counters: EngineCounters = { records: 0, duplicates: 0, late: 0, evictions: 0, lostByTimeout: 0, rows: 0 };
+  /**
+   * Evicted lifecycles by key (53 bits of its hash): what a later event of the flow needs to give
+   * it its true end under the same flow id and first_seen, so that its row replaces the lost one.
+   * Evictions are rare, so a Map; bounded, the oldest forgotten first.
+   */
+  private readonly evicted = new Map<number, Evicted>();
+  private readonly budget: OpenBudget;
+  readonly counters: EngineCounters = { records: 0, duplicates: 0, late: 0, evictions: 0, lostByTimeout: 0, rows: 0, revived: 0 };
 
   constructor(private readonly o: EngineOptions) {
     this.ended = new EndedKeys(o.maxOpen);
+    this.budget = o.budget ?? new OpenBudget(o.maxOpen);
   }
 
   get openCount(): number {
     return this.t.size;
+  }
+
+  /** This engine's open flows leave the shared budget (its partition moved away). */
+  dispose(): void {
+    this.budget.open -= this.t.size;
   }
 
   /** Bytes held in the open-flow table's typed arrays (outside the JS heap). */
@@ -211,15 +244,22 @@ export class LifecycleEngine {
     if (s < 0) {
       const key = keyOf(r.host, zone, r.id, r.orig);
       const h = hash64(key);
+      const k53 = (h[0]! & 0x1fffff) * 4294967296 + h[1]!;
       const gone = this.ended.get(h[0]!, h[1]!);
-      // A row for a flow that already ended (dump racing a DESTROY, or a late update): ignore.
-      // Only NEW starts a new generation of a reused key.
-      if (gone !== undefined && r.type !== 'new') {
+      const ev = r.type === 'new' ? undefined : this.evicted.get(k53);
+      if (ev) {
+        // the memory bound closed it, the kernel did not: it continues where it was evicted
+        this.evicted.delete(k53);
+        s = this.revive(r, zone, ev);
+      } else if (gone !== undefined && r.type !== 'new') {
+        // A row for a flow that already ended (dump racing a DESTROY, or a late update): ignore.
+        // Only NEW starts a new generation of a reused key.
         this.counters.late++;
         return;
+      } else {
+        s = this.create(r, key, zone, gone === undefined ? 0 : gone + 1);
       }
-      s = this.create(r, key, zone, gone === undefined ? 0 : gone + 1);
-      if (this.t.size > this.o.maxOpen) this.evict(r.host);
+      if (this.budget.open > this.budget.limit) this.evict(r.host);
       if (!this.t.live(s)) return; // evicted at once (the table was full of fresher flows)
     }
     // a resync is rare: the per-record path pays one size check, not a lookup
@@ -231,6 +271,7 @@ export class LifecycleEngine {
   private create(r: CtRecord, key: string, zone: number, generation: number): number {
     const t = this.t;
     const s = t.alloc();
+    this.budget.open++;
     const h = generation ? hash64(`${key}#${generation}`) : H; // H: the key's hash, just computed
     t.hashHi[s] = h[0]!;
     t.hashLo[s] = h[1]!;
@@ -248,6 +289,19 @@ export class LifecycleEngine {
     // Only a flow with a helper can be a master (its helper creates the expectations).
     if (r.helper !== undefined) this.indexMaster(`${r.host}|${zone}|${tupleKey(r.orig)}`, t.flowId(s));
     if (r.master) t.master.set(s, { tuple: r.master, flowId: this.byTuple.get(`${r.host}|${zone}|${tupleKey(r.master)}`) });
+    return s;
+  }
+
+  /** An evicted lifecycle back in a slot: its flow id, first_seen and event count as they were. */
+  private revive(r: CtRecord, zone: number, ev: Evicted): number {
+    const s = this.create(r, '', zone, ev.generation);
+    const t = this.t;
+    t.hashHi[s] = ev.hi;
+    t.hashLo[s] = ev.lo;
+    t.events[s] = ev.events; // the row's version stays above the evicted row's
+    t.setTime(s, T.First, ev.firstSec, ev.firstNsec);
+    t.flags[s] = t.flags[s]! | F_RESYNCED; // events of it went by while it was evicted
+    this.counters.revived++;
     return s;
   }
 
@@ -301,7 +355,14 @@ export class LifecycleEngine {
     const h = gen === 0 ? undefined : hash64(keyOf(row.host, t.zone[s]!, t.ctId[s]!, t.orig(s)));
     const hi = h ? h[0]! : t.hashHi[s]!;
     const lo = h ? h[1]! : t.hashLo[s]!;
+    if (lostBy === 'evicted') {
+      this.evicted.set((hi & 0x1fffff) * 4294967296 + lo, {
+        hi: t.hashHi[s]!, lo: t.hashLo[s]!, generation: gen, events: t.events[s]!, firstSec: row.first_seen.sec, firstNsec: row.first_seen.nsec,
+      });
+      if (this.evicted.size > this.o.maxOpen) this.evicted.delete(this.evicted.keys().next().value!);
+    }
     t.release(s);
+    this.budget.open--;
     this.ended.set(hi, lo, gen);
     this.emit(row);
   }
@@ -311,18 +372,41 @@ export class LifecycleEngine {
     this.o.onRow(row);
   }
 
-  /** Memory bound: close the oldest idle unassured lifecycles first (as the kernel's early_drop does). */
+  /**
+   * Memory bound: closes the oldest idle unassured lifecycles first (as the kernel's early_drop
+   * does), then the oldest assured, down to 99% of the bound, as lost (evicted). Selected in two
+   * passes over the table (a histogram of last-event seconds finds the cut), not a sort, as it
+   * can run again and again under a sustained flood.
+   */
   private evict(host: string): void {
     const t = this.t;
-    const target = Math.floor(this.o.maxOpen * 0.99);
-    const slots: number[] = [];
-    for (let s = 0; s < t.top; s++) if (t.live(s)) slots.push(s);
-    const last = (s: number) => t.time(s, T.Last)!;
-    slots.sort((a, b) => Number(t.has(a, T.Assured)) - Number(t.has(b, T.Assured)) || last(a).sec - last(b).sec || last(a).nsec - last(b).nsec);
+    let need = this.budget.open - Math.floor(this.budget.limit * 0.99);
     const wm = this.watermark.get(host);
-    for (const s of slots.slice(0, t.size - target)) {
-      this.counters.evictions++;
-      this.close(s, 'lost', wm ? { sec: wm.sec, nsec: wm.nsec } : last(s), 'evicted');
+    for (const assured of [false, true]) {
+      if (need <= 0) break;
+      let min = Infinity;
+      let max = -Infinity;
+      for (let s = 0; s < t.top; s++) {
+        if (!t.live(s) || t.has(s, T.Assured) !== assured) continue;
+        const sec = t.times[(s * T.Count + T.Last) * 2]!;
+        if (sec < min) min = sec;
+        if (sec > max) max = sec;
+      }
+      if (min > max) continue;
+      const counts = new Uint32Array(Math.min(max - min + 1, 1 << 20));
+      const bucket = (sec: number) => Math.min(sec - min, counts.length - 1);
+      for (let s = 0; s < t.top; s++) if (t.live(s) && t.has(s, T.Assured) === assured) counts[bucket(t.times[(s * T.Count + T.Last) * 2]!)]!++;
+      let cut = 0;
+      for (let n = 0; cut < counts.length && n + counts[cut]! < need; cut++) n += counts[cut]!;
+      // every slot below the cut second, then slots of the cut second while some are needed
+      for (let s = 0; s < t.top && need > 0; s++) {
+        if (!t.live(s) || t.has(s, T.Assured) !== assured) continue;
+        const b = bucket(t.times[(s * T.Count + T.Last) * 2]!);
+        if (b > cut) continue;
+        this.counters.evictions++;
+        need--;
+        this.close(s, 'lost', wm ? { sec: wm.sec, nsec: wm.nsec } : t.time(s, T.Last)!, 'evicted');
+      }
     }
   }
 
@@ -377,6 +461,7 @@ export class LifecycleEngine {
     await w.entries('engine.maxSeq', mapValues(this.maxSeq, (v) => v.seq));
     await w.entries('engine.watermark', this.watermark);
     await w.entries('engine.resync', flatResync(this.resync));
+    await w.entries('engine.evicted', this.evicted);
   }
 
   /** A fresh engine takes a snapshot's state. */
@@ -386,6 +471,8 @@ export class LifecycleEngine {
     for (const [k, v] of r.entries<[string, string]>('engine.byTuple')) this.byTuple.set(k, v);
     for (const [k, v] of r.entries<[string, number]>('engine.maxSeq')) this.maxSeq.set(k, { seq: v });
     for (const [k, v] of r.entries<[string, Time]>('engine.watermark')) this.watermark.set(k, { sec: v.sec, nsec: v.nsec });
+    for (const [k, v] of r.entries<[number, Evicted]>('engine.evicted')) this.evicted.set(k, v);
+    this.budget.open += this.t.size;
     for (const [host, slot, since] of r.entries<[string, number, number]>('engine.resync')) {
       let waiting = this.resync.get(host);
       if (!waiting) this.resync.set(host, (waiting = new Map()));
@@ -399,6 +486,7 @@ export class LifecycleEngine {
   importLegacy(s: EngineState): void {
     for (const l of s.open) {
       const slot = this.t.loadLifecycle(l);
+      this.budget.open++;
       if (l.resyncPendingSince === undefined) continue;
       let waiting = this.resync.get(l.host);
       if (!waiting) this.resync.set(l.host, (waiting = new Map()));

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { CtRecord, CtpipeRecord } from '../../contract/records.js';
-import { LifecycleEngine, type HealthEvent } from '../../processor/lifecycle/engine.js';
+import { LifecycleEngine, OpenBudget, type HealthEvent } from '../../processor/lifecycle/engine.js';
 import type { FlowRow } from '../../processor/lifecycle/flow-row.js';
 import { connState } from '../../processor/lifecycle/conn-state.js';
 import { SnapshotReader, SnapshotWriter } from '../../processor/snapshot.js';
@@ -283,6 +283,37 @@ describe('lifecycles from synthetic sequences', () => {
     const evicted = x.rows.filter((r) => r.lost_by === 'evicted');
     expect(evicted.every((r) => !r.assured)).toBe(true);
     expect(Math.min(...evicted.map((r) => r.ct_id))).toBe(10); // the oldest unassured first
+  });
+
+  it('gives an evicted flow its true end when the kernel ends it later: the same flow id and first_seen, a higher version', async () => {
+    const x = engine(100);
+    const orig = (i: number) => ({ src: '192.0.2.1', dst: '192.0.2.2', proto: 6, sport: i, dport: 80 });
+    let seq = 0;
+    for (let i = 0; i < 150; i++) x.e.apply({ ...ev('new', 'SYN_SENT', 8, { id: i, orig: orig(i), reply: { ...orig(i), src: '192.0.2.2', dst: '192.0.2.1', sport: 80, dport: i } }), seq: ++seq });
+    const lost = x.rows.find((r) => r.lost_by === 'evicted')!;
+    // through a checkpoint: what eviction leaves is part of the state
+    const y = await reopened(x.e, 100);
+    const i = lost.ct_id;
+    y.e.apply({ ...ev('destroy', 'CLOSE', 8, { id: i, orig: orig(i), reply: { ...orig(i), src: '192.0.2.2', dst: '192.0.2.1', sport: 80, dport: i }, counters: { orig: { packets: 1, bytes: 60 }, reply: { packets: 0, bytes: 0 } } }), seq: ++seq });
+    const end = y.rows.find((r) => r.ct_id === i)!;
+    expect(end).toMatchObject({ flow_id: lost.flow_id, first_seen: lost.first_seen, end_reason: 'destroy', lost_by: '', resynced: true, orig_bytes: 60 });
+    expect(end.version).toBeGreaterThan(lost.version);
+    expect(y.e.counters.revived).toBe(1);
+    expect(y.e.counters.late).toBe(0);
+  });
+
+  it('bounds the open flows of every engine of a processor together (one per partition)', () => {
+    const budget = new OpenBudget(100);
+    const a = new LifecycleEngine({ maxOpen: 100, budget, refreshMs: 60_000, graceMs: 5000, onRow: () => {}, onHealth: () => {} });
+    const b = new LifecycleEngine({ maxOpen: 100, budget, refreshMs: 60_000, graceMs: 5000, onRow: () => {}, onHealth: () => {} });
+    const rec = (i: number) => ({ ...ev('new', 'SYN_SENT', 8, { id: i, orig: { src: '192.0.2.1', dst: '192.0.2.2', proto: 6, sport: i, dport: 80 } }), seq: i + 1 });
+    for (let i = 0; i < 60; i++) a.apply(rec(i));
+    for (let i = 0; i < 60; i++) b.apply(rec(i));
+    expect(a.openCount + b.openCount).toBeLessThanOrEqual(100);
+    expect(b.counters.evictions).toBeGreaterThan(0);
+    expect(budget.open).toBe(a.openCount + b.openCount);
+    b.dispose(); // its partition moved away
+    expect(budget.open).toBe(a.openCount);
   });
 
   it('stores the reply tuple and names the translated sides by one rule: NAT when the reply is not the mirror', () => {
