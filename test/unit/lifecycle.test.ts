@@ -294,7 +294,7 @@ describe('lifecycles from synthetic sequences', () => {
     // through a checkpoint: what eviction leaves is part of the state
     const y = await reopened(x.e, 100);
     const i = lost.ct_id;
-    y.e.apply({ ...ev('destroy', 'CLOSE', 8, { id: i, orig: orig(i), reply: { ...orig(i), src: '192.0.2.2', dst: '192.0.2.1', sport: 80, dport: i }, counters: { orig: { packets: 1, bytes: 60 }, reply: { packets: 0, bytes: 0 } } }), seq: ++seq });
+    y.e.apply({ ...ev('destroy', 'CLOSE', 8, { id: i, orig: orig(i), reply: { ...orig(i), src: '192.0.2.2', dst: '192.0.2.1', sport: 80, dport: i }, counters: { orig: { packets: 1, bytes: 60 }, reply: { packets: 0, bytes: 0 } } }), seq: seq + 1 });
     const end = y.rows.find((r) => r.ct_id === i)!;
     expect(end).toMatchObject({ flow_id: lost.flow_id, first_seen: lost.first_seen, end_reason: 'destroy', lost_by: '', resynced: true, orig_bytes: 60 });
     expect(end.version).toBeGreaterThan(lost.version);
