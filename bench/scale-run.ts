@@ -10,6 +10,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { packageRoot } from '../common/paths.js';
 import { Lab, raiseConntrackMax } from '../lab/lab.js';
@@ -72,11 +73,16 @@ class RunProcess {
   }
 
   /** Waits until `ok` on the health detail; seconds taken. */
-  async until(what: string, ok: (h: Health['detail']) => boolean, ms = 600_000): Promise<number> {
+  async until(what: string, ok: (h: Health['detail']) => boolean, ms = 600_000, say?: (line: string) => void): Promise<number> {
     const t0 = performance.now();
+    let told = t0;
     while (performance.now() - t0 < ms) {
       const h = await this.health();
       if (h && ok(h.detail)) return (performance.now() - t0) / 1000;
+      if (say && performance.now() - told > 5000) {
+        told = performance.now();
+        say(`  ${what}: ${JSON.stringify(h?.detail ?? 'no answer')}, peak RSS ${Math.round(this.peakKb / 1024)} MB`);
+      }
       if (this.p.exitCode !== null) break;
       await sleep(100);
     }
@@ -102,9 +108,13 @@ class RunProcess {
 
 /** Kernel flows of the firewall (`conntrack -L -o id`), keyed by id, source and source port (ids alone collide). */
 async function kernelFlows(lab: Lab): Promise<Set<string>> {
-  const out = (await lab.conntrack(['-L', '-o', 'id'])).stdout;
+  // read as a stream: a million entries are far more text than a buffered child's output may be
+  const list = lab.spawn('fw', 'conntrack', ['-L', '-o', 'id']);
   const keys = new Set<string>();
-  for (const m of out.matchAll(/src=(\S+) dst=\S+ sport=(\d+) .*?\bid=(\d+)/g)) keys.add(`${m[3]}|${m[1]}|${m[2]}`);
+  for await (const line of createInterface({ input: list.stdout! })) {
+    const m = /src=(\S+) dst=\S+ sport=(\d+) .*?\bid=(\d+)/.exec(line);
+    if (m) keys.add(`${m[3]}|${m[1]}|${m[2]}`);
+  }
   return keys;
 }
 
@@ -123,14 +133,14 @@ export async function runScaleRun(entries: number, say: (line: string) => void =
     const caughtUp = (h: Health['detail']) => h.seq > 0 && h.processed >= h.seq && h.backlog === 0 && h.open_flows >= filled;
 
     proc = new RunProcess(args);
-    const firstCaughtUpS = await proc.until('the first dump processed', caughtUp);
+    const firstCaughtUpS = await proc.until('the first dump processed', caughtUp, 600_000, say);
     say(`first start: ${filled.toLocaleString()} open flows processed in ${firstCaughtUpS.toFixed(1)} s`);
     const firstStopS = await proc.stop();
     const firstPeakRssMb = proc.peakKb / 1024;
     say(`first stop: ${firstStopS.toFixed(2)} s; peak RSS ${firstPeakRssMb.toFixed(0)} MB`);
 
     proc = new RunProcess(args);
-    const secondCaughtUpS = await proc.until('the second dump processed', caughtUp);
+    const secondCaughtUpS = await proc.until('the second dump processed', caughtUp, 600_000, say);
     const restoreMs = Number(/"ms":(\d+)[^\n]*state restored/.exec(proc.log)?.[1] ?? NaN);
     say(`second start: state restored in ${restoreMs} ms, caught up in ${secondCaughtUpS.toFixed(1)} s`);
     const ids = await kernelFlows(lab);
@@ -138,7 +148,7 @@ export async function runScaleRun(entries: number, say: (line: string) => void =
     const tFlush = performance.now();
     await lab.conntrack(['-F']);
     // drained: every DESTROY decoded, processed and its row written
-    await proc.until('the flush drained', (h) => h.held_bytes === 0 && h.backlog === 0 && h.processed >= h.seq && h.open_flows === 0);
+    await proc.until('the flush drained', (h) => h.held_bytes === 0 && h.backlog === 0 && h.processed >= h.seq && h.open_flows === 0, 600_000, say);
     while ((await proc.metric('ctpipe_processor_rows_total', 'table="flows"')) < (rowsBefore || 0) + ids.size) {
       if (performance.now() - tFlush > 600_000) throw new Error(`the flush's rows were not all written\n${proc.log.slice(-4000)}`);
       await sleep(100);

@@ -19,6 +19,7 @@ import type { CpuStats, CtpipeRecord, ExpRecord, LossRecord, StatsRecord } from 
 import type { RecordSink } from '../contract/sink.js';
 import type { Stamper } from '../contract/stamper.js';
 import { favorReaders } from './priority.js';
+import { ChunkGate } from './gate.js';
 import { decodeDatagram, type MessageHandler } from './conntrack/decode.js';
 import type { ExpStats, GlobalStats } from './conntrack/stats.js';
 import { DropCounter } from './drops.js';
@@ -82,6 +83,7 @@ export class Collector {
   lastError: string | undefined;
 
   constructor(private readonly o: CollectorOptions) {
+    this.gate = new ChunkGate(o.sink, (h) => this.takeChunk(h.chunk, h.enobufs, h.errno), (h) => h.chunk?.length ?? 0, HOLD_MAX_BYTES, (b) => o.metrics.held.set(b));
     this.eventHandler = {
       ct: (r) => this.emit(r),
       exp: (r) => this.emit(r),
@@ -145,7 +147,7 @@ export class Collector {
     o.log.info({ groups: o.events, rcvbuf: this.rcvbuf, netns: o.netns, run: this.run }, 'subscribed to conntrack events');
 
     const querySocket = o.sockets({ rcvbuf: 4 << 20, netns: o.netns });
-    this.query = new QueryClient(querySocket, (e, b) => this.onReject(e, b, 'query'), (a) => o.metrics.unknownAttrs.inc(a.length));
+    this.query = new QueryClient(querySocket, (e, b) => this.onReject(e, b, 'query'), (a) => o.metrics.unknownAttrs.inc(a.length), o.sink);
     if (o.nflog) {
       this.nflog = new NflogSampler({
         ...o.nflog, netns: o.netns, sockets: o.sockets, stamper: o.stamper, metrics: o.metrics, log: o.log,
@@ -168,43 +170,16 @@ export class Collector {
     this.o.log.error({ err: e }, msg);
   }
 
-  /** Raw event chunks kept while the sink has no room (see RecordSink.hasRoom), oldest first. */
-  private held: { chunk: Buffer | null; enobufs: number; errno: number }[] = [];
-  private heldBytes = 0;
-  private releasing: Promise<void> = Promise.resolve();
+  /** Raw event chunks kept while the sink has no room (gate.ts). */
+  private readonly gate: ChunkGate<{ chunk: Buffer | null; enobufs: number; errno: number }>;
 
   /** Raw event bytes held for the sink. */
   get heldEvents(): number {
-    return this.heldBytes;
+    return this.gate.bytes;
   }
 
   private onEventChunk(chunk: Buffer | null, enobufs: number, errno: number): void {
-    if (this.held.length || this.o.sink.hasRoom?.() === false) {
-      this.held.push({ chunk, enobufs, errno });
-      this.heldBytes += chunk?.length ?? 0;
-      // bounded: past it the oldest go to the sink anyway, whose own bound then counts any loss
-      while (this.heldBytes > HOLD_MAX_BYTES) this.takeHeld();
-      this.o.metrics.held.set(this.heldBytes);
-      if (this.held.length === 1) this.releasing = this.release();
-      return;
-    }
-    this.takeChunk(chunk, enobufs, errno);
-  }
-
-  /** Decodes the held chunks, in order, as the sink makes room. */
-  private async release(): Promise<void> {
-    while (this.held.length) {
-      if (this.o.sink.hasRoom?.() === false) await this.o.sink.whenRoom?.();
-      this.takeHeld();
-      this.o.metrics.held.set(this.heldBytes);
-    }
-  }
-
-  private takeHeld(): void {
-    const h = this.held.shift();
-    if (!h) return;
-    this.heldBytes -= h.chunk?.length ?? 0;
-    this.takeChunk(h.chunk, h.enobufs, h.errno);
+    this.gate.push({ chunk, enobufs, errno });
   }
 
   private takeChunk(chunk: Buffer | null, enobufs: number, errno: number): void {
@@ -317,7 +292,7 @@ export class Collector {
     this.events?.close();
     this.nflog?.close();
     this.query?.close();
-    if (this.held.length) this.o.log.info({ held_bytes: this.heldBytes }, 'stopping: handing the events held to the processor first');
-    await this.releasing; // what was held goes to the sink before the sink is closed
+    // what was held goes to the sink before the sink is closed
+    await Promise.all([this.gate.drained(), this.query?.drained()]);
   }
 }

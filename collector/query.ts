@@ -6,7 +6,11 @@
 import type { CpuStats, CtRecord, ExpRecord } from '../contract/records.js';
 import { decodeChunk, type MessageHandler } from './conntrack/decode.js';
 import type { ExpStats, GlobalStats } from './conntrack/stats.js';
+import { ChunkGate, type Room } from './gate.js';
 import { Requester } from './requester.js';
+
+/** Dump replies kept at most while the sink has no room (a 1M-entry dump is about 300 MB); past it they go on regardless. */
+const DUMP_HOLD_MAX_BYTES = 1 << 30;
 import type { NetlinkSocket } from './socket.js';
 
 export type Replies = Partial<Pick<MessageHandler, 'ct' | 'exp' | 'cpuStats' | 'globalStats' | 'expStats' | 'other'>>;
@@ -14,11 +18,14 @@ export type Replies = Partial<Pick<MessageHandler, 'ct' | 'exp' | 'cpuStats' | '
 export class QueryClient {
   private readonly requests: Requester<Replies>;
   private readonly handler: MessageHandler;
+  private readonly gate: ChunkGate<Buffer>;
 
+  /** `room`: flow control of the records a dump makes (gate.ts); none when absent. */
   constructor(
     private readonly sock: NetlinkSocket,
     onReject: MessageHandler['reject'],
     onUnknown?: MessageHandler['unknownAttrs'],
+    room: Room = {},
   ) {
     this.requests = new Requester<Replies>((msg) => sock.send(msg));
     const route = <K extends keyof Replies>(k: K) =>
@@ -38,12 +45,21 @@ export class QueryClient {
       reject: onReject,
       unknownAttrs: onUnknown,
     };
+    // A dump kept waiting by the gate is not stuck: the timeout counts from the last reply.
+    this.gate = new ChunkGate(room, (chunk) => decodeChunk(chunk, this.handler), (c) => c.length, DUMP_HOLD_MAX_BYTES);
     sock.start((chunk) => {
-      if (chunk) decodeChunk(chunk, this.handler);
+      if (!chunk) return;
+      this.requests.progress();
+      this.gate.push(chunk);
     });
   }
 
-  /** Sends the request built for a fresh sequence number and resolves when it completes. */
+  /** Resolves once every reply received so far is decoded. */
+  drained(): Promise<void> {
+    return this.gate.drained();
+  }
+
+  /** Sends the request built for a fresh sequence number and resolves when it completes (or `timeoutMs` passes without a reply). */
   request(build: (seq: number) => Buffer, replies: Replies, timeoutMs = 60_000): Promise<void> {
     return this.requests.request(build, timeoutMs, replies);
   }

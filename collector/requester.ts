@@ -31,7 +31,10 @@ export class Requester<C = undefined> {
     return this.pending?.context;
   }
 
-  /** Sends the request built for a fresh sequence number; resolves when the kernel acknowledges it. */
+  /**
+   * Sends the request built for a fresh sequence number; resolves when the kernel acknowledges it,
+   * fails after `timeoutMs` without an acknowledgement or a reply (progress()).
+   */
   request(build: (seq: number) => Buffer, timeoutMs: number, context?: C): Promise<void> {
     const run = () =>
       new Promise<void>((resolve, reject) => {
@@ -52,6 +55,11 @@ export class Requester<C = undefined> {
     const next = this.chain.then(run, run);
     this.chain = next.catch(() => undefined);
     return next;
+  }
+
+  /** A reply of the request in flight arrived: its timeout counts again from now. */
+  progress(): void {
+    this.pending?.timer.refresh();
   }
 
   /** An acknowledgement (errno 0) or a kernel error for `seq`; anything not in flight is ignored. */

@@ -4,7 +4,7 @@
  * most PIECE bytes and each compressed on libuv's thread pool, so that a million open flows are
  * saved without one giant string and without holding the event loop.
  *
- *   chunk 0   = "CTPS1\n" + JSON manifest: [{ name, kind: "bytes" | "json", pieces }...]
+ *   chunk 0   = "CTPS1\n" + JSON manifest: [{ name, kind: "bytes" | "json", pieces, bytes }...]
  *   chunk 1.. = the sections' pieces in manifest order, each deflate-raw
  *
  * Sections written from views (`bytes`) are read by the compressor after `finish()` is called: the
@@ -13,7 +13,7 @@
  */
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import { deflateRaw, inflateRaw } from 'node:zlib';
+import { deflateRaw, inflateRaw, inflateRawSync } from 'node:zlib';
 import { CtpipeError } from '../common/errors.js';
 
 const MAGIC = 'CTPS1\n';
@@ -29,6 +29,13 @@ interface Section {
   name: string;
   kind: 'bytes' | 'json';
   pieces: Uint8Array[];
+}
+
+/** A section as read: JSON pieces inflated, byte pieces still compressed; `bytes` their raw length. */
+interface ReadSection {
+  kind: string;
+  bytes: number;
+  pieces: Buffer[];
 }
 
 export class SnapshotWriter {
@@ -65,7 +72,7 @@ export class SnapshotWriter {
 
   /** The chunks: the manifest, then every piece compressed (in parallel, off the event loop). */
   async finish(): Promise<Buffer[]> {
-    const manifest = this.sections.map((s) => ({ name: s.name, kind: s.kind, pieces: s.pieces.length }));
+    const manifest = this.sections.map((s) => ({ name: s.name, kind: s.kind, pieces: s.pieces.length, bytes: s.pieces.reduce((n, p) => n + p.length, 0) }));
     const pieces = this.sections.flatMap((s) => s.pieces);
     const compressed = await Promise.all(pieces.map((p) => deflate(p, { level: 1 })));
     return [Buffer.from(MAGIC + JSON.stringify(manifest)), ...compressed];
@@ -78,18 +85,20 @@ export function isSnapshot(chunks: readonly Buffer[]): boolean {
 }
 
 export class SnapshotReader {
-  private constructor(private readonly sections: Map<string, { kind: string; pieces: Buffer[] }>) {}
+  private constructor(private readonly sections: Map<string, ReadSection>) {}
 
   static async open(chunks: readonly Buffer[]): Promise<SnapshotReader> {
     if (!isSnapshot(chunks)) throw new CtpipeError('CHECKPOINT_INVALID', 'not a ctpipe state snapshot');
-    const manifest = JSON.parse(chunks[0]!.subarray(MAGIC.length).toString()) as { name: string; kind: string; pieces: number }[];
+    const manifest = JSON.parse(chunks[0]!.subarray(MAGIC.length).toString()) as { name: string; kind: string; pieces: number; bytes: number }[];
     const expected = manifest.reduce((n, s) => n + s.pieces, 0);
     if (chunks.length - 1 !== expected) throw new CtpipeError('CHECKPOINT_INVALID', `a state snapshot has ${chunks.length - 1} of its ${expected} pieces`);
-    const raw = await Promise.all(chunks.slice(1).map((c) => inflate(c)));
-    const sections = new Map<string, { kind: string; pieces: Buffer[] }>();
-    let at = 0;
+    // JSON sections are inflated now (restore reads them synchronously); byte sections when read,
+    // one at a time, into their arrays: a million flows' columns never sit in memory twice
+    const sections = new Map<string, ReadSection>();
+    let at = 1;
     for (const s of manifest) {
-      sections.set(s.name, { kind: s.kind, pieces: raw.slice(at, at + s.pieces) });
+      const pieces = chunks.slice(at, at + s.pieces);
+      sections.set(s.name, { kind: s.kind, bytes: s.bytes, pieces: s.kind === 'json' ? await Promise.all(pieces.map((c) => inflate(c))) : pieces });
       at += s.pieces;
     }
     return new SnapshotReader(sections);
@@ -105,22 +114,22 @@ export class SnapshotReader {
     return s.pieces;
   }
 
-  /** A `bytes` section into `target`, whose length must be the section's. */
+  /** A `bytes` section into `target` (inflated piece by piece), whose length must be the section's. */
   into(name: string, target: ArrayBufferView): void {
-    const pieces = this.section(name, 'bytes');
-    const bytes = pieces.reduce((n, p) => n + p.length, 0);
-    if (bytes !== target.byteLength) throw new CtpipeError('CHECKPOINT_INVALID', `section "${name}" of a state snapshot has ${bytes} bytes, not ${target.byteLength}`);
     const view = new Uint8Array(target.buffer, target.byteOffset, target.byteLength);
     let at = 0;
-    for (const p of pieces) {
-      view.set(p, at);
-      at += p.length;
+    for (const p of this.section(name, 'bytes')) {
+      const raw = inflateRawSync(p, { maxOutputLength: Math.max(1, view.length - at) });
+      view.set(raw, at);
+      at += raw.length;
     }
+    if (at !== view.length) throw new CtpipeError('CHECKPOINT_INVALID', `section "${name}" of a state snapshot has ${at} bytes, not ${view.length}`);
   }
 
   /** A `bytes` section's length in bytes. */
   size(name: string): number {
-    return this.section(name, 'bytes').reduce((n, p) => n + p.length, 0);
+    this.section(name, 'bytes');
+    return this.sections.get(name)!.bytes;
   }
 
   json<T>(name: string): T {

@@ -48,11 +48,21 @@ export async function runRun(cfg: Config, own: Record<string, unknown> = {}): Pr
   return 0;
 }
 
+/** What the status line shows. */
+export interface Progress {
+  events: number;
+  open: number;
+  rows: number;
+  /** Records waiting for the processor, and raw event bytes held for it. */
+  backlog: number;
+  held: number;
+}
+
 export interface LocalRun {
   collector: Collector;
   pipeline: Pipeline;
   store: Store;
-  progress(): { events: number; open: number; rows: number };
+  progress(): Progress;
   /** Stops collecting, writes what is left and closes the store (once; later calls share it). */
   stop(why: string): Promise<void>;
 }
@@ -130,12 +140,12 @@ export async function startRun(cfg: Config, log: Logger, keepState = true): Prom
   }
   return {
     collector, pipeline, store, stop,
-    progress: () => ({ events: collector.lastSeq, open: pipeline.engine.openCount, rows: pipeline.engine.counters.rows }),
+    progress: () => ({ events: collector.lastSeq, open: pipeline.engine.openCount, rows: pipeline.engine.counters.rows, backlog: sink.backlog, held: collector.heldEvents }),
   };
 }
 
 /** Events/s, open flows and rows written: on a terminal a live line, otherwise a log every 30 s. */
-function statusLine(read: () => { events: number; open: number; rows: number }): { stop(): void } {
+function statusLine(read: () => Progress): { stop(): void } {
   const tty = process.stderr.isTTY;
   let last = read();
   let lastAt = Date.now();
@@ -144,7 +154,8 @@ function statusLine(read: () => { events: number; open: number; rows: number }):
     const rate = ((now.events - last.events) * 1000) / Math.max(1, Date.now() - lastAt);
     last = now;
     lastAt = Date.now();
-    const line = `${Math.round(rate)} events/s · ${now.open} open flows · ${now.rows} rows written`;
+    const waiting = now.backlog + now.held > 0 ? ` · ${now.backlog} records and ${Math.round(now.held / 2 ** 20)} MiB of events waiting` : '';
+    const line = `${Math.round(rate)} events/s · ${now.open} open flows · ${now.rows} rows written${waiting} · ${Math.round(process.memoryUsage.rss() / 2 ** 20)} MiB resident`;
     if (tty) process.stderr.write(`\r\x1b[K${line}`);
     else process.stderr.write(`${JSON.stringify({ level: 30, time: Date.now(), name: 'ctpipe-run', msg: line })}\n`);
   }, tty ? 2000 : 30_000);

@@ -4,6 +4,7 @@
  */
 import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { getPriority, setPriority, tmpdir } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -68,6 +69,18 @@ describe('requester', () => {
     await Promise.resolve();
     r.close();
     await expect(closed).rejects.toThrow(/closed during a request/);
+  });
+
+  it('counts its timeout from the last reply: a long dump that keeps replying does not time out', async () => {
+    const sent: Buffer[] = [];
+    const r = new Requester((m) => sent.push(m));
+    const long = r.request(build, 60);
+    for (let i = 0; i < 5; i++) {
+      await sleep(30);
+      r.progress(); // a reply of the request in flight
+    }
+    r.settle(seqOf(sent[0]!));
+    await expect(long).resolves.toBeUndefined();
   });
 });
 
