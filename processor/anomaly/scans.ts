@@ -29,11 +29,28 @@ export interface ScanOptions {
 }
 
 interface Source {
+  /** Rows of this source in the window. */
+  n: number;
   s0: number;
   rej: number;
   ports: Set<number>;
   hosts: Set<string>;
   flows: string[];
+}
+
+/**
+ * Sources followed at most per window and host. A flood from spoofed addresses (a million
+ * sources, a flow each) would otherwise hold a million records until its window is judged; past
+ * the bound the sources with the fewest rows so far are forgotten (thin), never one that could be
+ * near a threshold (those have many rows), so memory stays bounded and scanners still show.
+ */
+const MAX_SOURCES = 20_000;
+
+/** Forgets the sources with the fewest rows (1, then 2, 4, ...) until half the bound is free. */
+function thin(m: Map<string, Source>): void {
+  for (let cut = 1; m.size > MAX_SOURCES / 2; cut *= 2) {
+    for (const [src, s] of m) if (s.n <= cut) m.delete(src);
+  }
 }
 
 type Kind = 'handshake_failures' | 'rej_storm' | 'port_scan' | 'host_scan';
@@ -57,7 +74,7 @@ interface HostState {
   open: Partial<Record<Kind, Open>>;
 }
 
-type SavedSource = [string, Omit<Source, 'ports' | 'hosts'> & { ports: number[]; hosts: string[] }];
+type SavedSource = [string, Omit<Source, 'ports' | 'hosts' | 'n'> & { n?: number; ports: number[]; hosts: string[] }];
 export type ScanState = [string, { next: number; windows: [number, SavedSource[]][]; now: number; late: number; open: HostState['open'] }][];
 
 export class ScanDetector {
@@ -75,7 +92,7 @@ export class ScanDetector {
   importState(st: ScanState): void {
     for (const [host, h] of st) {
       if (!('windows' in h)) continue; // a checkpoint from before late rows were kept: start afresh
-      const windows = new Map(h.windows.map(([w, m]) => [w, new Map(m.map(([src, x]) => [src, { ...x, ports: new Set(x.ports), hosts: new Set(x.hosts) }]))]));
+      const windows = new Map(h.windows.map(([w, m]) => [w, new Map(m.map(([src, x]) => [src, { ...x, n: x.n ?? x.s0 + x.rej, ports: new Set(x.ports), hosts: new Set(x.hosts) }]))]));
       this.hosts.set(host, { next: h.next, now: h.now, late: h.late, open: h.open, windows });
     }
   }
@@ -93,7 +110,11 @@ export class ScanDetector {
       let m = h.windows.get(w);
       if (!m) h.windows.set(w, (m = new Map()));
       let s = m.get(r.orig_src);
-      if (!s) m.set(r.orig_src, (s = { s0: 0, rej: 0, ports: new Set(), hosts: new Set(), flows: [] }));
+      if (!s) {
+        if (m.size >= MAX_SOURCES) thin(m);
+        m.set(r.orig_src, (s = { n: 0, s0: 0, rej: 0, ports: new Set(), hosts: new Set(), flows: [] }));
+      }
+      s.n++;
       if (r.conn_state === 'S0') s.s0++;
       if (r.conn_state === 'REJ') s.rej++;
       if (s.ports.size <= this.o.ports) s.ports.add(r.orig_dport);

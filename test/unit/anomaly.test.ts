@@ -280,6 +280,25 @@ describe('handshake failure and scan detector', () => {
     expect(p!.ended_at?.sec).toBe(M0 + 4 * 60);
   });
 
+  it('keeps its memory bounded under a flood from spoofed sources (ten times its bound), and still finds the scanner among them', () => {
+    const d = det();
+    // minute 1: a flow from each of 200,000 sources (S0: no reply), and a port scan from one
+    // source that starts when the flood is under way
+    const flood = (i: number) => flow(M0 + 60 + (i % 60), `${10 + (i >>> 16)}.${(i >>> 8) & 255}.${i & 255}.1`, '10.1.0.1', 53, 'S0');
+    const rows: AnomalyRow[] = [];
+    let most = 0;
+    for (let i = 0; i < 200_000; i++) {
+      rows.push(...d.onFlow(flood(i)));
+      if (i >= 100_000 && i < 100_150) rows.push(...d.onFlow(flow(M0 + 60 + (i % 60), '192.0.2.66', '10.1.0.1', i - 99_000, 'REJ')));
+      if (i % 20_000 === 0) most = Math.max(most, d.exportState()[0]![1].windows.reduce((n, [, m]) => n + m.length, 0));
+    }
+    expect(most).toBeLessThanOrEqual(20_000);
+    rows.push(...d.advance('h', { sec: M0 + 10 * 60, nsec: 0 }));
+    const kinds = episodes(rows).map((e) => e.kind).sort();
+    expect(kinds).toEqual(['port_scan', 'rej_storm']); // no source of the flood itself reached a threshold
+    expect((episodes(rows).find((e) => e.kind === 'port_scan')!.details.sources as { src: string }[]).map((x) => x.src)).toEqual(['192.0.2.66']);
+  });
+
   it('finds a burst of unanswered connections (S0) and a sweep across hosts', () => {
     const sweep = Array.from({ length: 200 }, (_, i) => flow(M0 + 120 + (i % 60), '192.0.2.9', `10.2.${i >> 8}.${i & 255}`, 22, 'S0'));
     const rows = feed(det(), [...[0, 1, 2, 3, 4, 5].flatMap(normal), ...sweep]);
