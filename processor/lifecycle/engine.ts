@@ -90,11 +90,18 @@ function hash64(s: string): Uint32Array {
   return H;
 }
 
-const later = (a: Time, b: Time) => a.sec > b.sec || (a.sec === b.sec && a.nsec > b.nsec);
-const addMs = (t: Time, ms: number): Time => {
-  const ns = t.nsec + Math.round((ms % 1000) * 1e6);
-  return { sec: t.sec + Math.floor(ms / 1000) + Math.floor(ns / 1e9), nsec: ns % 1e9 };
-};
+/** (aSec, aNsec) later than (bSec, bNsec); nanoseconds may exceed a second (sums). */
+function after(aSec: number, aNsec: number, bSec: number, bNsec: number): boolean {
+  const a = aSec + Math.floor(aNsec / 1e9);
+  const b = bSec + Math.floor(bNsec / 1e9);
+  return a > b || (a === b && aNsec % 1e9 > bNsec % 1e9);
+}
+
+/**
+ * Refresh rows made at most per tick: a million long-lived flows come of refresh age together
+ * (after a restart, or a table dump), and one tick must not make a million rows at once.
+ */
+const REFRESH_PER_TICK = 20_000;
 
 /** What an evicted lifecycle leaves for its true end (see LifecycleEngine.evicted). */
 interface Evicted {
@@ -132,6 +139,8 @@ export class LifecycleEngine {
   /** Latest event time per host (updated in place; copy before keeping it). */
   private readonly watermark = new Map<string, Time>();
   private curWm: Time | undefined;
+  /** Where the next tick's refreshes begin (see REFRESH_PER_TICK). */
+  private refreshFrom = 0;
   /**
    * Resyncs under way, per host: open slot -> seq of the loss record (with resync) since which it
    * has had no event. An event or a snapshot row confirms the flow (marked resynced); the dump's
@@ -415,32 +424,46 @@ export class LifecycleEngine {
    * (`lost`) and refreshes rows of open flows that changed. Call after each batch of records.
    */
   tick(...hosts: string[]): void {
-    // One pass over the table for all the hosts of a batch (a partition holds many hosts).
+    // One pass over the table for all the hosts of a batch (a partition holds many hosts), without
+    // allocating: it runs after every batch over every open flow.
     const t = this.t;
     const wms = new Map<number, Time>();
     for (const host of hosts) {
       const wm = this.watermark.get(host);
       if (wm) wms.set(t.intern(host), wm);
     }
-    if (wms.size === 0) return;
-    for (let s = 0; s < t.top; s++) {
+    if (wms.size === 0 || t.top === 0) return;
+    const times = t.times;
+    const graceS = Math.floor(this.o.graceMs / 1000);
+    const graceNs = (this.o.graceMs % 1000) * 1e6;
+    const refreshS = Math.floor(this.o.refreshMs / 1000);
+    const refreshNs = (this.o.refreshMs % 1000) * 1e6;
+    let refreshed = 0;
+    const top = t.top;
+    // refreshes are capped per tick, so the pass starts where the last one stopped refreshing
+    const from = this.refreshFrom % top;
+    for (let k = 0; k < top; k++) {
+      const s = (from + k) % top;
       const wm = t.live(s) ? wms.get(t.hostIdx[s]!) : undefined;
       if (!wm) continue;
       const timeout = t.timeout[s]!;
-      const timeoutMs = (timeout >= 0 ? timeout : DEFAULT_TIMEOUT[t.proto[s]!] ?? 600) * 1000;
-      const expires = addMs(t.time(s, T.Last)!, timeoutMs);
-      if (later(wm, addMs(expires, this.o.graceMs))) {
+      const timeoutS = timeout >= 0 ? timeout : DEFAULT_TIMEOUT[t.proto[s]!] ?? 600;
+      const li = (s * T.Count + T.Last) * 2;
+      // expired: the watermark is past last event + timeout + grace
+      if (after(wm.sec, wm.nsec, times[li]! + timeoutS + graceS, times[li + 1]! + graceNs)) {
         this.counters.lostByTimeout++;
-        this.close(s, 'lost', expires, 'timeout');
+        this.close(s, 'lost', { sec: times[li]! + timeoutS, nsec: times[li + 1]! }, 'timeout');
         continue;
       }
       // Long-lived flows become visible before they end: a row once they are refreshMs old, then
       // at most one per refreshMs while they change. Short flows only get their final row.
-      if (t.events[s]! > t.emittedEvents[s]! && !later(addMs(t.time(s, T.Emitted) ?? t.time(s, T.First)!, this.o.refreshMs), wm)) {
-        t.setTime(s, T.Emitted, wm.sec, wm.nsec);
-        t.emittedEvents[s] = t.events[s]!;
-        this.emit(rowOf(t, s));
-      }
+      if (refreshed >= REFRESH_PER_TICK || t.events[s]! <= t.emittedEvents[s]!) continue;
+      const bi = (s * T.Count + (t.has(s, T.Emitted) ? T.Emitted : T.First)) * 2;
+      if (after(times[bi]! + refreshS, times[bi + 1]! + refreshNs, wm.sec, wm.nsec)) continue;
+      t.setTime(s, T.Emitted, wm.sec, wm.nsec);
+      t.emittedEvents[s] = t.events[s]!;
+      this.emit(rowOf(t, s));
+      if (++refreshed === REFRESH_PER_TICK) this.refreshFrom = s + 1;
     }
   }
 
