@@ -13,6 +13,7 @@
  * emits them while the connection is open.
  */
 import { ANOMALY_KINDS } from '../processor/anomaly/row.js';
+import { FLOW_COLUMNS } from '../processor/clickhouse/rows.js';
 import type { Store } from '../processor/store.js';
 
 export interface FleetOptions {
@@ -45,15 +46,6 @@ const FID = (x: string) => `lower(hex(intHash64(${x} * 64 + 63)))`;
 /** fw-0001 style names (the index from 0). */
 const HOST = (h: string) => `concat('fw-', leftPad(toString(${h} + 1), 4, '0'))`;
 const RUN = (h: string) => `concat('run-', lower(hex(intHash32(${h} + 7))))`;
-
-export const FLOW_INSERT_COLUMNS = [
-  'host', 'run', 'flow_id', 'ct_id', 'family', 'proto', 'orig_src', 'orig_dst', 'orig_sport', 'orig_dport',
-  'reply_src', 'reply_dst', 'reply_sport', 'reply_dport', 'icmp_type', 'icmp_code', 'first_seen', 'established_at',
-  'seen_reply_at', 'assured_at', 'ended_at', 'end_reason', 'lost_by', 'duration_ms', 'tcp_states', 'tcp_state_times',
-  'final_tcp_state', 'assured', 'seen_reply', 'conn_state', 'handshake_ms', 'orig_packets', 'orig_bytes',
-  'reply_packets', 'reply_bytes', 'helper', 'related', 'master_flow_id', 'mark', 'zone', 'nat', 'nat_src', 'nat_dst',
-  'snapshot', 'resynced', 'version',
-] as const;
 
 /**
  * Every column of a lifecycle's final row, from the row number `n` (source: a table of `number`).
@@ -138,9 +130,9 @@ function flowColumns(f: Fleet, source: string): string {
 }
 
 /** The final rows of lifecycles [first, first + count). */
-export function finalRowsSql(db: string, f: Fleet, first: number, count: number): string {
-  return `INSERT INTO ${db}.flows (${FLOW_INSERT_COLUMNS.join(', ')})
-    SELECT ${FLOW_INSERT_COLUMNS.join(', ')} FROM (${flowColumns(f, `numbers(${first}, ${count})`)})
+function finalRowsSql(db: string, f: Fleet, first: number, count: number): string {
+  return `INSERT INTO ${db}.flows (${FLOW_COLUMNS.join(', ')})
+    SELECT ${FLOW_COLUMNS.join(', ')} FROM (${flowColumns(f, `numbers(${first}, ${count})`)})
     SETTINGS min_insert_block_size_rows = ${count + 1}, min_insert_block_size_bytes = 0, max_insert_threads = 2`;
 }
 
@@ -149,7 +141,7 @@ export function finalRowsSql(db: string, f: Fleet, first: number, count: number)
  * minute apart, while they were open (end_reason 'open', conn_state S1, lower versions). Columns
  * go by position, so the overrides need no alias (one equal to an inner name would be cyclic).
  */
-export function refreshRowsSql(db: string, f: Fleet, first: number, count: number): string {
+function refreshRowsSql(db: string, f: Fleet, first: number, count: number): string {
   const endNs = BigInt(f.toMs) * 1_000_000n;
   const share = '((r + 1) * 60000 / dur_ms)';
   const override: Record<string, string> = {
@@ -159,8 +151,8 @@ export function refreshRowsSql(db: string, f: Fleet, first: number, count: numbe
     reply_packets: `toUInt64(reply_packets * ${share})`, reply_bytes: `toUInt64(reply_bytes * ${share})`,
     version: 'toUInt64(2 * (3 + r))',
   };
-  return `INSERT INTO ${db}.flows (${FLOW_INSERT_COLUMNS.join(', ')})
-    SELECT ${FLOW_INSERT_COLUMNS.map((c) => override[c] ?? c).join(', ')}
+  return `INSERT INTO ${db}.flows (${FLOW_COLUMNS.join(', ')})
+    SELECT ${FLOW_COLUMNS.map((c) => override[c] ?? c).join(', ')}
     FROM (${flowColumns(f, `(SELECT number FROM numbers(${first}, ${count}) WHERE number % 100 = 7)`)}) ARRAY JOIN range(1 + intDiv(n, 100) % 3) AS r
     WHERE (r + 1) * 60000 < dur_ms AND fs + (r + 1) * 60000000000 <= ${endNs}`;
 }
@@ -169,7 +161,7 @@ export function refreshRowsSql(db: string, f: Fleet, first: number, count: numbe
 const hostShare = (h: string, H: number) => `(0.5 / ${H} + 0.5 * (sqrt((${h} + 1) / ${H}) - sqrt(${h} / ${H})))`;
 
 /** host_stats every 10 s per host, in time order; entries follow the host's flow rate, a few hosts near full. */
-export function hostStatsSql(f: Fleet, db: string, first: number, count: number): string {
+function hostStatsSql(db: string, f: Fleet, first: number, count: number): string {
   const H = f.hosts;
   const flowsPerS = `(${f.rows} * ${hostShare('h', H)} / ${(f.toMs - f.fromMs) / 1000})`;
   const steps = Math.round((f.toMs - f.fromMs) / 1000 / STATS_EVERY_S);
@@ -190,7 +182,7 @@ export function hostStatsSql(f: Fleet, db: string, first: number, count: number)
 }
 
 /** run_start per host, and gaps and losses at random times. */
-function healthSql(f: Fleet, db: string): string {
+function healthSql(db: string, f: Fleet): string {
   const H = f.hosts;
   const events = Math.max(20, H * 2);
   return `INSERT INTO ${db}.pipeline_health (host, run, ts, kind, count, first_seq, last_seq, detail)
@@ -201,7 +193,7 @@ function healthSql(f: Fleet, db: string): string {
 }
 
 /** A few hundred anomalies over the range, each with an earlier version (FINAL keeps the later); one in ten still open. */
-function anomaliesSql(f: Fleet, db: string): string {
+function anomaliesSql(db: string, f: Fleet): string {
   const count = Math.min(400, Math.max(20, Math.round(f.hosts * 0.3)));
   const kinds = `[${ANOMALY_KINDS.map((k) => `'${k}'`).join(', ')}]`;
   return `INSERT INTO ${db}.anomalies (host, kind, severity, started_at, ended_at, score, baseline, observed, details, flow_ids, version)
@@ -216,7 +208,7 @@ function anomaliesSql(f: Fleet, db: string): string {
 }
 
 /** 8 processors with 4 partitions each, a row per partition every 10 s. */
-function processorStatsSql(f: Fleet, db: string): string {
+function processorStatsSql(db: string, f: Fleet): string {
   const steps = Math.round((f.toMs - f.fromMs) / 1000 / STATS_EVERY_S);
   const recordsPer = Math.round((f.rows * 7) / steps / 32);
   return `INSERT INTO ${db}.processor_stats (ts, processor, partition, lag, records, rows, inserts, insert_seconds, insert_max_seconds, insert_errors, dead_letters)
@@ -226,7 +218,7 @@ function processorStatsSql(f: Fleet, db: string): string {
     FROM (SELECT number, number % 32 AS p, intDiv(number, 32) AS k FROM numbers(${steps * 32}))`;
 }
 
-function deadLettersSql(f: Fleet, db: string): string {
+function deadLettersSql(db: string, f: Fleet): string {
   return `INSERT INTO ${db}.dead_letters (ts, topic, partition, offset, reason, payload_hex)
     SELECT fromUnixTimestamp64Milli(toInt64(${f.fromMs} + ${U('number', 1)} * ${f.toMs - f.fromMs}), 'UTC'), 'ctpipe.events.v1', toUInt32(number % 32),
       number * 1000, 'batch: truncated message', '0a0b0c' FROM numbers(20)`;
@@ -236,30 +228,42 @@ export interface GenerateProgress {
   (line: string): void;
 }
 
+/** The fleet `o` describes, ending at `o.endMs` (default: now, to the minute). */
+export function fleetOf(o: FleetOptions): Fleet {
+  const toMs = o.endMs ?? Math.floor(Date.now() / 60_000) * 60_000;
+  return { hosts: o.hosts, rows: o.rows, hours: o.hours, fromMs: toMs - o.hours * 3_600_000, toMs };
+}
+
+/** Lifecycles [first, first + count) of `f`: the long-lived ones' refreshed rows, then the final rows. */
+export async function insertFlows(store: Store, f: Fleet, first: number, count: number): Promise<void> {
+  await store.command(refreshRowsSql(store.db, f, first, count));
+  await store.command(finalRowsSql(store.db, f, first, count));
+}
+
+/** Everything of `f` but its flows. */
+export async function insertStats(store: Store, f: Fleet): Promise<void> {
+  const statsRows = f.hosts * Math.round((f.toMs - f.fromMs) / 1000 / STATS_EVERY_S);
+  for (let first = 0; first < statsRows; first += 1_000_000) {
+    await store.command(hostStatsSql(store.db, f, first, Math.min(1_000_000, statsRows - first)));
+  }
+  for (const sql of [healthSql(store.db, f), anomaliesSql(store.db, f), processorStatsSql(store.db, f), deadLettersSql(store.db, f)]) await store.command(sql);
+}
+
 /**
  * Fills `store`'s (migrated, empty) database with a fleet; returns its time range. Flows go in
  * blocks of `block` lifecycles, each preceded by its long-lived lifecycles' refreshed rows.
  */
 export async function generateFleet(store: Store, o: FleetOptions, progress: GenerateProgress = () => undefined): Promise<Fleet> {
-  const toMs = o.endMs ?? Math.floor(Date.now() / 60_000) * 60_000;
-  const f: Fleet = { hosts: o.hosts, rows: o.rows, hours: o.hours, fromMs: toMs - o.hours * 3_600_000, toMs };
-  const db = store.db;
+  const f = fleetOf(o);
   const block = o.block ?? 1_000_000;
   const t0 = performance.now();
   for (let first = 0; first < f.rows; first += block) {
-    const count = Math.min(block, f.rows - first);
-    await store.command(refreshRowsSql(db, f, first, count));
-    await store.command(finalRowsSql(db, f, first, count));
-    const done = first + count;
+    await insertFlows(store, f, first, Math.min(block, f.rows - first));
+    const done = Math.min(f.rows, first + block);
     const s = (performance.now() - t0) / 1000;
     progress(`flows: ${done.toLocaleString()} / ${f.rows.toLocaleString()} lifecycles, ${s.toFixed(0)} s, ${Math.round(done / s).toLocaleString()} rows/s`);
   }
-  const statsRows = f.hosts * Math.round((f.toMs - f.fromMs) / 1000 / STATS_EVERY_S);
-  for (let first = 0; first < statsRows; first += 1_000_000) {
-    await store.command(hostStatsSql(f, db, first, Math.min(1_000_000, statsRows - first)));
-  }
-  progress(`host_stats: ${statsRows.toLocaleString()} rows`);
-  for (const sql of [healthSql(f, db), anomaliesSql(f, db), processorStatsSql(f, db), deadLettersSql(f, db)]) await store.command(sql);
-  progress('pipeline_health, anomalies, processor_stats, dead_letters done');
+  await insertStats(store, f);
+  progress('host_stats, pipeline_health, anomalies, processor_stats, dead_letters done');
   return f;
 }

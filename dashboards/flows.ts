@@ -9,13 +9,27 @@ export const FLOWS_UID = 'ctpipe-flows';
 const PROTO_NAME = `multiIf(proto = 6, 'tcp', proto = 17, 'udp', proto = 1, 'icmp', proto = 58, 'icmpv6', proto = 132, 'sctp', toString(proto))`;
 
 export const protoVariable = (db: string) => queryVariable('proto', 'Protocol',
-  `SELECT DISTINCT proto AS value, ${PROTO_NAME} AS text FROM ${db}.flows_1m WHERE $__timeFilter(minute) ORDER BY value`,
+  `SELECT DISTINCT proto AS value, ${PROTO_NAME} AS text FROM ${db}.flows_state_1m WHERE $__timeFilter(minute) ORDER BY value`,
   { multi: true, description: 'IP protocols seen in the time range (value: the protocol number)' });
 
-const FILTERS = `$__timeFilter(first_seen) AND ${HOSTS_FILTER}
+const SELECTED = `${HOSTS_FILTER}
   AND $__conditionalAll(proto IN (\${proto:csv}), $proto)
-  AND $__conditionalAll(conn_state IN (\${conn_state:singlequote}), $conn_state)
-  AND (\${address:sqlstring} = '' OR orig_src_text = \${address:sqlstring} OR orig_dst_text = \${address:sqlstring})`;
+  AND $__conditionalAll(conn_state IN (\${conn_state:singlequote}), $conn_state)`;
+
+/** The address as either end, on the IPv6 columns: their bloom filters skip granules (the text aliases cannot). */
+const ADDRESS = `(\${address:sqlstring} = '' OR orig_src = toIPv6OrNull(\${address:sqlstring}) OR orig_dst = toIPv6OrNull(\${address:sqlstring}))`;
+
+const FILTERS = `$__timeFilter(first_seen) AND ${SELECTED} AND ${ADDRESS}`;
+
+/**
+ * The newest 1,000 lifecycles start at or after the latest minute from which the rollup counts
+ * 1,000 finished ones (each has one row in flows FINAL); 1970 when it counts fewer. Only whole
+ * minutes of the range count, so the bound is never too late. Without an address filter only: the
+ * rollup has no addresses.
+ */
+const newestMinute = (db: string) => `(SELECT max(minute) FROM (
+    SELECT minute, sum(sum(flows)) OVER (ORDER BY minute DESC) AS newer FROM ${db}.flows_state_1m
+    WHERE $__timeFilter(minute) AND minute + 60 <= $__toTime AND ${SELECTED} GROUP BY minute) WHERE newer >= 1000)`;
 
 const COLUMNS = `flow_id, host, first_seen, ended_at, ${PROTO_NAME} AS protocol, orig_src_text AS src, orig_sport AS sport,
   orig_dst_text AS dst, orig_dport AS dport, final_tcp_state AS tcp_state, conn_state, round(duration_ms / 1000, 3) AS duration_s,
@@ -27,7 +41,7 @@ export function flowsDashboard(db: string): dashboard.Dashboard {
     .withVariable(datasourceVariable())
     .withVariable(hostVariable(db, true))
     .withVariable(protoVariable(db))
-    .withVariable(queryVariable('conn_state', 'conn_state', `SELECT DISTINCT conn_state FROM ${db}.flows_1m WHERE $__timeFilter(minute) ORDER BY conn_state`,
+    .withVariable(queryVariable('conn_state', 'conn_state', `SELECT DISTINCT conn_state FROM ${db}.flows_state_1m WHERE $__timeFilter(minute) ORDER BY conn_state`,
       { multi: true, description: 'Zeek-style connection summaries seen in the time range (docs/SCHEMA.md)' }))
     .withVariable(bucketVariable())
     .withVariable(textVariable('address', 'Address', 'An IPv4 or IPv6 address, as either end of the original direction'))
@@ -35,11 +49,12 @@ export function flowsDashboard(db: string): dashboard.Dashboard {
     .withRow(new dashboard.RowBuilder('Lifecycles'))
     .withPanel(timeseries({ title: 'Connections by conn_state', description: 'Finished connections per bucket by conn_state, from the per-minute rollup (fast over long ranges)', unit: units.Short, w: 24, h: 7, stack: true,
       sql: [`SELECT toStartOfInterval(minute, INTERVAL \${bucket} second) AS time, conn_state, sum(flows) AS connections
-             FROM ${db}.flows_1m WHERE $__timeFilter(minute) AND ${HOSTS_FILTER} AND $__conditionalAll(proto IN (\${proto:csv}), $proto)
+             FROM ${db}.flows_state_1m WHERE $__timeFilter(minute) AND ${HOSTS_FILTER} AND $__conditionalAll(proto IN (\${proto:csv}), $proto)
              GROUP BY time, conn_state ORDER BY time`] }))
     .withPanel(tablePanel({ title: 'Connections', description: 'The newest 1,000 lifecycles matching the filters; a flow id opens it with its related flows', unit: units.Short, w: 24, h: 12,
       links: [{ column: 'flow_id', title: 'This flow and its related flows', url: toFlow }, { column: 'master_flow_id', title: 'The master connection', url: toFlow }],
-      sql: `SELECT ${COLUMNS} FROM ${db}.flows FINAL WHERE ${FILTERS} ORDER BY first_seen DESC LIMIT 1000` }))
+      sql: `SELECT ${COLUMNS} FROM ${db}.flows FINAL WHERE ${FILTERS}
+            AND (\${address:sqlstring} != '' OR first_seen >= ${newestMinute(db)}) ORDER BY first_seen DESC LIMIT 1000` }))
     .withPanel(tablePanel({ title: 'Selected flow and its related flows', description: 'The flow named in the Flow id box, its master, and every flow related to it', unit: units.Short, w: 24, h: 8,
       links: [{ column: 'flow_id', title: 'Open this flow', url: toFlow }],
       sql: `SELECT ${COLUMNS} FROM ${db}.flows FINAL
