@@ -14,7 +14,8 @@ import { TOP_HOSTS } from '../../dashboards/fleet.js';
 import { dashboards } from '../../dashboards/generate.js';
 import { queriesOf } from '../../dashboards/lint.js';
 import { expand, type Variable } from '../../dashboards/macros.js';
-import { resolveVariables } from '../../dashboards/run-queries.js';
+import { REPORT_PANELS } from '../../dashboards/report.js';
+import { resolveVariables, runDashboard } from '../../dashboards/run-queries.js';
 import { migrate } from '../../processor/clickhouse/migrate.js';
 import { openStore } from '../../processor/clickhouse/store.js';
 import type { Store } from '../../processor/store.js';
@@ -153,6 +154,20 @@ describe('dashboard queries rewritten for fleet scale give the answers of the qu
       }
     }
     expect(compared).toBe(2 * Object.keys(BY_HOST).length);
+  });
+
+  it('ctpipe report runs only the queries of the panels it shows (no heatmap, variables or annotations run again)', async () => {
+    const d = dashboards('ctpipe').find((x) => x.uid === 'ctpipe-host')!;
+    const at = { fromMs: fleet.toMs - 3_600_000, toMs: fleet.toMs, intervalMs: 60_000 };
+    const vars = await resolveVariables(store, d, at, 'all');
+    const seen: string[] = [];
+    const counting = { queryWithMeta: (sql: string) => (seen.push(sql), store.queryWithMeta(sql)) };
+    const keep = REPORT_PANELS['ctpipe-host']!;
+    const results = await runDashboard(counting, d, { ...at, vars }, keep);
+    const shown = queriesOf(d).filter((q) => q.panel && keep(q.panel));
+    expect(shown.length).toBeLessThan(queriesOf(d).length - 3); // variables, the annotation and the heatmap left out
+    expect(seen).toHaveLength(shown.length);
+    expect(results.map((r) => r.where)).toEqual(shown.map((q) => q.where));
   });
 
   it('the newest lifecycles fill the table where the range holds more than 1,000, so the bound from the rollup applied', async () => {
