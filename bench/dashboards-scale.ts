@@ -6,7 +6,8 @@
  *
  * Queries run as the tests and `ctpipe report` run them (dashboards/run-queries.ts), over the last
  * 24 h and 6 h of the data, with the variables at "All" and with the host variable at the busiest
- * host (fw-0001); the interval is the report's (the range over 200 points). Each query: one warm-up
+ * host (fw-0001), and for the Flow explorer with an address and with a flow id in its boxes; the
+ * interval is the report's (the range over 200 points). Each query: one warm-up
  * (which also counts the rows it read, from chDB's SelectedRows profile event), then the median of
  * `runs` timed runs; a query over 5 s in the warm-up is timed once more only.
  *
@@ -50,7 +51,7 @@ export interface QueryTiming {
   dashboard: string;
   query: string;
   range: string;
-  vars: 'all' | 'host';
+  vars: Pick;
   seconds: number;
   runs: number[];
   rowsRead?: number;
@@ -101,6 +102,12 @@ export function parseScaleArgs(argv: string[]): ScaleOptions {
     only: values.only?.split(','),
   };
 }
+
+/**
+ * The variables of a run: all at "All"; the host at the busiest; for the Flow explorer also an
+ * address (a client of the busiest host) and a flow id (an FTP control connection) in its boxes.
+ */
+type Pick = 'all' | 'host' | 'address' | 'flow';
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -171,13 +178,18 @@ class TimingClient {
 
 async function measure(store: Store, f: Fleet, o: ScaleOptions, log: (s: string) => void): Promise<QueryTiming[]> {
   const out: QueryTiming[] = [];
+  const [text] = await store.query<{ address: string; flow: string }>(`SELECT
+      (SELECT orig_src_text FROM ${DB}.flows WHERE host = '${BUSIEST_HOST}' AND first_seen >= fromUnixTimestamp64Milli(${f.toMs - 3_600_000}) LIMIT 1) AS address,
+      (SELECT flow_id FROM ${DB}.flows WHERE helper = 'ftp' AND first_seen >= fromUnixTimestamp64Milli(${f.toMs - 3_600_000}) LIMIT 1) AS flow`);
   for (const d of dashboards(DB)) {
     if (o.only && !o.only.includes(d.uid!)) continue;
-    const multiHost = d.templating?.list?.some((v) => v.name === 'host' && v.multi);
+    const names = new Set((d.templating?.list ?? []).map((v) => v.name));
+    const picks: Pick[] = d.templating?.list?.some((v) => v.name === 'host' && v.multi) ? ['all', 'host'] : ['all'];
+    if (names.has('address') && names.has('flow')) picks.push('address', 'flow');
     for (const hours of [24, 6]) {
       const ctx = { fromMs: f.toMs - hours * 3_600_000, toMs: f.toMs, intervalMs: Math.max(1000, Math.round((hours * 3_600_000) / 200 / 1000) * 1000) };
-      for (const pick of multiHost ? (['all', 'host'] as const) : (['all'] as const)) {
-        const vars = await resolveVariables(store, d, ctx, 'all');
+      for (const pick of picks) {
+        const vars = await resolveVariables(store, d, ctx, 'all', { address: pick === 'address' ? text!.address : '', flow: pick === 'flow' ? text!.flow : '' });
         if (pick === 'host') vars.host = { values: [BUSIEST_HOST] };
         const replay = new Map<string, { meta: ColumnMeta[]; rows: Record<string, unknown>[] }>();
         const probe = new TimingClient(store, true, replay);
@@ -207,7 +219,7 @@ async function measure(store: Store, f: Fleet, o: ScaleOptions, log: (s: string)
 }
 
 const fmtRows = (n: number | undefined) => (n === undefined ? '' : n >= 1e6 ? `${(n / 1e6).toFixed(1)}M` : n >= 1e3 ? `${(n / 1e3).toFixed(0)}k` : String(n));
-const row = (t: QueryTiming) => `${t.dashboard.padEnd(17)} ${t.query.slice(0, 58).padEnd(58)} ${t.range.padStart(3)} ${t.vars.padEnd(4)} ${t.seconds.toFixed(3).padStart(7)} s ${fmtRows(t.rowsRead).padStart(7)} read ${fmtRows(t.rowsOut).padStart(6)} out  ${t.verdict}${t.error ? `: ${t.error.slice(0, 120)}` : ''}`;
+const row = (t: QueryTiming) => `${t.dashboard.padEnd(17)} ${t.query.slice(0, 58).padEnd(58)} ${t.range.padStart(3)} ${t.vars.padEnd(7)} ${t.seconds.toFixed(3).padStart(7)} s ${fmtRows(t.rowsRead).padStart(7)} read ${fmtRows(t.rowsOut).padStart(6)} out  ${t.verdict}${t.error ? `: ${t.error.slice(0, 120)}` : ''}`;
 
 function runReport(dir: string, f: Fleet, runs: number, log: (s: string) => void): DashboardsScaleResult['report'] {
   const file = path.join(dir, 'report.html');
@@ -259,7 +271,7 @@ export async function runDashboardsScale(argv: string[], log: (s: string) => voi
     const mergeWaitSeconds = await waitForMerges(store, log);
     const tables = await tableSizes(store);
     for (const t of tables) log(`${t.table.padEnd(22)} ${t.rows.toLocaleString().padStart(13)} rows ${String(t.parts).padStart(4)} parts ${(t.bytes / 2 ** 20).toFixed(1).padStart(9)} MiB`);
-    log(`${'dashboard'.padEnd(17)} ${'query'.padEnd(58)} rng vars ${'median'.padStart(9)} ${'rows read'.padStart(12)} ${'rows out'.padStart(10)}  verdict (goal ${GOAL_S} s)`);
+    log(`${'dashboard'.padEnd(17)} ${'query'.padEnd(58)} rng vars    ${'median'.padStart(9)} ${'rows read'.padStart(12)} ${'rows out'.padStart(10)}  verdict (goal ${GOAL_S} s)`);
     const queries = await measure(store, fleet, o, log);
     result = { label: o.label, options: o, fleet, loadBefore, loadAfter: [], generationSeconds, migrationSeconds, mergeWaitSeconds, tables, queries };
   } finally {
