@@ -8,13 +8,14 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import type * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fleetOf, insertFlows, insertStats, type Fleet } from '../../bench/synthetic-fleet.js';
 import { TOP_HOSTS } from '../../dashboards/fleet.js';
 import { dashboards } from '../../dashboards/generate.js';
 import { queriesOf } from '../../dashboards/lint.js';
 import { expand, type Variable } from '../../dashboards/macros.js';
-import { REPORT_PANELS } from '../../dashboards/report.js';
+import { REPORT_PANELS, renderReport } from '../../dashboards/report.js';
 import { resolveVariables, runDashboard } from '../../dashboards/run-queries.js';
 import { migrate } from '../../processor/clickhouse/migrate.js';
 import { openStore } from '../../processor/clickhouse/store.js';
@@ -54,6 +55,17 @@ function expectSameTop(got: Record<string, unknown>[], want: Record<string, unkn
   const above = (rows: Record<string, unknown>[]) => sorted(rows.filter((r) => Number(r[count]) > cut));
   expect(above(got), where).toEqual(above(want));
 }
+
+describe('ctpipe report at fleet scale', () => {
+  it('draws a chart of a thousand hosts\' series (its first ten) without spreading 200,000 points into an argument list', () => {
+    const panel = { id: 1, type: 'timeseries', title: 'by host', gridPos: { h: 8, w: 12, x: 0, y: 0 } } as unknown as dashboard.Panel;
+    const rows = Array.from({ length: 200_000 }, (_, i) => ({ time: new Date(Date.UTC(2026, 11, 4) + (i % 200) * 432_000).toISOString().replace('T', ' ').slice(0, 19), host: `fw-${Math.floor(i / 200)}`, v: i % 7 }));
+    const meta = [{ name: 'time', type: 'DateTime' }, { name: 'host', type: 'String' }, { name: 'v', type: 'Float64' }];
+    const html = renderReport([{ title: 'Fleet', results: [{ where: 'w', panel, format: 0, sql: '', meta, rows }] }], { fromMs: 0, toMs: 1, store: 'chdb:x' });
+    expect(html.match(/<path class="series"/g)).toHaveLength(10);
+    expect(html).toContain('>6</text>'); // the axis spans the drawn values
+  });
+});
 
 describe('dashboard queries rewritten for fleet scale give the answers of the queries they replace', () => {
   let dir: string;
