@@ -78,7 +78,7 @@ export interface DashboardsScaleResult {
   mergeWaitSeconds: number;
   tables: TableSize[];
   queries: QueryTiming[];
-  report?: { seconds: number; runs: number[]; command: string; output: string; verdict: string };
+  report?: { seconds: number; runs: number[]; command: string; output: string; verdict: string; error?: string };
 }
 
 export function parseScaleArgs(argv: string[]): ScaleOptions {
@@ -230,7 +230,11 @@ function runReport(dir: string, f: Fleet, runs: number, log: (s: string) => void
     const t0 = performance.now();
     const r = spawnSync(process.execPath, args, { cwd: packageRoot(), encoding: 'utf8' });
     const s = (performance.now() - t0) / 1000;
-    if (r.status !== 0) throw new Error(`ctpipe report failed (${r.status}): ${r.stderr.slice(0, 2000)}`);
+    if (r.status !== 0) {
+      const error = `exit ${r.status}: ${r.stderr.trim().slice(0, 2000)}`;
+      log(`report run ${i + 1}: failed after ${s.toFixed(2)} s: ${error}`);
+      return { seconds: s, runs: [s], command: `node ${args.join(' ')}`, output: r.stdout.trim(), verdict: 'FAILED', error };
+    }
     output = r.stdout.trim();
     times.push(s);
     log(`report run ${i + 1}: ${s.toFixed(2)} s, ${statSync(file).size.toLocaleString()} bytes: ${output}`);
