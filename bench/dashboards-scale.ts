@@ -120,13 +120,16 @@ async function selectedRows(store: Store): Promise<number> {
   return Number(r?.v ?? 0);
 }
 
+/** Waits for the merges and mutations under way (a migration's MATERIALIZE INDEX is one). */
 async function waitForMerges(store: Store, log: (s: string) => void, maxS = 3600): Promise<number> {
   const t0 = performance.now();
   for (;;) {
-    const [m] = await store.query<{ n: string }>(`SELECT count() AS n FROM system.merges WHERE database = '${DB}'`);
+    const [m] = await store.query<{ merges: string; mutations: string }>(`SELECT
+      (SELECT count() FROM system.merges WHERE database = '${DB}') AS merges,
+      (SELECT count() FROM system.mutations WHERE database = '${DB}' AND NOT is_done) AS mutations`);
     const s = (performance.now() - t0) / 1000;
-    if (Number(m?.n) === 0 || s > maxS) return s;
-    log(`waiting for ${m?.n} merges (${s.toFixed(0)} s)`);
+    if ((Number(m?.merges) === 0 && Number(m?.mutations) === 0) || s > maxS) return s;
+    log(`waiting for ${m?.merges} merges and ${m?.mutations} mutations (${s.toFixed(0)} s)`);
     await new Promise((r) => setTimeout(r, 15_000));
   }
 }

@@ -270,6 +270,25 @@ export const MIGRATIONS: Migration[] = [
       ];
     },
   },
+  {
+    version: 6,
+    description: 'one bloom filter over both addresses (instead of one each) and one over flow_id and master_flow_id, for lookups across the fleet',
+    statements: (c) => {
+      const alter = `ALTER TABLE ${c.db}.${c.cluster ? 'flows_local' : 'flows'}${onCluster(c)}`;
+      return [
+        // "src = X OR dst = X" skipped granules only when both sides are in one index: with one index
+        // each, ClickHouse read three quarters of a fleet's granules for an address seen on one host.
+        `${alter} ADD INDEX IF NOT EXISTS addresses_bf (orig_src, orig_dst) TYPE bloom_filter(0.01) GRANULARITY 4`,
+        // A flow with its master and related flows (the Flow explorer's flow id) without reading every flow_id.
+        `${alter} ADD INDEX IF NOT EXISTS flow_ids_bf (flow_id, master_flow_id) TYPE bloom_filter(0.01) GRANULARITY 4`,
+        // For the parts stored before: a mutation in the background (new parts have the indexes).
+        `${alter} MATERIALIZE INDEX addresses_bf`,
+        `${alter} MATERIALIZE INDEX flow_ids_bf`,
+        `${alter} DROP INDEX IF EXISTS orig_src_bf`,
+        `${alter} DROP INDEX IF EXISTS orig_dst_bf`,
+      ];
+    },
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

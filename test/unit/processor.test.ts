@@ -120,7 +120,7 @@ describe('schema', () => {
     // flows_state_1m (version 5) is filled from flows_1m at the upgrade, then by its view
     expect(await q(`SELECT sum(flows) n FROM ctpipe_v1.flows_state_1m`)).toEqual([{ n: '4' }]);
     const idx = await q<{ name: string }>(`SELECT name FROM system.data_skipping_indices WHERE database = 'ctpipe_v1' AND table = 'flows' ORDER BY name`);
-    expect(idx.map((i) => i.name)).toEqual(['orig_dport_set', 'orig_dst_bf', 'orig_src_bf']);
+    expect(idx.map((i) => i.name)).toEqual(['addresses_bf', 'flow_ids_bf', 'orig_dport_set']); // version 6: one bloom filter for both addresses
     expect(await migrate(store, old)).toMatchObject({ applied: [] });
   });
 
