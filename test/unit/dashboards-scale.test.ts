@@ -31,6 +31,7 @@ const BEFORE: Record<string, string> = {
   'ctpipe-flows variable conn_state': 'SELECT DISTINCT conn_state FROM ctpipe.flows_1m WHERE $__timeFilter(minute) ORDER BY conn_state',
   'ctpipe-flows panel 2 "Connections by conn_state" A': 'SELECT toStartOfInterval(minute, INTERVAL ${bucket} second) AS time, conn_state, sum(flows) AS connections FROM ctpipe.flows_1m WHERE $__timeFilter(minute) AND $__conditionalAll(host IN (${host:singlequote}), $host) AND $__conditionalAll(proto IN (${proto:csv}), $proto) GROUP BY time, conn_state ORDER BY time',
   'ctpipe-flows panel 3 "Connections" A': "SELECT flow_id, host, first_seen, ended_at, multiIf(proto = 6, 'tcp', proto = 17, 'udp', proto = 1, 'icmp', proto = 58, 'icmpv6', proto = 132, 'sctp', toString(proto)) AS protocol, orig_src_text AS src, orig_sport AS sport, orig_dst_text AS dst, orig_dport AS dport, final_tcp_state AS tcp_state, conn_state, round(duration_ms / 1000, 3) AS duration_s, orig_bytes + reply_bytes AS bytes, helper, related, master_flow_id FROM ctpipe.flows FINAL WHERE $__timeFilter(first_seen) AND $__conditionalAll(host IN (${host:singlequote}), $host) AND $__conditionalAll(proto IN (${proto:csv}), $proto) AND $__conditionalAll(conn_state IN (${conn_state:singlequote}), $conn_state) AND (${address:sqlstring} = '' OR orig_src_text = ${address:sqlstring} OR orig_dst_text = ${address:sqlstring}) ORDER BY first_seen DESC LIMIT 1000",
+  'ctpipe-flows panel 4 "Selected flow and its related flows" A': "SELECT flow_id, host, first_seen, ended_at, multiIf(proto = 6, 'tcp', proto = 17, 'udp', proto = 1, 'icmp', proto = 58, 'icmpv6', proto = 132, 'sctp', toString(proto)) AS protocol, orig_src_text AS src, orig_sport AS sport, orig_dst_text AS dst, orig_dport AS dport, final_tcp_state AS tcp_state, conn_state, round(duration_ms / 1000, 3) AS duration_s, orig_bytes + reply_bytes AS bytes, helper, related, master_flow_id FROM ctpipe.flows FINAL WHERE $__timeFilter(first_seen) AND ${flow:sqlstring} != '' AND (flow_id = ${flow:sqlstring} OR master_flow_id = ${flow:sqlstring} OR flow_id IN (SELECT master_flow_id FROM ctpipe.flows WHERE flow_id = ${flow:sqlstring})) ORDER BY first_seen LIMIT 1000",
 };
 
 /**
@@ -108,7 +109,10 @@ describe('dashboard queries rewritten for fleet scale give the answers of the qu
     expect(Number(v!.rows)).toBeGreaterThan(Number(v!.flows));
   });
 
-  const cases: { name: string; range: () => [number, number]; pick: (vars: Record<string, Variable>) => void; address?: string }[] = [
+  /** An FTP control connection of the busiest host with its data connections (the Flow id box). */
+  const ftpMaster = async () => (await store.query<{ m: string }>("SELECT master_flow_id m FROM ctpipe.flows WHERE host = 'fw-0001' AND related AND master_flow_id != '' ORDER BY first_seen DESC LIMIT 1"))[0]!.m;
+
+  const cases: { name: string; range: () => [number, number]; pick: (vars: Record<string, Variable>) => void; address?: string; flow?: boolean }[] = [
     { name: 'the whole range, all hosts', range: () => [fleet.fromMs, fleet.toMs], pick: () => undefined },
     { name: 'an hour ending mid-minute, all hosts', range: () => [fleet.toMs - 3_630_500, fleet.toMs - 30_500], pick: () => undefined },
     { name: 'the whole range, the busiest host', range: () => [fleet.fromMs, fleet.toMs], pick: (v) => void (v.host = { values: ['fw-0001'] }) },
@@ -118,6 +122,7 @@ describe('dashboard queries rewritten for fleet scale give the answers of the qu
     },
     { name: 'a rare conn_state on one host (fewer than 1,000 lifecycles)', range: () => [fleet.fromMs, fleet.toMs], pick: (v) => Object.assign(v, { host: { values: ['fw-0003'] }, conn_state: { values: ['OTH'] } }) },
     { name: 'an address, all hosts', range: () => [fleet.fromMs, fleet.toMs], pick: () => undefined, address: '198.18.0.0' },
+    { name: 'a flow id with its master and related flows, all hosts', range: () => [fleet.fromMs, fleet.toMs], pick: () => undefined, flow: true },
   ];
 
   for (const c of cases) {
@@ -126,7 +131,7 @@ describe('dashboard queries rewritten for fleet scale give the answers of the qu
       const at = { fromMs, toMs, intervalMs: 60_000 };
       let compared = 0;
       for (const d of dashboards('ctpipe')) {
-        const vars = await resolveVariables(store, d, at, 'all', { address: c.address ?? '' });
+        const vars = await resolveVariables(store, d, at, 'all', { address: c.address ?? '', flow: c.flow ? await ftpMaster() : '' });
         c.pick(vars);
         // a single-value host variable (Host detail) takes the first of the hosts picked
         if (!d.templating?.list?.find((v) => v.name === 'host')?.multi) vars.host = { values: vars.host!.values.slice(0, 1) };
@@ -137,8 +142,9 @@ describe('dashboard queries rewritten for fleet scale give the answers of the qu
           const run = async (sql: string) => (await store.queryWithMeta(expand(sql, { ...at, vars }))).rows;
           const [got, want] = [await run(q.sql), await run(before)];
           if (q.where.includes('Top peers')) expectSameTop(got, want, 'connections', q.where);
-          else if (q.where.includes('"Connections" A')) expect(got, q.where).toEqual(want); // ordered by first_seen, unique here
+          else if (/"(Connections|Selected flow and its related flows)" A/.test(q.where)) expect(got, q.where).toEqual(want); // ordered by first_seen, unique here
           else expect(sorted(got), q.where).toEqual(sorted(want));
+          if (c.flow && q.where.includes('Selected flow')) expect(got.length, q.where).toBeGreaterThan(1); // the master and its data connection
           compared++;
         }
       }
