@@ -181,9 +181,11 @@ class TimingClient {
 
 async function measure(store: Store, f: Fleet, o: ScaleOptions, log: (s: string) => void): Promise<QueryTiming[]> {
   const out: QueryTiming[] = [];
+  // the newest of each kind, so that every run asks for the same ones
   const [text] = await store.query<{ address: string; flow: string }>(`SELECT
-      (SELECT orig_src_text FROM ${DB}.flows WHERE host = '${BUSIEST_HOST}' AND first_seen >= fromUnixTimestamp64Milli(${f.toMs - 3_600_000}) LIMIT 1) AS address,
-      (SELECT flow_id FROM ${DB}.flows WHERE helper = 'ftp' AND first_seen >= fromUnixTimestamp64Milli(${f.toMs - 3_600_000}) LIMIT 1) AS flow`);
+      (SELECT orig_src_text FROM ${DB}.flows WHERE host = '${BUSIEST_HOST}' AND first_seen >= fromUnixTimestamp64Milli(${f.toMs - 3_600_000}) ORDER BY first_seen DESC LIMIT 1) AS address,
+      (SELECT flow_id FROM ${DB}.flows WHERE helper = 'ftp' AND first_seen >= fromUnixTimestamp64Milli(${f.toMs - 3_600_000}) ORDER BY first_seen DESC LIMIT 1) AS flow`);
+  log(`Flow explorer boxes: address ${text!.address}, flow ${text!.flow}`);
   for (const d of dashboards(DB)) {
     if (o.only && !o.only.includes(d.uid!)) continue;
     const names = new Set((d.templating?.list ?? []).map((v) => v.name));
