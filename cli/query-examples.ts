@@ -19,7 +19,7 @@ export const EXAMPLES: Record<string, Example> = {
   'conn-states': {
     description: 'connections by protocol and conn_state in the last {hours} hours (per-minute rollup)',
     params: { hours: '24' },
-    sql: (db) => `SELECT proto, conn_state, sum(flows) AS connections FROM ${db}.flows_1m
+    sql: (db) => `SELECT proto, conn_state, sum(flows) AS connections FROM ${db}.flows_state_1m
       WHERE minute >= now() - INTERVAL {hours:UInt32} HOUR GROUP BY proto, conn_state ORDER BY connections DESC`,
   },
   'open-anomalies': {

@@ -48,8 +48,9 @@ export function hostDashboard(db: string): dashboard.Dashboard {
       sql: `SELECT orig_dport AS port, sum(flows) AS connections, sum(orig_bytes + reply_bytes) AS bytes FROM ${db}.flows_1m
             WHERE ${HOST} AND $__timeFilter(minute) GROUP BY port ORDER BY connections DESC LIMIT 15` }))
     .withPanel(tablePanel({ title: 'Top peers', description: 'Destinations by connections and bytes', unit: units.Short, w: 8, h: 9,
-      sql: `SELECT orig_dst_text AS peer, count() AS connections, sum(orig_bytes + reply_bytes) AS bytes FROM ${db}.flows FINAL
-            WHERE ${HOST} AND $__timeFilter(first_seen) GROUP BY peer ORDER BY connections DESC LIMIT 15` }))
+      // grouped by the address itself: its text form is made for the 15 rows shown, not for every flow
+      sql: `SELECT replaceRegexpOne(toString(orig_dst), '^::ffff:', '') AS peer, count() AS connections, sum(orig_bytes + reply_bytes) AS bytes
+            FROM ${db}.flows FINAL WHERE ${HOST} AND $__timeFilter(first_seen) GROUP BY orig_dst ORDER BY connections DESC LIMIT 15` }))
     .withPanel(timeseries({ title: 'Related flows by helper', description: 'RELATED connections (FTP data, SIP media, ...) by the helper of their master connection', unit: units.Short, w: 8, h: 9, stack: true,
       sql: [`SELECT $__timeInterval(c.first_seen) AS time, if(m.helper = '', 'unknown master', m.helper) AS helper, count() AS related
              FROM ${db}.flows AS c FINAL

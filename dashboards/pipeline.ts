@@ -5,7 +5,7 @@
  */
 import * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
 import * as units from '@grafana/grafana-foundation-sdk/units';
-import { hostVariable, HOSTS_FILTER } from './fleet.js';
+import { hostVariable, HOSTS_FILTER, TOP_HOSTS, topHosts } from './fleet.js';
 import { datasourceVariable, finish, newDashboard, stat, tablePanel, timeseries } from './panels.js';
 
 export const PIPELINE_UID = 'ctpipe-pipeline';
@@ -18,9 +18,9 @@ export function pipelineDashboard(db: string): dashboard.Dashboard {
     .withVariable(datasourceVariable())
     .withVariable(hostVariable(db, true))
     .withRow(new dashboard.RowBuilder('Collectors'))
-    .withPanel(timeseries({ title: 'Collector events/s by host', description: 'Conntrack events each collector decoded per second', unit: units.OpsPerSecond, w: 12, h: 8,
+    .withPanel(timeseries({ title: 'Collector events/s by host', description: `Conntrack events each collector decoded per second, the ${TOP_HOSTS} busiest of the hosts selected`, unit: units.OpsPerSecond, w: 12, h: 8,
       sql: [`SELECT $__timeInterval(ts) AS time, host, sum(collector_events) / $__interval_s AS events_per_s FROM ${db}.host_stats
-             WHERE $__timeFilter(ts) AND ${HOSTS_FILTER} GROUP BY time, host ORDER BY time`] }))
+             WHERE $__timeFilter(ts) AND ${HOSTS_FILTER} AND ${topHosts(`${db}.host_stats`, 'ts', 'sum(collector_events)')} GROUP BY time, host ORDER BY time`] }))
     .withPanel(timeseries({ title: 'Losses and gaps', description: 'Events the collectors reported lost (kernel overruns, rejected records) and sequence numbers that never reached a processor', unit: units.Short, w: 12, h: 8,
       steps: [[null, 'green'], [1, 'red']],
       sql: [`SELECT $__timeInterval(ts) AS time, kind, sum(count) AS records FROM ${db}.pipeline_health

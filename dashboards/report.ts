@@ -47,20 +47,31 @@ function toSeries(r: Result): [string, [number, number][]][] {
   return [...series];
 }
 
-/** One chart for all the panel's queries (A, B, ...): their series together, as Grafana draws them. */
+/** [min, max] of `i`th values, by a loop: a fleet's points are too many to spread into Math.min's arguments. */
+function extent(points: [number, number][], i: 0 | 1): [number, number] {
+  let [lo, hi] = [Infinity, -Infinity];
+  for (const p of points) {
+    lo = Math.min(lo, p[i]);
+    hi = Math.max(hi, p[i]);
+  }
+  return [lo, hi];
+}
+
+/** One chart for all the panel's queries (A, B, ...): their series together, as Grafana draws them (the first ten). */
 function timeSeriesSvg(results: Result[], points: boolean): string {
-  const series = results.flatMap(toSeries);
+  const series = results.flatMap(toSeries).slice(0, COLORS.length);
   const all = series.flatMap(([, p]) => p);
   if (all.length === 0) return '<p class="empty">no data</p>';
-  const [t0, t1] = [Math.min(...all.map((p) => p[0])), Math.max(...all.map((p) => p[0]))];
-  const [v0, v1] = [Math.min(0, ...all.map((p) => p[1])), Math.max(...all.map((p) => p[1]))];
+  const [t0, t1] = extent(all, 0);
+  const [lo, v1] = extent(all, 1);
+  const v0 = Math.min(0, lo);
   const x = (t: number) => PAD.l + ((t - t0) / Math.max(1, t1 - t0)) * (W - PAD.l - PAD.r);
   const y = (v: number) => H - PAD.b - ((v - v0) / Math.max(1e-9, v1 - v0)) * (H - PAD.t - PAD.b);
   const hhmm = (t: number) => new Date(t).toISOString().slice(11, 16);
-  const marks = series.slice(0, COLORS.length).map(([, p], i) => points
+  const marks = series.map(([, p], i) => points
     ? p.map(([t, v]) => `<circle cx="${x(t).toFixed(1)}" cy="${y(v).toFixed(1)}" r="1.5" fill="${COLORS[i]}"/>`).join('')
     : `<path class="series" fill="none" stroke="${COLORS[i]}" stroke-width="1.5" d="${p.map(([t, v], k) => `${k ? 'L' : 'M'}${x(t).toFixed(1)},${y(v).toFixed(1)}`).join('')}"/>`).join('');
-  const legend = series.slice(0, COLORS.length).map(([name], i) => `<span><i style="background:${COLORS[i]}"></i>${esc(name)}</span>`).join('');
+  const legend = series.map(([name], i) => `<span><i style="background:${COLORS[i]}"></i>${esc(name)}</span>`).join('');
   return `<svg class="chart" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img">
 <line x1="${PAD.l}" y1="${H - PAD.b}" x2="${W - PAD.r}" y2="${H - PAD.b}" stroke="#999"/><line x1="${PAD.l}" y1="${PAD.t}" x2="${PAD.l}" y2="${H - PAD.b}" stroke="#999"/>
 <text x="${PAD.l - 4}" y="${PAD.t + 8}" text-anchor="end">${fmt(v1)}</text><text x="${PAD.l - 4}" y="${H - PAD.b}" text-anchor="end">${fmt(v0)}</text>

@@ -41,10 +41,11 @@ export async function resolveVariables(ch: QueryClient, d: dashboard.Dashboard, 
   return vars;
 }
 
-/** Every panel, annotation and variable query of `d`, expanded and run. */
-export async function runDashboard(ch: QueryClient, d: dashboard.Dashboard, ctx: ExpandContext): Promise<Result[]> {
+/** Every panel, annotation and variable query of `d` (or those of the panels `keep` takes), expanded and run. */
+export async function runDashboard(ch: QueryClient, d: dashboard.Dashboard, ctx: ExpandContext, keep?: (p: dashboard.Panel) => boolean): Promise<Result[]> {
   const out: Result[] = [];
   for (const q of queriesOf(d)) {
+    if (keep && !(q.panel && keep(q.panel))) continue;
     const sql = expand(q.sql, ctx);
     try {
       out.push({ where: q.where, panel: q.panel, format: q.format, sql, ...(await ch.queryWithMeta(sql)) });

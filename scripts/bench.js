@@ -9,8 +9,9 @@ import { runLifecycle } from '../dist/bench/lifecycle.js';
 import { runE2e } from '../dist/bench/e2e.js';
 import { runFreshness } from '../dist/bench/freshness.js';
 import { runScaling } from '../dist/bench/scaling.js';
+import { runDashboardsScale } from '../dist/bench/dashboards-scale.js';
 
-const only = process.argv[2]; // decode | publish | lifecycle | e2e | freshness | storm | scaling
+const only = process.argv[2]; // decode | publish | lifecycle | e2e | freshness | storm | scaling | dashboards-scale
 const out = { date: new Date().toISOString(), machine: `${os.cpus().length} x ${os.cpus()[0]?.model ?? '?'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.type()} ${os.release()}`, node: process.version };
 if (!only || only === 'decode') {
   out.decode = runDecode();
@@ -42,8 +43,14 @@ if (!only || only === 'scaling') {
   out.scaling = await runScaling((line) => console.log(line));
   console.table(out.scaling);
 }
+// Named only: 100M rows take most of an hour to generate and about 15 GB (options after the name,
+// e.g. `npm run bench -- dashboards-scale --scale 0.01`; bench/dashboards-scale.ts).
+if (only === 'dashboards-scale') {
+  out.dashboardsScale = await runDashboardsScale(process.argv.slice(3));
+}
 mkdirSync('bench/results', { recursive: true });
-const file = `bench/results/${out.date.slice(0, 10)}${only ? `-${only}` : ''}.json`;
+const label = out.dashboardsScale?.label ? `-${out.dashboardsScale.label}` : '';
+const file = `bench/results/${out.date.slice(0, 10)}${only ? `-${only}` : ''}${label}.json`;
 writeFileSync(file, JSON.stringify(out, null, 2) + '\n');
 console.log(`saved ${file}`);
 process.exit(0);

@@ -52,7 +52,7 @@ export async function runReport(cfg: Config, own: Record<string, unknown>): Prom
       const ctx = { fromMs, toMs, intervalMs };
       const vars = await resolveVariables(store, d, ctx, 'all');
       if (own['report-host'] && vars.host && !vars.host.all) vars.host = { values: [String(own['report-host'])] };
-      const results = (await runDashboard(store, d, { ...ctx, vars })).filter((r) => r.panel && keep(r.panel));
+      const results = await runDashboard(store, d, { ...ctx, vars }, keep); // only the panels shown
       const host = vars.host && !vars.host.all ? `: ${vars.host.values[0] ?? 'no host'}` : '';
       sections.push({ title: `${d.title!.replace('ctpipe / ', '')}${host}`, results });
     }

@@ -244,6 +244,53 @@ export const MIGRATIONS: Migration[] = [
   },
   {
     version: 5,
+    description: 'flows_state_1m: per-minute flows by host, protocol and conn_state (flows_1m without the port), for fleet-wide panels',
+    statements: (c) => {
+      const f1m = c.cluster ? 'flows_1m_local' : 'flows_1m';
+      const sums = 'sum(flows) AS flows, sum(related) AS related, sum(orig_bytes) AS orig_bytes, sum(reply_bytes) AS reply_bytes, ' +
+        'sum(orig_packets) AS orig_packets, sum(reply_packets) AS reply_packets, sum(duration_ms_sum) AS duration_ms_sum';
+      return [
+        // flows_1m keeps a row per destination port: about a third as many rows as flows at fleet
+        // scale, too many for fleet-wide panels; without the port a host's minute has a few rows.
+        ...table(c, 'flows_state_1m', `
+          host LowCardinality(String), minute DateTime('UTC'), proto UInt8, conn_state LowCardinality(String),
+          flows UInt64, related UInt64, orig_bytes UInt64, reply_bytes UInt64, orig_packets UInt64, reply_packets UInt64,
+          duration_ms_sum Float64`,
+        'SummingMergeTree', '',
+        `PARTITION BY toYYYYMM(minute) ORDER BY (host, minute, proto, conn_state)
+         TTL minute + INTERVAL ${c.flowsTtlDays * 12} DAY ${DEDUP}`,
+        'cityHash64(host)'),
+        // The minutes stored so far, once (empty: a rerun after a failure does not add them twice);
+        // through the Distributed tables on a cluster, which shard by host as flows_1m does.
+        `INSERT INTO ${c.db}.flows_state_1m SELECT host, minute, proto, conn_state, ${sums} FROM ${c.db}.flows_1m
+          WHERE (SELECT count() FROM ${c.db}.flows_state_1m) = 0 GROUP BY host, minute, proto, conn_state`,
+        // Fed from flows_1m's insert blocks (already aggregated), as fleet_1m is: no second view on flows.
+        `CREATE MATERIALIZED VIEW IF NOT EXISTS ${c.db}.flows_state_1m_mv${onCluster(c)} TO ${c.db}.${c.cluster ? 'flows_state_1m_local' : 'flows_state_1m'} AS
+          SELECT host, minute, proto, conn_state, ${sums} FROM ${c.db}.${f1m} GROUP BY host, minute, proto, conn_state`,
+      ];
+    },
+  },
+  {
+    version: 6,
+    description: 'one bloom filter over both addresses (instead of one each) and one over flow_id and master_flow_id, for lookups across the fleet',
+    statements: (c) => {
+      const alter = `ALTER TABLE ${c.db}.${c.cluster ? 'flows_local' : 'flows'}${onCluster(c)}`;
+      return [
+        // "src = X OR dst = X" skipped granules only when both sides are in one index: with one index
+        // each, ClickHouse read three quarters of a fleet's granules for an address seen on one host.
+        `${alter} ADD INDEX IF NOT EXISTS addresses_bf (orig_src, orig_dst) TYPE bloom_filter(0.01) GRANULARITY 4`,
+        // A flow with its master and related flows (the Flow explorer's flow id) without reading every flow_id.
+        `${alter} ADD INDEX IF NOT EXISTS flow_ids_bf (flow_id, master_flow_id) TYPE bloom_filter(0.01) GRANULARITY 4`,
+        // For the parts stored before: a mutation in the background (new parts have the indexes).
+        `${alter} MATERIALIZE INDEX addresses_bf`,
+        `${alter} MATERIALIZE INDEX flow_ids_bf`,
+        `${alter} DROP INDEX IF EXISTS orig_src_bf`,
+        `${alter} DROP INDEX IF EXISTS orig_dst_bf`,
+      ];
+    },
+  },
+  {
+    version: 7,
     description: 'binary checkpoints in chunks: processor_checkpoint_chunks, and the checkpoint row naming its snapshot',
     statements: (c) => [
       // Two slots per input, written in turn: a snapshot goes into the slot the checkpoint row does

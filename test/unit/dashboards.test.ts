@@ -53,7 +53,7 @@ describe('dashboards as code', () => {
     b.gridPos = { ...a.gridPos! };
     b.id = a.id;
     const target = (fleet.panels![8] as unknown as { targets: { rawSql: string }[] }).targets[0]!;
-    target.rawSql = target.rawSql.replace('$__timeFilter(ts)', '1=1').replace('${host:singlequote}', '${hots:singlequote}');
+    target.rawSql = target.rawSql.replaceAll('$__timeFilter(ts)', '1=1').replace('${host:singlequote}', '${hots:singlequote}');
     const problems = lintDashboards(broken).join('\n');
     expect(problems).toContain('overlaps panel');
     expect(problems).toContain('id missing or repeated');

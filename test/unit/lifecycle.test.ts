@@ -277,7 +277,7 @@ describe('lifecycles from synthetic sequences', () => {
     const n = 50_000;
     let seq = 0;
     for (let i = 0; i < n; i++) x.e.apply({ ...ev('snapshot', 'ESTABLISHED', ASSURED, { id: i, orig: { src: '192.0.2.1', dst: '192.0.2.2', proto: 6, sport: 1 + (i % 60000), dport: 80 + Math.floor(i / 60000) } }), seq: ++seq });
-    x.e.apply({ ...ev('update', 'ESTABLISHED', ASSURED, { sec: t + 120 }), seq: ++seq }); // event time moves two minutes on
+    x.e.apply({ ...ev('update', 'ESTABLISHED', ASSURED, { sec: t + 120 }), seq: seq + 1 }); // event time moves two minutes on
     const perTick: number[] = [];
     for (let k = 0; k < 4; k++) {
       const before = x.rows.length;

@@ -159,8 +159,10 @@ describe('schema', () => {
     // digests start at the upgrade (median of 20, 30 and 40).
     expect(await q(`SELECT sum(flows) n, quantilesTDigestMerge(0.5, 0.9, 0.99)(handshake_ms_digest)[1] p50 FROM ctpipe_v1.flows_1m`)).toEqual([{ n: '4', p50: 30 }]);
     expect(await q(`SELECT sum(flows) n FROM ctpipe_v1.fleet_1m`)).toEqual([{ n: '4' }]);
+    // flows_state_1m (version 5) is filled from flows_1m at the upgrade, then by its view
+    expect(await q(`SELECT sum(flows) n FROM ctpipe_v1.flows_state_1m`)).toEqual([{ n: '4' }]);
     const idx = await q<{ name: string }>(`SELECT name FROM system.data_skipping_indices WHERE database = 'ctpipe_v1' AND table = 'flows' ORDER BY name`);
-    expect(idx.map((i) => i.name)).toEqual(['orig_dport_set', 'orig_dst_bf', 'orig_src_bf']);
+    expect(idx.map((i) => i.name)).toEqual(['addresses_bf', 'flow_ids_bf', 'orig_dport_set']); // version 6: one bloom filter for both addresses
     expect(await migrate(store, old)).toMatchObject({ applied: [] });
   });
 
@@ -169,7 +171,13 @@ describe('schema', () => {
     const flows = ddl.filter((q) => /\bflows(_local)?\b/.test(q.split('(')[0]!));
     expect(flows.some((q) => q.includes('ctpipe_test.flows_local ON CLUSTER ctpipe_cluster') && q.includes("ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/ctpipe_test/flows_local', '{replica}', version)"))).toBe(true);
     expect(flows.some((q) => q.includes('ENGINE = Distributed(ctpipe_cluster, ctpipe_test, flows_local, cityHash64(host))'))).toBe(true);
-    expect(ddl.every((q) => q.includes('ON CLUSTER ctpipe_cluster'))).toBe(true);
+    // every DDL statement runs on each node; the one data statement, flows_state_1m's backfill
+    // (version 5), goes through the Distributed tables, which read every shard and write by host
+    const [data, definitions] = [ddl.filter((q) => q.trim().startsWith('INSERT')), ddl.filter((q) => !q.trim().startsWith('INSERT'))];
+    expect(definitions.every((q) => q.includes('ON CLUSTER ctpipe_cluster'))).toBe(true);
+    expect(data).toHaveLength(1);
+    expect(data[0]).toMatch(/^INSERT INTO ctpipe_test\.flows_state_1m SELECT [\s\S]* FROM ctpipe_test\.flows_1m\s/);
+    expect(ddl.some((q) => q.includes('ctpipe_test.flows_state_1m ON CLUSTER ctpipe_cluster AS ctpipe_test.flows_state_1m_local ENGINE = Distributed(ctpipe_cluster, ctpipe_test, flows_state_1m_local, cityHash64(host))'))).toBe(true);
   });
 
   it('loses nothing and doubles nothing when ClickHouse fails for a while', async () => {
