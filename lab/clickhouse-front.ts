@@ -155,9 +155,13 @@ export class ClickHouseFront {
     } catch (e) {
       this.served.errors++;
       const msg = errorMessage(e);
+      // chdb/connection's errors carry ClickHouse's code and type apart from the message: a server
+      // would send them, and the client classifies a failure by its code
+      const { code, type } = e as { code?: unknown; type?: unknown };
+      const known = typeof code === 'string' && /^\d+$/.test(code) ? code : undefined;
       res.statusCode = 500;
-      res.setHeader('X-ClickHouse-Exception-Code', '1000');
-      res.end(/Code: \d+/.test(msg) ? msg : `Code: 1000. DB::Exception: ${msg} (FRONT_ERROR)`);
+      res.setHeader('X-ClickHouse-Exception-Code', known ?? '1000');
+      res.end(/Code: \d+/.test(msg) ? msg : known ? `Code: ${known}. DB::Exception: ${msg} (${String(type)})` : `Code: 1000. DB::Exception: ${msg} (FRONT_ERROR)`);
     }
   }
 }

@@ -21,6 +21,7 @@ import { readRowBinary } from '../../processor/clickhouse/rowbinary.js';
 import { openStore, readsStdin } from '../../processor/clickhouse/store.js';
 import { TableRows } from '../../processor/clickhouse/table-rows.js';
 import { TABLE_COLUMNS, type TableRow } from '../../processor/clickhouse/tables.js';
+import { LifecycleEngine } from '../../processor/lifecycle/engine.js';
 import { Pipeline } from '../../processor/pipeline.js';
 import { TABLES, type Store, type Table } from '../../processor/store.js';
 import { ClickHouseFront } from '../../lab/clickhouse-front.js';
@@ -192,6 +193,29 @@ describe('RowBinary inserts', () => {
       expect(batch.text(1).split('\t').length).toBe(FLOW_COLUMN_DEFS.length); // the row as text, for its dead letter
     }
   });
+
+  it('dead-letters, as its text, a row ClickHouse itself refuses (a constraint), embedded and through a server', async () => {
+    const recs = decodeBuffers(fixtureBuffers('events')).ct.map((r, i) => ({ ...r, host: 'h', run: 'r', seq: i + 1 }));
+    for (const [name, s] of both()) {
+      const db = `refused_${name}`;
+      await migrate(s, { ...ctx, db });
+      // one flow's row breaks a rule the table was given by hand
+      const engine = { maxOpen: 1000, refreshMs: 60_000, graceMs: 5000 };
+      const rows: FlowRow[] = [];
+      const e = new LifecycleEngine({ ...engine, onRow: (r) => rows.push(r), onHealth: () => {} });
+      for (const r of recs) e.apply(r);
+      const p = new Pipeline({ store: s.database(db), rawEvents: false, log: silentLogger, registry: new Registry(), engine });
+      p.process(recs);
+      const bad = rows.find((r) => r.end_reason === 'destroy')!;
+      await s.command(`ALTER TABLE ${db}.flows ADD CONSTRAINT not_that CHECK flow_id != '${bad.flow_id}'`);
+      expect(await p.write('t:0:1-100', { origin: { input: 'topic', partition: 1, offset: 7 } })).toBe(true);
+      const [n] = await s.query<{ n: string }>(`SELECT uniqExact(flow_id) n FROM ${db}.flows`);
+      expect(Number(n!.n)).toBe(new Set(rows.map((r) => r.flow_id)).size - 1);
+      const letters = await s.query<{ reason: string; row: string }>(`SELECT reason, unhex(payload_hex) row FROM ${db}.dead_letters`);
+      expect(letters.map((l) => l.reason)).toEqual([expect.stringMatching(/^VIOLATED_CONSTRAINT 469: .*not_that.*\(input topic, token flows:t:0:1-100(\/[01])+\)$/)]);
+      expect(letters[0]!.row.split('\t').slice(0, 3)).toEqual(['h', 'r', bad.flow_id]);
+    }
+  }, 60_000);
 
   it('a replayed insert under the same token adds nothing, rollups included; another token adds again', async () => {
     const recs = decodeBuffers(fixtureBuffers('events')).ct.map((r, i) => ({ ...r, host: 'h', run: 'r', seq: i + 1 }));
