@@ -7,7 +7,7 @@
  * most the writer's batch bound (writer.ts), so the directory holds at most the inserts in flight.
  */
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { rm, writeFile } from 'node:fs/promises';
+import { open as openFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -61,10 +61,21 @@ export class LoadFiles {
     throw failure;
   }
 
-  /** Writes `bytes` to a new file (0600) and gives its path. */
-  async write(bytes: Uint8Array): Promise<string> {
+  /** Writes `pieces` to a new file (0600) and gives its path. */
+  async write(pieces: readonly Uint8Array[]): Promise<string> {
     const path = join(this.dir, `${++this.n}.rowbinary`);
-    await writeFile(path, bytes, { mode: 0o600, flag: 'wx' });
+    const f = await openFile(path, 'wx', 0o600);
+    try {
+      // writev may write less than asked (large pieces): go on from where it stopped
+      const rest = pieces.filter((b) => b.length > 0);
+      while (rest.length) {
+        let { bytesWritten: n } = await f.writev(rest);
+        while (rest.length && n >= rest[0]!.length) n -= rest.shift()!.length;
+        if (rest.length && n > 0) rest[0] = rest[0]!.subarray(n);
+      }
+    } finally {
+      await f.close();
+    }
     return path;
   }
 

@@ -23,26 +23,57 @@ import { addrToBytes, bytesToAddr, ipv4ToU32 } from '../../contract/addr.js';
 import { generate, ident } from '../codegen.js';
 import { chTypeName, type ChType, type ColumnDef, type Time } from './ch-type.js';
 
-/** Bytes being written: a buffer that grows, and the next position. */
+/**
+ * Bytes being written, in blocks: a full block is kept and a new one begun, so bytes are never
+ * copied to grow (copying a doubled buffer took a third of the encoding time). A row is reserved
+ * whole before it is written, so it never spans two blocks. Offsets count from the first byte.
+ */
 export class ByteSink {
   u8: Buffer;
   dv: DataView;
+  /** The next position in the current block. */
   p = 0;
+  /** The blocks before the current one, each cut to what it holds. */
+  private readonly full: Buffer[] = [];
+  /** The offset of the current block's first byte. */
+  private base = 0;
 
-  constructor(capacity = 1 << 16) {
-    this.u8 = Buffer.allocUnsafe(capacity);
+  constructor(private readonly blockSize = 1 << 16) {
+    this.u8 = Buffer.allocUnsafe(blockSize);
     this.dv = new DataView(this.u8.buffer, this.u8.byteOffset, this.u8.byteLength);
   }
 
-  /** Room for `n` more bytes (an encoder reserves a row's bound before writing it). */
+  /** The offset of the next byte. */
+  get offset(): number {
+    return this.base + this.p;
+  }
+
+  /** Room for `n` more bytes in the current block (an encoder reserves a row's bound before writing it). */
   reserve(n: number): void {
     if (this.p + n <= this.u8.length) return;
-    let size = this.u8.length * 2;
-    while (size < this.p + n) size *= 2;
-    const next = Buffer.allocUnsafe(size);
-    this.u8.copy(next, 0, 0, this.p);
-    this.u8 = next;
-    this.dv = new DataView(next.buffer, next.byteOffset, next.byteLength);
+    if (this.p > 0) this.full.push(this.u8.subarray(0, this.p));
+    this.base += this.p;
+    this.p = 0;
+    this.u8 = Buffer.allocUnsafe(Math.max(this.blockSize, n));
+    this.dv = new DataView(this.u8.buffer, this.u8.byteOffset, this.u8.byteLength);
+  }
+
+  /** Back to `offset` (a refused row's start: its block may have begun with it). */
+  rewind(offset: number): void {
+    this.p = offset - this.base;
+  }
+
+  /** The bytes from `from` to `to`, as views on the blocks they lie in. */
+  pieces(from: number, to: number): Buffer[] {
+    const out: Buffer[] = [];
+    let at = 0;
+    for (const b of [...this.full, this.u8.subarray(0, this.p)]) {
+      const lo = Math.max(from, at);
+      const hi = Math.min(to, at + b.length);
+      if (lo < hi) out.push(b.subarray(lo - at, hi - at));
+      at += b.length;
+    }
+    return out;
   }
 }
 

@@ -60,11 +60,11 @@ export function readsStdin(sql: string): boolean {
   return /^[\s(]*INSERT\b/i.test(s) && (!/\bSELECT\b/i.test(s) || /\binput\s*\(/i.test(s));
 }
 
-/** Encodes rows of a list into one RowBinary buffer (the store's own small inserts). */
-function encodeRows(codec: TableCodec, rows: readonly Record<string, unknown>[]): Buffer {
-  const sink = new ByteSink(1024);
+/** Encodes rows of a list as RowBinary (the store's own small inserts). */
+function encodeRows(codec: TableCodec, rows: readonly Record<string, unknown>[]): Buffer[] {
+  const sink = new ByteSink(1 << 16);
   for (const r of rows) codec.encode(sink, r);
-  return sink.u8.subarray(0, sink.p);
+  return sink.pieces(0, sink.offset);
 }
 
 class ClickHouseStore implements Store {
@@ -75,7 +75,7 @@ class ClickHouseStore implements Store {
     if (rows.table !== table) throw new Error(`Store.insert: ${rows.table} rows given for ${table}`);
     rows.assertEncoded();
     if (rows.length === 0) return;
-    await this.load(table, rows.codec, rows.bytes, insertSettings(`${table}:${token}`));
+    await this.load(table, rows.codec, rows.pieces, insertSettings(`${table}:${token}`));
   }
 
   /**
@@ -84,10 +84,10 @@ class ClickHouseStore implements Store {
    * insert: a deduplication token left behind dropped the next logRange as a duplicate), the token
    * and the path as bound parameters. A server: the bytes as the body, the settings per request.
    */
-  private async load(table: string, codec: TableCodec, bytes: Buffer, settings: InsertSettings): Promise<void> {
+  private async load(table: string, codec: TableCodec, bytes: readonly Buffer[], settings: InsertSettings): Promise<void> {
     const into = `INSERT INTO ${this.db}.${table} (${codec.names.join(', ')})`;
     if (!this.files) {
-      const r = await this.client.exec({ query: `${into} FORMAT RowBinary`, values: Readable.from([bytes], { objectMode: false }), clickhouse_settings: settings as ClickHouseSettings });
+      const r = await this.client.exec({ query: `${into} FORMAT RowBinary`, values: Readable.from(bytes, { objectMode: false }), clickhouse_settings: settings as ClickHouseSettings });
       for await (const _ of r.stream); // the response is empty; reading it frees the socket
       return;
     }

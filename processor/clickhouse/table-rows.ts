@@ -80,12 +80,13 @@ export class TableRows<T extends Table = Table> {
   push(row: TableRow<T>): void {
     if (this.to !== undefined) throw new Error('TableRows.push: a slice is read-only');
     const c = this.codec;
-    const s = (this.e.sink ??= new ByteSink(Math.min(16 << 20, Math.max(1 << 16, c.lastBytes))));
-    const start = s.p;
+    // blocks about a quarter of the last batch, within 64 KiB and 8 MiB: a few pieces an insert
+    const s = (this.e.sink ??= new ByteSink(Math.min(8 << 20, Math.max(1 << 16, c.lastBytes >> 2))));
+    const start = s.offset;
     try {
       c.encode(s, row);
     } catch (err) {
-      s.p = start;
+      s.rewind(start);
       const why = refusedColumn(c.columns, row as Record<string, unknown>) ?? (err instanceof Error ? err.message : String(err));
       let text: string;
       try {
@@ -95,8 +96,9 @@ export class TableRows<T extends Table = Table> {
       }
       this.e.refused.set(this.e.ends.length, { reason: `ctpipe's RowBinary encoder refused ${this.table}.${why}`, text });
     }
-    this.e.ends.push(s.p);
-    c.lastBytes = s.p;
+    const end = s.offset;
+    this.e.ends.push(end);
+    c.lastBytes = end;
   }
 
   /** Rows `from` to `to` (exclusive) of this batch, sharing its bytes. */
@@ -108,10 +110,15 @@ export class TableRows<T extends Table = Table> {
     return i === 0 ? 0 : this.e.ends[i - 1]!;
   }
 
-  /** The rows' RowBinary bytes (a view). */
+  /** The rows' RowBinary bytes, as views on the blocks they were written to. */
+  get pieces(): Buffer[] {
+    return this.e.sink ? this.e.sink.pieces(this.start(this.from), this.start(this.from + this.length)) : [];
+  }
+
+  /** The same in one buffer (copied when the rows span blocks). */
   get bytes(): Buffer {
-    const end = this.from + this.length;
-    return this.e.sink ? this.e.sink.u8.subarray(this.start(this.from), this.start(end)) : Buffer.alloc(0);
+    const p = this.pieces;
+    return p.length === 1 ? p[0]! : Buffer.concat(p);
   }
 
   get byteLength(): number {
@@ -132,7 +139,7 @@ export class TableRows<T extends Table = Table> {
     const at = this.from + i;
     const refused = this.e.refused.get(at);
     if (refused) return refused.text;
-    const row = readRowBinary(this.codec.columns, this.e.sink!.u8.subarray(this.start(at), this.e.ends[at]))[0];
+    const row = readRowBinary(this.codec.columns, this.slice(i, i + 1).bytes)[0];
     return this.codec.text(row);
   }
 }

@@ -168,6 +168,21 @@ describe('RowBinary inserts', () => {
     }
   });
 
+  it('keeps a batch in blocks, never copied to grow: slices across block edges, inserted whole', async () => {
+    const rows = edgeRows('flows', 3000);
+    const batch = TableRows.of('flows', rows);
+    expect(batch.pieces.length).toBeGreaterThan(2);
+    expect(batch.pieces.reduce((n, b) => n + b.length, 0)).toBe(batch.byteLength);
+    for (const [a, b] of [[0, 3000], [1, 2999], [700, 2300], [1500, 1501]] as const) {
+      expect(expected('flows', readRowBinary(FLOW_COLUMN_DEFS, batch.slice(a, b).bytes))).toEqual(expected('flows', rows.slice(a, b)));
+    }
+    for (const [name, s] of both()) {
+      await migrate(s, { ...ctx, db: `blocks_${name}` });
+      await s.database(`blocks_${name}`).insert('flows', batch, 'blocks');
+      expect(await stored(s, `blocks_${name}`, 'flows')).toEqual(expected('flows', rows));
+    }
+  }, 60_000);
+
   it('refuses, by column, a value its column cannot hold; the other rows are untouched', () => {
     const good = edgeRows('flows', 3) as Record<string, unknown>[];
     const cases: [string, unknown, RegExp][] = [
@@ -361,9 +376,9 @@ describe('RowBinary inserts', () => {
     const files = LoadFiles.open();
     expect(files.dir.startsWith('/dev/shm/')).toBe(existsSync('/dev/shm'));
     expect(statSync(files.dir).mode & 0o777).toBe(0o700);
-    const f = await files.write(Buffer.from('x'));
+    const f = await files.write([Buffer.from('x')]);
     expect(statSync(f).mode & 0o777).toBe(0o600);
-    await expect(files.write(Buffer.from('y')).then((g) => g === f)).resolves.toBe(false);
+    await expect(files.write([Buffer.from('y')]).then((g) => g === f)).resolves.toBe(false);
     await files.remove(f);
     files.close();
     expect(existsSync(files.dir)).toBe(false);
