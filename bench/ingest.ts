@@ -21,6 +21,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { createChdbConnection } from 'chdb/connection';
@@ -148,6 +149,19 @@ async function startServer(dir: string): Promise<{ url: string; child: ChildProc
   return { url, child, cpu };
 }
 
+/** POSTs `body` on a connection of its own (a kept-alive one the server closed meanwhile fails a POST). */
+function post(url: string, body: Buffer): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'POST', agent: false, headers: { 'content-length': body.length } }, (res) => {
+      let text = '';
+      res.on('data', (d: Buffer) => (text += d.toString()));
+      res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`server insert: ${res.statusCode} ${text}`))));
+    });
+    req.once('error', reject);
+    req.end(body);
+  });
+}
+
 interface Path {
   name: 'embedded' | 'server';
   store: Store;
@@ -176,8 +190,7 @@ export async function runIngest(flows = 200_000, small = 50_000, rounds = 3, pro
       name: 'server', store: remote, chCpu: server.cpu,
       text: async (table, names, format, body, token) => {
         const q = new URLSearchParams({ query: `INSERT INTO ${DB}.${table} (${names.join(', ')}) FORMAT ${format}`, insert_deduplication_token: token, ...Object.fromEntries(Object.entries(SETTINGS).map(([k, v]) => [k, String(v)])) });
-        const r = await fetch(`${server.url}/?${q}`, { method: 'POST', body });
-        if (!r.ok) throw new Error(`server insert: ${r.status} ${await r.text()}`);
+        await post(`${server.url}/?${q}`, body);
       },
     },
   ];

@@ -8,6 +8,7 @@
  * row is made (rows.ts for the processor's tables, store.ts for the store's own). The schema check
  * fails at start when a list and the migrated table disagree. docs/SCHEMA.md says what each holds.
  */
+import { STAT_FIELDS } from '../../contract/records.js';
 import type { Table } from '../store.js';
 import { CH, type ColumnDef, type RowOf } from './ch-type.js';
 import { FLOW_COLUMN_DEFS } from './flow-columns.js';
@@ -23,17 +24,8 @@ export const HOST_STATS_COLUMNS = [
   { name: 'interval_s', type: CH.Float64 },
   { name: 'entries', type: CH.UInt32 },
   { name: 'max_entries', type: CH.UInt32 },
-  // the kernel's statistics (contract STAT_FIELDS) as deltas over the interval
-  { name: 'found', type: CH.UInt64 },
-  { name: 'invalid', type: CH.UInt64 },
-  { name: 'insert', type: CH.UInt64 },
-  { name: 'insert_failed', type: CH.UInt64 },
-  { name: 'drop', type: CH.UInt64 },
-  { name: 'early_drop', type: CH.UInt64 },
-  { name: 'error', type: CH.UInt64 },
-  { name: 'search_restart', type: CH.UInt64 },
-  { name: 'clash_resolve', type: CH.UInt64 },
-  { name: 'chaintoolong', type: CH.UInt64 },
+  // the kernel's statistics as deltas over the interval, in the contract's order
+  ...STAT_FIELDS.map((name) => ({ name, type: CH.UInt64 })),
   { name: 'exp_new', type: CH.UInt64 },
   { name: 'exp_create', type: CH.UInt64 },
   { name: 'exp_delete', type: CH.UInt64 },
@@ -106,20 +98,22 @@ export const PROCESSOR_STATS_COLUMNS = [
   { name: 'dead_letters', type: CH.UInt64 },
 ] as const satisfies readonly ColumnDef[];
 
-/** The store's own tables: the input ranges a processor logged, and its checkpoints. */
-export const BATCH_COLUMNS = [
+/** The store's own tables: the input ranges a processor logged, and its checkpoints, by input. */
+const INPUT_KEY = [
   { name: 'group_id', type: CH.String },
   { name: 'topic', type: CH.String },
   { name: 'partition', type: CH.UInt32 },
+] as const satisfies readonly ColumnDef[];
+
+export const BATCH_COLUMNS = [
+  ...INPUT_KEY,
   { name: 'first_offset', type: CH.Int64 },
   { name: 'last_offset', type: CH.Int64 },
   { name: 'ts', type: TIME_MS, filled: true },
 ] as const satisfies readonly ColumnDef[];
 
 export const CHECKPOINT_CHUNK_COLUMNS = [
-  { name: 'group_id', type: CH.String },
-  { name: 'topic', type: CH.String },
-  { name: 'partition', type: CH.UInt32 },
+  ...INPUT_KEY,
   { name: 'slot', type: CH.UInt8 },
   { name: 'seq', type: CH.UInt32 },
   { name: 'snapshot', type: CH.String },
@@ -128,9 +122,7 @@ export const CHECKPOINT_CHUNK_COLUMNS = [
 ] as const satisfies readonly ColumnDef[];
 
 export const CHECKPOINT_COLUMNS = [
-  { name: 'group_id', type: CH.String },
-  { name: 'topic', type: CH.String },
-  { name: 'partition', type: CH.UInt32 },
+  ...INPUT_KEY,
   { name: 'offset', type: CH.Int64 },
   { name: 'state', type: CH.String }, // before chunks: the state itself; empty since
   { name: 'snapshot', type: CH.String },
