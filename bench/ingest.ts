@@ -18,6 +18,12 @@
  * the call's own JS; server: the front's process), the client's CPU during a server insert, and
  * rows/s built and inserted one batch after the other. Medians of `rounds` rounds, old and new
  * alternating; every round checks that every row was stored.
+ *
+ * runIngestBreakdown: where ClickHouse's time goes in a `flows` insert, embedded: into a Null table
+ * (reading and parsing), a MergeTree without key, indexes or views (and writing parts), `flows`'
+ * own definition without its view (sorting, partitions, skip indexes, codecs), and `flows` itself
+ * (the view); inline TabSeparated against RowBinary files read with plain types (what the store
+ * sends) and with the table's LowCardinality types.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -26,7 +32,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { createChdbConnection } from 'chdb/connection';
 import { packageRoot } from '../common/paths.js';
-import { chTime, type ChType, type ColumnDef, type Time } from '../processor/clickhouse/ch-type.js';
+import { chTime, chTypeName, type ChType, type ColumnDef, type Time } from '../processor/clickhouse/ch-type.js';
+import { LoadFiles } from '../processor/clickhouse/load-files.js';
 import { migrate } from '../processor/clickhouse/migrate.js';
 import { eventRow, flowTsv } from '../processor/clickhouse/rows.js';
 import { openStore } from '../processor/clickhouse/store.js';
@@ -261,4 +268,62 @@ export async function runIngest(flows = 200_000, small = 50_000, rounds = 3, pro
     rmSync(dir, { recursive: true, force: true });
   }
   return { rows: out, loadavg: [loadBefore, os.loadavg()[0]!], cpus: os.cpus().length };
+}
+
+export interface BreakdownRow {
+  target: string;
+  format: string;
+  chUsPerRow: number;
+}
+
+export async function runIngestBreakdown(flows = 200_000, batch = 50_000, rounds = 3): Promise<BreakdownRow[]> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'ctpipe-breakdown-'));
+  const store = await openStore({ url: `chdb:${dir}`, database: DB });
+  const conn = createChdbConnection({ path: dir });
+  const files = LoadFiles.open();
+  try {
+    await migrate(store, { db: DB, flowsTtlDays: 3650, eventsTtlDays: 3650 });
+    const targets: [string, string][] = [
+      ['flows_null', 'Null table: reading and parsing'], ['flows_bare', '+ parts (MergeTree, no key)'],
+      ['flows_plain', "+ flows' key, partitions, indexes, codecs"], ['flows', '+ the materialized view (flows)'],
+    ];
+    await store.command(`CREATE TABLE ${DB}.flows_null AS ${DB}.flows ENGINE = Null`);
+    await store.command(`CREATE TABLE ${DB}.flows_bare AS ${DB}.flows ENGINE = MergeTree ORDER BY tuple()`);
+    await store.command(`CREATE TABLE ${DB}.flows_plain AS ${DB}.flows`);
+    const rows = tableRows(flows, 0).flows;
+    const texts: string[] = [];
+    const paths: string[] = [];
+    let codec = TableRows.empty('flows').codec;
+    for (let i = 0; i < rows.length; i += batch) {
+      const part = rows.slice(i, i + batch);
+      texts.push(`${part.map((r) => flowTsv(r)).join('\n')}\n`);
+      const b = TableRows.of('flows', part);
+      codec = b.codec;
+      paths.push(await files.write(b.pieces));
+    }
+    const lc = codec.columns.map((c) => `${c.name} ${chTypeName(c.type)}`).join(', ');
+    const formats = ['TabSeparated inline', 'RowBinary file', 'RowBinary file, LowCardinality types'];
+    const us: Record<string, number[]> = {};
+    let token = 0;
+    for (let round = 0; round < rounds; round++) {
+      for (const [t] of targets) {
+        for (const format of formats) {
+          if (t !== 'flows_null') await store.command(`TRUNCATE TABLE ${DB}.${t}`);
+          const c0 = cpuUs();
+          for (let i = 0; i < paths.length; i++) {
+            const into = `INSERT INTO ${DB}.${t} (${codec.names.join(', ')}) SETTINGS insert_deduplication_token = 'bd${token++}', insert_deduplicate = 1, deduplicate_blocks_in_dependent_materialized_views = 1, optimize_on_insert = 0`;
+            if (format === formats[0]) await conn.insert({ query: `${into} FORMAT TabSeparated`, values: texts[i]! } as Parameters<typeof conn.insert>[0]);
+            else await store.command(`${into} SELECT * FROM file({p:String}, 'RowBinary', {s:String})`, { p: paths[i], s: format === formats[1] ? codec.structure : lc });
+          }
+          (us[`${t}\0${format}`] ??= []).push((cpuUs() - c0) / rows.length);
+        }
+      }
+    }
+    return targets.flatMap(([t, target]) => formats.map((format) => ({ target, format, chUsPerRow: median(us[`${t}\0${format}`]!) })));
+  } finally {
+    files.close();
+    await conn.close();
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

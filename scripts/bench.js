@@ -7,7 +7,7 @@ import { runPublish } from '../dist/bench/publish.js';
 import { runStorms } from '../dist/bench/storm.js';
 import { runLifecycle } from '../dist/bench/lifecycle.js';
 import { runDestroyStorm, runE2e } from '../dist/bench/e2e.js';
-import { runIngest } from '../dist/bench/ingest.js';
+import { runIngest, runIngestBreakdown } from '../dist/bench/ingest.js';
 import { runFreshness } from '../dist/bench/freshness.js';
 import { runScaling } from '../dist/bench/scaling.js';
 
@@ -33,6 +33,9 @@ if (!only || only === 'ingest') {
     table: r.table, path: r.path, format: r.format, 'rows/s': Math.round(r.rowsPerSecond), 'JS us/row': +r.jsUsPerRow.toFixed(2),
     'ClickHouse us/row': +r.chUsPerRow.toFixed(2), 'client us/row': +r.clientUsPerRow.toFixed(2), 'B/row': Math.round(r.bytesPerRow),
   })));
+  out.ingestBreakdown = await runIngestBreakdown();
+  console.log('ClickHouse CPU per flow row by what the insert does, embedded (us, median of 3 rounds; each line adds to the one above):');
+  console.table(out.ingestBreakdown.map((r) => ({ target: r.target, format: r.format, 'us/row': +r.chUsPerRow.toFixed(2) })));
 }
 if (!only || only === 'e2e') {
   out.e2e = await runE2e();
