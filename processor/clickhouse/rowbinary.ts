@@ -13,11 +13,12 @@
  *
  * https://clickhouse.com/docs/interfaces/formats/RowBinary (and /sql-reference/data-types/*).
  *
- * Why RowBinary (docs/PERFORMANCE.md): the issue-19 measurements put ClickHouse's side of a flow
- * row at 2.1 to 2.7 us as Native and 2.7 to 3.9 us as RowBinary read with plain types
- * (`structure`), against 38 to 50 us for TabSeparated sent inline; a RowBinary row is a contiguous
- * run of bytes, so a batch ClickHouse refuses splits into halves (writer.ts) as subarrays, where a
- * Native block would have to be cut column by column.
+ * Why RowBinary rather than Native (measured on flow rows, docs/PERFORMANCE.md): read with plain
+ * types (rowBinaryStructure), ClickHouse parses a row in 1.2 us and the whole insert, parts and the
+ * view included, takes 3.2 to 4.1 us; Native, from ClickHouse's own files, 2.0 to 2.7 us. Native
+ * would save at most about 1 us a row, but a Native block is laid out column by column: a batch
+ * ClickHouse refuses could no longer be halved as byte ranges (writer.ts), nor a refused row be read
+ * back alone. Inline TabSeparated cost 16 to 24 us in ClickHouse and about 40 in JS.
  */
 import { addrToBytes, bytesToAddr, ipv4ToU32 } from '../../contract/addr.js';
 import { generate, ident } from '../codegen.js';
@@ -324,7 +325,7 @@ export function refusedColumn(columns: readonly ColumnDef[], row: Record<string,
 /**
  * The `structure` argument of `file(path, 'RowBinary', structure)`. LowCardinality is left out: the
  * bytes are the same, and ClickHouse then reads plain strings and converts whole columns on insert
- * (measured: 2.7 to 3.9 us per flow row against 4.6 to 5.0 with each value put in a dictionary).
+ * (reading a flow row: 1.2 us, against 3.2 with each value put in a dictionary as it is read).
  */
 export function rowBinaryStructure(columns: readonly ColumnDef[]): string {
   const plain = (c: ChType): ChType => (c.t === 'LowCardinality' ? plain(c.of) : c.t === 'Nullable' || c.t === 'Array' ? { t: c.t, of: plain(c.of) } : c);
