@@ -7,6 +7,9 @@
  * - Freshness: records offered at a fixed rate below capacity with the default 1 s flush; for each
  *   record, the time from its arrival at the sink to the acknowledgement of the insert holding it.
  * - Bytes per flow row on disk after the merge.
+ * - A DESTROY storm (runDestroyStorm): every connection opened first, then all destroyed at once,
+ *   one event per row, as `conntrack -F` does to a full table; rows/s from the first DESTROY offered
+ *   to the last row acknowledged.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -94,6 +97,47 @@ export async function runE2e(conns = 200_000, freshRate = 100_000): Promise<E2eR
       events, eventsPerSecond: rate, flows: conns, rowsStored: Number(rows!.n),
       bytesPerFlowRow: Number(disk!.b) / Number(disk!.r), freshnessRate: freshRate, freshnessP50ms: pct(0.5), freshnessP99ms: pct(0.99),
     };
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export interface StormResult {
+  flows: number;
+  rowsStored: number;
+  rowsPerSecond: number;
+}
+
+/** `conns` connections opened (not timed), then one DESTROY each, offered as fast as the sink takes them. */
+export async function runDestroyStorm(conns = 200_000): Promise<StormResult> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'ctpipe-storm-'));
+  const store = await openStore({ url: `chdb:${dir}`, database: 'ctpipe' });
+  try {
+    await migrate(store, { db: 'ctpipe', flowsTtlDays: 3650, eventsTtlDays: 3 });
+    const sink = new PipelineSink(pipeline(store), { flushMs: 1000 });
+    const epoch = 1_795_000_000;
+    const record = (c: number, type: 'new' | 'destroy', seq: number): CtRecord => {
+      const orig = { src: `10.${(c >> 16) & 255}.${(c >> 8) & 255}.${c & 255}`, dst: '203.0.113.9', proto: 17, sport: 1024 + (c % 60000), dport: 53 };
+      return {
+        type, host: 'storm', run: 'storm', seq, sec: epoch + (type === 'new' ? 0 : 1), nsec: c, id: c + 1, family: 'ipv4', proto: 17, orig,
+        reply: { src: orig.dst, dst: orig.src, proto: 17, sport: 53, dport: orig.sport }, status: type === 'new' ? 8 : 14, timeout: 30,
+        ...(type === 'destroy' ? { counters: { orig: { packets: 1, bytes: 60 }, reply: { packets: 1, bytes: 120 } } } : {}),
+      };
+    };
+    const offer = async (type: 'new' | 'destroy', seq0: number) => {
+      for (let c = 0; c < conns; c += 16_384) {
+        for (let k = c; k < Math.min(conns, c + 16_384); k++) sink.write(record(k, type, seq0 + k));
+        await yieldToIo();
+      }
+      await sink.flush();
+    };
+    await offer('new', 1);
+    const t0 = process.hrtime.bigint();
+    await offer('destroy', conns + 1);
+    const s = Number(process.hrtime.bigint() - t0) / 1e9;
+    const [r] = await store.query<{ n: string }>("SELECT count() n FROM ctpipe.flows WHERE host = 'storm' AND end_reason = 'destroy'");
+    return { flows: conns, rowsStored: Number(r!.n), rowsPerSecond: conns / s };
   } finally {
     await store.close();
     rmSync(dir, { recursive: true, force: true });

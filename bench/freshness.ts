@@ -27,6 +27,8 @@ export interface FreshnessResult {
   p50ms: number;
   p99ms: number;
   maxMs: number;
+  /** Events over the time from the first offered to the last connection's row seen stored. */
+  eventsPerSecond: number;
 }
 
 export async function runFreshness(conns = 40_000, rate = 50_000): Promise<FreshnessResult> {
@@ -78,7 +80,8 @@ export async function runFreshness(conns = 40_000, rate = 50_000): Promise<Fresh
     await proc.stop();
     const lat = destroyedAt.slice(0, stored).map((t, k) => seen[k]! - t).sort((a, b) => a - b);
     const pct = (x: number) => lat[Math.min(lat.length - 1, Math.floor(lat.length * x))]!;
-    return { rate, flows: conns, stored, p50ms: pct(0.5), p99ms: pct(0.99), maxMs: lat[lat.length - 1]! };
+    const eventsPerSecond = records.length / ((seen[stored - 1]! - t0) / 1000);
+    return { rate, flows: conns, stored, p50ms: pct(0.5), p99ms: pct(0.99), maxMs: lat[lat.length - 1]!, eventsPerSecond };
   } finally {
     await producer.disconnect().catch(() => undefined);
     await store.close();

@@ -9,20 +9,38 @@
  * parameters as `param_<name>`, and every other parameter as a query setting. Errors come back as
  * HTTP 500 with ClickHouse's `Code: N. DB::Exception: ...` text, which the client parses.
  * See https://clickhouse.com/docs/interfaces/http for the protocol.
+ *
+ * A binary body (`INSERT INTO t (cols) FORMAT RowBinary|Native`, as ctpipe's store sends a server)
+ * cannot go inline into chDB's query text: it is written to a private file and loaded with
+ * `INSERT ... SETTINGS ... SELECT * FROM file(path, format, structure)`, the structure from the
+ * table's columns, the request's settings in the statement (chDB keeps a SET for the session,
+ * and one client's deduplication token must not reach the next request).
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { rm, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createChdbConnection } from 'chdb/connection';
 
 import { errorMessage } from '../common/errors.js';
 type Conn = ReturnType<typeof createChdbConnection>;
 const NOT_SETTINGS = new Set(['query', 'query_id', 'database', 'session_id', 'role', 'default_format']);
+// settings of the HTTP layer only (chdb/connection drops the same ones)
+const HTTP_ONLY = new Set(['wait_end_of_query', 'send_progress_in_http_headers', 'http_response_buffer_size', 'http_headers_progress_interval_ms',
+  'http_send_progress_interval_ms', 'enable_http_compression', 'http_zlib_compression_level', 'http_response_compression_method',
+  'http_native_compression_disable_checksumming_on_decompress']);
+const BINARY_INSERT = /^\s*INSERT\s+INTO\s+([A-Za-z_][\w]*)\.([A-Za-z_][\w]*)\s*(?:\(([\w\s,]*)\))?\s*FORMAT\s+(RowBinary|Native)\s*$/i;
 
 export class ClickHouseFront {
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
   /** Requests answered, by kind; a test can see that traffic reached the store. */
-  readonly served = { queries: 0, inserts: 0, errors: 0 };
+  readonly served = { queries: 0, inserts: 0, binaryInserts: 0, errors: 0 };
+  /** Where binary bodies wait for chDB to read them (0700; each file removed after its insert). */
+  private readonly files = mkdtempSync(join(tmpdir(), 'ctpipe-front-'));
+  private n = 0;
 
   private constructor(private readonly conn: Conn, public port: number) {}
 
@@ -64,6 +82,36 @@ export class ClickHouseFront {
   async close(): Promise<void> {
     await this.stop();
     await this.conn.close();
+    rmSync(this.files, { recursive: true, force: true });
+  }
+
+  /** A RowBinary or Native body into `db.table`, through a file (see above). */
+  private async insertBinary(m: RegExpExecArray, body: Buffer, settings: Record<string, string>): Promise<void> {
+    const [, db, table, list, format] = m as unknown as [string, string, string, string | undefined, string];
+    const params: Record<string, string> = { db, table };
+    const cols = await (await this.conn.query({
+      query: `SELECT name, type FROM system.columns WHERE database = {db:String} AND table = {table:String} AND default_kind NOT IN ('ALIAS', 'MATERIALIZED', 'EPHEMERAL') ORDER BY position FORMAT JSONEachRow`,
+      query_params: params,
+    } as Parameters<Conn['query']>[0])).stream.toArray();
+    const types = new Map((Buffer.concat(cols as Buffer[]).toString().trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { name: string; type: string })).map((c) => [c.name, c.type]));
+    const names = list ? list.split(',').map((c) => c.trim()) : [...types.keys()];
+    if (names.some((c) => !types.has(c))) throw new Error(`Code: 16. DB::Exception: No such column in table ${db}.${table}: ${names.filter((c) => !types.has(c)).join(', ')} (NO_SUCH_COLUMN_IN_TABLE)`);
+    params.structure = names.map((c) => `${c} ${types.get(c)!}`).join(', ');
+    const set = Object.entries(settings).filter(([k]) => !HTTP_ONLY.has(k) && /^[a-z_]+$/.test(k)).map(([k, v], i) => {
+      params[`s${i}`] = v;
+      return `${k} = {s${i}:String}`;
+    });
+    const path = join(this.files, `${++this.n}.${format}`);
+    await writeFile(path, body, { mode: 0o600, flag: 'wx' });
+    try {
+      params.path = path;
+      await this.conn.command({
+        query: `INSERT INTO ${db}.${table} (${names.join(', ')}) ${set.length ? `SETTINGS ${set.join(', ')} ` : ''}SELECT * FROM file({path:String}, '${format}', {structure:String})`,
+        query_params: params,
+      } as Parameters<Conn['command']>[0]);
+    } finally {
+      await rm(path, { force: true });
+    }
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -74,7 +122,8 @@ export class ClickHouseFront {
     }
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
-    const body = Buffer.concat(chunks).toString('utf8');
+    const bytes = Buffer.concat(chunks);
+    const body = bytes.toString('utf8');
     const query_params: Record<string, string> = {};
     const clickhouse_settings: Record<string, string> = {};
     for (const [k, v] of url.searchParams) {
@@ -84,6 +133,14 @@ export class ClickHouseFront {
     const inUrl = url.searchParams.get('query');
     const params = { query: inUrl ?? body, query_params, clickhouse_settings } as Parameters<Conn['query']>[0];
     try {
+      const binary = inUrl === null ? null : BINARY_INSERT.exec(inUrl);
+      if (binary) {
+        if (bytes.length > 0) await this.insertBinary(binary, bytes, clickhouse_settings);
+        this.served.inserts++;
+        this.served.binaryInserts++;
+        res.end();
+        return;
+      }
       if (inUrl !== null && body.length > 0) {
         const r = await this.conn.insert({ ...params, values: body } as Parameters<Conn['insert']>[0]);
         this.served.inserts++;
@@ -98,9 +155,13 @@ export class ClickHouseFront {
     } catch (e) {
       this.served.errors++;
       const msg = errorMessage(e);
+      // chdb/connection's errors carry ClickHouse's code and type apart from the message: a server
+      // would send them, and the client classifies a failure by its code
+      const { code, type } = e as { code?: unknown; type?: unknown };
+      const known = typeof code === 'string' && /^\d+$/.test(code) ? code : undefined;
       res.statusCode = 500;
-      res.setHeader('X-ClickHouse-Exception-Code', '1000');
-      res.end(/Code: \d+/.test(msg) ? msg : `Code: 1000. DB::Exception: ${msg} (FRONT_ERROR)`);
+      res.setHeader('X-ClickHouse-Exception-Code', known ?? '1000');
+      res.end(/Code: \d+/.test(msg) ? msg : known ? `Code: ${known}. DB::Exception: ${msg} (${String(type)})` : `Code: 1000. DB::Exception: ${msg} (FRONT_ERROR)`);
     }
   }
 }

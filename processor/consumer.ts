@@ -216,14 +216,17 @@ export async function startProcessor(
   }
 
   // A partition waiting on ClickHouse, or stopped, fetches nothing, so its lag is asked of the
-  // brokers too: the metric and /healthz keep telling how far behind it falls.
+  // brokers too: the metric and /healthz keep telling how far behind it falls, and so do the
+  // processor_stats rows of one that processes slowly (written with its next rows, at their time).
   const lagTimer = setInterval(() => {
     consumer.endOffsets().then((ends) => {
       for (const p of assigned) {
         const end = ends.get(p);
         const st = parts.get(p);
-        if (end !== undefined && st) setLag(p, st.cursor.lag(end));
-        else if (end !== undefined && stopped.has(p)) setLag(p, Math.max(0, end - (stoppedAt.get(p) ?? -1)));
+        if (end !== undefined && st) {
+          setLag(p, st.cursor.lag(end));
+          st.pipeline.noteActivity(processorName, p, st.cursor.lag(end), Date.now(), checkpointMs);
+        } else if (end !== undefined && stopped.has(p)) setLag(p, Math.max(0, end - (stoppedAt.get(p) ?? -1)));
       }
     }, (e: unknown) => log.debug({ err: errorMessage(e) }, 'cannot read the partitions\' end offsets'));
   }, Math.min(checkpointMs, 5000));

@@ -10,7 +10,7 @@ import type { Logger } from '../common/log.js';
 import type { CtpipeRecord } from '../contract/records.js';
 import { Detectors, type DetectOptions, type DetectorsState } from './anomaly/detectors.js';
 import type { AnomalyRow } from './anomaly/row.js';
-import { anomalyToCh, eventToCh, flowTsv, healthToCh, statsToCh } from './clickhouse/rows.js';
+import { anomalyRow, eventRow, healthRow, statsRow } from './clickhouse/rows.js';
 import { LifecycleEngine, type EngineOptions, type EngineState } from './lifecycle/engine.js';
 import { StatsDeltas, type StatsState } from './stats/deltas.js';
 import type { SnapshotReader, SnapshotWriter } from './snapshot.js';
@@ -27,6 +27,8 @@ export interface PipelineOptions {
   registry: Registry;
   retryMinMs?: number;
   retryMaxMs?: number;
+  /** Inserts past this many bytes are split (writer.ts; tests). */
+  maxInsertBytes?: number;
 }
 
 export type { Rows };
@@ -81,12 +83,12 @@ export class Pipeline {
     this.engine = new LifecycleEngine({
       ...o.engine,
       onRow: (r) => {
-        this.buffers.flows.push(flowTsv(r));
+        this.buffers.flows.push(r);
         for (const a of this.detectors?.onFlow(r) ?? []) this.anomaly(a);
       },
       onHealth: (h) => {
         if (h.kind === 'gap') this.m.gaps.inc(h.count);
-        this.buffers.pipeline_health.push(healthToCh(h));
+        this.buffers.pipeline_health.push(healthRow(h));
       },
     });
   }
@@ -99,7 +101,7 @@ export class Pipeline {
       if (r.type === 'stats') {
         const row = this.stats.apply(r);
         if (row) {
-          this.buffers.host_stats.push(statsToCh(row));
+          this.buffers.host_stats.push(statsRow(row));
           for (const a of this.detectors?.onStats(row) ?? []) this.anomaly(a);
         }
       } else if (r.type === 'invalid_packet') {
@@ -108,7 +110,7 @@ export class Pipeline {
         for (const a of this.detectors?.onExpectation(r) ?? []) this.anomaly(a);
       } else if (r.type === 'new' || r.type === 'update' || r.type === 'destroy' || r.type === 'snapshot') {
         for (const a of this.detectors?.onFlowRecord(r) ?? []) this.anomaly(a);
-        if (this.o.rawEvents) this.buffers.events.push(eventToCh(r));
+        if (this.o.rawEvents) this.buffers.events.push(eventRow(r));
       }
     }
     this.engine.tick(...this.hosts);
@@ -137,7 +139,7 @@ export class Pipeline {
       this.openAnomalies.add(k);
       this.m.anomalies.inc({ kind: a.kind });
     }
-    this.buffers.anomalies.push(anomalyToCh(a));
+    this.buffers.anomalies.push(anomalyRow(a));
   }
 
   /** Whether the last insert reached ClickHouse. */
@@ -169,7 +171,7 @@ export class Pipeline {
   /** Dead letters: records that could not be decoded, with their coordinates. */
   deadLetter(row: { topic: string; partition: number; offset: string; reason: string; payload_hex: string }): void {
     this.activity.dead_letters++;
-    this.buffers.dead_letters.push(row);
+    this.buffers.dead_letters.push({ ...row, offset: Number(row.offset) });
   }
 
   /**
@@ -180,7 +182,8 @@ export class Pipeline {
    */
   noteActivity(processor: string, partition: number, lag: number, now = Date.now(), everyMs = 10_000): void {
     if (now - this.activityAt < everyMs) return;
-    this.buffers.processor_stats.push({ ts: (now / 1000).toFixed(3), processor, partition, lag, ...this.activity });
+    const ms = Math.floor(now);
+    this.buffers.processor_stats.push({ ts: { sec: Math.floor(ms / 1000), nsec: (ms % 1000) * 1e6 }, processor, partition, lag, ...this.activity });
     this.activity = noActivity();
     this.activityAt = now;
   }

@@ -4,8 +4,9 @@
  * migrations. processor/clickhouse/store.ts implements it on @clickhouse/client, for chDB and a
  * server alike; tests and tools see only this.
  */
+import type { TableRows } from './clickhouse/table-rows.js';
 
-/** The tables the processor writes; each has one row form (processor/clickhouse/tables.ts). */
+/** The tables the processor writes; each has one column list (processor/clickhouse/tables.ts). */
 export const TABLES = ['flows', 'host_stats', 'pipeline_health', 'anomalies', 'events', 'dead_letters', 'processor_stats'] as const;
 export type Table = (typeof TABLES)[number];
 
@@ -35,8 +36,11 @@ export interface ColumnMeta {
 export interface Store {
   /** The database of the ctpipe tables. */
   readonly db: string;
-  /** Rows of one table (in that table's row form), deduplicated by `token`. */
-  insert(table: Table, rows: readonly unknown[], token: string): Promise<void>;
+  /**
+   * Rows of one table (encoded as they were made: clickhouse/table-rows.ts), deduplicated by
+   * `token`; STORE_ROWS_REFUSED (thrown, or as a ClickHouse code) when a row cannot be stored.
+   */
+  insert(table: Table, rows: TableRows, token: string): Promise<void>;
   /** Logs the range of input positions whose rows are about to be written (replays cut along it). */
   logRange(k: InputKey, r: InputRange): Promise<void>;
   /** Ranges logged past `after`, in order. */

@@ -9,16 +9,23 @@
  *   which go to dead_letters with ClickHouse's reason. The input moves on; no good row is lost.
  * - A statement the database cannot run (a missing column): thrown (STORE_SCHEMA), for the caller
  *   to stop the input loudly.
+ * A batch larger than `maxInsertBytes` is split in halves the same way before it is sent (bytes are
+ * a function of the rows, so a replay splits alike): the embedded store's insert file, and a
+ * server's request body, stay bounded whatever a flush of every open flow makes.
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { isCtpipeError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import { retrying } from './clickhouse/retry.js';
+import { TableRows } from './clickhouse/table-rows.js';
 import { TABLES, type Store, type Table } from './store.js';
 
-/** Rows per table, in each table's row form, to be written under one token. */
-export type Rows = Record<Table, unknown[]>;
-export const noRows = (): Rows => Object.fromEntries(TABLES.map((t) => [t, []])) as unknown as Rows;
+/** Rows per table, encoded as they are made, to be written under one token. */
+export type Rows = { [T in Table]: TableRows<T> };
+export const noRows = (): Rows => Object.fromEntries(TABLES.map((t) => [t, TableRows.empty(t)])) as unknown as Rows;
+
+/** Inserts are at most this many bytes (64 MiB: about 250,000 flow rows). */
+export const MAX_INSERT_BYTES = 64 << 20;
 
 /** Where a batch came from, named in the dead letters of its refused rows. */
 export interface Origin {
@@ -62,6 +69,8 @@ export interface WriterOptions {
   registry: Registry;
   retryMinMs?: number;
   retryMaxMs?: number;
+  /** Batches past this many bytes are split before they are sent (default MAX_INSERT_BYTES). */
+  maxInsertBytes?: number;
 }
 
 export class RowWriter {
@@ -83,36 +92,39 @@ export class RowWriter {
       const rows = all[table];
       if (rows.length === 0) continue;
       if (!(await this.insert(table, rows, token, origin, shouldStop))) return false;
-      all[table] = []; // written: a second call with the same rows skips it
+      (all as Record<Table, TableRows>)[table] = TableRows.empty(table); // written: a second call with the same rows skips it
     }
     return true;
   }
 
-  private async insert(table: Table, rows: unknown[], token: string, origin: Origin, shouldStop: () => boolean): Promise<boolean> {
+  private async insert(table: Table, rows: TableRows, token: string, origin: Origin, shouldStop: () => boolean): Promise<boolean> {
+    const split = async () => {
+      const half = rows.length >> 1;
+      return (await this.insert(table, rows.slice(0, half), `${token}/0`, origin, shouldStop)) &&
+        this.insert(table, rows.slice(half), `${token}/1`, origin, shouldStop);
+    };
+    if (rows.length > 1 && rows.byteLength > (this.o.maxInsertBytes ?? MAX_INSERT_BYTES)) return split();
     try {
       await this.retried(shouldStop, () => this.timed(() => this.o.store.insert(table, rows, token)), table, rows.length);
     } catch (e) {
       if (isCtpipeError(e, 'STORE_UNAVAILABLE')) return false;
       if (!isCtpipeError(e, 'STORE_ROWS_REFUSED') || table === 'dead_letters') throw e;
-      if (rows.length === 1) return this.refuse(table, rows[0], e.message, token, origin, shouldStop);
-      const half = rows.length >> 1;
-      return (await this.insert(table, rows.slice(0, half), `${token}/0`, origin, shouldStop)) &&
-        this.insert(table, rows.slice(half), `${token}/1`, origin, shouldStop);
+      if (rows.length === 1) return this.refuse(table, rows.text(0), e.message, token, origin, shouldStop);
+      return split();
     }
     this.m.rows.inc({ table }, rows.length);
     this.activity().rows += rows.length;
     return true;
   }
 
-  /** A row ClickHouse refused goes to dead_letters, with the reason and the row itself. */
-  private async refuse(table: Table, row: unknown, reason: string, token: string, origin: Origin, shouldStop: () => boolean): Promise<boolean> {
-    const text = typeof row === 'string' ? row : JSON.stringify(row);
+  /** A row ClickHouse refused goes to dead_letters, with the reason and the row itself (its TabSeparated text). */
+  private async refuse(table: Table, text: string, reason: string, token: string, origin: Origin, shouldStop: () => boolean): Promise<boolean> {
     const letter = {
       topic: `rows:${table}`, partition: Math.max(0, origin.partition), offset: Math.max(0, origin.offset),
       reason: `${reason} (input ${origin.input}, token ${table}:${token})`, payload_hex: Buffer.from(text).subarray(0, 4096).toString('hex'),
     };
     try {
-      await this.retried(shouldStop, () => this.o.store.insert('dead_letters', [letter], `refused:${table}:${token}`), 'dead_letters', 1);
+      await this.retried(shouldStop, () => this.o.store.insert('dead_letters', TableRows.of('dead_letters', [letter]), `refused:${table}:${token}`), 'dead_letters', 1);
     } catch (e) {
       if (isCtpipeError(e, 'STORE_UNAVAILABLE')) return false;
       throw e;

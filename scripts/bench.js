@@ -6,12 +6,13 @@ import { runDecode } from '../dist/bench/decode.js';
 import { runPublish } from '../dist/bench/publish.js';
 import { runStorms } from '../dist/bench/storm.js';
 import { runLifecycle } from '../dist/bench/lifecycle.js';
-import { runE2e } from '../dist/bench/e2e.js';
+import { runDestroyStorm, runE2e } from '../dist/bench/e2e.js';
+import { runIngest, runIngestBreakdown } from '../dist/bench/ingest.js';
 import { runFreshness } from '../dist/bench/freshness.js';
 import { runScaling } from '../dist/bench/scaling.js';
 import { runDashboardsScale } from '../dist/bench/dashboards-scale.js';
 
-const only = process.argv[2]; // decode | publish | lifecycle | e2e | freshness | storm | scaling | dashboards-scale
+const only = process.argv[2]; // decode | publish | lifecycle | ingest | e2e | freshness | storm | scaling | dashboards-scale
 const out = { date: new Date().toISOString(), machine: `${os.cpus().length} x ${os.cpus()[0]?.model ?? '?'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.type()} ${os.release()}`, node: process.version };
 if (!only || only === 'decode') {
   out.decode = runDecode();
@@ -25,15 +26,34 @@ if (!only || only === 'lifecycle') {
   out.lifecycle = runLifecycle();
   console.log(`lifecycle: ${Math.round(out.lifecycle.eventsPerSecond).toLocaleString()} events/s on one core; ${Math.round(out.lifecycle.bytesPerOpenFlow)} B per open flow (${out.lifecycle.openFlows.toLocaleString()} open)`);
 }
+if (!only || only === 'ingest') {
+  out.ingest = await runIngest(200_000, 50_000, 3, (line) => process.stderr.write(`${line}\r`));
+  const i = out.ingest;
+  console.log(`ingest per table and path, old and new side by side (median of 3 rounds; load average ${i.loadavg.map((l) => l.toFixed(1)).join(' -> ')} on ${i.cpus} cores):`);
+  console.table(i.rows.map((r) => ({
+    table: r.table, path: r.path, format: r.format, 'rows/s': Math.round(r.rowsPerSecond), 'JS us/row': +r.jsUsPerRow.toFixed(2),
+    'ClickHouse us/row': +r.chUsPerRow.toFixed(2), 'client us/row': +r.clientUsPerRow.toFixed(2), 'B/row': Math.round(r.bytesPerRow),
+  })));
+  out.ingestBreakdown = await runIngestBreakdown();
+  console.log('ClickHouse CPU per flow row by what the insert does, embedded (us, median of 3 rounds; each line adds to the one above):');
+  console.table(out.ingestBreakdown.map((r) => ({ target: r.target, format: r.format, 'us/row': +r.chUsPerRow.toFixed(2) })));
+}
 if (!only || only === 'e2e') {
   out.e2e = await runE2e();
   const e = out.e2e;
   console.log(`end to end (records -> rows in chDB): ${Math.round(e.eventsPerSecond).toLocaleString()} events/s, ${e.rowsStored}/${e.flows} flows stored, ${e.bytesPerFlowRow.toFixed(1)} B per flow row on disk, freshness at ${e.freshnessRate.toLocaleString()} events/s: p50 ${e.freshnessP50ms.toFixed(0)} ms, p99 ${e.freshnessP99ms.toFixed(0)} ms`);
+  out.destroyStorm = await runDestroyStorm();
+  const d = out.destroyStorm;
+  console.log(`DESTROY storm (one event per row): ${Math.round(d.rowsPerSecond).toLocaleString()} rows/s, ${d.rowsStored}/${d.flows} flows stored`);
 }
 if (!only || only === 'freshness') {
-  out.freshness = await runFreshness();
-  const f = out.freshness;
-  console.log(`freshness through Kafka and ctpipe process at ${f.rate.toLocaleString()} events/s: ${f.stored}/${f.flows} flows stored, DESTROY published to row visible p50 ${f.p50ms.toFixed(0)} ms, p99 ${f.p99ms.toFixed(0)} ms, max ${f.maxMs.toFixed(0)} ms`);
+  out.freshness = [];
+  // 25,000 connections (200,000 events) at the high rates: the mock broker keeps 5 MiB a partition, and a consumer further behind finds a gap
+  for (const [conns, rate] of [[40_000, 50_000], [25_000, 200_000], [25_000, 300_000]]) {
+    const f = await runFreshness(conns, rate);
+    out.freshness.push(f);
+    console.log(`freshness through Kafka and ctpipe process at ${f.rate.toLocaleString()} events/s: ${f.stored}/${f.flows} flows stored, ${Math.round(f.eventsPerSecond).toLocaleString()} events/s through, DESTROY published to row visible p50 ${f.p50ms.toFixed(0)} ms, p99 ${f.p99ms.toFixed(0)} ms, max ${f.maxMs.toFixed(0)} ms`);
+  }
 }
 if (!only || only === 'storm') {
   out.storm = await runStorms(3, 61000);

@@ -10,7 +10,7 @@ export interface Time {
   nsec: number;
 }
 
-export type ChScalar = 'String' | 'IPv6' | 'Bool' | 'UInt8' | 'UInt16' | 'UInt32' | 'UInt64' | 'Float64';
+export type ChScalar = 'String' | 'IPv6' | 'Bool' | 'UInt8' | 'UInt16' | 'UInt32' | 'UInt64' | 'Int32' | 'Int64' | 'Float64';
 
 export type ChType =
   | { readonly t: ChScalar }
@@ -29,6 +29,8 @@ export const CH = {
   UInt16: scalar('UInt16'),
   UInt32: scalar('UInt32'),
   UInt64: scalar('UInt64'),
+  Int32: scalar('Int32'),
+  Int64: scalar('Int64'),
   Float64: scalar('Float64'),
   DateTime64: <P extends number, Z extends string>(precision: P, tz: Z) => ({ t: 'DateTime64', precision, tz }) as const,
   Enum8: <V extends Readonly<Record<string, number>>>(values: V) => ({ t: 'Enum8', values }) as const,
@@ -61,7 +63,7 @@ export type ChValue<C extends ChType, S extends string = string> =
   : C extends { t: 'String' } ? S
   : C extends { t: 'IPv6' } ? string // text; IPv4 as a.b.c.d (stored IPv4-mapped)
   : C extends { t: 'Bool' } ? boolean
-  : number; // UInt64 too: counters and versions, exact below 2^53
+  : number; // UInt64 and Int64 too: counters, offsets and versions, exact below 2^53
 
 /** A column of a table declared in code: `values` lists what a string column may hold, if closed. */
 export interface ColumnDef {
@@ -73,18 +75,26 @@ export interface ColumnDef {
    * are, skipping the escaping free text needs. Implied by `values`.
    */
   readonly plain?: boolean;
+  /** ClickHouse fills it (a DEFAULT): rows do not carry it, inserts leave it out, the schema check still wants it. */
+  readonly filled?: true;
 }
+
+/** The columns an insert writes, in list order. */
+export const written = <L extends readonly ColumnDef[]>(list: L): readonly ColumnDef[] => list.filter((c) => !c.filled);
 
 /** A row of a table declared as `L`: one property per column, typed by ChValue. */
 export type RowOf<L extends readonly ColumnDef[]> = {
-  [D in L[number] as D['name']]: ChValue<D['type'], D extends { values: readonly (infer V extends string)[] } ? V : string>;
+  [D in L[number] as D extends { filled: true } ? never : D['name']]: ChValue<D['type'], D extends { values: readonly (infer V extends string)[] } ? V : string>;
 };
 
 /**
- * DateTime64(9) as ClickHouse's text formats parse it fastest: unix seconds with nine decimals.
- * (No Date object: a flow row has up to a dozen times, and formatting them was most of its cost.)
+ * DateTime64(9) as ClickHouse's text formats parse it fastest: unix seconds with nine decimals
+ * (`precision` fewer for a coarser column). No Date object: a flow row has up to a dozen times,
+ * and formatting them was most of its cost.
  */
-export function chTime(t: Time): string {
+export function chTime(t: Time, precision = 9): string {
   const ns = String(t.nsec);
-  return `${t.sec}.${'000000000'.slice(ns.length)}${ns}`;
+  const frac = `${'000000000'.slice(ns.length)}${ns}`;
+  if (precision === 9) return `${t.sec}.${frac}`;
+  return precision > 0 ? `${t.sec}.${frac.slice(0, precision)}` : String(t.sec);
 }

@@ -2,15 +2,16 @@
  * What a ClickHouse failure means for the input it came from, decided by ClickHouse's error code
  * (src/Common/ErrorCodes.cpp), never by message text:
  *
- * - `rows`: ClickHouse refused what a row holds (a value it cannot parse or store). Retrying sends
- *   the same bytes and fails the same way, so the rows go to dead_letters and the input moves on.
+ * - `rows`: ClickHouse refused what a row holds (a value it cannot parse or store), or ctpipe's
+ *   encoder did on its behalf (STORE_ROWS_REFUSED). Retrying sends the same bytes and fails the
+ *   same way, so the rows go to dead_letters and the input moves on.
  * - `schema`: the statement cannot run against this database as it is (a missing table or column,
  *   a rejected statement, no permission). Nothing the input can fix: the partition stops, loudly.
  * - `transient`: anything else, network errors and codes like TOO_MANY_PARTS or NOT_ENOUGH_SPACE
  *   among them. The input waits and the call is retried; only unavailability may pause a pipeline,
  *   and an unknown code is treated as unavailability rather than a reason to drop data.
  */
-import { errorMessage } from '../../common/errors.js';
+import { errorMessage, isCtpipeError } from '../../common/errors.js';
 
 export type StoreFailure = 'transient' | 'rows' | 'schema';
 
@@ -61,6 +62,7 @@ export function clickhouseCode(e: unknown): number | undefined {
 }
 
 export function classifyStoreError(e: unknown): StoreFailure {
+  if (isCtpipeError(e, 'STORE_ROWS_REFUSED')) return 'rows'; // refused before ClickHouse saw them (table-rows.ts)
   const code = clickhouseCode(e);
   if (code === undefined) return 'transient';
   if (ROW_CODES.has(code)) return 'rows';

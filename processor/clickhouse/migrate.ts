@@ -1,8 +1,8 @@
 /**
  * Applies the migrations a database lacks, in order, recording each one (idempotent); then checks
- * that the tables written from column lists match them (schema-check.ts).
+ * that every table written from a column list matches it (schema-check.ts).
  */
-import { checkFlowsTable } from './schema-check.js';
+import { checkTables } from './schema-check.js';
 import type { Store } from '../store.js';
 import { MIGRATIONS, type SchemaContext } from './schema.js';
 
@@ -26,10 +26,11 @@ export async function migrate(store: Store, c: SchemaContext, upTo = Infinity): 
   for (const m of MIGRATIONS) {
     if (m.version <= done || m.version > upTo) continue;
     for (const q of m.statements(c)) await store.command(q);
-    await store.command(`INSERT INTO ${c.db}.schema_migrations (version, description) VALUES ({v:UInt32}, {d:String})`, { v: m.version, d: m.description });
+    // INSERT ... SELECT: an embedded store refuses INSERT ... VALUES (stdin: clickhouse/store.ts)
+    await store.command(`INSERT INTO ${c.db}.schema_migrations (version, description) SELECT {v:UInt32}, {d:String}`, { v: m.version, d: m.description });
     applied.push(m.version);
   }
-  if (upTo >= MIGRATIONS[MIGRATIONS.length - 1]!.version) await checkFlowsTable(store, c.db);
+  if (upTo >= MIGRATIONS[MIGRATIONS.length - 1]!.version) await checkTables(store, c.db);
   return { from: done, to: MIGRATIONS[MIGRATIONS.length - 1]!.version, applied };
 }
 

@@ -1,12 +1,13 @@
 /**
  * Whether a live table has exactly the columns its list in code declares, by name and type. The
- * migrations (schema.ts) are history and the lists (flow-columns.ts) are what the processor
+ * migrations (schema.ts) are history and the lists (flow-columns.ts, tables.ts) are what ctpipe
  * writes; migrate() checks the two agree before anything is inserted, so a missing migration, a
  * column declared without one, or a table altered by hand stops the processor at start with
  * every difference named, instead of failing or mis-storing at the first insert.
  */
 import { chTypeName, type ColumnDef } from './ch-type.js';
 import { FLOW_COLUMN_DEFS } from './flow-columns.js';
+import { ALL_TABLE_COLUMNS } from './tables.js';
 import { CtpipeError } from '../../common/errors.js';
 import type { Store } from '../store.js';
 
@@ -48,4 +49,12 @@ export async function checkColumns(store: Store, db: string, table: string, want
 /** The `flows` table against FLOW_COLUMN_DEFS. */
 export function checkFlowsTable(store: Store, db: string): Promise<void> {
   return checkColumns(store, db, 'flows', FLOW_COLUMN_DEFS, 'processor/clickhouse/flow-columns.ts');
+}
+
+/** Every table written from a list against its list (migrate() runs it after the migrations). */
+export async function checkTables(store: Store, db: string): Promise<void> {
+  await checkFlowsTable(store, db);
+  for (const [table, list] of Object.entries(ALL_TABLE_COLUMNS)) {
+    if (table !== 'flows') await checkColumns(store, db, table, list, 'processor/clickhouse/tables.ts');
+  }
 }

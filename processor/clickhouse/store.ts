@@ -2,6 +2,12 @@
  * The store on ClickHouse, and the only processor file that imports @clickhouse/client and chdb.
  * `chdb:PATH` opens an embedded ClickHouse (chDB) in this process; `http(s)://...` a server. Both
  * go through the same client, so every query and insert in ctpipe has one code path.
+ *
+ * Every insert is RowBinary (rowbinary.ts). A server takes it as the body of `INSERT ... FORMAT
+ * RowBinary` (`exec`); chDB reads it from a private tmpfs file (load-files.ts) with `INSERT ...
+ * SELECT FROM file()`: its inline data is text, costs ~5 us a row more, and chDB would append the
+ * process's stdin to an INSERT that carries data (`ctpipe run < file` stored the file's lines).
+ * So on chDB no statement is ever an INSERT without a SELECT: the store refuses them.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -10,8 +16,10 @@ import { Readable } from 'node:stream';
 import { ClickHouseLogLevel, createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
 import { CtpipeError, errorMessage } from '../../common/errors.js';
 import type { Checkpoint, ColumnMeta, InputKey, InputRange, Store, Table } from '../store.js';
-import { tsvText } from './tsv.js';
-import { FLOW_COLUMNS } from './rows.js';
+import { LoadFiles } from './load-files.js';
+import { BATCH_COLUMNS, CHECKPOINT_CHUNK_COLUMNS, CHECKPOINT_COLUMNS } from './tables.js';
+import { codecOf, type TableCodec, type TableRows } from './table-rows.js';
+import { ByteSink } from './rowbinary.js';
 
 // The client would print its own errors to stdout; ctpipe reports them through its logger instead.
 const QUIET = { level: ClickHouseLogLevel.OFF };
@@ -23,36 +31,89 @@ export interface StoreOptions {
   password?: string;
   passwordFile?: string;
   requestTimeoutMs?: number;
+  /** Where the embedded store's insert files go (default /dev/shm, else the OS temp directory). */
+  loadDir?: string;
 }
 
 /** Checkpoint chunks go in inserts of about this many bytes. */
 const CHUNK_INSERT_BYTES = 8 << 20;
 const slotKey = (k: InputKey) => `${k.group}\0${k.topic}\0${k.partition}`;
 
-/** Insert settings: the token deduplicates a retried or replayed insert, views included. */
-const insertSettings = (token: string): ClickHouseSettings => ({
-  insert_deduplication_token: token, insert_deduplicate: 1, deduplicate_blocks_in_dependent_materialized_views: 1, optimize_on_insert: 0,
+type InsertSettings = Record<string, string | number>;
+
+/**
+ * Insert settings: the token deduplicates a retried or replayed insert, views included; never
+ * asynchronous, so an acknowledged insert is stored (chDB 26 and some servers default to async).
+ */
+const insertSettings = (token: string): InsertSettings => ({
+  insert_deduplication_token: token, insert_deduplicate: 1, deduplicate_blocks_in_dependent_materialized_views: 1, optimize_on_insert: 0, async_insert: 0,
 });
 
-class ClickHouseStore implements Store {
-  constructor(private readonly client: ClickHouseClient, readonly db: string) {}
+const SYNC: InsertSettings = { async_insert: 0 };
 
-  async insert(table: Table, rows: readonly unknown[], token: string): Promise<void> {
-    const clickhouse_settings = insertSettings(`${table}:${token}`);
-    if (table === 'flows') {
-      // TabSeparated lines (rows.ts): ClickHouse parses them about twice as fast as JSON
-      const body = Buffer.from(`${(rows as readonly string[]).join('\n')}\n`);
-      await this.client.insert({ table: `${this.db}.flows`, values: Readable.from([body], { objectMode: false }), format: 'TabSeparated', columns: FLOW_COLUMNS as [string, ...string[]], clickhouse_settings });
-    } else {
-      await this.client.insert({ table: `${this.db}.${table}`, values: rows as Record<string, unknown>[], format: 'JSONEachRow', clickhouse_settings });
+/**
+ * An INSERT without a SELECT, or one reading `input()`: the statements ClickHouse's client feeds
+ * from stdin when stdin holds data, which chDB, in this process, would do.
+ */
+export function readsStdin(sql: string): boolean {
+  const s = sql.replace(/\/\*[\s\S]*?\*\//g, ' ').replace(/--[^\n]*/g, ' ');
+  return /^[\s(]*INSERT\b/i.test(s) && (!/\bSELECT\b/i.test(s) || /\binput\s*\(/i.test(s));
+}
+
+/** Encodes rows of a list as RowBinary (the store's own small inserts). */
+function encodeRows(codec: TableCodec, rows: readonly Record<string, unknown>[]): Buffer[] {
+  const sink = new ByteSink(1 << 16);
+  for (const r of rows) codec.encode(sink, r);
+  return sink.pieces(0, sink.offset);
+}
+
+class ClickHouseStore implements Store {
+  /** `files` only on chDB: where inserts are loaded from. */
+  constructor(private readonly client: ClickHouseClient, readonly db: string, private readonly files?: LoadFiles) {}
+
+  async insert(table: Table, rows: TableRows, token: string): Promise<void> {
+    if (rows.table !== table) throw new Error(`Store.insert: ${rows.table} rows given for ${table}`);
+    rows.assertEncoded();
+    if (rows.length === 0) return;
+    await this.load(table, rows.codec, rows.pieces, insertSettings(`${table}:${token}`));
+  }
+
+  /**
+   * RowBinary `bytes` of `codec`'s columns into `table`, with `settings`. chDB: through a file, the
+   * settings in the statement (a client's settings would be SET on the session and outlive the
+   * insert: a deduplication token left behind dropped the next logRange as a duplicate), the token
+   * and the path as bound parameters. A server: the bytes as the body, the settings per request.
+   */
+  private async load(table: string, codec: TableCodec, bytes: readonly Buffer[], settings: InsertSettings): Promise<void> {
+    const into = `INSERT INTO ${this.db}.${table} (${codec.names.join(', ')})`;
+    if (!this.files) {
+      const r = await this.client.exec({ query: `${into} FORMAT RowBinary`, values: Readable.from(bytes, { objectMode: false }), clickhouse_settings: settings as ClickHouseSettings });
+      for await (const _ of r.stream); // the response is empty; reading it frees the socket
+      return;
+    }
+    const params: Record<string, string> = { structure: codec.structure };
+    const set = Object.entries(settings).map(([k, v], i) => {
+      if (!/^[a-z_]+$/.test(k)) throw new Error(`not a setting name: ${k}`);
+      if (typeof v === 'number') return `${k} = ${Number(v)}`;
+      params[`s${i}`] = v;
+      return `${k} = {s${i}:String}`;
+    });
+    const path = await this.files.write(bytes);
+    try {
+      params.path = path;
+      await this.client.command({
+        query: `${into} ${set.length ? `SETTINGS ${set.join(', ')} ` : ''}SELECT * FROM file({path:String}, 'RowBinary', {structure:String})`, query_params: params,
+      });
+    } finally {
+      await this.files.remove(path);
     }
   }
 
   async logRange(k: InputKey, r: InputRange): Promise<void> {
-    await this.client.insert({
-      table: `${this.db}.processor_batches`, format: 'JSONEachRow',
-      values: [{ group_id: k.group, topic: k.topic, partition: k.partition, first_offset: r.first, last_offset: r.last }],
-    });
+    // the range's own token: logged twice (a retry) it is stored once
+    const codec = codecOf(BATCH_COLUMNS);
+    const row = { group_id: k.group, topic: k.topic, partition: k.partition, first_offset: r.first, last_offset: r.last };
+    await this.load('processor_batches', codec, encodeRows(codec, [row]), insertSettings(`range:${k.group}:${k.topic}:${k.partition}:${r.first}-${r.last}`));
   }
 
   async ranges(k: InputKey, after: number): Promise<InputRange[]> {
@@ -88,25 +149,22 @@ class ClickHouseStore implements Store {
     // the slot the current checkpoint does not name: it stays whole until the row below switches
     const slot = 1 - (this.slots.get(key) ?? (await this.currentSlot(k)));
     const snapshot = `${offset}-${randomBytes(4).toString('hex')}`;
-    const head = `${tsvText(k.group)}\t${tsvText(k.topic)}\t${k.partition}\t${slot}\t`;
+    const chunkCodec = codecOf(CHECKPOINT_CHUNK_COLUMNS);
     for (let i = 0; i < chunks.length;) {
-      const lines: Buffer[] = [];
+      const rows: Record<string, unknown>[] = [];
       let bytes = 0;
-      for (; i < chunks.length && (lines.length === 0 || bytes < CHUNK_INSERT_BYTES); i++) {
-        // base64: chDB's insert path reads text, not arbitrary bytes (ZSTD on the column takes the size back)
-        const line = Buffer.from(`${head}${i}\t${snapshot}\t${chunks[i]!.toString('base64')}\t${version}\n`);
-        lines.push(line);
-        bytes += line.length;
+      for (; i < chunks.length && (rows.length === 0 || bytes < CHUNK_INSERT_BYTES); i++) {
+        // base64: the column was made when chDB's inserts took text only (ZSTD takes the size back)
+        const data = chunks[i]!.toString('base64');
+        rows.push({ group_id: k.group, topic: k.topic, partition: k.partition, slot, seq: i, snapshot, data, version });
+        bytes += data.length;
       }
-      await this.client.insert({
-        table: `${this.db}.processor_checkpoint_chunks`, format: 'TabSeparated', values: Readable.from(lines, { objectMode: false }),
-        columns: ['group_id', 'topic', 'partition', 'slot', 'seq', 'snapshot', 'data', 'version'],
-      });
+      await this.load('processor_checkpoint_chunks', chunkCodec, encodeRows(chunkCodec, rows), SYNC);
     }
-    await this.client.insert({
-      table: `${this.db}.processor_checkpoints`, format: 'JSONEachRow',
-      values: [{ group_id: k.group, topic: k.topic, partition: k.partition, offset, state: '', snapshot, slot, chunks: chunks.length, version }],
-    });
+    const codec = codecOf(CHECKPOINT_COLUMNS);
+    await this.load('processor_checkpoints', codec, encodeRows(codec, [{
+      group_id: k.group, topic: k.topic, partition: k.partition, offset, state: '', snapshot, slot, chunks: chunks.length, version,
+    }]), SYNC);
     this.slots.set(key, slot);
   }
 
@@ -117,25 +175,34 @@ class ClickHouseStore implements Store {
     return cp?.snapshot ? cp.slot : 1;
   }
 
+  /** On chDB, a statement that would take stdin as insert data is refused (readsStdin). */
+  private guard(sql: string): string {
+    if (this.files && readsStdin(sql)) {
+      throw new CtpipeError('QUERY_FAILED', 'on the embedded store an INSERT must take its rows from a SELECT (INSERT ... SELECT ... FROM format(...) for literal data): ' +
+        'chDB would append the process\'s stdin to an INSERT ... VALUES or FORMAT');
+    }
+    return sql;
+  }
+
   async query<T>(sql: string, params?: Record<string, unknown>): Promise<T[]> {
-    return (await this.client.query({ query: sql, query_params: params, format: 'JSONEachRow' })).json<T>();
+    return (await this.client.query({ query: this.guard(sql), query_params: params, format: 'JSONEachRow' })).json<T>();
   }
 
   async queryWithMeta(sql: string, params?: Record<string, unknown>): Promise<{ meta: ColumnMeta[]; rows: Record<string, unknown>[] }> {
-    const r = await (await this.client.query({ query: sql, query_params: params, format: 'JSON' })).json<Record<string, unknown>>();
+    const r = await (await this.client.query({ query: this.guard(sql), query_params: params, format: 'JSON' })).json<Record<string, unknown>>();
     return { meta: (r.meta ?? []) as ColumnMeta[], rows: r.data };
   }
 
   async queryCsv(sql: string, params?: Record<string, unknown>): Promise<string> {
-    return (await this.client.query({ query: sql, query_params: params, format: 'CSVWithNames' })).text();
+    return (await this.client.query({ query: this.guard(sql), query_params: params, format: 'CSVWithNames' })).text();
   }
 
   async command(sql: string, params?: Record<string, unknown>): Promise<void> {
-    await this.client.command({ query: sql, query_params: params });
+    await this.client.command({ query: this.guard(sql), query_params: params });
   }
 
   database(db: string): Store {
-    return new ClickHouseStore(this.client, db);
+    return new ClickHouseStore(this.client, db, this.files);
   }
 
   async ping(): Promise<void> {
@@ -143,8 +210,9 @@ class ClickHouseStore implements Store {
     if (!r.success) throw r.error;
   }
 
-  close(): Promise<void> {
-    return this.client.close();
+  async close(): Promise<void> {
+    this.files?.close();
+    await this.client.close();
   }
 }
 
@@ -172,7 +240,8 @@ export async function openStore(o: StoreOptions): Promise<Store> {
     const path = o.url.slice(5) || './data';
     const { createChdbConnection } = await import('chdb/connection');
     try {
-      return new ClickHouseStore(createClient({ connection: createChdbConnection({ path }), log: QUIET, clickhouse_settings: settings } as Parameters<typeof createClient>[0]), o.database);
+      const client = createClient({ connection: createChdbConnection({ path }), log: QUIET, clickhouse_settings: settings } as Parameters<typeof createClient>[0]);
+      return new ClickHouseStore(client, o.database, LoadFiles.open(o.loadDir ? [o.loadDir] : undefined));
     } catch (e) {
       throw new CtpipeError('STORE_UNAVAILABLE', `cannot open the embedded ClickHouse at ${path}: ${holder(path) ?? errorMessage(e)}`);
     }

@@ -56,8 +56,7 @@ export function tsvEncoder<R>(columns: readonly ColumnDef[]): (row: R) => string
       case 'IPv6': case 'Enum8':
         return q(v);
       case 'DateTime64':
-        if (c.precision !== 9) throw new Error(`tsvEncoder: DateTime64(${c.precision}) is not written yet (chTime writes nanoseconds)`);
-        return q(`chTime(${v})`);
+        return q(c.precision === 9 ? `chTime(${v})` : `chTime(${v}, ${Math.trunc(c.precision)})`);
       case 'Bool':
         return `(${v} ? 'true' : 'false')`;
       default:

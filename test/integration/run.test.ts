@@ -5,6 +5,8 @@
  * own listener is the oracle), and FTP data flows linked to their control connection.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from '../../processor/clickhouse/store.js';
@@ -18,6 +20,7 @@ import { parseConntrackEvent, type OracleEvent } from '../../lab/oracle.js';
 
 let lab: Lab;
 let dir: string;
+let stdinDir: string;
 let store: Store;
 let oracle: ChildProcess;
 let oracleText = '';
@@ -41,9 +44,15 @@ beforeAll(async () => {
   await lab.ftpServer();
   oracle = lab.spawn('fw', 'conntrack', ['-E', '-o', 'extended,id']);
   oracle.stdout!.on('data', (d: Buffer) => (oracleText += d.toString()));
+  // stdin is a file of rows as the insert formats would read them: chDB must never take it as data
+  stdinDir = tempDir('run-stdin');
+  const rowsFile = path.join(stdinDir, 'rows');
+  writeFileSync(rowsFile, `${'STDIN-EVIL\t'.repeat(46)}\n{"host":"STDIN-EVIL","topic":"STDIN-EVIL","group_id":"STDIN-EVIL"}\n\n`.repeat(100));
+  const stdin = openSync(rowsFile, 'r');
   const p = spawn(process.execPath, [BIN, 'run', '--netns', lab.netnsPath('fw'), '--clickhouse-url', `chdb:${dir}`, '--host', 'lab-fw',
-    '--process-flush', '300ms', '--stats-interval', '1s', '--no-metrics-enabled']);
-  p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    '--process-flush', '300ms', '--stats-interval', '1s', '--no-metrics-enabled'], { stdio: [stdin, 'pipe', 'pipe'] });
+  closeSync(stdin);
+  p.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<void>((r) => p.on('exit', (code) => { exitCode = code; r(); }));
   for (let i = 0; i < 100 && !stderr.includes('running: collector and processor'); i++) await sleep(100);
   made.tcp = (await lab.tcpConnect(ADDR.server4, 8080, 3000)).local;
@@ -67,12 +76,22 @@ beforeAll(async () => {
     { host: 'lab-fw' });
 }, 180_000);
 
-afterAll(() => release(store, lab, dir));
+afterAll(() => release(store, lab, dir, stdinDir));
 
 describe('ctpipe run on real traffic', () => {
   it('stops cleanly on SIGTERM', () => {
     expect(exitCode).toBe(0);
     expect(stderr).toContain('"stopped"');
+  });
+
+  it('takes nothing from its stdin, a file of rows, into any table', async () => {
+    const tables = await store.query<{ name: string }>("SELECT name FROM system.tables WHERE database = 'ctpipe' AND engine LIKE '%MergeTree'");
+    expect(tables.length).toBeGreaterThanOrEqual(10);
+    for (const { name } of tables) {
+      const [r] = await store.query<{ evil: string }>(`SELECT countIf(positionCaseInsensitive(formatRow('TabSeparated', *), 'stdin-evil') > 0) evil FROM ctpipe.${name}`);
+      expect([name, Number(r!.evil)]).toEqual([name, 0]);
+    }
+    expect(rows.length).toBeGreaterThanOrEqual(8); // and it stored what it saw
   });
 
   it('stores exactly one row per connection, with the kernel\'s counts', () => {

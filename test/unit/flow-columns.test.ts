@@ -13,7 +13,7 @@ import { silentLogger } from '../../common/log.js';
 import { chTypeName, type ChType } from '../../processor/clickhouse/ch-type.js';
 import { FLOW_COLUMN_DEFS, type FlowRow } from '../../processor/clickhouse/flow-columns.js';
 import { migrate } from '../../processor/clickhouse/migrate.js';
-import { FLOW_COLUMNS, flowTsv } from '../../processor/clickhouse/rows.js';
+import { FLOW_COLUMNS } from '../../processor/clickhouse/rows.js';
 import { checkFlowsTable, liveColumns } from '../../processor/clickhouse/schema-check.js';
 import { openStore } from '../../processor/clickhouse/store.js';
 import type { Store } from '../../processor/store.js';
@@ -40,6 +40,7 @@ function fits(c: ChType, v: unknown): boolean {
       return Number.isInteger(t.sec) && Number.isInteger(t.nsec) && (t.nsec as number) >= 0 && (t.nsec as number) < 1e9;
     }
     case 'Float64': return typeof v === 'number' && Number.isFinite(v);
+    case 'Int32': case 'Int64': return Number.isInteger(v);
     default: {
       const bits = { UInt8: 8, UInt16: 16, UInt32: 32, UInt64: 53 }[c.t];
       return Number.isInteger(v) && (v as number) >= 0 && (v as number) < 2 ** bits;
@@ -126,7 +127,7 @@ describe('flows columns from one list', () => {
 
     const p = new Pipeline({ store: store.database('cols_round'), rawEvents: false, log: silentLogger, registry: new Registry(), engine: { maxOpen: 10, refreshMs: 60_000, graceMs: 5000 } });
     const rows = p.takeRows();
-    rows.flows.push(flowTsv(row));
+    rows.flows.push(row);
     expect(await p.writeRows(rows, 'test:0:1-1')).toBe(true);
 
     const back = await store.query(`SELECT ${FLOW_COLUMNS.join(', ')} FROM cols_round.flows SETTINGS date_time_output_format = 'unix_timestamp'`);
