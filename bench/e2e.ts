@@ -22,6 +22,8 @@ import { migrate } from '../processor/clickhouse/migrate.js';
 import { openStore } from '../processor/clickhouse/store.js';
 import type { Store } from '../processor/store.js';
 import { Pipeline } from '../processor/pipeline.js';
+import { detectOptions } from '../processor/options.js';
+import { loadConfig } from '../cli/config.js';
 import { PipelineSink } from '../processor/sink.js';
 import { recordChunks } from './lifecycle.js';
 
@@ -36,8 +38,12 @@ export interface E2eResult {
   freshnessP99ms: number;
 }
 
-function pipeline(store: Store): Pipeline {
-  return new Pipeline({ store, rawEvents: false, log: silentLogger, registry: new Registry(), engine: { maxOpen: 2_000_000, refreshMs: 60_000, graceMs: 30_000 } });
+/** `detect`: with the detectors of the default configuration, as `ctpipe run` has them. */
+function pipeline(store: Store, detect = false): Pipeline {
+  return new Pipeline({
+    store, rawEvents: false, log: silentLogger, registry: new Registry(), engine: { maxOpen: 2_000_000, refreshMs: 60_000, graceMs: 30_000 },
+    ...(detect ? { detect: detectOptions(loadConfig({}).detect, 30_000) } : {}),
+  });
 }
 
 /** Offers every record as fast as the sink takes them; returns events per second. */
@@ -109,13 +115,16 @@ export interface StormResult {
   rowsPerSecond: number;
 }
 
-/** `conns` connections opened (not timed), then one DESTROY each, offered as fast as the sink takes them. */
-export async function runDestroyStorm(conns = 200_000): Promise<StormResult> {
+/**
+ * `conns` connections opened (not timed), then one DESTROY each, offered as fast as the sink takes
+ * them; `detect`: the default detectors on, as in `ctpipe run`.
+ */
+export async function runDestroyStorm(conns = 200_000, detect = false): Promise<StormResult> {
   const dir = mkdtempSync(path.join(tmpdir(), 'ctpipe-storm-'));
   const store = await openStore({ url: `chdb:${dir}`, database: 'ctpipe' });
   try {
     await migrate(store, { db: 'ctpipe', flowsTtlDays: 3650, eventsTtlDays: 3 });
-    const sink = new PipelineSink(pipeline(store), { flushMs: 1000 });
+    const sink = new PipelineSink(pipeline(store, detect), { flushMs: 1000 });
     const epoch = 1_795_000_000;
     const record = (c: number, type: 'new' | 'destroy', seq: number): CtRecord => {
       const orig = { src: `10.${(c >> 16) & 255}.${(c >> 8) & 255}.${c & 255}`, dst: '203.0.113.9', proto: 17, sport: 1024 + (c % 60000), dport: 53 };

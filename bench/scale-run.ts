@@ -28,6 +28,8 @@ export interface RunScaleResult {
   secondCaughtUpS: number;
   /** conntrack -F: from the flush until every DESTROY's row is written. */
   drainS: number;
+  /** How long `conntrack -F` itself took (the kernel destroying the entries and sending the events). */
+  kernelFlushS: number;
   drainRowsPerS: number;
   secondStopS: number;
   secondPeakRssMb: number;
@@ -47,7 +49,9 @@ class RunProcess {
   private readonly sampler: NodeJS.Timeout;
 
   constructor(args: string[]) {
-    this.p = spawn(process.execPath, [path.join(packageRoot(), 'bin', 'ctpipe.js'), 'run', ...args, '--metrics-listen', `127.0.0.1:${this.port}`]);
+    // SCALE_NODE_ARGS: node's own flags for the ctpipe process (a profile: --cpu-prof --cpu-prof-dir=DIR)
+    const node = process.env.SCALE_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+    this.p = spawn(process.execPath, [...node, path.join(packageRoot(), 'bin', 'ctpipe.js'), 'run', ...args, '--metrics-listen', `127.0.0.1:${this.port}`]);
     this.p.stderr.on('data', (d: Buffer) => (this.log += d.toString()));
     this.exit = new Promise((r) => this.p.once('exit', (c) => r(c)));
     this.sampler = setInterval(() => this.sample(), 100);
@@ -150,8 +154,11 @@ export async function runScaleRun(entries: number, say: (line: string) => void =
     say(`second start: state restored in ${restoreMs} ms, caught up in ${secondCaughtUpS.toFixed(1)} s`);
     const ids = await kernelFlows(lab);
     const rowsBefore = await proc.metric('ctpipe_processor_rows_total', 'table="flows"');
+    const insertsBefore = [await proc.metric('ctpipe_processor_insert_seconds_count'), await proc.metric('ctpipe_processor_insert_seconds_sum')];
     const tFlush = performance.now();
     await lab.conntrack(['-F']);
+    const kernelFlushS = (performance.now() - tFlush) / 1000;
+    say(`conntrack -F returned after ${kernelFlushS.toFixed(1)} s`);
     // drained: every DESTROY decoded, processed and its row written
     await proc.until('the flush drained', (h) => h.held_bytes === 0 && h.backlog === 0 && h.processed >= h.seq && h.open_flows === 0, 600_000, say);
     while ((await proc.metric('ctpipe_processor_rows_total', 'table="flows"')) < (rowsBefore || 0) + ids.size) {
@@ -160,6 +167,9 @@ export async function runScaleRun(entries: number, say: (line: string) => void =
     }
     const drainS = (performance.now() - tFlush) / 1000;
     say(`conntrack -F: ${ids.size.toLocaleString()} rows written ${drainS.toFixed(1)} s after the flush began (${Math.round(ids.size / drainS).toLocaleString()} rows/s)`);
+    const inserts = (await proc.metric('ctpipe_processor_insert_seconds_count')) - insertsBefore[0]!;
+    const insertS = (await proc.metric('ctpipe_processor_insert_seconds_sum')) - insertsBefore[1]!;
+    say(`  the drain's inserts: ${inserts} (every table), ${insertS.toFixed(1)} s in all, ${(insertS / inserts).toFixed(2)} s each`);
     const flushDrops = await proc.metric('ctpipe_collector_netlink_drops_total');
     const secondStopS = await proc.stop();
     if (process.env.SCALE_LOG) writeFileSync(process.env.SCALE_LOG, proc.log);
@@ -180,7 +190,7 @@ export async function runScaleRun(entries: number, say: (line: string) => void =
       let kernelWithoutRow = 0;
       for (const id of ids) if (!stored.has(id)) kernelWithoutRow++;
       return {
-        entries: filled, fillS, firstCaughtUpS, firstStopS, firstPeakRssMb, restoreMs, secondCaughtUpS, drainS, drainRowsPerS: ids.size / drainS,
+        entries: filled, fillS, firstCaughtUpS, firstStopS, firstPeakRssMb, restoreMs, secondCaughtUpS, drainS, kernelFlushS, drainRowsPerS: ids.size / drainS,
         secondStopS, secondPeakRssMb, kernelDrops: (Number.isNaN(burstDrops) ? 0 : burstDrops) + (Number.isNaN(flushDrops) ? 0 : flushDrops),
         rows: {
           flows: Number(r!.flows), destroyed: Number(r!.destroyed), lost: Number(r!.lost), evicted: Number(r!.evicted),

@@ -11,8 +11,10 @@ import { runIngest, runIngestBreakdown } from '../dist/bench/ingest.js';
 import { runFreshness } from '../dist/bench/freshness.js';
 import { runScaling } from '../dist/bench/scaling.js';
 import { runDashboardsScale } from '../dist/bench/dashboards-scale.js';
+import { runScaleRun } from '../dist/bench/scale-run.js';
+import { runSnapshot } from '../dist/bench/snapshot.js';
 
-const only = process.argv[2]; // decode | publish | lifecycle | ingest | e2e | freshness | storm | scaling | dashboards-scale
+const only = process.argv[2]; // decode | publish | lifecycle | ingest | e2e | freshness | storm | scaling | scale | dashboards-scale
 const out = { date: new Date().toISOString(), machine: `${os.cpus().length} x ${os.cpus()[0]?.model ?? '?'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.type()} ${os.release()}`, node: process.version };
 if (!only || only === 'decode') {
   out.decode = runDecode();
@@ -45,6 +47,9 @@ if (!only || only === 'e2e') {
   out.destroyStorm = await runDestroyStorm();
   const d = out.destroyStorm;
   console.log(`DESTROY storm (one event per row): ${Math.round(d.rowsPerSecond).toLocaleString()} rows/s, ${d.rowsStored}/${d.flows} flows stored`);
+  out.destroyStormDetect = await runDestroyStorm(200_000, true);
+  const dd = out.destroyStormDetect;
+  console.log(`DESTROY storm with ctpipe run's detectors: ${Math.round(dd.rowsPerSecond).toLocaleString()} rows/s, ${dd.rowsStored}/${dd.flows} flows stored`);
 }
 if (!only || only === 'freshness') {
   out.freshness = [];
@@ -62,6 +67,15 @@ if (!only || only === 'storm') {
 if (!only || only === 'scaling') {
   out.scaling = await runScaling((line) => console.log(line));
   console.table(out.scaling);
+}
+// Named only: a lab table of 1,000,000 entries (or the size after the name) through ctpipe run:
+// the global nf_conntrack_max is raised for it and restored after (bench/scale-run.ts).
+if (only === 'scale') {
+  out.snapshot = await runSnapshot();
+  const c = out.snapshot;
+  console.log(`checkpoint of ${c.openFlows.toLocaleString()} open flows: saved in ${c.saveMs.toFixed(0)} ms (longest event-loop stall ${c.maxLoopDelayMs.toFixed(0)} ms), ${c.bytesPerFlow.toFixed(1)} B a flow in ${c.chunks} chunks, restored in ${c.restoreMs.toFixed(0)} ms`);
+  out.scale = await runScaleRun(Number(process.argv[3] ?? 1_000_000), (line) => console.log(line));
+  console.log(JSON.stringify(out.scale, null, 1));
 }
 // Named only: 100M rows take most of an hour to generate and about 15 GB (options after the name,
 // e.g. `npm run bench -- dashboards-scale --scale 0.01`; bench/dashboards-scale.ts).
