@@ -10,7 +10,6 @@
  * is marked dead in place and appended; dead entries are dropped when they reach the head, and all
  * at once when the ring is full (it is then rebuilt at twice the live count).
  */
-import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { SnapshotReader, SnapshotWriter } from '../snapshot.js';
 import { removeEntry } from './probe.js';
 
@@ -70,18 +69,9 @@ export class EndedKeys {
     }
   }
 
-  /** Into a snapshot: the live entries' hi, lo and generation, oldest first (compacted in slices). */
-  async save(w: SnapshotWriter): Promise<void> {
-    const [hi, lo, gen] = [new Uint32Array(this.live), new Uint32Array(this.live), new Uint32Array(this.live)];
-    let n = 0;
-    for (let k = 0; k < this.used; k++) {
-      const p = (this.head + k) % this.hi.length;
-      if (this.dead[p]) continue;
-      hi[n] = this.hi[p]!;
-      lo[n] = this.lo[p]!;
-      gen[n++] = this.gen[p]!;
-      if ((k & 0xfffff) === 0xfffff) await yieldToLoop(); // a million at a time
-    }
+  /** Into a snapshot: the live entries' hi, lo and generation, oldest first. */
+  save(w: SnapshotWriter): void {
+    const [hi, lo, gen] = this.compacted(this.live);
     w.bytes('ended.hi', hi);
     w.bytes('ended.lo', lo);
     w.bytes('ended.gen', gen);
@@ -117,8 +107,8 @@ export class EndedKeys {
     this.used--;
   }
 
-  /** Live entries moved, in order, to the start of a ring of `cap` (>= live) entries; the index rebuilt. */
-  private resize(cap: number): void {
+  /** The live entries' hi, lo and generation, oldest first, at the start of arrays of `cap` (>= live) entries. */
+  private compacted(cap: number): [Uint32Array<ArrayBuffer>, Uint32Array<ArrayBuffer>, Uint32Array<ArrayBuffer>] {
     const [hi, lo, gen] = [new Uint32Array(cap), new Uint32Array(cap), new Uint32Array(cap)];
     let n = 0;
     for (let k = 0; k < this.used; k++) {
@@ -128,6 +118,13 @@ export class EndedKeys {
       lo[n] = this.lo[p]!;
       gen[n++] = this.gen[p]!;
     }
+    return [hi, lo, gen];
+  }
+
+  /** Live entries moved, in order, to the start of a ring of `cap` (>= live) entries; the index rebuilt. */
+  private resize(cap: number): void {
+    const [hi, lo, gen] = this.compacted(cap);
+    const n = this.live;
     this.hi = hi;
     this.lo = lo;
     this.gen = gen;

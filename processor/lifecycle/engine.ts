@@ -479,7 +479,7 @@ export class LifecycleEngine {
       for (const [host, waiting] of this.resync) this.resync.set(host, new Map([...waiting].map(([s, since]) => [remap[s]!, since])));
     }
     await this.t.save(w);
-    await this.ended.save(w);
+    this.ended.save(w);
     await w.entries('engine.byTuple', this.byTuple);
     await w.entries('engine.maxSeq', mapValues(this.maxSeq, (v) => v.seq));
     await w.entries('engine.watermark', this.watermark);
