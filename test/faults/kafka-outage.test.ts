@@ -45,18 +45,27 @@ describe('fault: Kafka gone and back while the collector runs', () => {
         exchanges++;
       }
     })();
-    await sleep(3000);
-    kafka.pause();
-    const outageAt = Date.now();
-    await sleep(OUTAGE_S * 1000);
-    expect(spooled(spool), 'records went to the spool').toBe(true);
-    kafka.resume();
-    const backAt = Date.now();
-    await waitWhile(() => spooled(spool), { within: 120_000, every: 250, why: () => 'the spool did not drain' });
-    const recoveryS = (Date.now() - backAt) / 1000;
-    await sleep(2000);
-    stop.now = true;
-    await traffic;
+    let outageAt: number;
+    let backAt: number;
+    let recoveryS: number;
+    try {
+      await sleep(3000);
+      kafka.pause();
+      outageAt = Date.now();
+      await sleep(OUTAGE_S * 1000);
+      // at least OUTAGE_S, and on until the memory buffer has overflowed into the spool (a loaded
+      // machine makes traffic slowly: each exchange is a process in the client namespace)
+      await waitWhile(() => !spooled(spool), { within: 120_000, every: 250, why: () => 'no record went to the spool' });
+      kafka.resume();
+      backAt = Date.now();
+      await waitWhile(() => spooled(spool), { within: 120_000, every: 250, why: () => 'the spool did not drain' });
+      recoveryS = (Date.now() - backAt) / 1000;
+      await sleep(2000);
+    } finally {
+      kafka.resume();
+      stop.now = true;
+      await traffic;
+    }
     p.kill('SIGTERM');
     expect(await exited(p), procs.logs[i]).toBe(0);
     const stopped = procs.logLine<{ seq: number; dropped: number; run?: string }>(i, '"msg":"stopped"');
