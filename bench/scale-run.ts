@@ -6,15 +6,13 @@
  * ended by its DESTROY, none lost, evicted or duplicated. The bounded scale test runs it at CI
  * size; `npm run bench -- scale` at 1,000,000 entries.
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { packageRoot } from '../common/paths.js';
 import { Lab, raiseConntrackMax } from '../lab/lab.js';
 import { openStore } from '../processor/clickhouse/store.js';
+import { CtpipeProcess, kernelFlows } from './scale-proc.js';
 
 export interface RunScaleResult {
   entries: number;
@@ -39,94 +37,11 @@ export interface RunScaleResult {
 
 interface Health { detail: { seq: number; processed: number; backlog: number; held_bytes: number; open_flows: number } }
 
-/** `ctpipe run` as a child, its log, its health, and its peak RSS sampled until it exits. */
-class RunProcess {
-  log = '';
-  peakKb = 0;
-  private readonly p: ChildProcessWithoutNullStreams;
-  private readonly port = 20000 + Math.floor(Math.random() * 20000);
-  private readonly exit: Promise<number | null>;
-  private readonly sampler: NodeJS.Timeout;
-
-  constructor(args: string[]) {
-    // SCALE_NODE_ARGS: node's own flags for the ctpipe process (a profile: --cpu-prof --cpu-prof-dir=DIR)
-    const node = process.env.SCALE_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-    this.p = spawn(process.execPath, [...node, path.join(packageRoot(), 'bin', 'ctpipe.js'), 'run', ...args, '--metrics-listen', `127.0.0.1:${this.port}`]);
-    this.p.stderr.on('data', (d: Buffer) => (this.log += d.toString()));
-    this.exit = new Promise((r) => this.p.once('exit', (c) => r(c)));
-    this.sampler = setInterval(() => this.sample(), 100);
-  }
-
-  private sample(): void {
-    try {
-      const m = /VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${this.p.pid}/status`, 'utf8'));
-      if (m) this.peakKb = Math.max(this.peakKb, Number(m[1]));
-    } catch {
-      // exited
-    }
-  }
-
-  async health(): Promise<Health | undefined> {
-    return fetch(`http://127.0.0.1:${this.port}/healthz`).then((r) => r.json() as Promise<Health>, () => undefined);
-  }
-
-  /** A sample's value (the series whose labels contain `label`, e.g. `table="flows"`), NaN if absent. */
-  async metric(name: string, label = ''): Promise<number> {
-    const text = await fetch(`http://127.0.0.1:${this.port}/metrics`).then((r) => r.text(), () => '');
-    return Number(new RegExp(`^${name}(?:\\{[^}]*${label}[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
-  }
-
-  /** Waits until `ok` on the health detail; seconds taken. */
-  async until(what: string, ok: (h: Health['detail']) => boolean, ms = 600_000, say?: (line: string) => void): Promise<number> {
-    const t0 = performance.now();
-    let told = t0;
-    while (performance.now() - t0 < ms) {
-      const h = await this.health();
-      if (h && ok(h.detail)) return (performance.now() - t0) / 1000;
-      if (say && performance.now() - told > 5000) {
-        told = performance.now();
-        say(`  ${what}: ${JSON.stringify(h?.detail ?? 'no answer')}, peak RSS ${Math.round(this.peakKb / 1024)} MB`);
-      }
-      if (this.p.exitCode !== null) break;
-      await sleep(100);
-    }
-    throw new Error(`ctpipe run: ${what} not reached\n${this.log.slice(-4000)}`);
-  }
-
-  /** SIGINT, as Ctrl-C; seconds until it exited. */
-  async stop(): Promise<number> {
-    this.sample();
-    const t0 = performance.now();
-    this.p.kill('SIGINT');
-    const code = await this.exit;
-    clearInterval(this.sampler);
-    if (code !== 0) throw new Error(`ctpipe run exited ${String(code)}\n${this.log.slice(-4000)}`);
-    return (performance.now() - t0) / 1000;
-  }
-
-  kill(): void {
-    clearInterval(this.sampler);
-    this.p.kill('SIGKILL');
-  }
-}
-
-/** Kernel flows of the firewall (`conntrack -L -o id`), keyed by id, source and source port (ids alone collide). */
-async function kernelFlows(lab: Lab): Promise<Set<string>> {
-  // read as a stream: a million entries are far more text than a buffered child's output may be
-  const list = lab.spawn('fw', 'conntrack', ['-L', '-o', 'id']);
-  const keys = new Set<string>();
-  for await (const line of createInterface({ input: list.stdout! })) {
-    const m = /src=(\S+) dst=\S+ sport=(\d+) .*?\bid=(\d+)/.exec(line);
-    if (m) keys.add(`${m[3]}|${m[1]}|${m[2]}`);
-  }
-  return keys;
-}
-
 export async function runScaleRun(entries: number, say: (line: string) => void = () => {}): Promise<RunScaleResult> {
   const undoMax = raiseConntrackMax(Math.ceil(entries * 1.3) + 65_536);
   const lab = await Lab.create({ accounting: true });
   const dir = mkdtempSync(path.join(tmpdir(), 'ctpipe-scale-'));
-  let proc: RunProcess | undefined;
+  let proc: CtpipeProcess<Health> | undefined;
   try {
     await lab.sysctl('fw', 'net.netfilter.nf_conntrack_events', '1');
     const args = ['--netns', lab.netnsPath('fw'), '--clickhouse-url', `chdb:${path.join(dir, 'chdb')}`, '--host', 'scale', '--stats-interval', '5s', ...(process.env.SCALE_ARGS?.split(' ').filter(Boolean) ?? [])];
@@ -134,7 +49,7 @@ export async function runScaleRun(entries: number, say: (line: string) => void =
     const caughtUp = (h: Health['detail']) => h.seq > 0 && h.processed >= h.seq && h.backlog === 0 && h.held_bytes === 0 && h.open_flows >= filled;
 
     // 1. a burst of NEW: the table filled while ctpipe run watches it
-    proc = new RunProcess(args);
+    proc = new CtpipeProcess('run', args);
     await proc.until('the start', (h) => h.seq > 0, 60_000);
     const t0 = performance.now();
     filled = await lab.fillUdp(entries);
@@ -148,7 +63,7 @@ export async function runScaleRun(entries: number, say: (line: string) => void =
     say(`first stop: ${firstStopS.toFixed(2)} s; peak RSS ${firstPeakRssMb.toFixed(0)} MB`);
 
     // 2. a restart: the state restored, the table dump merged into it
-    proc = new RunProcess(args);
+    proc = new CtpipeProcess('run', args);
     const secondCaughtUpS = await proc.until('the dump processed', caughtUp, 600_000, say);
     const restoreMs = Number(/"ms":(\d+)[^\n]*state restored/.exec(proc.log)?.[1] ?? NaN);
     say(`second start: state restored in ${restoreMs} ms, caught up in ${secondCaughtUpS.toFixed(1)} s`);

@@ -66,6 +66,14 @@ process.on('exit', () => {
   for (const lab of live) lab.destroySync();
 });
 
+/** How `fillUdp` fills: the entries' UDP timeout, and a pause while a consumer catches up. */
+export interface FillOptions {
+  /** The firewall's UDP timeouts while and after it fills (default 3600 s). */
+  timeoutS?: number;
+  /** Asked every 50 ms: true holds the flood (SIGSTOP) until it answers false. */
+  hold?: () => Promise<boolean>;
+}
+
 export class Lab {
   readonly id: string;
   readonly ns: { client: string; fw: string; server: string };
@@ -259,14 +267,21 @@ table inet ctpipe_lab {
    * towards a server port that drops them silently. The global nf_conntrack_max must allow it
    * (raiseConntrackMax). Resolves to the entries the firewall holds.
    */
-  async fillUdp(count: number, port = 5000): Promise<number> {
-    await this.sysctl('fw', 'net.netfilter.nf_conntrack_udp_timeout', '3600');
-    await this.sysctl('fw', 'net.netfilter.nf_conntrack_udp_timeout_stream', '3600');
+  async fillUdp(count: number, port = 5000, o: FillOptions = {}): Promise<number> {
+    const timeout = String(o.timeoutS ?? 3600);
+    await this.sysctl('fw', 'net.netfilter.nf_conntrack_udp_timeout', timeout);
+    await this.sysctl('fw', 'net.netfilter.nf_conntrack_udp_timeout_stream', timeout);
     await run('nft', ['-f', '-'], { ns: this.ns.server, input: `table inet lab_sink {\n chain input {\n  type filter hook input priority 0; policy accept;\n  udp dport ${port} drop\n }\n}\n` });
     const want = (await this.conntrackCount()) + count;
     const flood = this.spawn('client', 'hping3', ['-q', '-2', '--rand-source', '-p', String(port), '--flood', ADDR.server4]);
+    let paused = false;
     try {
-      for (let t = 0; t < 600_000 && (await this.conntrackCount()) < want; t += 50) await new Promise((r) => setTimeout(r, 50));
+      for (let t = 0; t < 600_000 && (await this.conntrackCount()) < want; t += 50) {
+        const hold = (await o.hold?.()) ?? false;
+        if (hold !== paused) flood.kill(hold ? 'SIGSTOP' : 'SIGCONT');
+        paused = hold;
+        await new Promise((r) => setTimeout(r, 50));
+      }
     } finally {
       flood.kill('SIGKILL');
     }

@@ -98,6 +98,7 @@ export async function startProcessor(
   }
 
   async function load(partition: number, running: () => boolean): Promise<PartitionState> {
+    const t0 = Date.now();
     const pipeline = newPipeline();
     const cursor = new PartitionCursor<Message>({
       input: `${topic}:${partition}`, position: (m) => m.offset, size: (m) => m.value.length, checkpointMs, minBytes: cfg.process.fetch_min_bytes,
@@ -107,7 +108,7 @@ export async function startProcessor(
     if (cp) await restoreState(pipeline, cp.chunks);
     const ranges = await stored('load batch ranges', () => store.ranges(key(partition), offset), running);
     cursor.restore(offset, ranges, Date.now());
-    log.info({ partition, checkpoint: offset, open: pipeline.engine.openCount, replayRanges: ranges.length }, 'partition assigned: state restored from its checkpoint');
+    log.info({ partition, checkpoint: offset, open: pipeline.engine.openCount, replayRanges: ranges.length, ms: Date.now() - t0 }, 'partition assigned: state restored from its checkpoint');
     return { pipeline, cursor };
   }
 

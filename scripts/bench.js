@@ -12,9 +12,10 @@ import { runFreshness } from '../dist/bench/freshness.js';
 import { runScaling } from '../dist/bench/scaling.js';
 import { runDashboardsScale } from '../dist/bench/dashboards-scale.js';
 import { runScaleRun } from '../dist/bench/scale-run.js';
+import { runScaleKafka } from '../dist/bench/scale-kafka.js';
 import { runSnapshot } from '../dist/bench/snapshot.js';
 
-const only = process.argv[2]; // decode | publish | lifecycle | ingest | e2e | freshness | storm | scaling | scale | dashboards-scale
+const only = process.argv[2]; // decode | publish | lifecycle | ingest | e2e | freshness | storm | scaling | scale | scale-kafka | dashboards-scale
 const out = { date: new Date().toISOString(), machine: `${os.cpus().length} x ${os.cpus()[0]?.model ?? '?'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.type()} ${os.release()}`, node: process.version };
 if (!only || only === 'decode') {
   out.decode = runDecode();
@@ -76,6 +77,10 @@ if (only === 'scale') {
   console.log(`checkpoint of ${c.openFlows.toLocaleString()} open flows: saved in ${c.saveMs.toFixed(0)} ms (longest event-loop stall ${c.maxLoopDelayMs.toFixed(0)} ms), ${c.bytesPerFlow.toFixed(1)} B a flow in ${c.chunks} chunks, restored in ${c.restoreMs.toFixed(0)} ms`);
   out.scale = await runScaleRun(Number(process.argv[3] ?? 1_000_000), (line) => console.log(line));
   console.log(JSON.stringify(out.scale, null, 1));
+}
+if (only === 'scale-kafka') {
+  out.scaleKafka = await runScaleKafka(Number(process.argv[3] ?? 1_000_000), (line) => console.log(line));
+  console.log(JSON.stringify(out.scaleKafka, null, 1));
 }
 // Named only: 100M rows take most of an hour to generate and about 15 GB (options after the name,
 // e.g. `npm run bench -- dashboards-scale --scale 0.01`; bench/dashboards-scale.ts).

@@ -1,0 +1,118 @@
+/**
+ * What the scale benchmarks share: a ctpipe command as a child process watched through its
+ * operator endpoint and /proc, and the kernel's own list of the lab firewall's flows.
+ */
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { packageRoot } from '../common/paths.js';
+import type { Lab } from '../lab/lab.js';
+
+/** A ctpipe command as a child: its log, its health and metrics, and its peak RSS sampled until it exits. */
+export class CtpipeProcess<Health extends { detail: object }> {
+  log = '';
+  peakKb = 0;
+  private readonly p: ChildProcessWithoutNullStreams;
+  private readonly port = 20000 + Math.floor(Math.random() * 20000);
+  private readonly exit: Promise<number | null>;
+  private readonly sampler: NodeJS.Timeout;
+
+  constructor(readonly command: string, args: string[], env: Record<string, string> = {}) {
+    // SCALE_NODE_ARGS: node's own flags for the ctpipe process (a profile: --cpu-prof --cpu-prof-dir=DIR)
+    const node = process.env.SCALE_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+    this.p = spawn(process.execPath, [...node, path.join(packageRoot(), 'bin', 'ctpipe.js'), command, ...args, '--metrics-listen', `127.0.0.1:${this.port}`], {
+      env: { ...process.env, ...env },
+    });
+    this.p.stderr.on('data', (d: Buffer) => (this.log += d.toString()));
+    this.exit = new Promise((r) => this.p.once('exit', (c) => r(c)));
+    this.sampler = setInterval(() => this.sample(), 100);
+  }
+
+  private sample(): void {
+    try {
+      const m = /VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${this.p.pid}/status`, 'utf8'));
+      if (m) this.peakKb = Math.max(this.peakKb, Number(m[1]));
+    } catch {
+      // exited
+    }
+  }
+
+  async health(): Promise<Health | undefined> {
+    return fetch(`http://127.0.0.1:${this.port}/healthz`).then((r) => r.json() as Promise<Health>, () => undefined);
+  }
+
+  /** A metric's value: the sum of its series whose labels contain `label` (e.g. `table="flows"`), NaN if absent. */
+  async metric(name: string, label = ''): Promise<number> {
+    const text = await fetch(`http://127.0.0.1:${this.port}/metrics`).then((r) => r.text(), () => '');
+    const values = [...text.matchAll(new RegExp(`^${name}(?:\\{([^}]*)\\})? (\\S+)$`, 'gm'))].filter((m) => (m[1] ?? '').includes(label)).map((m) => Number(m[2]));
+    return values.length ? values.reduce((a, b) => a + b, 0) : NaN;
+  }
+
+  /** /healthz's HTTP status (0: no answer). */
+  async status(): Promise<number> {
+    return fetch(`http://127.0.0.1:${this.port}/healthz`).then((r) => r.status, () => 0);
+  }
+
+  /** Waits until `ok()`; seconds taken. Fails when the process exits first. */
+  async waitFor(what: string, ok: () => Promise<boolean>, ms = 600_000, say?: (line: string) => void): Promise<number> {
+    const t0 = performance.now();
+    let told = t0;
+    while (performance.now() - t0 < ms && this.p.exitCode === null) {
+      if (await ok()) return (performance.now() - t0) / 1000;
+      if (say && performance.now() - told > 5000) {
+        told = performance.now();
+        say(`  ${what}: waiting, peak RSS ${Math.round(this.peakKb / 1024)} MB`);
+      }
+      await sleep(250);
+    }
+    throw new Error(`ctpipe ${this.command}: ${what} not reached\n${this.log.slice(-4000)}`);
+  }
+
+  /** Waits until `ok` on the health detail; seconds taken. */
+  async until(what: string, ok: (h: Health['detail']) => boolean, ms = 600_000, say?: (line: string) => void): Promise<number> {
+    const t0 = performance.now();
+    let told = t0;
+    while (performance.now() - t0 < ms) {
+      const h = await this.health();
+      if (h && ok(h.detail)) return (performance.now() - t0) / 1000;
+      if (say && performance.now() - told > 5000) {
+        told = performance.now();
+        say(`  ${what}: ${JSON.stringify(h?.detail ?? 'no answer')}, peak RSS ${Math.round(this.peakKb / 1024)} MB`);
+      }
+      if (this.p.exitCode !== null) break;
+      await sleep(100);
+    }
+    throw new Error(`ctpipe ${this.command}: ${what} not reached\n${this.log.slice(-4000)}`);
+  }
+
+  /** SIGINT (Ctrl-C) or SIGTERM; seconds until it exited. */
+  async stop(signal: 'SIGINT' | 'SIGTERM' = 'SIGINT'): Promise<number> {
+    this.sample();
+    const t0 = performance.now();
+    this.p.kill(signal);
+    const code = await this.exit;
+    clearInterval(this.sampler);
+    if (code !== 0) throw new Error(`ctpipe ${this.command} exited ${String(code)}\n${this.log.slice(-4000)}`);
+    return (performance.now() - t0) / 1000;
+  }
+
+  kill(): void {
+    clearInterval(this.sampler);
+    this.p.kill('SIGKILL');
+  }
+}
+
+/** Kernel flows of the firewall (`conntrack -L -o id`), keyed by id, source and source port (ids alone collide). */
+export async function kernelFlows(lab: Lab): Promise<Set<string>> {
+  // read as a stream: a million entries are far more text than a buffered child's output may be
+  const list = lab.spawn('fw', 'conntrack', ['-L', '-o', 'id']);
+  const keys = new Set<string>();
+  for await (const line of createInterface({ input: list.stdout! })) {
+    const m = /src=(\S+) dst=\S+ sport=(\d+) .*?\bid=(\d+)/.exec(line);
+    if (m) keys.add(`${m[3]}|${m[1]}|${m[2]}`);
+  }
+  return keys;
+}
+
