@@ -1,6 +1,6 @@
 /** The `kafka` configuration section, shared by the collector (producer) and the processor (consumer). */
 import { z } from 'zod';
-import { duration, size } from './config-kinds.js';
+import { duration, MAX_TIMER_MS, size } from './config-kinds.js';
 
 export const kafkaSection = z.strictObject({
   brokers: z.array(z.string().regex(/^[^\s:]+:\d+$/, 'a broker is HOST:PORT')).min(1).default(['localhost:9092'])
@@ -15,8 +15,8 @@ export const kafkaSection = z.strictObject({
   max_send_bytes: size('2MiB', 'Largest produce request before compression; keep it times the compression ratio (about 1/3.5) under the brokers\' message.max.bytes (1 MB by default)', { min: 64 << 10, max: 1 << 30 }),
   spool_dir: z.string().default('/var/lib/ctpipe/spool').describe('Disk spool for records Kafka could not take (empty string: no spool)'),
   spool_max_bytes: size('1GiB', 'Spool bound; records past it are dropped, counted and reported as a loss record'),
-  connection_timeout_ms: z.number().int().min(100).default(3000).describe('Kafka connection timeout (ms)'),
-  request_timeout_ms: z.number().int().min(100).default(10000).describe('Kafka request timeout (ms)'),
+  connection_timeout_ms: z.number().int().min(100).max(MAX_TIMER_MS).default(3000).describe('Kafka connection timeout (ms)'),
+  request_timeout_ms: z.number().int().min(100).max(MAX_TIMER_MS).default(10000).describe('Kafka request timeout (ms)'),
   flush_timeout: duration('10s', 'On shutdown, how long to wait for Kafka before spooling the rest', { min: 0 }),
   tls: z.strictObject({
     enabled: z.boolean().default(false).describe('Connect with TLS'),
