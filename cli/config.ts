@@ -10,13 +10,14 @@ import { z } from 'zod';
 import { collectSection } from '../collector/config.js';
 import { errorMessage, CtpipeError } from '../common/errors.js';
 import { kafkaSection } from '../common/kafka-config.js';
+import { validateName } from '../contract/validate.js';
 import { clickhouseSection, detectSection, processSection } from '../processor/config.js';
 
 export { parseDuration, parseSize } from '../common/config-kinds.js';
 import type { UnitKind } from '../common/config-kinds.js';
 
 export const ConfigSchema = z.strictObject({
-  host: z.string().min(1).default(os.hostname()).describe('Host id stamped on every record and used as the Kafka key (default: the hostname)'),
+  host: z.string().min(1).max(253, 'a host id is at most 253 characters (a DNS name)').refine((h) => validateName(h, 'host') === undefined, 'a host id has no control characters').default(os.hostname()).describe('Host id stamped on every record and used as the Kafka key (default: the hostname)'),
   log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('Log level (JSON logs on stderr)'),
   metrics: z.strictObject({
     enabled: z.boolean().default(true).describe('Serve /metrics and /healthz'),

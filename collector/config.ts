@@ -9,17 +9,17 @@ export const collectSection = z.strictObject({
   events: z.array(z.enum(EVENT_KINDS)).min(1).default([...EVENT_KINDS])
     .describe('Event groups to subscribe to (e.g. destroy only: fewer events, still every flow)'),
   netns: z.string().optional().describe('Watch another network namespace, by path (e.g. /run/netns/NAME)'),
-  rcvbuf: size('512MiB', 'Netlink receive buffer (SO_RCVBUFFORCE, needs CAP_NET_ADMIN): the kernel holds events here while the reader catches up in a storm (a 1M-entry flush is ~1 GB of events); memory is used only while events wait'),
+  rcvbuf: size('512MiB', 'Netlink receive buffer (SO_RCVBUFFORCE, needs CAP_NET_ADMIN): the kernel holds events here while the reader catches up in a storm (a 1M-entry flush is ~1 GB of events); memory is used only while events wait', { min: 64 << 10, max: 1 << 30 }),
   processing_nice: z.number().int().min(0).max(19).default(5).describe('Nice value of every thread but the netlink readers, so the readers drain the kernel first in a storm and no event is dropped while the rest is busy (0: leave the priorities alone)'),
-  rcvbuf_max: size('1GiB', 'Upper bound when the buffer is doubled after an overrun'),
+  rcvbuf_max: size('1GiB', 'Upper bound when the buffer is doubled after an overrun (the kernel takes at most 1GiB: twice the value must fit a C int)', { min: 64 << 10, max: 1 << 30 }),
   dump: z.boolean().default(true).describe('Dump the table at start and emit it as snapshot records'),
-  stats_interval: duration('10s', 'How often to poll per-CPU conntrack statistics'),
-  resync_min_interval: duration('10s', 'Least time between two resync dumps after overruns'),
+  stats_interval: duration('10s', 'How often to poll per-CPU conntrack statistics', { min: 100 }),
+  resync_min_interval: duration('10s', 'Least time between two resync dumps after overruns', { min: 0 }),
   set_sysctls: z.boolean().default(false).describe('Turn on nf_conntrack_events, _acct and _timestamp at start'),
   enable_conntrack: z.boolean().default(false).describe('Make conntrack track this network namespace: add nftables table inet ctpipe_conntrack (rules that only count new connections) while running'),
   nflog_group: z.number().int().min(0).max(65535).optional().describe('NFLOG group fed by `ct state invalid log group N` (INVALID packet samples; off when unset)'),
   nflog_rate: z.number().int().min(1).default(100).describe('INVALID packet samples per second at most (the rest are counted in the next sample\'s weight)'),
-  duration: duration('0s', 'Stop after this long (0: run until SIGINT/SIGTERM)'),
+  duration: duration('0s', 'Stop after this long (0: run until SIGINT/SIGTERM)', { min: 0 }),
 });
 
 export type CollectConfig = z.output<typeof collectSection>;

@@ -1,6 +1,6 @@
 /** The `kafka` configuration section, shared by the collector (producer) and the processor (consumer). */
 import { z } from 'zod';
-import { duration, size } from './config-kinds.js';
+import { duration, MAX_TIMER_MS, size } from './config-kinds.js';
 
 export const kafkaSection = z.strictObject({
   brokers: z.array(z.string().regex(/^[^\s:]+:\d+$/, 'a broker is HOST:PORT')).min(1).default(['localhost:9092'])
@@ -10,14 +10,14 @@ export const kafkaSection = z.strictObject({
   compression_level: z.number().int().min(1).max(9).default(1).describe('gzip level: 1 is fastest (about 4x smaller on ctpipe batches), 9 smallest'),
   producer_thread: z.boolean().default(true).describe('Run the Kafka client in its own thread (keeps the netlink event loop free; uses the second core)'),
   batch_events: z.number().int().min(1).max(100_000).default(1000).describe('Records per Kafka record (one ctpipe.v1.Batch)'),
-  linger: duration('50ms', 'Longest a record waits for its batch to fill'),
-  buffer_bytes: size('64MiB', 'Encoded records kept in memory while Kafka is slow or unreachable; past this they go to the spool'),
-  max_send_bytes: size('2MiB', 'Largest produce request before compression; keep it times the compression ratio (about 1/3.5) under the brokers\' message.max.bytes (1 MB by default)'),
+  linger: duration('50ms', 'Longest a record waits for its batch to fill', { min: 0 }),
+  buffer_bytes: size('64MiB', 'Encoded records kept in memory while Kafka is slow or unreachable; past this they go to the spool', { min: 64 << 10, max: 2 ** 34 }),
+  max_send_bytes: size('2MiB', 'Largest produce request before compression; keep it times the compression ratio (about 1/3.5) under the brokers\' message.max.bytes (1 MB by default)', { min: 64 << 10, max: 1 << 30 }),
   spool_dir: z.string().default('/var/lib/ctpipe/spool').describe('Disk spool for records Kafka could not take (empty string: no spool)'),
   spool_max_bytes: size('1GiB', 'Spool bound; records past it are dropped, counted and reported as a loss record'),
-  connection_timeout_ms: z.number().int().min(100).default(3000).describe('Kafka connection timeout (ms)'),
-  request_timeout_ms: z.number().int().min(100).default(10000).describe('Kafka request timeout (ms)'),
-  flush_timeout: duration('10s', 'On shutdown, how long to wait for Kafka before spooling the rest'),
+  connection_timeout_ms: z.number().int().min(100).max(MAX_TIMER_MS).default(3000).describe('Kafka connection timeout (ms)'),
+  request_timeout_ms: z.number().int().min(100).max(MAX_TIMER_MS).default(10000).describe('Kafka request timeout (ms)'),
+  flush_timeout: duration('10s', 'On shutdown, how long to wait for Kafka before spooling the rest', { min: 0 }),
   tls: z.strictObject({
     enabled: z.boolean().default(false).describe('Connect with TLS'),
     ca_file: z.string().optional().describe('PEM file of the CA to trust'),

@@ -59,16 +59,93 @@ export function kafkaClientConfig(cfg: KafkaConfigSection, log: Logger, clientId
 const gzipAsync = promisify(gzip);
 const unzipAsync = promisify(unzip);
 
+/** What the gzip codec does: its level (producers), and the most a record batch may decompress to (consumers). */
+const gzipSettings = { level: 6, maxBytes: Infinity };
+
+/**
+ * A record batch whose records could not be decompressed stands for its records as placeholders
+ * (unreadBatch): values no ctpipe.v1.Batch can start with (0xff is a field of wire type 7).
+ */
+const UNREAD = Buffer.from('\xffctpipe-unread\n', 'latin1');
+
+/** Why a fetched value is a placeholder for records that could not be read (too large, corrupt), or undefined. */
+export function unreadBatch(value: Buffer): string | undefined {
+  return value.length > UNREAD.length && value.subarray(0, UNREAD.length).equals(UNREAD) ? value.subarray(UNREAD.length).toString('utf8') : undefined;
+}
+
+/** Placeholder records kafkajs decodes in place of a batch's `count` records (Kafka's record v2 encoding). */
+function placeholders(count: number, why: string): Buffer {
+  const value = Buffer.concat([UNREAD, Buffer.from(why)]);
+  const zz = (n: number) => (n << 1) ^ (n >> 31); // zigzag, as Kafka's varints are
+  const varint = (n: number, out: number[]) => {
+    let v = zz(n) >>> 0;
+    while (v > 127) {
+      out.push((v & 127) | 128);
+      v >>>= 7;
+    }
+    out.push(v);
+  };
+  const parts: Buffer[] = [];
+  for (let i = 0; i < count; i++) {
+    const body: number[] = [0, 0]; // attributes, timestamp delta 0
+    varint(i, body); // offset delta: the records' own offsets
+    body.push(1); // key: null (-1)
+    varint(value.length, body);
+    const tail = [0]; // no headers
+    const head: number[] = [];
+    varint(body.length + value.length + tail.length, head);
+    parts.push(Buffer.from([...head, ...body]), value, Buffer.from(tail));
+  }
+  return Buffer.concat(parts);
+}
+
+/**
+ * kafkajs decodes a compressed record batch by reading its record count (Int32), then handing the
+ * rest to the codec: the count is the four bytes before what decompress() gets (kafkajs 2.2.4,
+ * protocol/recordBatch/v0/decoder.js; the integration test with a gzip bomb pins it).
+ */
+function recordCount(compressed: Buffer): number {
+  if (compressed.byteOffset < 4) return -1;
+  return Buffer.from(compressed.buffer, compressed.byteOffset - 4, 4).readInt32BE(0);
+}
+
 /**
  * kafkajs compresses with zlib's default level (6), which made compression the publish path's
  * bottleneck (docs/PERFORMANCE.md). Same gzip format, configurable level, still on libuv's thread
- * pool so the event loop keeps encoding meanwhile.
+ * pool so the event loop keeps encoding meanwhile. Decompression stops at `maxBytes`: a 0.49 MB
+ * record batch expanded to 503 MB and drove a processor to 4.4 GB. A batch past it, or one that is
+ * not gzip, comes out as placeholders carrying the reason, so the consumer dead-letters its records
+ * and the partition goes on (an exception here would fail the fetch, and every fetch after it).
  */
-export function useGzipLevel(level: number): void {
+function useGzip(): void {
   (CompressionCodecs as Record<number, () => unknown>)[CompressionTypes.GZIP] = () => ({
-    compress: (encoder: { buffer: Buffer }) => gzipAsync(encoder.buffer, { level }),
-    decompress: (buffer: Buffer) => unzipAsync(buffer),
+    compress: (encoder: { buffer: Buffer }) => gzipAsync(encoder.buffer, { level: gzipSettings.level }),
+    decompress: async (buffer: Buffer) => {
+      const max = gzipSettings.maxBytes;
+      try {
+        return await unzipAsync(buffer, Number.isFinite(max) ? { maxOutputLength: max } : {});
+      } catch (e) {
+        const count = recordCount(buffer);
+        if (count <= 0 || count > 1_000_000) throw e;
+        const tooLarge = (e as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE';
+        const why = tooLarge
+          ? `RECORD_TOO_LARGE: a Kafka record batch of ${count} record(s), ${buffer.length} bytes gzip, decompresses to more than ${max} bytes (process.max_batch_bytes); not read`
+          : `RECORD_DECODE: a Kafka record batch of ${count} record(s), ${buffer.length} bytes, is not gzip: ${errorMessage(e)}`;
+        return placeholders(count, why);
+      }
+    },
   });
+}
+
+export function useGzipLevel(level: number): void {
+  gzipSettings.level = level;
+  useGzip();
+}
+
+/** Consumers: the most a compressed record batch may decompress to. */
+export function limitGzip(maxBytes: number): void {
+  gzipSettings.maxBytes = maxBytes;
+  useGzip();
 }
 
 export interface KafkaProducerHandle extends ProducerLike {
@@ -108,9 +185,11 @@ export function createKafkaProducer(cfg: KafkaConfigSection, log: Logger, client
 // ---------------------------------------------------------------------------------------------
 // The processor's side: a consumer group member.
 
-/** A record fetched from a partition: its offset and its value. */
+/** A record fetched from a partition: its offset, key and value. */
 export interface FetchedMessage {
   offset: number;
+  /** The record's key as text (collectors key by host), undefined when it has none. */
+  key: string | undefined;
   value: Buffer;
 }
 
@@ -137,6 +216,8 @@ export interface GroupOptions {
   /** A fetch waits for this many bytes, at most maxWaitMs. */
   minBytes: number;
   maxWaitMs: number;
+  /** A compressed record batch decompresses to at most this many bytes; past it its records arrive as placeholders (unreadBatch). */
+  maxBatchBytes?: number;
 }
 
 export interface GroupConsumer {
@@ -156,6 +237,7 @@ export interface GroupConsumer {
 }
 
 export async function createGroupConsumer(cfg: KafkaConfigSection, log: Logger, o: GroupOptions): Promise<GroupConsumer> {
+  limitGzip(o.maxBatchBytes ?? Infinity);
   const kafka = new Kafka(kafkaClientConfig(cfg, log, o.clientId));
   const consumer: Consumer = kafka.consumer({
     groupId: o.groupId, sessionTimeout: o.sessionTimeoutMs, heartbeatInterval: Math.min(3000, o.sessionTimeoutMs / 3),
@@ -180,7 +262,7 @@ export async function createGroupConsumer(cfg: KafkaConfigSection, log: Logger, 
           const hb = setInterval(() => void heartbeat().catch(() => undefined), 2000);
           try {
             await onBatch(
-              { partition: batch.partition, end: Number(batch.highWatermark) - 1, messages: batch.messages.map((m) => ({ offset: Number(m.offset), value: m.value ?? Buffer.alloc(0) })) },
+              { partition: batch.partition, end: Number(batch.highWatermark) - 1, messages: batch.messages.map((m) => ({ offset: Number(m.offset), key: m.key?.toString('utf8'), value: m.value ?? Buffer.alloc(0) })) },
               { running: () => isRunning() && !isStale(), resolve: (offset) => resolveOffset(String(offset)), heartbeat },
             );
           } finally {

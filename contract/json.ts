@@ -5,7 +5,8 @@
  * names; TCP/SCTP/DCCP states and flags are names; start/stop are RFC 3339 strings; absent fields
  * are omitted. fromJson inverts toJson exactly.
  */
-import type { CtRecord, CtpipeRecord, ExpRecord, U64 } from './records.js';
+import { sumCpus, type CpuStats, type CtpipeRecord, type U64 } from './records.js';
+import { DEFAULT_RECORD_LIMITS, validateRecord, type RecordLimits } from './validate.js';
 import {
   DCCP_STATE_NAMES, EXPECT_FLAG_NAMES, IPS_NAMES, SCTP_STATE_NAMES, TCP_CT_FLAG_NAMES, TCP_STATE_NAMES, flagNames,
 } from './kernel.js';
@@ -84,15 +85,23 @@ export function toJsonLine(r: CtpipeRecord): string {
   return JSON.stringify(toJson(r));
 }
 
-/** Parses one JSON line back into a record; throws RECORD_DECODE on anything malformed. */
+/**
+ * Parses one JSON line back into a record and checks it against the contract (validate.ts):
+ * throws RECORD_DECODE on anything malformed, RECORD_INVALID on a value the contract does not allow.
+ */
 export function fromJsonLine(line: string): CtpipeRecord {
+  return parseJsonLine(line, DEFAULT_RECORD_LIMITS);
+}
+
+/** fromJsonLine with the deployment's bounds. */
+export function parseJsonLine(line: string, limits: RecordLimits): CtpipeRecord {
   let o: Record<string, unknown>;
   try {
     o = JSON.parse(line) as Record<string, unknown>;
   } catch (e) {
     throw new CtpipeError('RECORD_DECODE', `not JSON: ${errorMessage(e)}`);
   }
-  if (typeof o !== 'object' || o === null || typeof o.type !== 'string' || typeof o.time !== 'string') {
+  if (typeof o !== 'object' || o === null || Array.isArray(o) || typeof o.type !== 'string' || typeof o.time !== 'string') {
     throw new CtpipeError('RECORD_DECODE', 'a record needs "type" and "time"');
   }
   const { time, ...rest } = o;
@@ -105,18 +114,24 @@ export function fromJsonLine(line: string): CtpipeRecord {
       r.dccp_state = valueOf(DCCP_STATE_NAMES, o.dccp_state);
       r.tcp_flags_orig = bitsOf(TCP_CT_FLAG_NAMES, o.tcp_flags_orig);
       r.tcp_flags_reply = bitsOf(TCP_CT_FLAG_NAMES, o.tcp_flags_reply);
-      if (typeof o.start === 'string') r.start = timeToNs(o.start);
-      if (typeof o.stop === 'string') r.stop = timeToNs(o.stop);
+      if (o.start !== undefined) r.start = timeToNs(String(o.start));
+      if (o.stop !== undefined) r.stop = timeToNs(String(o.stop));
       for (const k of Object.keys(r)) if (r[k] === undefined) delete r[k];
-      if (typeof r.orig !== 'object' || typeof r.reply !== 'object') throw new CtpipeError('RECORD_DECODE', 'flow without tuples');
-      return r as unknown as CtRecord;
+      break;
     }
     case 'exp_new': case 'exp_destroy':
       if (o.flags !== undefined) r.flags = bitsOf(EXPECT_FLAG_NAMES, o.flags);
-      return r as unknown as ExpRecord;
-    case 'stats': case 'loss': case 'invalid_packet': case 'dump_end':
-      return r as unknown as CtpipeRecord;
+      break;
+    case 'stats':
+      // totals are the CPUs' sum, as the protobuf decoder makes them, not what the line claims
+      if (Array.isArray(o.cpus) && o.cpus.every((c) => typeof c === 'object' && c !== null)) r.totals = sumCpus(o.cpus as CpuStats[]);
+      break;
+    case 'loss': case 'invalid_packet': case 'dump_end':
+      break;
     default:
       throw new CtpipeError('RECORD_DECODE', `unknown record type ${String(o.type)}`);
   }
+  const why = validateRecord(r, limits);
+  if (why !== undefined) throw new CtpipeError('RECORD_INVALID', why);
+  return r as unknown as CtpipeRecord;
 }

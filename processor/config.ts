@@ -24,10 +24,14 @@ export const processSection = z.strictObject({
   refresh: duration('60s', 'How often (event time) a long-lived open flow gets a refreshed row'),
   grace: duration('30s', 'Extra time past a flow\'s kernel timeout before a flow without DESTROY is closed as lost'),
   flush: duration('1s', 'Longest time records wait before their rows are written (freshness); for process, the longest a Kafka fetch waits for fetch_min_bytes'),
-  fetch_min_bytes: size('256KiB', 'process: records are processed in batches of at least this much Kafka data while a partition is behind (at its end, at once); also the fetch minimum, waited for up to flush'),
+  fetch_min_bytes: size('256KiB', 'process: records are processed in batches of at least this much Kafka data while a partition is behind (at its end, at once); also the fetch minimum, waited for up to flush', { max: 1 << 30 }),
   max_backlog: z.number().int().min(1000).default(1_000_000).describe('run: records kept in memory while ClickHouse does not take rows (a few hundred bytes each); past it new records are dropped and reported as a buffer_full loss'),
   session_timeout: duration('30s', 'Kafka consumer group session timeout: how soon a dead processor\'s partitions move to another'),
   checkpoint: duration('10s', 'How often the state is stored: process commits its Kafka offsets after it (what a restart replays); run keeps it for its next start'),
+  hosts: z.array(z.string().min(1).max(253)).default([]).describe('Hosts whose records are accepted: exact names or patterns with * and ? (comma-separated in env and flags); records of any other host go to dead_letters. Empty: any host. Either way a batch whose host is not its Kafka key is dead-lettered'),
+  max_batch_bytes: size('16MiB', 'Largest batch accepted: a Kafka record batch once decompressed, one ctpipe.v1.Batch, one recording frame or JSON line; larger ones go to dead_letters unread (a 0.49 MB gzip record can expand to 500 MB). Keep it above the collectors\' kafka.max_send_bytes', { min: 64 << 10, max: 1 << 30 }),
+  max_batch_records: z.number().int().min(1).max(10_000_000).default(100_000).describe('Records in one ctpipe.v1.Batch at most (collectors send kafka.batch_events, at most 100,000); larger batches go to dead_letters'),
+  max_string_length: z.number().int().min(64).max(1 << 20).default(1024).describe('Characters of any string in a record (host, run, helper, labels, secctx...); a record with a longer one goes to dead_letters'),
 });
 
 export const detectSection = z.strictObject({

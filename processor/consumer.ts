@@ -19,16 +19,18 @@ import { hostname } from 'node:os';
 import type { Registry } from 'prom-client';
 import { Counter, Gauge } from 'prom-client';
 import { errorMessage, isCtpipeError } from '../common/errors.js';
-import { createGroupConsumer, type BatchControl, type FetchedBatch, type FetchedMessage } from '../common/kafka.js';
+import { createGroupConsumer, unreadBatch, type BatchControl, type FetchedBatch, type FetchedMessage } from '../common/kafka.js';
 import type { Logger } from '../common/log.js';
 import { decodeBatch } from '../contract/proto/batch.js';
+import type { ErrorCode } from '../common/errors.js';
 import type { CtpipeRecord } from '../contract/records.js';
 import { restoreState, saveState } from './checkpoint.js';
 import { retrying } from './clickhouse/retry.js';
 import type { ProcessorConfig } from './config.js';
 import { PartitionCursor } from './cursor.js';
+import { hostMatcher } from './hosts.js';
 import { OpenBudget } from './lifecycle/engine.js';
-import { pipelineOptions } from './options.js';
+import { batchLimits, pipelineOptions } from './options.js';
 import { Pipeline } from './pipeline.js';
 import type { InputKey, Store } from './store.js';
 
@@ -56,14 +58,20 @@ export async function startProcessor(
   const key = (partition: number): InputKey => ({ group, topic, partition });
   const consumer = await createGroupConsumer(cfg.kafka, log, {
     groupId: group, topic, clientId: 'ctpipe-processor', sessionTimeoutMs: cfg.process.session_timeout,
-    minBytes: cfg.process.fetch_min_bytes, maxWaitMs: cfg.process.flush,
+    minBytes: cfg.process.fetch_min_bytes, maxWaitMs: cfg.process.flush, maxBatchBytes: cfg.process.max_batch_bytes,
   });
+  const limits = batchLimits(cfg.process);
+  const accepted = hostMatcher(cfg.process.hosts);
   const parts = new Map<number, PartitionState>();
   /** Partitions stopped by a failure the store cannot mend, with the reason. */
   const stopped = new Map<number, string>();
   /** A stopped partition's last applied offset: its lag keeps growing from there. */
   const stoppedAt = new Map<number, number>();
-  const deadLetters = new Counter({ name: 'ctpipe_processor_dead_letters_total', help: 'Kafka records that could not be decoded', registers: [registry] });
+  const deadLetters = new Counter({
+    name: 'ctpipe_processor_dead_letters_total', labelNames: ['reason'], registers: [registry],
+    help: 'Kafka records (or records of a batch) sent to dead_letters, by reason: RECORD_DECODE (not a batch), RECORD_TOO_LARGE (past process.max_batch_*), RECORD_INVALID (breaks the contract), RECORD_FORGED (host not its key, or not in process.hosts)',
+  });
+  for (const reason of ['RECORD_DECODE', 'RECORD_TOO_LARGE', 'RECORD_INVALID', 'RECORD_FORGED']) deadLetters.inc({ reason }, 0);
   const lag = new Gauge({ name: 'ctpipe_processor_lag_records', help: 'Kafka records behind the end of each partition', labelNames: ['partition'], registers: [registry] });
   const stoppedGauge = new Gauge({ name: 'ctpipe_processor_partition_stopped', help: '1 for a partition stopped by a ClickHouse failure retrying cannot mend (see the log)', labelNames: ['partition'], registers: [registry] });
   let stopping = false;
@@ -127,16 +135,48 @@ export async function startProcessor(
     }
   }
 
+  /** Logged dead letters, so a flood of them is summed up rather than logged line by line. */
+  let lettersLogged = 0;
+
+  function letter(st: PartitionState, partition: number, offset: number, code: ErrorCode, reason: string, payload: Buffer): void {
+    deadLetters.inc({ reason: code });
+    st.pipeline.deadLetter({ topic, partition, offset: String(offset), reason: `${code}: ${reason}`, payload_hex: payload.subarray(0, 4096).toString('hex') });
+    if (lettersLogged++ < 20 || lettersLogged % 1000 === 0) log.warn({ partition, offset, code, reason, letters: lettersLogged }, 'dead letter: a record that is not accepted');
+  }
+
+  /**
+   * The records of fetched messages. What is not accepted goes to dead_letters with its reason:
+   * records that could not be read (placeholders for a record batch past process.max_batch_bytes
+   * once decompressed, or not gzip), batches that do not decode or exceed the bounds, batches whose
+   * host is not their Kafka key or not in process.hosts, and records that break the contract (the
+   * rest of their batch is kept).
+   */
   function decode(messages: Message[], partition: number, st: PartitionState): CtpipeRecord[] {
     const out: CtpipeRecord[] = [];
     for (const m of messages) {
-      try {
-        out.push(...decodeBatch(m.value).records);
-      } catch (e) {
-        deadLetters.inc();
-        st.pipeline.deadLetter({ topic, partition, offset: String(m.offset), reason: errorMessage(e), payload_hex: m.value.subarray(0, 4096).toString('hex') });
-        log.warn({ partition, offset: m.offset, err: errorMessage(e) }, 'dead letter: a record that cannot be decoded');
+      const unread = unreadBatch(m.value);
+      if (unread !== undefined) {
+        const code = unread.startsWith('RECORD_TOO_LARGE: ') ? 'RECORD_TOO_LARGE' : 'RECORD_DECODE';
+        letter(st, partition, m.offset, code, unread.slice(code.length + 2), Buffer.alloc(0));
+        continue;
       }
+      let b: ReturnType<typeof decodeBatch>;
+      try {
+        b = decodeBatch(m.value, limits);
+      } catch (e) {
+        letter(st, partition, m.offset, isCtpipeError(e) ? e.code : 'RECORD_DECODE', errorMessage(e), m.value);
+        continue;
+      }
+      if (b.host !== m.key) {
+        letter(st, partition, m.offset, 'RECORD_FORGED', `a batch of host ${JSON.stringify(b.host)} under the Kafka key ${m.key === undefined ? '(none)' : JSON.stringify(m.key.slice(0, 300))}: collectors key their records by host, so one host's records do not pass for another's`, m.value);
+        continue;
+      }
+      if (!accepted(b.host)) {
+        letter(st, partition, m.offset, 'RECORD_FORGED', `host ${JSON.stringify(b.host)} is not one process.hosts accepts`, m.value);
+        continue;
+      }
+      for (const r of b.rejected) letter(st, partition, m.offset, 'RECORD_INVALID', `record seq ${r.seq} (number ${r.index} of the batch): ${r.reason}`, r.bytes);
+      for (const r of b.records) out.push(r);
     }
     return out;
   }

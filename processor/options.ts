@@ -4,6 +4,7 @@ import type { Logger } from '../common/log.js';
 import type { DetectOptions } from './anomaly/detectors.js';
 import type { OpenBudget } from './lifecycle/engine.js';
 import type { Store } from './store.js';
+import type { BatchLimits } from '../contract/validate.js';
 import type { DetectConfig, ProcessorConfig } from './config.js';
 import type { PipelineOptions } from './pipeline.js';
 
@@ -30,4 +31,9 @@ export function pipelineOptions(cfg: Pick<ProcessorConfig, 'clickhouse' | 'proce
     engine: { maxOpen: p.max_open_flows, budget, refreshMs: p.refresh, graceMs: p.grace },
     detect: detectOptions(cfg.detect, p.grace),
   };
+}
+
+/** The bounds on what a processor reads (Kafka batches, recordings): process.max_*. */
+export function batchLimits(p: Pick<ProcessorConfig['process'], 'max_batch_bytes' | 'max_batch_records' | 'max_string_length'>): BatchLimits {
+  return { maxBytes: p.max_batch_bytes, maxRecords: p.max_batch_records, maxString: p.max_string_length };
 }

@@ -91,7 +91,7 @@ export async function runDemo(cfg: Config, own: Record<string, unknown>): Promis
     await background?.catch(() => undefined);
     await local?.stop('demo stopped').catch(() => undefined);
     await lab.destroy();
-    say('lab namespaces removed');
+    say(`lab namespaces removed: ${Object.values(lab.ns).join(', ')}`);
   }
 
   const endMs = Date.now();

@@ -17,7 +17,7 @@ import { CtpipeError, errorMessage } from '../../common/errors.js';
 import { readRecording } from '../../contract/recording.js';
 import type { CtpipeRecord } from '../../contract/records.js';
 import { FileReplay } from '../../processor/file-replay.js';
-import { pipelineOptions } from '../../processor/options.js';
+import { batchLimits, pipelineOptions } from '../../processor/options.js';
 import { Pipeline } from '../../processor/pipeline.js';
 import type { CommandSpec } from '../args.js';
 import type { Config } from '../config.js';
@@ -79,7 +79,7 @@ export async function runReplay(cfg: Config, own: Record<string, unknown>, posit
   let bad = 0;
   const firstBad: string[] = [];
   let pace: { wall: number; ns: number } | undefined;
-  for await (const item of readRecording(file === '-' ? process.stdin : createReadStream(file))) {
+  for await (const item of readRecording(file === '-' ? process.stdin : createReadStream(file), { limits: batchLimits(cfg.process) })) {
     if ('bad' in item) {
       bad++;
       if (firstBad.length < 5) firstBad.push(item.where);

@@ -12,6 +12,7 @@ import { CtpipeError, errorMessage } from '../../common/errors.js';
 import { ProtoReader } from './reader.js';
 import { ProtoWriter, rawVarint } from './writer.js';
 import { addrToBytes, bytesToAddr } from '../addr.js';
+import { DEFAULT_BATCH_LIMITS, validateName, validateRecord, type BatchLimits } from '../validate.js';
 
 export const SCHEMA_VERSION = 1;
 
@@ -554,16 +555,35 @@ class ProtoTypeError extends Error {
   }
 }
 
+/** A record of a batch that decodes but breaks the contract (validate.ts): left out, with why. */
+export interface RejectedRecord {
+  index: number;
+  seq: number;
+  reason: string;
+  /** The record's own bytes in the batch. */
+  bytes: Buffer;
+}
+
 export interface DecodedBatch {
   host: string;
   run: string;
   firstSeq: number;
   schemaVersion: number;
   records: CtpipeRecord[];
+  /** Records left out for what they hold; the others are kept (their seq gap shows the loss downstream). */
+  rejected: RejectedRecord[];
 }
 
-/** Decodes a Batch; throws CtpipeError RECORD_DECODE on anything malformed. */
-export function decodeBatch(buf: Buffer): DecodedBatch {
+/**
+ * Decodes a Batch and checks every record against the contract (validate.ts). Throws CtpipeError
+ * RECORD_DECODE on anything malformed, RECORD_TOO_LARGE on a batch past `limits` (checked before
+ * any record is read) and RECORD_INVALID on a host or run the contract does not allow; a record
+ * that decodes but breaks the contract is left out into `rejected`.
+ */
+export function decodeBatch(buf: Buffer, limits: BatchLimits = DEFAULT_BATCH_LIMITS): DecodedBatch {
+  if (buf.length > limits.maxBytes) {
+    throw new CtpipeError('RECORD_TOO_LARGE', `a batch of ${buf.length} bytes, more than ${limits.maxBytes} (process.max_batch_bytes)`);
+  }
   const r = new ProtoReader(buf);
   let host = '';
   let run = '';
@@ -577,15 +597,36 @@ export function decodeBatch(buf: Buffer): DecodedBatch {
         case 1: host = r.string(); break;
         case 2: run = r.string(); break;
         case 3: firstSeq = r.varint(); break;
-        case 4: bodies.push(r.sub()); break;
+        case 4:
+          if (bodies.length === limits.maxRecords) throw new CtpipeError('RECORD_TOO_LARGE', `a batch of more than ${limits.maxRecords} records (process.max_batch_records)`);
+          bodies.push(r.sub());
+          break;
         case 5: schemaVersion = r.varint(); break;
         default: r.skip(tag & 7);
       }
     }
     if (schemaVersion !== SCHEMA_VERSION) throw new Error(`schema_version ${schemaVersion}, expected ${SCHEMA_VERSION}`);
     if (host === '') throw new Error('batch without host');
-    return { host, run, firstSeq, schemaVersion, records: bodies.map((b, i) => readRecord(b, host, run, firstSeq + i)) };
   } catch (e) {
+    if (e instanceof CtpipeError && e.code === 'RECORD_TOO_LARGE') throw e;
     throw new CtpipeError('RECORD_DECODE', `not a ctpipe.v1.Batch: ${errorMessage(e)}`, { cause: e });
   }
+  const badName = validateName(host, 'host', limits) ?? validateName(run, 'run', limits);
+  if (badName) throw new CtpipeError('RECORD_INVALID', `a batch whose ${badName}`);
+  const records: CtpipeRecord[] = [];
+  const rejected: RejectedRecord[] = [];
+  for (let i = 0; i < bodies.length; i++) {
+    const b = bodies[i]!;
+    const start = b.pos;
+    let rec: CtpipeRecord;
+    try {
+      rec = readRecord(b, host, run, firstSeq + i);
+    } catch (e) {
+      throw new CtpipeError('RECORD_DECODE', `not a ctpipe.v1.Batch: record ${i}: ${errorMessage(e)}`, { cause: e });
+    }
+    const why = validateRecord(rec, limits, true);
+    if (why === undefined) records.push(rec);
+    else rejected.push({ index: i, seq: rec.seq, reason: why, bytes: b.buf.subarray(start, b.end) });
+  }
+  return { host, run, firstSeq, schemaVersion, records, rejected };
 }

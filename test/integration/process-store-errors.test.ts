@@ -1,8 +1,10 @@
 /**
  * `ctpipe process` when ClickHouse refuses something for good, through the mock Kafka cluster into
  * chDB:
- * - a record whose rows cannot be stored (an event time before 1970): its row goes to
- *   dead_letters with the reason and every other row is stored;
+ * - a record whose rows cannot be stored (an event time in 2302: the contract takes a kernel's u64
+ *   of nanoseconds, DateTime64(9) ends in 2262): its row goes to dead_letters with the reason and
+ *   every other row is stored (a time before 1970 breaks the contract itself and is dead-lettered
+ *   as it is decoded: hostile-records.test.ts);
  * - a flows table without a column the processor writes: it refuses to start, naming the column;
  * - a database missing a table the flows insert needs at run time (a rollup its view writes): the
  *   partition stops with a clear message, /healthz says so and `ctpipe_processor_partition_stopped`
@@ -25,14 +27,14 @@ let kafka: KafkaMock;
 let dir: string;
 const procs = new Procs(() => ({ CTPIPE_KAFKA_BROKERS: kafka.brokers.join(',') }));
 
-/** NEW and DESTROY for `n` connections of `host`; `early` connection ids carry a time before 1970. */
-function connections(host: string, n: number, early = new Set<number>()): CtRecord[] {
+/** NEW and DESTROY for `n` connections of `host`; `late` connection ids carry a time past DateTime64(9)'s end. */
+function connections(host: string, n: number, late = new Set<number>()): CtRecord[] {
   const out: CtRecord[] = [];
   for (let c = 0; c < n; c++) {
     const orig = { src: '198.51.100.7', dst: '203.0.113.2', proto: 17, sport: 30000 + c, dport: 53 };
     for (const type of ['new', 'destroy'] as const) {
       out.push({
-        type, host, run: 'run-1', seq: out.length + 1, sec: early.has(c) ? -5 : 1_795_000_000 + out.length, nsec: 0, id: 500 + c,
+        type, host, run: 'run-1', seq: out.length + 1, sec: late.has(c) ? 10_500_000_000 : 1_795_000_000 + out.length, nsec: 0, id: 500 + c,
         family: 'ipv4', proto: 17, orig, reply: { src: orig.dst, dst: orig.src, proto: 17, sport: 53, dport: orig.sport }, status: 8, timeout: 30,
       });
     }
@@ -86,7 +88,7 @@ describe('ctpipe process when ClickHouse refuses for good', () => {
     const letters = await queryStore<{ topic: string; reason: string }>(chdb, 'SELECT topic, reason FROM ctpipe.dead_letters');
     expect(letters.map((l) => l.topic)).toEqual(['rows:flows']);
     // refused by the RowBinary encoder, as ClickHouse's text parser refused it before
-    expect(letters[0]!.reason).toMatch(/^ctpipe's RowBinary encoder refused flows\.\w+: \{"sec":-5,"nsec":0\} is outside DateTime64\(9\)'s range /);
+    expect(letters[0]!.reason).toMatch(/^ctpipe's RowBinary encoder refused flows\.\w+: \{"sec":10500000000,"nsec":0\} is outside DateTime64\(9\)'s range /);
   });
 
   it('refuses to start on a flows table without a column it writes, naming it', async () => {

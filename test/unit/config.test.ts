@@ -37,6 +37,12 @@ describe('configuration', () => {
     expect(c.kafka.topic).toBe('from-flag');
   });
 
+  it('takes a duration of 0 where a setting gives 0 a meaning, and the kinds\' bounds themselves', () => {
+    const c = loadConfig({ env: { CTPIPE_COLLECT_DURATION: '0', CTPIPE_KAFKA_LINGER: '0ms', CTPIPE_COLLECT_RCVBUF: '1GiB', CTPIPE_COLLECT_STATS_INTERVAL: '2147483647ms' } });
+    expect([c.collect.duration, c.kafka.linger, c.collect.rcvbuf, c.collect.stats_interval]).toEqual([0, 0, 1 << 30, 2 ** 31 - 1]);
+    expect(loadConfig({ env: { CTPIPE_PROCESS_HOSTS: 'edge-*,fw-1' } }).process.hosts).toEqual(['edge-*', 'fw-1']);
+  });
+
   it('parses lists, booleans and sizes from the environment', () => {
     const c = loadConfig({ env: { CTPIPE_COLLECT_EVENTS: 'destroy', CTPIPE_COLLECT_DUMP: 'false', CTPIPE_KAFKA_BROKERS: 'k1:9092, k2:9092', CTPIPE_KAFKA_BUFFER_BYTES: '1GiB' } });
     expect(c.collect.events).toEqual(['destroy']);
@@ -56,6 +62,16 @@ describe('configuration', () => {
     ['a number that is not one', { env: { CTPIPE_COLLECT_NFLOG_GROUP: 'ten' } }, /"ten" is not a number/],
     ['YAML that does not parse', { file: 'collect: [unclosed\n' }, /not valid YAML/],
     ['a YAML list at the top', { file: '- a\n- b\n' }, /top level must be a mapping/],
+    // durations and sizes are range-checked by their kind (common/config-kinds.ts), never wrapped or clamped downstream
+    ['a statistics interval of 600h (a timer fires at once past 24.8 days: it became 1 ms)', { env: { CTPIPE_COLLECT_STATS_INTERVAL: '600h' } },
+      /collect\.stats_interval: "600h" is out of range: from 100ms to 24d 20h 31m 23\.647s \(2\^31 - 1 ms, the longest a timer waits\)/],
+    ['a statistics interval of 0', { env: { CTPIPE_COLLECT_STATS_INTERVAL: '0' } }, /collect\.stats_interval: "0" is out of range: from 100ms/],
+    ['a run of 600h (it stopped at once)', { env: { CTPIPE_COLLECT_DURATION: '600h' } }, /collect\.duration: "600h" is out of range: from 0ms to 24d/],
+    ['a receive buffer of 2GiB (a C int: it wrapped to the kernel\'s minimum)', { env: { CTPIPE_COLLECT_RCVBUF: '2GiB' } }, /collect\.rcvbuf: "2GiB" is out of range: from 64KiB to 1GiB/],
+    ['a Kafka fetch minimum past an Int32', { env: { CTPIPE_PROCESS_FETCH_MIN_BYTES: '4GiB' } }, /process\.fetch_min_bytes: "4GiB" is out of range: from 1 byte to 1GiB/],
+    ['a batch bound of 10 bytes', { env: { CTPIPE_PROCESS_MAX_BATCH_BYTES: '10' } }, /process\.max_batch_bytes: "10" is out of range: from 64KiB to 1GiB/],
+    ['a 10 MB host id', { env: { CTPIPE_HOST: 'h'.repeat(10 << 20) } }, /host: a host id is at most 253 characters/],
+    ['a host id with a newline', { env: { CTPIPE_HOST: 'fw-1\nfw-2' } }, /host: a host id has no control characters/],
   ])('rejects %s with a clear message', (_name, src, re) => {
     const s = src as { file?: string; env?: Record<string, string> };
     const opts = { env: s.env, file: s.file === undefined ? undefined : file(`bad-${Math.random()}.yaml`, s.file) };

@@ -267,6 +267,28 @@ describe('schema', () => {
     expect(Number(n!.u)).toBe(kept);
   });
 
+  it('ctpipe run\'s sink: a row ClickHouse cannot hold goes to dead_letters with the reason, every other row is stored, and close() returns', async () => {
+    await migrate(store, { ...ctx, db: 'ctpipe_run_refused' });
+    const db = store.database('ctpipe_run_refused');
+    const p = new Pipeline({ store: db, rawEvents: false, log: silentLogger, registry: new Registry(), retryMinMs: 5, engine: { maxOpen: 10_000, refreshMs: 60_000, graceMs: 5000 } });
+    const sink = new PipelineSink(p, { flushMs: 10, maxBatch: 100, log: silentLogger, checkpoint: { store: db, key: { group: 'run', topic: 'h', partition: 0 }, everyMs: 50 } });
+    // connection 7's records carry a time before 1970 (the in-memory link takes the collector's records as they are)
+    const conns = lifecycleRecords('h', 'r', 300).map((r) => (r.id === 5007 ? { ...r, sec: -5 } : r));
+    for (const [i, r] of conns.entries()) {
+      sink.write(r);
+      if (i % 50 === 49) await sleep(2);
+    }
+    const closed = await Promise.race([sink.close().then(() => 'closed'), sleep(30_000).then(() => 'hung')]);
+    expect(closed).toBe('closed');
+    expect(sink.failure).toBeUndefined();
+    const q = <T>(sql: string) => select<T>(store, sql);
+    const [n] = await q<{ n: string }>("SELECT count() n FROM ctpipe_run_refused.flows FINAL WHERE end_reason = 'destroy'");
+    expect(Number(n!.n)).toBe(299);
+    const letters = await q<{ topic: string; reason: string }>('SELECT topic, reason FROM ctpipe_run_refused.dead_letters');
+    expect(letters.map((l) => l.topic)).toEqual(['rows:flows']);
+    expect(letters[0]!.reason).toMatch(/^ctpipe's RowBinary encoder refused flows\.\w+: \{"sec":-5,"nsec":\d+\} is outside DateTime64\(9\)'s range .*\(input run, token flows:h:r:/);
+  });
+
   it('stores anomalies from the statistics: one row per anomaly, its latest version ending it, through a checkpoint', async () => {
     await migrate(store, { ...ctx, db: 'ctpipe_anom' });
     const opts = { store: store.database('ctpipe_anom'), rawEvents: false, log: silentLogger, registry: new Registry(), engine: { maxOpen: 1000, refreshMs: 60_000, graceMs: 5000 }, detect: detectOptions(loadConfig({ env: {} }).detect, 5000) };
