@@ -7,9 +7,10 @@ import type { Store } from '../processor/store.js';
 import type { SchemaContext } from '../processor/clickhouse/schema.js';
 import type { Config } from './config.js';
 
-export async function connectStore(cfg: Config): Promise<Store> {
+/** `readonly`: the store of a command that only reads (StoreOptions.readonly). */
+export async function connectStore(cfg: Config, o: { readonly?: boolean } = {}): Promise<Store> {
   const c = cfg.clickhouse;
-  const store = await openStore({ url: c.url, database: c.database, username: c.username, password: c.password, passwordFile: c.password_file });
+  const store = await openStore({ url: c.url, database: c.database, username: c.username, password: c.password, passwordFile: c.password_file, readonly: o.readonly });
   try {
     await store.ping();
   } catch (e) {

@@ -43,7 +43,7 @@ export async function runReport(cfg: Config, own: Record<string, unknown>): Prom
   if (fromMs >= toMs) throw new CtpipeError('CONFIG_INVALID', '--from must be before --to');
   // about 200 points across the range, as Grafana picks the interval for a panel's width
   const intervalMs = Math.max(1000, Math.round((toMs - fromMs) / 200 / 1000) * 1000);
-  const store = await connectStore(cfg);
+  const store = await connectStore(cfg, { readonly: true });
   try {
     const sections: ReportSection[] = [];
     for (const d of dashboards(cfg.clickhouse.database)) {
