@@ -1,5 +1,6 @@
 /** Opening the configured ClickHouse, with errors that say which address and what to check. */
 import { CtpipeError, errorMessage } from '../common/errors.js';
+import { redactUrls } from '../common/redact.js';
 import type { Logger } from '../common/log.js';
 import { migrate } from '../processor/clickhouse/migrate.js';
 import { openStore } from '../processor/clickhouse/store.js';
@@ -17,7 +18,7 @@ export async function connectStore(cfg: Config, o: { readonly?: boolean } = {}):
     await store.close().catch(() => undefined);
     const what = c.url.startsWith('chdb:')
       ? `the embedded ClickHouse at ${c.url.slice(5) || './data'} cannot be opened (is another ctpipe process using that directory?)`
-      : `ClickHouse at ${c.url} cannot be reached (is it running, and are the address, user and password right?)`;
+      : `ClickHouse at ${redactUrls(c.url)} cannot be reached (is it running, and are the address, user and password right?)`;
     throw new CtpipeError('STORE_UNAVAILABLE', `${what}: ${errorMessage(e)}`);
   }
   return store;

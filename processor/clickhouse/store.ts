@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { ClickHouseLogLevel, createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
 import { CtpipeError, errorMessage } from '../../common/errors.js';
+import { describeCommandLine, redactUrls } from '../../common/redact.js';
 import type { Checkpoint, ColumnMeta, InputKey, InputRange, Store, Table } from '../store.js';
 import { LoadFiles } from './load-files.js';
 import { BATCH_COLUMNS, CHECKPOINT_CHUNK_COLUMNS, CHECKPOINT_COLUMNS } from './tables.js';
@@ -241,8 +242,9 @@ function holder(path: string): string | undefined {
   }
   const pid = /^PID: (\d+)/m.exec(status)?.[1];
   if (!pid || !existsSync(`/proc/${pid}`)) return undefined;
-  const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ');
-  return `the directory is in use by process ${pid} (${cmd.slice(0, 120)}); the embedded store serves one process at a time. ` +
+  // its program and subcommand only: its arguments may hold a password
+  const cmd = describeCommandLine(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean));
+  return `the directory is in use by process ${pid} (${cmd}); the embedded store serves one process at a time. ` +
     'Stop that process first, give this command another directory, or run a ClickHouse server and point both at it with --clickhouse-url http://HOST:8123';
 }
 
@@ -259,7 +261,7 @@ export async function openStore(o: StoreOptions): Promise<Store> {
     }
   }
   if (!/^https?:\/\//.test(o.url)) {
-    throw new CtpipeError('CONFIG_INVALID', `clickhouse.url must be chdb:PATH or http(s)://HOST:PORT, got "${o.url}"`);
+    throw new CtpipeError('CONFIG_INVALID', `clickhouse.url must be chdb:PATH or http(s)://HOST:PORT, got "${redactUrls(o.url)}"`);
   }
   const password = o.passwordFile ? readFileSync(o.passwordFile, 'utf8').trim() : o.password;
   return new ClickHouseStore(createClient({
