@@ -20,6 +20,7 @@ import { resolveVariables } from '../../dashboards/run-queries.js';
 import { migrate } from '../../processor/clickhouse/migrate.js';
 import { openStore } from '../../processor/clickhouse/store.js';
 import type { Store } from '../../processor/store.js';
+import { copyRenamed } from '../helpers/hostile.js';
 
 let server: Server;
 let hits = 0;
@@ -39,8 +40,6 @@ const names = () => ({
   state: evil("S0\\'"),
 });
 
-const TABLES = ['flows', 'host_stats', 'pipeline_health', 'anomalies', 'processor_stats', 'dead_letters'];
-const HAS_HOST = new Set(['flows', 'host_stats', 'pipeline_health', 'anomalies']);
 
 beforeAll(async () => {
   server = createServer((_req, res) => {
@@ -58,20 +57,8 @@ beforeAll(async () => {
   await insertStats(gen, fleet);
   // fw-0001's rows become the hostile host's (with a hostile conn_state and kind on some), in
   // `ctpipe` beside the other hosts and in `only` alone
-  const n = names();
-  const p = { h: n.host, k: n.kind, s: n.state };
-  for (const t of TABLES) {
-    const cols = (await store.query<{ name: string }>(`SELECT name FROM system.columns WHERE database = 'gen' AND table = {t:String} AND default_kind NOT IN ('MATERIALIZED', 'ALIAS') ORDER BY position`, { t }))
-      .map((c) => c.name);
-    // (the source's columns renamed: an alias named as a column hides it in the rest of the query)
-    const src = `(SELECT ${cols.map((c) => `${c} AS src_${c}`).join(', ')} FROM gen.${t})`;
-    const hostile = (c: string) => c === 'host' ? "if(src_host = 'fw-0001', {h:String}, src_host)"
-      : c === 'kind' && t === 'anomalies' ? "if(src_host = 'fw-0001', {k:String}, src_kind)"
-        : c === 'conn_state' ? "if(src_host = 'fw-0001' AND src_conn_state = 'S0', {s:String}, src_conn_state)" : `src_${c}`;
-    const select = `SELECT ${cols.map((c) => `${hostile(c)} AS ${c}`).join(', ')} FROM ${src}`;
-    await store.command(`INSERT INTO ctpipe.${t} (${cols.join(', ')}) ${select}`, p);
-    await store.command(`INSERT INTO only.${t} (${cols.join(', ')}) ${select}${HAS_HOST.has(t) ? " WHERE src_host = 'fw-0001'" : ''}`, p);
-  }
+  await copyRenamed(store, 'gen', 'ctpipe', 'fw-0001', names());
+  await copyRenamed(store, 'gen', 'only', 'fw-0001', names(), true);
 }, 300_000);
 
 afterAll(async () => {
@@ -125,7 +112,16 @@ describe('hostile values in dashboard variables', () => {
         if (!q.panel && !q.where.includes('annotation')) continue; // a variable's query lists every host
         const got = await store.queryWithMeta(expand(q.sql, { ...at, vars }));
         const want = await store.queryWithMeta(expand(qsOnly[i]!.sql, { ...at, vars: varsOnly }));
-        expect(sorted(got.rows), q.where).toEqual(sorted(want.rows));
+        if (/ORDER BY connections DESC LIMIT \d+$/.test(q.sql)) {
+          // the top N by a count: ties at the cut may come in any order, the rest is the same
+          const counts = (rows: Record<string, unknown>[]) => rows.map((r) => Number(r.connections));
+          expect(counts(got.rows), q.where).toEqual(counts(want.rows));
+          const cut = Math.min(...counts(want.rows));
+          const above = (rows: Record<string, unknown>[]) => sorted(rows.filter((r) => Number(r.connections) > cut));
+          expect(above(got.rows), q.where).toEqual(above(want.rows));
+        } else {
+          expect(sorted(got.rows), q.where).toEqual(sorted(want.rows));
+        }
         for (const r of got.rows) if ('host' in r) expect(r.host, q.where).toBe(n.host);
         compared++;
         if (got.rows.length) withRows++;
