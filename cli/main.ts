@@ -1,6 +1,7 @@
 /** ctpipe: the command-line program. Each subcommand parses flags from the config schema. */
 import { stringify } from 'yaml';
 import { CtpipeError, errorMessage, isCtpipeError } from '../common/errors.js';
+import { REDACTED, redactDeep, redactUrls } from '../common/redact.js';
 import { helpText, parseCommand, type CommandSpec } from './args.js';
 import { collectSpec, runCollect } from './commands/collect.js';
 import { dashboardsSpec, runDashboards } from './commands/dashboards.js';
@@ -53,12 +54,13 @@ const COMMANDS: Record<string, { spec: CommandSpec; run: Run; positionals?: bool
   },
 };
 
+/** The configuration without its secrets: the password settings, and any password in a URL. */
 function redact(cfg: Config): unknown {
-  const c = structuredClone(cfg) as Record<string, unknown>;
+  const c = redactDeep(structuredClone(cfg)) as Record<string, unknown>;
   const sasl = (c.kafka as { sasl: Record<string, unknown> }).sasl;
-  if (sasl.password !== undefined) sasl.password = '[redacted]';
+  if (sasl.password !== undefined) sasl.password = REDACTED;
   const ch = c.clickhouse as Record<string, unknown>;
-  if (ch.password !== undefined) ch.password = '[redacted]';
+  if (ch.password !== undefined) ch.password = REDACTED;
   return c;
 }
 
@@ -105,8 +107,9 @@ export async function main(argv: string[]): Promise<number> {
 // Commands return once their work is flushed; exit then, whatever timers libraries left behind.
 const exit = (code: number) => process.stdout.write('', () => process.exit(code));
 main(process.argv.slice(2)).then(exit, (e: unknown) => {
-  if (isCtpipeError(e)) process.stderr.write(`ctpipe: ${e.message} [${e.code}]\n`);
-  else process.stderr.write(`ctpipe: ${errorMessage(e)}\n`);
-  if (process.env.CTPIPE_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
+  // whatever the error quotes (a URL with its password, a value from the configuration)
+  if (isCtpipeError(e)) process.stderr.write(`ctpipe: ${redactUrls(e.message)} [${e.code}]\n`);
+  else process.stderr.write(`ctpipe: ${redactUrls(errorMessage(e))}\n`);
+  if (process.env.CTPIPE_DEBUG && e instanceof Error) process.stderr.write(`${redactUrls(e.stack ?? '')}\n`);
   exit(isCtpipeError(e) && e.code.startsWith('CONFIG') ? 2 : 1);
 });

@@ -1,5 +1,6 @@
 /** Opening the configured ClickHouse, with errors that say which address and what to check. */
 import { CtpipeError, errorMessage } from '../common/errors.js';
+import { redactUrls } from '../common/redact.js';
 import type { Logger } from '../common/log.js';
 import { migrate } from '../processor/clickhouse/migrate.js';
 import { openStore } from '../processor/clickhouse/store.js';
@@ -7,16 +8,17 @@ import type { Store } from '../processor/store.js';
 import type { SchemaContext } from '../processor/clickhouse/schema.js';
 import type { Config } from './config.js';
 
-export async function connectStore(cfg: Config): Promise<Store> {
+/** `readonly`: the store of a command that only reads (StoreOptions.readonly). */
+export async function connectStore(cfg: Config, o: { readonly?: boolean } = {}): Promise<Store> {
   const c = cfg.clickhouse;
-  const store = await openStore({ url: c.url, database: c.database, username: c.username, password: c.password, passwordFile: c.password_file });
+  const store = await openStore({ url: c.url, database: c.database, username: c.username, password: c.password, passwordFile: c.password_file, readonly: o.readonly });
   try {
     await store.ping();
   } catch (e) {
     await store.close().catch(() => undefined);
     const what = c.url.startsWith('chdb:')
       ? `the embedded ClickHouse at ${c.url.slice(5) || './data'} cannot be opened (is another ctpipe process using that directory?)`
-      : `ClickHouse at ${c.url} cannot be reached (is it running, and are the address, user and password right?)`;
+      : `ClickHouse at ${redactUrls(c.url)} cannot be reached (is it running, and are the address, user and password right?)`;
     throw new CtpipeError('STORE_UNAVAILABLE', `${what}: ${errorMessage(e)}`);
   }
   return store;

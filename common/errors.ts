@@ -28,8 +28,10 @@ export const ErrorCodes = {
   STORE_ROWS_REFUSED: 'ClickHouse refused rows for what they hold (they go to dead_letters)',
   STORE_SCHEMA: 'ClickHouse cannot run a statement against this database as it is (a missing table or column, no permission)',
   QUERY_FAILED: 'ClickHouse rejected a query',
+  QUERY_REFUSED: 'a read-only command refused a statement (a write without --write, more than one statement, INTO OUTFILE)',
   CHECKPOINT_INVALID: 'a stored checkpoint cannot be read back',
   SCHEMA_MISMATCH: 'a table does not have the columns this ctpipe writes',
+  SCHEMA_UNKNOWN_VERSION: 'the database holds a schema version this ctpipe does not know (a newer or different ctpipe migrated it)',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -5,6 +5,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+import { redactDeep } from './redact.js';
 
 export type Health = () => { ok: boolean; detail: Record<string, unknown> };
 
@@ -18,7 +19,8 @@ export async function serveOps(listen: string, registry: Registry, health: Healt
       );
     } else if (req.url === '/healthz') {
       const h = health();
-      res.writeHead(h.ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(h));
+      // the reasons may quote an error, and an error a URL with its password
+      res.writeHead(h.ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(redactDeep(h)));
     } else {
       res.writeHead(404).end('try /metrics or /healthz\n');
     }

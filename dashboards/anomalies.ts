@@ -3,10 +3,11 @@ import * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
 import * as units from '@grafana/grafana-foundation-sdk/units';
 import { hostVariable, HOSTS_FILTER } from './fleet.js';
 import { datasourceVariable, finish, newDashboard, queryVariable, stat, tablePanel, timeseries } from './panels.js';
+import { listed, oneOf } from './selection.js';
 
 export const ANOMALIES_UID = 'ctpipe-anomalies';
 
-const FILTERS = `${HOSTS_FILTER} AND $__conditionalAll(kind IN (\${kind:singlequote}), $kind)`;
+const FILTERS = `${HOSTS_FILTER} AND ${oneOf('kind', 'kind')}`;
 /** Anomalies that overlap the range (open ones run to its end). */
 const OVERLAPS = 'started_at <= $__toTime AND ifNull(ended_at, $__toTime) >= $__fromTime';
 
@@ -14,7 +15,7 @@ export function anomaliesDashboard(db: string): dashboard.Dashboard {
   return finish(newDashboard(ANOMALIES_UID, 'ctpipe / Anomalies', 'Every anomaly the processors found (docs/DETECTION.md): when, where, how bad, and the evidence')
     .withVariable(datasourceVariable())
     .withVariable(hostVariable(db, true))
-    .withVariable(queryVariable('kind', 'Kind', `SELECT DISTINCT kind FROM ${db}.anomalies WHERE $__timeFilter(started_at) ORDER BY kind`,
+    .withVariable(queryVariable('kind', 'Kind', `SELECT ${listed('kind')} FROM (SELECT DISTINCT kind FROM ${db}.anomalies WHERE $__timeFilter(started_at)) ORDER BY text`,
       { multi: true, description: 'Anomaly kinds seen in the time range' }))
     .withRow(new dashboard.RowBuilder('Timeline'))
     .withPanel(stat({ title: 'Open now', description: 'Anomalies without an end', unit: units.Short, w: 6, h: 4, steps: [[null, 'green'], [1, 'red']],
@@ -34,8 +35,8 @@ export function anomaliesDashboard(db: string): dashboard.Dashboard {
     .withRow(new dashboard.RowBuilder('Every anomaly'))
     .withPanel(tablePanel({ title: 'Anomalies', description: 'Newest first: host, kind, severity, start and end, the observed value against its baseline, and the evidence (details, flow ids)', unit: units.Short, w: 24, h: 14,
       links: [
-        { column: 'host', title: 'Host detail', url: '/d/ctpipe-host?var-host=${__value.raw}&${__url_time_range}' },
-        { column: 'flow_ids', title: 'Flows', url: '/d/ctpipe-flows?var-flow=${__value.raw}&${__url_time_range}' },
+        { column: 'host', title: 'Host detail', url: '/d/ctpipe-host?var-host=${__value.raw:percentencode}&${__url_time_range}' },
+        { column: 'flow_ids', title: 'Flows', url: '/d/ctpipe-flows?var-flow=${__value.raw:percentencode}&${__url_time_range}' },
       ],
       sql: `SELECT started_at, ended_at, host, kind, severity, round(observed, 3) AS observed, round(baseline, 3) AS baseline, round(score, 2) AS score,
               details, arrayStringConcat(flow_ids, ' ') AS flow_ids

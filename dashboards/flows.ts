@@ -3,6 +3,7 @@ import * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
 import * as units from '@grafana/grafana-foundation-sdk/units';
 import { hostVariable, HOSTS_FILTER } from './fleet.js';
 import { bucketVariable, datasourceVariable, finish, newDashboard, queryVariable, tablePanel, textVariable, timeseries } from './panels.js';
+import { BUCKET, listed, oneOf, oneOfNumbers, value } from './selection.js';
 
 export const FLOWS_UID = 'ctpipe-flows';
 
@@ -13,11 +14,13 @@ export const protoVariable = (db: string) => queryVariable('proto', 'Protocol',
   `SELECT value, ${protoName('value')} AS text FROM (SELECT DISTINCT proto AS value FROM ${db}.flows_state_1m WHERE $__timeFilter(minute)) ORDER BY value`,
   { multi: true, description: 'IP protocols seen in the time range (value: the protocol number)' });
 
-const PROTOS = '$__conditionalAll(proto IN (${proto:csv}), $proto)';
-const STATES = '$__conditionalAll(conn_state IN (${conn_state:singlequote}), $conn_state)';
+const PROTOS = oneOfNumbers('proto', 'proto');
+const STATES = oneOf('conn_state', 'conn_state');
+const ADDR = value('address');
+const FLOW = value('flow');
 
 /** The address as either end, on the IPv6 columns: their bloom filter skips granules (the text aliases cannot). */
-const ADDRESS = `(\${address:sqlstring} = '' OR orig_src = toIPv6OrNull(\${address:sqlstring}) OR orig_dst = toIPv6OrNull(\${address:sqlstring}))`;
+const ADDRESS = `(${ADDR} = '' OR orig_src = toIPv6OrNull(${ADDR}) OR orig_dst = toIPv6OrNull(${ADDR}))`;
 
 /**
  * The newest 1,000 lifecycles start at or after the latest minute from which the rollup counts
@@ -45,29 +48,29 @@ const COLUMNS = `flow_id, host, first_seen, ended_at, ${protoName('proto')} AS p
   orig_bytes + reply_bytes AS bytes, helper, related, master_flow_id`;
 
 export function flowsDashboard(db: string): dashboard.Dashboard {
-  const toFlow = '/d/ctpipe-flows?var-flow=${__value.raw}&${__url_time_range}&var-host=${host}';
+  const toFlow = '/d/ctpipe-flows?var-flow=${__value.raw:percentencode}&${__url_time_range}&${host:queryparam}';
   return finish(newDashboard(FLOWS_UID, 'ctpipe / Flow explorer', 'Connection lifecycles: filter by host, protocol, conn_state and address; follow a master connection to its related flows')
     .withVariable(datasourceVariable())
     .withVariable(hostVariable(db, true))
     .withVariable(protoVariable(db))
-    .withVariable(queryVariable('conn_state', 'conn_state', `SELECT DISTINCT conn_state FROM ${db}.flows_state_1m WHERE $__timeFilter(minute) ORDER BY conn_state`,
+    .withVariable(queryVariable('conn_state', 'conn_state', `SELECT ${listed('conn_state')} FROM (SELECT DISTINCT conn_state FROM ${db}.flows_state_1m WHERE $__timeFilter(minute)) ORDER BY text`,
       { multi: true, description: 'Zeek-style connection summaries seen in the time range (docs/SCHEMA.md)' }))
     .withVariable(bucketVariable())
     .withVariable(textVariable('address', 'Address', 'An IPv4 or IPv6 address, as either end of the original direction'))
     .withVariable(textVariable('flow', 'Flow id', 'A flow id: the flow and the flows related to it'))
     .withRow(new dashboard.RowBuilder('Lifecycles'))
     .withPanel(timeseries({ title: 'Connections by conn_state', description: 'Finished connections per bucket by conn_state, from the per-minute rollup (fast over long ranges)', unit: units.Short, w: 24, h: 7, stack: true,
-      sql: [`SELECT toStartOfInterval(minute, INTERVAL \${bucket} second) AS time, conn_state, sum(flows) AS connections
+      sql: [`SELECT toStartOfInterval(minute, INTERVAL ${BUCKET} second) AS time, conn_state, sum(flows) AS connections
              FROM ${db}.flows_state_1m WHERE $__timeFilter(minute) AND ${HOSTS_FILTER} AND ${PROTOS}
              GROUP BY time, conn_state ORDER BY time`] }))
     .withPanel(tablePanel({ title: 'Connections', description: 'The newest 1,000 lifecycles matching the filters; a flow id opens it with its related flows', unit: units.Short, w: 24, h: 12,
       links: [{ column: 'flow_id', title: 'This flow and its related flows', url: toFlow }, { column: 'master_flow_id', title: 'The master connection', url: toFlow }],
-      sql: `SELECT ${COLUMNS} FROM (${newestRows(db, `$__timeFilter(first_seen) AND (\${address:sqlstring} != '' OR first_seen >= ${newestMinute(db)})`,
+      sql: `SELECT ${COLUMNS} FROM (${newestRows(db, `$__timeFilter(first_seen) AND (${ADDR} != '' OR first_seen >= ${newestMinute(db)})`,
         `${HOSTS_FILTER} AND ${PROTOS} AND ${ADDRESS}`)})
             WHERE ${STATES} ORDER BY first_seen DESC LIMIT 1000` }))
     .withPanel(tablePanel({ title: 'Selected flow and its related flows', description: 'The flow named in the Flow id box, its master, and every flow related to it', unit: units.Short, w: 24, h: 8,
       links: [{ column: 'flow_id', title: 'Open this flow', url: toFlow }],
-      sql: `SELECT ${COLUMNS} FROM (${newestRows(db, '$__timeFilter(first_seen)', `\${flow:sqlstring} != '' AND (flow_id = \${flow:sqlstring}
-              OR master_flow_id = \${flow:sqlstring} OR flow_id IN (SELECT master_flow_id FROM ${db}.flows WHERE flow_id = \${flow:sqlstring}))`)})
+      sql: `SELECT ${COLUMNS} FROM (${newestRows(db, '$__timeFilter(first_seen)', `${FLOW} != '' AND (flow_id = ${FLOW}
+              OR master_flow_id = ${FLOW} OR flow_id IN (SELECT master_flow_id FROM ${db}.flows WHERE flow_id = ${FLOW}))`)})
             ORDER BY first_seen LIMIT 1000` })));
 }

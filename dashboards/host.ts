@@ -3,9 +3,10 @@ import * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
 import * as units from '@grafana/grafana-foundation-sdk/units';
 import { hostVariable } from './fleet.js';
 import { annotation, bucketVariable, datasourceVariable, finish, heatmap, newDashboard, tablePanel, timeseries } from './panels.js';
+import { BUCKET, value } from './selection.js';
 
 export const HOST_UID = 'ctpipe-host';
-const HOST = 'host = ${host:singlequote}';
+const HOST = `host = ${value('host')}`;
 
 export function hostDashboard(db: string): dashboard.Dashboard {
   const rate = (column: string) => `sum(${column}) / $__interval_s AS ${column}_per_s`;
@@ -38,7 +39,7 @@ export function hostDashboard(db: string): dashboard.Dashboard {
     .withRow(new dashboard.RowBuilder('Handshakes'))
     .withPanel(timeseries({ title: 'Handshake time percentiles', description: 'SYN to ESTABLISHED, from the per-minute t-digests in flows_1m (cheap over long ranges)', unit: units.Milliseconds, w: 12, h: 8,
       sql: [`SELECT time, q[1] AS p50, q[2] AS p90, q[3] AS p99 FROM (
-               SELECT toStartOfInterval(minute, INTERVAL \${bucket} second) AS time, quantilesTDigestMerge(0.5, 0.9, 0.99)(handshake_ms_digest) AS q
+               SELECT toStartOfInterval(minute, INTERVAL ${BUCKET} second) AS time, quantilesTDigestMerge(0.5, 0.9, 0.99)(handshake_ms_digest) AS q
                FROM ${db}.flows_1m WHERE ${HOST} AND $__timeFilter(minute) AND proto = 6 GROUP BY time) WHERE q[1] > 0 ORDER BY time`] }))
     .withPanel(heatmap({ title: 'Handshake time', description: 'Each TCP handshake (SYN to ESTABLISHED) of the range, bucketed by Grafana', unit: units.Milliseconds, w: 12, h: 8,
       sql: `SELECT first_seen AS time, handshake_ms FROM ${db}.flows FINAL
@@ -55,5 +56,5 @@ export function hostDashboard(db: string): dashboard.Dashboard {
       sql: [`SELECT $__timeInterval(c.first_seen) AS time, if(m.helper = '', 'unknown master', m.helper) AS helper, count() AS related
              FROM ${db}.flows AS c FINAL
              LEFT JOIN (SELECT flow_id, helper FROM ${db}.flows FINAL WHERE ${HOST} AND helper != '' AND first_seen <= $__toTime) AS m ON c.master_flow_id = m.flow_id
-             WHERE c.host = \${host:singlequote} AND $__timeFilter(c.first_seen) AND c.related GROUP BY time, helper ORDER BY time`] })));
+             WHERE c.host = ${value('host')} AND $__timeFilter(c.first_seen) AND c.related GROUP BY time, helper ORDER BY time`] })));
 }

@@ -5,7 +5,7 @@
  */
 import type * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
 import type { AlertRule } from './alerts.js';
-import { macrosIn, variablesIn } from './macros.js';
+import { macrosIn, unsafeVariables, variablesIn } from './macros.js';
 import { DS_UID, DS_VAR } from './query.js';
 
 const PANEL_TYPES = new Set(['row', 'timeseries', 'table', 'stat', 'heatmap', 'bargauge', 'barchart', 'piechart', 'state-timeline', 'text', 'gauge']);
@@ -135,6 +135,7 @@ export function lintDashboards(ds: dashboard.Dashboard[]): string[] {
     for (const q of queriesOf(d)) {
       bad.push(...sqlProblems(q.where, q.sql, { timeFilter: true }));
       for (const v of variablesIn(q.sql)) if (!names.has(v)) bad.push(`${q.where}: undefined variable ${v}`);
+      for (const v of unsafeVariables(q.sql)) bad.push(`${q.where}: variable ${v} reaches the SQL other than through dashboards/selection.ts (decodeURLComponent of :percentencode)`);
       if (q.format === 0 && q.panel && !/\bAS time\b/.test(q.sql)) bad.push(`${q.where}: a time series needs a column named time`);
       if (q.format === 0 && q.panel && !/ORDER BY time\b/.test(q.sql)) bad.push(`${q.where}: a time series must be ordered by time`);
     }

@@ -11,6 +11,8 @@
 export interface Variable {
   /** The selected values; `all` when "All" is selected (`options` are then what it stands for). */
   values: string[];
+  /** A multi-value variable: Grafana formats its value as a list even when one value is selected. */
+  multi?: boolean;
   all?: boolean;
   options?: string[];
   allValue?: string;
@@ -68,6 +70,11 @@ function conditionalAll(sql: string, vars: Record<string, Variable>): string {
 
 const VARIABLE = /\$(\w+)|\[\[([\s\S]+?)(?::(\w+))?\]\]|\$\{(\w+)(?:\.([^:^}]+))?(?::([^}]+))?\}/g;
 
+/** encodeURIComponent, and ! ' ( ) * too (RFC 3986): Grafana's encodeURIComponentStrict. */
+const encodeStrict = (s: string) => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+
+// Grafana's formats (grafana/scenes formatRegistry.ts). Note what :singlequote and :sqlstring do
+// not escape (\): dashboards/selection.ts says why the dashboards use :percentencode only.
 function format(values: string[], fmt: string | undefined, multi: boolean): string {
   switch (fmt) {
     case undefined: // the data source's own formatter: lists quoted (not escaped), scalars raw
@@ -75,7 +82,9 @@ function format(values: string[], fmt: string | undefined, multi: boolean): stri
     case 'singlequote':
       return values.map((v) => `'${v.replace(/'/g, "\\'")}'`).join(',');
     case 'sqlstring':
-      return values.map((v) => `'${v.replace(/'/g, "''")}'`).join(',');
+      return values.map((v) => `'${v.replace(/['"]/g, (c) => (c === "'" ? "''" : '\\"'))}'`).join(',');
+    case 'percentencode': // a list like glob's {a,b}, then encoded whole
+      return encodeStrict(multi ? `{${values.join(',')}}` : values[0] ?? '');
     case 'doublequote':
       return values.map((v) => `"${v.replace(/"/g, '\\"')}"`).join(',');
     case 'csv':
@@ -95,9 +104,10 @@ function variables(sql: string, vars: Record<string, Variable>): string {
     const v = vars[name];
     if (!v) return whole; // Grafana leaves unknown names (and the data source's macros) alone
     const fmt = bFmt ?? cFmt;
-    if (v.all && v.allValue !== undefined) return v.allValue; // a custom all value goes in raw
+    // a custom all value goes in raw, unless the format is text or percentencode
+    if (v.all && v.allValue !== undefined) return fmt === 'percentencode' ? encodeStrict(v.allValue) : v.allValue;
     const values = v.all ? (v.options ?? []) : v.values;
-    return format(values, fmt, values.length > 1 || !!v.all);
+    return format(values, fmt, values.length > 1 || !!v.all || !!v.multi);
   });
 }
 
@@ -161,5 +171,16 @@ export function expand(sql: string, ctx: ExpandContext): string {
 
 /** Macros the SQL uses, for lint checks. */
 export const macrosIn = (sql: string) => [...sql.matchAll(/\$__(\w+)/g)].map((m) => m[1]!);
+/**
+ * Variables that reach `sql` other than as `decodeURLComponent('${name:percentencode}')` (or as
+ * the second argument of `$__conditionalAll`, which is no value): each one can break out of the
+ * SQL with a quote or backslash (dashboards/selection.ts).
+ */
+export function unsafeVariables(sql: string): string[] {
+  const selected = new Proxy({}, { get: () => ({ values: ['x'] }) }) as Record<string, Variable>;
+  const s = conditionalAll(sql, selected).replace(/decodeURLComponent\('\$\{\w+:percentencode\}'\)/g, '');
+  return [...s.matchAll(VARIABLE)].map((m) => m[1] ?? m[2] ?? m[4]!).filter((n) => !n.startsWith('__'));
+}
+
 /** Dashboard variables the SQL refers to. */
 export const variablesIn = (sql: string) => [...sql.matchAll(VARIABLE)].map((m) => m[1] ?? m[2] ?? m[4]!).filter((n) => !n.startsWith('__'));

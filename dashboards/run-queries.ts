@@ -36,7 +36,7 @@ export async function resolveVariables(ch: QueryClient, d: dashboard.Dashboard, 
     const { rows, meta } = await ch.queryWithMeta(expand(q.rawSql, { ...ctx, vars }));
     const first = meta[0]!.name; // one column: value; two: value, then text
     const options = rows.map((r) => String(r[first]));
-    vars[v.name] = v.multi && pick === 'all' ? { values: [], all: true, options } : { values: options.slice(0, 1) };
+    vars[v.name] = v.multi && pick === 'all' ? { values: [], all: true, options, multi: true } : { values: options.slice(0, 1), multi: !!v.multi };
   }
   return vars;
 }

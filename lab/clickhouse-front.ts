@@ -33,6 +33,21 @@ const HTTP_ONLY = new Set(['wait_end_of_query', 'send_progress_in_http_headers',
   'http_native_compression_disable_checksumming_on_decompress']);
 const BINARY_INSERT = /^\s*INSERT\s+INTO\s+([A-Za-z_][\w]*)\.([A-Za-z_][\w]*)\s*(?:\(([\w\s,]*)\))?\s*FORMAT\s+(RowBinary|Native)\s*$/i;
 
+const inUrlOrBody = (url: URL, body: string) => url.searchParams.get('query') ?? body;
+
+/**
+ * A `param_` value as the server reads it: HTTP parameters come in ClickHouse's escaped text form
+ * (\\ \' \t \n \r ... as the client writes them), which a server unescapes for a String
+ * placeholder; chDB's bind takes the value as it is, so the front unescapes it first (other types,
+ * such as an array's quoted literal, go through as they are).
+ */
+function paramValue(query: string, name: string, v: string): string {
+  const type = new RegExp(`\\{${name}:\\s*([^}]+)\\}`).exec(query)?.[1] ?? '';
+  if (!/^(LowCardinality\()?(Nullable\()?(String|FixedString)/.test(type)) return v;
+  const ESC: Record<string, string> = { b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', 0: '\0', a: '\x07', v: '\v' };
+  return v.replace(/\\(x[0-9a-fA-F]{2}|.)/gs, (_all, c: string) => (c.length === 3 ? String.fromCharCode(parseInt(c.slice(1), 16)) : ESC[c] ?? c));
+}
+
 export class ClickHouseFront {
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
@@ -127,7 +142,7 @@ export class ClickHouseFront {
     const query_params: Record<string, string> = {};
     const clickhouse_settings: Record<string, string> = {};
     for (const [k, v] of url.searchParams) {
-      if (k.startsWith('param_')) query_params[k.slice(6)] = v;
+      if (k.startsWith('param_')) query_params[k.slice(6)] = paramValue(inUrlOrBody(url, body), k.slice(6), v);
       else if (!NOT_SETTINGS.has(k)) clickhouse_settings[k] = v;
     }
     const inUrl = url.searchParams.get('query');

@@ -121,7 +121,19 @@ export class PipelineSink implements RecordSink {
   private kick(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
-    this.running = this.running.then(() => this.drain());
+    // a failure the drain could not handle stops writing: it must not reject every later kick
+    // (an unhandled rejection ended the process before the stop could close the store and the nft table)
+    this.running = this.running.then(() => this.drain()).catch((e: unknown) => this.fail(e));
+  }
+
+  /** Writing stops for good: records wait (up to maxBacklog), the stop reports it. */
+  private fail(e: unknown): void {
+    if (this.failure) return;
+    this.failure = errorMessage(e);
+    this.o.log?.error({ err: this.failure }, isCtpipeError(e, 'STORE_SCHEMA')
+      ? 'ClickHouse cannot run the inserts against this database (a missing table or column?); writing stops. ' +
+        'Fix the database (ctpipe migrate) and restart: records wait in memory until max_backlog, then are dropped and reported as a loss'
+      : 'writing to ClickHouse failed; writing stops');
   }
 
   // Engine and inserts overlap: while ClickHouse (chDB's threads, or a server) inserts earlier
@@ -161,7 +173,13 @@ export class PipelineSink implements RecordSink {
     // the version orders checkpoints across runs, whose seq numbers start again at 1
     const chunks = await saveState(this.pipeline);
     const t1 = Date.now();
-    await retrying(() => cp.store.saveCheckpoint(cp.key, at, chunks, t0), { shouldStop: () => this.stopping });
+    try {
+      await retrying(() => cp.store.saveCheckpoint(cp.key, at, chunks, t0), { shouldStop: () => this.stopping });
+    } catch (e) {
+      if (!isCtpipeError(e, 'STORE_SCHEMA')) throw e;
+      this.fail(e); // a checkpoint table gone: like an insert that cannot run
+      return;
+    }
     cursor.checkpointed(at, Date.now(), Date.now() - t0);
     this.o.log?.info({ seq: at, open: this.pipeline.engine.openCount, wait_ms: t0 - tw, snapshot_ms: t1 - t0, store_ms: Date.now() - t1, bytes: chunks.reduce((n, c) => n + c.length, 0) }, 'state checkpointed');
   }
@@ -176,9 +194,7 @@ export class PipelineSink implements RecordSink {
       },
       (e: unknown) => {
         if (!isCtpipeError(e, 'STORE_SCHEMA')) throw e;
-        this.failure ??= errorMessage(e);
-        this.o.log?.error({ err: this.failure }, 'ClickHouse cannot run the inserts against this database (a missing table or column?); writing stops. ' +
-          'Fix the database (ctpipe migrate) and restart: records wait in memory until max_backlog, then are dropped and reported as a loss');
+        this.fail(e);
       },
     );
     return this.written;
@@ -187,7 +203,7 @@ export class PipelineSink implements RecordSink {
   async flush(): Promise<void> {
     this.kick();
     await this.running;
-    await Promise.all(this.inflight);
+    await Promise.all(this.inflight).catch((e: unknown) => this.fail(e));
     this.inflight = [];
   }
 
@@ -207,7 +223,7 @@ export class PipelineSink implements RecordSink {
       this.o.log?.info({ flush_ms: flushed - t0, checkpoint_ms: Date.now() - flushed, open: this.pipeline.engine.openCount }, 'written what was left and saved the state');
     } else {
       this.pipeline.flushOpen();
-      await this.pipeline.write(`final:${Date.now()}`);
+      await this.pipeline.write(`final:${Date.now()}`).catch((e: unknown) => this.fail(e));
     }
     this.stopping = true;
   }

@@ -2,6 +2,7 @@
 import { Registry } from 'prom-client';
 import { serveOps } from '../../common/http.js';
 import { createLogger } from '../../common/log.js';
+import { redactUrls } from '../../common/redact.js';
 import { startProcessor } from '../../processor/consumer.js';
 import type { CommandSpec } from '../args.js';
 import type { Config } from '../config.js';
@@ -25,7 +26,7 @@ export async function runProcess(cfg: Config): Promise<number> {
   if (cfg.metrics.enabled) {
     await serveOps(cfg.metrics.listen, registry, () => p.health());
   }
-  log.info({ topic: cfg.kafka.topic, group: cfg.process.group_id, store: cfg.clickhouse.url }, 'processing');
+  log.info({ topic: cfg.kafka.topic, group: cfg.process.group_id, store: redactUrls(cfg.clickhouse.url) }, 'processing');
   // A consumer kafkajs cannot restart must not look alive: exit 1 so the supervisor restarts it.
   return new Promise<number>((resolve) => {
     const stop = (why: string, code: number) => {

@@ -1,5 +1,11 @@
-/** `ctpipe query SQL`: ad hoc SQL on the configured store, with bound parameters. */
+/**
+ * `ctpipe query SQL`: ad hoc SQL on the configured store, with bound parameters. Read-only unless
+ * `--write`: ClickHouse's readonly = 1 and one statement without INTO OUTFILE (processor/clickhouse/
+ * statements.ts); with `--write`, still one statement.
+ */
 import { CtpipeError, errorMessage } from '../../common/errors.js';
+import { clickhouseCode } from '../../processor/clickhouse/errors.js';
+import { readOnlyProblem } from '../../processor/clickhouse/statements.js';
 import type { CommandSpec } from '../args.js';
 import type { Config } from '../config.js';
 import { EXAMPLES, examplesText } from '../query-examples.js';
@@ -7,14 +13,15 @@ import { connectStore } from '../store.js';
 
 export const querySpec: CommandSpec = {
   name: 'query',
-  summary: 'run SQL on the store; bind values with --param name=value and {name:Type} in the SQL',
-  usage: "ctpipe query 'SELECT conn_state, count() FROM ctpipe.flows FINAL WHERE host = {host:String} GROUP BY 1' --param host=fw-1 [--format table|json|csv]\n       ctpipe query --example top-talkers [--param hours=6]   (ctpipe query --examples lists them)",
+  summary: 'run SQL on the store (read-only unless --write); bind values with --param name=value and {name:Type} in the SQL',
+  usage: "ctpipe query 'SELECT conn_state, count() FROM ctpipe.flows FINAL WHERE host = {host:String} GROUP BY 1' --param host=fw-1 [--format table|json|csv]\n       ctpipe query --example top-talkers [--param hours=6]   (ctpipe query --examples lists them)\n       ctpipe query --write 'OPTIMIZE TABLE ctpipe.flows FINAL'   (one statement that changes the store; without --write a query only reads)",
   sections: ['', 'clickhouse'],
   own: {
     example: { type: 'string', description: 'run a saved query by name (see --examples)' },
     examples: { type: 'boolean', description: 'list the saved queries' },
     format: { type: 'string', description: 'table (default), json (one object per line) or csv' },
     param: { type: 'string', description: 'name=value for a {name:Type} placeholder (repeat the flag for more)', multiple: true },
+    write: { type: 'boolean', description: 'let the statement change the store (DDL, INSERT, ALTER, settings, table functions such as file() and url()); without it the query only reads' },
   },
 };
 
@@ -37,7 +44,10 @@ export async function runQuery(cfg: Config, own: Record<string, unknown>, positi
     if (i <= 0) throw new CtpipeError('CONFIG_INVALID', `--param takes name=value, got "${p}"`);
     params[p.slice(0, i)] = p.slice(i + 1);
   }
-  const store = await connectStore(cfg);
+  const write = !!own.write;
+  const problem = readOnlyProblem(sql, write);
+  if (problem) throw new CtpipeError('QUERY_REFUSED', `ctpipe query runs one statement${write ? '' : ' and only reads'}: ${problem}`);
+  const store = await connectStore(cfg, { readonly: !write });
   try {
     if (format === 'csv') {
       process.stdout.write(await store.queryCsv(sql, params));
@@ -49,11 +59,17 @@ export async function runQuery(cfg: Config, own: Record<string, unknown>, positi
     return 0;
   } catch (e) {
     if (e instanceof CtpipeError) throw e;
+    if (clickhouseCode(e) === READONLY) {
+      throw new CtpipeError('QUERY_REFUSED', `ctpipe query only reads unless --write is given (ClickHouse: ${errorMessage(e).split('\n')[0]!.trim()})`);
+    }
     throw new CtpipeError('QUERY_FAILED', `the query failed: ${errorMessage(e)}`);
   } finally {
     await store.close();
   }
 }
+
+/** ClickHouse's code for a statement refused in readonly mode. */
+const READONLY = 164;
 
 function table(rows: Record<string, unknown>[]): string {
   if (rows.length === 0) return '(no rows)\n';

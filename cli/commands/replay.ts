@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, statSync } from 'node:fs';
 import { Registry } from 'prom-client';
 import { createLogger } from '../../common/log.js';
+import { redactUrls } from '../../common/redact.js';
 import { createKafkaProducer, type KafkaProducerHandle } from '../../common/kafka.js';
 import { ThreadedProducer } from '../../collector/kafka-thread.js';
 import { JsonlSink } from '../../collector/sinks/jsonl.js';
@@ -142,7 +143,7 @@ async function storeTarget(cfg: Config, log: ReturnType<typeof createLogger>, fi
       await store.close();
       return {
         delivered: replay.written + replay.skipped,
-        note: `into ${cfg.clickhouse.url} (${replay.written} processed, ${replay.skipped} already stored by an earlier replay of this file)`,
+        note: `into ${redactUrls(cfg.clickhouse.url)} (${replay.written} processed, ${replay.skipped} already stored by an earlier replay of this file)`,
       };
     },
   };

@@ -1,6 +1,7 @@
 /** `ctpipe report --html FILE`: the dashboards' main panels as one HTML page (dashboards/report.ts). */
 import { writeFileSync } from 'node:fs';
 import { CtpipeError, errorMessage } from '../../common/errors.js';
+import { redactUrls } from '../../common/redact.js';
 import { dashboards } from '../../dashboards/generate.js';
 import { REPORT_PANELS, renderReport, type ReportSection } from '../../dashboards/report.js';
 import { resolveVariables, runDashboard } from '../../dashboards/run-queries.js';
@@ -43,7 +44,7 @@ export async function runReport(cfg: Config, own: Record<string, unknown>): Prom
   if (fromMs >= toMs) throw new CtpipeError('CONFIG_INVALID', '--from must be before --to');
   // about 200 points across the range, as Grafana picks the interval for a panel's width
   const intervalMs = Math.max(1000, Math.round((toMs - fromMs) / 200 / 1000) * 1000);
-  const store = await connectStore(cfg);
+  const store = await connectStore(cfg, { readonly: true });
   try {
     const sections: ReportSection[] = [];
     for (const d of dashboards(cfg.clickhouse.database)) {
@@ -56,7 +57,7 @@ export async function runReport(cfg: Config, own: Record<string, unknown>): Prom
       const host = vars.host && !vars.host.all ? `: ${vars.host.values[0] ?? 'no host'}` : '';
       sections.push({ title: `${d.title!.replace('ctpipe / ', '')}${host}`, results });
     }
-    writeFileSync(file, renderReport(sections, { fromMs, toMs, store: cfg.clickhouse.url }));
+    writeFileSync(file, renderReport(sections, { fromMs, toMs, store: redactUrls(cfg.clickhouse.url) }));
     const panels = sections.reduce((n, s) => n + new Set(s.results.map((r) => r.panel!.id)).size, 0);
     process.stdout.write(`${file}: ${panels} panels from ${sections.length} dashboards, ${new Date(fromMs).toISOString()} to ${new Date(toMs).toISOString()}\n`);
     return 0;

@@ -8,6 +8,8 @@ import { Collector } from '../../collector/collector.js';
 import { collectorMetrics } from '../../collector/metrics.js';
 import { openNetfilterSocket } from '../../collector/socket.js';
 import { serveOps } from '../../common/http.js';
+import { errorMessage } from '../../common/errors.js';
+import { redactUrls } from '../../common/redact.js';
 import { createLogger, type Logger } from '../../common/log.js';
 import { Pipeline } from '../../processor/pipeline.js';
 import { pipelineOptions } from '../../processor/options.js';
@@ -43,9 +45,9 @@ export async function runRun(cfg: Config, own: Record<string, unknown> = {}): Pr
     status.stop();
     return local.stop(why);
   });
-  log.info({ host: cfg.host, run: local.collector.run, store: cfg.clickhouse.url }, 'running: collector and processor');
+  log.info({ host: cfg.host, run: local.collector.run, store: redactUrls(cfg.clickhouse.url) }, 'running: collector and processor');
   await done;
-  return 0;
+  return local.failure() ? 1 : 0;
 }
 
 /** What the status line shows. */
@@ -63,8 +65,13 @@ export interface LocalRun {
   pipeline: Pipeline;
   store: Store;
   progress(): Progress;
-  /** Stops collecting, writes what is left and closes the store (once; later calls share it). */
+  /**
+   * Stops collecting, writes what is left and closes the store (once; later calls share it). A
+   * failure to write does not hold the stop up: the store and the nft table are closed anyway.
+   */
   stop(why: string): Promise<void>;
+  /** Why rows could not be stored, if writing stopped (the run then exits 1). */
+  failure(): string | undefined;
 }
 
 /** Where `ctpipe run` keeps the state of a host between runs. */
@@ -112,20 +119,24 @@ export async function startRun(cfg: Config, log: Logger, keepState = true): Prom
     }));
   }
   let stopping: Promise<void> | undefined;
+  let failed: string | undefined;
   const stop = (why: string) => {
     stopping ??= (async () => {
       log.info({ why }, 'stopping: writing what is left');
       const t0 = Date.now();
-      await collector.stop();
+      await collector.stop().catch((e: unknown) => log.error({ err: errorMessage(e) }, 'the collector did not stop cleanly'));
       const collected = Date.now();
-      await sink.close();
+      await sink.close().catch((e: unknown) => void (failed = errorMessage(e)));
+      failed ??= sink.failure;
       const written = Date.now();
-      await store.close();
+      await store.close().catch((e: unknown) => log.warn({ err: errorMessage(e) }, 'closing the store failed'));
       undo();
-      log.info({
+      const counts = {
         seq: collector.lastSeq, records: sink.processed, dropped: sink.dropped, rows: pipeline.engine.counters.rows, open: pipeline.engine.openCount,
         collector_ms: collected - t0, write_ms: written - collected, close_ms: Date.now() - written,
-      }, 'stopped');
+      };
+      if (failed) log.error({ ...counts, err: failed }, 'stopped; what was left could not be stored');
+      else log.info(counts, 'stopped');
       await new Promise<void>((resolve) => log.flush(() => resolve()));
     })();
     return stopping;
@@ -139,7 +150,7 @@ export async function startRun(cfg: Config, log: Logger, keepState = true): Prom
     throw e;
   }
   return {
-    collector, pipeline, store, stop,
+    collector, pipeline, store, stop, failure: () => failed ?? sink.failure,
     progress: () => ({ events: collector.lastSeq, open: pipeline.engine.openCount, rows: pipeline.engine.counters.rows, backlog: sink.backlog, held: collector.heldEvents }),
   };
 }

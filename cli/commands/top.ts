@@ -32,7 +32,7 @@ export function topOptions(own: Record<string, unknown>): { intervalMs: number; 
 
 export async function runTop(cfg: Config, own: Record<string, unknown>): Promise<number> {
   const o = topOptions(own);
-  const store = await connectStore(cfg);
+  const store = await connectStore(cfg, { readonly: true });
   try {
     const loop = topLoop(() => fetchTop(store, cfg.clickhouse.database, o.windowS), {
       ...o, onError: (e) => process.stderr.write(`ctpipe top: ${e.message}\n`),

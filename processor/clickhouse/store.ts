@@ -15,11 +15,13 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { ClickHouseLogLevel, createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
 import { CtpipeError, errorMessage } from '../../common/errors.js';
+import { describeCommandLine, redactUrls } from '../../common/redact.js';
 import type { Checkpoint, ColumnMeta, InputKey, InputRange, Store, Table } from '../store.js';
 import { LoadFiles } from './load-files.js';
 import { BATCH_COLUMNS, CHECKPOINT_CHUNK_COLUMNS, CHECKPOINT_COLUMNS } from './tables.js';
 import { codecOf, type TableCodec, type TableRows } from './table-rows.js';
 import { ByteSink } from './rowbinary.js';
+import { readOnlyProblem } from './statements.js';
 
 // The client would print its own errors to stdout; ctpipe reports them through its logger instead.
 const QUIET = { level: ClickHouseLogLevel.OFF };
@@ -33,6 +35,12 @@ export interface StoreOptions {
   requestTimeoutMs?: number;
   /** Where the embedded store's insert files go (default /dev/shm, else the OS temp directory). */
   loadDir?: string;
+  /**
+   * Reads only (`query`, `top`, `report`): ClickHouse's `readonly = 1` on every statement (no
+   * writes, settings or table functions such as file() and url()), and one statement at a time
+   * without INTO OUTFILE (statements.ts).
+   */
+  readonly?: boolean;
 }
 
 /** Checkpoint chunks go in inserts of about this many bytes. */
@@ -69,7 +77,7 @@ function encodeRows(codec: TableCodec, rows: readonly Record<string, unknown>[])
 
 class ClickHouseStore implements Store {
   /** `files` only on chDB: where inserts are loaded from. */
-  constructor(private readonly client: ClickHouseClient, readonly db: string, private readonly files?: LoadFiles) {}
+  constructor(private readonly client: ClickHouseClient, readonly db: string, private readonly files?: LoadFiles, private readonly readonly = false) {}
 
   async insert(table: Table, rows: TableRows, token: string): Promise<void> {
     if (rows.table !== table) throw new Error(`Store.insert: ${rows.table} rows given for ${table}`);
@@ -175,8 +183,13 @@ class ClickHouseStore implements Store {
     return cp?.snapshot ? cp.slot : 1;
   }
 
-  /** On chDB, a statement that would take stdin as insert data is refused (readsStdin). */
+  /**
+   * On chDB, a statement that would take stdin as insert data is refused (readsStdin); on a
+   * read-only store, what `readonly = 1` lets through (readOnlyProblem).
+   */
   private guard(sql: string): string {
+    const problem = this.readonly ? readOnlyProblem(sql) : undefined;
+    if (problem) throw new CtpipeError('QUERY_REFUSED', `this command only reads: ${problem}`);
     if (this.files && readsStdin(sql)) {
       throw new CtpipeError('QUERY_FAILED', 'on the embedded store an INSERT must take its rows from a SELECT (INSERT ... SELECT ... FROM format(...) for literal data): ' +
         'chDB would append the process\'s stdin to an INSERT ... VALUES or FORMAT');
@@ -202,7 +215,7 @@ class ClickHouseStore implements Store {
   }
 
   database(db: string): Store {
-    return new ClickHouseStore(this.client, db, this.files);
+    return new ClickHouseStore(this.client, db, this.files, this.readonly);
   }
 
   async ping(): Promise<void> {
@@ -229,28 +242,29 @@ function holder(path: string): string | undefined {
   }
   const pid = /^PID: (\d+)/m.exec(status)?.[1];
   if (!pid || !existsSync(`/proc/${pid}`)) return undefined;
-  const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ');
-  return `the directory is in use by process ${pid} (${cmd.slice(0, 120)}); the embedded store serves one process at a time. ` +
+  // its program and subcommand only: its arguments may hold a password
+  const cmd = describeCommandLine(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean));
+  return `the directory is in use by process ${pid} (${cmd}); the embedded store serves one process at a time. ` +
     'Stop that process first, give this command another directory, or run a ClickHouse server and point both at it with --clickhouse-url http://HOST:8123';
 }
 
 export async function openStore(o: StoreOptions): Promise<Store> {
-  const settings: ClickHouseSettings = { output_format_json_quote_64bit_integers: 1 };
+  const settings: ClickHouseSettings = { output_format_json_quote_64bit_integers: 1, ...(o.readonly ? { readonly: '1' } : {}) };
   if (o.url.startsWith('chdb:')) {
     const path = o.url.slice(5) || './data';
     const { createChdbConnection } = await import('chdb/connection');
     try {
       const client = createClient({ connection: createChdbConnection({ path }), log: QUIET, clickhouse_settings: settings } as Parameters<typeof createClient>[0]);
-      return new ClickHouseStore(client, o.database, LoadFiles.open(o.loadDir ? [o.loadDir] : undefined));
+      return new ClickHouseStore(client, o.database, LoadFiles.open(o.loadDir ? [o.loadDir] : undefined), !!o.readonly);
     } catch (e) {
       throw new CtpipeError('STORE_UNAVAILABLE', `cannot open the embedded ClickHouse at ${path}: ${holder(path) ?? errorMessage(e)}`);
     }
   }
   if (!/^https?:\/\//.test(o.url)) {
-    throw new CtpipeError('CONFIG_INVALID', `clickhouse.url must be chdb:PATH or http(s)://HOST:PORT, got "${o.url}"`);
+    throw new CtpipeError('CONFIG_INVALID', `clickhouse.url must be chdb:PATH or http(s)://HOST:PORT, got "${redactUrls(o.url)}"`);
   }
   const password = o.passwordFile ? readFileSync(o.passwordFile, 'utf8').trim() : o.password;
   return new ClickHouseStore(createClient({
     url: o.url, username: o.username, password, request_timeout: o.requestTimeoutMs ?? 60_000, log: QUIET, clickhouse_settings: settings,
-  }), o.database);
+  }), o.database, undefined, !!o.readonly);
 }

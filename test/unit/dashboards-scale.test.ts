@@ -145,7 +145,11 @@ describe('dashboard queries rewritten for fleet scale give the answers of the qu
           const [got, want] = [await run(q.sql), await run(before)];
           if (q.where.includes('Top peers')) expectSameTop(got, want, 'connections', q.where);
           else if (/"(Connections|Selected flow and its related flows)" A/.test(q.where)) expect(got, q.where).toEqual(want); // ordered by first_seen, unique here
-          else expect(sorted(got), q.where).toEqual(sorted(want));
+          else if (q.where.includes(' variable ')) {
+            // a variable offers the same options; a multi-value one's values are encoded now (dashboards/selection.ts)
+            const shown = (rows: Record<string, unknown>[]) => rows.map((r) => String('text' in r ? r.text : Object.values(r)[0])).sort();
+            expect(shown(got), q.where).toEqual(shown(want));
+          } else expect(sorted(got), q.where).toEqual(sorted(want));
           if (c.flow && q.where.includes('Selected flow')) expect(got.length, q.where).toBeGreaterThan(1); // the master and its data connection
           compared++;
         }

@@ -10,7 +10,7 @@ import { parse } from 'yaml';
 import { alertRules } from '../../dashboards/alerts.js';
 import { dashboards, generated } from '../../dashboards/generate.js';
 import { lintAlertRules, lintDashboards, lintProvisioning } from '../../dashboards/lint.js';
-import { expand, MacroError } from '../../dashboards/macros.js';
+import { expand, MacroError, unsafeVariables } from '../../dashboards/macros.js';
 import { packageRoot } from '../../common/paths.js';
 
 const ROOT = path.join(packageRoot(), 'dashboards', 'grafana');
@@ -53,12 +53,16 @@ describe('dashboards as code', () => {
     b.gridPos = { ...a.gridPos! };
     b.id = a.id;
     const target = (fleet.panels![8] as unknown as { targets: { rawSql: string }[] }).targets[0]!;
-    target.rawSql = target.rawSql.replaceAll('$__timeFilter(ts)', '1=1').replace('${host:singlequote}', '${hots:singlequote}');
+    target.rawSql = target.rawSql.replaceAll('$__timeFilter(ts)', '1=1').replace('${host:percentencode}', '${hots:percentencode}');
+    const other = (fleet.panels![3] as unknown as { targets: { rawSql: string }[] }).targets[0]!;
+    other.rawSql += " AND host IN (${host:singlequote}) AND x = '$host'";
     const problems = lintDashboards(broken).join('\n');
     expect(problems).toContain('overlaps panel');
     expect(problems).toContain('id missing or repeated');
     expect(problems).toContain('no time filter macro');
     expect(problems).toContain('undefined variable hots');
+    expect(problems).toContain(`${fleet.uid!} panel ${String(fleet.panels![3]!.id)}`);
+    expect(problems.match(/variable host reaches the SQL other than through/g)).toHaveLength(2); // :singlequote and the plugin's raw scalar
     const rules = structuredClone(alertRules('ctpipe').groups);
     rules[0]!.rules[0]!.condition = 'Z';
     (rules[0]!.rules[1]!.data[0]!.model as { rawSql: string }).rawSql += ' AND host IN (${host:singlequote})';
@@ -92,5 +96,24 @@ describe('macro expansion (the ClickHouse plugin and Grafana)', () => {
     expect(expand(sql, { ...ctx, vars: { ...vars, host: { values: [], all: true, options: ['a'] } } })).toBe("SELECT 1 FROM t WHERE 1=1 AND x = 'it''s' AND p IN (6,17)");
     expect(expand('SELECT $host', { ...ctx, vars: { host: { values: ['a', 'b'] } } })).toBe("SELECT 'a','b'"); // the plugin's default format for lists
     expect(expand('SELECT ${unknown} FROM t WHERE $__timeFilter(ts)', { ...ctx, alert: true, vars })).toContain('${unknown}');
+  });
+
+  it('formats :percentencode as Grafana does (RFC 3986, a list as {a,b}), and leaves nothing ClickHouse reads as syntax', () => {
+    const evil = "!\\' OR 0 IN (SELECT count() FROM url('http://x/', CSV)) --";
+    const one = expand("SELECT decodeURLComponent('${h:percentencode}')", { ...ctx, vars: { h: { values: [evil] } } });
+    expect(one).toBe("SELECT decodeURLComponent('%21%5C%27%20OR%200%20IN%20%28SELECT%20count%28%29%20FROM%20url%28%27http%3A%2F%2Fx%2F%27%2C%20CSV%29%29%20--')");
+    expect(expand('${h:percentencode}', { ...ctx, vars: { h: { values: ['a', 'b,c'] } } })).toBe('%7Ba%2Cb%2Cc%7D');
+    expect(expand('${h:percentencode}', { ...ctx, vars: { h: { values: ['a'], multi: true } } })).toBe('%7Ba%7D'); // a list even of one
+    for (let c = 0; c < 0x800; c++) {
+      if (c >= 0xd800 && c < 0xe000) continue;
+      expect(expand('${h:percentencode}', { ...ctx, vars: { h: { values: [String.fromCharCode(c)], multi: c % 2 === 0 } } })).toMatch(/^[A-Za-z0-9\-_.~%]*$/);
+    }
+    // what Grafana's SQL formats leave: \ unescaped, so \' ends a ClickHouse string literal
+    expect(expand('${h:singlequote}', { ...ctx, vars: { h: { values: ["\\'"] } } })).toBe("'\\\\''");
+  });
+
+  it('finds every variable that reaches the SQL other than through dashboards/selection.ts', () => {
+    expect(unsafeVariables("SELECT 1 WHERE $__conditionalAll(has(arrayMap(v -> decodeURLComponent(v), splitByChar(',', trim(BOTH '{}' FROM decodeURLComponent('${h:percentencode}')))), host), $h)")).toEqual([]);
+    expect(unsafeVariables("SELECT 1 WHERE $__conditionalAll(host IN (${h:singlequote}), $h) AND x = ${a:sqlstring} AND y = $b AND z = [[c]] AND t = ${d:percentencode}")).toEqual(['h', 'a', 'b', 'c', 'd']);
   });
 });
