@@ -6,7 +6,7 @@ import { createLogger, type Logger } from '../../common/log.js';
 import { Collector, type CollectorOptions } from '../../collector/collector.js';
 import { createKafkaProducer, type KafkaProducerHandle } from '../../common/kafka.js';
 import { ThreadedProducer } from '../../collector/kafka-thread.js';
-import { collectorMetrics } from '../../collector/metrics.js';
+import { collectorMetrics, type CollectorMetrics } from '../../collector/metrics.js';
 import { JsonlSink } from '../../collector/sinks/jsonl.js';
 import { KafkaPublisher } from '../../collector/sinks/kafka.js';
 import type { RecordSink } from '../../contract/sink.js';
@@ -30,29 +30,32 @@ export const collectSpec: CommandSpec = {
 
 /**
  * What every command that collects does first: the capability check, the sysctl report, conntrack
- * activation (--enable-conntrack) or a watch for a table that stays empty. Returns the undo, for stop.
+ * activation (--enable-conntrack, a table of this process's own) or a watch for a table that stays
+ * empty. Returns the undo, for stop.
  */
-export function prepareCollect(cfg: Config, log: Logger): () => void {
+export async function prepareCollect(cfg: Config, log: Logger, metrics: CollectorMetrics): Promise<() => Promise<void>> {
   requireNetAdmin();
   const c = cfg.collect;
-  const disable = c.enable_conntrack ? enableConntrack(c.netns, log) : undefined;
-  const unwatch = disable ? () => undefined : watchActivation(() => procfsInNetns(c.netns, '/proc/sys/net/netfilter/nf_conntrack_count'), log);
+  const activation = c.enable_conntrack ? await enableConntrack(c.netns, log, () => metrics.conntrackRule.set(0)) : undefined;
+  if (activation) metrics.conntrackRule.set(1);
+  const unwatch = activation ? () => undefined : watchActivation(() => procfsInNetns(c.netns, '/proc/sys/net/netfilter/nf_conntrack_count'), log);
   for (const s of checkSysctls((file, value) => procfsInNetns(c.netns, file, value), c.set_sysctls)) {
+    metrics.sysctl.set({ key: s.key }, s.value === undefined ? -1 : Number(s.value));
     if (s.changed) log.info({ sysctl: s.key, value: s.value }, 'sysctl turned on (--set-sysctls); it applies to connections created from now on');
     else if (!s.ok) log.warn({ sysctl: s.key, value: s.value ?? 'unreadable' }, `${s.key} is ${s.value ?? 'unreadable'}: ${s.lost}. Fix: sysctl -w ${s.key}=1, or run with --set-sysctls`);
   }
-  return () => {
+  return async () => {
     unwatch();
-    disable?.();
+    await activation?.release();
   };
 }
 
 /** The collector's settings, and a new run's Stamper, which the collector's sink shares. */
-export function collectorOptions(cfg: Config): Pick<CollectorOptions, 'stamper' | 'events' | 'rcvbuf' | 'rcvbufMax' | 'processingNice' | 'netns' | 'dump' | 'statsIntervalMs' | 'resyncMinIntervalMs' | 'nflog'> {
+export function collectorOptions(cfg: Config): Pick<CollectorOptions, 'stamper' | 'events' | 'rcvbuf' | 'rcvbufMax' | 'processingNice' | 'netns' | 'dump' | 'statsIntervalMs' | 'resyncMinIntervalMs' | 'quietWarnMs' | 'nflog'> {
   const c = cfg.collect;
   return {
     stamper: new Stamper(cfg.host), events: c.events, rcvbuf: c.rcvbuf, rcvbufMax: c.rcvbuf_max, processingNice: c.processing_nice, netns: c.netns, dump: c.dump,
-    statsIntervalMs: c.stats_interval, resyncMinIntervalMs: c.resync_min_interval,
+    statsIntervalMs: c.stats_interval, resyncMinIntervalMs: c.resync_min_interval, quietWarnMs: c.quiet_warning,
     nflog: c.nflog_group === undefined ? undefined : { group: c.nflog_group, rate: c.nflog_rate, copyRange: 128 },
   };
 }
@@ -68,11 +71,11 @@ export function untilStopped(cfg: Config, stop: (why: string) => Promise<void>):
 
 export async function runCollect(cfg: Config, own: Record<string, string | boolean | string[] | undefined>): Promise<number> {
   const log = createLogger(cfg.log_level, 'ctpipe-collect');
-  const undo = prepareCollect(cfg, log);
-  const c = cfg.collect;
-
   const registry = new Registry();
   const metrics = collectorMetrics(registry);
+  const undo = await prepareCollect(cfg, log, metrics);
+  const c = cfg.collect;
+
   const options = collectorOptions(cfg);
   let sink: RecordSink;
   let publisher: KafkaPublisher | undefined;
@@ -117,7 +120,7 @@ export async function runCollect(cfg: Config, own: Record<string, string | boole
       if (publisher) await publisher.close(cfg.kafka.flush_timeout);
       else await sink.close();
       await producer?.disconnect().catch(() => undefined);
-      undo();
+      await undo();
       log.info({ seq: collector.lastSeq, sent: publisher?.sentEvents, dropped: publisher?.droppedEvents }, 'stopped');
       await new Promise<void>((resolve) => log.flush(() => resolve()));
     })();

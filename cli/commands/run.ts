@@ -76,19 +76,20 @@ export const runStateKey = (host: string) => ({ group: 'ctpipe-run', topic: `run
  * table dump continues the flows still open; without it (the demo's) open flows get a row at stop.
  */
 export async function startRun(cfg: Config, log: Logger, keepState = true): Promise<LocalRun> {
-  const undo = prepareCollect(cfg, log);
-  const store = await connectMigratedStore(cfg, log).catch((e: unknown) => {
-    undo();
+  const registry = new Registry();
+  const metrics = collectorMetrics(registry);
+  const undo = await prepareCollect(cfg, log, metrics);
+  const store = await connectMigratedStore(cfg, log).catch(async (e: unknown) => {
+    await undo();
     throw e;
   });
-  const registry = new Registry();
   const pipeline = new Pipeline(pipelineOptions(cfg, store, log, registry));
   const key = runStateKey(cfg.host);
   if (keepState) {
     const t0 = Date.now();
     const cp = await store.loadCheckpoint(key).catch(async (e: unknown) => {
       await store.close();
-      undo();
+      await undo();
       throw e;
     });
     if (cp) {
@@ -101,7 +102,7 @@ export async function startRun(cfg: Config, log: Logger, keepState = true): Prom
     flushMs: cfg.process.flush, processor: `run:${cfg.host}`, maxBacklog: cfg.process.max_backlog, log, stamper: options.stamper,
     checkpoint: keepState ? { store, key, everyMs: cfg.process.checkpoint } : undefined,
   });
-  const collector = new Collector({ ...options, sink, sockets: openNetfilterSocket, metrics: collectorMetrics(registry), log });
+  const collector = new Collector({ ...options, sink, sockets: openNetfilterSocket, metrics, log });
   if (cfg.metrics.enabled) {
     await serveOps(cfg.metrics.listen, registry, () => ({
       ok: collector.healthy && pipeline.storeUp && !sink.failure,
@@ -121,7 +122,7 @@ export async function startRun(cfg: Config, log: Logger, keepState = true): Prom
       await sink.close();
       const written = Date.now();
       await store.close();
-      undo();
+      await undo();
       log.info({
         seq: collector.lastSeq, records: sink.processed, dropped: sink.dropped, rows: pipeline.engine.counters.rows, open: pipeline.engine.openCount,
         collector_ms: collected - t0, write_ms: written - collected, close_ms: Date.now() - written,
@@ -135,7 +136,7 @@ export async function startRun(cfg: Config, log: Logger, keepState = true): Prom
   } catch (e) {
     await sink.close().catch(() => undefined);
     await store.close().catch(() => undefined);
-    undo();
+    await undo();
     throw e;
   }
   return {
