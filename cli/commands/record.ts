@@ -31,10 +31,9 @@ export async function runRecord(cfg: Config, own: Record<string, unknown>, posit
   const format = (own.format as RecordingFormat | undefined) ?? formatForPath(file);
   if (format !== 'binary' && format !== 'jsonl') throw new CtpipeError('CONFIG_INVALID', `--format must be binary or jsonl, not "${String(format)}"`);
   const log = createLogger(cfg.log_level, 'ctpipe-record');
+  const sink = new RecordingSink(file, format); // first: a file it may not create stops it before anything starts
   const metrics = collectorMetrics(new Registry());
   const undo = await prepareCollect(cfg, log, metrics);
-  const sink = new RecordingSink(file, format);
-  await sink.opened();
   const collector = new Collector({ ...collectorOptions(cfg), sink, sockets: openNetfilterSocket, metrics, log });
   const tty = process.stderr.isTTY;
   const status = setInterval(() => {
