@@ -60,11 +60,20 @@ export function collectorOptions(cfg: Config): Pick<CollectorOptions, 'stamper' 
   };
 }
 
-/** Resolves on SIGINT/SIGTERM or after `collect.duration`, once `stop` has finished. */
-export function untilStopped(cfg: Config, stop: (why: string) => Promise<void>): Promise<void> {
+/**
+ * Resolves on SIGINT/SIGTERM or after `collect.duration`, once `stop` has finished. A second
+ * signal while stopping calls `abort` (stop waiting for what may never come), or exits at once.
+ */
+export function untilStopped(cfg: Config, stop: (why: string) => Promise<void>, abort?: (why: string) => void): Promise<void> {
   return new Promise<void>((resolve) => {
-    process.once('SIGINT', () => void stop('SIGINT').then(resolve));
-    process.once('SIGTERM', () => void stop('SIGTERM').then(resolve));
+    let signals = 0;
+    const onSignal = (sig: NodeJS.Signals) => {
+      if (signals++ === 0) return void stop(sig).then(resolve);
+      if (abort) return abort(sig);
+      process.exit(130);
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
     if (cfg.collect.duration > 0) setTimeout(() => void stop('duration elapsed').then(resolve), cfg.collect.duration).unref();
   });
 }

@@ -18,6 +18,7 @@ import type { Config } from '../config.js';
 import { connectMigratedStore } from '../store.js';
 import { fetchTop, topLoop } from '../top.js';
 import type { Store } from '../../processor/store.js';
+import { pendingLossFile, reportUnstored, reserveLossReport, storePendingLosses, unstoredEvent, type Unstored } from '../../processor/unstored.js';
 import { topOptions } from './top.js';
 import { collectorOptions, prepareCollect, untilStopped } from './collect.js';
 
@@ -42,10 +43,10 @@ export async function runRun(cfg: Config, own: Record<string, unknown> = {}): Pr
   const done = untilStopped(cfg, (why) => {
     status.stop();
     return local.stop(why);
-  });
+  }, (why) => local.abort(why));
   log.info({ host: cfg.host, run: local.collector.run, store: cfg.clickhouse.url }, 'running: collector and processor');
   await done;
-  return 0;
+  return local.unstored.records > 0 ? 1 : 0;
 }
 
 /** What the status line shows. */
@@ -65,7 +66,17 @@ export interface LocalRun {
   progress(): Progress;
   /** Stops collecting, writes what is left and closes the store (once; later calls share it). */
   stop(why: string): Promise<void>;
+  /**
+   * A stop that no longer waits for ClickHouse (a second signal): what is not stored by then is
+   * reported as a loss; past `ABORT_MS` the process exits whatever is still pending.
+   */
+  abort(why: string): void;
+  /** What the stop could not store (records 0: everything was stored). */
+  readonly unstored: Unstored;
 }
+
+/** How long an aborted stop may still take before the process exits regardless. */
+const ABORT_MS = 15_000;
 
 /** Where `ctpipe run` keeps the state of a host between runs. */
 export const runStateKey = (host: string) => ({ group: 'ctpipe-run', topic: `run:${host}`, partition: 0 });
@@ -83,6 +94,8 @@ export async function startRun(cfg: Config, log: Logger, keepState = true): Prom
     await undo();
     throw e;
   });
+  await storePendingLosses(store, pendingLossFile(cfg.clickhouse.url), log);
+  reserveLossReport(pendingLossFile(cfg.clickhouse.url), log);
   const pipeline = new Pipeline(pipelineOptions(cfg, store, log, registry));
   const key = runStateKey(cfg.host);
   if (keepState) {
@@ -115,12 +128,16 @@ export async function startRun(cfg: Config, log: Logger, keepState = true): Prom
   let stopping: Promise<void> | undefined;
   const stop = (why: string) => {
     stopping ??= (async () => {
-      log.info({ why }, 'stopping: writing what is left');
+      log.info({ why }, 'stopping: writing what is left (a second signal stops without waiting for ClickHouse)');
       const t0 = Date.now();
       await collector.stop();
       const collected = Date.now();
       await sink.close();
       const written = Date.now();
+      if (sink.unstored.records > 0) {
+        const why = sink.failure ? `ClickHouse could not run the inserts (${sink.failure})` : 'ClickHouse did not take them before the stop (second signal)';
+        await reportUnstored(store, unstoredEvent(cfg.host, collector.run, sink.unstored, why), pendingLossFile(cfg.clickhouse.url), log);
+      }
       await store.close();
       await undo();
       log.info({
@@ -139,8 +156,18 @@ export async function startRun(cfg: Config, log: Logger, keepState = true): Prom
     await undo();
     throw e;
   }
+  const abort = (why: string) => {
+    if (sink.aborted) return;
+    log.warn({ why }, `second signal: stopping without waiting for ClickHouse; what is not stored is reported as a loss (exit within ${ABORT_MS / 1000} s)`);
+    sink.abort();
+    setTimeout(() => {
+      log.error({ unstored_records: sink.unstored.records, backlog: sink.backlog }, `the stop did not finish within ${ABORT_MS / 1000} s of the second signal: exiting now`);
+      void undo().finally(() => log.flush(() => process.exit(1)));
+    }, ABORT_MS).unref();
+    if (!stopping) void stop(why);
+  };
   return {
-    collector, pipeline, store, stop,
+    collector, pipeline, store, stop, abort, unstored: sink.unstored,
     progress: () => ({ events: collector.lastSeq, open: pipeline.engine.openCount, rows: pipeline.engine.counters.rows, backlog: sink.backlog, held: collector.heldEvents }),
   };
 }
