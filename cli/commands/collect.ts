@@ -12,7 +12,7 @@ import { KafkaPublisher } from '../../collector/sinks/kafka.js';
 import type { RecordSink } from '../../contract/sink.js';
 import { Stamper } from '../../contract/stamper.js';
 import { Spool } from '../../collector/sinks/spool.js';
-import { openNetfilterSocket, procfsInNetns } from '../../collector/socket.js';
+import { openNetfilterSocket, procfsInNetns, requireNetns } from '../../collector/socket.js';
 import { checkSysctls, requireNetAdmin } from '../../collector/system.js';
 import { enableConntrack, watchActivation } from '../../collector/activation.js';
 import type { CommandSpec } from '../args.js';
@@ -36,6 +36,7 @@ export const collectSpec: CommandSpec = {
 export async function prepareCollect(cfg: Config, log: Logger, metrics: CollectorMetrics): Promise<() => Promise<void>> {
   requireNetAdmin();
   const c = cfg.collect;
+  requireNetns(c.netns); // before anything that enters it fails less clearly
   const activation = c.enable_conntrack ? await enableConntrack(c.netns, log, () => metrics.conntrackRule.set(0)) : undefined;
   if (activation) metrics.conntrackRule.set(1);
   const unwatch = activation ? () => undefined : watchActivation(() => procfsInNetns(c.netns, '/proc/sys/net/netfilter/nf_conntrack_count'), log);
