@@ -13,7 +13,8 @@ import type { RecordSink } from '../../contract/sink.js';
 import { Stamper } from '../../contract/stamper.js';
 import { Spool } from '../../collector/sinks/spool.js';
 import { openNetfilterSocket, procfsInNetns, requireNetns } from '../../collector/socket.js';
-import { checkSysctls, requireNetAdmin } from '../../collector/system.js';
+import { checkSysctls, requireNetAdmin, sysctlPath, type SysctlReport } from '../../collector/system.js';
+import { errorMessage } from '../../common/errors.js';
 import { enableConntrack, watchActivation } from '../../collector/activation.js';
 import type { CommandSpec } from '../args.js';
 import type { Config } from '../config.js';
@@ -40,14 +41,31 @@ export async function prepareCollect(cfg: Config, log: Logger, metrics: Collecto
   const activation = c.enable_conntrack ? await enableConntrack(c.netns, log, () => metrics.conntrackRule.set(0)) : undefined;
   if (activation) metrics.conntrackRule.set(1);
   const unwatch = activation ? () => undefined : watchActivation(() => procfsInNetns(c.netns, '/proc/sys/net/netfilter/nf_conntrack_count'), log);
+  const changed: SysctlReport[] = [];
   for (const s of checkSysctls((file, value) => procfsInNetns(c.netns, file, value), c.set_sysctls)) {
     metrics.sysctl.set({ key: s.key }, s.value === undefined ? -1 : Number(s.value));
-    if (s.changed) log.info({ sysctl: s.key, value: s.value }, 'sysctl turned on (--set-sysctls); it applies to connections created from now on');
-    else if (!s.ok) log.warn({ sysctl: s.key, value: s.value ?? 'unreadable' }, `${s.key} is ${s.value ?? 'unreadable'}: ${s.lost}. Fix: sysctl -w ${s.key}=1, or run with --set-sysctls`);
+    if (s.changed) {
+      changed.push(s);
+      log.info({ sysctl: s.key, value: s.value, was: s.was }, `sysctl turned on (--set-sysctls); it applies to connections created from now on, in the whole network namespace, and ${
+        c.restore_sysctls ? `is put back to ${s.was} at stop (--restore-sysctls)` : 'stays on after stop (--restore-sysctls puts it back)'}`);
+    } else if (!s.ok) log.warn({ sysctl: s.key, value: s.value ?? 'unreadable' }, `${s.key} is ${s.value ?? 'unreadable'}: ${s.lost}. Fix: sysctl -w ${s.key}=1, or run with --set-sysctls`);
   }
   return async () => {
     unwatch();
     await activation?.release();
+    // what --set-sysctls changed is the namespace's, not this process's: said (or undone) at stop too
+    for (const s of changed) {
+      if (!c.restore_sysctls || s.was === undefined) {
+        log.warn({ sysctl: s.key, value: s.value, was: s.was }, `${s.key} stays ${s.value} after this stop (it was ${s.was}; --set-sysctls changed it): sysctl -w ${s.key}=${s.was} puts it back, or run with --restore-sysctls`);
+        continue;
+      }
+      try {
+        procfsInNetns(c.netns, sysctlPath(s.key), s.was);
+        log.info({ sysctl: s.key, value: s.was }, `${s.key} put back to ${s.was} (--restore-sysctls)`);
+      } catch (e) {
+        log.error({ sysctl: s.key, err: errorMessage(e) }, `${s.key} could not be put back to ${s.was}`);
+      }
+    }
   };
 }
 
