@@ -1,6 +1,7 @@
 /** ctpipe: the command-line program. Each subcommand parses flags from the config schema. */
 import { stringify } from 'yaml';
 import { CtpipeError, errorMessage, isCtpipeError } from '../common/errors.js';
+import { PRIVATE_UMASK } from '../common/files.js';
 import { REDACTED, redactDeep, redactUrls } from '../common/redact.js';
 import { helpText, parseCommand, type CommandSpec } from './args.js';
 import { collectSpec, runCollect } from './commands/collect.js';
@@ -26,6 +27,9 @@ const configSpec: CommandSpec = {
     check: { type: 'boolean', description: 'only validate; exit 0 when valid' },
   },
 };
+
+/** Commands whose output is meant to be shared (generated dashboards, a report): the user's umask applies. */
+const SHARED_OUTPUT = new Set(['dashboards', 'report', 'config']);
 
 type Run = (cfg: Config, own: Record<string, string | boolean | string[] | undefined>, positionals: string[]) => Promise<number>;
 
@@ -101,6 +105,8 @@ export async function main(argv: string[]): Promise<number> {
     throw new CtpipeError('CONFIG_INVALID', `unexpected argument "${parsed.positionals[0]}"\nRun \`ctpipe ${name} --help\` for the flags.`);
   }
   const cfg = loadConfig({ file: parsed.config ?? process.env.CTPIPE_CONFIG, env: process.env, flags: parsed.flags });
+  // The store, the spool, recordings and whatever chDB writes hold the host's connections: private.
+  if (!SHARED_OUTPUT.has(name)) process.umask(PRIVATE_UMASK);
   return cmd.run(cfg, parsed.own, parsed.positionals);
 }
 

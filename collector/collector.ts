@@ -56,6 +56,11 @@ export interface CollectorOptions {
   dump: boolean;
   statsIntervalMs: number;
   resyncMinIntervalMs: number;
+  /**
+   * Warn when no conntrack event has come for this long after events came before (0: never):
+   * conntrack stops producing events when the last rule that made it track the namespace goes.
+   */
+  quietWarnMs?: number;
   nflog?: { group: number; rate: number; copyRange: number };
   sink: RecordSink;
   sockets: SocketFactory;
@@ -78,6 +83,9 @@ export class Collector {
   private rejectLogs = 0;
   private readonly eventHandler: MessageHandler;
   private stopped = false;
+  /** When the last event came from the event socket (0: none yet), and whether the quiet is reported. */
+  private lastEventAt = 0;
+  private quietReported = false;
   /** Whether the last stats poll and event socket look healthy (for /healthz). */
   healthy = true;
   lastError: string | undefined;
@@ -85,8 +93,14 @@ export class Collector {
   constructor(private readonly o: CollectorOptions) {
     this.gate = new ChunkGate(o.sink, (h) => this.takeChunk(h.chunk, h.enobufs, h.errno), (h) => h.chunk?.length ?? 0, HOLD_MAX_BYTES, (b) => o.metrics.held.set(b));
     this.eventHandler = {
-      ct: (r) => this.emit(r),
-      exp: (r) => this.emit(r),
+      ct: (r) => {
+        this.lastEventAt = Date.now();
+        this.emit(r);
+      },
+      exp: (r) => {
+        this.lastEventAt = Date.now();
+        this.emit(r);
+      },
       cpuStats: () => {},
       globalStats: () => {},
       expStats: () => {},
@@ -278,7 +292,31 @@ export class Collector {
     this.emit(rec);
     this.o.metrics.seq.set(this.lastSeq);
     this.healthy = true;
+    this.watchQuiet();
     return rec;
+  }
+
+  /**
+   * Events stopped coming: on a host with traffic, most likely the rule that made conntrack track
+   * the namespace is gone (another program's table deleted, a firewall reloaded). Said once per
+   * quiet spell, with a gauge for alerting; an idle host shows the same, hence a long default.
+   */
+  private watchQuiet(): void {
+    const o = this.o;
+    if (this.lastEventAt === 0) return;
+    const age = Date.now() - this.lastEventAt;
+    o.metrics.eventAge.set(age / 1000);
+    const quiet = !!o.quietWarnMs && age >= o.quietWarnMs;
+    o.metrics.quiet.set(quiet ? 1 : 0);
+    if (quiet && !this.quietReported) {
+      o.log.warn({ code: 'CONNTRACK_QUIET', quiet_s: Math.round(age / 1000) },
+        `no conntrack event for ${Math.round(age / 1000)} s after events came before: conntrack may have stopped tracking this network namespace ` +
+        '(the rule that used conntrack was removed, e.g. by a firewall reload or another program) or the host is idle. ' +
+        'Check that a rule using conntrack is in place (nft list ruleset), or run with --enable-conntrack.');
+    } else if (!quiet && this.quietReported) {
+      o.log.info({ quiet_s: Math.round(age / 1000) }, 'conntrack events come again');
+    }
+    this.quietReported = quiet;
   }
 
   // ------------------------------------------------------------------ shutdown

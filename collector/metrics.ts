@@ -17,6 +17,9 @@ export function collectorMetrics(registry = new Registry()) {
     readerQueue: new Gauge({ name: 'ctpipe_collector_reader_queued_bytes', help: 'Bytes the event socket\'s reader thread has read and JavaScript has not yet taken', registers: [registry] }),
     seq: new Gauge({ name: 'ctpipe_collector_seq', help: 'Last sequence number emitted in this run', registers: [registry] }),
     invalidSuppressed: new Counter({ name: 'ctpipe_collector_invalid_samples_suppressed_total', help: 'INVALID packet samples folded into a later sample by the rate limit', registers: [registry] }),
+    conntrackRule: new Gauge({ name: 'ctpipe_collector_conntrack_rule_up', help: '1 while the table --enable-conntrack added for this process is in place, 0 once it is gone (conntrack may have stopped tracking)', registers: [registry] }),
+    eventAge: new Gauge({ name: 'ctpipe_collector_event_age_seconds', help: 'Seconds since the last conntrack event came in (updated at each statistics poll)', registers: [registry] }),
+    quiet: new Gauge({ name: 'ctpipe_collector_conntrack_quiet', help: '1 while no conntrack event has come for collect.quiet_warning after events came before (conntrack may have stopped tracking the namespace)', registers: [registry] }),
     sysctl: new Gauge({ name: 'ctpipe_collector_sysctl', help: 'Conntrack sysctl values seen at start (-1 unreadable)', labelNames: ['key'], registers: [registry] }),
   };
   return m;

@@ -4,6 +4,7 @@
  */
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { CtpipeError, errorMessage } from '../common/errors.js';
 import { packageRoot } from '../common/paths.js';
 import { NETLINK_NETFILTER } from './netlink/constants.js';
 
@@ -67,9 +68,33 @@ function load(): Addon {
   return addon;
 }
 
+const EPERM = 1;
+const ENOENT = 2;
+
+/**
+ * Entering another network namespace (setns) takes CAP_SYS_ADMIN as well as CAP_NET_ADMIN (the
+ * kernel checks CAP_SYS_ADMIN over the namespace's user namespace): said in the error, with the
+ * way that needs CAP_NET_ADMIN only.
+ */
+export function netnsError(netns: string, e: unknown): CtpipeError {
+  const errno = (e as { errno?: number }).errno;
+  const why = errno === EPERM
+    ? 'entering a network namespace (setns) needs CAP_SYS_ADMIN as well as CAP_NET_ADMIN, and this process lacks it. Grant both ' +
+      '(systemd AmbientCapabilities=CAP_NET_ADMIN CAP_SYS_ADMIN, docker/compose cap_add: [NET_ADMIN, SYS_ADMIN]), or run ctpipe inside ' +
+      'the namespace without --netns (ip netns exec NAME ctpipe ..., a container in that namespace), which needs CAP_NET_ADMIN only'
+    : errno === ENOENT ? 'no such namespace (a path such as /run/netns/NAME, or /proc/PID/ns/net)' : errorMessage(e);
+  return new CtpipeError('NETNS_UNAVAILABLE', `cannot enter the network namespace ${netns}: ${why}`, { cause: e });
+}
+
 export const openNetfilterSocket: SocketFactory = (opts) => {
   const a = load();
-  const o = a.open({ protocol: NETLINK_NETFILTER, groups: opts.groups ?? [], rcvbuf: opts.rcvbuf ?? 0, netns: opts.netns, maxQueued: opts.maxQueued });
+  let o: ReturnType<Addon['open']>;
+  try {
+    o = a.open({ protocol: NETLINK_NETFILTER, groups: opts.groups ?? [], rcvbuf: opts.rcvbuf ?? 0, netns: opts.netns, maxQueued: opts.maxQueued });
+  } catch (e) {
+    if (opts.netns && (e as { code?: string }).code === 'NL_NETNS') throw netnsError(opts.netns, e);
+    throw e;
+  }
   const h = o.handle;
   return {
     portId: o.portId,
@@ -88,6 +113,11 @@ export const openNetfilterSocket: SocketFactory = (opts) => {
  * Reads (and optionally writes) a /proc file as seen from a network namespace; `netns` empty means
  * the collector's own. Returns the contents before any write.
  */
+/** Fails with NETNS_UNAVAILABLE, before anything starts, when this process cannot enter `netns`. */
+export function requireNetns(netns: string | undefined): void {
+  if (netns) openNetfilterSocket({ netns }).close();
+}
+
 export function procfsInNetns(netns: string | undefined, file: string, value?: string): string {
   return load().procfs(netns ?? '', file, value);
 }

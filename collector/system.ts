@@ -54,6 +54,8 @@ export const SYSCTLS: SysctlSpec[] = [
 export interface SysctlReport {
   key: string;
   value: string | undefined;
+  /** The value before --set-sysctls changed it. */
+  was: string | undefined;
   ok: boolean;
   lost: string;
   changed: boolean;
@@ -78,11 +80,12 @@ export function checkSysctls(access: ProcfsAccess, set: boolean): SysctlReport[]
       value = undefined;
     }
     let changed = false;
+    const was = value;
     if (value !== s.want && set && value !== undefined) {
       access(sysctlPath(s.key), s.want);
       value = access(sysctlPath(s.key)).trim();
       changed = true;
     }
-    return { key: s.key, value, ok: value === s.want, lost: s.lost, changed };
+    return { key: s.key, value, was, ok: value === s.want, lost: s.lost, changed };
   });
 }

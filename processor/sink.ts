@@ -13,8 +13,14 @@
  * only buffer of `ctpipe run`). Past it new records are dropped, and once there is room again the
  * dropped seq range goes into the stream as a `buffer_full` loss record, as the Kafka publisher
  * reports what it had to drop.
+ *
+ * A stop waits for ClickHouse like the rest (nothing is given up while it may come back), until
+ * `abort()` (a second signal): then every wait ends, the records and rows not stored are counted
+ * in `unstored` for the caller to report as a loss, and no state is saved (the previous
+ * checkpoint stays, so the next start closes what it held as lost, not silently).
  */
 import { errorMessage, isCtpipeError } from '../common/errors.js';
+import { TABLES } from './store.js';
 import type { Logger } from '../common/log.js';
 import type { CtpipeRecord } from '../contract/records.js';
 import type { RecordSink } from '../contract/sink.js';
@@ -58,6 +64,10 @@ export class PipelineSink implements RecordSink {
   dropped = 0;
   /** Set when ClickHouse cannot run the inserts at all (a schema problem): writing stops. */
   failure: string | undefined;
+  /** Set by abort(): stop waiting for ClickHouse. */
+  aborted = false;
+  /** What could not be stored by the end (abort, or a schema failure): records, rows, and their seq range. */
+  readonly unstored = { records: 0, rows: 0, first_seq: 0, last_seq: 0 };
   private readonly maxBatch: number;
   private readonly maxBacklog: number;
   private readonly inserts: number;
@@ -75,7 +85,7 @@ export class PipelineSink implements RecordSink {
 
   /** Whether the collector may hand over more records now (else it keeps raw events for a while). */
   hasRoom(): boolean {
-    return this.backlog < this.maxBatch;
+    return this.aborted || this.backlog < this.maxBatch; // aborted: what comes is counted, never waited for
   }
 
   whenRoom(): Promise<void> {
@@ -88,6 +98,7 @@ export class PipelineSink implements RecordSink {
   }
 
   write(r: CtpipeRecord): void {
+    if (this.aborted) return this.countUnstored([r], 0);
     // loss records always get in: they carry the news of what was dropped
     if (this.backlog >= this.maxBacklog && r.type !== 'loss') {
       if (this.dropping.count++ === 0) {
@@ -140,8 +151,8 @@ export class PipelineSink implements RecordSink {
   // chunks' rows, this thread runs the next chunk through the engine. Up to `inserts` in flight.
   private async drain(): Promise<void> {
     const cursor = this.cursor;
-    if (!cursor || this.failure) return;
-    for (let chunks = cursor.take(true); chunks.length; chunks = cursor.take(true)) {
+    if (!cursor || this.failure || this.aborted) return;
+    for (let chunks = this.aborted ? [] : cursor.take(true); chunks.length; chunks = this.aborted ? [] : cursor.take(true)) {
       this.taken += chunks.reduce((n, c) => n + c.records.length, 0);
       for (const ch of chunks) {
         this.pipeline.process(ch.records);
@@ -151,7 +162,10 @@ export class PipelineSink implements RecordSink {
         const rows = this.pipeline.takeRows();
         if (this.inflight.length >= this.inserts) await this.inflight.shift();
         const write = this.pipeline.writeRows(rows, ch.token, { origin: { input: 'run', partition: 0, offset: ch.first }, shouldStop: () => this.stopping });
-        this.inflight.push(this.settle(write, ch, cursor));
+        this.inflight.push(this.settle(write.then((ok) => {
+          if (!ok) this.countUnstored(ch.records, TABLES.reduce((n, t) => n + rows[t].length, 0)); // the tables not written keep their rows
+          return ok;
+        }), ch, cursor));
       }
       // not in the middle of a burst (records waiting), unless it is long overdue: a checkpoint waits
       // for the inserts in flight, which would hold up the burst
@@ -167,7 +181,7 @@ export class PipelineSink implements RecordSink {
     const tw = Date.now();
     await Promise.all(this.inflight);
     this.inflight = [];
-    if (this.failure) return;
+    if (this.failure || this.aborted || this.unstored.records) return; // a state ahead of what is stored is never saved
     const at = cursor.applied;
     const t0 = Date.now();
     // the version orders checkpoints across runs, whose seq numbers start again at 1
@@ -176,6 +190,7 @@ export class PipelineSink implements RecordSink {
     try {
       await retrying(() => cp.store.saveCheckpoint(cp.key, at, chunks, t0), { shouldStop: () => this.stopping });
     } catch (e) {
+      if (this.aborted && isCtpipeError(e, 'STORE_UNAVAILABLE')) return; // given up: the previous checkpoint stays
       if (!isCtpipeError(e, 'STORE_SCHEMA')) throw e;
       this.fail(e); // a checkpoint table gone: like an insert that cannot run
       return;
@@ -200,6 +215,26 @@ export class PipelineSink implements RecordSink {
     return this.written;
   }
 
+  private countUnstored(records: readonly CtpipeRecord[], rows: number): void {
+    if (!records.length) return;
+    const u = this.unstored;
+    if (u.records === 0) u.first_seq = records[0]!.seq;
+    u.first_seq = Math.min(u.first_seq, records[0]!.seq);
+    u.last_seq = Math.max(u.last_seq, records[records.length - 1]!.seq);
+    u.records += records.length;
+    u.rows += rows;
+  }
+
+  /**
+   * Stop waiting for ClickHouse (a second signal): inserts and checkpoint give up at their next
+   * failure, records not yet processed are left; `close()` then counts them in `unstored`.
+   */
+  abort(): void {
+    this.aborted = true;
+    this.stopping = true;
+    this.roomMaybe();
+  }
+
   async flush(): Promise<void> {
     this.kick();
     await this.running;
@@ -215,8 +250,21 @@ export class PipelineSink implements RecordSink {
     const t0 = Date.now();
     await this.flush();
     // the collector has stopped: a loss still to report goes in behind everything
-    if (this.reportDropped()) await this.flush();
-    if (this.failure) return;
+    if (!this.aborted && this.reportDropped()) await this.flush();
+    if (this.failure || this.aborted) {
+      // records never processed (the abort, or writing stopped by a schema failure) are not stored either
+      const left = this.cursor?.take(true).flatMap((c) => c.records) ?? [];
+      this.countUnstored(left, 0);
+      const d = this.dropping; // dropped past the backlog bound, and not yet reported
+      if (d.count) {
+        const u = this.unstored;
+        u.first_seq = u.records ? Math.min(u.first_seq, d.first) : d.first;
+        u.last_seq = Math.max(u.last_seq, d.last);
+        u.records += d.count;
+      }
+      this.stopping = true;
+      return;
+    }
     const flushed = Date.now();
     if (this.o.checkpoint) {
       if (this.cursor?.due(Infinity)) await this.checkpoint(this.cursor);

@@ -6,14 +6,15 @@ import { createLogger, type Logger } from '../../common/log.js';
 import { Collector, type CollectorOptions } from '../../collector/collector.js';
 import { createKafkaProducer, type KafkaProducerHandle } from '../../common/kafka.js';
 import { ThreadedProducer } from '../../collector/kafka-thread.js';
-import { collectorMetrics } from '../../collector/metrics.js';
+import { collectorMetrics, type CollectorMetrics } from '../../collector/metrics.js';
 import { JsonlSink } from '../../collector/sinks/jsonl.js';
 import { KafkaPublisher } from '../../collector/sinks/kafka.js';
 import type { RecordSink } from '../../contract/sink.js';
 import { Stamper } from '../../contract/stamper.js';
 import { Spool } from '../../collector/sinks/spool.js';
-import { openNetfilterSocket, procfsInNetns } from '../../collector/socket.js';
-import { checkSysctls, requireNetAdmin } from '../../collector/system.js';
+import { openNetfilterSocket, procfsInNetns, requireNetns } from '../../collector/socket.js';
+import { checkSysctls, requireNetAdmin, sysctlPath, type SysctlReport } from '../../collector/system.js';
+import { errorMessage } from '../../common/errors.js';
 import { enableConntrack, watchActivation } from '../../collector/activation.js';
 import type { CommandSpec } from '../args.js';
 import type { Config } from '../config.js';
@@ -30,49 +31,79 @@ export const collectSpec: CommandSpec = {
 
 /**
  * What every command that collects does first: the capability check, the sysctl report, conntrack
- * activation (--enable-conntrack) or a watch for a table that stays empty. Returns the undo, for stop.
+ * activation (--enable-conntrack, a table of this process's own) or a watch for a table that stays
+ * empty. Returns the undo, for stop.
  */
-export function prepareCollect(cfg: Config, log: Logger): () => void {
+export async function prepareCollect(cfg: Config, log: Logger, metrics: CollectorMetrics): Promise<() => Promise<void>> {
   requireNetAdmin();
   const c = cfg.collect;
-  const disable = c.enable_conntrack ? enableConntrack(c.netns, log) : undefined;
-  const unwatch = disable ? () => undefined : watchActivation(() => procfsInNetns(c.netns, '/proc/sys/net/netfilter/nf_conntrack_count'), log);
+  requireNetns(c.netns); // before anything that enters it fails less clearly
+  const activation = c.enable_conntrack ? await enableConntrack(c.netns, log, () => metrics.conntrackRule.set(0)) : undefined;
+  if (activation) metrics.conntrackRule.set(1);
+  const unwatch = activation ? () => undefined : watchActivation(() => procfsInNetns(c.netns, '/proc/sys/net/netfilter/nf_conntrack_count'), log);
+  const changed: SysctlReport[] = [];
   for (const s of checkSysctls((file, value) => procfsInNetns(c.netns, file, value), c.set_sysctls)) {
-    if (s.changed) log.info({ sysctl: s.key, value: s.value }, 'sysctl turned on (--set-sysctls); it applies to connections created from now on');
-    else if (!s.ok) log.warn({ sysctl: s.key, value: s.value ?? 'unreadable' }, `${s.key} is ${s.value ?? 'unreadable'}: ${s.lost}. Fix: sysctl -w ${s.key}=1, or run with --set-sysctls`);
+    metrics.sysctl.set({ key: s.key }, s.value === undefined ? -1 : Number(s.value));
+    if (s.changed) {
+      changed.push(s);
+      log.info({ sysctl: s.key, value: s.value, was: s.was }, `sysctl turned on (--set-sysctls); it applies to connections created from now on, in the whole network namespace, and ${
+        c.restore_sysctls ? `is put back to ${s.was} at stop (--restore-sysctls)` : 'stays on after stop (--restore-sysctls puts it back)'}`);
+    } else if (!s.ok) log.warn({ sysctl: s.key, value: s.value ?? 'unreadable' }, `${s.key} is ${s.value ?? 'unreadable'}: ${s.lost}. Fix: sysctl -w ${s.key}=1, or run with --set-sysctls`);
   }
-  return () => {
+  return async () => {
     unwatch();
-    disable?.();
+    await activation?.release();
+    // what --set-sysctls changed is the namespace's, not this process's: said (or undone) at stop too
+    for (const s of changed) {
+      if (!c.restore_sysctls || s.was === undefined) {
+        log.warn({ sysctl: s.key, value: s.value, was: s.was }, `${s.key} stays ${s.value} after this stop (it was ${s.was}; --set-sysctls changed it): sysctl -w ${s.key}=${s.was} puts it back, or run with --restore-sysctls`);
+        continue;
+      }
+      try {
+        procfsInNetns(c.netns, sysctlPath(s.key), s.was);
+        log.info({ sysctl: s.key, value: s.was }, `${s.key} put back to ${s.was} (--restore-sysctls)`);
+      } catch (e) {
+        log.error({ sysctl: s.key, err: errorMessage(e) }, `${s.key} could not be put back to ${s.was}`);
+      }
+    }
   };
 }
 
 /** The collector's settings, and a new run's Stamper, which the collector's sink shares. */
-export function collectorOptions(cfg: Config): Pick<CollectorOptions, 'stamper' | 'events' | 'rcvbuf' | 'rcvbufMax' | 'processingNice' | 'netns' | 'dump' | 'statsIntervalMs' | 'resyncMinIntervalMs' | 'nflog'> {
+export function collectorOptions(cfg: Config): Pick<CollectorOptions, 'stamper' | 'events' | 'rcvbuf' | 'rcvbufMax' | 'processingNice' | 'netns' | 'dump' | 'statsIntervalMs' | 'resyncMinIntervalMs' | 'quietWarnMs' | 'nflog'> {
   const c = cfg.collect;
   return {
     stamper: new Stamper(cfg.host), events: c.events, rcvbuf: c.rcvbuf, rcvbufMax: c.rcvbuf_max, processingNice: c.processing_nice, netns: c.netns, dump: c.dump,
-    statsIntervalMs: c.stats_interval, resyncMinIntervalMs: c.resync_min_interval,
+    statsIntervalMs: c.stats_interval, resyncMinIntervalMs: c.resync_min_interval, quietWarnMs: c.quiet_warning,
     nflog: c.nflog_group === undefined ? undefined : { group: c.nflog_group, rate: c.nflog_rate, copyRange: 128 },
   };
 }
 
-/** Resolves on SIGINT/SIGTERM or after `collect.duration`, once `stop` has finished. */
-export function untilStopped(cfg: Config, stop: (why: string) => Promise<void>): Promise<void> {
+/**
+ * Resolves on SIGINT/SIGTERM or after `collect.duration`, once `stop` has finished. A second
+ * signal while stopping calls `abort` (stop waiting for what may never come), or exits at once.
+ */
+export function untilStopped(cfg: Config, stop: (why: string) => Promise<void>, abort?: (why: string) => void): Promise<void> {
   return new Promise<void>((resolve) => {
-    process.once('SIGINT', () => void stop('SIGINT').then(resolve));
-    process.once('SIGTERM', () => void stop('SIGTERM').then(resolve));
+    let signals = 0;
+    const onSignal = (sig: NodeJS.Signals) => {
+      if (signals++ === 0) return void stop(sig).then(resolve);
+      if (abort) return abort(sig);
+      process.exit(130);
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
     if (cfg.collect.duration > 0) setTimeout(() => void stop('duration elapsed').then(resolve), cfg.collect.duration).unref();
   });
 }
 
 export async function runCollect(cfg: Config, own: Record<string, string | boolean | string[] | undefined>): Promise<number> {
   const log = createLogger(cfg.log_level, 'ctpipe-collect');
-  const undo = prepareCollect(cfg, log);
-  const c = cfg.collect;
-
   const registry = new Registry();
   const metrics = collectorMetrics(registry);
+  const undo = await prepareCollect(cfg, log, metrics);
+  const c = cfg.collect;
+
   const options = collectorOptions(cfg);
   let sink: RecordSink;
   let publisher: KafkaPublisher | undefined;
@@ -117,7 +148,7 @@ export async function runCollect(cfg: Config, own: Record<string, string | boole
       if (publisher) await publisher.close(cfg.kafka.flush_timeout);
       else await sink.close();
       await producer?.disconnect().catch(() => undefined);
-      undo();
+      await undo();
       log.info({ seq: collector.lastSeq, sent: publisher?.sentEvents, dropped: publisher?.droppedEvents }, 'stopped');
       await new Promise<void>((resolve) => log.flush(() => resolve()));
     })();

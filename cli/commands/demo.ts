@@ -60,7 +60,7 @@ export async function runDemo(cfg: Config, own: Record<string, unknown>): Promis
   const lab = await Lab.create({ nflogGroup: DEMO_NFLOG_GROUP });
   const demoCfg: Config = structuredClone(cfg);
   Object.assign(demoCfg, { host: HOST, log_level: cfg.log_level === 'info' ? 'warn' : cfg.log_level });
-  Object.assign(demoCfg.collect, { netns: lab.netnsPath('fw'), stats_interval: 1000, nflog_group: DEMO_NFLOG_GROUP, set_sysctls: true });
+  Object.assign(demoCfg.collect, { netns: lab.netnsPath('fw'), stats_interval: 1000, nflog_group: DEMO_NFLOG_GROUP, set_sysctls: true, restore_sysctls: true });
   Object.assign(demoCfg.clickhouse, { url: `chdb:${path.join(out, 'chdb')}` });
   // the lab's timeouts are 5 s and the table is dumped every 5 s: DESTROYs come within 10 s of them
   Object.assign(demoCfg.process, { flush: 300, grace: 10_000 });

@@ -31,10 +31,10 @@ export async function runRecord(cfg: Config, own: Record<string, unknown>, posit
   const format = (own.format as RecordingFormat | undefined) ?? formatForPath(file);
   if (format !== 'binary' && format !== 'jsonl') throw new CtpipeError('CONFIG_INVALID', `--format must be binary or jsonl, not "${String(format)}"`);
   const log = createLogger(cfg.log_level, 'ctpipe-record');
-  const undo = prepareCollect(cfg, log);
-  const sink = new RecordingSink(file, format);
-  await sink.opened();
-  const collector = new Collector({ ...collectorOptions(cfg), sink, sockets: openNetfilterSocket, metrics: collectorMetrics(new Registry()), log });
+  const sink = new RecordingSink(file, format); // first: a file it may not create stops it before anything starts
+  const metrics = collectorMetrics(new Registry());
+  const undo = await prepareCollect(cfg, log, metrics);
+  const collector = new Collector({ ...collectorOptions(cfg), sink, sockets: openNetfilterSocket, metrics, log });
   const tty = process.stderr.isTTY;
   const status = setInterval(() => {
     if (tty) process.stderr.write(`\r\x1b[K${collector.lastSeq.toLocaleString('en')} records, ${(sink.bytes / 1e6).toFixed(1)} MB`);
@@ -47,7 +47,7 @@ export async function runRecord(cfg: Config, own: Record<string, unknown>, posit
       log.info({ why }, 'stopping: writing what is left');
       await collector.stop();
       await sink.close();
-      undo();
+      await undo();
     })();
     return stopping;
   });

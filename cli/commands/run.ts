@@ -20,6 +20,7 @@ import type { Config } from '../config.js';
 import { connectMigratedStore } from '../store.js';
 import { fetchTop, topLoop } from '../top.js';
 import type { Store } from '../../processor/store.js';
+import { pendingLossFile, reportUnstored, reserveLossReport, storePendingLosses, unstoredEvent, type Unstored } from '../../processor/unstored.js';
 import { topOptions } from './top.js';
 import { collectorOptions, prepareCollect, untilStopped } from './collect.js';
 
@@ -44,10 +45,10 @@ export async function runRun(cfg: Config, own: Record<string, unknown> = {}): Pr
   const done = untilStopped(cfg, (why) => {
     status.stop();
     return local.stop(why);
-  });
+  }, (why) => local.abort(why));
   log.info({ host: cfg.host, run: local.collector.run, store: redactUrls(cfg.clickhouse.url) }, 'running: collector and processor');
   await done;
-  return local.failure() ? 1 : 0;
+  return local.failure() || local.unstored.records > 0 ? 1 : 0;
 }
 
 /** What the status line shows. */
@@ -72,7 +73,17 @@ export interface LocalRun {
   stop(why: string): Promise<void>;
   /** Why rows could not be stored, if writing stopped (the run then exits 1). */
   failure(): string | undefined;
+  /**
+   * A stop that no longer waits for ClickHouse (a second signal): what is not stored by then is
+   * reported as a loss; past `ABORT_MS` the process exits whatever is still pending.
+   */
+  abort(why: string): void;
+  /** What the stop could not store (records 0: everything was stored). */
+  readonly unstored: Unstored;
 }
+
+/** How long an aborted stop may still take before the process exits regardless. */
+const ABORT_MS = 15_000;
 
 /** Where `ctpipe run` keeps the state of a host between runs. */
 export const runStateKey = (host: string) => ({ group: 'ctpipe-run', topic: `run:${host}`, partition: 0 });
@@ -83,19 +94,22 @@ export const runStateKey = (host: string) => ({ group: 'ctpipe-run', topic: `run
  * table dump continues the flows still open; without it (the demo's) open flows get a row at stop.
  */
 export async function startRun(cfg: Config, log: Logger, keepState = true): Promise<LocalRun> {
-  const undo = prepareCollect(cfg, log);
-  const store = await connectMigratedStore(cfg, log).catch((e: unknown) => {
-    undo();
+  const registry = new Registry();
+  const metrics = collectorMetrics(registry);
+  const undo = await prepareCollect(cfg, log, metrics);
+  const store = await connectMigratedStore(cfg, log).catch(async (e: unknown) => {
+    await undo();
     throw e;
   });
-  const registry = new Registry();
+  await storePendingLosses(store, pendingLossFile(cfg.clickhouse.url), log);
+  reserveLossReport(pendingLossFile(cfg.clickhouse.url), log);
   const pipeline = new Pipeline(pipelineOptions(cfg, store, log, registry));
   const key = runStateKey(cfg.host);
   if (keepState) {
     const t0 = Date.now();
     const cp = await store.loadCheckpoint(key).catch(async (e: unknown) => {
       await store.close();
-      undo();
+      await undo();
       throw e;
     });
     if (cp) {
@@ -108,7 +122,7 @@ export async function startRun(cfg: Config, log: Logger, keepState = true): Prom
     flushMs: cfg.process.flush, processor: `run:${cfg.host}`, maxBacklog: cfg.process.max_backlog, log, stamper: options.stamper,
     checkpoint: keepState ? { store, key, everyMs: cfg.process.checkpoint } : undefined,
   });
-  const collector = new Collector({ ...options, sink, sockets: openNetfilterSocket, metrics: collectorMetrics(registry), log });
+  const collector = new Collector({ ...options, sink, sockets: openNetfilterSocket, metrics, log });
   if (cfg.metrics.enabled) {
     await serveOps(cfg.metrics.listen, registry, () => ({
       ok: collector.healthy && pipeline.storeUp && !sink.failure,
@@ -122,15 +136,19 @@ export async function startRun(cfg: Config, log: Logger, keepState = true): Prom
   let failed: string | undefined;
   const stop = (why: string) => {
     stopping ??= (async () => {
-      log.info({ why }, 'stopping: writing what is left');
+      log.info({ why }, 'stopping: writing what is left (a second signal stops without waiting for ClickHouse)');
       const t0 = Date.now();
       await collector.stop().catch((e: unknown) => log.error({ err: errorMessage(e) }, 'the collector did not stop cleanly'));
       const collected = Date.now();
       await sink.close().catch((e: unknown) => void (failed = errorMessage(e)));
       failed ??= sink.failure;
       const written = Date.now();
+      if (sink.unstored.records > 0) {
+        const why = sink.failure ? `ClickHouse could not run the inserts (${sink.failure})` : 'ClickHouse did not take them before the stop (second signal)';
+        await reportUnstored(store, unstoredEvent(cfg.host, collector.run, sink.unstored, why), pendingLossFile(cfg.clickhouse.url), log);
+      }
       await store.close().catch((e: unknown) => log.warn({ err: errorMessage(e) }, 'closing the store failed'));
-      undo();
+      await undo();
       const counts = {
         seq: collector.lastSeq, records: sink.processed, dropped: sink.dropped, rows: pipeline.engine.counters.rows, open: pipeline.engine.openCount,
         collector_ms: collected - t0, write_ms: written - collected, close_ms: Date.now() - written,
@@ -146,11 +164,21 @@ export async function startRun(cfg: Config, log: Logger, keepState = true): Prom
   } catch (e) {
     await sink.close().catch(() => undefined);
     await store.close().catch(() => undefined);
-    undo();
+    await undo();
     throw e;
   }
+  const abort = (why: string) => {
+    if (sink.aborted) return;
+    log.warn({ why }, `second signal: stopping without waiting for ClickHouse; what is not stored is reported as a loss (exit within ${ABORT_MS / 1000} s)`);
+    sink.abort();
+    setTimeout(() => {
+      log.error({ unstored_records: sink.unstored.records, backlog: sink.backlog }, `the stop did not finish within ${ABORT_MS / 1000} s of the second signal: exiting now`);
+      void undo().finally(() => log.flush(() => process.exit(1)));
+    }, ABORT_MS).unref();
+    if (!stopping) void stop(why);
+  };
   return {
-    collector, pipeline, store, stop, failure: () => failed ?? sink.failure,
+    collector, pipeline, store, stop, failure: () => failed ?? sink.failure, abort, unstored: sink.unstored,
     progress: () => ({ events: collector.lastSeq, open: pipeline.engine.openCount, rows: pipeline.engine.counters.rows, backlog: sink.backlog, held: collector.heldEvents }),
   };
 }

@@ -7,6 +7,7 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { encodeFrame, encodeJsonLines, MAGIC, type RecordingFormat } from '../../contract/recording.js';
 import type { CtpipeRecord } from '../../contract/records.js';
 import { CtpipeError } from '../../common/errors.js';
+import { createPrivateFile } from '../../common/files.js';
 import type { RecordSink } from '../../contract/sink.js';
 
 const FRAME_RECORDS = 1000;
@@ -20,18 +21,12 @@ export class RecordingSink implements RecordSink {
   records = 0;
   bytes = 0;
 
+  /** Creates `file` (a new file, 0600); one that cannot be created throws CONFIG_FILE. */
   constructor(readonly file: string, private readonly format: RecordingFormat) {
-    this.out = createWriteStream(file, { flags: 'w' });
+    // a new file, 0600: never an existing one, never through a symbolic link (common/files.ts)
+    this.out = createWriteStream('', { fd: createPrivateFile(file, 'CONFIG_FILE', 'the recording') });
     this.out.on('error', (e) => (this.failed = e));
     if (format === 'binary') this.put(MAGIC);
-  }
-
-  /** Resolves once the file is open; rejects with a clear error when it cannot be created. */
-  opened(): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.out.once('ready', () => resolve());
-      this.out.once('error', (e) => reject(new CtpipeError('CONFIG_FILE', `cannot write the recording ${this.file}: ${e.message}`)));
-    });
   }
 
   write(r: CtpipeRecord): void {

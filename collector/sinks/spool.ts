@@ -8,9 +8,10 @@
  * A torn tail (crash mid-write) fails its length or CRC check and is discarded with a count.
  * Writes that fail (disk full, quota) are reported to the caller, which counts the records lost.
  */
-import { closeSync, existsSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, existsSync, fsyncSync, ftruncateSync, openSync, readdirSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { CtpipeError, errorMessage } from '../../common/errors.js';
+import { privateDir } from '../../common/files.js';
 import type { SealedBatch } from './sealed.js';
 import { decodeFrames, encodeFrames } from './spool-frames.js';
 
@@ -33,7 +34,7 @@ export class Spool {
     private readonly segmentBytes = 16 << 20,
   ) {
     try {
-      mkdirSync(dir, { recursive: true });
+      privateDir(dir); // 0700: the spool holds the host's records
       for (const f of readdirSync(dir).filter((n) => /^spool-\d{16}\.seg$/.test(n)).sort()) {
         const file = path.join(dir, f);
         this.segments.push({ file, bytes: statSync(file).size });
@@ -82,7 +83,7 @@ export class Spool {
     this.closeWriter();
     const file = path.join(this.dir, `spool-${String(++this.counter).padStart(16, '0')}.seg`);
     try {
-      this.writeFd = openSync(file, 'a');
+      this.writeFd = openSync(file, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
     } catch (e) {
       throw new CtpipeError('SPOOL_IO', `creating ${file}: ${errorMessage(e)}`, { cause: e });
     }

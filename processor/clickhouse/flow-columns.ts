@@ -13,7 +13,7 @@ import { NAT_KINDS } from '../lifecycle/nat.js';
 import { CH, type ColumnDef, type RowOf } from './ch-type.js';
 
 export const END_REASONS = ['open', 'destroy', 'lost'] as const;
-export const LOST_BY = ['timeout', 'evicted', 'resync'] as const;
+export const LOST_BY = ['timeout', 'evicted', 'resync', 'downtime'] as const;
 
 const TIME = CH.DateTime64(9, 'UTC');
 const LC = CH.LowCardinality(CH.String);

@@ -5,6 +5,7 @@
  * (errors.ts) is thrown at once: STORE_ROWS_REFUSED for rows ClickHouse refuses, STORE_SCHEMA for a
  * statement the database cannot run.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Backoff } from '../../common/backoff.js';
 import { asError, CtpipeError } from '../../common/errors.js';
 import { classifyStoreError, describeStoreError, type StoreFailure } from './errors.js';
@@ -28,7 +29,9 @@ export async function retrying<T>(fn: () => Promise<T>, o: RetryOptions = {}): P
       if (failure === 'rows') throw new CtpipeError('STORE_ROWS_REFUSED', describeStoreError(e), { cause: e });
       if (failure === 'schema') throw new CtpipeError('STORE_SCHEMA', describeStoreError(e), { cause: e });
       if (o.shouldStop?.()) throw new CtpipeError('STORE_UNAVAILABLE', `gave up after ${attempt} attempts: ${describeStoreError(e)}`, { cause: e });
-      await backoff.wait();
+      // the wait ends early when the caller gives up (a second signal): a stop is never held up by it
+      const until = Date.now() + backoff.next();
+      while (Date.now() < until && !o.shouldStop?.()) await sleep(Math.min(200, until - Date.now()));
     }
   }
 }

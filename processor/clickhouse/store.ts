@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { ClickHouseLogLevel, createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
 import { CtpipeError, errorMessage } from '../../common/errors.js';
+import { privateDir } from '../../common/files.js';
 import { describeCommandLine, redactUrls } from '../../common/redact.js';
 import type { Checkpoint, ColumnMeta, InputKey, InputRange, Store, Table } from '../store.js';
 import { LoadFiles } from './load-files.js';
@@ -254,6 +255,7 @@ export async function openStore(o: StoreOptions): Promise<Store> {
     const path = o.url.slice(5) || './data';
     const { createChdbConnection } = await import('chdb/connection');
     try {
+      privateDir(path); // the store holds every connection of the host: its owner's alone
       const client = createClient({ connection: createChdbConnection({ path }), log: QUIET, clickhouse_settings: settings } as Parameters<typeof createClient>[0]);
       return new ClickHouseStore(client, o.database, LoadFiles.open(o.loadDir ? [o.loadDir] : undefined), !!o.readonly);
     } catch (e) {

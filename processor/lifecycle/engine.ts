@@ -148,6 +148,12 @@ export class LifecycleEngine {
    */
   private readonly resync = new Map<string, Map<number, number>>();
   /**
+   * Per host, the first seq of its current run and the last event time before it: the flows a new
+   * run's start dump no longer holds ended while nothing watched (lost_by `downtime`), unlike those
+   * a resync after a kernel overrun closes.
+   */
+  private readonly runStart = new Map<string, { seq: number; before?: Time }>();
+  /**
    * Evicted lifecycles by key (53 bits of its hash): what a later event of the flow needs to give
    * it its true end under the same flow id and first_seen, so that its row replaces the lost one.
    * Evictions are rare, so a Map; bounded, the oldest forgotten first.
@@ -192,7 +198,10 @@ export class LifecycleEngine {
       this.maxSeq.set(`${r.host}|${r.run}`, (this.cur = { seq: r.seq }));
       // A new run of a host whose flows are open (the collector or `ctpipe run` restarted): its
       // start dump confirms the flows the kernel still holds; those it lacks ended unseen meanwhile.
-      this.armResync(r.host, r.seq);
+      const before = this.watermark.get(r.host);
+      // Armed as of just before this record, which may be the dump's first row (it then confirms its flow).
+      this.runStart.set(r.host, { seq: r.seq - 1, before: before && { ...before } });
+      this.armResync(r.host, r.seq - 1, true);
     } else if (r.seq <= cur.seq) {
       this.counters.duplicates++;
       return false;
@@ -223,12 +232,13 @@ export class LifecycleEngine {
     return true;
   }
 
-  private armResync(host: string, seq: number): void {
+  /** `restart`: a new run; its dump decides for every open flow, those already waiting included. */
+  private armResync(host: string, seq: number, restart = false): void {
     const t = this.t;
     const h = t.intern(host);
     let waiting = this.resync.get(host);
     for (let s = 0; s < t.top; s++) {
-      if (!t.live(s) || t.hostIdx[s] !== h || waiting?.has(s)) continue;
+      if (!t.live(s) || t.hostIdx[s] !== h || (!restart && waiting?.has(s))) continue;
       if (!waiting) this.resync.set(host, (waiting = new Map()));
       waiting.set(s, seq);
     }
@@ -237,10 +247,21 @@ export class LifecycleEngine {
   private finishResync(host: string, dumpStartSeq: number, at: Time): void {
     const waiting = this.resync.get(host);
     if (!waiting) return;
+    const start = this.runStart.get(host);
+    let down = 0;
     for (const [s, since] of waiting) {
-      if (since < dumpStartSeq) this.close(s, 'lost', at, 'resync'); // close() drops it from `waiting`
+      if (since >= dumpStartSeq) continue;
+      const downtime = since === start?.seq;
+      if (downtime) down++;
+      this.close(s, 'lost', at, downtime ? 'downtime' : 'resync'); // close() drops it from `waiting`
     }
     if (waiting.size === 0) this.resync.delete(host);
+    if (down > 0) {
+      // counted and seen: the flows whose end came while nothing watched, and for how long it did not
+      const from = start?.before ? `${new Date(start.before.sec * 1000).toISOString()}` : 'unknown';
+      this.o.onHealth({ host, run: this.curRun, kind: 'loss', at, count: down,
+        detail: `downtime: ${down} flows ended while nothing collected (last event before ${from}, start dump ${new Date(at.sec * 1000).toISOString()}); closed with lost_by = downtime` });
+    }
   }
 
   private gap(host: string, run: string, at: Time, first: number, last: number): void {

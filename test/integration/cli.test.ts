@@ -106,9 +106,27 @@ describe('ctpipe collect', () => {
     expect(await read('net.netfilter.nf_conntrack_acct')).toBe('0');
     const set = spawnSync(process.execPath, [BIN, 'collect', '--output', 'jsonl', '--netns', lab.netnsPath('fw'), '--duration', '500ms', '--no-metrics-enabled', '--set-sysctls'], { encoding: 'utf8' });
     expect(set.status).toBe(0);
-    expect(set.stderr).toContain('sysctl turned on');
+    expect(set.stderr).toContain('sysctl turned on (--set-sysctls); it applies to connections created from now on, in the whole network namespace, and stays on after stop (--restore-sysctls puts it back)');
+    // said again at stop, with the way back: the change outlives the process
+    expect(set.stderr).toContain('net.netfilter.nf_conntrack_acct stays 1 after this stop (it was 0; --set-sysctls changed it): sysctl -w net.netfilter.nf_conntrack_acct=0 puts it back, or run with --restore-sysctls');
+    expect(set.stderr).toContain('net.netfilter.nf_conntrack_events stays 1 after this stop (it was 2;');
     expect(await read('net.netfilter.nf_conntrack_acct')).toBe('1');
     expect(await read('net.netfilter.nf_conntrack_events')).toBe('1');
+  });
+
+  it('--restore-sysctls puts back at stop what --set-sysctls turned on', async () => {
+    await lab.sysctl('fw', 'net.netfilter.nf_conntrack_acct', '0');
+    await lab.sysctl('fw', 'net.netfilter.nf_conntrack_events', '2');
+    const read = async (k: string) => (await lab.exec('fw', 'sysctl', ['-n', k])).stdout.trim();
+    const r = spawnSync(process.execPath, [BIN, 'collect', '--output', 'jsonl', '--netns', lab.netnsPath('fw'), '--duration', '500ms', '--no-metrics-enabled',
+      '--set-sysctls', '--restore-sysctls'], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toContain('is put back to 0 at stop (--restore-sysctls)');
+    expect(r.stderr).toContain('net.netfilter.nf_conntrack_acct put back to 0 (--restore-sysctls)');
+    expect(r.stderr).toContain('net.netfilter.nf_conntrack_events put back to 2 (--restore-sysctls)');
+    expect(await read('net.netfilter.nf_conntrack_acct')).toBe('0');
+    expect(await read('net.netfilter.nf_conntrack_events')).toBe('2');
+    await lab.sysctl('fw', 'net.netfilter.nf_conntrack_acct', '1'); // as the lab had it
   });
 
   it('replays a recorded JSON lines file to Kafka exactly, skipping malformed lines', async () => {

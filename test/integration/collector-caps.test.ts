@@ -27,12 +27,18 @@ function unitCapabilities(): string[] {
   return bounding.map((c) => c.replace(/^CAP_/, '').toLowerCase());
 }
 
-/** `ctpipe collect` in the firewall's namespace as nobody with `caps`: JSON lines on stdout. */
-function collectAs(caps: string[]): { p: ChildProcessWithoutNullStreams; out: () => string; err: () => string } {
+/**
+ * `ctpipe collect` in the firewall's namespace as nobody with `caps`: JSON lines on stdout. Started
+ * inside the namespace (ip netns exec), or with `--netns` from outside when `viaFlag`.
+ */
+function collectAs(caps: string[], viaFlag = false): { p: ChildProcessWithoutNullStreams; out: () => string; err: () => string } {
   const set = ['-all', ...caps.map((c) => `+${c}`)].join(',');
-  const p = spawn('ip', ['netns', 'exec', lab.ns.fw, 'setpriv', '--reuid=65534', '--regid=65534', '--clear-groups',
+  const inside = viaFlag ? [] : ['ip', 'netns', 'exec', lab.ns.fw];
+  const argv = [...inside, 'setpriv', '--reuid=65534', '--regid=65534', '--clear-groups',
     `--inh-caps=${set}`, `--ambient-caps=${set}`, `--bounding-set=${set}`, '--',
-    process.execPath, path.join(mnt, 'bin', 'ctpipe.js'), 'collect', '--output', 'jsonl', '--no-metrics-enabled', '--host', 'caps', '--stats-interval', '1s']);
+    process.execPath, path.join(mnt, 'bin', 'ctpipe.js'), 'collect', '--output', 'jsonl', '--no-metrics-enabled', '--host', 'caps', '--stats-interval', '1s',
+    ...(viaFlag ? ['--netns', lab.netnsPath('fw')] : [])];
+  const p = spawn(argv[0]!, argv.slice(1));
   let out = '';
   let err = '';
   p.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -75,6 +81,25 @@ describe('the collector with CAP_NET_ADMIN only, as a non-root user', () => {
     const records = c.out().trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { type: string; orig?: { sport?: number }; cpus?: unknown[] });
     expect(records.some((r) => r.type === 'new' && r.orig?.sport === local), 'the NEW event of the test connection').toBe(true);
     expect(records.some((r) => r.type === 'stats' && (r.cpus?.length ?? 0) > 0), 'a statistics record').toBe(true);
+  });
+
+  it('with --netns and CAP_NET_ADMIN only, stops at once and says setns needs CAP_SYS_ADMIN too, and the way without it', async () => {
+    const c = collectAs(['net_admin'], true);
+    expect(await exited(c.p)).toBe(1);
+    expect(c.err()).toBe(`ctpipe: cannot enter the network namespace ${lab.netnsPath('fw')}: entering a network namespace (setns) needs CAP_SYS_ADMIN ` +
+      'as well as CAP_NET_ADMIN, and this process lacks it. Grant both (systemd AmbientCapabilities=CAP_NET_ADMIN CAP_SYS_ADMIN, docker/compose ' +
+      'cap_add: [NET_ADMIN, SYS_ADMIN]), or run ctpipe inside the namespace without --netns (ip netns exec NAME ctpipe ..., a container in that ' +
+      'namespace), which needs CAP_NET_ADMIN only [NETNS_UNAVAILABLE]\n');
+  });
+
+  it('with --netns and CAP_NET_ADMIN and CAP_SYS_ADMIN, collects from the namespace', async () => {
+    const c = collectAs(['net_admin', 'sys_admin'], true);
+    for (let t = 0; t < 100 && !c.err().includes('collecting'); t++) await sleep(100);
+    const { local } = await lab.tcpConnect(ADDR.server4, 8080, 100);
+    await sleep(1500);
+    c.p.kill('SIGTERM');
+    expect(await exited(c.p), c.err()).toBe(0);
+    expect(c.out()).toContain(`"sport":${local}`);
   });
 
   it('without it, stops at once with an error that names the capability', async () => {

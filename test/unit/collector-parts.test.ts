@@ -1,6 +1,6 @@
 /**
  * The collector's small pieces on their own: the drop counter, the request/ack piece, the sample
- * rate limit, interface names, the readers' priority.
+ * rate limit, interface names, the readers' priority, the activation tables a start may remove.
  */
 import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { getPriority, setPriority, tmpdir } from 'node:os';
@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { activationStatements, ownTableName, staleTables } from '../../collector/activation.js';
 import { DropCounter } from '../../collector/drops.js';
 import { ifname, readIfnames } from '../../collector/ifnames.js';
 import { SampleLimiter } from '../../collector/nflog/rate-limit.js';
@@ -128,5 +129,21 @@ describe('reader priority', () => {
       for (const [t, p] of before) setPriority(t, p); // root may raise them back
       await worker.terminate();
     }
+  });
+});
+
+describe('activation tables', () => {
+  it('names a table after the pid and pid namespace, and adds the owner flag only where asked', () => {
+    expect(ownTableName(42, '4026531836')).toBe('ctpipe_conntrack_p42_n4026531836');
+    expect(activationStatements('t', true)[0]).toBe('add table inet t { flags owner; }');
+    expect(activationStatements('t', false)[0]).toBe('add table inet t');
+    expect(activationStatements('t', false).filter((l) => l.includes('ct state new counter')).length).toBe(2);
+  });
+
+  it('a start removes only the tables of dead ctpipe processes of its own pid namespace', () => {
+    const listing = ['table inet ctpipe_lab', 'table inet ctpipe_conntrack', 'table inet ctpipe_conntrack_p10_n7',
+      'table inet ctpipe_conntrack_p11_n7', 'table inet ctpipe_conntrack_p12_n8', 'table ip ctpipe_conntrack_p13_n7', 'table inet ctpipe_conntrack_p14_n7x'].join('\n');
+    // 10 runs, 11 is gone; 12 belongs to another pid namespace (not visible from here); 13 is not inet; 14 is not ours
+    expect(staleTables(listing, '7', (pid) => pid === 10)).toEqual(['ctpipe_conntrack_p11_n7']);
   });
 });

@@ -199,7 +199,7 @@ describe('lifecycles from synthetic sequences', () => {
     expect(y.e.openCount).toBe(3);
   });
 
-  it('after a restart (a new run of the host, state restored), the start dump continues the flows it holds and closes those that ended meanwhile', async () => {
+  it('after a restart (a new run of the host, state restored), the start dump continues the flows it holds and closes those that ended meanwhile (lost_by downtime, counted)', async () => {
     const flow = (id: number, type: CtRecord['type'] = 'new', status = 8, run = 'r') =>
       ({ ...ev(type, type === 'new' ? 'SYN_SENT' : 'ESTABLISHED', status, { id, orig: { ...ev('new', undefined, 0).orig, sport: 1000 + id }, reply: { ...ev('new', undefined, 0).reply, dport: 1000 + id } }), run });
     const x = engine();
@@ -216,7 +216,11 @@ describe('lifecycles from synthetic sequences', () => {
     for (const id of [1, 2]) y.e.apply({ ...flow(id, 'snapshot', ASSURED, 'r2'), seq: ++seq2 });
     y.e.apply({ type: 'dump_end', host: 'h', run: 'r2', seq: ++seq2, sec: t++, nsec: 0, why: 'start', start_seq: start, flows: 2, expectations: 0 });
     const rows = () => new Map(y.final().map((r) => [r.ct_id, r]));
-    expect(rows().get(3)).toMatchObject({ end_reason: 'lost', lost_by: 'resync', flow_id: ids.get(3) });
+    expect(rows().get(3)).toMatchObject({ end_reason: 'lost', lost_by: 'downtime', flow_id: ids.get(3) });
+    const losses = y.health.filter((h) => h.kind === 'loss');
+    expect(losses).toHaveLength(1);
+    expect(losses[0]).toMatchObject({ run: 'r2', count: 1 });
+    expect(losses[0]!.detail).toMatch(/^downtime: 1 flows ended while nothing collected \(last event before .*\); closed with lost_by = downtime$/);
     expect(y.e.openCount).toBe(3); // 1, 2 continued and 9 new
     y.e.apply({ ...flow(1, 'destroy', ASSURED, 'r2'), seq: seq2 + 1 });
     expect(rows().get(1)).toMatchObject({ end_reason: 'destroy', flow_id: ids.get(1), resynced: true, run: 'r' });
