@@ -4,13 +4,15 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Registry } from 'prom-client';
+import { collectDefaultMetrics, type Registry } from 'prom-client';
 import { redactDeep } from './redact.js';
 
 export type Health = () => { ok: boolean; detail: Record<string, unknown> };
 
 export async function serveOps(listen: string, registry: Registry, health: Health): Promise<Server> {
   const { host, port } = parseListen(listen);
+  // the process's own: resident memory, CPU, heap, event-loop lag, file descriptors
+  collectDefaultMetrics({ register: registry });
   const server = createServer((req, res) => {
     if (req.url === '/metrics') {
       registry.metrics().then(

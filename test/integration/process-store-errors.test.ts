@@ -80,6 +80,7 @@ describe('ctpipe process when ClickHouse refuses for good', () => {
     await procs.until('every record processed', async () => metric(await scrape(), 'ctpipe_processor_records_total') >= CONNS * 2);
     await sleep(1500);
     expect(metric(await scrape(), 'ctpipe_processor_rows_refused_total')).toBe(1);
+    expect(metric(await scrape(), 'process_resident_memory_bytes')).toBeGreaterThan(10 << 20); // the process's own metrics too (docs/OPERATIONS.md)
     p.kill('SIGTERM');
     expect(await exited(p)).toBe(0);
     expect(procs.logs[log]).toContain('ClickHouse refused a row; it is in dead_letters and the input goes on');
