@@ -93,11 +93,12 @@ export async function startProcessor(
 
   /** Forgets a partition's state (its flows leave the budget); its next owner restores the checkpoint. */
   function drop(partition: number): void {
-    parts.get(partition)?.pipeline.engine.dispose();
+    parts.get(partition)?.pipeline.dispose();
     parts.delete(partition);
   }
 
   async function load(partition: number, running: () => boolean): Promise<PartitionState> {
+    const t0 = Date.now();
     const pipeline = newPipeline();
     const cursor = new PartitionCursor<Message>({
       input: `${topic}:${partition}`, position: (m) => m.offset, size: (m) => m.value.length, checkpointMs, minBytes: cfg.process.fetch_min_bytes,
@@ -107,7 +108,7 @@ export async function startProcessor(
     if (cp) await restoreState(pipeline, cp.chunks);
     const ranges = await stored('load batch ranges', () => store.ranges(key(partition), offset), running);
     cursor.restore(offset, ranges, Date.now());
-    log.info({ partition, checkpoint: offset, open: pipeline.engine.openCount, replayRanges: ranges.length }, 'partition assigned: state restored from its checkpoint');
+    log.info({ partition, checkpoint: offset, open: pipeline.engine.openCount, restoreMs: Date.now() - t0, replayRanges: ranges.length }, 'partition assigned: state restored from its checkpoint');
     return { pipeline, cursor };
   }
 
@@ -264,15 +265,20 @@ export async function startProcessor(
     async stop() {
       // Pause, let the batch in hand finish, then checkpoint and commit while still a member
       // (kafkajs cannot commit once stopped), then leave the group.
+      // The partitions' next owners wait for this member to leave, so the final checkpoints go
+      // together rather than one after another.
       stopping = true;
+      const t0 = Date.now();
       clearInterval(lagTimer);
       consumer.pause();
       if (inFlight > 0) await new Promise<void>((r) => (drained = r));
-      for (const [partition, st] of parts) {
-        if (!st.cursor.due(Infinity)) continue;
-        await checkpoint(partition, st, () => false).catch((e: unknown) => log.warn({ partition, err: errorMessage(e) }, 'final checkpoint failed; the next owner replays from the previous one'));
-      }
+      const t1 = Date.now();
+      const due = [...parts].filter(([, st]) => st.cursor.due(Infinity));
+      await Promise.all(due.map(([partition, st]) => checkpoint(partition, st, () => false)
+        .catch((e: unknown) => log.warn({ partition, err: errorMessage(e) }, 'final checkpoint failed; the next owner replays from the previous one'))));
+      const t2 = Date.now();
       await consumer.disconnect();
+      log.info({ batchMs: t1 - t0, checkpoints: due.length, checkpointMs: t2 - t1, leaveMs: Date.now() - t2 }, 'stopped: final checkpoints stored, left the group');
     },
   };
 }
