@@ -19,7 +19,7 @@
  * consumer group member that restarts or takes a partition over reads from the group's committed
  * offset. So the producer holds back while any partition has more than `budgetBytes` past that
  * offset (uncompressed batch bytes: the stored, compressed sets are smaller), which it reads from
- * the brokers every 250 ms.
+ * the brokers every 250 ms; a partition at its budget still gets a batch a second (see send).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import kafkajs, { type Admin, type Producer } from 'kafkajs';
@@ -300,6 +300,7 @@ export class PacedProducer {
   private readonly produced: number[];
   private committed: number[];
   private readAt = 0;
+  private readonly nudged: number[];
   /** Time spent waiting for room (ms), and the largest backlog seen (bytes). */
   waitedMs = 0;
   maxBacklog = 0;
@@ -314,6 +315,7 @@ export class PacedProducer {
     this.marks = Array.from({ length: partitions }, () => [[0, 0]]);
     this.produced = new Array<number>(partitions).fill(0);
     this.committed = new Array<number>(partitions).fill(0);
+    this.nudged = new Array<number>(partitions).fill(0);
   }
 
   async connect(): Promise<void> {
@@ -352,38 +354,57 @@ export class PacedProducer {
     this.readAt = Date.now();
   }
 
-  /** Waits until every partition's backlog plus `adding` fits the budget. */
-  async room(adding: number[]): Promise<void> {
-    const t0 = Date.now();
-    for (;;) {
-      if (Date.now() - this.readAt >= 250) await this.readCommitted();
-      const b = this.backlog();
-      if (b.every((x, p) => x + adding[p]! <= this.budgetBytes)) break;
-      await sleep(100);
-    }
-    this.waitedMs += Date.now() - t0;
-  }
-
-  /** Sends one round's batches (each to its host's partition) once there is room for them. */
+  /**
+   * Sends one round's batches, each to its host's partition, in order per partition, as room
+   * comes. A partition at its budget still gets one batch a second: its consumer checkpoints, and
+   * so commits, only when records arrive, so holding them all back would wait forever.
+   */
   async send(batches: { host: string; value: Buffer; records: number }[]): Promise<void> {
-    if (!batches.length) return;
-    const adding = new Array<number>(this.partitions).fill(0);
-    const messages = batches.map((b) => {
+    const queues: { key: string; value: Buffer; partition: number }[][] = Array.from({ length: this.partitions }, () => []);
+    for (const b of batches) {
       const partition = this.partitionOf(b.host);
-      adding[partition]! += b.value.length;
+      queues[partition]!.push({ key: b.host, value: b.value, partition });
       this.events += b.records;
       this.bytes += b.value.length;
-      return { key: b.host, value: b.value, partition };
-    });
-    await this.room(adding);
-    const res = await this.producer.send({ topic: this.topic, messages, acks: -1, compression: CompressionTypes.GZIP });
-    const count = new Array<number>(this.partitions).fill(0);
-    for (const m of messages) count[m.partition]!++;
-    for (const r of res) {
-      const p = r.partition;
-      this.produced[p]! += adding[p]!;
-      this.marks[p]!.push([Number(r.baseOffset) + count[p]!, this.produced[p]!]);
+    }
+    while (queues.some((q) => q.length)) {
+      if (Date.now() - this.readAt >= 250) await this.readCommitted();
+      const backlog = this.backlog();
+      const out = [];
+      const now = Date.now();
+      for (let p = 0; p < this.partitions; p++) {
+        const q = queues[p]!;
+        let room = this.budgetBytes - backlog[p]!;
+        if (q.length && q[0]!.value.length > room && now - this.nudged[p]! >= 1000) {
+          out.push(q.shift()!);
+          this.nudged[p] = now;
+        }
+        while (q.length && q[0]!.value.length <= room) {
+          room -= q[0]!.value.length;
+          out.push(q.shift()!);
+        }
+      }
+      if (out.length) await this.produce(out);
+      else {
+        await sleep(100);
+        this.waitedMs += 100;
+      }
     }
     this.maxBacklog = Math.max(this.maxBacklog, ...this.backlog());
+  }
+
+  private async produce(messages: { key: string; value: Buffer; partition: number }[]): Promise<void> {
+    const res = await this.producer.send({ topic: this.topic, messages, acks: -1, compression: CompressionTypes.GZIP });
+    const count = new Array<number>(this.partitions).fill(0);
+    const bytes = new Array<number>(this.partitions).fill(0);
+    for (const m of messages) {
+      count[m.partition]!++;
+      bytes[m.partition]! += m.value.length;
+    }
+    for (const r of res) {
+      const p = r.partition;
+      this.produced[p]! += bytes[p]!;
+      this.marks[p]!.push([Number(r.baseOffset) + count[p]!, this.produced[p]!]);
+    }
   }
 }

@@ -129,6 +129,16 @@ export class Member {
  */
 export async function joinGroup(name: string, args: string[], env: Record<string, string>, leader: Member, heartbeatMs: number, sessionMs: number): Promise<Member> {
   const m = await Member.start(name, args, { ...env, CTPIPE_LOG_LEVEL: 'debug' });
+  try {
+    await joining(m, leader, heartbeatMs, sessionMs);
+  } catch (e) {
+    m.kill('SIGKILL'); // not yet the caller's to stop
+    throw e;
+  }
+  return m;
+}
+
+async function joining(m: Member, leader: Member, heartbeatMs: number, sessionMs: number): Promise<void> {
   const since = Date.now();
   await m.waitFor('JoinGroup request', (l) => l.msg.startsWith('Request JoinGroup'));
   await sleep(heartbeatMs + 1000); // the leader notices the rebalance at its next heartbeat and rejoins
@@ -141,5 +151,4 @@ export async function joinGroup(name: string, args: string[], env: Record<string
     leader.kill('SIGCONT');
   }
   await m.waitFor('a share of the partitions', (l) => l.msg === 'joined the consumer group' && (l.partitions?.length ?? 0) > 0, since);
-  return m;
 }
