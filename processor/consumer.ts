@@ -175,7 +175,9 @@ export async function startProcessor(
     const running = () => c.running() && !stopping;
     let st = parts.get(partition);
     if (!st) {
-      st = await load(partition, running);
+      const early = loading.get(partition);
+      loading.delete(partition);
+      st = early ? await early : await load(partition, running);
       parts.set(partition, st);
     }
     st.cursor.add(b.messages);
@@ -243,11 +245,30 @@ export async function startProcessor(
       onCrash?.(e);
     }
   });
+  /**
+   * Checkpoints restored as soon as their partitions are assigned, all at once, rather than each
+   * at its partition's first batch, one after another behind the member's other batches: what a
+   * rebalance hands over waits for the slowest restore, not for their sum. Taken by the first batch.
+   */
+  const loading = new Map<number, Promise<PartitionState>>();
+  function restoreEarly(partition: number): void {
+    if (parts.has(partition) || loading.has(partition) || stopped.has(partition)) return;
+    const early = load(partition, () => !stopping && assigned.includes(partition));
+    early.catch(() => undefined); // the batch that takes it reports a failure
+    loading.set(partition, early);
+  }
+
   consumer.onAssigned((partitions) => {
     assigned = partitions;
     const mine = new Set(partitions);
     for (const p of [...parts.keys()]) if (!mine.has(p)) drop(p); // its new owner restores it
+    for (const [p, early] of [...loading]) {
+      if (mine.has(p)) continue;
+      loading.delete(p);
+      void early.then((st) => st.pipeline.dispose(), () => undefined);
+    }
     log.info({ partitions }, 'joined the consumer group');
+    for (const p of partitions) restoreEarly(p);
   });
   await consumer.run(onBatch);
 
