@@ -90,7 +90,7 @@ export async function runScaleKafka(entries: number, say: (line: string) => void
     }, 120_000);
     await processor.waitFor('caught up after the restart', async () => (await lag()) === 0, 600_000, say);
     const caughtUpS = (performance.now() - t1) / 1000;
-    const restoreMs = Number(/"open":[1-9]\d*,[^\n]*"ms":(\d+)[^\n]*state restored from its checkpoint/.exec(processor.log)?.[1] ?? NaN);
+    const restoreMs = Number(/"open":[1-9]\d*,"restoreMs":(\d+)[^\n]*state restored from its checkpoint/.exec(processor.log)?.[1] ?? NaN);
     say(`restart: lag ${lagAfterRestart} and /healthz ${healthAfterRestart} at first answer; state restored in ${restoreMs} ms; caught up ${caughtUpS.toFixed(1)} s after the start`);
 
     // 3. every entry ends, a /8 at a time, paced

@@ -1,25 +1,37 @@
 /**
  * librdkafka's mock cluster (Debian kcat), a real Kafka wire-protocol broker on loopback
- * (shared/notes/environment.md). It lives as long as its kcat process and keeps nothing on disk.
+ * (shared/notes/environment.md). It lives as long as its process (kcat, or lab/kafka-mock.py for
+ * topics with a chosen partition count) and keeps nothing on disk; it keeps at most 5 MiB and
+ * 100,000 message sets per partition, so producers must stay within that of their consumers.
  * pause()/resume() freeze it with SIGSTOP/SIGCONT: a broker that stops answering, then comes back
  * with its data, which is how an outage looks to a producer.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel, type EachMessagePayload } from 'kafkajs';
+import { packageRoot } from '../common/paths.js';
 import { which } from './exec.js';
 
 export class KafkaMock {
   private constructor(private readonly proc: ChildProcess, readonly brokers: string[]) {}
 
-  static async start(brokers = 3): Promise<KafkaMock> {
+  /**
+   * `topics` (name: partitions) are created before anyone connects: the mock auto-creates any other
+   * topic with 4 partitions and answers no CreateTopics request, so those come from its C API
+   * (lab/kafka-mock.py, the librdkafka kcat uses).
+   */
+  static async start(brokers = 3, topics: Record<string, number> = {}): Promise<KafkaMock> {
     if (!which('kcat')) throw new Error('the Kafka tests need kcat (Debian package kcat): apt-get install kcat');
-    const proc = spawn('kcat', ['-X', `test.mock.num.brokers=${brokers}`, '-d', 'mock', '-b', 'ignored:9092', '-C', '-t', 'keepalive', '-o', 'end'], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    const made = Object.entries(topics).map(([t, n]) => `${t}:${n}`);
+    const proc = made.length
+      ? spawn('/usr/bin/python3', [path.join(packageRoot(), 'lab', 'kafka-mock.py'), String(brokers), ...made], { stdio: ['ignore', 'ignore', 'pipe'] })
+      : spawn('kcat', ['-X', `test.mock.num.brokers=${brokers}`, '-d', 'mock', '-b', 'ignored:9092', '-C', '-t', 'keepalive', '-o', 'end'], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
     const list = await new Promise<string[]>((resolve, reject) => {
       let buf = '';
-      const timer = setTimeout(() => reject(new Error(`kcat mock cluster did not start: ${buf.slice(0, 500)}`)), 10_000);
+      const timer = setTimeout(() => reject(new Error(`the mock cluster did not start: ${buf.slice(0, 500)}`)), 10_000);
       const onData = (d: Buffer) => {
         buf += d.toString();
         const m = /bootstrap\.servers=(\S+)/.exec(buf);
@@ -34,7 +46,7 @@ export class KafkaMock {
         if (buf.length > 1 << 20) buf = buf.slice(-4096);
       };
       proc.stderr!.on('data', onData);
-      proc.once('exit', (code) => reject(new Error(`kcat exited (${String(code)}) before the mock cluster started`)));
+      proc.once('exit', (code) => reject(new Error(`the mock cluster's process exited (${String(code)}) before it started: ${buf.slice(0, 500)}`)));
     });
     return new KafkaMock(proc, list);
   }

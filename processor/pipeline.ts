@@ -55,7 +55,7 @@ function pipelineMetrics(registry: Registry): ReturnType<typeof createMetrics> {
 function createMetrics(registry: Registry) {
   return {
     records: new Counter({ name: 'ctpipe_processor_records_total', help: 'Collector records processed', registers: [registry] }),
-    openFlows: new Gauge({ name: 'ctpipe_processor_open_flows', help: 'Open lifecycles in memory', registers: [registry] }),
+    openFlows: new Gauge({ name: 'ctpipe_processor_open_flows', help: 'Open lifecycles in memory (all partitions of the processor)', registers: [registry] }),
     evictions: new Gauge({ name: 'ctpipe_processor_evictions', help: 'Lifecycles closed by the memory bound (cumulative)', registers: [registry] }),
     duplicates: new Gauge({ name: 'ctpipe_processor_duplicates', help: 'Duplicate records dropped (cumulative)', registers: [registry] }),
     gaps: new Counter({ name: 'ctpipe_processor_gap_records_total', help: 'Records missing from collector sequences', registers: [registry] }),
@@ -117,7 +117,8 @@ export class Pipeline {
     this.hosts.clear();
     this.activity.records += records.length;
     this.m.records.inc(records.length);
-    this.m.openFlows.set(this.engine.openCount);
+    // the processor's total (the budget its partitions share), not this partition's alone
+    this.m.openFlows.set(this.o.engine.budget?.open ?? this.engine.openCount);
     const evicted = this.engine.counters.evictions - this.evictionsLogged;
     this.m.evictions.set(this.engine.counters.evictions);
     if (evicted > 0 && Date.now() - this.evictionsLoggedAt > 60_000) {
@@ -143,6 +144,12 @@ export class Pipeline {
   }
 
   /** Whether the last insert reached ClickHouse. */
+  /** This partition's state is let go (it moved away): its flows leave the processor's count. */
+  dispose(): void {
+    this.engine.dispose();
+    this.m.openFlows.set(this.o.engine.budget?.open ?? 0);
+  }
+
   get storeUp(): boolean {
     return this.writer.storeUp;
   }

@@ -14,8 +14,9 @@ import { runDashboardsScale } from '../dist/bench/dashboards-scale.js';
 import { runScaleRun } from '../dist/bench/scale-run.js';
 import { runScaleKafka } from '../dist/bench/scale-kafka.js';
 import { runSnapshot } from '../dist/bench/snapshot.js';
+import { runFleet } from '../dist/bench/fleet.js';
 
-const only = process.argv[2]; // decode | publish | lifecycle | ingest | e2e | freshness | storm | scaling | scale | scale-kafka | dashboards-scale
+const only = process.argv[2]; // decode | publish | lifecycle | ingest | e2e | freshness | storm | scaling | scale | scale-kafka | dashboards-scale | fleet
 const out = { date: new Date().toISOString(), machine: `${os.cpus().length} x ${os.cpus()[0]?.model ?? '?'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.type()} ${os.release()}`, node: process.version };
 if (!only || only === 'decode') {
   out.decode = runDecode();
@@ -86,6 +87,24 @@ if (only === 'scale-kafka') {
 // e.g. `npm run bench -- dashboards-scale --scale 0.01`; bench/dashboards-scale.ts).
 if (only === 'dashboards-scale') {
   out.dashboardsScale = await runDashboardsScale(process.argv.slice(3));
+}
+// Named only: 1,000 hosts through Kafka into two processors, one stopped twice (SIGTERM, SIGKILL)
+// while each holds about 500 hosts; about 15 minutes on 2 cores (options after the name, e.g.
+// `npm run bench -- fleet --hosts 100 --kills SIGTERM`; bench/fleet.ts).
+if (only === 'fleet') {
+  const opts = {};
+  const a = process.argv.slice(3);
+  for (let i = 0; i < a.length; i += 2) {
+    const k = a[i].replace(/^--/, '').replace(/-([a-z])/g, (_, c) => c.toUpperCase());
+    opts[k] = k === 'kills' ? a[i + 1].split(',') : /^\d+$/.test(a[i + 1]) ? Number(a[i + 1]) : a[i + 1];
+  }
+  out.command = `npm run bench -- fleet ${a.join(' ')}`.trim();
+  out.fleet = await runFleet(opts, (line) => console.log(line));
+  const f = out.fleet;
+  console.log(`fleet: ${f.hosts} hosts, ${f.flows.toLocaleString()} connections, ${f.events.toLocaleString()} events in ${f.seconds.toFixed(0)} s (${f.eventsPerSecond.toLocaleString()}/s; load average ${f.loadavg.start.join(' ')} -> ${f.loadavg.end.join(' ')})`);
+  console.log(`stored: ${f.store.finalRows.toLocaleString()} final rows (${f.store.rawFinalRows.toLocaleString()} before FINAL), ${f.store.uniqFlowIds.toLocaleString()} flow ids, ${f.store.lost} lost, ${f.store.gaps} gaps, ${f.store.hostsWrong.length} hosts with a wrong count; scan on ${f.scan.host}: ${f.scan.kinds.join(', ')}; anomalies on other hosts: ${f.scan.wrongHosts.length}`);
+  console.table(f.memory.flat());
+  console.table(f.takeovers.map(({ restoreMsEach, ...t }) => ({ ...t, loadavg: t.loadavg.join(' '), restoreMsMax: Math.max(...restoreMsEach) })));
 }
 mkdirSync('bench/results', { recursive: true });
 const label = out.dashboardsScale?.label ? `-${out.dashboardsScale.label}` : '';

@@ -14,7 +14,7 @@ import type { Procs } from './procs.js';
 export async function joinGroup(procs: Procs, args: string[], leader: ChildProcessWithoutNullStreams): Promise<[ChildProcessWithoutNullStreams, number]> {
   const [p, l] = procs.start(args, { CTPIPE_LOG_LEVEL: 'debug' });
   await procs.waitLog(l, 'Request JoinGroup');
-  await sleep(2500); // the leader notices the rebalance at its next heartbeat (2 s) and rejoins
+  await sleep(2500); // the leader notices the rebalance at its next heartbeat (1 s) and rejoins
   leader.kill('SIGSTOP');
   try {
     await procs.waitLog(l, 'Request SyncGroup', 20_000);
