@@ -34,7 +34,7 @@ afterAll(() => release(lab, kafka, dir));
 describe('fault: Kafka gone and back while the collector runs', () => {
   it('buffers, spools and then delivers every record of the run, in order', async () => {
     const spool = path.join(dir, 'spool');
-    const [p, i] = procs.start(collectArgs({ lab, brokers: kafka.brokers, topic, host: 'outage', spool, buffer: '32KiB' }));
+    const [p, i] = procs.start(collectArgs({ lab, brokers: kafka.brokers, topic, host: 'outage', spool, buffer: '64KiB' }));
     await procs.waitLog(i, '"msg":"collecting"');
     const stop = { now: false };
     let exchanges = 0;
@@ -91,7 +91,7 @@ describe('fault: Kafka gone and back while the collector runs', () => {
     expect(outOfOrder).toEqual([]);
     expect(recs.filter((r) => r.type === 'new').length).toBeGreaterThanOrEqual(exchanges * 2);
     writeLedger({
-      fault: 'Kafka broker gone', injected: `broker frozen ${((backAt - outageAt) / 1000).toFixed(0)} s with traffic throughout (${exchanges} TCP+UDP exchanges), 32 KiB memory buffer then spool`,
+      fault: 'Kafka broker gone', injected: `broker frozen ${((backAt - outageAt) / 1000).toFixed(0)} s with traffic throughout (${exchanges} TCP+UDP exchanges), 64 KiB memory buffer then spool`,
       sent: stopped.seq, received: unique.size, stored: null, duplicated: seqs.length - unique.size, lost: missing.length, recovery_s: recoveryS,
     });
   });
