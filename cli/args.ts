@@ -3,6 +3,7 @@
  * Unknown flags and missing values are errors that name the flag and point to --help.
  */
 import { parseArgs } from 'node:util';
+import { didYouMean } from '../common/suggest.js';
 import { CtpipeError, errorMessage } from '../common/errors.js';
 import { leaves, type Leaf } from './config.js';
 
@@ -49,7 +50,9 @@ export function parseCommand(spec: CommandSpec, argv: string[]): Parsed {
       positionals: string[];
     });
   } catch (e) {
-    throw new CtpipeError('CONFIG_INVALID', `${errorMessage(e).replace(/\. To specify.*$/s, '')}\nRun \`ctpipe ${spec.name} --help\` for the flags.`);
+    const unknown = /^Unknown option '(--?[^']+)'/.exec(errorMessage(e))?.[1];
+    const hint = unknown ? didYouMean(unknown, Object.keys(options).map((k) => `--${k}`)) : '';
+    throw new CtpipeError('CONFIG_INVALID', `${errorMessage(e).replace(/\. To specify.*$/s, '')}${hint}\nRun \`ctpipe ${spec.name} --help\` for the flags.`);
   }
   const flags: Record<string, string | boolean> = {};
   for (const l of ls) {

@@ -3,6 +3,7 @@ import { stringify } from 'yaml';
 import { CtpipeError, errorMessage, isCtpipeError } from '../common/errors.js';
 import { PRIVATE_UMASK } from '../common/files.js';
 import { REDACTED, redactDeep, redactUrls } from '../common/redact.js';
+import { didYouMean } from '../common/suggest.js';
 import { helpText, parseCommand, type CommandSpec } from './args.js';
 import { collectSpec, runCollect } from './commands/collect.js';
 import { dashboardsSpec, runDashboards } from './commands/dashboards.js';
@@ -70,8 +71,8 @@ function redact(cfg: Config): unknown {
 
 function usage(): string {
   const lines = ['ctpipe: Linux conntrack events to analytics', '', 'usage: ctpipe COMMAND [flags]', '', 'commands:'];
-  for (const { spec } of Object.values(COMMANDS)) lines.push(`  ${spec.name.padEnd(10)}${spec.summary}`);
-  lines.push(`  ${'version'.padEnd(10)}print the version`, '', 'Run `ctpipe COMMAND --help` for the flags of a command.');
+  for (const { spec } of Object.values(COMMANDS)) lines.push(`  ${spec.name.padEnd(12)}${spec.summary}`);
+  lines.push(`  ${'version'.padEnd(12)}print the version`, '', 'Run `ctpipe COMMAND --help` for the flags of a command.');
   return lines.join('\n') + '\n';
 }
 
@@ -89,7 +90,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const cmd = COMMANDS[name];
   if (!cmd) {
-    process.stderr.write(`ctpipe: unknown command "${name}"\n\n${usage()}`);
+    process.stderr.write(`ctpipe: unknown command "${name}"${didYouMean(name, [...Object.keys(COMMANDS), 'version'])}\n\n${usage()}`);
     return 2;
   }
   const parsed = parseCommand(cmd.spec, rest);
