@@ -103,6 +103,10 @@ export async function runReplay(cfg: Config, own: Record<string, unknown>, posit
   const line = `replayed ${delivered} of ${index} records from ${file} ${note}` +
     `${bad ? `; ${bad} unreadable part(s) skipped (first at: ${firstBad.join(', ')})` : ''}\n`;
   (to === 'jsonl' ? process.stderr : process.stdout).write(line); // jsonl: stdout holds the records
+  if (index === 0 && bad > 0) {
+    // nothing readable at all: not a recording (a file with some bad parts still replays the rest)
+    throw new CtpipeError('RECORD_DECODE', `${file} holds no record ctpipe can read: is it a recording (ctpipe record, binary or JSON lines)?`);
+  }
   return delivered === index ? 0 : 1;
 }
 

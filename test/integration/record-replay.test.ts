@@ -128,4 +128,13 @@ describe('ctpipe record and ctpipe replay', () => {
     expect(r.stderr).toMatch(/1 unreadable part\(s\) skipped \(first at: byte \d+\)/);
     expect(readFileSync(cut).subarray(0, 8).toString()).toBe('CTPREC01');
   });
+
+  it('refuses a file that holds no record at all, exit 1, and says what it expected', () => {
+    const garbage = path.join(dir, 'garbage.jsonl');
+    writeFileSync(garbage, 'hello\nworld\n');
+    const r = ctpipe(['replay', garbage, '--to', 'jsonl']);
+    expect(r.status).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/holds no record ctpipe can read: is it a recording .* \[RECORD_DECODE\]/);
+  });
 });
