@@ -12,7 +12,7 @@ export const topSpec: CommandSpec = {
   sections: ['', 'clickhouse'],
   own: {
     interval: { type: 'string', description: 'refresh interval (default 2s)' },
-    window: { type: 'string', description: 'how far back each view looks (default 1m)' },
+    window: { type: 'string', description: 'the flows active in this last span (open, or ended in it; started at most an hour before it) (default 1m)' },
     iterations: { type: 'string', description: 'stop after this many views (default: until Ctrl-C)' },
   },
 };

@@ -48,9 +48,16 @@ interface HostState {
   season: SeasonalProfile;
   /** The latest interval: when, and log1p(rate) (the fleet reference of the other hosts). */
   last: [number, number];
+  /**
+   * The episode's window of intervals, oldest first: log1p(rate) of one that was above threshold
+   * (held back from the baseline: it counts toward opening), null for one already learnt. A held
+   * interval is learnt once it leaves the window without an anomaly opening (a level shift is
+   * learnt, `window` intervals late) and dropped when one opens (the attack is never learnt).
+   */
+  held: (number | null)[];
 }
 
-export type InvalidSpikeState = [string, Omit<HostState, 'ep' | 'season' | 'last'> & { ep: EpisodeState; season?: SeasonalState; last?: [number, number] }][];
+export type InvalidSpikeState = [string, Omit<HostState, 'ep' | 'season' | 'last' | 'held'> & { ep: EpisodeState; season?: SeasonalState; last?: [number, number]; held?: (number | null)[] }][];
 
 /** Hosts whose latest interval is older than this are left out of the fleet reference. */
 const FLEET_FRESH_S = 300;
@@ -75,7 +82,7 @@ export class InvalidSpikeDetector {
     for (const [k, h] of s) {
       const season = new SeasonalProfile();
       if (h.season) season.restore(h.season);
-      this.hosts.set(k, { ...h, ep: new Episode(this.o).restore(h.ep), season, last: h.last ?? [0, 0] });
+      this.hosts.set(k, { ...h, ep: new Episode(this.o).restore(h.ep), season, last: h.last ?? [0, 0], held: h.held ?? [] });
     }
   }
 
@@ -98,7 +105,7 @@ export class InvalidSpikeDetector {
     const above = z > this.o.z && rate >= this.o.minRate && (!fleet || x > fleet.center);
     const clear = z < this.o.clearZ || rate < this.o.minRate;
     const step = h.ep.step(row.ts, above, clear);
-    if (!h.ep.open && step !== 'closed') this.learn(h, x);
+    this.hold(h, x, above, step);
     const interval = h.recent[h.recent.length - 1]!;
     h.recent.push(emptyEvidence());
     if (h.recent.length > this.o.window + 1) h.recent.shift();
@@ -136,7 +143,7 @@ export class InvalidSpikeDetector {
   private newHost(): HostState {
     return {
       hist: [], m: 0, v: 0, n: 0, ep: new Episode(this.o), peak: { z: 0, rate: 0 }, recent: [emptyEvidence()], evidence: emptyEvidence(),
-      season: new SeasonalProfile(), last: [0, 0],
+      season: new SeasonalProfile(), last: [0, 0], held: [],
     };
   }
 
@@ -154,6 +161,25 @@ export class InvalidSpikeDetector {
     const med = median(h.hist);
     const mad = median(h.hist.map((v) => Math.abs(v - med)));
     return { center: med, spread: mad / 0.6745 };
+  }
+
+  /**
+   * Feeds the baseline. Frozen while an anomaly is open; otherwise an interval above threshold
+   * waits in `held` until it is known not to have opened one. Learning those at once let the
+   * warm-up EWMA absorb a burst before the episode's `openAfter` intervals came (issue 18.17).
+   */
+  private hold(h: HostState, x: number, above: boolean, step: string | undefined): void {
+    if (step === 'opened') {
+      h.held = []; // the intervals that opened it: the attack, not the baseline
+      return;
+    }
+    if (h.ep.open || step === 'closed') return;
+    h.held.push(above ? x : null);
+    if (!above) this.learn(h, x);
+    while (h.held.length > this.o.window) {
+      const old = h.held.shift();
+      if (old != null) this.learn(h, old);
+    }
   }
 
   private learn(h: HostState, x: number): void {

@@ -94,6 +94,41 @@ describe('INVALID spike detector', () => {
     expect(run(steady(50, 300))).toEqual([]);
   });
 
+  it('catches a 30 s burst of 150-200/s on a new host from its first intervals: exactly one, the burst not learnt in warm-up', () => {
+    // 10 s intervals as the collector's default: two quiet intervals (a zero baseline), then three at 150-200/s
+    const burst = [0, 0, 150, 200, 170, ...Array<number>(20).fill(0)];
+    for (const d of [spikeDetector(), new InvalidSpikeDetector({ ...EP, minRate: 5, z: 3.5, clearZ: 2, history: 360, warmup: 30, alpha: 0.1, minSpread: 0.1 })]) {
+      const eps = episodes(run(burst, d));
+      expect(eps.length).toBe(1);
+      expect(eps[0]!.kind).toBe('invalid_spike');
+      expect(eps[0]!.started_at.sec).toBe(T0 + 4 * 10); // the third burst interval
+      expect(eps[0]!.baseline).toBe(0);
+      expect(eps[0]!.observed).toBeGreaterThanOrEqual(150);
+      expect(eps[0]!.details.baseline_by).toBe('ewma');
+      expect(eps[0]!.ended_at).not.toBeNull();
+    }
+    // the same with a checkpoint between the burst's intervals (the state through JSON, as pipeline.ts stores it)
+    const a = spikeDetector();
+    const rows = run(burst.slice(0, 3), a);
+    const b = spikeDetector();
+    b.importState(JSON.parse(JSON.stringify(a.exportState())) as ReturnType<InvalidSpikeDetector['exportState']>);
+    burst.slice(3).forEach((rate, i) => {
+      const r = b.apply(row(i + 3, { invalid: Math.round(rate * 10) }));
+      if (r) rows.push(r);
+    });
+    expect(episodes(rows).map((e) => e.started_at.sec)).toEqual([T0 + 4 * 10]);
+  });
+
+  it('does not open in warm-up on a host whose normal rate is a steady 50/s, and learns a short rise that did not open', () => {
+    expect(run(steady(30, 50))).toEqual([]);
+    // a short rise that does not open (two intervals of the four) is learnt once it leaves the window
+    const d = spikeDetector();
+    expect(run([...steady(5, 50), 400, 400, ...steady(20, 50)], d)).toEqual([]);
+    const held = d.exportState()[0]![1];
+    expect(held.n).toBe(27);
+    expect(held.held?.every((x) => x === null)).toBe(true);
+  });
+
   it('learns a burst that recurs at the same hour every day, and still alerts on one at another hour', () => {
     // 60 s intervals over 8 days; 09:00-09:20 UTC runs at 100x every day; day 8 adds a 03:00 burst
     const d = spikeDetector();
