@@ -8,12 +8,12 @@
  * the records past the bound are dropped, and exactly those are reported: every sequence number
  * is processed or inside a `buffer_full` loss (and gap) in pipeline_health.
  */
-import { spawnSync } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { rmSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { exited, Procs } from '../helpers/procs.js';
+import { fillDisk, mountSmallDisk, unmountSmallDisk } from '../helpers/disk.js';
 import { tempDir } from '../helpers/resources.js';
 import { queryStore } from '../helpers/store.js';
 import { waitWhile } from '../helpers/wait.js';
@@ -35,9 +35,7 @@ beforeAll(async () => {
   await lab.tcpServer(8080);
   dir = tempDir('store-full');
   data = path.join(dir, 'chdb');
-  mkdirSync(data);
-  const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=256m', 'ctpipe-store-full', data], { encoding: 'utf8' });
-  expect(m.status, `mount a 256 MiB tmpfs: ${m.stderr}`).toBe(0);
+  mountSmallDisk(data, 'ctpipe-store-full');
 });
 
 // a failed test leaves no process holding the store, and the store's disk free
@@ -48,26 +46,13 @@ afterEach(async () => {
 
 afterAll(async () => {
   await lab?.destroy();
-  if (data) spawnSync('umount', [data]);
+  if (data) unmountSmallDisk(data);
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 /** Until the run at `ops` (log `i`) has stored its first row. */
 const firstRow = (ops: Endpoint, i: number) => waitWhile(async () => metric(await ops.metrics(), 'ctpipe_processor_rows_total') < 1,
   { within: 30_000, every: 250, why: () => procs.logs[i]!.slice(-2000) });
-
-/** Fills the file system holding `file` until it refuses (ENOSPC). */
-function fill(file: string): void {
-  const fd = openSync(file, 'w');
-  const chunk = Buffer.alloc(1 << 20, 1);
-  try {
-    for (;;) writeSync(fd, chunk);
-  } catch (e) {
-    expect((e as NodeJS.ErrnoException).code).toBe('ENOSPC');
-  } finally {
-    closeSync(fd);
-  }
-}
 
 describe('fault: the embedded store refuses writes (its disk is full)', () => {
   it('keeps collecting, pauses, and stores every connection once when it can write again', { timeout: (OUTAGE_S + 150) * 1000 }, async () => {
@@ -84,7 +69,7 @@ describe('fault: the embedded store refuses writes (its disk is full)', () => {
     await firstRow(ops, i);
 
     const filler = path.join(data, 'filler');
-    fill(filler);
+    fillDisk(filler);
     const downAt = Date.now();
     const before = made.length;
     // connections keep coming for the whole outage, two at a time
@@ -142,7 +127,7 @@ describe('fault: the embedded store refuses writes (its disk is full)', () => {
     await lab.tcpConnect(ADDR.server4, 8080, 200);
     await firstRow(ops, i);
     const filler = path.join(data, 'filler');
-    fill(filler);
+    fillDisk(filler);
     const downAt = Date.now();
     const flows = scale(8000, 30_000);
     // one new UDP flow per destination port: a NEW record each, far past the bound of 1,000 (and

@@ -5,14 +5,14 @@
  * could not store as a loss: in the log with its count and, since the full store refuses that row
  * too, in pipeline_health at the next start (same count).
  */
-import { spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACTIVATION_TABLE } from '../../collector/activation.js';
 import { ADDR, Lab } from '../../lab/lab.js';
 import { exited, Procs } from '../helpers/procs.js';
+import { fillDisk, mountSmallDisk, unmountSmallDisk } from '../helpers/disk.js';
 import { tempDir } from '../helpers/resources.js';
 import { queryStore } from '../helpers/store.js';
 
@@ -28,30 +28,15 @@ beforeAll(async () => {
   await lab.tcpServer(8080);
   dir = tempDir('signals');
   data = path.join(dir, 'chdb');
-  mkdirSync(data);
-  const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=256m', 'ctpipe-signals', data], { encoding: 'utf8' });
-  expect(m.status, `mount a 256 MiB tmpfs: ${m.stderr}`).toBe(0);
+  mountSmallDisk(data, 'ctpipe-signals');
 }, 60_000);
 
 afterAll(async () => {
   await procs.killAll();
   await lab?.destroy();
-  if (data) spawnSync('umount', [data]);
+  if (data) unmountSmallDisk(data);
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
-
-/** Fills the file system holding `file` until it refuses (ENOSPC). */
-function fill(file: string): void {
-  const fd = openSync(file, 'w');
-  const chunk = Buffer.alloc(1 << 20, 1);
-  try {
-    for (;;) writeSync(fd, chunk);
-  } catch (e) {
-    expect((e as NodeJS.ErrnoException).code).toBe('ENOSPC');
-  } finally {
-    closeSync(fd);
-  }
-}
 
 const activationTables = async () => (await lab.exec('fw', 'nft', ['list', 'tables'])).stdout.split('\n').filter((l) => l.includes(ACTIVATION_TABLE));
 
@@ -62,7 +47,7 @@ describe('ctpipe run stopped while its store refuses inserts', () => {
     await procs.waitLog(i, 'running: collector and processor');
     for (let k = 0; k < 3; k++) await lab.tcpConnect(ADDR.server4, 8080, 200);
     await sleep(4000); // their rows stored
-    fill(path.join(data, 'filler'));
+    fillDisk(path.join(data, 'filler'));
     for (let k = 0; k < 10; k++) await lab.tcpConnect(ADDR.server4, 8080, 200);
     await procs.waitLog(i, 'ClickHouse insert failed; holding the input position and retrying', 30_000);
 
