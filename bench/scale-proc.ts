@@ -63,7 +63,7 @@ export class CtpipeProcess<Health extends { detail: object }> {
       if (await ok()) return (performance.now() - t0) / 1000;
       if (say && performance.now() - told > 5000) {
         told = performance.now();
-        say(`  ${what}: waiting, peak RSS ${Math.round(this.peakKb / 1024)} MB`);
+        say(`  ${what}: peak RSS ${Math.round(this.peakKb / 1024)} MB`);
       }
       await sleep(250);
     }
@@ -72,19 +72,11 @@ export class CtpipeProcess<Health extends { detail: object }> {
 
   /** Waits until `ok` on the health detail; seconds taken. */
   async until(what: string, ok: (h: Health['detail']) => boolean, ms = 600_000, say?: (line: string) => void): Promise<number> {
-    const t0 = performance.now();
-    let told = t0;
-    while (performance.now() - t0 < ms) {
-      const h = await this.health();
-      if (h && ok(h.detail)) return (performance.now() - t0) / 1000;
-      if (say && performance.now() - told > 5000) {
-        told = performance.now();
-        say(`  ${what}: ${JSON.stringify(h?.detail ?? 'no answer')}, peak RSS ${Math.round(this.peakKb / 1024)} MB`);
-      }
-      if (this.p.exitCode !== null) break;
-      await sleep(100);
-    }
-    throw new Error(`ctpipe ${this.command}: ${what} not reached\n${this.log.slice(-4000)}`);
+    let last: Health['detail'] | undefined;
+    return this.waitFor(what, async () => {
+      last = (await this.health())?.detail;
+      return last !== undefined && ok(last);
+    }, ms, say && ((line) => say(`${line}; ${JSON.stringify(last ?? 'no answer')}`)));
   }
 
   /** SIGINT (Ctrl-C) or SIGTERM; seconds until it exited. */
