@@ -1,4 +1,5 @@
 /** Opening the configured ClickHouse, with errors that say which address and what to check. */
+import { existsSync } from 'node:fs';
 import { CtpipeError, errorMessage } from '../common/errors.js';
 import { redactUrls } from '../common/redact.js';
 import type { Logger } from '../common/log.js';
@@ -11,6 +12,11 @@ import type { Config } from './config.js';
 /** `readonly`: the store of a command that only reads (StoreOptions.readonly). */
 export async function connectStore(cfg: Config, o: { readonly?: boolean } = {}): Promise<Store> {
   const c = cfg.clickhouse;
+  // a command that only reads never makes an empty store (chDB creates its directory on open)
+  const dir = c.url.startsWith('chdb:') ? c.url.slice(5) || './data' : undefined;
+  if (o.readonly && dir !== undefined && !existsSync(dir)) {
+    throw new CtpipeError('STORE_UNAVAILABLE', `there is no embedded store at ${dir} (ctpipe run makes it; --clickhouse-url chdb:PATH names another, http://HOST:8123 a ClickHouse server)`);
+  }
   const store = await openStore({ url: c.url, database: c.database, username: c.username, password: c.password, passwordFile: c.password_file, readonly: o.readonly });
   try {
     await store.ping();

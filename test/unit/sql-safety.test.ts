@@ -5,6 +5,7 @@
  * file() and url(), a second statement and INTO OUTFILE, leaving the tables and the file system
  * as they were; migrate refuses a schema version it does not know.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -20,6 +21,7 @@ import { MIGRATIONS } from '../../processor/clickhouse/schema.js';
 import { readOnlyProblem, statements } from '../../processor/clickhouse/statements.js';
 import { openStore } from '../../processor/clickhouse/store.js';
 import type { Store } from '../../processor/store.js';
+import { BIN } from '../helpers/procs.js';
 import { tempDir } from '../helpers/resources.js';
 
 describe('statements, as ClickHouse splits them', () => {
@@ -146,5 +148,18 @@ describe('a database migrated by a newer ctpipe', () => {
       await store.close();
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('commands that only read', () => {
+  it('never make an empty embedded store: query, top and report name the missing one, exit 1', () => {
+    const cwd = tempDir('no-store');
+    for (const args of [['query', 'SELECT 1'], ['top', '--iterations', '1'], ['report', '--html', 'r.html']]) {
+      const r = spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: 'utf8' });
+      expect(r.status, args.join(' ')).toBe(1);
+      expect(r.stderr).toMatch(/there is no embedded store at \.\/data \(ctpipe run makes it; .*\[STORE_UNAVAILABLE\]/);
+      expect(existsSync(path.join(cwd, 'data'))).toBe(false);
+    }
+    rmSync(cwd, { recursive: true, force: true });
   });
 });
