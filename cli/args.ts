@@ -11,7 +11,7 @@ export interface CommandSpec {
   name: string;
   summary: string;
   usage: string;
-  /** Config sections whose settings this command takes as flags. */
+  /** Config sections whose settings this command takes as flags ('': every top-level setting; a top-level setting by its name). */
   sections: string[];
   own?: Record<string, { type: 'string' | 'boolean'; description: string; short?: string; multiple?: boolean }>;
 }
@@ -25,7 +25,8 @@ export interface Parsed {
 }
 
 function leavesFor(spec: CommandSpec): Leaf[] {
-  return leaves().filter((l) => (l.path.length === 1 ? spec.sections.includes('') : spec.sections.includes(l.path[0]!)));
+  // '' takes every top-level setting; a top-level setting's own name takes just that one
+  return leaves().filter((l) => spec.sections.includes(l.path[0]!) || (l.path.length === 1 && spec.sections.includes('')));
 }
 
 export function parseCommand(spec: CommandSpec, argv: string[]): Parsed {

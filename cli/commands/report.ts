@@ -2,18 +2,20 @@
 import { writeFileSync } from 'node:fs';
 import { CtpipeError, errorMessage } from '../../common/errors.js';
 import { redactUrls } from '../../common/redact.js';
+import { didYouMean } from '../../common/suggest.js';
 import { dashboards } from '../../dashboards/generate.js';
 import { REPORT_PANELS, renderReport, type ReportSection } from '../../dashboards/report.js';
 import { resolveVariables, runDashboard } from '../../dashboards/run-queries.js';
 import type { CommandSpec } from '../args.js';
 import { parseDuration, type Config } from '../config.js';
 import { connectStore } from '../store.js';
+import type { Store } from '../../processor/store.js';
 
 export const reportSpec: CommandSpec = {
   name: 'report',
   summary: 'write the dashboards\' main panels as one self-contained HTML page (no Grafana needed)',
   usage: 'ctpipe report --html report.html [--since 6h | --from 2026-11-21T10:00:00Z --to 2026-11-21T11:00:00Z] [--report-host NAME]',
-  sections: ['', 'clickhouse'],
+  sections: ['log_level', 'clickhouse'],
   own: {
     html: { type: 'string', description: 'the HTML file to write' },
     since: { type: 'string', description: 'the range ends now and starts this long ago (default 6h)' },
@@ -46,6 +48,7 @@ export async function runReport(cfg: Config, own: Record<string, unknown>): Prom
   const intervalMs = Math.max(1000, Math.round((toMs - fromMs) / 200 / 1000) * 1000);
   const store = await connectStore(cfg, { readonly: true });
   try {
+    if (own['report-host'] !== undefined) await knownHost(store, cfg.clickhouse.database, String(own['report-host']));
     const sections: ReportSection[] = [];
     for (const d of dashboards(cfg.clickhouse.database)) {
       const keep = REPORT_PANELS[d.uid!];
@@ -64,4 +67,14 @@ export async function runReport(cfg: Config, own: Record<string, unknown>): Prom
   } finally {
     await store.close();
   }
+}
+
+/** Refuses a host the store holds nothing of, naming the closest it does hold. */
+async function knownHost(store: Store, db: string, host: string): Promise<void> {
+  const hosts = (await store.query<{ host: string }>(
+    `SELECT DISTINCT host FROM (SELECT host FROM ${db}.host_stats UNION ALL SELECT host FROM ${db}.flows) ORDER BY host LIMIT 10000`)).map((r) => r.host);
+  if (hosts.includes(host)) return;
+  const some = hosts.slice(0, 5).join(', ');
+  throw new CtpipeError('CONFIG_INVALID', `--report-host: the store holds nothing of host "${host}"${didYouMean(host, hosts)}` +
+    (hosts.length ? ` (it holds ${hosts.length} host(s): ${some}${hosts.length > 5 ? ', ...' : ''})` : ' (it holds no host yet)'));
 }

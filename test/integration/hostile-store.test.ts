@@ -91,6 +91,11 @@ describe('ctpipe report with a hostile host name stored', () => {
     expect(other.status, other.stderr).toBe(0);
     expect(readFileSync(file, 'utf8')).toContain('<h2>Host detail: fw-0002</h2>');
     expect(hits).toBe(0);
+    // a host the store holds nothing of is refused, the closest named; --host is not report's
+    const none = ctpipe(['report', '--html', file, ...chdb(), '--from', from, '--to', to, '--report-host', 'fw-0O02']);
+    expect(none.status).toBe(2);
+    expect(none.stderr).toMatch(/--report-host: the store holds nothing of host "fw-0O02" \(did you mean fw-0002\?\) \(it holds \d+ host\(s\): .*\[CONFIG_INVALID\]/);
+    expect(ctpipe(['report', '--html', file, ...chdb(), '--host', 'fw-0002']).stderr).toContain("Unknown option '--host'");
   });
 });
 
