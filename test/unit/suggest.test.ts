@@ -23,4 +23,13 @@ describe('did you mean', () => {
     const far = spawnSync(process.execPath, [BIN, 'query', '--zzzzzzzzzz', 'SELECT 1'], { encoding: 'utf8' });
     expect(far.stderr).not.toContain('did you mean');
   });
+
+  it('takes only the settings a command uses: --host names the collecting host, not a processor\'s or a query\'s', () => {
+    for (const cmd of ['process', 'replay', 'query', 'top', 'report', 'migrate']) {
+      const r = spawnSync(process.execPath, [BIN, cmd, '--host', 'fw-1'], { encoding: 'utf8' });
+      expect(r.status, cmd).toBe(2);
+      expect(r.stderr, cmd).toContain("Unknown option '--host'");
+    }
+    expect(spawnSync(process.execPath, [BIN, 'collect', '--help'], { encoding: 'utf8' }).stdout).toContain('--host');
+  });
 });
