@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { closest, editDistance } from '../../common/suggest.js';
 import { BIN } from '../helpers/procs.js';
 
-describe('did you mean', () => {
+describe('command-line flags and commands', () => {
   it('measures edits and names the closest candidate only when it is close', () => {
     expect(editDistance('', 'run')).toBe(3);
     expect(editDistance('rnu', 'run')).toBe(2);
