@@ -53,6 +53,12 @@ beforeAll(async () => {
   chmodSync(mnt, 0o755);
   const bind = spawnSync('mount', ['--bind', packageRoot(), mnt], { encoding: 'utf8' });
   expect(bind.status, bind.stderr).toBe(0);
+  // the checkout itself must be readable by others (a clone made by mktemp -d is 0700)
+  const readable = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--', process.execPath, '-e',
+    `require(${JSON.stringify(path.join(mnt, 'node_modules', 'pino'))})`], { encoding: 'utf8' });
+  expect(readable.status, `these tests run ctpipe as the user nobody, who cannot read the checkout at ${packageRoot()} ` +
+    `(${readable.stderr.split('\n').find((l) => l.includes('Error')) ?? readable.stderr.slice(0, 300)}): give others read and enter rights ` +
+    `(chmod -R o+rX ${packageRoot()}), or clone it where they have them`).toBe(0);
   lab = await Lab.create();
   await lab.tcpServer(8080);
 });
