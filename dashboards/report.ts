@@ -68,7 +68,8 @@ function timeSeriesSvg(results: Result[], points: boolean): string {
   const x = (t: number) => PAD.l + ((t - t0) / Math.max(1, t1 - t0)) * (W - PAD.l - PAD.r);
   const y = (v: number) => H - PAD.b - ((v - v0) / Math.max(1e-9, v1 - v0)) * (H - PAD.t - PAD.b);
   const hhmm = (t: number) => new Date(t).toISOString().slice(11, 16);
-  const marks = series.map(([, p], i) => points
+  // a series of one point has no line to draw: it is drawn as its point
+  const marks = series.map(([, p], i) => points || p.length === 1
     ? p.map(([t, v]) => `<circle cx="${x(t).toFixed(1)}" cy="${y(v).toFixed(1)}" r="1.5" fill="${COLORS[i]}"/>`).join('')
     : `<path class="series" fill="none" stroke="${COLORS[i]}" stroke-width="1.5" d="${p.map(([t, v], k) => `${k ? 'L' : 'M'}${x(t).toFixed(1)},${y(v).toFixed(1)}`).join('')}"/>`).join('');
   const legend = series.map(([name], i) => `<span><i style="background:${COLORS[i]}"></i>${esc(name)}</span>`).join('');
@@ -88,9 +89,12 @@ function statHtml(r: Result): string {
 function tableHtml(r: Result, max = 15): string {
   if (r.rows.length === 0) return '<p class="empty">no rows</p>';
   const cols = r.meta.map((m) => m.name).filter((c) => c !== 'details' || r.meta.length < 6);
-  const cell = (v: unknown) => esc(typeof v === 'number' && !Number.isInteger(v) ? v.toPrecision(4) : v === null ? '' : String(v).slice(0, 80));
+  const times = new Set(r.meta.filter((m) => /DateTime64/.test(m.type)).map((m) => m.name));
+  const cell = (v: unknown, c: string) => esc(typeof v === 'number' && !Number.isInteger(v) ? v.toPrecision(4) : v === null ? ''
+    : times.has(c) ? String(v).replace(/(\.\d{3})\d+/, '$1') // milliseconds are enough to read; nanoseconds are in the store
+      : String(v).slice(0, 80));
   return `<table><thead><tr>${cols.map((c) => `<th>${esc(c)}</th>`).join('')}</tr></thead><tbody>${
-    r.rows.slice(0, max).map((row) => `<tr>${cols.map((c) => `<td>${cell(row[c])}</td>`).join('')}</tr>`).join('')}</tbody></table>${
+    r.rows.slice(0, max).map((row) => `<tr>${cols.map((c) => `<td>${cell(row[c], c)}</td>`).join('')}</tr>`).join('')}</tbody></table>${
     r.rows.length > max ? `<p class="more">${r.rows.length - max} more rows</p>` : ''}`;
 }
 

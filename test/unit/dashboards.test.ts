@@ -11,6 +11,8 @@ import { alertRules } from '../../dashboards/alerts.js';
 import { dashboards, generated } from '../../dashboards/generate.js';
 import { lintAlertRules, lintDashboards, lintProvisioning } from '../../dashboards/lint.js';
 import { expand, MacroError, unsafeVariables } from '../../dashboards/macros.js';
+import { renderReport } from '../../dashboards/report.js';
+import type { Result } from '../../dashboards/run-queries.js';
 import { packageRoot } from '../../common/paths.js';
 
 const ROOT = path.join(packageRoot(), 'dashboards', 'grafana');
@@ -115,5 +117,23 @@ describe('macro expansion (the ClickHouse plugin and Grafana)', () => {
   it('finds every variable that reaches the SQL other than through dashboards/selection.ts', () => {
     expect(unsafeVariables("SELECT 1 WHERE $__conditionalAll(has(arrayMap(v -> decodeURLComponent(v), splitByChar(',', trim(BOTH '{}' FROM decodeURLComponent('${h:percentencode}')))), host), $h)")).toEqual([]);
     expect(unsafeVariables("SELECT 1 WHERE $__conditionalAll(host IN (${h:singlequote}), $h) AND x = ${a:sqlstring} AND y = $b AND z = [[c]] AND t = ${d:percentencode}")).toEqual(['h', 'a', 'b', 'c', 'd']);
+  });
+});
+
+describe('the HTML report', () => {
+  it('draws a series of one point, and shows times in tables to the millisecond', () => {
+    const one: Result = {
+      where: 'x', sql: '', panel: { id: 1, type: 'timeseries', title: 'one point' },
+      meta: [{ name: 'time', type: "DateTime('UTC')" }, { name: 'flows', type: 'UInt64' }], rows: [{ time: '2026-11-21 10:00:00', flows: '7' }],
+    };
+    const table: Result = {
+      where: 'x', sql: '', panel: { id: 2, type: 'table', title: 'flows' },
+      meta: [{ name: 'first_seen', type: "DateTime64(9, 'UTC')" }, { name: 'host', type: 'String' }], rows: [{ first_seen: '2026-11-21 10:00:00.123456789', host: 'fw-1' }],
+    };
+    const html = renderReport([{ title: 'T', results: [one, table] }], { fromMs: 0, toMs: 1, store: 'chdb:x' });
+    const chart = html.slice(html.indexOf('one point'), html.indexOf('</svg>', html.indexOf('one point')));
+    expect(chart).toMatch(/<circle cx="[\d.]+" cy="[\d.]+" r="1.5"/);
+    expect(html).toContain('<td>2026-11-21 10:00:00.123</td>');
+    expect(html).not.toContain('123456789');
   });
 });
