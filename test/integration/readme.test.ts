@@ -49,7 +49,7 @@ describe('the README, literally, in a fresh clone', () => {
     const timer = setTimeout(() => process.kill(-p.pid!, 'SIGKILL'), 60_000);
     expect(await exit, log.slice(-5000)).toBe(0);
     clearTimeout(timer);
-    expect(log).toMatch(/"why":"SIGINT".*"msg":"stopping: writing what is left"/);
+    expect(log).toMatch(/"why":"SIGINT".*"msg":"stopping: writing what is left/);
     const q = spawnSync(process.execPath, ['bin/ctpipe.js', 'query', '--clickhouse-url', 'chdb:./data', '--format', 'json',
       "SELECT countIf(proto = 1 AND orig_dst_text = '127.0.0.1') AS pings, countIf(proto = 6 AND orig_dport = 1 AND conn_state = 'REJ') AS refused, " +
       '(SELECT count() FROM ctpipe.host_stats) AS stats FROM ctpipe.flows FINAL'], { cwd: clone, encoding: 'utf8' });
