@@ -6,7 +6,8 @@
  * tokens, so the order in which inserts finish does not matter).
  *
  * With `checkpoint`, the pipeline's state is saved every `everyMs` and when the sink closes, once
- * every earlier chunk's rows are stored, so a stop writes no row for the flows still open: the next
+ * every earlier chunk's rows are stored, so a stop needs no row for the flows still open (it writes
+ * them only up to OPEN_ROWS_AT_STOP, for a short run's sake): the next
  * start restores them and its table dump continues them (lifecycle/engine.ts).
  *
  * While ClickHouse refuses inserts, records wait here: at most `maxBacklog` of them (memory is the
@@ -46,6 +47,9 @@ export interface PipelineSinkOptions {
   /** Saves the state under `key` every `everyMs` and at close. */
   checkpoint?: { store: Store; key: InputKey; everyMs: number };
 }
+
+/** Open flows that get a row when a run that keeps its state stops (about a second of inserts). */
+export const OPEN_ROWS_AT_STOP = 100_000;
 
 export class PipelineSink implements RecordSink {
   private cursor?: PartitionCursor<CtpipeRecord>;
@@ -267,6 +271,13 @@ export class PipelineSink implements RecordSink {
     }
     const flushed = Date.now();
     if (this.o.checkpoint) {
+      // A short run's open flows get a row too, so what it saw can be queried after the stop (their
+      // later rows have more events, so a higher version); past the bound the stop stays quick
+      // and long-lived flows show through refresh rows.
+      if (this.pipeline.engine.openCount <= OPEN_ROWS_AT_STOP) {
+        this.pipeline.flushOpen();
+        await this.pipeline.write(`final:${Date.now()}`).catch((e: unknown) => this.fail(e));
+      }
       if (this.cursor?.due(Infinity)) await this.checkpoint(this.cursor);
       this.o.log?.info({ flush_ms: flushed - t0, checkpoint_ms: Date.now() - flushed, open: this.pipeline.engine.openCount }, 'written what was left and saved the state');
     } else {

@@ -63,8 +63,8 @@ describe('ctpipe run killed with SIGKILL', () => {
     const rows = await queryStore<{ dport: number; end_reason: string; lost_by: string; n: string }>(dir,
       `SELECT orig_dport AS dport, end_reason, lost_by, count() AS n FROM ctpipe.flows FINAL WHERE host = 'kill-fw' AND proto = 17
         GROUP BY dport, end_reason, lost_by ORDER BY dport`);
-    // every ended flow one row, closed as lost while down; the others still open (no row yet)
-    expect(rows.map((r) => [r.dport, r.end_reason, r.lost_by, Number(r.n)])).toEqual([[5001, 'lost', 'downtime', ending]]);
+    // every ended flow one row, closed as lost while down; the others still open (their rows written at the stop)
+    expect(rows.map((r) => [r.dport, r.end_reason, r.lost_by, Number(r.n)])).toEqual([[5000, 'open', '', staying], [5001, 'lost', 'downtime', ending]]);
     const health = await queryStore<{ count: string; detail: string }>(dir,
       "SELECT count, detail FROM ctpipe.pipeline_health WHERE host = 'kill-fw' AND kind = 'loss' AND startsWith(detail, 'downtime:')");
     expect(health.map((h) => Number(h.count))).toEqual([ending]);
