@@ -267,8 +267,9 @@ export async function startProcessor(
         const end = ends.get(p);
         const st = parts.get(p);
         if (end !== undefined && st) {
-          setLag(p, st.cursor.lag(end));
-          st.pipeline.noteActivity(processorName, p, st.cursor.lag(end), Date.now(), checkpointMs);
+          const behind = st.cursor.lag(end);
+          setLag(p, behind);
+          st.pipeline.noteActivity(processorName, p, behind, Date.now(), checkpointMs);
         } else if (end !== undefined && stopped.has(p)) setLag(p, Math.max(0, end - (stoppedAt.get(p) ?? -1)));
       }
     }, (e: unknown) => log.debug({ err: errorMessage(e) }, 'cannot read the partitions\' end offsets'));

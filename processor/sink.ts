@@ -270,19 +270,16 @@ export class PipelineSink implements RecordSink {
       return;
     }
     const flushed = Date.now();
-    if (this.o.checkpoint) {
-      // A short run's open flows get a row too, so what it saw can be queried after the stop (their
-      // later rows have more events, so a higher version); past the bound the stop stays quick
-      // and long-lived flows show through refresh rows.
-      if (this.pipeline.engine.openCount <= OPEN_ROWS_AT_STOP) {
-        this.pipeline.flushOpen();
-        await this.pipeline.write(`final:${Date.now()}`).catch((e: unknown) => this.fail(e));
-      }
-      if (this.cursor?.due(Infinity)) await this.checkpoint(this.cursor);
-      this.o.log?.info({ flush_ms: flushed - t0, checkpoint_ms: Date.now() - flushed, open: this.pipeline.engine.openCount }, 'written what was left and saved the state');
-    } else {
+    // Open flows get a row, so what a run saw can be queried after its stop (their later rows have
+    // more events, so a higher version). A run that keeps its state needs none: past the bound its
+    // stop stays quick, and long-lived flows show through refresh rows.
+    if (!this.o.checkpoint || this.pipeline.engine.openCount <= OPEN_ROWS_AT_STOP) {
       this.pipeline.flushOpen();
       await this.pipeline.write(`final:${Date.now()}`).catch((e: unknown) => this.fail(e));
+    }
+    if (this.o.checkpoint) {
+      if (this.cursor?.due(Infinity)) await this.checkpoint(this.cursor);
+      this.o.log?.info({ flush_ms: flushed - t0, checkpoint_ms: Date.now() - flushed, open: this.pipeline.engine.openCount }, 'written what was left and saved the state');
     }
     this.stopping = true;
   }
