@@ -23,6 +23,7 @@ import { ChunkGate } from './gate.js';
 import { decodeDatagram, type MessageHandler } from './conntrack/decode.js';
 import type { ExpStats, GlobalStats } from './conntrack/stats.js';
 import { DropCounter } from './drops.js';
+import { netnsLabel } from './conntrack-metrics.js';
 import type { CollectorMetrics } from './metrics.js';
 import * as N from './netlink/constants.js';
 import { forEachFrame } from './netlink/frames.js';
@@ -86,19 +87,24 @@ export class Collector {
   /** When the last event came from the event socket (0: none yet), and whether the quiet is reported. */
   private lastEventAt = 0;
   private quietReported = false;
+  /** The `netns` label of this collector's conntrack metrics. */
+  private readonly netnsLabel: string;
   /** Whether the last stats poll and event socket look healthy (for /healthz). */
   healthy = true;
   lastError: string | undefined;
 
   constructor(private readonly o: CollectorOptions) {
     this.gate = new ChunkGate(o.sink, (h) => this.takeChunk(h.chunk, h.enobufs, h.errno), (h) => h.chunk?.length ?? 0, HOLD_MAX_BYTES, (b) => o.metrics.held.set(b));
+    this.netnsLabel = netnsLabel(o.netns);
     this.eventHandler = {
       ct: (r) => {
         this.lastEventAt = Date.now();
+        if (r.type !== 'snapshot') o.metrics.conntrack.event(this.netnsLabel, r.type);
         this.emit(r);
       },
       exp: (r) => {
         this.lastEventAt = Date.now();
+        o.metrics.conntrack.event(this.netnsLabel, r.type);
         this.emit(r);
       },
       cpuStats: () => {},
@@ -290,6 +296,7 @@ export class Collector {
       ...this.o.stamper.header(), type: 'stats', cpus, totals: sumCpus(cpus), ...global, ...exp, collector: { ...this.counted },
     };
     this.emit(rec);
+    this.o.metrics.conntrack.observe(this.netnsLabel, rec);
     this.o.metrics.seq.set(this.lastSeq);
     this.healthy = true;
     this.watchQuiet();

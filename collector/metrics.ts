@@ -1,7 +1,9 @@
 /** The collector's Prometheus metrics; names are stable (dashboards and alerts use them). */
 import { Counter, Gauge, Registry } from 'prom-client';
+import { ConntrackMetrics } from './conntrack-metrics.js';
 
-export function collectorMetrics(registry = new Registry()) {
+/** `perCpu`: the conntrack statistics with a `cpu` label (collect.metrics_per_cpu). */
+export function collectorMetrics(registry = new Registry(), opts: { perCpu?: boolean } = {}) {
   const m = {
     registry,
     records: new Counter({ name: 'ctpipe_collector_records_total', help: 'Records emitted, by type', labelNames: ['type'], registers: [registry] }),
@@ -21,6 +23,8 @@ export function collectorMetrics(registry = new Registry()) {
     eventAge: new Gauge({ name: 'ctpipe_collector_event_age_seconds', help: 'Seconds since the last conntrack event came in (updated at each statistics poll)', registers: [registry] }),
     quiet: new Gauge({ name: 'ctpipe_collector_conntrack_quiet', help: '1 while no conntrack event has come for collect.quiet_warning after events came before (conntrack may have stopped tracking the namespace)', registers: [registry] }),
     sysctl: new Gauge({ name: 'ctpipe_collector_sysctl', help: 'Conntrack sysctl values seen at start (-1 unreadable)', labelNames: ['key'], registers: [registry] }),
+    /** The table itself, node_exporter's way and more (conntrack-metrics.ts). */
+    conntrack: new ConntrackMetrics(registry, opts.perCpu),
   };
   return m;
 }

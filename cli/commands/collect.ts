@@ -100,7 +100,7 @@ export function untilStopped(cfg: Config, stop: (why: string) => Promise<void>, 
 export async function runCollect(cfg: Config, own: Record<string, string | boolean | string[] | undefined>): Promise<number> {
   const log = createLogger(cfg.log_level, 'ctpipe-collect');
   const registry = new Registry();
-  const metrics = collectorMetrics(registry);
+  const metrics = collectorMetrics(registry, { perCpu: cfg.collect.metrics_per_cpu });
   const undo = await prepareCollect(cfg, log, metrics);
   const c = cfg.collect;
 

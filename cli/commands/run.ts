@@ -95,7 +95,7 @@ export const runStateKey = (host: string) => ({ group: 'ctpipe-run', topic: `run
  */
 export async function startRun(cfg: Config, log: Logger, keepState = true): Promise<LocalRun> {
   const registry = new Registry();
-  const metrics = collectorMetrics(registry);
+  const metrics = collectorMetrics(registry, { perCpu: cfg.collect.metrics_per_cpu });
   const undo = await prepareCollect(cfg, log, metrics);
   const store = await connectMigratedStore(cfg, log).catch(async (e: unknown) => {
     await undo();
