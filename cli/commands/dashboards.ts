@@ -12,18 +12,18 @@ export const dashboardsSpec: CommandSpec = {
   summary: 'write the Grafana dashboards, data source, alert rules and contact point files, and the Prometheus alert rules',
   usage: 'ctpipe dashboards [--out DIR] [--clickhouse-database NAME]',
   sections: ['clickhouse'],
-  own: { out: { type: 'string', description: 'directory to write (default: dashboards/grafana in the package; the Prometheus rules go to its sibling prometheus/)' } },
+  own: { out: { type: 'string', description: 'directory to write (default: dashboards/grafana in the package; the Prometheus rules to dashboards/prometheus, or with --out to DIR/prometheus)' } },
 };
 
 export async function runDashboards(cfg: Config, own: Record<string, unknown>): Promise<number> {
   const dir = (own.out as string | undefined) ?? path.join(packageRoot(), 'dashboards', 'grafana');
   const files = writeGenerated(dir, cfg.clickhouse.database);
-  const promDir = path.join(path.dirname(dir), 'prometheus');
+  const promDir = own.out ? path.join(dir, 'prometheus') : path.join(packageRoot(), 'dashboards', 'prometheus');
   mkdirSync(promDir, { recursive: true });
   for (const [rel, content] of prometheusGenerated()) {
     writeFileSync(path.join(promDir, rel), content);
     files.push(path.join(promDir, rel));
   }
-  process.stdout.write(`${files.length} files written to ${dir} (queries on database ${cfg.clickhouse.database})\n`);
+  process.stdout.write(`${files.length} files written to ${dir} and ${promDir} (queries on database ${cfg.clickhouse.database})\n`);
   return 0;
 }
