@@ -7,7 +7,7 @@
  *
  * Two kinds: periodic (`collect.counter_dump_interval`) and one at stop (`ctpipe run`, before the
  * open flows' rows are written). Both are guarded by the table's size, read first from the global
- * statistics (one small request): a dump costs about 5 us of CPU per entry in this process
+ * statistics (one small request): a dump costs 3 to 4 us of CPU per entry in this process
  * (docs/PERFORMANCE.md, "Counter dumps"), so a big table is skipped with a log line unless the
  * bound is raised. The stop dump is also bounded in time: the stop must not wait on it.
  */
