@@ -6,12 +6,15 @@
  *   during the run through the ClickHouse front, as a dashboard would);
  * - at Ctrl-C, the stop dump gives its row the bytes the kernel counted (`conntrack -L -o
  *   extended` in the firewall, the transfer paused so the count holds still);
- * - past `collect.counter_dump_max_entries` no dump runs and the log says so.
+ * - past `collect.counter_dump_max_entries` no dump runs and the log says so;
+ * - through Kafka (`ctpipe collect` -> librdkafka's mock cluster -> `ctpipe process`) the dump rows
+ *   travel as records and the processor's refresh rows grow the same way.
  */
 import type { ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClickHouseFront } from '../../lab/clickhouse-front.js';
+import { KafkaMock } from '../../lab/kafka-mock.js';
 import { ADDR, Lab } from '../../lab/lab.js';
 import { exited, Procs } from '../helpers/procs.js';
 import { release, tempDir } from '../helpers/resources.js';
@@ -19,6 +22,7 @@ import { release, tempDir } from '../helpers/resources.js';
 let lab: Lab;
 let dir: string;
 let front: ClickHouseFront;
+let kafka: KafkaMock | undefined;
 const procs = new Procs();
 const streams: ChildProcess[] = [];
 
@@ -57,6 +61,18 @@ async function startRun(host: string, flags: string[]): Promise<[ReturnType<Proc
   return [p, log];
 }
 
+/** Collects open-transfer refresh rows of `host` until three carry bytes; their bytes by version, checked to grow. */
+async function growingRefreshRows(host: string, sport: number): Promise<number[]> {
+  const seen = new Map<string, number>();
+  await procs.until(`three refresh rows of the open transfer with growing bytes (${host})`, async () => {
+    for (const r of await flowRows(host, sport)) if (r.end_reason === 'open') seen.set(r.version, Number(r.orig_bytes));
+    return [...seen.values()].filter((b) => b > 0).length >= 3;
+  }, 90_000);
+  const bytes = [...seen.entries()].sort((a, b) => Number(a[0]) - Number(b[0])).map(([, b]) => b).filter((b) => b > 0);
+  for (let i = 1; i < bytes.length; i++) expect(bytes[i]!).toBeGreaterThan(bytes[i - 1]!);
+  return bytes;
+}
+
 /** A transfer that stays open: 32 KB every 100 ms from the client to the server. */
 async function stream(): Promise<{ local: number; proc: ChildProcess }> {
   const s = await lab.tcpStream(ADDR.server4, 8080, 32 * 1024, 100);
@@ -75,7 +91,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const s of streams) s.kill('SIGKILL');
-  await release(procs, front, lab, dir);
+  await release(procs, front, kafka, lab, dir);
 });
 
 describe('counter dumps (real kernel, ctpipe run)', () => {
@@ -83,13 +99,7 @@ describe('counter dumps (real kernel, ctpipe run)', () => {
     const [p, log] = await startRun('cd-periodic', ['--counter-dump-interval', '1s', '--process-refresh', '1s', '--counter-dump-at-stop', '0']);
     const { local } = await stream();
     // the rows as they are stored during the run: each refresh row newer and with more bytes
-    const seen = new Map<string, number>();
-    await procs.until('three refresh rows of the open transfer with growing bytes', async () => {
-      for (const r of await flowRows('cd-periodic', local)) if (r.end_reason === 'open') seen.set(r.version, Number(r.orig_bytes));
-      return [...seen.values()].filter((b) => b > 0).length >= 3;
-    }, 60_000);
-    const byVersion = [...seen.entries()].sort((a, b) => Number(a[0]) - Number(b[0])).map(([, b]) => b).filter((b) => b > 0);
-    for (let i = 1; i < byVersion.length; i++) expect(byVersion[i]!).toBeGreaterThan(byVersion[i - 1]!);
+    const byVersion = await growingRefreshRows('cd-periodic', local);
     // the newest refresh row is at most a couple of dump intervals behind the kernel
     const kernel = await kernelCounters(local);
     expect(byVersion[byVersion.length - 1]!).toBeGreaterThan(kernel.origBytes * 0.3);
@@ -141,4 +151,25 @@ describe('counter dumps (real kernel, ctpipe run)', () => {
     expect(rows.length).toBeGreaterThan(0);
     expect(rows.every((r) => r.orig_bytes === '0')).toBe(true); // no dump, no counters: the state before this feature
   }, 180_000);
+
+  it('does the same through Kafka: ctpipe collect\'s dump rows update the open flow in ctpipe process', async () => {
+    kafka = await KafkaMock.start();
+    const topic = `counter-dumps-${Date.now()}`;
+    const env = { CTPIPE_KAFKA_BROKERS: kafka.brokers.join(','), CTPIPE_KAFKA_TOPIC: topic };
+    const [collector, cl] = procs.start(['collect', '--netns', lab.netnsPath('fw'), '--host', 'cd-kafka', '--kafka-linger', '100ms',
+      '--counter-dump-interval', '1s', '--stats-interval', '1s', '--no-metrics-enabled'], env);
+    await procs.waitLog(cl, '"collecting"', 60_000);
+    const [processor, pl] = procs.start(['process', '--clickhouse-url', front.url, '--process-refresh', '1s', '--process-flush', '300ms',
+      '--process-session-timeout', '10s', '--no-metrics-enabled'], env);
+    await procs.waitLog(pl, 'joined the consumer group', 90_000);
+    const { local } = await stream();
+    const bytes = await growingRefreshRows('cd-kafka', local);
+    const kernel = await kernelCounters(local);
+    expect(bytes[bytes.length - 1]!).toBeLessThanOrEqual(kernel.origBytes);
+    collector.kill('SIGINT');
+    processor.kill('SIGINT');
+    expect(await exited(collector)).toBe(0);
+    expect(await exited(processor)).toBe(0);
+    expect(procs.logs[cl]).not.toContain('counter dump failed');
+  }, 240_000);
 });
