@@ -30,6 +30,7 @@ import { forEachFrame } from './netlink/frames.js';
 import * as R from './netlink/requests.js';
 import { NflogSampler } from './nflog/sampler.js';
 import { QueryClient } from './query.js';
+import { CounterDumper, type CounterDumpOptions, type CounterDumpResult } from './counter-dumps.js';
 import type { NetlinkSocket, SocketFactory } from './socket.js';
 
 export type EventKind = 'new' | 'update' | 'destroy' | 'exp_new' | 'exp_destroy';
@@ -63,6 +64,8 @@ export interface CollectorOptions {
    */
   quietWarnMs?: number;
   nflog?: { group: number; rate: number; copyRange: number };
+  /** Table dumps that bring open flows' byte and packet counters (counter-dumps.ts); none when absent. */
+  counterDumps?: CounterDumpOptions;
   sink: RecordSink;
   sockets: SocketFactory;
   metrics: CollectorMetrics;
@@ -75,6 +78,7 @@ export class Collector {
   private events?: NetlinkSocket;
   private query?: QueryClient;
   private nflog?: NflogSampler;
+  private counterDumper?: CounterDumper;
   private statsTimer?: NodeJS.Timeout;
   private resyncTimer?: NodeJS.Timeout;
   private lastResyncAt = 0;
@@ -84,6 +88,8 @@ export class Collector {
   private rejectLogs = 0;
   private readonly eventHandler: MessageHandler;
   private stopped = false;
+  /** stop() was called (its counter dump may still run; `stopped` is set once reading stops). */
+  private stopping = false;
   /** When the last event came from the event socket (0: none yet), and whether the quiet is reported. */
   private lastEventAt = 0;
   private quietReported = false;
@@ -177,6 +183,10 @@ export class Collector {
     }
     await favorReaders([this.events, querySocket, ...(this.nflog?.socket ? [this.nflog.socket] : [])], o.processingNice ?? 0, o.log);
     if (o.dump) await this.dump('start');
+    if (o.counterDumps) {
+      this.counterDumper = new CounterDumper(o.counterDumps, this.query, (r) => this.emit(r), o.log);
+      this.counterDumper.start((e) => this.fail('counter dump failed', e));
+    }
     await this.pollStats();
     this.statsTimer = setInterval(() => {
       this.pollStats().catch((e: unknown) => this.fail('stats poll failed', e));
@@ -328,9 +338,23 @@ export class Collector {
 
   // ------------------------------------------------------------------ shutdown
 
-  /** Stops reading; the sink's owner then closes it (a Kafka sink bounds that by its flush timeout). */
-  async stop(): Promise<void> {
-    if (this.stopped) return;
+  /** Counter dumps done and skipped, and the records they emitted. */
+  get counterDumps(): CounterDumper['counted'] | undefined {
+    return this.counterDumper?.counted;
+  }
+
+  /**
+   * Stops reading; the sink's owner then closes it (a Kafka sink bounds that by its flush timeout).
+   * With `counterDumps.stopTimeoutMs` (and `counterDump`), the table is dumped first (bounded), so
+   * the rows written for the flows still open carry the kernel's counters.
+   */
+  async stop(counterDump = true): Promise<CounterDumpResult | undefined> {
+    if (this.stopped || this.stopping) return undefined;
+    this.stopping = true;
+    let last: CounterDumpResult | undefined;
+    this.counterDumper?.stopTimer();
+    const stopMs = this.o.counterDumps?.stopTimeoutMs ?? 0;
+    if (this.counterDumper && stopMs > 0 && counterDump) last = await this.counterDumper.dump('stop', stopMs);
     this.stopped = true;
     clearInterval(this.statsTimer);
     clearTimeout(this.resyncTimer);
@@ -339,5 +363,6 @@ export class Collector {
     this.query?.close();
     // what was held goes to the sink before the sink is closed
     await Promise.all([this.gate.drained(), this.query?.drained()]);
+    return last;
   }
 }

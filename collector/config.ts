@@ -22,6 +22,9 @@ export const collectSection = z.strictObject({
   quiet_warning: duration('5m', 'Warn (log CONNTRACK_QUIET, gauge ctpipe_collector_conntrack_quiet) when no conntrack event has come for this long after events came before (0: never)', { min: 0 }),
   nflog_group: z.number().int().min(0).max(65535).optional().describe('NFLOG group fed by `ct state invalid log group N` (INVALID packet samples; off when unset)'),
   nflog_rate: z.number().int().min(1).default(100).describe('INVALID packet samples per second at most (the rest are counted in the next sample\'s weight)'),
+  counter_dump_interval: duration('60s', 'How often to dump the table so that open flows\' refresh rows carry the kernel\'s byte and packet counters (the kernel sends them only in DESTROY events and dumps); 0: never. Skipped above counter_dump_max_entries', { min: 0 }),
+  counter_dump_max_entries: z.number().int().min(0).default(250_000).describe('No counter dump (periodic, or at the stop of ctpipe run) while the table holds more entries than this: a dump costs the collector 3 to 4 us of CPU per entry, and as many records go through Kafka (docs/PERFORMANCE.md)'),
+  counter_dump_at_stop: duration('10s', 'ctpipe run: dump the table at stop, at most this long, so the rows of the flows still open carry their counters (0: no dump at stop)', { min: 0 }),
   duration: duration('0s', 'Stop after this long (0: run until SIGINT/SIGTERM)', { min: 0 }),
 });
 

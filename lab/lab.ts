@@ -186,6 +186,14 @@ table inet ctpipe_lab {
     return { local: lines[0]!.local!, reply: lines[lines.length - 1]!.reply ?? '' };
   }
 
+  /** A TCP connection that stays open, sending `chunk` bytes every `everyMs` ms until its process is killed (destroy() does). */
+  async tcpStream(dst: string, port: number, chunk: number, everyMs: number): Promise<{ local: number; proc: ChildProcess }> {
+    const proc = this.spawn('client', process.execPath, [TRAFFIC, 'tcp-stream', dst, String(port), String(chunk), String(everyMs)]);
+    const first = await firstJsonLine(proc);
+    if (typeof first.local !== 'number') throw new Error(`the TCP stream did not connect: ${JSON.stringify(first)}`);
+    return { local: first.local, proc };
+  }
+
   /** A TCP connection to a closed port: SYN answered by RST. */
   async tcpRefused(dst: string, port: number): Promise<void> {
     await this.exec('client', process.execPath, [TRAFFIC, 'tcp-refused', dst, String(port)]);

@@ -2,6 +2,7 @@
 // Plain JavaScript so it starts without a TypeScript loader. Prints one JSON line per result.
 //   tcp-server PORT [HOST]          accept, read until EOF, reply with the byte count, close
 //   tcp-client HOST PORT BYTES      connect, send BYTES, read the reply, close (FIN both ways)
+//   tcp-stream HOST PORT CHUNK MS   connect, send CHUNK bytes every MS ms until killed (a long transfer that stays open)
 //   tcp-refused HOST PORT           connect to a closed port, expect ECONNREFUSED
 //   udp-server PORT [HOST]          echo each datagram
 //   udp-client HOST PORT COUNT SIZE [LOCAL] send COUNT datagrams of SIZE bytes (from port LOCAL), wait for the echoes
@@ -32,6 +33,16 @@ switch (cmd) {
     let reply = '';
     s.on('data', (d) => { reply += d; });
     s.on('close', () => { out({ reply: reply.trim(), local: s.localPort }); process.exit(0); });
+    s.on('error', (e) => { out({ error: e.code }); process.exit(1); });
+    break;
+  }
+  case 'tcp-stream': {
+    const [host, port, chunk, everyMs] = args;
+    const buf = Buffer.alloc(Number(chunk), 0x63);
+    const s = net.connect({ host, port: Number(port) }, () => {
+      out({ connected: true, local: s.localPort });
+      setInterval(() => s.write(buf), Number(everyMs));
+    });
     s.on('error', (e) => { out({ error: e.code }); process.exit(1); });
     break;
   }

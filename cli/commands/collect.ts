@@ -70,12 +70,14 @@ export async function prepareCollect(cfg: Config, log: Logger, metrics: Collecto
 }
 
 /** The collector's settings, and a new run's Stamper, which the collector's sink shares. */
-export function collectorOptions(cfg: Config): Pick<CollectorOptions, 'stamper' | 'events' | 'rcvbuf' | 'rcvbufMax' | 'processingNice' | 'netns' | 'dump' | 'statsIntervalMs' | 'resyncMinIntervalMs' | 'quietWarnMs' | 'nflog'> {
+export function collectorOptions(cfg: Config): Pick<CollectorOptions, 'stamper' | 'events' | 'rcvbuf' | 'rcvbufMax' | 'processingNice' | 'netns' | 'dump' | 'statsIntervalMs' | 'resyncMinIntervalMs' | 'quietWarnMs' | 'nflog' | 'counterDumps'> {
   const c = cfg.collect;
   return {
     stamper: new Stamper(cfg.host), events: c.events, rcvbuf: c.rcvbuf, rcvbufMax: c.rcvbuf_max, processingNice: c.processing_nice, netns: c.netns, dump: c.dump,
     statsIntervalMs: c.stats_interval, resyncMinIntervalMs: c.resync_min_interval, quietWarnMs: c.quiet_warning,
     nflog: c.nflog_group === undefined ? undefined : { group: c.nflog_group, rate: c.nflog_rate, copyRange: 128 },
+    // the stop dump is for `ctpipe run`, whose stop writes the open flows' rows (run.ts turns it on)
+    counterDumps: { intervalMs: c.counter_dump_interval, maxEntries: c.counter_dump_max_entries, stopTimeoutMs: 0 },
   };
 }
 

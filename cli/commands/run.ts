@@ -13,7 +13,7 @@ import { redactUrls } from '../../common/redact.js';
 import { createLogger, type Logger } from '../../common/log.js';
 import { Pipeline } from '../../processor/pipeline.js';
 import { pipelineOptions } from '../../processor/options.js';
-import { PipelineSink } from '../../processor/sink.js';
+import { OPEN_ROWS_AT_STOP, PipelineSink } from '../../processor/sink.js';
 import { restoreState } from '../../processor/checkpoint.js';
 import type { CommandSpec } from '../args.js';
 import type { Config } from '../config.js';
@@ -118,6 +118,7 @@ export async function startRun(cfg: Config, log: Logger, keepState = true): Prom
     }
   }
   const options = collectorOptions(cfg);
+  options.counterDumps = { ...options.counterDumps!, stopTimeoutMs: cfg.collect.counter_dump_at_stop };
   const sink = new PipelineSink(pipeline, {
     flushMs: cfg.process.flush, processor: `run:${cfg.host}`, maxBacklog: cfg.process.max_backlog, log, stamper: options.stamper,
     checkpoint: keepState ? { store, key, everyMs: cfg.process.checkpoint } : undefined,
@@ -138,7 +139,8 @@ export async function startRun(cfg: Config, log: Logger, keepState = true): Prom
     stopping ??= (async () => {
       log.info({ why }, 'stopping: writing what is left (a second signal stops without waiting for ClickHouse)');
       const t0 = Date.now();
-      await collector.stop().catch((e: unknown) => log.error({ err: errorMessage(e) }, 'the collector did not stop cleanly'));
+      // the stop dump feeds the open flows' rows: none when they will not be written (sink.ts)
+      await collector.stop(!keepState || pipeline.engine.openCount <= OPEN_ROWS_AT_STOP).catch((e: unknown) => log.error({ err: errorMessage(e) }, 'the collector did not stop cleanly'));
       const collected = Date.now();
       await sink.close().catch((e: unknown) => void (failed = errorMessage(e)));
       failed ??= sink.failure;

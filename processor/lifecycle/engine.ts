@@ -271,6 +271,7 @@ export class LifecycleEngine {
   private applyFlow(r: CtRecord): void {
     const zone = r.zone ?? 0;
     let s = this.t.find(r.host, zone, r.id, r.orig);
+    const known = s >= 0;
     if (s < 0) {
       const key = keyOf(r.host, zone, r.id, r.orig);
       const h = hash64(key);
@@ -294,7 +295,10 @@ export class LifecycleEngine {
     }
     // a resync is rare: the per-record path pays one size check, not a lookup
     if (this.resync.size && this.resync.get(r.host)?.delete(s)) this.t.flags[s]! |= F_RESYNCED;
-    this.update(s, r);
+    // A dump row of a known flow is a counter update (counter dumps come every interval): it counts
+    // as an event, so the row version grows and a refresh row follows, only when it changes the row.
+    if (known && r.type === 'snapshot' && !this.changes(s, r)) this.touch(s, r);
+    else this.update(s, r);
     if (r.type === 'destroy') this.close(s, 'destroy', { sec: r.sec, nsec: r.nsec });
   }
 
@@ -340,6 +344,21 @@ export class LifecycleEngine {
     this.byTuple.delete(key);
     this.byTuple.set(key, flowId);
     if (this.byTuple.size > this.o.maxOpen) this.byTuple.delete(this.byTuple.keys().next().value!);
+  }
+
+  /** Whether a record would change the flow's row: its counters, TCP state or status bits. */
+  private changes(s: number, r: CtRecord): boolean {
+    const t = this.t;
+    if ((t.status[s]! | r.status) !== t.status[s]) return true;
+    if (r.tcp_state !== undefined && t.lastState(s) !== r.tcp_state) return true;
+    return r.counters !== undefined && !t.sameCounters(s, r.counters);
+  }
+
+  /** An unchanged flow seen in a dump: it is still in the kernel's table, with this much timeout left. */
+  private touch(s: number, r: CtRecord): void {
+    const t = this.t;
+    if (t.laterThan(s, T.Last, r.sec, r.nsec)) t.setTime(s, T.Last, r.sec, r.nsec);
+    if (r.timeout !== undefined) t.timeout[s] = r.timeout;
   }
 
   private update(s: number, r: CtRecord): void {

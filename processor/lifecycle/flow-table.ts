@@ -469,6 +469,15 @@ export class FlowTable extends WithSlotArrays {
     this.flags[slot]! |= F_COUNTERS;
   }
 
+  /** Whether the slot holds these counters already (a direction the record lacks counts as the same). */
+  sameCounters(slot: number, c: { orig?: { packets: U64; bytes: U64 }; reply?: { packets: U64; bytes: U64 } }): boolean {
+    if ((this.flags[slot]! & F_COUNTERS) === 0) return false;
+    const i = slot * 4;
+    const k = this.counters;
+    return (!c.orig || (k[i] === Number(c.orig.packets) && k[i + 1] === Number(c.orig.bytes)))
+      && (!c.reply || (k[i + 2] === Number(c.reply.packets) && k[i + 3] === Number(c.reply.bytes)));
+  }
+
   /** A Lifecycle of a checkpoint from before snapshots back into a slot (indexed). */
   loadLifecycle(l: Lifecycle): number {
     const s = this.alloc();
