@@ -56,21 +56,22 @@ const lazy = <T>(xs: T[]): T | Set<T> => (xs.length === 1 ? xs[0]! : new Set(xs)
  */
 const MAX_SOURCES = 20_000;
 
-/** Forgets the sources with the fewest rows (1, then 2, 4, ...) until half the bound is free. */
-function thin(m: Map<string, Source>): void {
-  for (let cut = 1; m.size > MAX_SOURCES / 2; cut *= 2) {
-    for (const [src, s] of m) if (s.n <= cut) m.delete(src);
+/**
+ * The sources with the most rows, those past the smallest cut (1, then 2, 4, ...) that frees half
+ * the bound. Copied, not deleted in place: in a flood every source goes, and deleting 20,000 keys
+ * one by one (the map shrinking as it empties) cost more than the rows that filled it.
+ */
+function thin(m: Map<string, Source>): Map<string, Source> {
+  for (let cut = 1; ; cut *= 2) {
+    const kept = new Map<string, Source>();
+    m.forEach((s, src) => { // no [key, value] pair made per entry
+      if (s.n > cut) kept.set(src, s);
+    });
+    if (kept.size <= MAX_SOURCES / 2) return kept;
   }
 }
 
 const listOf = <T>(v: T | Set<T>): T[] => (v instanceof Set ? [...v] : [v]);
-
-/** Adds a value to a lazy distinct set while it holds at most `limit` (enough to judge). */
-function addDistinct<T extends number | string>(v: T | Set<T>, x: T, limit: number): T | Set<T> {
-  if (typeof v !== 'object') return v === x || limit < 1 ? v : new Set([v, x]);
-  if (v.size <= limit) v.add(x);
-  return v;
-}
 
 type Kind = 'handshake_failures' | 'rej_storm' | 'port_scan' | 'host_scan';
 const KINDS: Kind[] = ['handshake_failures', 'rej_storm', 'port_scan', 'host_scan'];
@@ -132,12 +133,20 @@ export class ScanDetector {
       if (!m) h.windows.set(w, (m = new Map()));
       let s = m.get(r.orig_src);
       if (!s) {
-        if (m.size >= MAX_SOURCES) thin(m);
+        if (m.size >= MAX_SOURCES) h.windows.set(w, (m = thin(m)));
         m.set(r.orig_src, (s = { n: 1, s0: 0, rej: 0, ports: r.orig_dport, hosts: r.orig_dst, flows: r.flow_id }));
       } else {
         s.n++;
-        s.ports = addDistinct(s.ports, r.orig_dport, this.o.ports);
-        s.hosts = addDistinct(s.hosts, r.orig_dst, this.o.hosts);
+        // written out per field (not one generic helper): each stays monomorphic, and a field is
+        // only written when its form changes
+        const ports = s.ports;
+        if (typeof ports === 'number') {
+          if (ports !== r.orig_dport && this.o.ports >= 1) s.ports = new Set([ports, r.orig_dport]);
+        } else if (ports.size <= this.o.ports) ports.add(r.orig_dport);
+        const hosts = s.hosts;
+        if (typeof hosts === 'string') {
+          if (hosts !== r.orig_dst && this.o.hosts >= 1) s.hosts = new Set([hosts, r.orig_dst]);
+        } else if (hosts.size <= this.o.hosts) hosts.add(r.orig_dst);
         if (typeof s.flows === 'string') s.flows = [s.flows, r.flow_id];
         else if (s.flows.length < 5) s.flows.push(r.flow_id);
       }
