@@ -43,8 +43,27 @@ function parseV4(s: string, out: Buffer, at: number): boolean {
   return true;
 }
 
+// A tuple's two addresses come back in turn (a record's, then its row's four columns: orig and
+// reply, each the other's mirror): the last two answers are kept, so most lookups compare a string
+// (the same object, mostly) instead of parsing it.
+let memoS1 = '';
+let memoS2 = '';
+let memoV1 = -1;
+let memoV2 = -1;
+
 /** Dotted-quad text as a 32-bit number, or -1 if it is not one. */
 export function ipv4ToU32(s: string): number {
+  if (s === memoS1) return memoV1;
+  if (s === memoS2) return memoV2;
+  const v = parseIpv4(s);
+  memoS2 = memoS1;
+  memoV2 = memoV1;
+  memoS1 = s;
+  memoV1 = v;
+  return v;
+}
+
+function parseIpv4(s: string): number {
   let v = 0;
   let part = 0;
   let digits = 0;

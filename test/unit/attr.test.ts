@@ -59,6 +59,9 @@ describe('IPv4 numbers', () => {
       expect(ipv4ToU32(text)).toBe(v);
       expect(u32ToIpv4(v) === ipv4(b, 0)).toBe(true); // one string, from the one cache
     }
+    // the last answers kept: any order of repeats, and text that is not an address, still right
+    const seq = ['192.0.2.1', '10.0.0.1', '192.0.2.1', '1.2.3', '10.0.0.1', '10.0.0.1', '::1', '192.0.2.1', '256.0.0.1', '198.51.100.7', '1.2.3'];
+    expect(seq.map((t) => ipv4ToU32(t))).toEqual([0xc0000201, 0x0a000001, 0xc0000201, -1, 0x0a000001, 0x0a000001, -1, 0xc0000201, -1, 0xc6336407, -1]);
     // a signed 32-bit value (as Int32Array holds) names the same address
     expect(u32ToIpv4(0xc0000201 | 0)).toBe('192.0.2.1');
   });
