@@ -12,7 +12,7 @@
  *   to the last row acknowledged.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import os, { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setImmediate as yieldToIo, setTimeout as sleep } from 'node:timers/promises';
 import { Registry } from 'prom-client';
@@ -113,6 +113,10 @@ export interface StormResult {
   flows: number;
   rowsStored: number;
   rowsPerSecond: number;
+  /** Process CPU (user + system, every thread: JS and chDB's) per row over the DESTROY phase. */
+  cpuUsPerRow: number;
+  /** 1-minute load average before and after the timed phase (the machine is shared). */
+  loadavg: [number, number];
 }
 
 /**
@@ -142,11 +146,17 @@ export async function runDestroyStorm(conns = 200_000, detect = false): Promise<
       await sink.flush();
     };
     await offer('new', 1);
+    const load0 = os.loadavg()[0]!;
+    const cpu0 = process.cpuUsage();
     const t0 = process.hrtime.bigint();
     await offer('destroy', conns + 1);
     const s = Number(process.hrtime.bigint() - t0) / 1e9;
+    const cpu = process.cpuUsage(cpu0);
     const [r] = await store.query<{ n: string }>("SELECT count() n FROM ctpipe.flows WHERE host = 'storm' AND end_reason = 'destroy'");
-    return { flows: conns, rowsStored: Number(r!.n), rowsPerSecond: conns / s };
+    return {
+      flows: conns, rowsStored: Number(r!.n), rowsPerSecond: conns / s,
+      cpuUsPerRow: (cpu.user + cpu.system) / conns, loadavg: [load0, os.loadavg()[0]!],
+    };
   } finally {
     await store.close();
     rmSync(dir, { recursive: true, force: true });

@@ -43,8 +43,27 @@ function parseV4(s: string, out: Buffer, at: number): boolean {
   return true;
 }
 
+// A tuple's two addresses come back in turn (a record's, then its row's four columns: orig and
+// reply, each the other's mirror): the last two answers are kept, so most lookups compare a string
+// (the same object, mostly) instead of parsing it.
+let memoS1 = '';
+let memoS2 = '';
+let memoV1 = -1;
+let memoV2 = -1;
+
 /** Dotted-quad text as a 32-bit number, or -1 if it is not one. */
 export function ipv4ToU32(s: string): number {
+  if (s === memoS1) return memoV1;
+  if (s === memoS2) return memoV2;
+  const v = parseIpv4(s);
+  memoS2 = memoS1;
+  memoV2 = memoV1;
+  memoS1 = s;
+  memoV1 = v;
+  return v;
+}
+
+function parseIpv4(s: string): number {
   let v = 0;
   let part = 0;
   let digits = 0;
@@ -64,8 +83,13 @@ export function ipv4ToU32(s: string): number {
   return dots === 3 && digits > 0 ? v * 256 + part : -1;
 }
 
+/**
+ * A 32-bit number as dotted-quad text, through the decoder's cache: the open-flow table keeps IPv4
+ * addresses as numbers, and a row's text is then the very string the decoder made for the record
+ * (no new string per row, and its hash already computed for the detectors' maps).
+ */
 export function u32ToIpv4(v: number): string {
-  return `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
+  return v4Text(v >>> 0);
 }
 
 export function parseAddr(s: string): Buffer {
@@ -106,11 +130,14 @@ const v4Keys = new Uint32Array(V4_SLOTS);
 const v4Vals: (string | undefined)[] = new Array<string | undefined>(V4_SLOTS).fill(undefined);
 
 export function ipv4(buf: Buffer, p: number): string {
-  const key = ((buf[p]! << 24) | (buf[p + 1]! << 16) | (buf[p + 2]! << 8) | buf[p + 3]!) >>> 0;
+  return v4Text(((buf[p]! << 24) | (buf[p + 1]! << 16) | (buf[p + 2]! << 8) | buf[p + 3]!) >>> 0);
+}
+
+function v4Text(key: number): string {
   const slot = Math.imul(key, 0x9e3779b1) >>> 19;
   const hit = v4Vals[slot];
   if (hit !== undefined && v4Keys[slot] === key) return hit;
-  const s = DEC[buf[p]!] + '.' + DEC[buf[p + 1]!] + '.' + DEC[buf[p + 2]!] + '.' + DEC[buf[p + 3]!];
+  const s = DEC[key >>> 24] + '.' + DEC[(key >>> 16) & 255] + '.' + DEC[(key >>> 8) & 255] + '.' + DEC[key & 255];
   v4Keys[slot] = key;
   v4Vals[slot] = s;
   return s;

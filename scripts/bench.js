@@ -48,10 +48,10 @@ if (!only || only === 'e2e') {
   console.log(`end to end (records -> rows in chDB): ${Math.round(e.eventsPerSecond).toLocaleString()} events/s, ${e.rowsStored}/${e.flows} flows stored, ${e.bytesPerFlowRow.toFixed(1)} B per flow row on disk, freshness at ${e.freshnessRate.toLocaleString()} events/s: p50 ${e.freshnessP50ms.toFixed(0)} ms, p99 ${e.freshnessP99ms.toFixed(0)} ms`);
   out.destroyStorm = await runDestroyStorm();
   const d = out.destroyStorm;
-  console.log(`DESTROY storm (one event per row): ${Math.round(d.rowsPerSecond).toLocaleString()} rows/s, ${d.rowsStored}/${d.flows} flows stored`);
+  console.log(`DESTROY storm (one event per row): ${Math.round(d.rowsPerSecond).toLocaleString()} rows/s, ${d.cpuUsPerRow.toFixed(2)} us CPU/row (load ${d.loadavg.map((l) => l.toFixed(1)).join(' -> ')}), ${d.rowsStored}/${d.flows} flows stored`);
   out.destroyStormDetect = await runDestroyStorm(200_000, true);
   const dd = out.destroyStormDetect;
-  console.log(`DESTROY storm with ctpipe run's detectors: ${Math.round(dd.rowsPerSecond).toLocaleString()} rows/s, ${dd.rowsStored}/${dd.flows} flows stored`);
+  console.log(`DESTROY storm with ctpipe run's detectors: ${Math.round(dd.rowsPerSecond).toLocaleString()} rows/s, ${dd.cpuUsPerRow.toFixed(2)} us CPU/row (load ${dd.loadavg.map((l) => l.toFixed(1)).join(' -> ')}), ${dd.rowsStored}/${dd.flows} flows stored`);
 }
 if (!only || only === 'freshness') {
   out.freshness = [];

@@ -11,7 +11,7 @@ import { blankCtRecord, blankTuple, STAT_FIELDS, sumCpus } from '../records.js';
 import { CtpipeError, errorMessage } from '../../common/errors.js';
 import { ProtoReader } from './reader.js';
 import { ProtoWriter, rawVarint } from './writer.js';
-import { addrToBytes, bytesToAddr } from '../addr.js';
+import { addrToBytes, bytesToAddr, ipv6 } from '../addr.js';
 import { DEFAULT_BATCH_LIMITS, validateName, validateRecord, type BatchLimits } from '../validate.js';
 
 export const SCHEMA_VERSION = 1;
@@ -258,8 +258,10 @@ export function encodeBatch(records: readonly CtpipeRecord[], w = new ProtoWrite
 // ---------------------------------------------------------------------------------------------
 // Decoding
 
+/** The tuple in the next length-delimited field (as are the other readers here taking a field). */
 function readTuple(r: ProtoReader): Tuple {
   const t = blankTuple();
+  const outer = r.enter();
   while (r.more()) {
     const tag = r.varint();
     switch (tag) {
@@ -275,40 +277,47 @@ function readTuple(r: ProtoReader): Tuple {
       default: r.skip(tag & 7);
     }
   }
+  r.leave(outer);
   return t;
 }
 
 function readAddr(r: ProtoReader): string {
   const n = r.len();
-  const s = bytesToAddr(r.buf, r.pos, n);
+  // 16 bytes through the reader's one DataView: bytesToAddr would make one per address
+  const s = n === 16 ? ipv6(r.dv, r.pos) : bytesToAddr(r.buf, r.pos, n);
   r.pos += n;
   return s;
 }
 
 function readCounters(r: ProtoReader): DirCounters {
   const c: DirCounters = { packets: 0, bytes: 0 };
+  const outer = r.enter();
   while (r.more()) {
     const tag = r.varint();
     if (tag === 1 << 3) c.packets = r.u64();
     else if (tag === 2 << 3) c.bytes = r.u64();
     else r.skip(tag & 7);
   }
+  r.leave(outer);
   return c;
 }
 
 function readTriple(r: ProtoReader): [number, number, number] {
   const v: [number, number, number] = [0, 0, 0];
+  const outer = r.enter();
   while (r.more()) {
     const tag = r.varint();
     const f = tag >>> 3;
     if ((tag & 7) === 0 && f >= 1 && f <= 3) v[f - 1] = r.varint();
     else r.skip(tag & 7);
   }
+  r.leave(outer);
   return v;
 }
 
 function readUnknown(r: ProtoReader): UnknownAttr {
   const u: UnknownAttr = { path: '', type: 0, hex: '' };
+  const outer = r.enter();
   while (r.more()) {
     const tag = r.varint();
     if (tag === ((1 << 3) | 2)) u.path = r.string();
@@ -316,6 +325,7 @@ function readUnknown(r: ProtoReader): UnknownAttr {
     else if (tag === ((3 << 3) | 2)) u.hex = r.bytes().toString('hex');
     else r.skip(tag & 7);
   }
+  r.leave(outer);
   return u;
 }
 
@@ -328,8 +338,8 @@ function readFlow(r: ProtoReader, rec: CtRecord): void {
     switch (f) {
       case 1: rec.id = r.varint(); break;
       case 2: rec.family = famName(r.varint()); break;
-      case 3: rec.orig = readTuple(r.sub()); break;
-      case 4: rec.reply = readTuple(r.sub()); break;
+      case 3: rec.orig = readTuple(r); break;
+      case 4: rec.reply = readTuple(r); break;
       case 5: rec.status = r.varint(); break;
       case 6: rec.tcp_state = r.varint(); break;
       case 7: rec.tcp_wscale_orig = r.varint(); break;
@@ -348,9 +358,9 @@ function readFlow(r: ProtoReader, rec: CtRecord): void {
       case 20: rec.use = r.varint(); break;
       case 21: rec.helper = r.string(); break;
       case 22: rec.helper_info = r.bytes().toString('hex'); break;
-      case 23: rec.master = readTuple(r.sub()); break;
-      case 24: (rec.counters ??= {}).orig = readCounters(r.sub()); break;
-      case 25: (rec.counters ??= {}).reply = readCounters(r.sub()); break;
+      case 23: rec.master = readTuple(r); break;
+      case 24: (rec.counters ??= {}).orig = readCounters(r); break;
+      case 25: (rec.counters ??= {}).reply = readCounters(r); break;
       case 26: rec.start = r.u64(); break;
       case 27: rec.stop = r.u64(); break;
       case 28: rec.kernel_time = r.varint() !== 0; break;
@@ -358,18 +368,18 @@ function readFlow(r: ProtoReader, rec: CtRecord): void {
       case 30: rec.secctx = r.string(); break;
       case 31: rec.secmark = r.varint(); break;
       case 32: case 33: {
-        const [correction_pos, offset_before, offset_after] = readTriple(r.sub());
+        const [correction_pos, offset_before, offset_after] = readTriple(r);
         const s = { correction_pos, offset_before, offset_after };
         if (f === 32) rec.seqadj_orig = s;
         else rec.seqadj_reply = s;
         break;
       }
       case 34: {
-        const [isn, its, tsoff] = readTriple(r.sub());
+        const [isn, its, tsoff] = readTriple(r);
         rec.synproxy = { isn, its, tsoff };
         break;
       }
-      case 35: (rec.unknown ??= []).push(readUnknown(r.sub())); break;
+      case 35: (rec.unknown ??= []).push(readUnknown(r)); break;
       default: r.skip(tag & 7);
     }
   }
@@ -381,19 +391,19 @@ function readExp(r: ProtoReader, rec: ExpRecord): void {
     switch (tag >>> 3) {
       case 1: rec.family = famName(r.varint()); break;
       case 2: rec.id = r.varint(); break;
-      case 3: rec.master = readTuple(r.sub()); break;
-      case 4: rec.expected = readTuple(r.sub()); break;
-      case 5: rec.mask = readTuple(r.sub()); break;
+      case 3: rec.master = readTuple(r); break;
+      case 4: rec.expected = readTuple(r); break;
+      case 5: rec.mask = readTuple(r); break;
       case 6: rec.timeout = r.varint(); break;
       case 7: rec.helper = r.string(); break;
       case 8: rec.zone = r.varint(); break;
       case 9: rec.flags = r.varint(); break;
       case 10: rec.class = r.varint(); break;
       case 11: rec.nat_dir = r.varint(); break;
-      case 12: rec.nat = readTuple(r.sub()); break;
+      case 12: rec.nat = readTuple(r); break;
       case 13: rec.fn = r.string(); break;
       case 14: if (r.varint()) rec.snapshot = true; break;
-      case 15: (rec.unknown ??= []).push(readUnknown(r.sub())); break;
+      case 15: (rec.unknown ??= []).push(readUnknown(r)); break;
       default: r.skip(tag & 7);
     }
   }
@@ -482,12 +492,14 @@ function readInvalid(r: ProtoReader, rec: InvalidPacketRecord): void {
   }
 }
 
+/** The record `r` is narrowed to (the reader is left narrowed to its body). */
 function readRecord(r: ProtoReader, host: string, run: string, impliedSeq: number): CtpipeRecord {
   let type = 0;
   let seq = impliedSeq;
   let sec = 0;
   let nsec = 0;
-  let body: ProtoReader | undefined;
+  let bodyStart = r.end; // no body: an empty one
+  let bodyEnd = r.end;
   while (r.more()) {
     const tag = r.varint();
     switch (tag >>> 3) {
@@ -495,23 +507,30 @@ function readRecord(r: ProtoReader, host: string, run: string, impliedSeq: numbe
       case 2: seq = r.varint(); break;
       case 3: sec = r.i64(); break;
       case 4: nsec = r.varint(); break;
-      case 10: case 11: case 12: case 13: case 14: case 15: body = r.sub(); break;
+      case 10: case 11: case 12: case 13: case 14: case 15: {
+        const n = r.len();
+        bodyStart = r.pos;
+        bodyEnd = r.pos += n;
+        break;
+      }
       default: r.skip(tag & 7);
     }
   }
   const name = TYPE_NAMES[type];
   if (!name) throw new ProtoTypeError(type);
+  const b = r;
+  b.pos = bodyStart;
+  b.end = bodyEnd;
+  if (name === 'new' || name === 'update' || name === 'destroy' || name === 'snapshot') {
+    const rec = blankCtRecord(name, host, run, seq, sec, nsec, 'ipv4');
+    readFlow(b, rec);
+    if (!rec.orig) throw new ProtoTypeError(type, 'flow without an original tuple');
+    rec.reply ??= mirror(rec.orig);
+    rec.proto = rec.orig.proto;
+    return rec;
+  }
   const stamp = { host, run, seq, sec, nsec };
-  const b = body ?? new ProtoReader(Buffer.alloc(0));
   switch (name) {
-    case 'new': case 'update': case 'destroy': case 'snapshot': {
-      const rec = blankCtRecord(name, host, run, seq, sec, nsec, 'ipv4');
-      readFlow(b, rec);
-      if (!rec.orig) throw new ProtoTypeError(type, 'flow without an original tuple');
-      rec.reply ??= mirror(rec.orig);
-      rec.proto = rec.orig.proto;
-      return rec;
-    }
     case 'exp_new': case 'exp_destroy': {
       const rec: ExpRecord = { ...stamp, type: name, family: 'ipv4' };
       readExp(b, rec);
@@ -589,7 +608,8 @@ export function decodeBatch(buf: Buffer, limits: BatchLimits = DEFAULT_BATCH_LIM
   let run = '';
   let firstSeq = 0;
   let schemaVersion = 0;
-  const bodies: ProtoReader[] = [];
+  // each record's start and end in buf: read in place after the batch's fields, by one reader
+  const bodies: number[] = [];
   try {
     while (r.more()) {
       const tag = r.varint();
@@ -597,10 +617,13 @@ export function decodeBatch(buf: Buffer, limits: BatchLimits = DEFAULT_BATCH_LIM
         case 1: host = r.string(); break;
         case 2: run = r.string(); break;
         case 3: firstSeq = r.varint(); break;
-        case 4:
-          if (bodies.length === limits.maxRecords) throw new CtpipeError('RECORD_TOO_LARGE', `a batch of more than ${limits.maxRecords} records (process.max_batch_records)`);
-          bodies.push(r.sub());
+        case 4: {
+          if (bodies.length === 2 * limits.maxRecords) throw new CtpipeError('RECORD_TOO_LARGE', `a batch of more than ${limits.maxRecords} records (process.max_batch_records)`);
+          const n = r.len();
+          bodies.push(r.pos, r.pos + n);
+          r.pos += n;
           break;
+        }
         case 5: schemaVersion = r.varint(); break;
         default: r.skip(tag & 7);
       }
@@ -615,18 +638,20 @@ export function decodeBatch(buf: Buffer, limits: BatchLimits = DEFAULT_BATCH_LIM
   if (badName) throw new CtpipeError('RECORD_INVALID', `a batch whose ${badName}`);
   const records: CtpipeRecord[] = [];
   const rejected: RejectedRecord[] = [];
-  for (let i = 0; i < bodies.length; i++) {
-    const b = bodies[i]!;
-    const start = b.pos;
+  for (let i = 0; i < bodies.length / 2; i++) {
+    const start = bodies[2 * i]!;
+    const end = bodies[2 * i + 1]!;
+    r.pos = start;
+    r.end = end;
     let rec: CtpipeRecord;
     try {
-      rec = readRecord(b, host, run, firstSeq + i);
+      rec = readRecord(r, host, run, firstSeq + i);
     } catch (e) {
       throw new CtpipeError('RECORD_DECODE', `not a ctpipe.v1.Batch: record ${i}: ${errorMessage(e)}`, { cause: e });
     }
     const why = validateRecord(rec, limits, true);
     if (why === undefined) records.push(rec);
-    else rejected.push({ index: i, seq: rec.seq, reason: why, bytes: b.buf.subarray(start, b.end) });
+    else rejected.push({ index: i, seq: rec.seq, reason: why, bytes: buf.subarray(start, end) });
   }
   return { host, run, firstSeq, schemaVersion, records, rejected };
 }

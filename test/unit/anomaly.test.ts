@@ -334,6 +334,27 @@ describe('handshake failure and scan detector', () => {
     expect((episodes(rows).find((e) => e.kind === 'port_scan')!.details.sources as { src: string }[]).map((x) => x.src)).toEqual(['192.0.2.66']);
   });
 
+  it('saves a source with one port, host and flow, or many, in the checkpoint form of before (lists), and resumes from it', () => {
+    const d = det();
+    const scan = (from: number, to: number) => Array.from({ length: to - from }, (_, k) => flow(M0 + 60 + ((from + k) % 60), '192.0.2.66', '10.1.0.1', 1 + from + k, 'REJ'));
+    feed(d, [flow(M0 + 61, '10.0.0.1', '10.1.0.2', 443, 'SF'), ...scan(0, 60)]);
+    const saved = d.exportState();
+    const sources = new Map(saved[0]![1].windows[0]![1]);
+    // the lazy single values come out as the lists a checkpoint always held
+    expect(sources.get('10.0.0.1')).toEqual({ n: 1, s0: 0, rej: 0, ports: [443], hosts: ['10.1.0.2'], flows: [expect.any(String)] });
+    const many = sources.get('192.0.2.66')!;
+    expect([many.n, many.rej, many.ports.length, many.hosts, many.flows.length]).toEqual([60, 60, 60, ['10.1.0.1'], 5]);
+    // a checkpoint round trip, then the scan goes on past its threshold (100 ports) in the same window
+    const resumed = det();
+    resumed.importState(JSON.parse(JSON.stringify(saved)) as typeof saved);
+    expect(resumed.exportState()).toEqual(saved);
+    const rows = feed(resumed, scan(60, 150));
+    rows.push(...resumed.advance('h', { sec: M0 + 10 * 60, nsec: 0 }));
+    const p = episodes(rows).find((e) => e.kind === 'port_scan')!;
+    expect(p.observed).toBe(101); // counted to one past the threshold, across the restore
+    expect((p.details.sources as { src: string }[]).map((x) => x.src)).toEqual(['192.0.2.66']);
+  });
+
   it('finds a burst of unanswered connections (S0) and a sweep across hosts', () => {
     const sweep = Array.from({ length: 200 }, (_, i) => flow(M0 + 120 + (i % 60), '192.0.2.9', `10.2.${i >> 8}.${i & 255}`, 22, 'S0'));
     const rows = feed(det(), [...[0, 1, 2, 3, 4, 5].flatMap(normal), ...sweep]);

@@ -45,6 +45,28 @@ describe('address bytes', () => {
   });
 });
 
+describe('IPv4 numbers', () => {
+  it('round-trips text and numbers, each number to the string the decoder made for its bytes, colliding cache slots included', async () => {
+    const { ipv4ToU32, u32ToIpv4 } = await import('../../contract/addr.js');
+    const rnd = mulberry32(5);
+    const values = [0, 1, 255, 256, 0x7fffffff, 0x80000000, 0xffffffff, 0xc0000201];
+    for (let i = 0; i < 50_000; i++) values.push(Math.floor(rnd() * 2 ** 32));
+    for (const v of values) {
+      const b = Buffer.alloc(4);
+      b.writeUInt32BE(v);
+      const text = [...b].join('.');
+      expect(u32ToIpv4(v)).toBe(text);
+      expect(ipv4ToU32(text)).toBe(v);
+      expect(u32ToIpv4(v) === ipv4(b, 0)).toBe(true); // one string, from the one cache
+    }
+    // the last answers kept: any order of repeats, and text that is not an address, still right
+    const seq = ['192.0.2.1', '10.0.0.1', '192.0.2.1', '1.2.3', '10.0.0.1', '10.0.0.1', '::1', '192.0.2.1', '256.0.0.1', '198.51.100.7', '1.2.3'];
+    expect(seq.map((t) => ipv4ToU32(t))).toEqual([0xc0000201, 0x0a000001, 0xc0000201, -1, 0x0a000001, 0x0a000001, -1, 0xc0000201, -1, 0xc6336407, -1]);
+    // a signed 32-bit value (as Int32Array holds) names the same address
+    expect(u32ToIpv4(0xc0000201 | 0)).toBe('192.0.2.1');
+  });
+});
+
 describe('64-bit values', () => {
   it('splits nanoseconds and prints big values exactly, as BigInt would', async () => {
     const { be64, be64time } = await import('../../collector/netlink/attr.js');

@@ -83,6 +83,32 @@ describe('protobuf batch', () => {
     expect(clean(decodeBatch(encodeBatch([icmp])).records[0])).toEqual(clean(icmp));
   });
 
+  it('reads nested messages in place: every nested field of IPv4 and IPv6 flows, around a record the contract leaves out', () => {
+    const v6: CtRecord = {
+      ...stamp(1), type: 'destroy', family: 'ipv6', proto: 6, id: 7, status: 14, tcp_state: 7, mark: 3, zone: 2,
+      orig: { src: '2001:db8::1', dst: '2001:db8:0:1::ffff:2', proto: 6, sport: 40000, dport: 443, zone: 2 },
+      reply: { src: '2001:db8:0:1::ffff:2', dst: '::ffff:192.0.2.7', proto: 6, sport: 443, dport: 40000 },
+      master: { src: 'fe80::1', dst: '2001:db8::2', proto: 6, sport: 21, dport: 50000 },
+      counters: { orig: { packets: 2 ** 53 - 1, bytes: '18446744073709551615' }, reply: { packets: 1, bytes: 60 } },
+      seqadj_orig: { correction_pos: 1, offset_before: 2, offset_after: 3 }, seqadj_reply: { correction_pos: 4, offset_before: 5, offset_after: 6 },
+      synproxy: { isn: 7, its: 8, tsoff: 9 }, helper: 'ftp', helper_info: '0a0b', labels: '01ff', start: 10, stop: 20,
+      unknown: [{ path: 'flow', type: 99, hex: 'c0ffee' }, { path: 'orig.proto', type: 42, hex: '' }],
+    };
+    const v4: CtRecord = {
+      ...stamp(3), type: 'new', family: 'ipv4', proto: 1, id: 8, status: 8,
+      orig: { src: '192.0.2.1', dst: '198.51.100.9', proto: 1, icmp_id: 5, icmp_type: 8, icmp_code: 0 },
+      reply: { src: '198.51.100.9', dst: '192.0.2.1', proto: 1, icmp_id: 5, icmp_type: 0, icmp_code: 0 },
+      unknown: [{ path: 'flow', type: 77, hex: 'ab' }],
+    };
+    const bad: CtRecord = { ...v4, ...stamp(2), mark: 2 ** 40 };
+    const b = decodeBatch(encodeBatch([v6, bad, v4]));
+    expect(clean(b.records)).toEqual(clean([v6, v4]));
+    expect(b.rejected.map((r) => [r.index, r.seq])).toEqual([[1, 2]]);
+    // the left-out record's own bytes, read alone, are the record
+    const alone = decodeBatch(encodeBatch([bad]));
+    expect(alone.rejected[0]!.bytes.toString('hex')).toBe(b.rejected[0]!.bytes.toString('hex'));
+  });
+
   it('rejects poison bytes with RECORD_DECODE and never crashes', () => {
     const rnd = mulberry32(99);
     const good = encodeBatch(recs.slice(0, 20));

@@ -1,0 +1,122 @@
+// CPU per row (process.cpuUsage: less load-sensitive than rates) of one build, for before/after
+// comparisons in alternating runs: node --expose-gc scripts/bench-cpu.js ROOT WHAT
+// ROOT: a checkout with its dist/ built (another commit's: git archive + npm run build there);
+// WHAT: storm | storm-detect (bench/e2e.ts runDestroyStorm into chDB, every thread's CPU over the
+// DESTROY phase) | js (lifecycle close -> row -> RowBinary, and with the scan detector, no store) |
+// decode (protobuf batches, 1,000 records each, 20% IPv6) | scans (the scan detector alone).
+// Prints one JSON line with the 1-minute load average before and after.
+import os from 'node:os';
+import path from 'node:path';
+
+const [rootArg, what] = process.argv.slice(2);
+if (!rootArg || !what) throw new Error('usage: node --expose-gc scripts/bench-cpu.js ROOT storm|storm-detect|js|decode|scans');
+const root = path.resolve(rootArg);
+const load = [os.loadavg()[0]];
+const mod = (p) => import(path.join(root, 'dist', p));
+const gc = () => globalThis.gc?.();
+const usOf = (c) => c.user + c.system;
+let out;
+
+if (what === 'storm' || what === 'storm-detect') {
+  const { runDestroyStorm } = await mod('bench/e2e.js');
+  out = await runDestroyStorm(200_000, what === 'storm-detect');
+} else if (what === 'js') {
+  const { LifecycleEngine } = await mod('processor/lifecycle/engine.js');
+  const { TableRows } = await mod('processor/clickhouse/table-rows.js');
+  const { ScanDetector } = await mod('processor/anomaly/scans.js');
+  const { detectOptions } = await mod('processor/options.js');
+  const { loadConfig } = await mod('cli/config.js');
+  const { ipv4 } = await mod('contract/addr.js');
+  const o = detectOptions(loadConfig({}).detect, 30_000).scans;
+  const conns = 200_000;
+  const epoch = 1_795_000_000;
+  const b = Buffer.alloc(4);
+  // records as the collector's decoder hands them: address strings from its cache
+  const addr = (c) => (b.writeUInt32BE(((10 << 24) | c) >>> 0), ipv4(b, 0));
+  const record = (c, type, seq) => {
+    const src = addr(c);
+    const dst = '203.0.113.9';
+    const orig = { src, dst, proto: 17, sport: 1024 + (c % 60000), dport: 53 };
+    return {
+      type, host: 'storm', run: 'storm', seq, sec: epoch + (type === 'new' ? 0 : 1), nsec: c, id: c + 1, family: 'ipv4', proto: 17, orig,
+      reply: { src: dst, dst: src, proto: 17, sport: 53, dport: orig.sport }, status: type === 'new' ? 8 : 14, timeout: 30,
+      ...(type === 'destroy' ? { counters: { orig: { packets: 1, bytes: 60 }, reply: { packets: 1, bytes: 120 } } } : {}),
+    };
+  };
+  out = {};
+  for (const detect of [false, true]) {
+    let best = Infinity;
+    for (let round = 0; round < 3; round++) {
+      let batch = TableRows.empty('flows');
+      let rows = 0;
+      const scans = new ScanDetector(o);
+      const e = new LifecycleEngine({
+        maxOpen: 2_000_000, refreshMs: 60_000, graceMs: 30_000, onHealth: () => {},
+        onRow: (r) => { batch.push(r); rows++; if (detect) scans.onFlow(r); },
+      });
+      for (let c = 0; c < conns; c++) e.apply(record(c, 'new', c + 1));
+      const destroys = Array.from({ length: conns }, (_, c) => record(c, 'destroy', conns + c + 1));
+      rows = 0;
+      gc();
+      const u = process.cpuUsage();
+      for (let c = 0; c < conns; c += 16_384) {
+        for (let k = c; k < Math.min(conns, c + 16_384); k++) e.apply(destroys[k]);
+        batch = TableRows.empty('flows'); // a chunk's insert
+      }
+      const cu = process.cpuUsage(u);
+      if (rows !== conns) throw new Error(`guard: ${rows} rows of ${conns}`);
+      best = Math.min(best, usOf(cu) / conns);
+    }
+    out[detect ? 'withScansUsPerRow' : 'plainUsPerRow'] = +best.toFixed(3);
+  }
+} else if (what === 'decode') {
+  const { encodeBatch, decodeBatch } = await mod('contract/proto/batch.js');
+  const { recordChunks } = await mod('bench/lifecycle.js');
+  const v4 = [...recordChunks(20_000, 'bench', 1000)];
+  const v6 = v4.slice(0, 40).map((c) => c.map((r) => {
+    const a = `2001:db8::${(r.id & 0xffff).toString(16)}`;
+    return { ...r, family: 'ipv6', orig: { ...r.orig, src: a, dst: '2001:db8:1::2' }, reply: { ...r.reply, src: '2001:db8:1::2', dst: a } };
+  }));
+  const bufs = [...v4, ...v6].map((c) => encodeBatch(c));
+  const n = bufs.length * 1000;
+  let best = Infinity;
+  for (let round = 0; round < 7; round++) {
+    gc();
+    const u = process.cpuUsage();
+    let k = 0;
+    for (const buf of bufs) k += decodeBatch(buf).records.length;
+    const cu = process.cpuUsage(u);
+    if (k !== n) throw new Error('guard: records lost');
+    best = Math.min(best, (usOf(cu) * 1000) / n);
+  }
+  out = { records: n, nsPerRecord: +best.toFixed(1) };
+} else if (what === 'scans') {
+  const { ScanDetector } = await mod('processor/anomaly/scans.js');
+  const { detectOptions } = await mod('processor/options.js');
+  const { loadConfig } = await mod('cli/config.js');
+  const o = detectOptions(loadConfig({}).detect, 30_000).scans;
+  const row = (i, srcs) => {
+    const s = i % srcs;
+    return {
+      host: 'h', flow_id: `f${i}`, orig_src: `10.${(s >> 16) & 255}.${(s >> 8) & 255}.${s & 255}`, orig_dst: '203.0.113.9', orig_dport: 53,
+      conn_state: 'S0', end_reason: 'destroy', first_seen: { sec: 1_795_000_000, nsec: 0 }, ended_at: { sec: 1_795_000_001 + Math.floor(i / 20_000), nsec: 0 },
+    };
+  };
+  out = {};
+  for (const [name, srcs] of [['newSourcePerRowNs', 1e9], ['thousandSourcesNs', 1000]]) {
+    const rows = Array.from({ length: 200_000 }, (_, i) => row(i, srcs));
+    let best = Infinity;
+    for (let round = 0; round < 5; round++) {
+      const d = new ScanDetector(o);
+      gc();
+      const u = process.cpuUsage();
+      for (const r of rows) d.onFlow(r);
+      best = Math.min(best, (usOf(process.cpuUsage(u)) * 1000) / rows.length);
+    }
+    out[name] = Math.round(best);
+  }
+} else throw new Error(`unknown: ${what}`);
+
+load.push(os.loadavg()[0]);
+console.log(JSON.stringify({ root: rootArg, what, at: new Date().toISOString(), load: load.map((l) => +l.toFixed(2)), ...out }));
+process.exit(0);
