@@ -6,13 +6,14 @@ import { parseArgs } from 'node:util';
 import { didYouMean } from '../common/suggest.js';
 import { CtpipeError, errorMessage } from '../common/errors.js';
 import { leaves, type Leaf } from './config.js';
+import { usedBy, type Part } from './uses.js';
 
 export interface CommandSpec {
   name: string;
   summary: string;
   usage: string;
-  /** Config sections whose settings this command takes as flags ('': every top-level setting; a top-level setting by its name). */
-  sections: string[];
+  /** The parts of ctpipe this command runs (cli/uses.ts): it takes their settings as flags, and only those. */
+  parts: readonly Part[] | 'all';
   own?: Record<string, { type: 'string' | 'boolean'; description: string; short?: string; multiple?: boolean }>;
 }
 
@@ -24,9 +25,8 @@ export interface Parsed {
   help: boolean;
 }
 
-function leavesFor(spec: CommandSpec): Leaf[] {
-  // '' takes every top-level setting; a top-level setting's own name takes just that one
-  return leaves().filter((l) => spec.sections.includes(l.path[0]!) || (l.path.length === 1 && spec.sections.includes('')));
+export function leavesFor(spec: Pick<CommandSpec, 'parts'>): Leaf[] {
+  return usedBy(spec.parts, leaves());
 }
 
 export function parseCommand(spec: CommandSpec, argv: string[]): Parsed {

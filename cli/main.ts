@@ -22,7 +22,7 @@ const configSpec: CommandSpec = {
   name: 'config',
   summary: 'print the effective configuration (secrets redacted), check it, or print its reference',
   usage: 'ctpipe config [--docs] [--check] [-c FILE] [flags]',
-  sections: ['', 'collect', 'kafka', 'metrics', 'clickhouse', 'process'],
+  parts: 'all',
   own: {
     docs: { type: 'boolean', description: 'print the configuration reference (docs/CONFIG.md) and exit' },
     check: { type: 'boolean', description: 'only validate; exit 0 when valid' },

@@ -15,7 +15,7 @@ export const querySpec: CommandSpec = {
   name: 'query',
   summary: 'run SQL on the store (read-only unless --write); bind values with --param name=value and {name:Type} in the SQL',
   usage: "ctpipe query 'SELECT conn_state, count() FROM ctpipe.flows FINAL WHERE host = {host:String} GROUP BY 1' --param host=fw-1 [--format table|json|csv]\n       ctpipe query --example top-talkers [--param hours=6]   (ctpipe query --examples lists them)\n       ctpipe query --write 'OPTIMIZE TABLE ctpipe.flows FINAL'   (one statement that changes the store; without --write a query only reads)",
-  sections: ['log_level', 'clickhouse'],
+  parts: ['store', 'database'],
   own: {
     example: { type: 'string', description: 'run a saved query by name (see --examples)' },
     examples: { type: 'boolean', description: 'list the saved queries' },
