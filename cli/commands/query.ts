@@ -9,6 +9,7 @@ import { readOnlyProblem } from '../../processor/clickhouse/statements.js';
 import type { CommandSpec } from '../args.js';
 import type { Config } from '../config.js';
 import { EXAMPLES, examplesText } from '../query-examples.js';
+import { syntaxErrorText } from '../sql-error.js';
 import { connectStore } from '../store.js';
 
 export const querySpec: CommandSpec = {
@@ -62,7 +63,7 @@ export async function runQuery(cfg: Config, own: Record<string, unknown>, positi
     if (clickhouseCode(e) === READONLY) {
       throw new CtpipeError('QUERY_REFUSED', `ctpipe query only reads unless --write is given (ClickHouse: ${errorMessage(e).split('\n')[0]!.trim()})`);
     }
-    throw new CtpipeError('QUERY_FAILED', `the query failed: ${errorMessage(e)}`);
+    throw new CtpipeError('QUERY_FAILED', syntaxErrorText(sql, errorMessage(e)) ?? `the query failed: ${errorMessage(e)}`);
   } finally {
     await store.close();
   }
