@@ -18,6 +18,7 @@ import { CtpipeError, errorMessage } from '../../common/errors.js';
 import { privateDir } from '../../common/files.js';
 import { describeCommandLine, redactUrls } from '../../common/redact.js';
 import type { Checkpoint, ColumnMeta, InputKey, InputRange, Store, Table } from '../store.js';
+import { chdbDirProblem } from './chdb-dir.js';
 import { LoadFiles } from './load-files.js';
 import { BATCH_COLUMNS, CHECKPOINT_CHUNK_COLUMNS, CHECKPOINT_COLUMNS } from './tables.js';
 import { codecOf, type TableCodec, type TableRows } from './table-rows.js';
@@ -256,9 +257,12 @@ export async function openStore(o: StoreOptions): Promise<Store> {
     const { createChdbConnection } = await import('chdb/connection');
     try {
       privateDir(path); // the store holds every connection of the host: its owner's alone
+      const problem = chdbDirProblem(path);
+      if (problem) throw new CtpipeError('STORE_UNAVAILABLE', `cannot open the embedded ClickHouse at ${path}: ${problem}`);
       const client = createClient({ connection: createChdbConnection({ path }), log: QUIET, clickhouse_settings: settings } as Parameters<typeof createClient>[0]);
       return new ClickHouseStore(client, o.database, LoadFiles.open(o.loadDir ? [o.loadDir] : undefined), !!o.readonly);
     } catch (e) {
+      if (e instanceof CtpipeError) throw e;
       throw new CtpipeError('STORE_UNAVAILABLE', `cannot open the embedded ClickHouse at ${path}: ${holder(path) ?? errorMessage(e)}`);
     }
   }
