@@ -52,7 +52,10 @@ export function parseCommand(spec: CommandSpec, argv: string[]): Parsed {
     });
   } catch (e) {
     const unknown = /^Unknown option '(--?[^']+)'/.exec(errorMessage(e))?.[1];
-    const hint = unknown ? didYouMean(unknown, Object.keys(options).map((k) => `--${k}`)) : '';
+    const names = Object.keys(options).map((k) => `--${k}`);
+    // a flag another command takes under a longer name (report's --report-host for --host)
+    const longer = names.filter((n) => unknown && n.endsWith(`-${unknown.replace(/^-+/, '')}`));
+    const hint = !unknown ? '' : didYouMean(unknown, names) || (longer.length === 1 ? ` (did you mean ${longer[0]!}?)` : '');
     throw new CtpipeError('CONFIG_INVALID', `${errorMessage(e).replace(/\. To specify.*$/s, '')}${hint}\nRun \`ctpipe ${spec.name} --help\` for the flags.`);
   }
   const flags: Record<string, string | boolean> = {};

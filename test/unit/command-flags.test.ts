@@ -105,6 +105,22 @@ describe('each command takes only the settings it reads', () => {
     expect(flags(dashboardsSpec)).toEqual(['--clickhouse-database']);
   });
 
+  it('points report --host to --report-host, the flag that names a host there', () => {
+    const r = spawnSync(process.execPath, [BIN, 'report', '--html', 'x.html', '--host', 'fw-1'], { encoding: 'utf8' });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toBe("ctpipe: Unknown option '--host' (did you mean --report-host?)\nRun `ctpipe report --help` for the flags. [CONFIG_INVALID]\n");
+    expect(() => parseCommand(querySpec, ['--url', 'x'])).toThrow(/Unknown option '--url' \(did you mean --clickhouse-url\?\)/);
+    expect(() => parseCommand(runSpec, ['--enabled'])).toThrow(/Unknown option '--enabled'\nRun/); // two flags end so: no guess
+  });
+
+  it('prints ctpipe --help in lines of at most 100 characters, every command named once', () => {
+    const r = spawnSync(process.execPath, [BIN, '--help'], { encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    expect(r.stdout.split('\n').filter((l) => l.length > 100)).toEqual([]);
+    for (const spec of SPECS) expect(r.stdout.match(new RegExp(`^  ${spec.name} +\\S`, 'gm')), spec.name).toHaveLength(1);
+    expect(r.stdout).toMatch(/^ {2}config {6}\S/m);
+  });
+
   it('prints a run --help that fits its flags (it was 174 lines)', () => {
     const r = spawnSync(process.execPath, [BIN, 'run', '--help'], { encoding: 'utf8' });
     expect(r.status).toBe(0);
