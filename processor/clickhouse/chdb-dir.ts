@@ -4,7 +4,7 @@
  * stderr, out of ctpipe's reach, and then reports only "Failed to create connection": checked
  * first, the user reads one message that names the file and the way out.
  */
-import { accessSync, closeSync, constants, lstatSync, openSync, statSync } from 'node:fs';
+import { accessSync, closeSync, constants, lstatSync, openSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** What chDB opens for writing at start, even for a read-only query (status holds its lock). */
@@ -55,6 +55,31 @@ export function chdbDirProblem(dir: string): string | undefined {
     } catch (e) {
       return `${sub}: ${why(e, dir)}`;
     }
+  }
+  return undefined;
+}
+
+/**
+ * The process holding chDB's lock on DIR/status (a flock, listed in /proc/locks by device and
+ * inode), other than this one (whose own sessions chDB shares), or undefined.
+ */
+export function lockHolder(dir: string): number | undefined {
+  let st;
+  let locks: string;
+  try {
+    st = statSync(join(dir, 'status'), { bigint: true });
+    locks = readFileSync('/proc/locks', 'utf8');
+  } catch {
+    return undefined;
+  }
+  // st_dev as the kernel prints it: major and minor in hex (new_encode_dev)
+  const major = Number(((st.dev >> 8n) & 0xfffn) | ((st.dev >> 32n) & ~0xfffn));
+  const minor = Number((st.dev & 0xffn) | ((st.dev >> 12n) & ~0xffn));
+  const where = `${major.toString(16).padStart(2, '0')}:${minor.toString(16).padStart(2, '0')}:${st.ino}`;
+  for (const line of locks.split('\n')) {
+    const f = line.trim().split(/\s+/);
+    const pid = Number(f[4]);
+    if (f[1] === 'FLOCK' && f[5] === where && pid !== process.pid) return pid;
   }
   return undefined;
 }

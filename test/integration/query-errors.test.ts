@@ -2,12 +2,13 @@
  * What `ctpipe query` prints when the SQL or the store is wrong (issue 18 item 19), against a real
  * chDB store: a syntax error shows the user's own line with a caret (never the `FORMAT ...` the
  * client appends), and a store chDB cannot open (code 76, CANNOT_OPEN_FILE) gives one ctpipe line
- * naming the file, without chDB's own `Code: 76` line before it. Needs root (a read-only bind mount).
+ * naming the file (or the process holding its lock), without chDB's own `Code: 76` line before it. Needs root (a read-only bind mount).
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { packageRoot } from '../../common/paths.js';
 import { BIN } from '../helpers/procs.js';
 import { release, tempDir } from '../helpers/resources.js';
 
@@ -57,6 +58,25 @@ describe('ctpipe query: a store chDB cannot open (code 76)', () => {
     const r = ctpipe(['query', '--clickhouse-url', `chdb:${d}`, 'SELECT 1']);
     expect(r.status).toBe(1);
     expect(r.stderr).toBe(`ctpipe: cannot open the embedded ClickHouse at ${d}: ${d}/status: a directory where chDB keeps its lock file (remove it) [STORE_UNAVAILABLE]\n`);
+  });
+
+  it('names the process holding the store\'s lock, without chDB\'s own "Cannot lock file" line', async () => {
+    const d = copy('locked', () => undefined);
+    const holder = spawn(process.execPath, ['--input-type=module', '-e',
+      `import { openStore } from '${path.join(packageRoot(), 'dist', 'processor', 'clickhouse', 'store.js')}';
+       const s = await openStore({ url: 'chdb:' + process.argv[1], database: 'ctpipe' }); await s.query('SELECT 1'); console.log('open'); setInterval(() => {}, 1000);`, d],
+    { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        holder.stdout.on('data', (b: Buffer) => b.toString().includes('open') && resolve());
+        holder.on('exit', (c) => reject(new Error(`the holder exited ${String(c)}`)));
+      });
+      const r = ctpipe(['query', '--clickhouse-url', `chdb:${d}`, 'SELECT 1']);
+      expect(r.status).toBe(1);
+      expect(r.stderr).toMatch(new RegExp(`^ctpipe: cannot open the embedded ClickHouse at ${d}: the directory is in use by process ${String(holder.pid)} \\(node \\.\\.\\.\\); [^\\n]* \\[STORE_UNAVAILABLE\\]\\n$`));
+    } finally {
+      holder.kill('SIGKILL');
+    }
   });
 
   it('says the file system is read-only, without chDB\'s own line', () => {
