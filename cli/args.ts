@@ -6,13 +6,14 @@ import { parseArgs } from 'node:util';
 import { didYouMean } from '../common/suggest.js';
 import { CtpipeError, errorMessage } from '../common/errors.js';
 import { leaves, type Leaf } from './config.js';
+import { usedBy, type Part } from './uses.js';
 
 export interface CommandSpec {
   name: string;
   summary: string;
   usage: string;
-  /** Config sections whose settings this command takes as flags ('': every top-level setting; a top-level setting by its name). */
-  sections: string[];
+  /** The parts of ctpipe this command runs (cli/uses.ts): it takes their settings as flags, and only those. */
+  parts: readonly Part[] | 'all';
   own?: Record<string, { type: 'string' | 'boolean'; description: string; short?: string; multiple?: boolean }>;
 }
 
@@ -24,9 +25,8 @@ export interface Parsed {
   help: boolean;
 }
 
-function leavesFor(spec: CommandSpec): Leaf[] {
-  // '' takes every top-level setting; a top-level setting's own name takes just that one
-  return leaves().filter((l) => spec.sections.includes(l.path[0]!) || (l.path.length === 1 && spec.sections.includes('')));
+export function leavesFor(spec: Pick<CommandSpec, 'parts'>): Leaf[] {
+  return usedBy(spec.parts, leaves());
 }
 
 export function parseCommand(spec: CommandSpec, argv: string[]): Parsed {
@@ -52,7 +52,10 @@ export function parseCommand(spec: CommandSpec, argv: string[]): Parsed {
     });
   } catch (e) {
     const unknown = /^Unknown option '(--?[^']+)'/.exec(errorMessage(e))?.[1];
-    const hint = unknown ? didYouMean(unknown, Object.keys(options).map((k) => `--${k}`)) : '';
+    const names = Object.keys(options).map((k) => `--${k}`);
+    // a flag another command takes under a longer name (report's --report-host for --host)
+    const longer = names.filter((n) => unknown && n.endsWith(`-${unknown.replace(/^-+/, '')}`));
+    const hint = !unknown ? '' : didYouMean(unknown, names) || (longer.length === 1 ? ` (did you mean ${longer[0]!}?)` : '');
     throw new CtpipeError('CONFIG_INVALID', `${errorMessage(e).replace(/\. To specify.*$/s, '')}${hint}\nRun \`ctpipe ${spec.name} --help\` for the flags.`);
   }
   const flags: Record<string, string | boolean> = {};

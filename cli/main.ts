@@ -22,7 +22,7 @@ const configSpec: CommandSpec = {
   name: 'config',
   summary: 'print the effective configuration (secrets redacted), check it, or print its reference',
   usage: 'ctpipe config [--docs] [--check] [-c FILE] [flags]',
-  sections: ['', 'collect', 'kafka', 'metrics', 'clickhouse', 'process'],
+  parts: 'all',
   own: {
     docs: { type: 'boolean', description: 'print the configuration reference (docs/CONFIG.md) and exit' },
     check: { type: 'boolean', description: 'only validate; exit 0 when valid' },
@@ -69,9 +69,22 @@ function redact(cfg: Config): unknown {
   return c;
 }
 
+/** `text` in lines of at most 100 characters, continued under column `indent`. */
+function wrap(text: string, indent: number): string[] {
+  const out: string[] = [];
+  let line = '';
+  for (const word of text.split(/(?<=\S) (?=\S)/)) {
+    if (line && line.length + 1 + word.length > 100) {
+      out.push(line);
+      line = ' '.repeat(indent) + word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  return [...out, line];
+}
+
 function usage(): string {
   const lines = ['ctpipe: Linux conntrack events to analytics', '', 'usage: ctpipe COMMAND [flags]', '', 'commands:'];
-  for (const { spec } of Object.values(COMMANDS)) lines.push(`  ${spec.name.padEnd(12)}${spec.summary}`);
+  for (const { spec } of Object.values(COMMANDS)) lines.push(...wrap(`  ${spec.name.padEnd(12)}${spec.summary}`, 14));
   lines.push(`  ${'version'.padEnd(12)}print the version`, '', 'Run `ctpipe COMMAND --help` for the flags of a command.');
   return lines.join('\n') + '\n';
 }

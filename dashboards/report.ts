@@ -5,6 +5,7 @@
  * and number column.
  */
 import type * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
+import { bucketMs, fillZeros, isCountColumn } from './report-fill.js';
 import { isNumberType as isNumber, isTimeType as isTime, type Result } from './run-queries.js';
 
 export interface ReportSection {
@@ -28,11 +29,18 @@ function fmt(v: number): string {
   return Number.isInteger(v) ? String(v) : v.toPrecision(3);
 }
 
-/** Long frame -> series: [name, points]. */
-function toSeries(r: Result): [string, [number, number][]][] {
+/** The report's time range. */
+interface Range {
+  fromMs: number;
+  toMs: number;
+}
+
+/** Long frame -> series: [name, points]; a count's missing intervals in `range` as zeros (report-fill.ts). */
+function toSeries(r: Result, range: Range): [string, [number, number][]][] {
   const labels = r.meta.filter((m, i) => i > 0 && !isNumber(m.type) && !isTime(m.type)).map((m) => m.name);
   const values = r.meta.filter((m) => isNumber(m.type)).map((m) => m.name);
   const series = new Map<string, [number, number][]>();
+  const columnOf = new Map<string, string>();
   for (const row of r.rows) {
     const t = ms(row.time);
     const prefix = labels.map((l) => String(row[l])).join(' ');
@@ -41,10 +49,13 @@ function toSeries(r: Result): [string, [number, number][]][] {
       const name = [prefix, values.length > 1 || !prefix ? v : ''].filter(Boolean).join(' ');
       let s = series.get(name);
       if (!s) series.set(name, (s = []));
+      columnOf.set(name, v);
       s.push([t, Number(row[v])]);
     }
   }
-  return [...series];
+  const step = bucketMs(r.sql);
+  const counts = new Set(values.filter((v) => step !== undefined && isCountColumn(r.sql, v)));
+  return [...series].map(([name, p]) => [name, counts.has(columnOf.get(name)!) ? fillZeros(p.sort((a, b) => a[0] - b[0]), step!, range.fromMs, range.toMs) : p]);
 }
 
 /** [min, max] of `i`th values, by a loop: a fleet's points are too many to spread into Math.min's arguments. */
@@ -58,8 +69,8 @@ function extent(points: [number, number][], i: 0 | 1): [number, number] {
 }
 
 /** One chart for all the panel's queries (A, B, ...): their series together, as Grafana draws them (the first ten). */
-function timeSeriesSvg(results: Result[], points: boolean): string {
-  const series = results.flatMap(toSeries).slice(0, COLORS.length);
+function timeSeriesSvg(results: Result[], points: boolean, range: Range): string {
+  const series = results.flatMap((r) => toSeries(r, range)).slice(0, COLORS.length);
   const all = series.flatMap(([, p]) => p);
   if (all.length === 0) return '<p class="empty">no data</p>';
   const [t0, t1] = extent(all, 0);
@@ -98,13 +109,13 @@ function tableHtml(r: Result, max = 15): string {
     r.rows.length > max ? `<p class="more">${r.rows.length - max} more rows</p>` : ''}`;
 }
 
-function panelHtml(results: Result[]): string {
+function panelHtml(results: Result[], range: Range): string {
   const p = results[0]!.panel!;
   const wide = (p.gridPos?.w ?? 12) > 12 || p.type === 'table';
   let body: string;
   if (p.type === 'stat') body = statHtml(results[0]!);
   else if (p.type === 'table') body = tableHtml(results[0]!);
-  else body = timeSeriesSvg(results, p.type === 'heatmap');
+  else body = timeSeriesSvg(results, p.type === 'heatmap', range);
   return `<section class="panel ${p.type}${wide ? ' wide' : ''}" data-panel-type="${p.type}"><h3>${esc(p.title)}</h3><p class="desc">${esc(p.description ?? '')}</p>${body}</section>`;
 }
 
@@ -118,7 +129,7 @@ export function renderReport(sections: ReportSection[], o: { fromMs: number; toM
       list.push(r);
       byPanel.set(r.panel.id!, list);
     }
-    return `<h2>${esc(s.title)}</h2><div class="grid">${[...byPanel.values()].map(panelHtml).join('')}</div>`;
+    return `<h2>${esc(s.title)}</h2><div class="grid">${[...byPanel.values()].map((r) => panelHtml(r, o)).join('')}</div>`;
   }).join('');
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>ctpipe report</title><style>
 body{font:13px system-ui,sans-serif;margin:16px;color:#222;background:#f7f8fa}h1{font-size:20px}h2{font-size:16px;margin:24px 0 8px;border-bottom:1px solid #ccc}

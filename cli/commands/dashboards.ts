@@ -11,7 +11,7 @@ export const dashboardsSpec: CommandSpec = {
   name: 'dashboards',
   summary: 'write the Grafana dashboards, data source, alert rules and contact point files, and the Prometheus alert rules',
   usage: 'ctpipe dashboards [--out DIR] [--clickhouse-database NAME]',
-  sections: ['clickhouse'],
+  parts: ['database'],
   own: { out: { type: 'string', description: 'directory to write (default: dashboards/grafana in the package; the Prometheus rules to dashboards/prometheus, or with --out to DIR/prometheus)' } },
 };
 

@@ -24,7 +24,7 @@ export const demoSpec: CommandSpec = {
   name: 'demo',
   summary: 'real traffic through a lab of network namespaces into the embedded store: a summary and an HTML report (root)',
   usage: 'ctpipe demo [--out ctpipe-demo]',
-  sections: [''],
+  parts: ['log'],
   own: {
     out: { type: 'string', description: 'directory for the embedded store (DIR/chdb), summary.json and report.html (default ctpipe-demo)' },
   },

@@ -8,7 +8,7 @@ export const migrateSpec: CommandSpec = {
   name: 'migrate',
   summary: 'create or upgrade the ClickHouse schema (a second run changes nothing)',
   usage: 'ctpipe migrate [--clickhouse-url chdb:./data|http://HOST:8123] [--clickhouse-cluster NAME]',
-  sections: ['log_level', 'clickhouse'],
+  parts: ['store', 'database', 'schema'],
 };
 
 export async function runMigrate(cfg: Config): Promise<number> {

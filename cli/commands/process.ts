@@ -12,7 +12,7 @@ export const processSpec: CommandSpec = {
   name: 'process',
   summary: 'consume collector records from Kafka, rebuild lifecycles, write ClickHouse (scale out: more processors, up to the partitions)',
   usage: 'ctpipe process [--kafka-brokers HOST:PORT,...] [--clickhouse-url http://HOST:8123] [flags]',
-  sections: ['log_level', 'kafka', 'metrics', 'clickhouse', 'process', 'detect'],
+  parts: ['log', 'ops', 'kafka', 'consume', 'limits', 'store', 'database', 'schema', 'pipeline', 'live'],
 };
 
 export async function runProcess(cfg: Config): Promise<number> {

@@ -9,13 +9,14 @@ import { readOnlyProblem } from '../../processor/clickhouse/statements.js';
 import type { CommandSpec } from '../args.js';
 import type { Config } from '../config.js';
 import { EXAMPLES, examplesText } from '../query-examples.js';
+import { syntaxErrorText } from '../sql-error.js';
 import { connectStore } from '../store.js';
 
 export const querySpec: CommandSpec = {
   name: 'query',
   summary: 'run SQL on the store (read-only unless --write); bind values with --param name=value and {name:Type} in the SQL',
   usage: "ctpipe query 'SELECT conn_state, count() FROM ctpipe.flows FINAL WHERE host = {host:String} GROUP BY 1' --param host=fw-1 [--format table|json|csv]\n       ctpipe query --example top-talkers [--param hours=6]   (ctpipe query --examples lists them)\n       ctpipe query --write 'OPTIMIZE TABLE ctpipe.flows FINAL'   (one statement that changes the store; without --write a query only reads)",
-  sections: ['log_level', 'clickhouse'],
+  parts: ['store', 'database'],
   own: {
     example: { type: 'string', description: 'run a saved query by name (see --examples)' },
     examples: { type: 'boolean', description: 'list the saved queries' },
@@ -62,7 +63,7 @@ export async function runQuery(cfg: Config, own: Record<string, unknown>, positi
     if (clickhouseCode(e) === READONLY) {
       throw new CtpipeError('QUERY_REFUSED', `ctpipe query only reads unless --write is given (ClickHouse: ${errorMessage(e).split('\n')[0]!.trim()})`);
     }
-    throw new CtpipeError('QUERY_FAILED', `the query failed: ${errorMessage(e)}`);
+    throw new CtpipeError('QUERY_FAILED', syntaxErrorText(sql, errorMessage(e)) ?? `the query failed: ${errorMessage(e)}`);
   } finally {
     await store.close();
   }

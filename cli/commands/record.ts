@@ -19,7 +19,7 @@ export const recordSpec: CommandSpec = {
   name: 'record',
   summary: 'record the collector\'s stream to a file (compact binary, or JSON lines for FILE.jsonl) for ctpipe replay',
   usage: 'ctpipe record FILE [--format binary|jsonl] [--duration 60s] [flags]',
-  sections: ['', 'collect'],
+  parts: ['host', 'log', 'collector'],
   own: {
     format: { type: 'string', description: 'binary or jsonl (default: jsonl for a name ending in .jsonl, else binary)' },
   },

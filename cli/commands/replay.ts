@@ -29,7 +29,7 @@ export const replaySpec: CommandSpec = {
   name: 'replay',
   summary: 'send a recording (ctpipe record) to Kafka, into a store, or out as JSON lines; keys, runs and sequence numbers kept',
   usage: 'ctpipe replay FILE|- [--to kafka|store|jsonl] [--speed max|recorded|N] [flags]',
-  sections: ['log_level', 'kafka', 'clickhouse', 'process', 'detect'],
+  parts: ['log', 'kafka', 'publish', 'limits', 'store', 'database', 'schema', 'pipeline'],
   own: {
     to: { type: 'string', description: 'kafka (default): publish to the topic; store: through the processor into ClickHouse, effectively once; jsonl: print' },
     speed: { type: 'string', description: 'max (default), recorded (the pace the records were collected at) or a factor of it such as 10' },

@@ -15,7 +15,7 @@ export const reportSpec: CommandSpec = {
   name: 'report',
   summary: 'write the dashboards\' main panels as one self-contained HTML page (no Grafana needed)',
   usage: 'ctpipe report --html report.html [--since 6h | --from 2026-11-21T10:00:00Z --to 2026-11-21T11:00:00Z] [--report-host NAME]',
-  sections: ['log_level', 'clickhouse'],
+  parts: ['store', 'database'],
   own: {
     html: { type: 'string', description: 'the HTML file to write' },
     since: { type: 'string', description: 'the range ends now and starts this long ago (default 6h)' },

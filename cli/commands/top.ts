@@ -9,7 +9,7 @@ export const topSpec: CommandSpec = {
   name: 'top',
   summary: 'live view of the busiest hosts, ports and connection states (for the embedded store of a running ctpipe run: ctpipe run --top)',
   usage: 'ctpipe top [--clickhouse-url http://HOST:8123] [--interval 2s] [--window 1m] [--iterations N]',
-  sections: ['log_level', 'clickhouse'],
+  parts: ['store', 'database'],
   own: {
     interval: { type: 'string', description: 'refresh interval (default 2s)' },
     window: { type: 'string', description: 'the flows active in this last span (open, or ended in it; started at most an hour before it) (default 1m)' },

@@ -18,6 +18,7 @@ import { CtpipeError, errorMessage } from '../../common/errors.js';
 import { privateDir } from '../../common/files.js';
 import { describeCommandLine, redactUrls } from '../../common/redact.js';
 import type { Checkpoint, ColumnMeta, InputKey, InputRange, Store, Table } from '../store.js';
+import { chdbDirProblem, lockHolder } from './chdb-dir.js';
 import { LoadFiles } from './load-files.js';
 import { BATCH_COLUMNS, CHECKPOINT_CHUNK_COLUMNS, CHECKPOINT_COLUMNS } from './tables.js';
 import { codecOf, type TableCodec, type TableRows } from './table-rows.js';
@@ -256,9 +257,15 @@ export async function openStore(o: StoreOptions): Promise<Store> {
     const { createChdbConnection } = await import('chdb/connection');
     try {
       privateDir(path); // the store holds every connection of the host: its owner's alone
+      // chDB prints its own "Cannot lock file" line before failing: the lock is checked first
+      const locked = lockHolder(path);
+      if (locked !== undefined) throw new CtpipeError('STORE_UNAVAILABLE', `cannot open the embedded ClickHouse at ${path}: ${holder(path) ?? `the directory is in use by process ${locked}`}`);
+      const problem = chdbDirProblem(path);
+      if (problem) throw new CtpipeError('STORE_UNAVAILABLE', `cannot open the embedded ClickHouse at ${path}: ${problem}`);
       const client = createClient({ connection: createChdbConnection({ path }), log: QUIET, clickhouse_settings: settings } as Parameters<typeof createClient>[0]);
       return new ClickHouseStore(client, o.database, LoadFiles.open(o.loadDir ? [o.loadDir] : undefined), !!o.readonly);
     } catch (e) {
+      if (e instanceof CtpipeError) throw e;
       throw new CtpipeError('STORE_UNAVAILABLE', `cannot open the embedded ClickHouse at ${path}: ${holder(path) ?? errorMessage(e)}`);
     }
   }

@@ -113,7 +113,7 @@ describe('command-line flags', () => {
 
   it('shows each setting with its declared kind in --help: durations as DURATION, sizes as SIZE', () => {
     const help = helpText(runSpec);
-    for (const flag of ['--process-grace', '--process-session-timeout', '--detect-cooldown', '--detect-scan-window', '--detect-related-quiet', '--stats-interval']) {
+    for (const flag of ['--process-grace', '--process-refresh', '--detect-cooldown', '--detect-scan-window', '--detect-related-quiet', '--stats-interval']) {
       expect(help).toMatch(new RegExp(`${flag} DURATION\\s`));
     }
     expect(help).toMatch(/--rcvbuf SIZE\s/);
