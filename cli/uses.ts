@@ -12,6 +12,7 @@ export type Part =
   | 'ops' // /metrics and /healthz
   | 'collector' // netlink sockets, dump, statistics, sysctls, conntrack activation, --duration
   | 'output' // collect's choice of sink
+  | 'feed' // a collector feeding a processor (collect, run): counter dumps, the table's Prometheus series
   | 'kafka' // the Kafka client: brokers, topic, timeouts, TLS, SASL
   | 'publish' // the Kafka producer and its batching
   | 'spool' // the collector's disk spool
@@ -34,6 +35,10 @@ export const PART_OF: Readonly<Record<string, Part>> = {
   metrics: 'ops',
   collect: 'collector',
   'collect.output': 'output',
+  'collect.metrics_per_cpu': 'feed',
+  'collect.counter_dump_interval': 'feed',
+  'collect.counter_dump_max_entries': 'feed',
+  'collect.counter_dump_at_stop': 'local',
   kafka: 'kafka',
   'kafka.compression': 'publish',
   'kafka.compression_level': 'publish',

@@ -23,7 +23,7 @@ export const collectSpec: CommandSpec = {
   name: 'collect',
   summary: 'subscribe to conntrack events, dump the table, poll statistics, publish records',
   usage: 'ctpipe collect [--output kafka|jsonl] [--events new,update,destroy,exp_new,exp_destroy] [flags]',
-  parts: ['host', 'log', 'ops', 'collector', 'output', 'kafka', 'publish', 'spool'],
+  parts: ['host', 'log', 'ops', 'collector', 'feed', 'output', 'kafka', 'publish', 'spool'],
   own: {
     capture: { type: 'string', description: 'also append every raw event datagram (hex, one per line) to FILE' },
   },

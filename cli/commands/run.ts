@@ -28,7 +28,7 @@ export const runSpec: CommandSpec = {
   name: 'run',
   summary: 'collector and processor in one process over the embedded ClickHouse: the main job on one machine',
   usage: 'ctpipe run [--clickhouse-url chdb:./data] [--duration 60s] [flags]',
-  parts: ['host', 'log', 'ops', 'collector', 'store', 'database', 'schema', 'pipeline', 'live', 'local'],
+  parts: ['host', 'log', 'ops', 'collector', 'feed', 'store', 'database', 'schema', 'pipeline', 'live', 'local'],
   own: {
     top: { type: 'boolean', description: 'show the live view of ctpipe top (busiest hosts, ports, states) instead of the status line' },
   },
