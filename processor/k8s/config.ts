@@ -10,7 +10,7 @@ export const kubernetesSetting = z.boolean().default(false).describe('process, r
 export const kubeconfigSetting = z.string().optional().describe('process, run: kubeconfig file for --kubernetes (default: KUBECONFIG, ~/.kube/config, then the in-cluster service account)');
 
 export const k8sSection = z.strictObject({
-  history: duration('6d', 'How long an address keeps who held it after the holder let it go: rows of flows that began before are named for this long (at least the longest a conntrack entry lives: 5 days for an established TCP connection by default)', { max: 30 * 86_400_000 }),
+  history: duration('144h', 'How long an address keeps who held it after the holder let it go: rows of flows that began before are named for this long (at least the longest a conntrack entry lives: 5 days for an established TCP connection by default)', { max: 30 * 86_400_000 }),
   max_ended: z.number().int().min(1000).max(10_000_000).default(200_000).describe('Ended address holdings kept at most (about 150 bytes each), the oldest dropped first'),
   max_open: z.number().int().min(1000).max(10_000_000).default(1_000_000).describe('Current address holdings (pods, services, nodes) kept at most; past it new ones are refused, counted in ctpipe_k8s_refused_total, and their addresses stay unnamed'),
   watch_timeout: duration('5m', 'A watch asks the API server to end it after this long, and resumes from where it was (so a stream that silently died is noticed)', { min: 1000, max: 3_600_000 }),
