@@ -42,16 +42,16 @@ export class IpHistory<N> {
    * `owner` holds `ip` from `start`: an owner that held it before lost it when this one took it
    * (ended at this start), and this one's start is never before a previous holder's end.
    */
-  hold(ip: string, owner: string, start: number, names: N): void {
+  hold(ip: string, owner: string, start: number, names: N): boolean {
     let list = this.byIp.get(ip);
     const mine = list?.find((i) => i.owner === owner && i.end === undefined);
     if (mine) {
       mine.names = names;
-      return;
+      return true;
     }
     if (this.open >= this.limits.maxOpen) {
       this.refused++;
-      return;
+      return false;
     }
     let from = start;
     for (const i of list ?? []) {
@@ -65,6 +65,8 @@ export class IpHistory<N> {
     if (!list) this.byIp.set(ip, (list = []));
     list.push({ owner, start: from, names });
     this.open++;
+    this.bound(from);
+    return true;
   }
 
   /** `owner` no longer holds `ip` from `end` on. */
@@ -74,6 +76,12 @@ export class IpHistory<N> {
     i.end = Math.max(i.start, end);
     this.open--;
     this.ended++;
+    this.bound(i.end);
+  }
+
+  /** Churn between two prunes cannot grow the ended holdings past twice their bound. */
+  private bound(now: number): void {
+    if (this.ended > 2 * this.limits.maxEnded) this.prune(now);
   }
 
   /** The names of the owner of `ip` at `t`: the latest interval that started by `t` and had not ended; undefined when none. */

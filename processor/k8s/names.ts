@@ -48,9 +48,10 @@ export class K8sNames {
     const before = this.held[kind].get(uid)?.ips ?? [];
     for (const ip of before) if (!ips.includes(ip)) h.release(ip, uid, endMs);
     // an address added to an object that already had others is new now; a first one is since its start
-    for (const ip of ips) h.hold(ip, uid, before.length === 0 || before.includes(ip) ? startMs : Math.max(startMs, now), names);
-    if (ips.length === 0) this.held[kind].delete(uid);
-    else this.held[kind].set(uid, { ips });
+    // (only what the bound took is remembered: refused objects cost nothing)
+    const kept = ips.filter((ip) => h.hold(ip, uid, before.length === 0 || before.includes(ip) ? startMs : Math.max(startMs, now), names));
+    if (kept.length === 0) this.held[kind].delete(uid);
+    else this.held[kind].set(uid, { ips: kept });
   }
 
   pod(ev: WatchEvent, p: PodInfo, now: number): void {

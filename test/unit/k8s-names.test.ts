@@ -110,6 +110,21 @@ describe('address holdings by time', () => {
     for (let i = 0; i < 7; i++) h.hold(`10.1.0.${i}`, `q${i}`, 0, `q${i}`);
     expect([h.openCount, h.refused]).toEqual([5, 2]);
     expect(h.at('10.1.0.6', 1)).toBeUndefined();
+    // churn between prunes: the ended ones never pass twice their bound
+    const c = new IpHistory<string>({ maxOpen: 10, maxEnded: 50, keepMs: 1e9 });
+    for (let i = 0; i < 1000; i++) {
+      c.hold('10.2.0.1', `r${i}`, i * 10, `r${i}`);
+      c.release('10.2.0.1', `r${i}`, i * 10 + 5);
+      expect(c.endedCount).toBeLessThanOrEqual(100);
+    }
+    expect(c.at('10.2.0.1', 9991)).toBe('r999');
+  });
+
+  it('remembers no object the bound refused', () => {
+    const names = new K8sNames({ maxOpen: 1, maxEnded: 10, keepMs: 1e9 });
+    names.pod('ADDED', parsePod(pod(base))!, T);
+    names.pod('ADDED', parsePod(pod({ ...base, name: 'other', ip: '10.244.1.6' }))!, T);
+    expect([names.known('pods'), names.pods.refused]).toEqual([1, 1]);
   });
 
   it('fills an IPv6 flow\'s names, whatever the spelling of its addresses', () => {
