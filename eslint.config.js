@@ -23,6 +23,7 @@ const CONFINED = [
   { name: 'kafkajs', owner: 'common/kafka.ts' },
   { name: '@clickhouse/client', owner: 'processor/clickhouse/store.ts' },
   { name: 'chdb', owner: 'processor/clickhouse/store.ts' },
+  { name: '@kubernetes/client-node', owner: 'processor/k8s/client.ts' },
 ];
 
 function layerRules(layer) {

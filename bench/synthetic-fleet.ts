@@ -14,6 +14,10 @@
  */
 import { ANOMALY_KINDS } from '../processor/anomaly/row.js';
 import { FLOW_COLUMNS } from '../processor/clickhouse/rows.js';
+import { NO_K8S_NAMES } from '../processor/k8s/columns.js';
+
+/** The columns synthetic flows fill: the Kubernetes names are left to their default (and a schema before version 8 has none). */
+const COLUMNS = FLOW_COLUMNS.filter((c) => !(c in NO_K8S_NAMES));
 import type { Store } from '../processor/store.js';
 
 export interface FleetOptions {
@@ -131,8 +135,8 @@ function flowColumns(f: Fleet, source: string): string {
 
 /** The final rows of lifecycles [first, first + count). */
 function finalRowsSql(db: string, f: Fleet, first: number, count: number): string {
-  return `INSERT INTO ${db}.flows (${FLOW_COLUMNS.join(', ')})
-    SELECT ${FLOW_COLUMNS.join(', ')} FROM (${flowColumns(f, `numbers(${first}, ${count})`)})
+  return `INSERT INTO ${db}.flows (${COLUMNS.join(', ')})
+    SELECT ${COLUMNS.join(', ')} FROM (${flowColumns(f, `numbers(${first}, ${count})`)})
     SETTINGS min_insert_block_size_rows = ${count + 1}, min_insert_block_size_bytes = 0, max_insert_threads = 2`;
 }
 
@@ -151,8 +155,8 @@ function refreshRowsSql(db: string, f: Fleet, first: number, count: number): str
     reply_packets: `toUInt64(reply_packets * ${share})`, reply_bytes: `toUInt64(reply_bytes * ${share})`,
     version: 'toUInt64(2 * (3 + r))',
   };
-  return `INSERT INTO ${db}.flows (${FLOW_COLUMNS.join(', ')})
-    SELECT ${FLOW_COLUMNS.map((c) => override[c] ?? c).join(', ')}
+  return `INSERT INTO ${db}.flows (${COLUMNS.join(', ')})
+    SELECT ${COLUMNS.map((c) => override[c] ?? c).join(', ')}
     FROM (${flowColumns(f, `(SELECT number FROM numbers(${first}, ${count}) WHERE number % 100 = 7)`)}) ARRAY JOIN range(1 + intDiv(n, 100) % 3) AS r
     WHERE (r + 1) * 60000 < dur_ms AND fs + (r + 1) * 60000000000 <= ${endNs}`;
 }

@@ -12,6 +12,7 @@ import { errorMessage, CtpipeError } from '../common/errors.js';
 import { kafkaSection } from '../common/kafka-config.js';
 import { validateName } from '../contract/validate.js';
 import { clickhouseSection, detectSection, processSection } from '../processor/config.js';
+import { k8sSection, kubeconfigSetting, kubernetesSetting } from '../processor/k8s/config.js';
 
 export { parseDuration, parseSize } from '../common/config-kinds.js';
 import type { UnitKind } from '../common/config-kinds.js';
@@ -28,6 +29,9 @@ export const ConfigSchema = z.strictObject({
   clickhouse: clickhouseSection.prefault({}),
   process: processSection.prefault({}),
   detect: detectSection.prefault({}),
+  kubernetes: kubernetesSetting,
+  kubeconfig: kubeconfigSetting,
+  k8s: k8sSection.prefault({}),
 });
 
 export type Config = z.output<typeof ConfigSchema>;

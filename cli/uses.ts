@@ -23,7 +23,8 @@ export type Part =
   | 'schema' // what migrations create
   | 'pipeline' // lifecycles, rows and detectors
   | 'live' // a processor that runs until stopped: flush and checkpoint intervals
-  | 'local'; // run's in-memory link from collector to processor
+  | 'local' // run's in-memory link from collector to processor
+  | 'k8s'; // Kubernetes names for addresses (run, process)
 
 /**
  * Each setting's part, by the longest matching prefix of its key: a section's default first,
@@ -68,6 +69,9 @@ export const PART_OF: Readonly<Record<string, Part>> = {
   'process.checkpoint': 'live',
   'process.max_backlog': 'local',
   detect: 'pipeline',
+  kubernetes: 'k8s',
+  kubeconfig: 'k8s',
+  k8s: 'k8s',
 };
 
 export function partOf(leaf: Pick<Leaf, 'path'>): Part | undefined {

@@ -31,7 +31,7 @@ import { PartitionCursor } from './cursor.js';
 import { hostMatcher } from './hosts.js';
 import { OpenBudget } from './lifecycle/engine.js';
 import { batchLimits, pipelineOptions } from './options.js';
-import { Pipeline } from './pipeline.js';
+import { Pipeline, type RowNames } from './pipeline.js';
 import type { InputKey, Store } from './store.js';
 
 type Message = FetchedMessage;
@@ -50,7 +50,7 @@ export interface ProcessorHandle {
 }
 
 export async function startProcessor(
-  cfg: ProcessorConfig, store: Store, log: Logger, registry: Registry, checkpointMs = 10_000, onCrash?: (e: Error) => void,
+  cfg: ProcessorConfig, store: Store, log: Logger, registry: Registry, checkpointMs = 10_000, onCrash?: (e: Error) => void, names?: RowNames,
 ): Promise<ProcessorHandle> {
   const topic = cfg.kafka.topic;
   const group = cfg.process.group_id;
@@ -97,7 +97,7 @@ export async function startProcessor(
 
   // one bound on open flows for all the partitions of this processor
   const budget = new OpenBudget(cfg.process.max_open_flows);
-  const newPipeline = () => new Pipeline(pipelineOptions(cfg, store, log, registry, budget));
+  const newPipeline = () => new Pipeline(pipelineOptions(cfg, store, log, registry, budget, names));
 
   /** Forgets a partition's state (its flows leave the budget); its next owner restores the checkpoint. */
   function drop(partition: number): void {

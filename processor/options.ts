@@ -6,7 +6,7 @@ import type { OpenBudget } from './lifecycle/engine.js';
 import type { Store } from './store.js';
 import type { BatchLimits } from '../contract/validate.js';
 import type { DetectConfig, ProcessorConfig } from './config.js';
-import type { PipelineOptions } from './pipeline.js';
+import type { PipelineOptions, RowNames } from './pipeline.js';
 
 /** `graceMs`: the engine's wait for a DESTROY past a flow's timeout, which rows can be late by. */
 export function detectOptions(d: DetectConfig, graceMs: number): DetectOptions {
@@ -24,10 +24,10 @@ export function detectOptions(d: DetectConfig, graceMs: number): DetectOptions {
   };
 }
 
-export function pipelineOptions(cfg: Pick<ProcessorConfig, 'clickhouse' | 'process' | 'detect'>, store: Store, log: Logger, registry: Registry, budget?: OpenBudget): PipelineOptions {
+export function pipelineOptions(cfg: Pick<ProcessorConfig, 'clickhouse' | 'process' | 'detect'>, store: Store, log: Logger, registry: Registry, budget?: OpenBudget, names?: RowNames): PipelineOptions {
   const p = cfg.process;
   return {
-    store, rawEvents: cfg.clickhouse.raw_events, log, registry,
+    store, rawEvents: cfg.clickhouse.raw_events, log, registry, names,
     engine: { maxOpen: p.max_open_flows, budget, refreshMs: p.refresh, graceMs: p.grace },
     detect: detectOptions(cfg.detect, p.grace),
   };

@@ -10,6 +10,7 @@ import type { Logger } from '../common/log.js';
 import type { CtpipeRecord } from '../contract/records.js';
 import { Detectors, type DetectOptions, type DetectorsState } from './anomaly/detectors.js';
 import type { AnomalyRow } from './anomaly/row.js';
+import type { FlowRow } from './clickhouse/flow-columns.js';
 import { anomalyRow, eventRow, healthRow, statsRow } from './clickhouse/rows.js';
 import { LifecycleEngine, type EngineOptions, type EngineState } from './lifecycle/engine.js';
 import { StatsDeltas, type StatsState } from './stats/deltas.js';
@@ -29,6 +30,12 @@ export interface PipelineOptions {
   retryMaxMs?: number;
   /** Inserts past this many bytes are split (writer.ts; tests). */
   maxInsertBytes?: number;
+  /** Fills a flow row's names (Kubernetes, --kubernetes) before it is stored. */
+  names?: RowNames;
+}
+
+export interface RowNames {
+  fill(row: FlowRow): void;
 }
 
 export type { Rows };
@@ -83,6 +90,7 @@ export class Pipeline {
     this.engine = new LifecycleEngine({
       ...o.engine,
       onRow: (r) => {
+        o.names?.fill(r);
         this.buffers.flows.push(r);
         for (const a of this.detectors?.onFlow(r) ?? []) this.anomaly(a);
       },

@@ -4,6 +4,7 @@ import { serveOps } from '../../common/http.js';
 import { createLogger } from '../../common/log.js';
 import { redactUrls } from '../../common/redact.js';
 import { startProcessor } from '../../processor/consumer.js';
+import { startKubernetesNames } from '../../processor/k8s/client.js';
 import type { CommandSpec } from '../args.js';
 import type { Config } from '../config.js';
 import { connectMigratedStore } from '../store.js';
@@ -12,17 +13,21 @@ export const processSpec: CommandSpec = {
   name: 'process',
   summary: 'consume collector records from Kafka, rebuild lifecycles, write ClickHouse (scale out: more processors, up to the partitions)',
   usage: 'ctpipe process [--kafka-brokers HOST:PORT,...] [--clickhouse-url http://HOST:8123] [flags]',
-  parts: ['log', 'ops', 'kafka', 'consume', 'limits', 'store', 'database', 'schema', 'pipeline', 'live'],
+  parts: ['log', 'ops', 'kafka', 'consume', 'limits', 'store', 'database', 'schema', 'pipeline', 'live', 'k8s'],
 };
 
 export async function runProcess(cfg: Config): Promise<number> {
   const log = createLogger(cfg.log_level, 'ctpipe-process');
   const store = await connectMigratedStore(cfg, log);
   const registry = new Registry();
+  const k8s = await startKubernetesNames(cfg, log, registry).catch(async (e: unknown) => {
+    await store.close();
+    throw e;
+  });
   // The consumer can crash while it is still joining, before the handlers below exist.
   let crashed: Error | undefined;
   let crash: (e: Error) => void = (e) => void (crashed = e);
-  const p = await startProcessor(cfg, store, log, registry, cfg.process.checkpoint, (e) => crash(e));
+  const p = await startProcessor(cfg, store, log, registry, cfg.process.checkpoint, (e) => crash(e), k8s?.names);
   if (cfg.metrics.enabled) {
     await serveOps(cfg.metrics.listen, registry, () => p.health());
   }
@@ -31,7 +36,7 @@ export async function runProcess(cfg: Config): Promise<number> {
   return new Promise<number>((resolve) => {
     const stop = (why: string, code: number) => {
       log.info({ why }, 'stopping: checkpointing and committing');
-      void p.stop().catch(() => undefined).then(() => store.close()).then(() => resolve(code));
+      void p.stop().catch(() => undefined).then(() => k8s?.stop()).then(() => store.close()).then(() => resolve(code));
     };
     process.once('SIGINT', () => stop('SIGINT', 0));
     process.once('SIGTERM', () => stop('SIGTERM', 0));

@@ -12,6 +12,7 @@ import { errorMessage } from '../../common/errors.js';
 import { redactUrls } from '../../common/redact.js';
 import { createLogger, type Logger } from '../../common/log.js';
 import { Pipeline } from '../../processor/pipeline.js';
+import { startKubernetesNames } from '../../processor/k8s/client.js';
 import { pipelineOptions } from '../../processor/options.js';
 import { OPEN_ROWS_AT_STOP, PipelineSink } from '../../processor/sink.js';
 import { restoreState } from '../../processor/checkpoint.js';
@@ -28,7 +29,7 @@ export const runSpec: CommandSpec = {
   name: 'run',
   summary: 'collector and processor in one process over the embedded ClickHouse: the main job on one machine',
   usage: 'ctpipe run [--clickhouse-url chdb:./data] [--duration 60s] [flags]',
-  parts: ['host', 'log', 'ops', 'collector', 'feed', 'store', 'database', 'schema', 'pipeline', 'live', 'local'],
+  parts: ['host', 'log', 'ops', 'collector', 'feed', 'store', 'database', 'schema', 'pipeline', 'live', 'local', 'k8s'],
   own: {
     top: { type: 'boolean', description: 'show the live view of ctpipe top (busiest hosts, ports, states) instead of the status line' },
   },
@@ -103,7 +104,12 @@ export async function startRun(cfg: Config, log: Logger, keepState = true): Prom
   });
   await storePendingLosses(store, pendingLossFile(cfg.clickhouse.url), log);
   reserveLossReport(pendingLossFile(cfg.clickhouse.url), log);
-  const pipeline = new Pipeline(pipelineOptions(cfg, store, log, registry));
+  const k8s = await startKubernetesNames(cfg, log, registry).catch(async (e: unknown) => {
+    await store.close();
+    await undo();
+    throw e;
+  });
+  const pipeline = new Pipeline(pipelineOptions(cfg, store, log, registry, undefined, k8s?.names));
   const key = runStateKey(cfg.host);
   if (keepState) {
     const t0 = Date.now();
@@ -144,6 +150,7 @@ export async function startRun(cfg: Config, log: Logger, keepState = true): Prom
       const collected = Date.now();
       await sink.close().catch((e: unknown) => void (failed = errorMessage(e)));
       failed ??= sink.failure;
+      await k8s?.stop();
       const written = Date.now();
       if (sink.unstored.records > 0) {
         const why = sink.failure ? `ClickHouse could not run the inserts (${sink.failure})` : 'ClickHouse did not take them before the stop (second signal)';
@@ -165,6 +172,7 @@ export async function startRun(cfg: Config, log: Logger, keepState = true): Prom
     await collector.start();
   } catch (e) {
     await sink.close().catch(() => undefined);
+    await k8s?.stop();
     await store.close().catch(() => undefined);
     await undo();
     throw e;

@@ -11,6 +11,7 @@
 import { CONN_STATES } from '../lifecycle/conn-state.js';
 import { NAT_KINDS } from '../lifecycle/nat.js';
 import { CH, type ColumnDef, type RowOf } from './ch-type.js';
+import { K8S_FLOW_COLUMNS } from '../k8s/columns.js';
 
 export const END_REASONS = ['open', 'destroy', 'lost'] as const;
 export const LOST_BY = ['timeout', 'evicted', 'resync', 'downtime'] as const;
@@ -65,6 +66,7 @@ export const FLOW_COLUMN_DEFS = [
   { name: 'snapshot', type: CH.Bool },
   { name: 'resynced', type: CH.Bool },
   { name: 'version', type: CH.UInt64 },
+  ...K8S_FLOW_COLUMNS,
 ] as const satisfies readonly ColumnDef[];
 
 /** One connection's lifecycle as a `flows` row: a property per column. */

@@ -309,6 +309,16 @@ export const MIGRATIONS: Migration[] = [
       ]),
     ],
   },
+  {
+    version: 8,
+    description: 'flows: Kubernetes names of both addresses (namespace, pod, workload, node; the destination service), filled by the processor with --kubernetes',
+    statements: (c) => {
+      const cols = ['src_k8s_namespace', 'src_k8s_pod', 'src_k8s_workload', 'src_k8s_node',
+        'dst_k8s_namespace', 'dst_k8s_pod', 'dst_k8s_workload', 'dst_k8s_node', 'dst_k8s_service'].map((n) => `orig_${n}`);
+      return [...(c.cluster ? ['flows_local'] : []), 'flows'].map((t) => `ALTER TABLE ${c.db}.${t}${onCluster(c)} ` +
+        cols.map((n, i) => `ADD COLUMN IF NOT EXISTS ${n} LowCardinality(String) DEFAULT '' AFTER ${i === 0 ? 'version' : cols[i - 1]}`).join(', '));
+    },
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

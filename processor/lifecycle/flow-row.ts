@@ -10,6 +10,7 @@ import type { END_REASONS, FlowRow, LOST_BY } from '../clickhouse/flow-columns.j
 import { connState } from './conn-state.js';
 import { F_CLOSE_ORIG, F_CLOSE_REPLY, F_COUNTERS, F_HANDSHAKE, F_RELATED, F_RESYNCED, F_SNAPSHOT, T, TUPLE_ICMP_CODE, TUPLE_ICMP_TYPE, type FlowTable } from './flow-table.js';
 import { NO_NAT, natOf } from './nat.js';
+import { NO_K8S_NAMES } from '../k8s/columns.js';
 
 export type { FlowRow, Time };
 export type EndReason = (typeof END_REASONS)[number];
@@ -145,5 +146,6 @@ export function rowOf(t: FlowTable, s: number, end: EndReason = 'open', endedAt?
     snapshot: (f & F_SNAPSHOT) !== 0,
     resynced: (f & F_RESYNCED) !== 0,
     version: t.events[s]! * 2 + (ended ? 1 : 0),
+    ...NO_K8S_NAMES,
   };
 }

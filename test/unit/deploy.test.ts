@@ -52,6 +52,8 @@ const models = k8s as unknown as Record<string, { getAttributeTypeMap?: () => { 
 const KINDS: Record<string, string> = {
   'v1/Namespace': 'V1Namespace', 'v1/ConfigMap': 'V1ConfigMap', 'v1/Secret': 'V1Secret', 'v1/Service': 'V1Service',
   'apps/v1/DaemonSet': 'V1DaemonSet', 'apps/v1/Deployment': 'V1Deployment', 'batch/v1/Job': 'V1Job',
+  'v1/ServiceAccount': 'V1ServiceAccount', 'rbac.authorization.k8s.io/v1/ClusterRole': 'V1ClusterRole',
+  'rbac.authorization.k8s.io/v1/ClusterRoleBinding': 'V1ClusterRoleBinding',
 };
 
 /** Problems of `value` against the client's model `type`: unknown fields and wrong types, by path. */
@@ -90,7 +92,7 @@ function k8sObjects(): { file: string; obj: Record<string, any> }[] {
 describe('deploy/kubernetes', () => {
   it('every object checks against the Kubernetes client\'s typed definitions', () => {
     const objs = k8sObjects();
-    expect(objs.map((o) => o.obj.kind).sort()).toEqual(['ConfigMap', 'DaemonSet', 'Deployment', 'Job', 'Namespace', 'Secret', 'Service', 'Service']);
+    expect(objs.map((o) => o.obj.kind).sort()).toEqual(['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'DaemonSet', 'Deployment', 'Job', 'Namespace', 'Secret', 'Service', 'Service', 'ServiceAccount']);
     for (const { file, obj } of objs) {
       const type = KINDS[`${obj.apiVersion}/${obj.kind}`];
       expect(type, `${file}: ${obj.apiVersion} ${obj.kind}`).toBeDefined();
@@ -125,6 +127,21 @@ describe('deploy/kubernetes', () => {
     expect(dep.spec.template.spec.containers[0].securityContext.capabilities).toEqual({ drop: ['ALL'] });
     expect(ds.spec.template.spec.containers[0].args).toEqual(['collect']);
     expect(dep.spec.template.spec.containers[0].args).toEqual(['process']);
+  });
+
+  it('the processors, and only they, may get, list and watch pods, services and nodes, and nothing else', () => {
+    const objs = k8sObjects().map((o) => o.obj);
+    const role = objs.find((o) => o.kind === 'ClusterRole')!;
+    expect(role.rules).toEqual([{ apiGroups: [''], resources: ['pods', 'services', 'nodes'], verbs: ['get', 'list', 'watch'] }]);
+    const binding = objs.find((o) => o.kind === 'ClusterRoleBinding')!;
+    expect(binding.roleRef).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role.metadata.name });
+    const sa = objs.find((o) => o.kind === 'ServiceAccount')!;
+    expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: sa.metadata.name, namespace: 'ctpipe' }]);
+    const dep = objs.find((o) => o.kind === 'Deployment')!;
+    expect(dep.spec.template.spec.serviceAccountName).toBe(sa.metadata.name);
+    expect(dep.spec.template.spec.containers[0].env).toContainEqual({ name: 'CTPIPE_KUBERNETES', value: 'true' });
+    expect(objs.find((o) => o.kind === 'DaemonSet')!.spec.template.spec.serviceAccountName).toBeUndefined();
+    expect(objs.filter((o) => ['Role', 'RoleBinding', 'ClusterRole', 'ClusterRoleBinding'].includes(o.kind))).toHaveLength(2);
   });
 });
 

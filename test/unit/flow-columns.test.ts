@@ -118,6 +118,9 @@ describe('flows columns from one list', () => {
       helper: 'ftp\r\0x', related: true, master_flow_id: 'fedcba9876543210', mark: 4_000_000_005, zone: 65_001,
       nat: 'snat+dnat', nat_src: '198.51.100.77:61000', nat_dst: '[2001:db8::99]:8443', snapshot: true, resynced: true,
       version: 2 ** 44 + 9,
+      orig_src_k8s_namespace: "ns\t'a'", orig_src_k8s_pod: 'pod\\a', orig_src_k8s_workload: 'wl-a', orig_src_k8s_node: 'node-a',
+      orig_dst_k8s_namespace: 'ns-b', orig_dst_k8s_pod: 'pod-b', orig_dst_k8s_workload: 'wl-b', orig_dst_k8s_node: 'node-b',
+      orig_dst_k8s_service: 'svc-b',
     };
     // distinct everywhere types allow (booleans all true), nothing null or empty
     const values = FLOW_COLUMN_DEFS.filter((c) => c.type.t !== 'Bool').map((c) => JSON.stringify(row[c.name]));
