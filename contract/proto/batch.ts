@@ -224,6 +224,7 @@ export function writeRecord(w: ProtoWriter, r: CtpipeRecord, impliedSeq = -1): v
   if (r.seq !== impliedSeq) w.uint(2, r.seq);
   w.uint(3, r.sec);
   w.uint(4, r.nsec);
+  if (r.netns) w.string(5, r.netns);
   switch (r.type) {
     case 'new': case 'update': case 'destroy': case 'snapshot': writeFlow(w, r); break;
     case 'exp_new': case 'exp_destroy': writeExp(w, r); break;
@@ -487,6 +488,7 @@ function readRecord(r: ProtoReader, host: string, run: string, impliedSeq: numbe
   let seq = impliedSeq;
   let sec = 0;
   let nsec = 0;
+  let netns = '';
   let body: ProtoReader | undefined;
   while (r.more()) {
     const tag = r.varint();
@@ -495,12 +497,19 @@ function readRecord(r: ProtoReader, host: string, run: string, impliedSeq: numbe
       case 2: seq = r.varint(); break;
       case 3: sec = r.i64(); break;
       case 4: nsec = r.varint(); break;
+      case 5: netns = r.string(); break;
       case 10: case 11: case 12: case 13: case 14: case 15: body = r.sub(); break;
       default: r.skip(tag & 7);
     }
   }
   const name = TYPE_NAMES[type];
   if (!name) throw new ProtoTypeError(type);
+  const rec = readBody(name, type, body, host, run, seq, sec, nsec);
+  if (netns !== '') rec.netns = netns;
+  return rec;
+}
+
+function readBody(name: Exclude<(typeof TYPE_NAMES)[number], ''>, type: number, body: ProtoReader | undefined, host: string, run: string, seq: number, sec: number, nsec: number): CtpipeRecord {
   const stamp = { host, run, seq, sec, nsec };
   const b = body ?? new ProtoReader(Buffer.alloc(0));
   switch (name) {

@@ -309,6 +309,12 @@ export const MIGRATIONS: Migration[] = [
       ]),
     ],
   },
+  {
+    version: 8,
+    description: 'flows.netns: the network namespace of a flow when the collector follows several (--netns all, containers)',
+    statements: (c) => [...(c.cluster ? ['flows_local'] : []), 'flows'].map((t) =>
+      `ALTER TABLE ${c.db}.${t}${onCluster(c)} ADD COLUMN IF NOT EXISTS netns LowCardinality(String) DEFAULT '' AFTER host`),
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
