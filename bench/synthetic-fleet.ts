@@ -66,7 +66,7 @@ function flowColumns(f: Fleet, source: string): string {
     ftp_ctl OR ftp_data OR sip_ctl OR sip_media OR long_lived AS special,
     n - if(ftp_data OR sip_media, 1, 0) AS hn,
     least(${H - 1}, toUInt32(if(${U('hn', 1)} < 0.5, ${U('hn', 2)} * ${H}, pow(${U('hn', 2)}, 2) * ${H}))) AS h,
-    ${HOST('h')} AS host, ${RUN('h')} AS run, ${FID('n')} AS flow_id, toUInt32(intHash64(n * 64 + 25) % 4294967296) AS ct_id,
+    ${HOST('h')} AS host, '' AS netns, ${RUN('h')} AS run, ${FID('n')} AS flow_id, toUInt32(intHash64(n * 64 + 25) % 4294967296) AS ct_id,
     if(NOT special AND ${U('n', 4)} < 0.1, 'ipv6', 'ipv4') AS family, family = 'ipv6' AS v6,
     ${U('n', 3)} AS pu,
     toUInt8(multiIf(long_lived OR ftp_ctl OR ftp_data, 6, sip_ctl OR sip_media, 17, pu < 0.70, 6, pu < 0.95, 17, pu < 0.99, if(v6, 58, 1), 47)) AS proto,

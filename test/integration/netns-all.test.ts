@@ -15,6 +15,9 @@ import type { CtpipeRecord, CtRecord } from '../../contract/records.js';
 import { ADDR, Lab } from '../../lab/lab.js';
 import { BIN, exited } from '../helpers/procs.js';
 import { queryStore } from '../helpers/store.js';
+import { openStore } from '../../processor/clickhouse/store.js';
+import { flowsDashboard } from '../../dashboards/flows.js';
+import { resolveVariables, runDashboard } from '../../dashboards/run-queries.js';
 
 const METRICS = '127.0.0.1:19537';
 
@@ -144,5 +147,22 @@ describe('ctpipe collect --netns all', () => {
     const rows = await queryStore<{ netns: string; orig_sport: number; conn_state: string }>(chdb,
       `SELECT netns, orig_sport, conn_state FROM ctpipe.flows FINAL WHERE host = 'netns-run' AND orig_dport = 8080 AND orig_sport = ${c.local} ORDER BY netns`);
     expect(rows.map((r) => r.netns)).toEqual([labA.ns.client, labA.ns.fw].sort());
+
+    // the Flow explorer filters by namespace: its variable lists them, its table keeps the one picked
+    const st = await openStore({ url: `chdb:${chdb}`, database: 'ctpipe' });
+    try {
+      const d = flowsDashboard('ctpipe');
+      const ctx = { fromMs: Date.now() - 600_000, toMs: Date.now() + 60_000, intervalMs: 10_000 };
+      const vars = await resolveVariables(st, d, ctx, 'all');
+      expect(vars.netns!.options).toEqual(expect.arrayContaining([labA.ns.client, labA.ns.fw].map(encodeURIComponent)));
+      const connections = async (netns: typeof vars.netns) => {
+        const [r] = await runDashboard(st, d, { ...ctx, vars: { ...vars, netns: netns! } }, (p) => p.title === 'Connections');
+        return r!.rows.filter((x) => Number(x.sport) === c.local && Number(x.dport) === 8080).map((x) => x.netns as string).sort();
+      };
+      expect(await connections(vars.netns)).toEqual([labA.ns.client, labA.ns.fw].sort());
+      expect(await connections({ values: [encodeURIComponent(labA.ns.client)], multi: true })).toEqual([labA.ns.client]);
+    } finally {
+      await st.close();
+    }
   });
 });
