@@ -156,7 +156,8 @@ export class NetnsFollower {
   }
 
   async start(): Promise<void> {
-    await this.scan();
+    this.scanning = this.scan(); // a stop meanwhile waits for it
+    await this.scanning;
     this.o.log.info({ mode: this.o.mode, namespaces: this.namespaces }, `following ${this.followed.size} network namespaces (--netns ${this.o.mode}); new ones are picked up every ${this.o.intervalMs} ms`);
     this.timer = setInterval(() => {
       this.scanning = this.scanning.then(() => this.scan()).catch((e: unknown) => this.o.log.error({ err: errorMessage(e) }, 'network namespace scan failed'));

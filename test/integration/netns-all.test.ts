@@ -5,7 +5,7 @@
  * one connection is seen with the same tuple in two namespaces; the second lab comes after start.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -129,6 +129,33 @@ describe('ctpipe collect --netns all', () => {
     const again = await labA.tcpConnect(ADDR.server4, 8080, 100);
     await until('a later flow of the remaining namespace', () => flows(out.stdout, 8080, again.local).some((r) => r.netns === labA.ns.fw), log);
 
+    p.kill('SIGTERM');
+    expect(await exited(p)).toBe(0);
+  });
+
+  it('--netns containers follows the namespaces of running processes, the host\'s own among them, and lets go of one whose last process ended', async () => {
+    const { p, out } = ctpipe(['collect', '--netns', 'containers', '--netns-interval', '300ms', '--output', 'jsonl', '--host', 'netns-containers',
+      '--stats-interval', '500ms', '--no-metrics-enabled']);
+    const log = () => out.stderr;
+    const own = statSync('/proc/self/ns/net').ino;
+    await until('the host namespace followed', () => out.stderr.includes(`following the network namespace inode:${own}`) && out.stderr.includes('"collecting"'), log);
+    // a named namespace keeps its name, though processes (the lab's servers) hold it too
+    expect(out.stderr).toContain(`following the network namespace ${labA.ns.server}`);
+    expect(out.stderr).not.toMatch(new RegExp(`following the network namespace inode:${statSync(labA.netnsPath('server')).ino}`));
+    // a process in an unnamed namespace of its own, made after start
+    const holder = spawn('unshare', ['--net', 'sleep', '60']);
+    procs.push(holder as ChildProcessWithoutNullStreams);
+    let ino = 0;
+    await until('the process\'s namespace', () => {
+      try {
+        const n = statSync(`/proc/${holder.pid}/ns/net`).ino;
+        if (n !== own) ino = n;
+      } catch { /* not started yet */ }
+      return ino !== 0 && out.stderr.includes(`following the network namespace inode:${ino}`);
+    }, log);
+    expect(records(out.stdout).some((r) => r.type === 'dump_end' && r.netns === `inode:${ino}`)).toBe(true);
+    holder.kill('SIGKILL');
+    await until('the ended namespace let go', () => out.stderr.includes(`let go of the network namespace inode:${ino}`), log);
     p.kill('SIGTERM');
     expect(await exited(p)).toBe(0);
   });
