@@ -13,6 +13,8 @@ import { validateRecord } from '../../contract/validate.js';
 import { LifecycleEngine, type HealthEvent } from '../../processor/lifecycle/engine.js';
 import type { FlowRow } from '../../processor/lifecycle/flow-row.js';
 import { SnapshotReader, SnapshotWriter } from '../../processor/snapshot.js';
+import { StatsDeltas } from '../../processor/stats/deltas.js';
+import { STAT_FIELDS, type StatsRecord } from '../../contract/records.js';
 import { flowRecord } from '../helpers/records.js';
 
 const T0 = 1_795_000_000;
@@ -108,6 +110,23 @@ describe('the lifecycle engine with namespaces', () => {
     e.apply({ ...conn(2, 'new', undefined, 9), sec: T0 + 100 });
     e.tick('h');
     expect(rows.map((r) => [r.netns, r.end_reason, r.lost_by])).toEqual([['ns-a', 'lost', 'timeout']]);
+  });
+});
+
+describe('statistics of several namespaces', () => {
+  it('are differenced per namespace: alternating records neither reset nor wrap', () => {
+    const stats = (seq: number, netns: string, invalid: number): StatsRecord => {
+      const cpu = { cpu: 0, ...Object.fromEntries(STAT_FIELDS.map((f) => [f, 0])) } as StatsRecord['cpus'][number];
+      cpu.invalid = invalid;
+      return { type: 'stats', host: 'h', run: 'r', seq, sec: T0 + seq, nsec: 0, netns, cpus: [cpu], totals: { ...cpu },
+        collector: { events: 0, drops: 0, enobufs: 0, rejected: 0 } };
+    };
+    const d = new StatsDeltas();
+    expect(d.apply(stats(1, 'a', 1000))).toBeUndefined();
+    expect(d.apply(stats(2, 'b', 5))).toBeUndefined();
+    const a = d.apply(stats(3, 'a', 1010))!;
+    const b = d.apply(stats(4, 'b', 7))!;
+    expect([a.invalid, a.reset, b.invalid, b.reset]).toEqual([10, false, 2, false]);
   });
 });
 
