@@ -130,9 +130,9 @@ function flowColumns(f: Fleet, source: string): string {
 }
 
 /** The final rows of lifecycles [first, first + count). */
-function finalRowsSql(db: string, f: Fleet, first: number, count: number): string {
-  return `INSERT INTO ${db}.flows (${FLOW_COLUMNS.join(', ')})
-    SELECT ${FLOW_COLUMNS.join(', ')} FROM (${flowColumns(f, `numbers(${first}, ${count})`)})
+function finalRowsSql(db: string, f: Fleet, first: number, count: number, columns: readonly string[]): string {
+  return `INSERT INTO ${db}.flows (${columns.join(', ')})
+    SELECT ${columns.join(', ')} FROM (${flowColumns(f, `numbers(${first}, ${count})`)})
     SETTINGS min_insert_block_size_rows = ${count + 1}, min_insert_block_size_bytes = 0, max_insert_threads = 2`;
 }
 
@@ -141,7 +141,7 @@ function finalRowsSql(db: string, f: Fleet, first: number, count: number): strin
  * minute apart, while they were open (end_reason 'open', conn_state S1, lower versions). Columns
  * go by position, so the overrides need no alias (one equal to an inner name would be cyclic).
  */
-function refreshRowsSql(db: string, f: Fleet, first: number, count: number): string {
+function refreshRowsSql(db: string, f: Fleet, first: number, count: number, columns: readonly string[]): string {
   const endNs = BigInt(f.toMs) * 1_000_000n;
   const share = '((r + 1) * 60000 / dur_ms)';
   const override: Record<string, string> = {
@@ -151,8 +151,8 @@ function refreshRowsSql(db: string, f: Fleet, first: number, count: number): str
     reply_packets: `toUInt64(reply_packets * ${share})`, reply_bytes: `toUInt64(reply_bytes * ${share})`,
     version: 'toUInt64(2 * (3 + r))',
   };
-  return `INSERT INTO ${db}.flows (${FLOW_COLUMNS.join(', ')})
-    SELECT ${FLOW_COLUMNS.map((c) => override[c] ?? c).join(', ')}
+  return `INSERT INTO ${db}.flows (${columns.join(', ')})
+    SELECT ${columns.map((c) => override[c] ?? c).join(', ')}
     FROM (${flowColumns(f, `(SELECT number FROM numbers(${first}, ${count}) WHERE number % 100 = 7)`)}) ARRAY JOIN range(1 + intDiv(n, 100) % 3) AS r
     WHERE (r + 1) * 60000 < dur_ms AND fs + (r + 1) * 60000000000 <= ${endNs}`;
 }
@@ -236,8 +236,11 @@ export function fleetOf(o: FleetOptions): Fleet {
 
 /** Lifecycles [first, first + count) of `f`: the long-lived ones' refreshed rows, then the final rows. */
 export async function insertFlows(store: Store, f: Fleet, first: number, count: number): Promise<void> {
-  await store.command(refreshRowsSql(store.db, f, first, count));
-  await store.command(finalRowsSql(store.db, f, first, count));
+  // the columns the table has now: a fleet stored before a later migration lacks that one's columns
+  const have = new Set((await store.query<{ name: string }>(`SELECT name FROM system.columns WHERE database = {db:String} AND table = 'flows'`, { db: store.db })).map((r) => r.name));
+  const columns = FLOW_COLUMNS.filter((c) => have.has(c));
+  await store.command(refreshRowsSql(store.db, f, first, count, columns));
+  await store.command(finalRowsSql(store.db, f, first, count, columns));
 }
 
 /** Everything of `f` but its flows. */
