@@ -70,7 +70,7 @@ function flowColumns(f: Fleet, source: string): string {
     ftp_ctl OR ftp_data OR sip_ctl OR sip_media OR long_lived AS special,
     n - if(ftp_data OR sip_media, 1, 0) AS hn,
     least(${H - 1}, toUInt32(if(${U('hn', 1)} < 0.5, ${U('hn', 2)} * ${H}, pow(${U('hn', 2)}, 2) * ${H}))) AS h,
-    ${HOST('h')} AS host, ${RUN('h')} AS run, ${FID('n')} AS flow_id, toUInt32(intHash64(n * 64 + 25) % 4294967296) AS ct_id,
+    ${HOST('h')} AS host, '' AS netns, ${RUN('h')} AS run, ${FID('n')} AS flow_id, toUInt32(intHash64(n * 64 + 25) % 4294967296) AS ct_id,
     if(NOT special AND ${U('n', 4)} < 0.1, 'ipv6', 'ipv4') AS family, family = 'ipv6' AS v6,
     ${U('n', 3)} AS pu,
     toUInt8(multiIf(long_lived OR ftp_ctl OR ftp_data, 6, sip_ctl OR sip_media, 17, pu < 0.70, 6, pu < 0.95, 17, pu < 0.99, if(v6, 58, 1), 47)) AS proto,
@@ -134,9 +134,9 @@ function flowColumns(f: Fleet, source: string): string {
 }
 
 /** The final rows of lifecycles [first, first + count). */
-function finalRowsSql(db: string, f: Fleet, first: number, count: number): string {
-  return `INSERT INTO ${db}.flows (${COLUMNS.join(', ')})
-    SELECT ${COLUMNS.join(', ')} FROM (${flowColumns(f, `numbers(${first}, ${count})`)})
+function finalRowsSql(db: string, f: Fleet, first: number, count: number, columns: readonly string[]): string {
+  return `INSERT INTO ${db}.flows (${columns.join(', ')})
+    SELECT ${columns.join(', ')} FROM (${flowColumns(f, `numbers(${first}, ${count})`)})
     SETTINGS min_insert_block_size_rows = ${count + 1}, min_insert_block_size_bytes = 0, max_insert_threads = 2`;
 }
 
@@ -145,7 +145,7 @@ function finalRowsSql(db: string, f: Fleet, first: number, count: number): strin
  * minute apart, while they were open (end_reason 'open', conn_state S1, lower versions). Columns
  * go by position, so the overrides need no alias (one equal to an inner name would be cyclic).
  */
-function refreshRowsSql(db: string, f: Fleet, first: number, count: number): string {
+function refreshRowsSql(db: string, f: Fleet, first: number, count: number, columns: readonly string[]): string {
   const endNs = BigInt(f.toMs) * 1_000_000n;
   const share = '((r + 1) * 60000 / dur_ms)';
   const override: Record<string, string> = {
@@ -155,8 +155,8 @@ function refreshRowsSql(db: string, f: Fleet, first: number, count: number): str
     reply_packets: `toUInt64(reply_packets * ${share})`, reply_bytes: `toUInt64(reply_bytes * ${share})`,
     version: 'toUInt64(2 * (3 + r))',
   };
-  return `INSERT INTO ${db}.flows (${COLUMNS.join(', ')})
-    SELECT ${COLUMNS.map((c) => override[c] ?? c).join(', ')}
+  return `INSERT INTO ${db}.flows (${columns.join(', ')})
+    SELECT ${columns.map((c) => override[c] ?? c).join(', ')}
     FROM (${flowColumns(f, `(SELECT number FROM numbers(${first}, ${count}) WHERE number % 100 = 7)`)}) ARRAY JOIN range(1 + intDiv(n, 100) % 3) AS r
     WHERE (r + 1) * 60000 < dur_ms AND fs + (r + 1) * 60000000000 <= ${endNs}`;
 }
@@ -240,8 +240,11 @@ export function fleetOf(o: FleetOptions): Fleet {
 
 /** Lifecycles [first, first + count) of `f`: the long-lived ones' refreshed rows, then the final rows. */
 export async function insertFlows(store: Store, f: Fleet, first: number, count: number): Promise<void> {
-  await store.command(refreshRowsSql(store.db, f, first, count));
-  await store.command(finalRowsSql(store.db, f, first, count));
+  // the columns the table has now: a fleet stored before a later migration lacks that one's columns
+  const have = new Set((await store.query<{ name: string }>(`SELECT name FROM system.columns WHERE database = {db:String} AND table = 'flows'`, { db: store.db })).map((r) => r.name));
+  const columns = COLUMNS.filter((c) => have.has(c));
+  await store.command(refreshRowsSql(store.db, f, first, count, columns));
+  await store.command(finalRowsSql(store.db, f, first, count, columns));
 }
 
 /** Everything of `f` but its flows. */

@@ -25,6 +25,7 @@ import type { ExpStats, GlobalStats } from './conntrack/stats.js';
 import { DropCounter } from './drops.js';
 import { netnsLabel } from './conntrack-metrics.js';
 import type { CollectorMetrics } from './metrics.js';
+import type { NetnsMetrics } from './netns-metrics.js';
 import * as N from './netlink/constants.js';
 import { forEachFrame } from './netlink/frames.js';
 import * as R from './netlink/requests.js';
@@ -55,6 +56,12 @@ export interface CollectorOptions {
   /** Nice value of every thread but the netlink readers (priority.ts); 0 leaves them alone. */
   processingNice?: number;
   netns?: string;
+  /**
+   * The namespace's name on every record (`netns`), when one process follows several
+   * (netns-follower.ts); with it, the namespace's own loss counters (`netnsMetrics`).
+   */
+  netnsName?: string;
+  netnsMetrics?: NetnsMetrics;
   dump: boolean;
   statsIntervalMs: number;
   resyncMinIntervalMs: number;
@@ -85,6 +92,8 @@ export class Collector {
   private eventDrops?: DropCounter;
   private rcvbuf = 0;
   private counted = { events: 0, drops: 0, enobufs: 0, rejected: 0 };
+  /** What the per-namespace counters already hold of `counted`. */
+  private reported = { events: 0, drops: 0, enobufs: 0 };
   private rejectLogs = 0;
   private readonly eventHandler: MessageHandler;
   private stopped = false;
@@ -131,6 +140,11 @@ export class Collector {
     return this.o.stamper.lastSeq;
   }
 
+  /** Events decoded and kernel losses since start. */
+  get totals(): { events: number; drops: number; enobufs: number; rejected: number } {
+    return { ...this.counted };
+  }
+
   /** INVALID packets suppressed since the last sample (they will ride on the next one). */
   get pendingInvalidWeight(): number {
     return this.nflog?.pendingWeight ?? 0;
@@ -143,6 +157,7 @@ export class Collector {
 
   /** Counts a stamped record and writes it to the sink: the only way records leave the collector. */
   private deliver(r: CtpipeRecord): void {
+    if (this.o.netnsName !== undefined) r.netns = this.o.netnsName;
     if (r.type !== 'stats' && r.type !== 'loss' && r.type !== 'dump_end') this.counted.events++;
     if (r.type === 'snapshot' || (r.type === 'exp_new' && (r as ExpRecord).snapshot)) this.o.metrics.snapshotRows.inc();
     this.o.metrics.records.inc({ type: r.type });
@@ -232,6 +247,7 @@ export class Collector {
     o.metrics.enobufs.inc({ socket: 'events' }, enobufs);
     const lost = this.takeDrops();
     this.emitLoss('enobufs', lost, 'events', true);
+    this.reportNetns();
     o.log.warn({ enobufs, lost, rcvbuf: this.rcvbuf }, 'the kernel dropped conntrack events (receive buffer overrun); a resync dump follows');
     if (this.rcvbuf < o.rcvbufMax && this.events) {
       this.rcvbuf = this.events.setRcvbuf(Math.min(this.rcvbuf * 2, o.rcvbufMax));
@@ -248,6 +264,19 @@ export class Collector {
       this.o.metrics.kernelDrops.inc({ socket: 'events' }, delta);
     }
     return delta;
+  }
+
+  /** This namespace's events and losses into its own counters (one namespace's loss never hides in another's). */
+  private reportNetns(): void {
+    const m = this.o.netnsMetrics;
+    const netns = this.o.netnsName;
+    if (!m || netns === undefined) return;
+    const c = this.counted;
+    const r = this.reported;
+    if (c.events > r.events) m.events.inc({ netns }, c.events - r.events);
+    if (c.drops > r.drops) m.lost.inc({ netns }, c.drops - r.drops);
+    if (c.enobufs > r.enobufs) m.enobufs.inc({ netns }, c.enobufs - r.enobufs);
+    this.reported = { events: c.events, drops: c.drops, enobufs: c.enobufs };
   }
 
   private emitLoss(reason: LossRecord['reason'], count: number, source: string, resync: boolean): void {
@@ -297,6 +326,7 @@ export class Collector {
     // Drops without an ENOBUFS (should not happen, but the count is what matters).
     const silent = this.takeDrops();
     if (silent > 0) this.emitLoss('socket_drops', silent, 'events', false);
+    this.reportNetns();
     if (this.events) {
       const st = this.events.stats();
       this.o.metrics.backlog.set(st.rmem);
@@ -363,6 +393,7 @@ export class Collector {
     this.query?.close();
     // what was held goes to the sink before the sink is closed
     await Promise.all([this.gate.drained(), this.query?.drained()]);
+    this.reportNetns();
     return last;
   }
 }

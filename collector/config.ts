@@ -8,7 +8,8 @@ export const collectSection = z.strictObject({
   output: z.enum(['kafka', 'jsonl']).default('kafka').describe('Where records go: Kafka, or JSON lines on stdout'),
   events: z.array(z.enum(EVENT_KINDS)).min(1).default([...EVENT_KINDS])
     .describe('Event groups to subscribe to (e.g. destroy only: fewer events, still every flow)'),
-  netns: z.string().optional().describe('Watch another network namespace, by path (e.g. /run/netns/NAME); entering it needs CAP_SYS_ADMIN as well as CAP_NET_ADMIN'),
+  netns: z.string().optional().describe('Watch another network namespace, by path (e.g. /run/netns/NAME); `all`: every named namespace (/run/netns/*), `containers`: those and every running process\'s (/proc/*/ns/net), each picked up when it appears and let go when removed, its records and rows tagged with its name (else inode:N). Entering a namespace needs CAP_SYS_ADMIN as well as CAP_NET_ADMIN'),
+  netns_interval: duration('2s', 'With netns all or containers: how often to look for namespaces created or removed', { min: 100 }),
   rcvbuf: size('512MiB', 'Netlink receive buffer (SO_RCVBUFFORCE, needs CAP_NET_ADMIN): the kernel holds events here while the reader catches up in a storm (a 1M-entry flush is ~1 GB of events); memory is used only while events wait', { min: 64 << 10, max: 1 << 30 }),
   processing_nice: z.number().int().min(0).max(19).default(5).describe('Nice value of every thread but the netlink readers, so the readers drain the kernel first in a storm and no event is dropped while the rest is busy (0: leave the priorities alone)'),
   rcvbuf_max: size('1GiB', 'Upper bound when the buffer is doubled after an overrun (the kernel takes at most 1GiB: twice the value must fit a C int)', { min: 64 << 10, max: 1 << 30 }),

@@ -64,8 +64,8 @@ function bitsOf(names: readonly string[], v: unknown): number | undefined {
 /** The JSON object for one record (undefined fields drop out in JSON.stringify). */
 export function toJson(r: CtpipeRecord): Record<string, unknown> {
   const { sec, nsec, ...rest } = r;
-  // Key order of the line: type, host, run, seq, time, then the record's own fields.
-  const o: Record<string, unknown> = Object.assign({ type: r.type, host: r.host, run: r.run, seq: r.seq, time: rfc3339(sec, nsec) }, rest);
+  // Key order of the line: type, host, netns (when set), run, seq, time, then the record's own fields.
+  const o: Record<string, unknown> = Object.assign({ type: r.type, host: r.host, netns: r.netns, run: r.run, seq: r.seq, time: rfc3339(sec, nsec) }, rest);
   if (r.type === 'new' || r.type === 'update' || r.type === 'destroy' || r.type === 'snapshot') {
     o.status = flagNames(r.status, IPS_NAMES);
     o.tcp_state = nameOf(TCP_STATE_NAMES, r.tcp_state);

@@ -51,6 +51,12 @@ export interface Stamp {
   /** Event time: kernel CTA_TIMESTAMP_EVENT when sent, else the socket receive time. */
   sec: number;
   nsec: number;
+  /**
+   * The network namespace the record came from, when the collector follows several
+   * (`collect.netns` all or containers): its name under /run/netns, else `inode:N`. Absent for a
+   * collector of one namespace (records from before it stay as they were).
+   */
+  netns?: string;
 }
 
 export type CtType = 'new' | 'update' | 'destroy' | 'snapshot';
@@ -105,7 +111,7 @@ export interface CtRecord extends Stamp {
  */
 export function blankCtRecord(type: CtType, host: string, run: string, seq: number, sec: number, nsec: number, family: 'ipv4' | 'ipv6'): CtRecord {
   return {
-    type, host, run, seq, sec, nsec, id: 0, family, proto: 0, orig: undefined as never, reply: undefined as never, status: 0,
+    type, host, run, seq, sec, nsec, netns: undefined, id: 0, family, proto: 0, orig: undefined as never, reply: undefined as never, status: 0,
     tcp_state: undefined, tcp_wscale_orig: undefined, tcp_wscale_reply: undefined, tcp_flags_orig: undefined,
     tcp_flags_reply: undefined, sctp_state: undefined, sctp_vtag_orig: undefined, sctp_vtag_reply: undefined,
     dccp_state: undefined, dccp_role: undefined, dccp_handshake_seq: undefined, timeout: undefined, mark: undefined,

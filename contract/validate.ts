@@ -268,7 +268,8 @@ function byType(r: Record<string, unknown>, max: number, b: boolean): string | u
 export function validateRecord(r: unknown, limits: RecordLimits = DEFAULT_RECORD_LIMITS, decoded = false): string | undefined {
   if (!isObject(r)) return 'a record is an object';
   const max = limits.maxString;
-  return (decoded ? undefined : name(r.host, 'host', max) ?? name(r.run, 'run', max)) ?? CHECK.stamp(r, '') ?? byType(r, max, decoded);
+  return (decoded ? undefined : name(r.host, 'host', max) ?? name(r.run, 'run', max)) ?? (r.netns === undefined ? undefined : name(r.netns, 'netns', max)) ??
+    CHECK.stamp(r, '') ?? byType(r, max, decoded);
 }
 
 /** The same as a type guard, for callers that go on with a record. */

@@ -14,8 +14,10 @@ import { Stamper } from '../../contract/stamper.js';
 import { Spool } from '../../collector/sinks/spool.js';
 import { openNetfilterSocket, procfsInNetns, requireNetns } from '../../collector/socket.js';
 import { checkSysctls, requireNetAdmin, sysctlPath, type SysctlReport } from '../../collector/system.js';
-import { errorMessage } from '../../common/errors.js';
+import { CtpipeError, errorMessage } from '../../common/errors.js';
 import { enableConntrack, watchActivation } from '../../collector/activation.js';
+import { netnsMode, NetnsFollower, requireSysAdmin } from '../../collector/netns-follower.js';
+import { netnsMetrics } from '../../collector/netns-metrics.js';
 import type { CommandSpec } from '../args.js';
 import type { Config } from '../config.js';
 
@@ -37,6 +39,8 @@ export const collectSpec: CommandSpec = {
 export async function prepareCollect(cfg: Config, log: Logger, metrics: CollectorMetrics): Promise<() => Promise<void>> {
   requireNetAdmin();
   const c = cfg.collect;
+  const mode = netnsMode(c.netns);
+  if (mode) return prepareFollow(cfg, mode);
   requireNetns(c.netns); // before anything that enters it fails less clearly
   const activation = c.enable_conntrack ? await enableConntrack(c.netns, log, () => metrics.conntrackRule.set(0)) : undefined;
   if (activation) metrics.conntrackRule.set(1);
@@ -67,6 +71,40 @@ export async function prepareCollect(cfg: Config, log: Logger, metrics: Collecto
       }
     }
   };
+}
+
+/**
+ * --netns all|containers: namespaces come and go, so what would change one (an nftables table, a
+ * sysctl) is refused rather than done to some; each namespace's sysctls are reported when it is
+ * picked up (collectorFor).
+ */
+function prepareFollow(cfg: Config, mode: 'all' | 'containers'): () => Promise<void> {
+  const c = cfg.collect;
+  const changes = [c.enable_conntrack && '--enable-conntrack', c.set_sysctls && '--set-sysctls'].filter(Boolean);
+  if (changes.length) {
+    throw new CtpipeError('CONFIG_INVALID', `${changes.join(' and ')} cannot be used with --netns ${mode}: they would change namespaces ctpipe does not own as they come and go. ` +
+      'Make conntrack track each namespace and set its sysctls where the namespace is made, or run one collector per namespace with --netns PATH');
+  }
+  requireSysAdmin(mode);
+  return async () => undefined;
+}
+
+/** Warns, per namespace, about a conntrack sysctl whose value removes data. */
+function reportSysctls(netns: string | undefined, log: Logger): void {
+  for (const s of checkSysctls((file, value) => procfsInNetns(netns, file, value), false)) {
+    if (!s.ok) log.warn({ sysctl: s.key, value: s.value ?? 'unreadable' }, `${s.key} is ${s.value ?? 'unreadable'} in this namespace: ${s.lost}`);
+  }
+}
+
+/** One Collector, or with --netns all|containers a NetnsFollower running one per namespace. */
+export function collectorFor(cfg: Config, o: CollectorOptions, registry: Registry): Collector | NetnsFollower {
+  const mode = netnsMode(cfg.collect.netns);
+  if (!mode) return new Collector(o);
+  const { netns: _all, ...shared } = o;
+  return new NetnsFollower({
+    mode, intervalMs: cfg.collect.netns_interval, collector: shared, metrics: netnsMetrics(registry), log: o.log,
+    onNamespace: (ns, log) => reportSysctls(ns.path, log),
+  });
 }
 
 /** The collector's settings, and a new run's Stamper, which the collector's sink shares. */
@@ -126,14 +164,14 @@ export async function runCollect(cfg: Config, own: Record<string, string | boole
   }
 
   const capture = typeof own.capture === 'string' ? own.capture : undefined;
-  const collector = new Collector({
+  const collector = collectorFor(cfg, {
     ...options,
     sink,
     sockets: openNetfilterSocket,
     metrics,
     log,
     capture: capture ? (d, sec, nsec) => appendFileSync(capture, `${sec}.${String(nsec).padStart(9, '0')} ${d.toString('hex')}\n`) : undefined,
-  });
+  }, registry);
 
   if (cfg.metrics.enabled) {
     await serveOps(cfg.metrics.listen, registry, () => ({

@@ -4,7 +4,6 @@
  * Runs until Ctrl-C or --duration, then prints what it recorded.
  */
 import { Registry } from 'prom-client';
-import { Collector } from '../../collector/collector.js';
 import { collectorMetrics } from '../../collector/metrics.js';
 import { RecordingSink } from '../../collector/sinks/recording.js';
 import { openNetfilterSocket } from '../../collector/socket.js';
@@ -13,7 +12,7 @@ import { createLogger } from '../../common/log.js';
 import { formatForPath, type RecordingFormat } from '../../contract/recording.js';
 import type { CommandSpec } from '../args.js';
 import type { Config } from '../config.js';
-import { collectorOptions, prepareCollect, untilStopped } from './collect.js';
+import { collectorFor, collectorOptions, prepareCollect, untilStopped } from './collect.js';
 
 export const recordSpec: CommandSpec = {
   name: 'record',
@@ -32,9 +31,10 @@ export async function runRecord(cfg: Config, own: Record<string, unknown>, posit
   if (format !== 'binary' && format !== 'jsonl') throw new CtpipeError('CONFIG_INVALID', `--format must be binary or jsonl, not "${String(format)}"`);
   const log = createLogger(cfg.log_level, 'ctpipe-record');
   const sink = new RecordingSink(file, format); // first: a file it may not create stops it before anything starts
-  const metrics = collectorMetrics(new Registry());
+  const registry = new Registry();
+  const metrics = collectorMetrics(registry);
   const undo = await prepareCollect(cfg, log, metrics);
-  const collector = new Collector({ ...collectorOptions(cfg), sink, sockets: openNetfilterSocket, metrics, log });
+  const collector = collectorFor(cfg, { ...collectorOptions(cfg), sink, sockets: openNetfilterSocket, metrics, log }, registry);
   const tty = process.stderr.isTTY;
   const status = setInterval(() => {
     if (tty) process.stderr.write(`\r\x1b[K${collector.lastSeq.toLocaleString('en')} records, ${(sink.bytes / 1e6).toFixed(1)} MB`);

@@ -4,7 +4,8 @@
  * any server given with --clickhouse-url. A status line shows events/s, open flows and rows.
  */
 import { Registry } from 'prom-client';
-import { Collector } from '../../collector/collector.js';
+import type { Collector } from '../../collector/collector.js';
+import type { NetnsFollower } from '../../collector/netns-follower.js';
 import { collectorMetrics } from '../../collector/metrics.js';
 import { openNetfilterSocket } from '../../collector/socket.js';
 import { serveOps } from '../../common/http.js';
@@ -23,7 +24,7 @@ import { fetchTop, topLoop } from '../top.js';
 import type { Store } from '../../processor/store.js';
 import { pendingLossFile, reportUnstored, reserveLossReport, storePendingLosses, unstoredEvent, type Unstored } from '../../processor/unstored.js';
 import { topOptions } from './top.js';
-import { collectorOptions, prepareCollect, untilStopped } from './collect.js';
+import { collectorFor, collectorOptions, prepareCollect, untilStopped } from './collect.js';
 
 export const runSpec: CommandSpec = {
   name: 'run',
@@ -63,7 +64,7 @@ export interface Progress {
 }
 
 export interface LocalRun {
-  collector: Collector;
+  collector: Collector | NetnsFollower;
   pipeline: Pipeline;
   store: Store;
   progress(): Progress;
@@ -129,7 +130,7 @@ export async function startRun(cfg: Config, log: Logger, keepState = true): Prom
     flushMs: cfg.process.flush, processor: `run:${cfg.host}`, maxBacklog: cfg.process.max_backlog, log, stamper: options.stamper,
     checkpoint: keepState ? { store, key, everyMs: cfg.process.checkpoint } : undefined,
   });
-  const collector = new Collector({ ...options, sink, sockets: openNetfilterSocket, metrics, log });
+  const collector = collectorFor(cfg, { ...options, sink, sockets: openNetfilterSocket, metrics, log }, registry);
   if (cfg.metrics.enabled) {
     await serveOps(cfg.metrics.listen, registry, () => ({
       ok: collector.healthy && pipeline.storeUp && !sink.failure,

@@ -224,6 +224,7 @@ export function writeRecord(w: ProtoWriter, r: CtpipeRecord, impliedSeq = -1): v
   if (r.seq !== impliedSeq) w.uint(2, r.seq);
   w.uint(3, r.sec);
   w.uint(4, r.nsec);
+  if (r.netns) w.string(5, r.netns);
   switch (r.type) {
     case 'new': case 'update': case 'destroy': case 'snapshot': writeFlow(w, r); break;
     case 'exp_new': case 'exp_destroy': writeExp(w, r); break;
@@ -498,6 +499,7 @@ function readRecord(r: ProtoReader, host: string, run: string, impliedSeq: numbe
   let seq = impliedSeq;
   let sec = 0;
   let nsec = 0;
+  let netns = '';
   let bodyStart = r.end; // no body: an empty one
   let bodyEnd = r.end;
   while (r.more()) {
@@ -507,6 +509,7 @@ function readRecord(r: ProtoReader, host: string, run: string, impliedSeq: numbe
       case 2: seq = r.varint(); break;
       case 3: sec = r.i64(); break;
       case 4: nsec = r.varint(); break;
+      case 5: netns = r.string(); break;
       case 10: case 11: case 12: case 13: case 14: case 15: {
         const n = r.len();
         bodyStart = r.pos;
@@ -518,9 +521,15 @@ function readRecord(r: ProtoReader, host: string, run: string, impliedSeq: numbe
   }
   const name = TYPE_NAMES[type];
   if (!name) throw new ProtoTypeError(type);
-  const b = r;
-  b.pos = bodyStart;
-  b.end = bodyEnd;
+  r.pos = bodyStart;
+  r.end = bodyEnd;
+  const rec = readBody(name, type, r, host, run, seq, sec, nsec);
+  if (netns !== '') rec.netns = netns;
+  return rec;
+}
+
+/** The record's body, read in place by `b` (limited to the body's bytes). */
+function readBody(name: Exclude<(typeof TYPE_NAMES)[number], ''>, type: number, b: ProtoReader, host: string, run: string, seq: number, sec: number, nsec: number): CtpipeRecord {
   if (name === 'new' || name === 'update' || name === 'destroy' || name === 'snapshot') {
     const rec = blankCtRecord(name, host, run, seq, sec, nsec, 'ipv4');
     readFlow(b, rec);

@@ -21,6 +21,7 @@ const LC = CH.LowCardinality(CH.String);
 
 export const FLOW_COLUMN_DEFS = [
   { name: 'host', type: LC },
+  { name: 'netns', type: LC }, // the network namespace when the collector follows several ('' otherwise)
   { name: 'run', type: CH.String },
   { name: 'flow_id', type: CH.String, plain: true }, // 16 hex digits
   { name: 'ct_id', type: CH.UInt32 },

@@ -319,6 +319,12 @@ export const MIGRATIONS: Migration[] = [
         cols.map((n, i) => `ADD COLUMN IF NOT EXISTS ${n} LowCardinality(String) DEFAULT '' AFTER ${i === 0 ? 'version' : cols[i - 1]}`).join(', '));
     },
   },
+  {
+    version: 9,
+    description: 'flows.netns: the network namespace of a flow when the collector follows several (--netns all, containers)',
+    statements: (c) => [...(c.cluster ? ['flows_local'] : []), 'flows'].map((t) =>
+      `ALTER TABLE ${c.db}.${t}${onCluster(c)} ADD COLUMN IF NOT EXISTS netns LowCardinality(String) DEFAULT '' AFTER host`),
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -3,7 +3,8 @@
  * rows and health events out, no I/O and no wall clock: every decision that produces a row is
  * taken on event time, so replaying the same records yields the same rows (effectively-once).
  *
- * Key: (host, zone, conntrack id, original tuple). The run id is not part of the key, so a flow
+ * Key: (host, network namespace, zone, conntrack id, original tuple): host and namespace as one
+ * scope (scope.ts); resyncs and start dumps are per scope too. The run id is not part of the key, so a flow
  * seen again in the table dump of a restarted collector continues its lifecycle instead of
  * starting a duplicate; ids are reused by the kernel, so a NEW for a key that already ended
  * starts a new generation with its own flow id.
@@ -22,6 +23,7 @@ import { closeInit } from './conn-state.js';
 import { EndedKeys } from './ended-keys.js';
 import type { SnapshotReader, SnapshotWriter } from '../snapshot.js';
 import { rowOf, type EndReason, type FlowRow, type Lifecycle, type LostBy, type Time } from './flow-row.js';
+import { scopeOf, splitScope } from './scope.js';
 import { F_CLOSE_ORIG, F_CLOSE_REPLY, F_HANDSHAKE, F_LIVE, F_RELATED, F_RESYNCED, F_SNAPSHOT, FlowTable, keyOf, T, timeOfNs, tupleKey } from './flow-table.js';
 
 const TCP_ESTABLISHED = 3;
@@ -153,6 +155,8 @@ export class LifecycleEngine {
    * a resync after a kernel overrun closes.
    */
   private readonly runStart = new Map<string, { seq: number; before?: Time }>();
+  /** Host -> the scopes of its namespaces that have held flows (a new run arms them all; ticks close them). */
+  private readonly scopes = new Map<string, Set<string>>();
   /**
    * Evicted lifecycles by key (53 bits of its hash): what a later event of the flow needs to give
    * it its true end under the same flow id and first_seen, so that its row replaces the lost one.
@@ -199,9 +203,12 @@ export class LifecycleEngine {
       // A new run of a host whose flows are open (the collector or `ctpipe run` restarted): its
       // start dump confirms the flows the kernel still holds; those it lacks ended unseen meanwhile.
       const before = this.watermark.get(r.host);
-      // Armed as of just before this record, which may be the dump's first row (it then confirms its flow).
-      this.runStart.set(r.host, { seq: r.seq - 1, before: before && { ...before } });
-      this.armResync(r.host, r.seq - 1, true);
+      // Armed as of just before this record, which may be the dump's first row (it then confirms its flow);
+      // each namespace's own start dump decides for its flows.
+      for (const scope of [r.host, ...(this.scopes.get(r.host) ?? [])]) {
+        this.runStart.set(scope, { seq: r.seq - 1, before: before && { ...before } });
+        this.armResync(scope, r.seq - 1, true);
+      }
     } else if (r.seq <= cur.seq) {
       this.counters.duplicates++;
       return false;
@@ -220,11 +227,12 @@ export class LifecycleEngine {
         this.applyFlow(r);
         break;
       case 'loss':
-        this.o.onHealth({ host: r.host, run: r.run, kind: 'loss', at: { sec: r.sec, nsec: r.nsec }, count: r.count, first_seq: r.first_seq, last_seq: r.last_seq, detail: `${r.source}: ${r.reason}` });
-        if (r.resync) this.armResync(r.host, r.seq);
+        this.o.onHealth({ host: r.host, run: r.run, kind: 'loss', at: { sec: r.sec, nsec: r.nsec }, count: r.count, first_seq: r.first_seq, last_seq: r.last_seq,
+          detail: `${r.netns ? `netns ${r.netns}: ` : ''}${r.source}: ${r.reason}` });
+        if (r.resync) this.armResync(scopeOf(r.host, r.netns), r.seq);
         break;
       case 'dump_end':
-        this.finishResync(r.host, r.start_seq, { sec: r.sec, nsec: r.nsec });
+        this.finishResync(scopeOf(r.host, r.netns), r.start_seq, { sec: r.sec, nsec: r.nsec });
         break;
       default:
         break; // stats, expectations and INVALID samples are for the detectors
@@ -233,21 +241,21 @@ export class LifecycleEngine {
   }
 
   /** `restart`: a new run; its dump decides for every open flow, those already waiting included. */
-  private armResync(host: string, seq: number, restart = false): void {
+  private armResync(scope: string, seq: number, restart = false): void {
     const t = this.t;
-    const h = t.intern(host);
-    let waiting = this.resync.get(host);
+    const h = t.intern(scope);
+    let waiting = this.resync.get(scope);
     for (let s = 0; s < t.top; s++) {
       if (!t.live(s) || t.hostIdx[s] !== h || (!restart && waiting?.has(s))) continue;
-      if (!waiting) this.resync.set(host, (waiting = new Map()));
+      if (!waiting) this.resync.set(scope, (waiting = new Map()));
       waiting.set(s, seq);
     }
   }
 
-  private finishResync(host: string, dumpStartSeq: number, at: Time): void {
-    const waiting = this.resync.get(host);
+  private finishResync(scope: string, dumpStartSeq: number, at: Time): void {
+    const waiting = this.resync.get(scope);
     if (!waiting) return;
-    const start = this.runStart.get(host);
+    const start = this.runStart.get(scope);
     let down = 0;
     for (const [s, since] of waiting) {
       if (since >= dumpStartSeq) continue;
@@ -255,12 +263,13 @@ export class LifecycleEngine {
       if (downtime) down++;
       this.close(s, 'lost', at, downtime ? 'downtime' : 'resync'); // close() drops it from `waiting`
     }
-    if (waiting.size === 0) this.resync.delete(host);
+    if (waiting.size === 0) this.resync.delete(scope);
     if (down > 0) {
       // counted and seen: the flows whose end came while nothing watched, and for how long it did not
       const from = start?.before ? `${new Date(start.before.sec * 1000).toISOString()}` : 'unknown';
+      const { host, netns } = splitScope(scope);
       this.o.onHealth({ host, run: this.curRun, kind: 'loss', at, count: down,
-        detail: `downtime: ${down} flows ended while nothing collected (last event before ${from}, start dump ${new Date(at.sec * 1000).toISOString()}); closed with lost_by = downtime` });
+        detail: `${netns ? `netns ${netns}: ` : ''}downtime: ${down} flows ended while nothing collected (last event before ${from}, start dump ${new Date(at.sec * 1000).toISOString()}); closed with lost_by = downtime` });
     }
   }
 
@@ -270,10 +279,11 @@ export class LifecycleEngine {
 
   private applyFlow(r: CtRecord): void {
     const zone = r.zone ?? 0;
-    let s = this.t.find(r.host, zone, r.id, r.orig);
+    const scope = r.netns ? scopeOf(r.host, r.netns) : r.host;
+    let s = this.t.find(scope, zone, r.id, r.orig);
     const known = s >= 0;
     if (s < 0) {
-      const key = keyOf(r.host, zone, r.id, r.orig);
+      const key = keyOf(scope, zone, r.id, r.orig);
       const h = hash64(key);
       const k53 = (h[0]! & 0x1fffff) * 4294967296 + h[1]!;
       const gone = this.ended.get(h[0]!, h[1]!);
@@ -281,20 +291,20 @@ export class LifecycleEngine {
       if (ev) {
         // the memory bound closed it, the kernel did not: it continues where it was evicted
         this.evicted.delete(k53);
-        s = this.revive(r, zone, ev);
+        s = this.revive(r, scope, zone, ev);
       } else if (gone !== undefined && r.type !== 'new') {
         // A row for a flow that already ended (dump racing a DESTROY, or a late update): ignore.
         // Only NEW starts a new generation of a reused key.
         this.counters.late++;
         return;
       } else {
-        s = this.create(r, key, zone, gone === undefined ? 0 : gone + 1);
+        s = this.create(r, scope, key, zone, gone === undefined ? 0 : gone + 1);
       }
       if (this.budget.open > this.budget.limit) this.evict(r.host);
       if (!this.t.live(s)) return; // evicted at once (the table was full of fresher flows)
     }
     // a resync is rare: the per-record path pays one size check, not a lookup
-    if (this.resync.size && this.resync.get(r.host)?.delete(s)) this.t.flags[s]! |= F_RESYNCED;
+    if (this.resync.size && this.resync.get(scope)?.delete(s)) this.t.flags[s]! |= F_RESYNCED;
     // A dump row of a known flow is a counter update (counter dumps come every interval): it counts
     // as an event, so the row version grows and a refresh row follows, only when it changes the row.
     if (known && r.type === 'snapshot' && !this.changes(s, r)) this.touch(s, r);
@@ -302,7 +312,7 @@ export class LifecycleEngine {
     if (r.type === 'destroy') this.close(s, 'destroy', { sec: r.sec, nsec: r.nsec });
   }
 
-  private create(r: CtRecord, key: string, zone: number, generation: number): number {
+  private create(r: CtRecord, scope: string, key: string, zone: number, generation: number): number {
     const t = this.t;
     const s = t.alloc();
     this.budget.open++;
@@ -311,7 +321,8 @@ export class LifecycleEngine {
     t.hashLo[s] = h[1]!;
     t.ctId[s] = r.id;
     t.zone[s] = zone;
-    t.hostIdx[s] = t.intern(r.host);
+    t.hostIdx[s] = t.intern(scope);
+    if (scope !== r.host) this.noteScope(r.host, scope);
     t.runIdx[s] = t.intern(r.run);
     t.setTuple(s, r.orig, r.family === 'ipv6' ? 6 : 4);
     t.generation[s] = generation;
@@ -321,14 +332,20 @@ export class LifecycleEngine {
     t.flags[s] = F_LIVE | (first === 1 || first === 2 ? F_HANDSHAKE : 0) | (r.status & IPS_EXPECTED ? F_RELATED : 0) | (r.type === 'snapshot' ? F_SNAPSHOT : 0);
     t.index(s);
     // Only a flow with a helper can be a master (its helper creates the expectations).
-    if (r.helper !== undefined) this.indexMaster(`${r.host}|${zone}|${tupleKey(r.orig)}`, t.flowId(s));
-    if (r.master) t.master.set(s, { tuple: r.master, flowId: this.byTuple.get(`${r.host}|${zone}|${tupleKey(r.master)}`) });
+    if (r.helper !== undefined) this.indexMaster(`${scope}|${zone}|${tupleKey(r.orig)}`, t.flowId(s));
+    if (r.master) t.master.set(s, { tuple: r.master, flowId: this.byTuple.get(`${scope}|${zone}|${tupleKey(r.master)}`) });
     return s;
   }
 
+  private noteScope(host: string, scope: string): void {
+    let set = this.scopes.get(host);
+    if (!set) this.scopes.set(host, (set = new Set()));
+    set.add(scope);
+  }
+
   /** An evicted lifecycle back in a slot: its flow id, first_seen and event count as they were. */
-  private revive(r: CtRecord, zone: number, ev: Evicted): number {
-    const s = this.create(r, '', zone, ev.generation);
+  private revive(r: CtRecord, scope: string, zone: number, ev: Evicted): number {
+    const s = this.create(r, scope, '', zone, ev.generation);
     const t = this.t;
     t.hashHi[s] = ev.hi;
     t.hashLo[s] = ev.lo;
@@ -386,22 +403,23 @@ export class LifecycleEngine {
       if (r.stop !== undefined) st.stop = timeOfNs(r.stop);
     }
     if (r.helper !== undefined) {
-      if (t.helperIdx[s] === 0) this.indexMaster(`${r.host}|${t.zone[s]}|${tupleKey(r.orig)}`, t.flowId(s));
+      if (t.helperIdx[s] === 0) this.indexMaster(`${t.host(s)}|${t.zone[s]}|${tupleKey(r.orig)}`, t.flowId(s));
       t.helperIdx[s] = t.intern(r.helper);
     }
     if (r.mark !== undefined) t.mark[s] = r.mark;
     if (r.master && !t.master.get(s)?.tuple) {
-      t.master.set(s, { tuple: r.master, flowId: this.byTuple.get(`${r.host}|${t.zone[s]}|${tupleKey(r.master)}`) });
+      t.master.set(s, { tuple: r.master, flowId: this.byTuple.get(`${t.host(s)}|${t.zone[s]}|${tupleKey(r.master)}`) });
     }
   }
 
   private close(s: number, reason: EndReason, endedAt: Time, lostBy?: LostBy): void {
     const t = this.t;
     const row = rowOf(t, s, reason, endedAt, lostBy);
-    if (this.resync.size) this.resync.get(row.host)?.delete(s);
+    const scope = t.host(s);
+    if (this.resync.size) this.resync.get(scope)?.delete(s);
     const gen = t.generation[s]!;
     // the slot's hash is the key's for the first generation; later ones hashed `key#generation`
-    const h = gen === 0 ? undefined : hash64(keyOf(row.host, t.zone[s]!, t.ctId[s]!, t.orig(s)));
+    const h = gen === 0 ? undefined : hash64(keyOf(scope, t.zone[s]!, t.ctId[s]!, t.orig(s)));
     const hi = h ? h[0]! : t.hashHi[s]!;
     const lo = h ? h[1]! : t.hashLo[s]!;
     if (lostBy === 'evicted') {
@@ -470,7 +488,10 @@ export class LifecycleEngine {
     const wms = new Map<number, Time>();
     for (const host of hosts) {
       const wm = this.watermark.get(host);
-      if (wm) wms.set(t.intern(host), wm);
+      if (!wm) continue;
+      // a host's event time is its namespaces' too
+      wms.set(t.intern(host), wm);
+      for (const scope of this.scopes.get(host) ?? []) wms.set(t.intern(scope), wm);
     }
     if (wms.size === 0 || t.top === 0) return;
     const times = t.times;
@@ -541,8 +562,19 @@ export class LifecycleEngine {
       if (!waiting) this.resync.set(host, (waiting = new Map()));
       waiting.set(slot, since);
     }
+    this.noteScopes();
     this.cur = undefined;
     this.curWm = undefined;
+  }
+
+  /** The scopes of namespaces among restored flows (not saved: they are in the flows' hosts). */
+  private noteScopes(): void {
+    const t = this.t;
+    for (let s = 0; s < t.top; s++) {
+      if (!t.live(s)) continue;
+      const { host, netns } = splitScope(t.host(s));
+      if (netns) this.noteScope(host, t.host(s));
+    }
   }
 
   /** A checkpoint from before snapshots (JSON, Lifecycle objects) into a fresh engine. */
@@ -565,6 +597,7 @@ export class LifecycleEngine {
     for (const [k, v] of s.byTuple) this.byTuple.set(k, v);
     for (const [k, v] of s.maxSeq) this.maxSeq.set(k, { seq: v });
     for (const [k, v] of s.watermark) this.watermark.set(k, { sec: v.sec, nsec: v.nsec });
+    this.noteScopes();
     this.cur = undefined;
     this.curWm = undefined;
   }

@@ -11,6 +11,7 @@ import { connState } from './conn-state.js';
 import { F_CLOSE_ORIG, F_CLOSE_REPLY, F_COUNTERS, F_HANDSHAKE, F_RELATED, F_RESYNCED, F_SNAPSHOT, T, TUPLE_ICMP_CODE, TUPLE_ICMP_TYPE, type FlowTable } from './flow-table.js';
 import { NO_NAT, natOf } from './nat.js';
 import { NO_K8S_NAMES } from '../k8s/columns.js';
+import { splitScope } from './scope.js';
 
 export type { FlowRow, Time };
 export type EndReason = (typeof END_REASONS)[number];
@@ -96,8 +97,10 @@ export function rowOf(t: FlowTable, s: number, end: EndReason = 'open', endedAt?
   const c = s * 4;
   const counted = (f & F_COUNTERS) !== 0;
   const sawHandshake = (f & F_HANDSHAKE) !== 0;
+  const { host, netns } = splitScope(t.host(s));
   return {
-    host: t.host(s),
+    host,
+    netns,
     run: t.str(t.runIdx[s]!),
     flow_id: t.flowId(s),
     ct_id: t.ctId[s]!,

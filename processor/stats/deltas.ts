@@ -6,6 +6,7 @@
  */
 import type { StatField, StatsRecord } from '../../contract/records.js';
 import { STAT_FIELDS } from '../../contract/records.js';
+import { scopeOf } from '../lifecycle/scope.js';
 
 export interface HostStatsRow {
   host: string;
@@ -50,11 +51,13 @@ export class StatsDeltas {
 
   /** The delta row for this record, or undefined for a host's first record (nothing to compare). */
   apply(r: StatsRecord): HostStatsRow | undefined {
-    const p = this.prev.get(r.host);
+    // each network namespace has its own counters (a collector of several sends a record each)
+    const key = scopeOf(r.host, r.netns);
+    const p = this.prev.get(key);
     const cpus = new Map(r.cpus.map((c): [number, Record<StatField, number>] => [c.cpu, c]));
     const exp: [number, number, number] = [r.exp_new ?? 0, r.exp_create ?? 0, r.exp_delete ?? 0];
     const events = r.collector?.events ?? 0;
-    this.prev.set(r.host, { run: r.run, sec: r.sec, nsec: r.nsec, cpus, exp, events });
+    this.prev.set(key, { run: r.run, sec: r.sec, nsec: r.nsec, cpus, exp, events });
     if (!p) return undefined;
     const sameRun = p.run === r.run;
     let reset = false;

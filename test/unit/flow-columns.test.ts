@@ -106,7 +106,7 @@ describe('flows columns from one list', () => {
     await migrate(store, { ...ctx, db: 'cols_round' });
     const at = (sec: number, nsec: number) => ({ sec: 1_795_000_000 + sec, nsec });
     const row: FlowRow = {
-      host: "fw\t'1'\\", run: 'run\nb', flow_id: '0123456789abcdef', ct_id: 4_000_000_001, family: 'ipv6', proto: 132,
+      host: "fw\t'1'\\", netns: 'ns\t1', run: 'run\nb', flow_id: '0123456789abcdef', ct_id: 4_000_000_001, family: 'ipv6', proto: 132,
       orig_src: '2001:db8::1', orig_dst: '198.51.100.2', orig_sport: 40_001, orig_dport: 40_002,
       reply_src: '2001:db8::3', reply_dst: '203.0.113.4', reply_sport: 40_003, reply_dport: 40_004,
       icmp_type: 201, icmp_code: 202,

@@ -228,7 +228,7 @@ describe('RowBinary inserts', () => {
       expect(Number(n!.n)).toBe(new Set(rows.map((r) => r.flow_id)).size - 1);
       const letters = await s.query<{ reason: string; row: string }>(`SELECT reason, unhex(payload_hex) row FROM ${db}.dead_letters`);
       expect(letters.map((l) => l.reason)).toEqual([expect.stringMatching(/^VIOLATED_CONSTRAINT 469: .*not_that.*\(input topic, token flows:t:0:1-100(\/[01])+\)$/)]);
-      expect(letters[0]!.row.split('\t').slice(0, 3)).toEqual(['h', 'r', bad.flow_id]);
+      expect(letters[0]!.row.split('\t').slice(0, 4)).toEqual(['h', '', 'r', bad.flow_id]); // host, netns (none), run, flow_id
     }
   }, 60_000);
 
