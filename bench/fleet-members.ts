@@ -25,6 +25,9 @@ export interface LogLine {
   batchMs?: number;
   checkpointMs?: number;
   leaveMs?: number;
+  snapshotMs?: number;
+  storeMs?: number;
+  readMs?: number;
 }
 
 /** Lines worth keeping: the membership, restores, stored batches, kafkajs's group requests (debug), warnings and errors. */
@@ -105,6 +108,7 @@ export class Member {
 
   /** VmRSS and VmHWM in bytes. */
   memory(): { rss: number; hwm: number } {
+    if (this.exitedAt !== undefined) throw new Error(`${this.name} exited before its memory was read:\n${this.tail.slice(-30).join('\n')}`);
     const s = readFileSync(`/proc/${this.pid}/status`, 'utf8');
     const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(s)?.[1] ?? 0) * 1024;
     return { rss: kb('VmRSS'), hwm: kb('VmHWM') };

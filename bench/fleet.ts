@@ -72,7 +72,7 @@ export interface Takeover {
   /** Milliseconds from the signal: the victim gone, the survivor in the group with every partition, the restores done, a batch stored on each moved partition. */
   victimExitMs: number;
   /** The victim's stop (SIGTERM): the batch in hand finished, its final checkpoints stored together, the group left. */
-  victimStop?: { batchMs: number; checkpointMs: number; leaveMs: number };
+  victimStop?: { batchMs: number; checkpointMs: number; leaveMs: number; snapshotMs?: number; storeMs?: number };
   /** The survivor's JoinGroup sent (it noticed the rebalance at a heartbeat), and how long the coordinator held it. */
   noticedMs: number;
   electionWaitMs: number;
@@ -87,6 +87,8 @@ export interface Takeover {
   processingLessElectionMs: number;
   /** Restore time per moved partition as the survivor logged it (load checkpoint + decode + ranges). */
   restoreMsEach: number[];
+  /** Of it, the store reads (the moved partitions' checkpoints and ranges, read together where the processor does). */
+  readMsEach: number[];
   replayRanges: number;
   loadavg: number[];
 }
@@ -317,12 +319,12 @@ async function takeover(signal: 'SIGTERM' | 'SIGKILL', round: number, victim: Me
   await victim.exited;
   const stop = victim.find((l) => l.msg.startsWith('stopped'), t0);
   return {
-    victimStop: stop ? { batchMs: stop.batchMs ?? -1, checkpointMs: stop.checkpointMs ?? -1, leaveMs: stop.leaveMs ?? -1 } : undefined,
+    victimStop: stop ? { batchMs: stop.batchMs ?? -1, checkpointMs: stop.checkpointMs ?? -1, leaveMs: stop.leaveMs ?? -1, snapshotMs: stop.snapshotMs, storeMs: stop.storeMs } : undefined,
     signal, round, movedPartitions: moved.length, movedHosts: moved.reduce((n, p) => n + (hostsOn.get(p)?.length ?? 0), 0),
     movedOpenFlows: restored.reduce((n, l) => n + (l.open ?? 0), 0),
     victimExitMs: victim.exitedAt! - t0, noticedMs: asked.time - t0, electionWaitMs: answered.time - asked.time, rejoinedMs: joined.time - t0,
     restoredMs: Math.max(...restored.map((l) => l.time)) - t0, processingMs: Math.max(...stored.map((l) => l.time)) - t0,
     processingLessElectionMs: Math.max(...stored.map((l) => l.time)) - t0 - (answered.time - asked.time),
-    restoreMsEach: restored.map((l) => l.restoreMs ?? -1), replayRanges: restored.reduce((n, l) => n + (l.replayRanges ?? 0), 0), loadavg: la,
+    restoreMsEach: restored.map((l) => l.restoreMs ?? -1), readMsEach: restored.map((l) => l.readMs ?? -1), replayRanges: restored.reduce((n, l) => n + (l.replayRanges ?? 0), 0), loadavg: la,
   };
 }

@@ -203,8 +203,15 @@ export interface FetchedBatch {
 export interface BatchControl {
   /** False once the member stops or loses the partition: stop work on the batch. */
   running(): boolean;
+  /**
+   * True once a heartbeat has heard that the group is rebalancing: finish the chunk in hand, keep
+   * the rest for later and return, so this member rejoins at once (partitions that moved wait for
+   * every member to rejoin). Unlike `running`, the partition is not lost: no write is abandoned.
+   */
+  rebalancing(): boolean;
   /** The fetch position may move past `offset` (records up to it are taken). */
   resolve(offset: number): void;
+  /** A heartbeat (when one is due); a rebalance it hears of is not thrown but shows in `rebalancing`. */
   heartbeat(): Promise<void>;
 }
 
@@ -225,6 +232,11 @@ export interface GroupConsumer {
   run(onBatch: (b: FetchedBatch, c: BatchControl) => Promise<void>): Promise<void>;
   /** Commits `next`, the offset the partition's next owner starts at. */
   commit(partition: number, next: number): Promise<void>;
+  /**
+   * The next fetch of a partition starts at `next` (not at the committed offset, where a rejoin
+   * would start it again): what this member already holds of a partition it keeps is not fetched twice.
+   */
+  seek(partition: number, next: number): void;
   /** Stops fetching the given partitions (all when none are given). */
   pause(partitions?: number[]): void;
   /** Each partition's last offset now (high watermark - 1), asked of the brokers. */
@@ -235,6 +247,11 @@ export interface GroupConsumer {
   /** The client failed; `restart` says whether it restarts itself. */
   onCrash(cb: (e: Error, restart: boolean) => void): void;
 }
+
+/** kafkajs's errors that mean "rejoin the group" (its own isRebalancing, which it does not export). */
+const REBALANCE_ERRORS = new Set(['REBALANCE_IN_PROGRESS', 'NOT_COORDINATOR_FOR_GROUP', 'ILLEGAL_GENERATION']);
+export const isRebalance = (e: unknown): boolean =>
+  typeof e === 'object' && e !== null && REBALANCE_ERRORS.has(String((e as { type?: unknown }).type));
 
 /** How often a group member heartbeats: 1 s, or a third of a shorter session. */
 export const heartbeatMs = (sessionTimeoutMs: number): number => Math.min(1000, Math.floor(sessionTimeoutMs / 3));
@@ -264,12 +281,24 @@ export async function createGroupConsumer(cfg: KafkaConfigSection, log: Logger, 
         autoCommit: false,
         eachBatchAutoResolve: false,
         eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
-          // a batch can take longer than a session (ClickHouse away): keep the membership alive
-          const hb = setInterval(() => void heartbeat().catch(() => undefined), heartbeatMs(o.sessionTimeoutMs));
+          // A batch can take longer than a session (ClickHouse away): heartbeats keep the membership
+          // alive. One that hears of a rebalance tells the batch to wrap up; kafkajs's own heartbeat
+          // after the batch hears it again (a failed one is not counted as sent) and rejoins.
+          let rebalancing = false;
+          const beat = async () => {
+            if (rebalancing) return;
+            try {
+              await heartbeat();
+            } catch (e) {
+              if (!isRebalance(e)) throw e;
+              rebalancing = true;
+            }
+          };
+          const hb = setInterval(() => void beat().catch(() => undefined), heartbeatMs(o.sessionTimeoutMs));
           try {
             await onBatch(
               { partition: batch.partition, end: Number(batch.highWatermark) - 1, messages: batch.messages.map((m) => ({ offset: Number(m.offset), key: m.key?.toString('utf8'), value: m.value ?? Buffer.alloc(0) })) },
-              { running: () => isRunning() && !isStale(), resolve: (offset) => resolveOffset(String(offset)), heartbeat },
+              { running: () => isRunning() && !isStale(), rebalancing: () => rebalancing, resolve: (offset) => resolveOffset(String(offset)), heartbeat: beat },
             );
           } finally {
             clearInterval(hb);
@@ -279,6 +308,9 @@ export async function createGroupConsumer(cfg: KafkaConfigSection, log: Logger, 
     },
     async commit(partition, next) {
       await consumer.commitOffsets([{ topic: o.topic, partition, offset: String(next) }]);
+    },
+    seek(partition, next) {
+      consumer.seek({ topic: o.topic, partition, offset: String(next) });
     },
     pause(partitions) {
       consumer.pause([partitions ? { topic: o.topic, partitions } : { topic: o.topic }]);

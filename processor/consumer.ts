@@ -105,34 +105,66 @@ export async function startProcessor(
     parts.delete(partition);
   }
 
-  async function load(partition: number, running: () => boolean): Promise<PartitionState> {
+  const newCursor = (partition: number) => new PartitionCursor<Message>({
+    input: `${topic}:${partition}`, position: (m) => m.offset, size: (m) => m.value.length, checkpointMs, minBytes: cfg.process.fetch_min_bytes,
+  }, Date.now());
+
+  /**
+   * Restores partitions from their checkpoints: the checkpoints of all of them in one read and
+   * their logged ranges in another (a takeover's cost is a few statements, not a few per
+   * partition), then each state decoded, all at once. Should the joint read fail (one partition's
+   * checkpoint is invalid), each partition is read on its own, so only that one fails.
+   */
+  function loadAll(partitions: readonly number[], running: () => boolean): Promise<PartitionState>[] {
     const t0 = Date.now();
-    const pipeline = newPipeline();
-    const cursor = new PartitionCursor<Message>({
-      input: `${topic}:${partition}`, position: (m) => m.offset, size: (m) => m.value.length, checkpointMs, minBytes: cfg.process.fetch_min_bytes,
-    }, Date.now());
-    const cp = await stored('load checkpoint', () => store.loadCheckpoint(key(partition)), running);
-    const offset = cp?.offset ?? -1;
-    if (cp) await restoreState(pipeline, cp.chunks);
-    const ranges = await stored('load batch ranges', () => store.ranges(key(partition), offset), running);
-    cursor.restore(offset, ranges, Date.now());
-    log.info({ partition, checkpoint: offset, open: pipeline.engine.openCount, restoreMs: Date.now() - t0, replayRanges: ranges.length }, 'partition assigned: state restored from its checkpoint');
-    return { pipeline, cursor };
+    const keys = partitions.map(key);
+    const read = (async () => {
+      const cps = await stored('load checkpoints', () => store.loadCheckpoints(keys), running);
+      const ranges = await stored('load batch ranges', () => store.rangesAfter(keys.map((k, i) => ({ key: k, after: cps[i]?.offset ?? -1 }))), running);
+      return { cps, ranges, readMs: Date.now() - t0 };
+    })();
+    return partitions.map((partition, i) => read.then(async ({ cps, ranges, readMs }) => {
+      const pipeline = newPipeline();
+      const cursor = newCursor(partition);
+      const offset = cps[i]?.offset ?? -1;
+      try {
+        if (cps[i]) await restoreState(pipeline, cps[i].chunks);
+      } catch (e) {
+        pipeline.dispose();
+        throw e;
+      }
+      cursor.restore(offset, ranges[i]!, Date.now());
+      log.info({ partition, checkpoint: offset, open: pipeline.engine.openCount, restoreMs: Date.now() - t0, readMs, together: partitions.length, replayRanges: ranges[i]!.length },
+        'partition assigned: state restored from its checkpoint');
+      return { pipeline, cursor };
+    }, (e: unknown) => {
+      if (partitions.length > 1) return loadAll([partition], running)[0]!;
+      throw e;
+    }));
   }
 
-  async function checkpoint(partition: number, st: PartitionState, running: () => boolean): Promise<void> {
-    const offset = st.cursor.applied;
+  /**
+   * Stores the states of partitions, all in one store call (a member's stop saves them together:
+   * their next owners wait for it), then commits each offset.
+   */
+  async function checkpoint(list: readonly (readonly [number, PartitionState])[], running: () => boolean): Promise<{ snapshotMs: number; storeMs: number }> {
     const t0 = Date.now();
-    const chunks = await saveState(st.pipeline);
-    await stored('checkpoint', () => store.saveCheckpoint(key(partition), offset, chunks, offset + 1), running);
-    const next = st.cursor.checkpointed(offset, Date.now(), Date.now() - t0);
-    try {
-      await consumer.commit(partition, next);
-    } catch (e) {
-      // The checkpoint is stored, so this is safe: the partition's next owner restores it and
-      // skips the records up to its offset. (kafkajs reports a rebalance here as a fatal error.)
-      log.warn({ partition, offset, err: errorMessage(e) }, 'offset commit failed; the stored checkpoint covers it');
-    }
+    const saves = await Promise.all(list.map(async ([partition, st]) => ({ partition, st, offset: st.cursor.applied, chunks: await saveState(st.pipeline) })));
+    const t1 = Date.now();
+    await stored('checkpoint', () => store.saveCheckpoints(saves.map((x) => ({ key: key(x.partition), offset: x.offset, chunks: x.chunks, version: x.offset + 1 }))), running);
+    const t2 = Date.now();
+    const took = t2 - t0;
+    await Promise.all(saves.map(async ({ partition, st, offset }) => {
+      const next = st.cursor.checkpointed(offset, Date.now(), took);
+      try {
+        await consumer.commit(partition, next);
+      } catch (e) {
+        // The checkpoint is stored, so this is safe: the partition's next owner restores it and
+        // skips the records up to its offset. (kafkajs reports a rebalance here as a fatal error.)
+        log.warn({ partition, offset, err: errorMessage(e) }, 'offset commit failed; the stored checkpoint covers it');
+      }
+    }));
+    return { snapshotMs: t1 - t0, storeMs: t2 - t1 };
   }
 
   /** Logged dead letters, so a flood of them is summed up rather than logged line by line. */
@@ -217,7 +249,7 @@ export async function startProcessor(
     if (!st) {
       const early = loading.get(partition);
       loading.delete(partition);
-      st = early ? await early : await load(partition, running);
+      st = await (early ?? loadAll([partition], running)[0]!);
       parts.set(partition, st);
     }
     st.cursor.add(b.messages);
@@ -227,8 +259,10 @@ export async function startProcessor(
     // partition what is there goes now, so freshness does not wait on a timer.
     const chunks = st.cursor.take(fetchedTo === undefined || fetchedTo >= b.end);
     for (let i = 0; i < chunks.length; i++) {
-      if (!running()) {
-        st.cursor.keep(chunks.slice(i)); // stopped early: kept for this member's next fetch
+      // stopped early (stopping, the partition lost, or a rebalance to rejoin promptly): the rest
+      // is kept for this member's next fetch, or forgotten with the partition if it moves
+      if (!running() || c.rebalancing()) {
+        st.cursor.keep(chunks.slice(i));
         break;
       }
       const ch = chunks[i]!;
@@ -250,7 +284,8 @@ export async function startProcessor(
     // Kept records are in memory: the fetch position moves on (commits follow `applied`, not this)
     if (fetchedTo !== undefined) c.resolve(fetchedTo);
     setLag(partition, st.cursor.lag(b.end));
-    if (st.cursor.due(Date.now())) await checkpoint(partition, st, running);
+    // in a rebalance the checkpoint waits for the next batch: the group waits for this member
+    if (st.cursor.due(Date.now()) && !c.rebalancing()) await checkpoint([[partition, st]], running);
   }
 
   function setLag(partition: number, n: number): void {
@@ -287,16 +322,19 @@ export async function startProcessor(
     }
   });
   /**
-   * Checkpoints restored as soon as their partitions are assigned, all at once, rather than each
-   * at its partition's first batch, one after another behind the member's other batches: what a
-   * rebalance hands over waits for the slowest restore, not for their sum. Taken by the first batch.
+   * Checkpoints restored as soon as their partitions are assigned, all at once (loadAll), rather
+   * than each at its partition's first batch, one after another behind the member's other batches:
+   * what a rebalance hands over waits for one joint read and the slowest decode. Taken by the first batch.
    */
   const loading = new Map<number, Promise<PartitionState>>();
-  function restoreEarly(partition: number): void {
-    if (parts.has(partition) || loading.has(partition) || stopped.has(partition)) return;
-    const early = load(partition, () => !stopping && assigned.includes(partition));
-    early.catch(() => undefined); // the batch that takes it reports a failure
-    loading.set(partition, early);
+  function restoreEarly(partitions: readonly number[]): void {
+    const todo = partitions.filter((p) => !parts.has(p) && !loading.has(p) && !stopped.has(p));
+    if (todo.length === 0) return;
+    const early = loadAll(todo, () => !stopping && todo.some((p) => assigned.includes(p)));
+    todo.forEach((p, i) => {
+      early[i]!.catch(() => undefined); // the batch that takes it reports a failure
+      loading.set(p, early[i]!);
+    });
   }
 
   consumer.onAssigned((partitions) => {
@@ -308,8 +346,11 @@ export async function startProcessor(
       loading.delete(p);
       void early.then((st) => st.pipeline.dispose(), () => undefined);
     }
+    // A rejoin starts every partition's fetch at its committed offset, up to a checkpoint interval
+    // back: the partitions this member keeps resume after what their cursors already hold.
+    for (const [p, st] of parts) consumer.seek(p, st.cursor.received + 1);
     log.info({ partitions }, 'joined the consumer group');
-    for (const p of partitions) restoreEarly(p);
+    restoreEarly(partitions);
   });
   await consumer.run(onBatch);
 
@@ -336,11 +377,11 @@ export async function startProcessor(
       if (inFlight > 0) await new Promise<void>((r) => (drained = r));
       const t1 = Date.now();
       const due = [...parts].filter(([, st]) => st.cursor.due(Infinity));
-      await Promise.all(due.map(([partition, st]) => checkpoint(partition, st, () => false)
-        .catch((e: unknown) => log.warn({ partition, err: errorMessage(e) }, 'final checkpoint failed; the next owner replays from the previous one'))));
+      const took = await checkpoint(due, () => false)
+        .catch((e: unknown) => log.warn({ partitions: due.map(([p]) => p), err: errorMessage(e) }, 'final checkpoints failed; the next owners replay from the previous ones'));
       const t2 = Date.now();
       await consumer.disconnect();
-      log.info({ batchMs: t1 - t0, checkpoints: due.length, checkpointMs: t2 - t1, leaveMs: Date.now() - t2 }, 'stopped: final checkpoints stored, left the group');
+      log.info({ batchMs: t1 - t0, checkpoints: due.length, checkpointMs: t2 - t1, ...took, leaveMs: Date.now() - t2 }, 'stopped: final checkpoints stored, left the group');
     },
   };
 }

@@ -17,7 +17,7 @@ import { ClickHouseLogLevel, createClient, type ClickHouseClient, type ClickHous
 import { CtpipeError, errorMessage } from '../../common/errors.js';
 import { privateDir } from '../../common/files.js';
 import { describeCommandLine, redactUrls } from '../../common/redact.js';
-import type { Checkpoint, ColumnMeta, InputKey, InputRange, Store, Table } from '../store.js';
+import type { Checkpoint, CheckpointSave, ColumnMeta, InputKey, InputRange, Store, Table } from '../store.js';
 import { chdbDirProblem, lockHolder } from './chdb-dir.js';
 import { LoadFiles } from './load-files.js';
 import { BATCH_COLUMNS, CHECKPOINT_CHUNK_COLUMNS, CHECKPOINT_COLUMNS } from './tables.js';
@@ -45,9 +45,35 @@ export interface StoreOptions {
   readonly?: boolean;
 }
 
-/** Checkpoint chunks go in inserts of about this many bytes. */
-const CHUNK_INSERT_BYTES = 8 << 20;
+/**
+ * Checkpoint chunks go in inserts of about this many bytes: all the partitions of a member's stop
+ * in one insert at fleet scale (each insert has a fixed cost), a large state in a few.
+ */
+const CHUNK_INSERT_BYTES = 32 << 20;
 const slotKey = (k: InputKey) => `${k.group}\0${k.topic}\0${k.partition}`;
+
+/**
+ * `(group_id = .. AND topic = .. AND partition = .. AND <more>) OR ...` over inputs, every value a
+ * bound parameter: each input's primary-key range, for one statement over several inputs.
+ */
+function inputsWhere<T>(items: readonly T[], key: (x: T) => InputKey, more: (x: T, i: number, params: Record<string, unknown>) => string = () => ''):
+  { where: string; params: Record<string, unknown> } {
+  const params: Record<string, unknown> = {};
+  const where = items.map((x, i) => {
+    const k = key(x);
+    Object.assign(params, { [`g${i}`]: k.group, [`t${i}`]: k.topic, [`p${i}`]: k.partition });
+    const extra = more(x, i, params);
+    return `(group_id = {g${i}:String} AND topic = {t${i}:String} AND partition = {p${i}:UInt32}${extra ? ` AND ${extra}` : ''})`;
+  }).join(' OR ');
+  return { where, params };
+}
+
+interface InputRow {
+  group_id: string;
+  topic: string;
+  partition: number;
+}
+const rowKey = (r: InputRow) => slotKey({ group: r.group_id, topic: r.topic, partition: Number(r.partition) });
 
 type InsertSettings = Record<string, string | number>;
 
@@ -127,62 +153,128 @@ class ClickHouseStore implements Store {
   }
 
   async ranges(k: InputKey, after: number): Promise<InputRange[]> {
-    const rows = await this.query<{ first_offset: string; last_offset: string }>(
-      `SELECT DISTINCT first_offset, last_offset FROM ${this.db}.processor_batches
-       WHERE group_id = {g:String} AND topic = {t:String} AND partition = {p:UInt32} AND first_offset > {o:Int64} ORDER BY first_offset`,
-      { g: k.group, t: k.topic, p: k.partition, o: after });
-    return rows.map((x) => ({ first: Number(x.first_offset), last: Number(x.last_offset) }));
+    return (await this.rangesAfter([{ key: k, after }]))[0]!;
+  }
+
+  async rangesAfter(ks: readonly { key: InputKey; after: number }[]): Promise<InputRange[][]> {
+    if (ks.length === 0) return [];
+    const { where, params } = inputsWhere(ks, (x) => x.key, (x, i, ps) => {
+      ps[`o${i}`] = x.after;
+      return `first_offset > {o${i}:Int64}`;
+    });
+    const rows = await this.query<InputRow & { first_offset: string; last_offset: string }>(
+      `SELECT DISTINCT group_id, topic, partition, first_offset, last_offset FROM ${this.db}.processor_batches
+       WHERE ${where} ORDER BY group_id, topic, partition, first_offset`, params);
+    const of = new Map<string, InputRange[]>();
+    for (const r of rows) {
+      const list = of.get(rowKey(r)) ?? [];
+      list.push({ first: Number(r.first_offset), last: Number(r.last_offset) });
+      of.set(rowKey(r), list);
+    }
+    return ks.map((x) => of.get(slotKey(x.key)) ?? []);
   }
 
   /** Each input's checkpoint slot and snapshot as last read or written by this process. */
   private readonly slots = new Map<string, number>();
 
   async loadCheckpoint(k: InputKey): Promise<Checkpoint | undefined> {
-    const where = 'group_id = {g:String} AND topic = {t:String} AND partition = {p:UInt32}';
-    const params = { g: k.group, t: k.topic, p: k.partition };
-    const [cp] = await this.query<{ offset: string; state: string; snapshot: string; slot: number; chunks: number }>(
-      `SELECT offset, state, snapshot, slot, chunks FROM ${this.db}.processor_checkpoints FINAL WHERE ${where}`, params);
-    if (!cp) return undefined;
-    this.slots.set(slotKey(k), cp.snapshot ? cp.slot : 1);
-    if (!cp.snapshot) return { offset: Number(cp.offset), chunks: [Buffer.from(cp.state, 'base64')] }; // before chunks: JSON in the row
-    const rows = await this.query<{ seq: number; snapshot: string; data: string }>(
-      `SELECT seq, snapshot, data FROM ${this.db}.processor_checkpoint_chunks FINAL
-       WHERE ${where} AND slot = {s:UInt8} AND seq < {n:UInt32} ORDER BY seq`, { ...params, s: cp.slot, n: cp.chunks });
-    if (rows.length !== cp.chunks || rows.some((r, i) => r.seq !== i || r.snapshot !== cp.snapshot)) {
-      throw new CtpipeError('CHECKPOINT_INVALID', `the checkpoint of ${k.topic}:${k.partition} (snapshot ${cp.snapshot}) has ${rows.filter((r) => r.snapshot === cp.snapshot).length} of its ${cp.chunks} chunks`);
+    return (await this.loadCheckpoints([k]))[0];
+  }
+
+  /**
+   * Two statements for any number of inputs, neither with FINAL (which merges every part of the
+   * table's key range at read time): each input's newest checkpoint row by version, then the chunks
+   * of the snapshot it names, read by their primary-key range (input, slot, seq) and streamed.
+   * A snapshot's name is unique, so rows of other snapshots are never taken for it; a chunk stored
+   * twice (a retried insert) is the same bytes.
+   */
+  async loadCheckpoints(ks: readonly InputKey[]): Promise<(Checkpoint | undefined)[]> {
+    if (ks.length === 0) return [];
+    const { where, params } = inputsWhere(ks, (k) => k);
+    const cps = await this.query<InputRow & { offset: string; state: string; snapshot: string; slot: number; chunks: number }>(
+      `SELECT group_id, topic, partition, offset, state, snapshot, slot, chunks FROM ${this.db}.processor_checkpoints
+       WHERE ${where} ORDER BY version DESC LIMIT 1 BY group_id, topic, partition`, params);
+    const byKey = new Map(cps.map((cp) => [rowKey(cp), cp]));
+    const chunked = cps.filter((cp) => cp.snapshot && cp.chunks > 0);
+    const data = new Map<string, (Buffer | undefined)[]>(chunked.map((cp) => [rowKey(cp), new Array<Buffer | undefined>(cp.chunks)]));
+    if (chunked.length) {
+      const q = inputsWhere(chunked, (cp) => ({ group: cp.group_id, topic: cp.topic, partition: Number(cp.partition) }), (cp, i, ps) => {
+        Object.assign(ps, { [`s${i}`]: cp.slot, [`n${i}`]: cp.chunks, [`x${i}`]: cp.snapshot });
+        return `slot = {s${i}:UInt8} AND seq < {n${i}:UInt32} AND snapshot = {x${i}:String}`;
+      });
+      const rs = await this.client.query({
+        query: this.guard(`SELECT group_id, topic, partition, seq, data FROM ${this.db}.processor_checkpoint_chunks WHERE ${q.where}`), query_params: q.params, format: 'JSONEachRow',
+      });
+      // row by row: the states of a takeover's partitions together can be more than a string holds
+      for await (const rows of rs.stream<InputRow & { seq: number; data: string }>()) {
+        for (const row of rows) {
+          const r = row.json();
+          const list = data.get(rowKey(r));
+          if (list && r.seq < list.length) list[r.seq] ??= Buffer.from(r.data, 'base64');
+        }
+      }
     }
-    return { offset: Number(cp.offset), chunks: rows.map((r) => Buffer.from(r.data, 'base64')) };
+    return ks.map((k) => {
+      const cp = byKey.get(slotKey(k));
+      if (!cp) return undefined;
+      this.slots.set(slotKey(k), cp.snapshot ? cp.slot : 1);
+      if (!cp.snapshot) return { offset: Number(cp.offset), chunks: [Buffer.from(cp.state, 'base64')] }; // before chunks: JSON in the row
+      const chunks = data.get(slotKey(k)) ?? [];
+      const have = chunks.filter((c) => c !== undefined).length;
+      if (have !== cp.chunks) {
+        throw new CtpipeError('CHECKPOINT_INVALID', `the checkpoint of ${k.topic}:${k.partition} (snapshot ${cp.snapshot}) has ${have} of its ${cp.chunks} chunks`);
+      }
+      return { offset: Number(cp.offset), chunks: chunks as Buffer[] };
+    });
   }
 
   async saveCheckpoint(k: InputKey, offset: number, chunks: readonly Buffer[], version: number): Promise<void> {
-    const key = slotKey(k);
-    // the slot the current checkpoint does not name: it stays whole until the row below switches
-    const slot = 1 - (this.slots.get(key) ?? (await this.currentSlot(k)));
-    const snapshot = `${offset}-${randomBytes(4).toString('hex')}`;
-    const chunkCodec = codecOf(CHECKPOINT_CHUNK_COLUMNS);
-    for (let i = 0; i < chunks.length;) {
-      const rows: Record<string, unknown>[] = [];
-      let bytes = 0;
-      for (; i < chunks.length && (rows.length === 0 || bytes < CHUNK_INSERT_BYTES); i++) {
-        // base64: the column was made when chDB's inserts took text only (ZSTD takes the size back)
-        const data = chunks[i]!.toString('base64');
-        rows.push({ group_id: k.group, topic: k.topic, partition: k.partition, slot, seq: i, snapshot, data, version });
-        bytes += data.length;
-      }
-      await this.load('processor_checkpoint_chunks', chunkCodec, encodeRows(chunkCodec, rows), SYNC);
-    }
-    const codec = codecOf(CHECKPOINT_COLUMNS);
-    await this.load('processor_checkpoints', codec, encodeRows(codec, [{
-      group_id: k.group, topic: k.topic, partition: k.partition, offset, state: '', snapshot, slot, chunks: chunks.length, version,
-    }]), SYNC);
-    this.slots.set(key, slot);
+    await this.saveCheckpoints([{ key: k, offset, chunks, version }]);
   }
 
-  private async currentSlot(k: InputKey): Promise<number> {
-    const [cp] = await this.query<{ slot: number; snapshot: string }>(
-      `SELECT slot, snapshot FROM ${this.db}.processor_checkpoints FINAL WHERE group_id = {g:String} AND topic = {t:String} AND partition = {p:UInt32}`,
-      { g: k.group, t: k.topic, p: k.partition });
-    return cp?.snapshot ? cp.slot : 1;
+  /**
+   * Every input's chunks into the slot its current checkpoint does not name, in as few inserts as
+   * their size allows (one for a member's stop at fleet scale), then every checkpoint row in one:
+   * no row names a snapshot before all its chunks are stored.
+   */
+  async saveCheckpoints(cps: readonly CheckpointSave[]): Promise<void> {
+    if (cps.length === 0) return;
+    const unknown = cps.filter((c) => !this.slots.has(slotKey(c.key)));
+    if (unknown.length) await this.currentSlots(unknown.map((c) => c.key));
+    const chunkCodec = codecOf(CHECKPOINT_CHUNK_COLUMNS);
+    const named = cps.map((c) => ({ ...c, slot: 1 - this.slots.get(slotKey(c.key))!, snapshot: `${c.offset}-${randomBytes(4).toString('hex')}` }));
+    let rows: Record<string, unknown>[] = [];
+    let bytes = 0;
+    for (const c of named) {
+      const k = c.key;
+      for (let i = 0; i < c.chunks.length; i++) {
+        // base64: the column was made when chDB's inserts took text only (ZSTD takes the size back)
+        const data = c.chunks[i]!.toString('base64');
+        rows.push({ group_id: k.group, topic: k.topic, partition: k.partition, slot: c.slot, seq: i, snapshot: c.snapshot, data, version: c.version });
+        bytes += data.length;
+        if (bytes >= CHUNK_INSERT_BYTES) {
+          await this.load('processor_checkpoint_chunks', chunkCodec, encodeRows(chunkCodec, rows), SYNC);
+          rows = [];
+          bytes = 0;
+        }
+      }
+    }
+    if (rows.length) await this.load('processor_checkpoint_chunks', chunkCodec, encodeRows(chunkCodec, rows), SYNC);
+    const codec = codecOf(CHECKPOINT_COLUMNS);
+    await this.load('processor_checkpoints', codec, encodeRows(codec, named.map((c) => ({
+      group_id: c.key.group, topic: c.key.topic, partition: c.key.partition, offset: c.offset, state: '', snapshot: c.snapshot, slot: c.slot, chunks: c.chunks.length, version: c.version,
+    }))), SYNC);
+    for (const c of named) this.slots.set(slotKey(c.key), c.slot);
+  }
+
+  /** The slots the inputs' current checkpoints name, into `slots` (1 for none: the first goes to 0). */
+  private async currentSlots(ks: readonly InputKey[]): Promise<void> {
+    const { where, params } = inputsWhere(ks, (k) => k);
+    const rows = await this.query<InputRow & { slot: number; snapshot: string }>(
+      `SELECT group_id, topic, partition, slot, snapshot FROM ${this.db}.processor_checkpoints
+       WHERE ${where} ORDER BY version DESC LIMIT 1 BY group_id, topic, partition`, params);
+    const of = new Map(rows.map((r) => [rowKey(r), r.snapshot ? r.slot : 1]));
+    for (const k of ks) this.slots.set(slotKey(k), of.get(slotKey(k)) ?? 1);
   }
 
   /**
