@@ -16,13 +16,14 @@ import { querySpec, runQuery } from './commands/query.js';
 import { runRun, runSpec } from './commands/run.js';
 import { runTop, topSpec } from './commands/top.js';
 import { processSpec, runProcess } from './commands/process.js';
+import { networksSpec, runNetworks } from './commands/networks.js';
 import { configDocs, loadConfig, type Config } from './config.js';
 
 const configSpec: CommandSpec = {
   name: 'config',
   summary: 'print the effective configuration (secrets redacted), check it, or print its reference',
   usage: 'ctpipe config [--docs] [--check] [-c FILE] [flags]',
-  sections: ['', 'collect', 'kafka', 'metrics', 'clickhouse', 'process'],
+  sections: ['', 'collect', 'kafka', 'metrics', 'clickhouse', 'process', 'enrich'],
   own: {
     docs: { type: 'boolean', description: 'print the configuration reference (docs/CONFIG.md) and exit' },
     check: { type: 'boolean', description: 'only validate; exit 0 when valid' },
@@ -46,6 +47,7 @@ const COMMANDS: Record<string, { spec: CommandSpec; run: Run; positionals?: bool
   report: { spec: reportSpec, run: runReport },
   record: { spec: recordSpec, run: runRecord, positionals: true },
   replay: { spec: replaySpec, run: runReplay, positionals: true },
+  networks: { spec: networksSpec, run: runNetworks, positionals: true },
   config: {
     spec: configSpec,
     run: async (cfg, own) => {

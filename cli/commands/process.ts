@@ -7,17 +7,22 @@ import { startProcessor } from '../../processor/consumer.js';
 import type { CommandSpec } from '../args.js';
 import type { Config } from '../config.js';
 import { connectMigratedStore } from '../store.js';
+import { watchNetworks } from './networks.js';
 
 export const processSpec: CommandSpec = {
   name: 'process',
   summary: 'consume collector records from Kafka, rebuild lifecycles, write ClickHouse (scale out: more processors, up to the partitions)',
   usage: 'ctpipe process [--kafka-brokers HOST:PORT,...] [--clickhouse-url http://HOST:8123] [flags]',
-  sections: ['log_level', 'kafka', 'metrics', 'clickhouse', 'process', 'detect'],
+  sections: ['log_level', 'kafka', 'metrics', 'clickhouse', 'process', 'detect', 'enrich'],
 };
 
 export async function runProcess(cfg: Config): Promise<number> {
   const log = createLogger(cfg.log_level, 'ctpipe-process');
   const store = await connectMigratedStore(cfg, log);
+  const networks = await watchNetworks(cfg, store, log, cfg.process.group_id).catch(async (e: unknown) => {
+    await store.close().catch(() => undefined);
+    throw e;
+  });
   const registry = new Registry();
   // The consumer can crash while it is still joining, before the handlers below exist.
   let crashed: Error | undefined;
@@ -31,7 +36,7 @@ export async function runProcess(cfg: Config): Promise<number> {
   return new Promise<number>((resolve) => {
     const stop = (why: string, code: number) => {
       log.info({ why }, 'stopping: checkpointing and committing');
-      void p.stop().catch(() => undefined).then(() => store.close()).then(() => resolve(code));
+      void p.stop().catch(() => undefined).then(() => networks?.stop()).then(() => store.close()).then(() => resolve(code));
     };
     process.once('SIGINT', () => stop('SIGINT', 0));
     process.once('SIGTERM', () => stop('SIGTERM', 0));

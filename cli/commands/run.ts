@@ -23,12 +23,13 @@ import type { Store } from '../../processor/store.js';
 import { pendingLossFile, reportUnstored, reserveLossReport, storePendingLosses, unstoredEvent, type Unstored } from '../../processor/unstored.js';
 import { topOptions } from './top.js';
 import { collectorOptions, prepareCollect, untilStopped } from './collect.js';
+import { watchNetworks } from './networks.js';
 
 export const runSpec: CommandSpec = {
   name: 'run',
   summary: 'collector and processor in one process over the embedded ClickHouse: the main job on one machine',
   usage: 'ctpipe run [--clickhouse-url chdb:./data] [--duration 60s] [flags]',
-  sections: ['', 'collect', 'metrics', 'clickhouse', 'process', 'detect'],
+  sections: ['', 'collect', 'metrics', 'clickhouse', 'process', 'detect', 'enrich'],
   own: {
     top: { type: 'boolean', description: 'show the live view of ctpipe top (busiest hosts, ports, states) instead of the status line' },
   },
@@ -101,6 +102,11 @@ export async function startRun(cfg: Config, log: Logger, keepState = true): Prom
     await undo();
     throw e;
   });
+  const networks = await watchNetworks(cfg, store, log, `run:${cfg.host}`).catch(async (e: unknown) => {
+    await store.close().catch(() => undefined);
+    await undo();
+    throw e;
+  });
   await storePendingLosses(store, pendingLossFile(cfg.clickhouse.url), log);
   reserveLossReport(pendingLossFile(cfg.clickhouse.url), log);
   const pipeline = new Pipeline(pipelineOptions(cfg, store, log, registry));
@@ -147,6 +153,7 @@ export async function startRun(cfg: Config, log: Logger, keepState = true): Prom
         const why = sink.failure ? `ClickHouse could not run the inserts (${sink.failure})` : 'ClickHouse did not take them before the stop (second signal)';
         await reportUnstored(store, unstoredEvent(cfg.host, collector.run, sink.unstored, why), pendingLossFile(cfg.clickhouse.url), log);
       }
+      await networks?.stop();
       await store.close().catch((e: unknown) => log.warn({ err: errorMessage(e) }, 'closing the store failed'));
       await undo();
       const counts = {
@@ -163,6 +170,7 @@ export async function startRun(cfg: Config, log: Logger, keepState = true): Prom
     await collector.start();
   } catch (e) {
     await sink.close().catch(() => undefined);
+    await networks?.stop();
     await store.close().catch(() => undefined);
     await undo();
     throw e;
