@@ -10,7 +10,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EXAMPLES } from '../../cli/query-examples.js';
 import { silentLogger } from '../../common/log.js';
+import { networksDashboard } from '../../dashboards/networks.js';
+import { resolveVariables, runDashboard } from '../../dashboards/run-queries.js';
 import type { FlowRow } from '../../processor/clickhouse/flow-columns.js';
 import { migrate } from '../../processor/clickhouse/migrate.js';
 import { openStore } from '../../processor/clickhouse/store.js';
@@ -209,5 +212,34 @@ describe('networks in ClickHouse (chDB)', () => {
     await load(p);
     for (const [i, n] of evil.entries()) expect(await lookup(`::ffff:10.4.${i}.9`)).toEqual({ n, r: n });
     expect((await store.query<{ n: string }>(`SELECT count() AS n FROM ${db}.flows`))[0]!.n).toBe('3');
+  });
+
+  it('the Networks dashboard runs every query on the named flows; a hostile name selected filters to its flows and none runs as SQL', async () => {
+    // the hostile names of the test before name these two ends
+    await write([flowRow('10.4.0.9', '10.4.1.9', 'a000000000000004'), flowRow('10.1.0.5', '10.9.9.9', 'a000000000000005')], 'nets:4');
+    const d = networksDashboard(db);
+    const at = { fromMs: 1_795_000_000_000 - 3_600_000, toMs: 1_795_000_000_000 + 3_600_000, intervalMs: 60_000 };
+    const all = await resolveVariables(store, d, at, 'all');
+    expect(all.network!.options!.length).toBeGreaterThanOrEqual(5);
+    const byTitle = async (vars: typeof all) => new Map((await runDashboard(store, d, { ...at, vars })).map((r) => [r.where.replace(/^.*"(.+)".*$/, '$1'), r.rows]));
+    const everything = await byTitle(all);
+    expect(everything.size).toBe(9); // 5 query variables, 4 panels
+    expect(everything.get('Traffic between roles')).toContainEqual({ src_role: 'client', dst_role: 'server', connections: '1', bytes: '60' });
+    expect(everything.get('Top networks')!.map((r) => r.network)).toEqual(expect.arrayContaining(['client-net', 'server-net', 'kept', "o'brien\\", '"); DROP TABLE flows; --', '(unnamed)']));
+    expect(everything.get('Unnamed addresses')).toContainEqual({ address: '10.9.9.9', connections: '1', bytes: '60' });
+    expect(everything.get('Connections by destination network')!.length).toBeGreaterThan(3);
+    // one hostile name, as the variable offers it (encoded: dashboards/selection.ts)
+    const [enc] = await store.query<{ v: string }>('SELECT encodeURLComponent({n:String}) AS v', { n: "o'brien\\" });
+    expect(all.network!.options).toContain(enc!.v);
+    const one = await byTitle({ ...all, network: { values: [enc!.v], multi: true } });
+    expect(one.get('Top networks')!.map((r) => r.network).sort()).toEqual(['"); DROP TABLE flows; --', "o'brien\\"]);
+    expect(one.get('Traffic between roles')).toEqual([{ src_role: "o'brien\\", dst_role: '"); DROP TABLE flows; --', connections: '1', bytes: '60' }]);
+    expect((await store.query<{ n: string }>(`SELECT count() AS n FROM ${db}.flows`))[0]!.n).toBe('5');
+  });
+
+  it('ctpipe query --example traffic-between-roles and top-networks read the names', async () => {
+    const run = (name: string, params: Record<string, string>) => store.query(EXAMPLES[name]!.sql(db), { ...EXAMPLES[name]!.params, ...params });
+    expect(await run('traffic-between-roles', { hours: '100000' })).toContainEqual({ src_role: 'client', dst_role: 'server', connections: '1', bytes: '60' });
+    expect(await run('top-networks', { hours: '100000', site: 'ams1' })).toEqual([{ network: 'server-net', role: 'server', site: 'ams1', connections: '1', bytes: '60' }]);
   });
 });
