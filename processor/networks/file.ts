@@ -207,7 +207,7 @@ function countNested(entries: readonly NetworkEntry[]): number {
 
 export function parseCsv(text: string): ParsedNetworks {
   const c = new Collector();
-  const lines = text.split(/\r?\n/);
+  const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/); // a spreadsheet's byte order mark
   let header: string[] | undefined;
   lines.forEach((raw, i) => {
     const line = i + 1;

@@ -47,8 +47,8 @@ describe('networks file parser', () => {
     expect(r.nested).toBe(3); // 10.1.2.0/24 in 10/8, 10/8 and 192.0.2.0/24 in 0/0
   });
 
-  it('takes a header with fewer columns in any order', () => {
-    const r = parseCsv('name,cidr\nlan,192.168.0.0/16\n');
+  it('takes a header with fewer columns in any order (after a byte order mark)', () => {
+    const r = parseCsv('\uFEFFname,cidr\nlan,192.168.0.0/16\n');
     expect(r.problems).toEqual([]);
     expect(r.entries[0]).toMatchObject({ cidr: '192.168.0.0/16', name: 'lan', role: '', site: '' });
   });
@@ -235,6 +235,14 @@ describe('networks in ClickHouse (chDB)', () => {
     expect(one.get('Top networks')!.map((r) => r.network).sort()).toEqual(['"); DROP TABLE flows; --', "o'brien\\"]);
     expect(one.get('Traffic between roles')).toEqual([{ src_role: "o'brien\\", dst_role: '"); DROP TABLE flows; --', connections: '1', bytes: '60' }]);
     expect((await store.query<{ n: string }>(`SELECT count() AS n FROM ${db}.flows`))[0]!.n).toBe('5');
+  });
+
+  it('loads a file larger than one insert (2,500 prefixes in three inserts), every one in the dictionary', async () => {
+    const lines = Array.from({ length: 2500 }, (_, i) => `10.${100 + Math.floor(i / 256)}.${i % 256}.0/24,net-${i},,,,`);
+    const r = await load(parseCsv([HEADER, ...lines].join('\n')));
+    expect(r).toMatchObject({ networks: 2500, loaded: 2500 });
+    expect(await lookup('::ffff:10.109.195.7')).toEqual({ n: 'net-2499', r: '' });
+    expect(await lookup('::ffff:10.100.0.1')).toEqual({ n: 'net-0', r: '' });
   });
 
   it('ctpipe query --example traffic-between-roles and top-networks read the names', async () => {
