@@ -114,6 +114,7 @@ export async function startRun(cfg: Config, log: Logger, keepState = true): Prom
   if (keepState) {
     const t0 = Date.now();
     const cp = await store.loadCheckpoint(key).catch(async (e: unknown) => {
+      await networks?.stop();
       await store.close();
       await undo();
       throw e;
