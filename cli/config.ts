@@ -13,6 +13,7 @@ import { kafkaSection } from '../common/kafka-config.js';
 import { validateName } from '../contract/validate.js';
 import { clickhouseSection, detectSection, processSection } from '../processor/config.js';
 import { k8sSection, kubeconfigSetting, kubernetesSetting } from '../processor/k8s/config.js';
+import { enrichSection } from '../processor/networks/config.js';
 
 export { parseDuration, parseSize } from '../common/config-kinds.js';
 import type { UnitKind } from '../common/config-kinds.js';
@@ -32,6 +33,7 @@ export const ConfigSchema = z.strictObject({
   kubernetes: kubernetesSetting,
   kubeconfig: kubeconfigSetting,
   k8s: k8sSection.prefault({}),
+  enrich: enrichSection.prefault({}),
 });
 
 export type Config = z.output<typeof ConfigSchema>;
@@ -75,7 +77,8 @@ export function leaves(): Leaf[] {
     else if (s.type === 'boolean') type = 'boolean';
     else if (s.type === 'number' || s.type === 'integer') type = 'number';
     const en = s.enum ?? s.items?.enum;
-    const section = path[0] === 'collect' ? [] : path.slice(0, -1);
+    // collect's and enrich's flags are bare (--rcvbuf, --networks)
+    const section = path[0] === 'collect' || path[0] === 'enrich' ? [] : path.slice(0, -1);
     out.push({
       path,
       type,

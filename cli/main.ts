@@ -16,6 +16,7 @@ import { querySpec, runQuery } from './commands/query.js';
 import { runRun, runSpec } from './commands/run.js';
 import { runTop, topSpec } from './commands/top.js';
 import { processSpec, runProcess } from './commands/process.js';
+import { networksSpec, runNetworks } from './commands/networks.js';
 import { configDocs, loadConfig, type Config } from './config.js';
 
 const configSpec: CommandSpec = {
@@ -46,6 +47,7 @@ const COMMANDS: Record<string, { spec: CommandSpec; run: Run; positionals?: bool
   report: { spec: reportSpec, run: runReport },
   record: { spec: recordSpec, run: runRecord, positionals: true },
   replay: { spec: replaySpec, run: runReplay, positionals: true },
+  networks: { spec: networksSpec, run: runNetworks, positionals: true },
   config: {
     spec: configSpec,
     run: async (cfg, own) => {

@@ -16,6 +16,23 @@ export const EXAMPLES: Record<string, Example> = {
       FROM ${db}.flows FINAL WHERE first_seen >= now() - INTERVAL {hours:UInt32} HOUR
       GROUP BY host, source ORDER BY bytes DESC LIMIT 20`,
   },
+  'traffic-between-roles': {
+    description: 'connections and bytes between network roles (networks file: enrich.networks) in the last {hours} hours',
+    params: { hours: '24' },
+    sql: (db) => `SELECT if(orig_src_net_role = '', '(unnamed)', orig_src_net_role) AS src_role, if(orig_dst_net_role = '', '(unnamed)', orig_dst_net_role) AS dst_role,
+        count() AS connections, sum(orig_bytes + reply_bytes) AS bytes
+      FROM ${db}.flows FINAL WHERE first_seen >= now() - INTERVAL {hours:UInt32} HOUR GROUP BY src_role, dst_role ORDER BY bytes DESC LIMIT 50`,
+  },
+  'top-networks': {
+    description: 'networks (by name, either end) with the most bytes in the last {hours} hours; {site}: one site only, empty for all',
+    params: { hours: '24', site: '' },
+    sql: (db) => `SELECT network, role, site, count() AS connections, sum(bytes) AS bytes FROM (
+        SELECT arrayJoin([(orig_src_net_name, orig_src_net_role, orig_src_net_site), (orig_dst_net_name, orig_dst_net_role, orig_dst_net_site)]) AS t,
+          if(t.1 = '', '(unnamed)', t.1) AS network, t.2 AS role, t.3 AS site, orig_bytes + reply_bytes AS bytes
+        FROM ${db}.flows FINAL WHERE first_seen >= now() - INTERVAL {hours:UInt32} HOUR)
+      WHERE {site:String} = '' OR site = {site:String}
+      GROUP BY network, role, site ORDER BY bytes DESC LIMIT 20`,
+  },
   'conn-states': {
     description: 'connections by protocol and conn_state in the last {hours} hours (per-minute rollup)',
     params: { hours: '24' },

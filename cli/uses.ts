@@ -24,7 +24,8 @@ export type Part =
   | 'pipeline' // lifecycles, rows and detectors
   | 'live' // a processor that runs until stopped: flush and checkpoint intervals
   | 'local' // run's in-memory link from collector to processor
-  | 'k8s'; // Kubernetes names for addresses (run, process)
+  | 'k8s' // Kubernetes names for addresses (run, process)
+  | 'enrich'; // network names for addresses: the networks file (run, process)
 
 /**
  * Each setting's part, by the longest matching prefix of its key: a section's default first,
@@ -72,6 +73,7 @@ export const PART_OF: Readonly<Record<string, Part>> = {
   kubernetes: 'k8s',
   kubeconfig: 'k8s',
   k8s: 'k8s',
+  enrich: 'enrich',
 };
 
 export function partOf(leaf: Pick<Leaf, 'path'>): Part | undefined {

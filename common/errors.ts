@@ -31,6 +31,7 @@ export const ErrorCodes = {
   QUERY_REFUSED: 'a read-only command refused a statement (a write without --write, more than one statement, INTO OUTFILE)',
   CHECKPOINT_INVALID: 'a stored checkpoint cannot be read back',
   SCHEMA_MISMATCH: 'a table does not have the columns this ctpipe writes',
+  NETWORKS_INVALID: 'a networks file cannot be read or holds a bad line (header, CIDR, duplicate prefix, name)',
   SCHEMA_UNKNOWN_VERSION: 'the database holds a schema version this ctpipe does not know (a newer or different ctpipe migrated it)',
 } as const;
 

@@ -8,17 +8,22 @@ import { startKubernetesNames } from '../../processor/k8s/client.js';
 import type { CommandSpec } from '../args.js';
 import type { Config } from '../config.js';
 import { connectMigratedStore } from '../store.js';
+import { watchNetworks } from './networks.js';
 
 export const processSpec: CommandSpec = {
   name: 'process',
   summary: 'consume collector records from Kafka, rebuild lifecycles, write ClickHouse (scale out: more processors, up to the partitions)',
   usage: 'ctpipe process [--kafka-brokers HOST:PORT,...] [--clickhouse-url http://HOST:8123] [flags]',
-  parts: ['log', 'ops', 'kafka', 'consume', 'limits', 'store', 'database', 'schema', 'pipeline', 'live', 'k8s'],
+  parts: ['log', 'ops', 'kafka', 'consume', 'limits', 'store', 'database', 'schema', 'pipeline', 'live', 'k8s', 'enrich'],
 };
 
 export async function runProcess(cfg: Config): Promise<number> {
   const log = createLogger(cfg.log_level, 'ctpipe-process');
   const store = await connectMigratedStore(cfg, log);
+  const networks = await watchNetworks(cfg, store, log, cfg.process.group_id).catch(async (e: unknown) => {
+    await store.close().catch(() => undefined);
+    throw e;
+  });
   const registry = new Registry();
   const k8s = await startKubernetesNames(cfg, log, registry).catch(async (e: unknown) => {
     await store.close();
@@ -36,7 +41,7 @@ export async function runProcess(cfg: Config): Promise<number> {
   return new Promise<number>((resolve) => {
     const stop = (why: string, code: number) => {
       log.info({ why }, 'stopping: checkpointing and committing');
-      void p.stop().catch(() => undefined).then(() => k8s?.stop()).then(() => store.close()).then(() => resolve(code));
+      void p.stop().catch(() => undefined).then(() => networks?.stop()).then(() => k8s?.stop()).then(() => store.close()).then(() => resolve(code));
     };
     process.once('SIGINT', () => stop('SIGINT', 0));
     process.once('SIGTERM', () => stop('SIGTERM', 0));

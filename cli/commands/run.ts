@@ -25,12 +25,13 @@ import type { Store } from '../../processor/store.js';
 import { pendingLossFile, reportUnstored, reserveLossReport, storePendingLosses, unstoredEvent, type Unstored } from '../../processor/unstored.js';
 import { topOptions } from './top.js';
 import { collectorFor, collectorOptions, prepareCollect, untilStopped } from './collect.js';
+import { watchNetworks } from './networks.js';
 
 export const runSpec: CommandSpec = {
   name: 'run',
   summary: 'collector and processor in one process over the embedded ClickHouse: the main job on one machine',
   usage: 'ctpipe run [--clickhouse-url chdb:./data] [--duration 60s] [flags]',
-  parts: ['host', 'log', 'ops', 'collector', 'feed', 'store', 'database', 'schema', 'pipeline', 'live', 'local', 'k8s'],
+  parts: ['host', 'log', 'ops', 'collector', 'feed', 'store', 'database', 'schema', 'pipeline', 'live', 'local', 'k8s', 'enrich'],
   own: {
     top: { type: 'boolean', description: 'show the live view of ctpipe top (busiest hosts, ports, states) instead of the status line' },
   },
@@ -103,6 +104,11 @@ export async function startRun(cfg: Config, log: Logger, keepState = true): Prom
     await undo();
     throw e;
   });
+  const networks = await watchNetworks(cfg, store, log, `run:${cfg.host}`).catch(async (e: unknown) => {
+    await store.close().catch(() => undefined);
+    await undo();
+    throw e;
+  });
   await storePendingLosses(store, pendingLossFile(cfg.clickhouse.url), log);
   reserveLossReport(pendingLossFile(cfg.clickhouse.url), log);
   const k8s = await startKubernetesNames(cfg, log, registry).catch(async (e: unknown) => {
@@ -115,6 +121,7 @@ export async function startRun(cfg: Config, log: Logger, keepState = true): Prom
   if (keepState) {
     const t0 = Date.now();
     const cp = await store.loadCheckpoint(key).catch(async (e: unknown) => {
+      await networks?.stop();
       await store.close();
       await undo();
       throw e;
@@ -157,6 +164,7 @@ export async function startRun(cfg: Config, log: Logger, keepState = true): Prom
         const why = sink.failure ? `ClickHouse could not run the inserts (${sink.failure})` : 'ClickHouse did not take them before the stop (second signal)';
         await reportUnstored(store, unstoredEvent(cfg.host, collector.run, sink.unstored, why), pendingLossFile(cfg.clickhouse.url), log);
       }
+      await networks?.stop();
       await store.close().catch((e: unknown) => log.warn({ err: errorMessage(e) }, 'closing the store failed'));
       await undo();
       const counts = {
@@ -174,6 +182,7 @@ export async function startRun(cfg: Config, log: Logger, keepState = true): Prom
   } catch (e) {
     await sink.close().catch(() => undefined);
     await k8s?.stop();
+    await networks?.stop();
     await store.close().catch(() => undefined);
     await undo();
     throw e;

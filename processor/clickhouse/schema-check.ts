@@ -7,6 +7,7 @@
  */
 import { chTypeName, type ColumnDef } from './ch-type.js';
 import { FLOW_COLUMN_DEFS } from './flow-columns.js';
+import { NETWORK_COLUMNS } from '../networks/schema.js';
 import { ALL_TABLE_COLUMNS } from './tables.js';
 import { CtpipeError } from '../../common/errors.js';
 import type { Store } from '../store.js';
@@ -46,9 +47,12 @@ export async function checkColumns(store: Store, db: string, table: string, want
   }
 }
 
-/** The `flows` table against FLOW_COLUMN_DEFS. */
+/** Every column of `flows`: those rows carry, then those ClickHouse fills (networks/schema.ts). */
+export const FLOWS_TABLE_COLUMNS: readonly ColumnDef[] = [...FLOW_COLUMN_DEFS, ...NETWORK_COLUMNS];
+
+/** The `flows` table against FLOWS_TABLE_COLUMNS. */
 export function checkFlowsTable(store: Store, db: string): Promise<void> {
-  return checkColumns(store, db, 'flows', FLOW_COLUMN_DEFS, 'processor/clickhouse/flow-columns.ts');
+  return checkColumns(store, db, 'flows', FLOWS_TABLE_COLUMNS, 'processor/clickhouse/flow-columns.ts');
 }
 
 /** Every table written from a list against its list (migrate() runs it after the migrations). */

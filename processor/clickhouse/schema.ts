@@ -5,6 +5,8 @@
  * `<name>_local` tables behind Distributed tables of the old name, all created ON CLUSTER
  * (the layout akvorado uses: orchestrator/clickhouse/migrations_helpers.go).
  */
+import { networkStatements } from '../networks/schema.js';
+
 export interface SchemaContext {
   db: string;
   cluster?: string;
@@ -324,6 +326,11 @@ export const MIGRATIONS: Migration[] = [
     description: 'flows.netns: the network namespace of a flow when the collector follows several (--netns all, containers)',
     statements: (c) => [...(c.cluster ? ['flows_local'] : []), 'flows'].map((t) =>
       `ALTER TABLE ${c.db}.${t}${onCluster(c)} ADD COLUMN IF NOT EXISTS netns LowCardinality(String) DEFAULT '' AFTER host`),
+  },
+  {
+    version: 10,
+    description: 'network attributes: networks, network_loads, the networks_dict ip_trie dictionary, orig_src_net_* and orig_dst_net_* filled from it',
+    statements: networkStatements,
   },
 ];
 

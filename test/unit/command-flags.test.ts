@@ -45,6 +45,7 @@ const READERS: Record<Part, string[]> = {
   live: ['cli/commands/run.ts', 'processor/consumer.ts', 'cli/commands/process.ts'],
   local: ['cli/commands/run.ts'],
   k8s: ['processor/k8s/client.ts', 'processor/k8s/names.ts'],
+  enrich: ['cli/commands/networks.ts'],
 };
 
 const source = (file: string) => readFileSync(path.join(ROOT, file), 'utf8');

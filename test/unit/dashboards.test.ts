@@ -30,7 +30,7 @@ describe('dashboards as code', () => {
 
   it('passes the dashboard, alert rule and provisioning checks', () => {
     const ds = dashboards('ctpipe');
-    expect(ds.map((d) => d.uid)).toEqual(['ctpipe-fleet', 'ctpipe-host', 'ctpipe-flows', 'ctpipe-anomalies', 'ctpipe-pipeline']);
+    expect(ds.map((d) => d.uid)).toEqual(['ctpipe-fleet', 'ctpipe-host', 'ctpipe-flows', 'ctpipe-networks', 'ctpipe-anomalies', 'ctpipe-pipeline']);
     expect(lintDashboards(ds)).toEqual([]);
     expect(lintAlertRules(alertRules('ctpipe').groups, ds)).toEqual([]);
     const yaml = (rel: string) => parse(readFileSync(path.join(ROOT, 'provisioning', rel), 'utf8')) as unknown;

@@ -194,6 +194,8 @@ function privilegeOf(sql: string): string {
   if (s.startsWith('CREATE DATABASE')) return 'CREATE DATABASE';
   if (s.startsWith('CREATE MATERIALIZED VIEW') || s.startsWith('CREATE VIEW')) return 'CREATE VIEW';
   if (s.startsWith('CREATE TABLE')) return 'CREATE TABLE';
+  if (s.startsWith('CREATE DICTIONARY')) return 'CREATE DICTIONARY';
+  if (s.startsWith('SYSTEM RELOAD DICTIONARY')) return 'SYSTEM RELOAD DICTIONARY';
   if (s.startsWith('ALTER TABLE')) return 'ALTER TABLE';
   if (s.startsWith('DROP VIEW')) return 'DROP VIEW';
   if (s.startsWith('SELECT') || s.startsWith('WITH')) return 'SELECT';

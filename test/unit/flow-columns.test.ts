@@ -14,7 +14,7 @@ import { chTypeName, type ChType } from '../../processor/clickhouse/ch-type.js';
 import { FLOW_COLUMN_DEFS, type FlowRow } from '../../processor/clickhouse/flow-columns.js';
 import { migrate } from '../../processor/clickhouse/migrate.js';
 import { FLOW_COLUMNS } from '../../processor/clickhouse/rows.js';
-import { checkFlowsTable, liveColumns } from '../../processor/clickhouse/schema-check.js';
+import { checkFlowsTable, FLOWS_TABLE_COLUMNS, liveColumns } from '../../processor/clickhouse/schema-check.js';
 import { openStore } from '../../processor/clickhouse/store.js';
 import type { Store } from '../../processor/store.js';
 import { tsvEncoder } from '../../processor/clickhouse/tsv.js';
@@ -24,7 +24,7 @@ import { decodeBuffers, fixtureBuffers } from '../helpers/decode.js';
 import { lifecycleRecords } from '../helpers/records.js';
 
 const ctx = { flowsTtlDays: 30, eventsTtlDays: 3 };
-const listed = FLOW_COLUMN_DEFS.map((c) => ({ name: c.name, type: chTypeName(c.type) }));
+const listed = FLOWS_TABLE_COLUMNS.map((c) => ({ name: c.name, type: chTypeName(c.type) }));
 
 /** Whether `v` is a value a column of type `c` takes (as rowOf must give it). */
 function fits(c: ChType, v: unknown): boolean {
