@@ -166,7 +166,7 @@ describe('networks in ClickHouse (chDB)', () => {
   });
 
   const flowRow = (src: string, dst: string, id: string): FlowRow => ({
-    host: 'h', run: 'r', flow_id: id, ct_id: 1, family: src.includes(':') ? 'ipv6' : 'ipv4', proto: 6,
+    host: 'h', netns: '', run: 'r', flow_id: id, ct_id: 1, family: src.includes(':') ? 'ipv6' : 'ipv4', proto: 6,
     orig_src: src, orig_dst: dst, orig_sport: 40000, orig_dport: 80, reply_src: dst, reply_dst: src, reply_sport: 80, reply_dport: 40000,
     icmp_type: null, icmp_code: null, first_seen: { sec: 1_795_000_000, nsec: 0 }, established_at: null, seen_reply_at: null, assured_at: null, ended_at: null,
     end_reason: 'destroy', lost_by: '', duration_ms: null, tcp_states: [], tcp_state_times: [], final_tcp_state: '', assured: false, seen_reply: false,
