@@ -67,8 +67,10 @@ export interface Store {
    * Several inputs' checkpoints at once (a member stopping, a takeover restoring): the same as one
    * call each, in a few statements instead of a few per input. Each input's checkpoint becomes its
    * last once its chunks are stored; a failure leaves each input at its previous checkpoint or this one.
+   * An input given as a promise (its state still being snapshotted) has its chunks stored as soon as
+   * it resolves, while the later ones are made; the checkpoint rows go last, together.
    */
-  saveCheckpoints(cps: readonly CheckpointSave[]): Promise<void>;
+  saveCheckpoints(cps: readonly (CheckpointSave | Promise<CheckpointSave>)[]): Promise<void>;
   /** The last checkpoint of each input, in the order asked (loadCheckpoint for each). */
   loadCheckpoints(ks: readonly InputKey[]): Promise<(Checkpoint | undefined)[]>;
   /** The ranges logged past each input's `after`, in the order asked (ranges for each). */

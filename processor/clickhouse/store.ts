@@ -46,8 +46,8 @@ export interface StoreOptions {
 }
 
 /**
- * Checkpoint chunks go in inserts of about this many bytes: all the partitions of a member's stop
- * in one insert at fleet scale (each insert has a fixed cost), a large state in a few.
+ * Checkpoint chunks go in inserts of at most about this many bytes: one per input at fleet scale
+ * (each insert has a fixed cost), a large state in a few.
  */
 const CHUNK_INSERT_BYTES = 32 << 20;
 const slotKey = (k: InputKey) => `${k.group}\0${k.topic}\0${k.partition}`;
@@ -233,33 +233,38 @@ class ClickHouseStore implements Store {
   }
 
   /**
-   * Every input's chunks into the slot its current checkpoint does not name, in as few inserts as
-   * their size allows (one for a member's stop at fleet scale), then every checkpoint row in one:
-   * no row names a snapshot before all its chunks are stored.
+   * Every input's chunks into the slot its current checkpoint does not name, each input's as soon as
+   * it is given (a promise resolves: a stop's snapshots are made one after another, and each one's
+   * insert overlaps the next one's snapshot), in inserts of at most about CHUNK_INSERT_BYTES; then
+   * every checkpoint row in one insert: no row names a snapshot before all its chunks are stored,
+   * and a failure before the rows leaves every input at its previous checkpoint.
    */
-  async saveCheckpoints(cps: readonly CheckpointSave[]): Promise<void> {
-    if (cps.length === 0) return;
-    const unknown = cps.filter((c) => !this.slots.has(slotKey(c.key)));
-    if (unknown.length) await this.currentSlots(unknown.map((c) => c.key));
+  async saveCheckpoints(given: readonly (CheckpointSave | Promise<CheckpointSave>)[]): Promise<void> {
+    if (given.length === 0) return;
     const chunkCodec = codecOf(CHECKPOINT_CHUNK_COLUMNS);
-    const named = cps.map((c) => ({ ...c, slot: 1 - this.slots.get(slotKey(c.key))!, snapshot: `${c.offset}-${randomBytes(4).toString('hex')}` }));
+    const named: (CheckpointSave & { slot: number; snapshot: string })[] = [];
     let rows: Record<string, unknown>[] = [];
     let bytes = 0;
-    for (const c of named) {
+    const flush = async () => {
+      if (rows.length) await this.load('processor_checkpoint_chunks', chunkCodec, encodeRows(chunkCodec, rows), SYNC);
+      rows = [];
+      bytes = 0;
+    };
+    for (const item of given) {
+      const c = await item;
+      if (!this.slots.has(slotKey(c.key))) await this.currentSlots([c.key]);
+      const n = { ...c, slot: 1 - this.slots.get(slotKey(c.key))!, snapshot: `${c.offset}-${randomBytes(4).toString('hex')}` };
+      named.push(n);
       const k = c.key;
       for (let i = 0; i < c.chunks.length; i++) {
         // base64: the column was made when chDB's inserts took text only (ZSTD takes the size back)
         const data = c.chunks[i]!.toString('base64');
-        rows.push({ group_id: k.group, topic: k.topic, partition: k.partition, slot: c.slot, seq: i, snapshot: c.snapshot, data, version: c.version });
+        rows.push({ group_id: k.group, topic: k.topic, partition: k.partition, slot: n.slot, seq: i, snapshot: n.snapshot, data, version: c.version });
         bytes += data.length;
-        if (bytes >= CHUNK_INSERT_BYTES) {
-          await this.load('processor_checkpoint_chunks', chunkCodec, encodeRows(chunkCodec, rows), SYNC);
-          rows = [];
-          bytes = 0;
-        }
+        if (bytes >= CHUNK_INSERT_BYTES) await flush();
       }
+      await flush(); // this input's chunks now, while the next one's snapshot is made
     }
-    if (rows.length) await this.load('processor_checkpoint_chunks', chunkCodec, encodeRows(chunkCodec, rows), SYNC);
     const codec = codecOf(CHECKPOINT_COLUMNS);
     await this.load('processor_checkpoints', codec, encodeRows(codec, named.map((c) => ({
       group_id: c.key.group, topic: c.key.topic, partition: c.key.partition, offset: c.offset, state: '', snapshot: c.snapshot, slot: c.slot, chunks: c.chunks.length, version: c.version,

@@ -2,7 +2,8 @@
  * Several partitions' checkpoints in one store call (a member's stop, a takeover's restore), on a
  * real chDB: each partition gets exactly its own state and ranges back, the slots alternate per
  * partition, a superseded snapshot left unmerged is never read for the current one (no FINAL), and
- * one partition's incomplete checkpoint is refused by name.
+ * one partition's incomplete checkpoint is refused by name; a partition's chunks are stored as soon
+ * as its state is given (a stop's next snapshot being made meanwhile), the rows only after all.
  */
 import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -68,6 +69,40 @@ describe('checkpoints of several partitions together', () => {
       [],
     ]);
     expect(await db.ranges(k(3), 30)).toEqual([{ first: 33, last: 42 }, { first: 43, last: 52 }]);
+  });
+
+  it('stores each partition\'s chunks as soon as its state is given, the rows only once all are stored', async () => {
+    const db = store.database('ctpipe_cps');
+    const keys = [0, 1, 2].map((partition) => ({ group: 'stream', topic: 't', partition }));
+    await db.saveCheckpoints(keys.map((key) => ({ key, offset: 1, chunks: [bytes(4, key.partition)], version: 2 })));
+    const chunksOf = async (partition: number) => (await store.query<{ n: string }>(
+      "SELECT count() AS n FROM ctpipe_cps.processor_checkpoint_chunks WHERE group_id = 'stream' AND partition = {p:UInt32} AND version = 11", { p: partition }))[0]!.n;
+    const open: (() => void)[] = [];
+    const gates = keys.map(() => ({ promise: new Promise<void>((r) => open.push(r)), resolve: () => undefined as void }));
+    gates.forEach((g, i) => (g.resolve = open[i]!));
+    const given = keys.map((key, i) => gates[i]!.promise.then(() => ({ key, offset: 10, chunks: [bytes(7, 20 + i), bytes(8, 30 + i)], version: 11 })));
+    const saving = db.saveCheckpoints(given);
+    gates[0]!.resolve();
+    // partition 0's chunks are stored while partition 1's state is still being made
+    for (let t = 0; (await chunksOf(0)) !== '2'; t++) {
+      if (t > 200) throw new Error('partition 0\'s chunks were not stored while partition 1\'s state was pending');
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    expect(await chunksOf(1)).toBe('0');
+    expect((await db.loadCheckpoints(keys)).map((c) => c?.offset)).toEqual([1, 1, 1]); // not visible yet
+    gates[1]!.resolve();
+    gates[2]!.resolve();
+    await saving;
+    expect((await db.loadCheckpoints(keys)).map(hex)).toEqual(keys.map((_, i) => ({ offset: 10, chunks: [bytes(7, 20 + i).toString('hex'), bytes(8, 30 + i).toString('hex')] })));
+
+    // a state that fails after others' chunks are stored: every partition stays at its previous checkpoint
+    const broken = Promise.reject(new Error('snapshot failed'));
+    broken.catch(() => undefined); // handled by the store, which awaits it after the first's insert (as the consumer marks it)
+    const failing = [Promise.resolve({ key: keys[0]!, offset: 20, chunks: [bytes(3, 1)], version: 21 }), broken];
+    await expect(db.saveCheckpoints(failing)).rejects.toThrow('snapshot failed');
+    expect((await db.loadCheckpoints(keys)).map((c) => c?.offset)).toEqual([10, 10, 10]);
+    await db.saveCheckpoints([{ key: keys[0]!, offset: 30, chunks: [bytes(5, 5)], version: 31 }]); // and the next one still lands
+    expect(hex(await db.loadCheckpoint(keys[0]!))).toEqual({ offset: 30, chunks: [bytes(5, 5).toString('hex')] });
   });
 
   it('refuses the partition whose checkpoint misses a chunk, naming it', async () => {
