@@ -110,7 +110,7 @@ export class Collector {
 
   constructor(private readonly o: CollectorOptions) {
     this.gate = new ChunkGate(o.sink, (h) => this.takeChunk(h.chunk, h.enobufs, h.errno), (h) => h.chunk?.length ?? 0, HOLD_MAX_BYTES, (b) => o.metrics.held.set(b));
-    this.netnsLabel = netnsLabel(o.netns);
+    this.netnsLabel = o.netnsName ?? netnsLabel(o.netns); // one label per namespace, as the follower names it
     this.eventHandler = {
       ct: (r) => {
         this.lastEventAt = Date.now();

@@ -98,6 +98,23 @@ export class ConntrackMetrics {
     }
   }
 
+  /** A namespace let go (--netns all, containers): its series go with it, so the label set stays bounded. */
+  forget(netns: string): void {
+    for (const m of [this.entries, this.limit, this.expectations, ...Object.values(this.expStats)]) m.remove({ netns });
+    for (const type of EVENT_TYPES) this.events.remove({ netns, type });
+    const cpus = new Set<string>();
+    for (const key of [...this.last.keys()]) {
+      const [ns, cpu] = key.split('\0');
+      if (ns !== netns) continue;
+      if (cpu !== 'exp') cpus.add(cpu!);
+      this.last.delete(key);
+    }
+    for (const c of Object.values(this.stats)) {
+      if (!this.perCpu) c.remove({ netns });
+      else for (const cpu of cpus) c.remove({ netns, cpu });
+    }
+  }
+
   /** The increase of a wrapping u32 (or a sum of them) since the last poll; its whole value at the first. */
   private grow(key: string, raw: number): number {
     const before = this.last.get(key);

@@ -211,6 +211,7 @@ export class NetnsFollower {
     // the namespace's series go with it (containers come and go: the label set stays bounded); the
     // log line keeps its totals
     for (const g of [m.up, m.events, m.lost, m.enobufs]) g.remove({ netns });
+    this.o.collector.metrics.conntrack.forget(netns);
     f.log.info({ ...f.collector.totals }, `let go of the network namespace ${netns}: it was removed`);
   }
 
