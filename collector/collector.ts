@@ -87,6 +87,7 @@ export class Collector {
   private nflog?: NflogSampler;
   private counterDumper?: CounterDumper;
   private statsTimer?: NodeJS.Timeout;
+  private polling: Promise<void> | undefined;
   private resyncTimer?: NodeJS.Timeout;
   private lastResyncAt = 0;
   private eventDrops?: DropCounter;
@@ -204,7 +205,8 @@ export class Collector {
     }
     await this.pollStats();
     this.statsTimer = setInterval(() => {
-      this.pollStats().catch((e: unknown) => this.fail('stats poll failed', e));
+      if (this.polling) return; // the last one is still waiting (behind a dump): no pile-up
+      this.polling = this.pollStats().then(() => undefined, (e: unknown) => this.fail('stats poll failed', e)).finally(() => { this.polling = undefined; });
     }, o.statsIntervalMs);
   }
 
@@ -383,16 +385,20 @@ export class Collector {
     this.stopping = true;
     let last: CounterDumpResult | undefined;
     this.counterDumper?.stopTimer();
+    // no poll from now on, and the one under way ends before the sockets close: its record reaches
+    // the sink before the sink's last flush (else it would be stamped and never stored)
+    clearInterval(this.statsTimer);
+    await this.polling;
     const stopMs = this.o.counterDumps?.stopTimeoutMs ?? 0;
     if (this.counterDumper && stopMs > 0 && counterDump) last = await this.counterDumper.dump('stop', stopMs);
     this.stopped = true;
-    clearInterval(this.statsTimer);
     clearTimeout(this.resyncTimer);
     this.events?.close();
     this.nflog?.close();
     this.query?.close();
-    // what was held goes to the sink before the sink is closed
-    await Promise.all([this.gate.drained(), this.query?.drained()]);
+    // what was received, and what was held, goes to the sink before the sink is closed
+    await Promise.all([this.events?.settled?.(), this.query?.settled()]);
+    await this.gate.drained();
     this.reportNetns();
     return last;
   }

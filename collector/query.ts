@@ -68,4 +68,10 @@ export class QueryClient {
     this.requests.close();
     this.sock.close();
   }
+
+  /** After close(): the replies received before it have been decoded (socket.ts `settled`). */
+  async settled(): Promise<void> {
+    await this.sock.settled?.();
+    await this.gate.drained();
+  }
 }

@@ -38,6 +38,12 @@ export interface NetlinkSocket {
   stats(): SocketStats;
   unref(): void;
   close(): void;
+  /**
+   * After close(): resolves once what the reader thread handed over before it ended has reached the
+   * handler (those deliveries wait in the event loop's queue; records decoded from them after the
+   * sink's last flush would be stamped and never stored).
+   */
+  settled?(): Promise<void>;
 }
 
 export interface SocketOptions {
@@ -96,16 +102,29 @@ export const openNetfilterSocket: SocketFactory = (opts) => {
     throw e;
   }
   const h = o.handle;
+  let delivered = 0;
   return {
     portId: o.portId,
     rcvbuf: o.rcvbuf,
     forced: o.forced,
-    start: (cb) => a.start(h, cb),
+    start: (cb) => a.start(h, (chunk, enobufs, errno) => {
+      delivered++;
+      cb(chunk, enobufs, errno);
+    }),
     send: (msg) => void a.send(h, msg),
     setRcvbuf: (n) => a.setRcvbuf(h, n),
     stats: () => a.stats(h),
     unref: () => a.unref(h),
     close: () => a.close(h),
+    // close() joined the reader, so nothing more is queued: two quiet loop turns in a row mean the
+    // queue is empty (a delivery signalled late in one turn runs in the next one's poll phase)
+    settled: async () => {
+      for (let quiet = 0; quiet < 2;) {
+        const before = delivered;
+        await new Promise((r) => setImmediate(r));
+        quiet = delivered === before ? quiet + 1 : 0;
+      }
+    },
   };
 };
 
