@@ -94,12 +94,8 @@ export class K8sNames {
     const dst = ipKey(row.orig_dst);
     if (src !== undefined) {
       const p = this.pods.at(src, t);
-      if (p) {
-        row.orig_src_k8s_namespace = p.namespace;
-        row.orig_src_k8s_pod = p.pod;
-        row.orig_src_k8s_workload = p.workload;
-        row.orig_src_k8s_node = p.node;
-      } else row.orig_src_k8s_node = this.nodes.at(src, t) ?? '';
+      if (p) setPod(row, 'src', p);
+      else row.orig_src_k8s_node = this.nodes.at(src, t) ?? '';
     }
     if (dst === undefined) return;
     const svc = this.services.at(dst, t);
@@ -111,11 +107,15 @@ export class K8sNames {
       if (target === dst) return; // not translated: no pod behind it known
     }
     const p = this.pods.at(target, t);
-    if (p) {
-      row.orig_dst_k8s_namespace = p.namespace;
-      row.orig_dst_k8s_pod = p.pod;
-      row.orig_dst_k8s_workload = p.workload;
-      row.orig_dst_k8s_node = p.node;
-    } else if (!svc) row.orig_dst_k8s_node = this.nodes.at(target, t) ?? '';
+    if (p) setPod(row, 'dst', p);
+    else if (!svc) row.orig_dst_k8s_node = this.nodes.at(target, t) ?? '';
   }
+}
+
+/** One end's pod names on a row. */
+function setPod(row: FlowRow, end: 'src' | 'dst', p: PodNames): void {
+  row[`orig_${end}_k8s_namespace`] = p.namespace;
+  row[`orig_${end}_k8s_pod`] = p.pod;
+  row[`orig_${end}_k8s_workload`] = p.workload;
+  row[`orig_${end}_k8s_node`] = p.node;
 }
