@@ -7,6 +7,7 @@ import { runPublish } from '../dist/bench/publish.js';
 import { runStorms } from '../dist/bench/storm.js';
 import { runLifecycle } from '../dist/bench/lifecycle.js';
 import { runDestroyStorm, runE2e } from '../dist/bench/e2e.js';
+import { runE2eNetlink } from '../dist/bench/e2e-netlink.js';
 import { runIngest, runIngestBreakdown } from '../dist/bench/ingest.js';
 import { runFreshness } from '../dist/bench/freshness.js';
 import { runScaling } from '../dist/bench/scaling.js';
@@ -16,7 +17,7 @@ import { runScaleKafka } from '../dist/bench/scale-kafka.js';
 import { runSnapshot } from '../dist/bench/snapshot.js';
 import { runFleet } from '../dist/bench/fleet.js';
 
-const only = process.argv[2]; // decode | publish | lifecycle | ingest | e2e | freshness | storm | scaling | scale | scale-kafka | dashboards-scale | fleet
+const only = process.argv[2]; // decode | publish | lifecycle | ingest | e2e | e2e-run | freshness | storm | scaling | scale | scale-kafka | dashboards-scale | fleet
 const out = { date: new Date().toISOString(), machine: `${os.cpus().length} x ${os.cpus()[0]?.model ?? '?'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.type()} ${os.release()}`, node: process.version };
 if (!only || only === 'decode') {
   out.decode = runDecode();
@@ -42,10 +43,15 @@ if (!only || only === 'ingest') {
   console.log('ClickHouse CPU per flow row by what the insert does, embedded (us, median of 3 rounds; each line adds to the one above):');
   console.table(out.ingestBreakdown.map((r) => ({ target: r.target, format: r.format, 'us/row': +r.chUsPerRow.toFixed(2) })));
 }
+if (!only || only === 'e2e' || only === 'e2e-run') {
+  out.e2eRun = await runE2eNetlink();
+  const n = out.e2eRun;
+  console.log(`end to end on ctpipe run's path (netlink bytes -> collector -> run's sink and pipeline, detectors and checkpoints on -> rows in chDB): ${Math.round(n.eventsPerSecond).toLocaleString()} events/s, ${n.cpuUsPerEvent.toFixed(2)} us CPU/event (every thread), ${n.mainUsPerEvent.toFixed(2)} us/event on the main thread (+ ${n.feedUsPerEvent.toFixed(2)} making the netlink chunks), ${n.rowsStored}/${n.conns} flows stored (load ${n.loadavg.map((l) => l.toFixed(1)).join(' -> ')})`);
+}
 if (!only || only === 'e2e') {
   out.e2e = await runE2e();
   const e = out.e2e;
-  console.log(`end to end (records -> rows in chDB): ${Math.round(e.eventsPerSecond).toLocaleString()} events/s, ${e.rowsStored}/${e.flows} flows stored, ${e.bytesPerFlowRow.toFixed(1)} B per flow row on disk, freshness at ${e.freshnessRate.toLocaleString()} events/s: p50 ${e.freshnessP50ms.toFixed(0)} ms, p99 ${e.freshnessP99ms.toFixed(0)} ms`);
+  console.log(`OLD end to end (bench-made records -> rows in chDB; kept one release for comparison): ${Math.round(e.eventsPerSecond).toLocaleString()} events/s, ${e.rowsStored}/${e.flows} flows stored, ${e.bytesPerFlowRow.toFixed(1)} B per flow row on disk, freshness at ${e.freshnessRate.toLocaleString()} events/s: p50 ${e.freshnessP50ms.toFixed(0)} ms, p99 ${e.freshnessP99ms.toFixed(0)} ms`);
   out.destroyStorm = await runDestroyStorm();
   const d = out.destroyStorm;
   console.log(`DESTROY storm (one event per row): ${Math.round(d.rowsPerSecond).toLocaleString()} rows/s, ${d.cpuUsPerRow.toFixed(2)} us CPU/row (load ${d.loadavg.map((l) => l.toFixed(1)).join(' -> ')}), ${d.rowsStored}/${d.flows} flows stored`);
