@@ -101,8 +101,12 @@ export class Pipeline {
     });
   }
 
-  /** Applies records (in stream order); rows accumulate until write(). */
-  process(records: readonly CtpipeRecord[]): void {
+  /**
+   * Applies records (in stream order); rows accumulate until write(). `tick` false leaves the
+   * engine's pass over the open flows (timeouts, refreshes: O(open flows)) to a later tick(), so a
+   * caller feeding small slices pays it once per insert, not once per slice.
+   */
+  process(records: readonly CtpipeRecord[], tick = true): void {
     for (const r of records) {
       if (!this.engine.apply(r)) continue; // a duplicate (at-least-once delivery): already counted everywhere
       this.hosts.add(r.host);
@@ -121,8 +125,7 @@ export class Pipeline {
         if (this.o.rawEvents) this.buffers.events.push(eventRow(r));
       }
     }
-    this.engine.tick(...this.hosts);
-    this.hosts.clear();
+    if (tick) this.tick();
     this.activity.records += records.length;
     this.m.records.inc(records.length);
     // the processor's total (the budget its partitions share), not this partition's alone
@@ -136,6 +139,13 @@ export class Pipeline {
       this.evictionsLoggedAt = Date.now();
     }
     this.m.duplicates.set(this.engine.counters.duplicates);
+  }
+
+  /** Advances event time for the hosts of the records processed since the last tick (engine.tick). */
+  tick(): void {
+    if (this.hosts.size === 0) return;
+    this.engine.tick(...this.hosts);
+    this.hosts.clear();
   }
 
   /** Open anomalies seen, to count each once when it opens. */

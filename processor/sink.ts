@@ -1,9 +1,12 @@
 /**
  * The in-memory link of `ctpipe run`: the collector writes records here instead of to Kafka, and
- * they go through the processor pipeline in chunks cut by a cursor (cursor.ts: at most `maxBatch`
- * records, at least every `flushMs`), each chunk's rows inserted under a token naming its (host,
- * run, seq range). The next chunk goes through the engine meanwhile (rows carry versions and
- * tokens, so the order in which inserts finish does not matter).
+ * they go through the processor pipeline in slices as they come (what one read of the collector
+ * brings, cut by a cursor, cursor.ts), so a record dies young: held until a whole insert's worth
+ * had come, 100,000 records outlived the young generation and were copied and promoted by the GC
+ * (issue 19's profile). Their rows are inserted in batches of at most `maxBatch` records, at least
+ * every `flushMs`, each under a token naming its (host, run, seq range). The next records go
+ * through the engine meanwhile (rows carry versions and tokens, so the order in which inserts
+ * finish does not matter).
  *
  * With `checkpoint`, the pipeline's state is saved every `everyMs` and when the sink closes, once
  * every earlier chunk's rows are stored, so a stop needs no row for the flows still open (it writes
@@ -51,10 +54,27 @@ export interface PipelineSinkOptions {
 /** Open flows that get a row when a run that keeps its state stops (about a second of inserts). */
 export const OPEN_ROWS_AT_STOP = 100_000;
 
+/** Records through the engine at a time: about one read of the collector's (a chunk of 4,096 events). */
+const SLICE = 4096;
+
+/** Records through the engine whose rows are not yet handed to an insert: the next insert's range. */
+interface Batch {
+  first: number;
+  last: number;
+  count: number;
+}
+
 export class PipelineSink implements RecordSink {
   private cursor?: PartitionCursor<CtpipeRecord>;
   private timer?: NodeJS.Timeout;
   private running: Promise<void> = Promise.resolve();
+  /** A drain is chained and has not started yet (one is enough: it takes whatever is waiting then). */
+  private scheduled = false;
+  /** The chained drain is to cut the batch at its end (the flush timer, flush()). */
+  private flushWanted = false;
+  private batch: Batch | undefined;
+  /** Names the collector run in tokens (host:run), as the cursor does. */
+  private input = '';
   private inflight: Promise<void>[] = [];
   /** The last write, so that chunks are marked done in order. */
   private written: Promise<void> = Promise.resolve();
@@ -102,7 +122,7 @@ export class PipelineSink implements RecordSink {
   }
 
   write(r: CtpipeRecord): void {
-    if (this.aborted) return this.countUnstored([r], 0);
+    if (this.aborted) return this.countUnstoredRecords([r]);
     // loss records always get in: they carry the news of what was dropped
     if (this.backlog >= this.maxBacklog && r.type !== 'loss') {
       if (this.dropping.count++ === 0) {
@@ -114,13 +134,14 @@ export class PipelineSink implements RecordSink {
       return;
     }
     // one collector run: positions are its seq numbers, tokens name its host and run
+    if (!this.cursor) this.input = `${r.host}:${r.run}`;
     this.cursor ??= new PartitionCursor({
-      input: `${r.host}:${r.run}`, position: (x) => x.seq, maxRecords: this.maxBatch, checkpointMs: this.o.checkpoint?.everyMs ?? Infinity,
+      input: this.input, position: (x) => x.seq, maxRecords: Math.min(SLICE, this.maxBatch), checkpointMs: this.o.checkpoint?.everyMs ?? Infinity,
     }, Date.now());
     this.cursor.add([r]);
     this.reportDropped();
-    if (this.backlog >= this.maxBatch) this.kick();
-    else this.timer ??= setTimeout(() => this.kick(), this.o.flushMs);
+    if (this.cursor.waiting >= Math.min(SLICE, this.maxBatch)) this.kick(false);
+    this.timer ??= setTimeout(() => this.kick(true), this.o.flushMs);
   }
 
   /** Puts the dropped range into the stream as a loss; false when nothing was dropped. */
@@ -133,12 +154,23 @@ export class PipelineSink implements RecordSink {
     return true;
   }
 
-  private kick(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
+  /** Runs what waits through the engine; `flush`: and hands every row made to an insert. */
+  private kick(flush: boolean): void {
+    if (flush) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+      this.flushWanted = true;
+    }
+    if (this.scheduled) return;
+    this.scheduled = true;
     // a failure the drain could not handle stops writing: it must not reject every later kick
     // (an unhandled rejection ended the process before the stop could close the store and the nft table)
-    this.running = this.running.then(() => this.drain()).catch((e: unknown) => this.fail(e));
+    this.running = this.running.then(() => {
+      this.scheduled = false;
+      const f = this.flushWanted;
+      this.flushWanted = false;
+      return this.drain(f);
+    }).catch((e: unknown) => this.fail(e));
   }
 
   /** Writing stops for good: records wait (up to maxBacklog), the stop reports it. */
@@ -152,30 +184,48 @@ export class PipelineSink implements RecordSink {
   }
 
   // Engine and inserts overlap: while ClickHouse (chDB's threads, or a server) inserts earlier
-  // chunks' rows, this thread runs the next chunk through the engine. Up to `inserts` in flight.
-  private async drain(): Promise<void> {
+  // batches' rows, this thread runs the next records through the engine. Up to `inserts` in flight.
+  private async drain(flush: boolean): Promise<void> {
     const cursor = this.cursor;
     if (!cursor || this.failure || this.aborted) return;
-    for (let chunks = this.aborted ? [] : cursor.take(true); chunks.length; chunks = this.aborted ? [] : cursor.take(true)) {
+    for (let chunks = cursor.take(true); chunks.length; chunks = this.aborted ? [] : cursor.take(true)) {
       this.taken += chunks.reduce((n, c) => n + c.records.length, 0);
       for (const ch of chunks) {
-        this.pipeline.process(ch.records);
+        if (this.batch && this.batch.count + ch.records.length > this.maxBatch) await this.cut(cursor); // at most maxBatch records an insert
+        this.pipeline.process(ch.records, false);
         this.taken -= ch.records.length;
+        const b = (this.batch ??= { first: ch.first, last: ch.last, count: 0 });
+        b.last = ch.last;
+        b.count += ch.records.length;
         this.roomMaybe();
         this.pipeline.noteActivity(this.o.processor ?? 'run', -1, cursor.waiting);
-        const rows = this.pipeline.takeRows();
-        if (this.inflight.length >= this.inserts) await this.inflight.shift();
-        const write = this.pipeline.writeRows(rows, ch.token, { origin: { input: 'run', partition: 0, offset: ch.first }, shouldStop: () => this.stopping });
-        this.inflight.push(this.settle(write.then((ok) => {
-          if (!ok) this.countUnstored(ch.records, TABLES.reduce((n, t) => n + rows[t].length, 0)); // the tables not written keep their rows
-          return ok;
-        }), ch, cursor));
+        if (b.count >= this.maxBatch) await this.cut(cursor);
       }
       // not in the middle of a burst (records waiting), unless it is long overdue: a checkpoint waits
       // for the inserts in flight, which would hold up the burst
       const now = Date.now();
       if (cursor.due(now) && (cursor.waiting === 0 || cursor.due(now - 5 * (this.o.checkpoint?.everyMs ?? 0)))) await this.checkpoint(cursor);
     }
+    if (flush) await this.cut(cursor);
+  }
+
+  /**
+   * The batch's rows into an insert, once fewer than `inserts` are in flight: the engine's tick
+   * first (flows timed out, refreshed), so its rows go with the records that moved event time.
+   */
+  private async cut(cursor: PartitionCursor<CtpipeRecord>): Promise<void> {
+    const b = this.batch;
+    if (!b) return;
+    if (this.inflight.length >= this.inserts) await this.inflight.shift();
+    this.batch = undefined;
+    this.pipeline.tick();
+    const rows = this.pipeline.takeRows();
+    const ch: Chunk<CtpipeRecord> = { first: b.first, last: b.last, records: [], token: `${this.input}:${b.first}-${b.last}`, log: true };
+    const write = this.pipeline.writeRows(rows, ch.token, { origin: { input: 'run', partition: 0, offset: b.first }, shouldStop: () => this.stopping });
+    this.inflight.push(this.settle(write.then((ok) => {
+      if (!ok) this.countUnstored(b, TABLES.reduce((n, t) => n + rows[t].length, 0)); // the tables not written keep their rows
+      return ok;
+    }), ch, b.count, cursor));
   }
 
   /** Saves the state once every chunk it has applied is stored (no insert in flight). */
@@ -183,6 +233,7 @@ export class PipelineSink implements RecordSink {
     const cp = this.o.checkpoint;
     if (!cp) return;
     const tw = Date.now();
+    await this.cut(cursor); // the state holds every record through the engine: their rows are stored first
     await Promise.all(this.inflight);
     this.inflight = [];
     if (this.failure || this.aborted || this.unstored.records) return; // a state ahead of what is stored is never saved
@@ -203,12 +254,12 @@ export class PipelineSink implements RecordSink {
     this.o.log?.info({ seq: at, open: this.pipeline.engine.openCount, wait_ms: t0 - tw, snapshot_ms: t1 - t0, store_ms: Date.now() - t1, bytes: chunks.reduce((n, c) => n + c.length, 0) }, 'state checkpointed');
   }
 
-  private settle(write: Promise<boolean>, ch: Chunk<CtpipeRecord>, cursor: PartitionCursor<CtpipeRecord>): Promise<void> {
+  private settle(write: Promise<boolean>, ch: Chunk<CtpipeRecord>, count: number, cursor: PartitionCursor<CtpipeRecord>): Promise<void> {
     const before = this.written;
     this.written = write.then(
       async (ok) => {
         await before;
-        this.processed += ch.records.length;
+        this.processed += count;
         if (ok) cursor.done(ch);
       },
       (e: unknown) => {
@@ -219,14 +270,18 @@ export class PipelineSink implements RecordSink {
     return this.written;
   }
 
-  private countUnstored(records: readonly CtpipeRecord[], rows: number): void {
-    if (!records.length) return;
+  private countUnstored(b: Batch, rows: number): void {
+    if (!b.count) return;
     const u = this.unstored;
-    if (u.records === 0) u.first_seq = records[0]!.seq;
-    u.first_seq = Math.min(u.first_seq, records[0]!.seq);
-    u.last_seq = Math.max(u.last_seq, records[records.length - 1]!.seq);
-    u.records += records.length;
+    if (u.records === 0) u.first_seq = b.first;
+    u.first_seq = Math.min(u.first_seq, b.first);
+    u.last_seq = Math.max(u.last_seq, b.last);
+    u.records += b.count;
     u.rows += rows;
+  }
+
+  private countUnstoredRecords(records: readonly CtpipeRecord[]): void {
+    if (records.length) this.countUnstored({ first: records[0]!.seq, last: records[records.length - 1]!.seq, count: records.length }, 0);
   }
 
   /**
@@ -240,7 +295,7 @@ export class PipelineSink implements RecordSink {
   }
 
   async flush(): Promise<void> {
-    this.kick();
+    this.kick(true);
     await this.running;
     await Promise.all(this.inflight).catch((e: unknown) => this.fail(e));
     this.inflight = [];
@@ -257,8 +312,14 @@ export class PipelineSink implements RecordSink {
     if (!this.aborted && this.reportDropped()) await this.flush();
     if (this.failure || this.aborted) {
       // records never processed (the abort, or writing stopped by a schema failure) are not stored either
-      const left = this.cursor?.take(true).flatMap((c) => c.records) ?? [];
-      this.countUnstored(left, 0);
+      // through the engine and not handed to an insert: their rows are not stored either
+      if (this.batch) {
+        this.pipeline.tick();
+        const rows = this.pipeline.takeRows();
+        this.countUnstored(this.batch, TABLES.reduce((n, t) => n + rows[t].length, 0));
+        this.batch = undefined;
+      }
+      this.countUnstoredRecords(this.cursor?.take(true).flatMap((c) => c.records) ?? []);
       const d = this.dropping; // dropped past the backlog bound, and not yet reported
       if (d.count) {
         const u = this.unstored;
