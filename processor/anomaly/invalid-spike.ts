@@ -1,8 +1,8 @@
 /**
  * INVALID spikes per host and network namespace (each namespace has its own counters; keyed as the
  * lifecycle engine keys flows, lifecycle/scope.ts, so a checkpoint from before namespaces keeps its
- * hosts; the other namespaces count in the fleet reference as other hosts do), from the statistics deltas (summed over CPUs, wraps and resets already
- * handled in stats/deltas.ts). The series is log1p(invalid/s) per polling interval. Baseline: an
+ * hosts; the other namespaces count in the fleet reference as other hosts do), from the statistics
+ * deltas (summed over CPUs, wraps and resets already handled in stats/deltas.ts). The series is log1p(invalid/s) per polling interval. Baseline: an
  * EWMA while the host has little history, then the median and MAD of the last `history` intervals
  * (robust z, Iglewicz & Hoaglin: 0.6745 (x - median) / MAD), with a floor on the spread so quiet
  * hosts are not scored on noise, and a minimum absolute rate. The baseline is frozen while an

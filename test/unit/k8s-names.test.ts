@@ -40,8 +40,8 @@ describe('Kubernetes objects from untrusted JSON', () => {
     expect(wl(`load-${Math.floor(T / 1000)}`)).toBe(`load-${Math.floor(T / 1000)}`); // seconds: far in the future as minutes
     expect(wl('backup-7')).toBe('backup-7');
     expect(wl(`${'a'.repeat(53)}-${minute}`)).toBe(`${'a'.repeat(53)}-${minute}`); // longer than a CronJob name may be
-    expect(wl(`-${minute}`.slice(1))).toBe(String(minute)); // digits alone: no CronJob name
-    // a pod of a CronJob's Job is named by the CronJob; a StatefulSet with such a name is not a Job
+    expect(wl(String(minute))).toBe(String(minute)); // digits alone: no CronJob name before them
+    // only a Job's name is read so: a StatefulSet named like one keeps its name
     expect(parsePod(pod({ ...base, owner: { kind: 'StatefulSet', name: `pg-${minute}` } }))!.workload).toBe(`pg-${minute}`);
   });
 
