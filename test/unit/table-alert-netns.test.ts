@@ -24,7 +24,7 @@ it('fires for the full namespace of a host and not for its other one, or for a h
       ${[row('fw', 'ns-full', 20_000, 950), row('fw', 'ns-idle', 10_000, 100), row('solo', '', 10_000, 920), row('calm', '', 10_000, 500)].join(', ')})`);
     const rule = alertRules('ctpipe').groups[0]!.rules.find((r) => r.uid === 'ctpipe-table-full')!;
     const r = await evaluateRule(store, rule, now);
-    expect(r.firing.map((f) => f.labels).sort((a, b) => a.host.localeCompare(b.host))).toEqual([{ host: 'fw', netns: 'ns-full' }, { host: 'solo', netns: '' }]);
+    expect(r.firing.map((f) => f.labels).sort((a, b) => String(a.host).localeCompare(String(b.host)))).toEqual([{ host: 'fw', netns: 'ns-full' }, { host: 'solo', netns: '' }]);
     expect(r.series).toBe(4);
   } finally {
     await store.close();
