@@ -107,7 +107,7 @@ function tableRows(flows: number, small: number): { [T in Table]: TableRow<T>[] 
     flows: flowRows,
     events: records,
     host_stats: n((i) => ({
-      host: `host-${i % 50}`, run: 'run-1', ts: at(i), interval_s: 10.000123, entries: 1000 + i, max_entries: 262144, found: i, invalid: i % 7,
+      host: `host-${i % 50}`, netns: '', run: 'run-1', ts: at(i), interval_s: 10.000123, entries: 1000 + i, max_entries: 262144, found: i, invalid: i % 7,
       insert: 0, insert_failed: 0, drop: 0, early_drop: 0, error: 0, search_restart: i % 3, clash_resolve: 0, chaintoolong: 0,
       exp_new: 1, exp_create: 1, exp_delete: 1, cpus: 2, reset: false, collector_events: 40_000 + i,
     })) as TableRow<'host_stats'>[],
@@ -116,7 +116,7 @@ function tableRows(flows: number, small: number): { [T in Table]: TableRow<T>[] 
       first_seq: i % 2 ? 1000 * i : null, last_seq: i % 2 ? 1000 * i + 9 : null, detail: `seq ${1000 * i}..${1000 * i + 9} never arrived`,
     })) as TableRow<'pipeline_health'>[],
     anomalies: n((i) => ({
-      host: `host-${i % 50}`, kind: 'port_scan', severity: 'warning', started_at: at(i), ended_at: i % 3 ? at(i + 60) : null,
+      host: `host-${i % 50}`, netns: '', kind: 'port_scan', severity: 'warning', started_at: at(i), ended_at: i % 3 ? at(i + 60) : null,
       score: 7.25, baseline: 3.5, observed: 120, details: JSON.stringify({ src: `198.51.100.${i & 255}`, ports: 120, first: [22, 80, 443] }),
       flow_ids: [(i * 7919).toString(16).padStart(16, '0'), (i * 104729).toString(16).padStart(16, '0')], version: 1_795_000_000_000 + i,
     })) as TableRow<'anomalies'>[],

@@ -34,14 +34,18 @@ export async function fetchTop(store: Store, db: string, windowS: number, now = 
   // the newest version (an open row superseded by its closed one is not counted twice).
   const active = `${db}.flows FINAL WHERE first_seen >= toDateTime64({since:Float64}, 3) AND first_seen <= toDateTime64({to:Float64}, 3)
     AND (ended_at IS NULL OR ended_at >= toDateTime64({from:Float64}, 3))`;
+  // A host's table: its fullest network namespace's latest count (each namespace has its own table
+  // against the one limit; with --netns all the latest row of a host is any namespace's).
   const hosts = await q<Record<string, string | number>>(`
     SELECT f.host AS host, f.n / {w:UInt32} AS new_per_s, f.active AS active, f.failed AS failed, f.bytes AS bytes,
            s.entries AS entries, s.max_entries AS max_entries, s.invalid / {w:UInt32} AS invalid_per_s
     FROM (SELECT host, countIf(first_seen >= toDateTime64({from:Float64}, 3)) AS n, count() AS active,
                  countIf(conn_state IN ('S0', 'REJ', 'RSTOS0', 'RSTR')) AS failed, sum(orig_bytes + reply_bytes) AS bytes
           FROM ${active} GROUP BY host) AS f
-    LEFT JOIN (SELECT host, argMax(entries, ts) AS entries, argMax(max_entries, ts) AS max_entries, sum(invalid) AS invalid
-               FROM ${db}.host_stats WHERE ts >= toDateTime64({from:Float64}, 3) GROUP BY host) AS s ON f.host = s.host
+    LEFT JOIN (SELECT host, argMax(e, e / greatest(m, 1)) AS entries, argMax(m, e / greatest(m, 1)) AS max_entries, sum(i) AS invalid
+               FROM (SELECT host, netns, argMax(entries, ts) AS e, argMax(max_entries, ts) AS m, sum(invalid) AS i
+                     FROM ${db}.host_stats WHERE ts >= toDateTime64({from:Float64}, 3) GROUP BY host, netns)
+               GROUP BY host) AS s ON f.host = s.host
     ORDER BY active DESC, new_per_s DESC, host LIMIT 10`);
   const ports = await q<Record<string, string | number>>(`
     SELECT proto, orig_dport AS port, count() AS flows, uniq(orig_src) AS sources, sum(orig_bytes + reply_bytes) AS bytes

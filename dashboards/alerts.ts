@@ -88,9 +88,10 @@ export function alertRules(db: string): { apiVersion: 1; groups: { orgId: number
           summary: 'INVALID spike open on {{ $labels.host }}',
           description: 'An invalid_spike anomaly is open on {{ $labels.host }}: the ctpipe Anomalies dashboard has its rate, baseline and the sampled packets.' }),
         rule({ uid: 'ctpipe-table-full', title: 'Conntrack table above 90%', lookbackS: 300,
-          sql: `SELECT host, argMax(entries / max_entries, ts) AS fill FROM ${db}.host_stats WHERE $__timeFilter(ts) AND max_entries > 0 GROUP BY host`,
+          // each network namespace has its own table: an alert each (netns '' for a host's only one)
+          sql: `SELECT host, netns, argMax(entries / max_entries, ts) AS fill FROM ${db}.host_stats WHERE $__timeFilter(ts) AND max_entries > 0 GROUP BY host, netns`,
           threshold: { type: 'gt', value: 0.9 }, for: '2m', severity: 'critical', dashboardUid: FLEET_UID, panelId: 10,
-          summary: 'Conntrack table of {{ $labels.host }} is {{ humanizePercentage $values.B.Value }} full',
+          summary: 'Conntrack table of {{ $labels.host }} {{ $labels.netns }} is {{ humanizePercentage $values.B.Value }} full',
           description: 'New connections are early-dropped or refused once the table is full. Raise nf_conntrack_max or find what fills it (ctpipe Host detail).' }),
         rule({ uid: 'ctpipe-related-flow', title: 'Conntrack helper (related-flow) anomaly', sql: openOf(RELATED_KINDS), lookbackS: 86_400,
           threshold: { type: 'gt', value: 0 }, for: '0s', severity: 'critical', dashboardUid: ANOMALIES_UID, panelId: 8,

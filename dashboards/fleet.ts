@@ -34,8 +34,8 @@ export function fleetDashboard(db: string): dashboard.Dashboard {
       sql: `SELECT uniqExact(host) AS hosts FROM ${db}.host_stats WHERE $__timeFilter(ts) AND ${HOSTS_FILTER}` }))
     .withPanel(stat({ title: 'New connections/s', description: 'Connections started per second, averaged over the range (finished ones, from the per-minute rollup)', unit: units.OpsPerSecond, w: 5, h: 4,
       sql: `SELECT sum(flows) / ${seconds} AS new_per_s FROM ${db}.flows_state_1m WHERE $__timeFilter(minute) AND ${HOSTS_FILTER}` }))
-    .withPanel(stat({ title: 'Open connections', description: 'Conntrack entries now: the latest count of each host, summed', unit: units.Short, w: 5, h: 4,
-      sql: `SELECT sum(entries) AS open FROM (SELECT host, argMax(entries, ts) AS entries FROM ${db}.host_stats WHERE $__timeFilter(ts) AND ${HOSTS_FILTER} GROUP BY host)` }))
+    .withPanel(stat({ title: 'Open connections', description: 'Conntrack entries now: the latest count of each host (of each of its network namespaces), summed', unit: units.Short, w: 5, h: 4,
+      sql: `SELECT sum(entries) AS open FROM (SELECT host, netns, argMax(entries, ts) AS entries FROM ${db}.host_stats WHERE $__timeFilter(ts) AND ${HOSTS_FILTER} GROUP BY host, netns)` }))
     .withPanel(stat({ title: 'INVALID/s', description: 'Packets conntrack found INVALID per second, fleet total over the range', unit: units.PacketsPerSecond, w: 5, h: 4,
       steps: [[null, 'green'], [10, 'orange'], [100, 'red']],
       sql: `SELECT sum(invalid) / ${seconds} AS invalid_per_s FROM ${db}.host_stats WHERE $__timeFilter(ts) AND ${HOSTS_FILTER}` }))

@@ -2,11 +2,13 @@
 import * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
 import * as units from '@grafana/grafana-foundation-sdk/units';
 import { hostVariable } from './fleet.js';
-import { annotation, bucketVariable, datasourceVariable, finish, heatmap, newDashboard, tablePanel, timeseries } from './panels.js';
-import { BUCKET, value } from './selection.js';
+import { annotation, bucketVariable, datasourceVariable, finish, heatmap, newDashboard, queryVariable, tablePanel, timeseries } from './panels.js';
+import { BUCKET, listed, oneOf, value } from './selection.js';
 
 export const HOST_UID = 'ctpipe-host';
 const HOST = `host = ${value('host')}`;
+/** The host's network namespaces selected (host_stats and the anomalies from it have one each since version 11; '' is a host's only one). */
+const NETNS = oneOf('netns', 'netns');
 
 export function hostDashboard(db: string): dashboard.Dashboard {
   const rate = (column: string) => `sum(${column}) / $__interval_s AS ${column}_per_s`;
@@ -14,14 +16,17 @@ export function hostDashboard(db: string): dashboard.Dashboard {
     .withVariable(datasourceVariable())
     .withVariable(hostVariable(db, false))
     .withVariable(bucketVariable())
+    .withVariable(queryVariable('netns', 'Network namespace', `SELECT ${listed('netns')} FROM (SELECT DISTINCT netns FROM ${db}.host_stats
+        WHERE ${HOST} AND $__timeFilter(ts) LIMIT 1000) ORDER BY text`,
+      { multi: true, description: 'The host\'s network namespaces with statistics in the time range (collectors with --netns all or containers; empty for a host\'s only one): the table and INVALID panels and the statistics anomalies' }))
     .annotation(annotation('Anomalies', `
-      SELECT started_at AS time, ended_at AS timeEnd, concat(kind, ' (', severity, ')') AS title,
+      SELECT started_at AS time, ended_at AS timeEnd, concat(kind, ' (', severity, ')', if(netns = '', '', concat(' in ', netns))) AS title,
         concat(kind, ': observed ', toString(round(observed, 2)), ', baseline ', toString(round(baseline, 2))) AS text, [kind, severity] AS tags
-      FROM ${db}.anomalies FINAL WHERE ${HOST} AND $__timeFilter(started_at) ORDER BY time`))
+      FROM ${db}.anomalies FINAL WHERE ${HOST} AND (netns = '' OR ${NETNS}) AND $__timeFilter(started_at) ORDER BY time`))
     .withRow(new dashboard.RowBuilder('Table and rates'))
-    .withPanel(timeseries({ title: 'Table entries and maximum', description: 'Conntrack entries against nf_conntrack_max', unit: units.Short, w: 12, h: 8,
-      sql: [`SELECT $__timeInterval(ts) AS time, max(entries) AS entries, max(max_entries) AS maximum FROM ${db}.host_stats
-             WHERE ${HOST} AND $__timeFilter(ts) GROUP BY time ORDER BY time`] }))
+    .withPanel(timeseries({ title: 'Table entries and maximum', description: 'Conntrack entries against nf_conntrack_max, per network namespace (each has its own table)', unit: units.Short, w: 12, h: 8,
+      sql: [`SELECT $__timeInterval(ts) AS time, netns, max(entries) AS entries, max(max_entries) AS maximum FROM ${db}.host_stats
+             WHERE ${HOST} AND ${NETNS} AND $__timeFilter(ts) GROUP BY time, netns ORDER BY time`] }))
     .withPanel(timeseries({ title: 'NEW and DESTROY per second', description: 'Connections that started and that ended per second (lifecycles by start and end time; an open connection shows from its first refresh row)', unit: units.OpsPerSecond, w: 12, h: 8,
       sql: [
         `SELECT $__timeInterval(first_seen) AS time, count() / $__interval_s AS new_per_s FROM ${db}.flows FINAL
@@ -32,7 +37,7 @@ export function hostDashboard(db: string): dashboard.Dashboard {
     .withPanel(timeseries({ title: 'INVALID and drops per second', description: 'INVALID packets, and the kernel dropping for lack of room (early_drop, drop, insert_failed)', unit: units.PacketsPerSecond, w: 12, h: 8,
       steps: [[null, 'green'], [100, 'red']],
       sql: [`SELECT $__timeInterval(ts) AS time, ${rate('invalid')}, ${rate('early_drop')}, ${rate('drop')}, ${rate('insert_failed')}
-             FROM ${db}.host_stats WHERE ${HOST} AND $__timeFilter(ts) GROUP BY time ORDER BY time`] }))
+             FROM ${db}.host_stats WHERE ${HOST} AND ${NETNS} AND $__timeFilter(ts) GROUP BY time ORDER BY time`] }))
     .withPanel(timeseries({ title: 'TCP connections by final state', description: 'TCP connections that started in each bucket, by the last state conntrack reported', unit: units.Short, w: 12, h: 8, stack: true,
       sql: [`SELECT $__timeInterval(first_seen) AS time, final_tcp_state AS state, count() AS connections FROM ${db}.flows FINAL
              WHERE ${HOST} AND $__timeFilter(first_seen) AND proto = 6 GROUP BY time, state ORDER BY time`] }))

@@ -152,7 +152,7 @@ export class Pipeline {
   private readonly openAnomalies = new Set<string>();
 
   private anomaly(a: AnomalyRow): void {
-    const k = `${a.host}|${a.kind}|${a.started_at.sec}.${a.started_at.nsec}`;
+    const k = `${a.host}|${a.netns ?? ''}|${a.kind}|${a.started_at.sec}.${a.started_at.nsec}`;
     if (a.ended_at !== null) this.openAnomalies.delete(k);
     else if (!this.openAnomalies.has(k)) {
       this.openAnomalies.add(k);

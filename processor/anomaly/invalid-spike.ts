@@ -1,6 +1,8 @@
 /**
- * INVALID spikes per host, from the statistics deltas (summed over CPUs, wraps and resets already
- * handled in stats/deltas.ts). The series is log1p(invalid/s) per polling interval. Baseline: an
+ * INVALID spikes per host and network namespace (each namespace has its own counters; keyed as the
+ * lifecycle engine keys flows, lifecycle/scope.ts, so a checkpoint from before namespaces keeps its
+ * hosts; the other namespaces count in the fleet reference as other hosts do), from the statistics
+ * deltas (summed over CPUs, wraps and resets already handled in stats/deltas.ts). The series is log1p(invalid/s) per polling interval. Baseline: an
  * EWMA while the host has little history, then the median and MAD of the last `history` intervals
  * (robust z, Iglewicz & Hoaglin: 0.6745 (x - median) / MAD), with a floor on the spread so quiet
  * hosts are not scored on noise, and a minimum absolute rate. The baseline is frozen while an
@@ -15,6 +17,7 @@
  */
 import type { InvalidPacketRecord } from '../../contract/records.js';
 import type { HostStatsRow } from '../stats/deltas.js';
+import { scopeOf } from '../lifecycle/scope.js';
 import { addSample, emptyEvidence, merge, summary, type Evidence } from './evidence.js';
 import { Episode, type EpisodeOptions, type EpisodeState } from './episode.js';
 import { SeasonalProfile, type SeasonalState } from './seasonal.js';
@@ -88,8 +91,9 @@ export class InvalidSpikeDetector {
 
   apply(row: HostStatsRow): AnomalyRow | undefined {
     if (!(row.interval_s > 0)) return undefined;
-    let h = this.hosts.get(row.host);
-    if (!h) this.hosts.set(row.host, (h = this.newHost()));
+    const key = scopeOf(row.host, row.netns);
+    let h = this.hosts.get(key);
+    if (!h) this.hosts.set(key, (h = this.newHost()));
     // A counter reset (reboot) makes this interval's delta meaningless: skip it.
     if (row.reset) return undefined;
     const rate = Number(row.invalid) / row.interval_s;
@@ -97,7 +101,7 @@ export class InvalidSpikeDetector {
     const own = this.baseline(h);
     const seasonal = h.season.reference(row.ts.sec);
     const { center, spread } = seasonal && seasonal.center > own.center ? { center: seasonal.center, spread: Math.max(seasonal.spread, own.spread) } : own;
-    const fleet = this.fleet(row.host, row.ts.sec);
+    const fleet = this.fleet(key, row.ts.sec);
     let z = h.n === 0 ? 0 : (x - center) / Math.max(spread, this.o.minSpread);
     if (fleet && h.n < this.o.warmup) z = Math.max(z, (x - fleet.center) / Math.max(fleet.spread, this.o.minSpread));
     h.last = [row.ts.sec, x];
@@ -121,7 +125,7 @@ export class InvalidSpikeDetector {
     const startedAt = step === 'closed' ? h.ep.closedStart! : h.ep.startedAt!;
     const baselineRate = Math.expm1(center);
     return {
-      host: row.host, kind: 'invalid_spike', severity: h.peak.z >= 2 * this.o.z ? 'critical' : 'warning',
+      host: row.host, netns: row.netns, kind: 'invalid_spike', severity: h.peak.z >= 2 * this.o.z ? 'critical' : 'warning',
       started_at: startedAt, ended_at: step === 'closed' ? row.ts : null,
       score: h.peak.z, baseline: baselineRate, observed: h.peak.rate,
       details: {
@@ -133,10 +137,11 @@ export class InvalidSpikeDetector {
     };
   }
 
-  /** An NFLOG sample of an INVALID packet, counted in the host's current interval. */
+  /** An NFLOG sample of an INVALID packet, counted in its namespace's current interval. */
   sample(r: InvalidPacketRecord): void {
-    let h = this.hosts.get(r.host);
-    if (!h) this.hosts.set(r.host, (h = this.newHost()));
+    const key = scopeOf(r.host, r.netns);
+    let h = this.hosts.get(key);
+    if (!h) this.hosts.set(key, (h = this.newHost()));
     addSample(h.recent[h.recent.length - 1]!, r);
   }
 

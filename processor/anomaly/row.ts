@@ -14,6 +14,8 @@ export type Severity = 'warning' | 'critical';
 
 export interface AnomalyRow {
   host: string;
+  /** The network namespace of an anomaly from statistics ('' or absent: the host's only one, or not from statistics). */
+  netns?: string;
   kind: string;
   severity: Severity;
   started_at: Time;

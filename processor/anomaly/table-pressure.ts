@@ -1,5 +1,7 @@
 /**
- * Conntrack table pressure per host: the table filling (entries over `warnFill` of the maximum;
+ * Conntrack table pressure per host and network namespace (each namespace has its own table; keyed
+ * as the lifecycle engine keys flows, lifecycle/scope.ts, so a checkpoint from before namespaces
+ * keeps its hosts): the table filling (entries over `warnFill` of the maximum;
  * critical over `criticalFill`), with the time to full extrapolated from the trend of the last
  * intervals (least squares), and the kernel dropping because of it (early_drop, drop and
  * insert_failed per second over `minDropRate`). Two kinds, each with its own episode; `observed`
@@ -8,6 +10,7 @@
  */
 import type { Time } from '../lifecycle/flow-row.js';
 import type { HostStatsRow } from '../stats/deltas.js';
+import { scopeOf } from '../lifecycle/scope.js';
 import { Episode, type EpisodeOptions, type EpisodeState } from './episode.js';
 import { versionOf, type AnomalyRow } from './row.js';
 
@@ -47,8 +50,9 @@ export class TablePressureDetector {
 
   apply(row: HostStatsRow): AnomalyRow[] {
     if (!(row.interval_s > 0) || !(row.max_entries > 0)) return [];
-    let h = this.hosts.get(row.host);
-    if (!h) this.hosts.set(row.host, (h = { fill: new Episode(this.o), drops: new Episode(this.o), trend: [], peakFill: 0, peakDrops: 0 }));
+    const key = scopeOf(row.host, row.netns);
+    let h = this.hosts.get(key);
+    if (!h) this.hosts.set(key, (h = { fill: new Episode(this.o), drops: new Episode(this.o), trend: [], peakFill: 0, peakDrops: 0 }));
     h.trend.push({ t: row.ts.sec + row.ts.nsec / 1e9, entries: row.entries });
     if (h.trend.length > this.o.trendPoints) h.trend.shift();
     const fill = row.entries / row.max_entries;
@@ -80,7 +84,7 @@ export class TablePressureDetector {
   private row(r: HostStatsRow, ep: Episode, step: 'opened' | 'continues' | 'closed', kind: string, severity: AnomalyRow['severity'],
     score: number, baseline: number, observed: number, details: Record<string, unknown>): AnomalyRow {
     const startedAt: Time = step === 'closed' ? ep.closedStart! : ep.startedAt!;
-    return { host: r.host, kind, severity, started_at: startedAt, ended_at: step === 'closed' ? r.ts : null, score, baseline, observed, details, flow_ids: [], version: versionOf(r.ts) };
+    return { host: r.host, netns: r.netns, kind, severity, started_at: startedAt, ended_at: step === 'closed' ? r.ts : null, score, baseline, observed, details, flow_ids: [], version: versionOf(r.ts) };
   }
 }
 

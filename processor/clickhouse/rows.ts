@@ -21,7 +21,7 @@ export const flowTsv = tsvEncoder<FlowRow>(FLOW_COLUMN_DEFS);
 
 export function anomalyRow(a: AnomalyRow): AnomalyTableRow {
   return {
-    host: a.host, kind: a.kind, severity: a.severity, started_at: a.started_at, ended_at: a.ended_at,
+    host: a.host, netns: a.netns ?? '', kind: a.kind, severity: a.severity, started_at: a.started_at, ended_at: a.ended_at,
     score: a.score, baseline: a.baseline, observed: a.observed, details: JSON.stringify(a.details), flow_ids: a.flow_ids, version: a.version,
   };
 }
@@ -29,7 +29,7 @@ export function anomalyRow(a: AnomalyRow): AnomalyTableRow {
 export function statsRow(r: HostStatsRow): HostStatsTableRow {
   const n = (f: StatField) => r[f] as number;
   return {
-    host: r.host, run: r.run, ts: r.ts, interval_s: r.interval_s, entries: r.entries, max_entries: r.max_entries,
+    host: r.host, netns: r.netns, run: r.run, ts: r.ts, interval_s: r.interval_s, entries: r.entries, max_entries: r.max_entries,
     found: n('found'), invalid: n('invalid'), insert: n('insert'), insert_failed: n('insert_failed'), drop: n('drop'), early_drop: n('early_drop'),
     error: n('error'), search_restart: n('search_restart'), clash_resolve: n('clash_resolve'), chaintoolong: n('chaintoolong'),
     exp_new: r.exp_new, exp_create: r.exp_create, exp_delete: r.exp_delete, cpus: r.cpus, reset: r.reset, collector_events: r.collector_events,

@@ -6,6 +6,7 @@
  * (the layout akvorado uses: orchestrator/clickhouse/migrations_helpers.go).
  */
 import { networkStatements } from '../networks/schema.js';
+import { NETNS_STATS_MIGRATION } from './migration-netns-stats.js';
 
 export interface SchemaContext {
   db: string;
@@ -332,6 +333,7 @@ export const MIGRATIONS: Migration[] = [
     description: 'network attributes: networks, network_loads, the networks_dict ip_trie dictionary, orig_src_net_* and orig_dst_net_* filled from it',
     statements: networkStatements,
   },
+  NETNS_STATS_MIGRATION,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -19,6 +19,7 @@ const LC = CH.LowCardinality(CH.String);
 
 export const HOST_STATS_COLUMNS = [
   { name: 'host', type: LC },
+  { name: 'netns', type: LC }, // version 11
   { name: 'run', type: CH.String },
   { name: 'ts', type: TIME },
   { name: 'interval_s', type: CH.Float64 },
@@ -47,6 +48,7 @@ export const PIPELINE_HEALTH_COLUMNS = [
 
 export const ANOMALY_COLUMNS = [
   { name: 'host', type: LC },
+  { name: 'netns', type: LC }, // version 11: '' for the anomalies not from statistics
   { name: 'kind', type: LC },
   { name: 'severity', type: LC },
   { name: 'started_at', type: TIME },

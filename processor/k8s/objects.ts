@@ -5,6 +5,7 @@
  * so a row never carries a string the API server should not have sent.
  */
 import { ipv4ToU32, parseAddr, u32ToIpv4 } from '../../contract/addr.js';
+import { cronJobOf } from './cronjob.js';
 
 /** A pod that holds addresses, with the times bounding when it can have held them. */
 export interface PodInfo {
@@ -104,10 +105,11 @@ function keys(values: unknown[]): string[] | undefined {
 /**
  * The workload that owns a pod: its controller owner, and for a ReplicaSet the Deployment that made
  * it (a Deployment's ReplicaSet is named `<deployment>-<pod-template-hash>`, the hash also being the
- * pod's label; without both the ReplicaSet's own name stays). A Job stays the Job: the CronJob
- * above it would need the Job objects, which the RBAC does not grant.
+ * pod's label; without both the ReplicaSet's own name stays). A Job named as the CronJob
+ * controller names its Jobs is its CronJob (cronjob.ts: read from the name, as the RBAC grants no
+ * read of Jobs); another Job stays the Job.
  */
-export function workloadOf(o: Obj): string {
+export function workloadOf(o: Obj, createdMs: number): string {
   const m = obj(o.metadata)!;
   const owners = arr(m.ownerReferences).map(obj).filter((r): r is Obj => r !== undefined);
   const ctl = owners.find((r) => r.controller === true) ?? (owners.length === 1 ? owners[0] : undefined);
@@ -119,6 +121,7 @@ export function workloadOf(o: Obj): string {
     if (hash && /^[a-z0-9]{1,16}$/.test(hash) && name.endsWith(`-${hash}`) && name.length > hash.length + 1) return name.slice(0, -hash.length - 1);
     return name;
   }
+  if (kind === 'Job') return cronJobOf(name, createdMs) ?? name;
   return ['StatefulSet', 'DaemonSet', 'Job', 'CronJob', 'ReplicationController', 'Deployment'].includes(kind) ? name : '';
 }
 
@@ -144,7 +147,7 @@ export function parsePod(v: unknown): PodInfo | undefined {
     }
   }
   return {
-    uid: md.uid, namespace: md.namespace, name: md.name, workload: workloadOf(o), node, ips,
+    uid: md.uid, namespace: md.namespace, name: md.name, workload: workloadOf(o, md.createdMs), node, ips,
     startMs: Math.max(md.createdMs, timeMs(status.startTime) ?? md.createdMs), ended, endedMs, resourceVersion: md.resourceVersion,
   };
 }

@@ -10,6 +10,8 @@ import { scopeOf } from '../lifecycle/scope.js';
 
 export interface HostStatsRow {
   host: string;
+  /** The record's network namespace ('' for a collector of one). */
+  netns: string;
   run: string;
   ts: { sec: number; nsec: number };
   interval_s: number;
@@ -69,7 +71,7 @@ export class StatsDeltas {
       return cur;
     };
     const row: HostStatsRow = {
-      host: r.host, run: r.run, ts: { sec: r.sec, nsec: r.nsec },
+      host: r.host, netns: r.netns ?? '', run: r.run, ts: { sec: r.sec, nsec: r.nsec },
       interval_s: r.sec - p.sec + (r.nsec - p.nsec) / 1e9,
       entries: r.entries ?? 0, max_entries: r.max_entries ?? 0, cpus: r.cpus.length, reset: false,
       exp_new: delta(exp[0], p.exp[0]), exp_create: delta(exp[1], p.exp[1]), exp_delete: delta(exp[2], p.exp[2]),

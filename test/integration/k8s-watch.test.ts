@@ -94,6 +94,22 @@ describe('Kubernetes names from the API server', () => {
     expect(await metric('ctpipe_k8s_objects', { kind: 'pods' })).toBe(2);
   });
 
+  it('names a CronJob\'s pod by the CronJob (read from its Job\'s name), and another Job\'s pod by its Job', async () => {
+    const minute = Math.floor((T0 - 60_000) / 60_000); // the schedule time, a minute before the pod
+    const cron = pod({ name: `backup-${minute}-7xk2p`, namespace: 'ops', ip: '10.244.4.4', node: 'node-1', owner: { kind: 'Job', name: `backup-${minute}` }, startMs: T0 });
+    const job = pod({ name: 'migrate-20240101-q9z8c', namespace: 'ops', ip: '10.244.4.5', node: 'node-2', owner: { kind: 'Job', name: 'migrate-20240101' }, startMs: T0 });
+    api.emit('pods', 'ADDED', cron);
+    api.emit('pods', 'ADDED', job);
+    await wait(() => names('10.244.4.4', '10.244.4.5', Date.now()).dst_pod === undefined, 'the Job pods were not seen');
+    expect(names('10.244.4.4', '10.244.4.5', Date.now())).toEqual({
+      src_namespace: 'ops', src_pod: `backup-${minute}-7xk2p`, src_workload: 'backup', src_node: 'node-1',
+      dst_namespace: 'ops', dst_pod: 'migrate-20240101-q9z8c', dst_workload: 'migrate-20240101', dst_node: 'node-2',
+    });
+    api.emit('pods', 'DELETED', cron);
+    api.emit('pods', 'DELETED', job);
+    await wait(() => names('10.244.4.4', '10.244.4.5', Date.now() + 1000).src_pod !== undefined, 'the Job pods were not let go');
+  });
+
   it('resumes a watch the server closed from its last resourceVersion, and sees the later events', async () => {
     const before = api.requests.length;
     api.closeWatches('pods');

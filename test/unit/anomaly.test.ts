@@ -24,7 +24,7 @@ const spikeDetector = () => new InvalidSpikeDetector({ ...EP, minRate: 1, z: 3.5
 const T0 = 1_795_000_000;
 
 function row(i: number, fields: Partial<HostStatsRow>, host = 'h'): HostStatsRow {
-  return { host, run: 'r', ts: { sec: T0 + i * 10, nsec: 0 }, interval_s: 10, entries: 1000, max_entries: 262144, cpus: 2, reset: false,
+  return { host, netns: '', run: 'r', ts: { sec: T0 + i * 10, nsec: 0 }, interval_s: 10, entries: 1000, max_entries: 262144, cpus: 2, reset: false,
     exp_new: 0, exp_create: 0, exp_delete: 0, collector_events: 0, invalid: 0, early_drop: 0, drop: 0, insert_failed: 0, ...fields };
 }
 
@@ -260,6 +260,61 @@ describe('table pressure detector', () => {
     expect(eps.map((e) => [e.kind, e.observed])).toEqual([['table_drops', 20]]);
     expect(eps[0]!.ended_at).not.toBeNull();
     expect(eps[0]!.details.early_drop_per_s).toBe(20);
+  });
+});
+
+describe('statistics detectors per network namespace', () => {
+  const table = () => new TablePressureDetector({ ...EP, warnFill: 0.75, criticalFill: 0.9, minDropRate: 1, trendPoints: 12 });
+  const max = 262144;
+  const ns = (i: number, netns: string, fields: Partial<HostStatsRow>) => row(i, { netns, ...fields });
+
+  it('keeps each namespace of a host apart: the filling one and the INVALID one are named, the quiet one is not', () => {
+    const [t, s] = [table(), spikeDetector()];
+    const out: AnomalyRow[] = [];
+    const rnd = mulberry32(5);
+    for (let i = 0; i < 90; i++) {
+      // ns-a fills and takes a burst of INVALID; ns-b stays at half a table and a trickle
+      const a = ns(i, 'ns-a', { entries: Math.round((i < 60 ? 0.4 : 0.95) * max), max_entries: max, invalid: Math.round((i >= 60 && i < 66 ? 500 : 5) * 10 * (0.8 + 0.4 * rnd())) });
+      const b = ns(i, 'ns-b', { entries: Math.round(0.5 * max), max_entries: max, invalid: Math.round(5 * 10 * (0.8 + 0.4 * rnd())) });
+      for (const r of [a, b]) {
+        out.push(...t.apply(r));
+        const x = s.apply(r);
+        if (x) out.push(x);
+      }
+    }
+    expect(out.length).toBeGreaterThan(0);
+    expect(new Set(out.map((r) => r.netns))).toEqual(new Set(['ns-a']));
+    expect(new Set(out.map((r) => r.kind))).toEqual(new Set(['table_pressure', 'invalid_spike']));
+    // alternating rows of two namespaces would have read as a table jumping between 40% and 50%
+    expect(t.exportState().map(([k]) => k).sort()).toEqual(['h\u0000ns-a', 'h\u0000ns-b']);
+  });
+
+  it('resumes from a checkpoint saved before namespaces (keyed by host alone): the open episode goes on, a namespace starts its own', () => {
+    const before = table();
+    const rows: AnomalyRow[] = [];
+    for (let i = 0; i < 10; i++) rows.push(...before.apply(row(i, { entries: Math.round(0.8 * max), max_entries: max })));
+    const opened = rows.find((r) => r.ended_at === null)!;
+    // the form checkpoints had: [host, state] (JSON in the snapshot)
+    const saved = JSON.parse(JSON.stringify({ table: before.exportState(), invalid: spikeDetector().exportState() })) as { table: ReturnType<TablePressureDetector['exportState']> };
+    expect(saved.table.map(([k]) => k)).toEqual(['h']);
+    const after = table();
+    after.importState(saved.table);
+    const more: AnomalyRow[] = [];
+    for (let i = 10; i < 14; i++) more.push(...after.apply(row(i, { entries: Math.round(0.8 * max), max_entries: max })));
+    expect(more.length).toBeGreaterThan(0);
+    expect(more.every((r) => r.started_at.sec === opened.started_at.sec && r.netns === '')).toBe(true); // the same anomaly, not a new one
+    for (let i = 10; i < 12; i++) expect(after.apply(ns(i, 'ns-a', { entries: Math.round(0.8 * max), max_entries: max }))).toEqual([]); // its own episode, not yet open
+    for (let i = 10; i < 24; i++) more.push(...after.apply(row(i + 4, { entries: Math.round(0.3 * max), max_entries: max })));
+    expect(more.some((r) => r.ended_at !== null && r.started_at.sec === opened.started_at.sec)).toBe(true);
+
+    // the INVALID detector's state of before too: a host's baseline learnt, then a spike on it opens against that baseline
+    const s1 = spikeDetector();
+    run(Array.from({ length: 60 }, () => 5), s1);
+    const s2 = spikeDetector();
+    s2.importState(JSON.parse(JSON.stringify(s1.exportState())) as ReturnType<InvalidSpikeDetector['exportState']>);
+    const burst = (d: InvalidSpikeDetector) => Array.from({ length: 6 }, (_, k) => d.apply(row(60 + k, { invalid: 5000 }))).filter((a) => a !== undefined);
+    expect(burst(s2).map((r) => [r.kind, r.netns, r.details.baseline_by])).toContainEqual(['invalid_spike', '', 'median']); // the history came back
+    expect(burst(spikeDetector())).toEqual([]); // without it, a new host's first level is learnt
   });
 });
 

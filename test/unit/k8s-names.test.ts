@@ -8,6 +8,7 @@ import type { FlowRow } from '../../processor/clickhouse/flow-columns.js';
 import { IpHistory } from '../../processor/k8s/ip-history.js';
 import { K8sNames } from '../../processor/k8s/names.js';
 import { NO_K8S_NAMES } from '../../processor/k8s/columns.js';
+import { cronJobOf } from '../../processor/k8s/cronjob.js';
 import { ipKey, parseNode, parsePod, parseService } from '../../processor/k8s/objects.js';
 import { finished, node, pod, service } from '../helpers/fake-k8s.js';
 
@@ -21,9 +22,27 @@ describe('Kubernetes objects from untrusted JSON', () => {
     expect(wl({ kind: 'ReplicaSet', name: 'web-5d8f7c9b4' }, 'other')).toBe('web-5d8f7c9b4'); // a bare ReplicaSet keeps its name
     expect(wl({ kind: 'StatefulSet', name: 'pg' })).toBe('pg');
     expect(wl({ kind: 'DaemonSet', name: 'agent' })).toBe('agent');
-    expect(wl({ kind: 'Job', name: 'backup-29012345' })).toBe('backup-29012345');
+    expect(wl({ kind: 'Job', name: 'migrate' })).toBe('migrate');
     expect(wl({ kind: 'Node', name: 'node-1' })).toBe(''); // a static pod's mirror
     expect(wl()).toBe('');
+  });
+
+  it('names a CronJob\'s pods by the CronJob, read from its Job\'s name (<cronjob>-<schedule minute since the epoch>)', () => {
+    const wl = (job: string, startMs = T) => parsePod(pod({ ...base, owner: { kind: 'Job', name: job }, startMs }))!.workload;
+    const minute = Math.floor(T / 60_000) - 5; // scheduled five minutes before the pod
+    expect(wl(`backup-${minute}`)).toBe('backup');
+    expect(wl(`db-nightly-backup-${minute}`)).toBe('db-nightly-backup');
+    expect(wl(`backup-${minute}`, T + 3 * 86_400_000)).toBe('backup'); // a retry days later
+    expect(cronJobOf(`${'a'.repeat(52)}-${minute}`, T)).toBe('a'.repeat(52)); // the longest CronJob name
+    // not a schedule time: the Job keeps its own name
+    expect(wl(`report-${Math.floor(T / 60_000) + 2 * 1440}`)).toBe(`report-${Math.floor(T / 60_000) + 2 * 1440}`); // after the pod, beyond a day's skew
+    expect(wl('migrate-20240101')).toBe('migrate-20240101'); // a date, read as minutes: 2008, before Kubernetes
+    expect(wl(`load-${Math.floor(T / 1000)}`)).toBe(`load-${Math.floor(T / 1000)}`); // seconds: far in the future as minutes
+    expect(wl('backup-7')).toBe('backup-7');
+    expect(wl(`${'a'.repeat(53)}-${minute}`)).toBe(`${'a'.repeat(53)}-${minute}`); // longer than a CronJob name may be
+    expect(wl(String(minute))).toBe(String(minute)); // digits alone: no CronJob name before them
+    // only a Job's name is read so: a StatefulSet named like one keeps its name
+    expect(parsePod(pod({ ...base, owner: { kind: 'StatefulSet', name: `pg-${minute}` } }))!.workload).toBe(`pg-${minute}`);
   });
 
   it('reads a pod\'s addresses, times and node, and none for a hostNetwork pod (those are the node\'s)', () => {

@@ -79,6 +79,12 @@ describe('ctpipe top on chDB: what was active in the window', () => {
       expect(d.states).toEqual([{ conn_state: 'REJ', flows: 1 }, { conn_state: 'S1', flows: 1 }, { conn_state: 'SF', flows: 1 }]);
       expect(d.ports.map((p) => p.port).sort((a, b) => a - b)).toEqual([22, 80, 443]);
       expect(d.latest).toBeUndefined();
+      // two network namespaces (--netns all): the table shown is the fullest one's latest, not whichever wrote last
+      await store.command(`INSERT INTO ctpipe.host_stats (host, netns, ts, interval_s, entries, max_entries, invalid)
+        SELECT * FROM values('host String, netns String, ts DateTime64(3, \\'UTC\\'), interval_s Float64, entries UInt32, max_entries UInt32, invalid UInt64',
+        ('fw-1', 'ns-a', ${ts(40_000)}, 10, 950, 1000, 0), ('fw-1', 'ns-a', ${ts(30_000)}, 10, 900, 1000, 60),
+        ('fw-1', 'ns-b', ${ts(10_000)}, 10, 100, 1000, 0))`);
+      expect((await fetchTop(store, 'ctpipe', 60, NOW)).hosts[0]).toMatchObject({ entries: 900, max_entries: 1000, invalid_per_s: 1 });
       // (through first_seen alone, as before, only the refused connection showed)
       // the open flow ends; a view 8 minutes later: nothing in its minute, the latest activity, and a window that shows it
       await store.command(`INSERT INTO ctpipe.flows (host, flow_id, first_seen, ended_at, end_reason, conn_state, proto, orig_dport, orig_src, orig_bytes, reply_bytes, version)
