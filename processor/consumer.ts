@@ -59,6 +59,7 @@ export async function startProcessor(
   const consumer = await createGroupConsumer(cfg.kafka, log, {
     groupId: group, topic, clientId: 'ctpipe-processor', sessionTimeoutMs: cfg.process.session_timeout,
     minBytes: cfg.process.fetch_min_bytes, maxWaitMs: cfg.process.flush, maxBatchBytes: cfg.process.max_batch_bytes,
+    concurrency: cfg.process.partitions_concurrently,
   });
   const limits = batchLimits(cfg.process);
   const accepted = hostMatcher(cfg.process.hosts);
