@@ -24,7 +24,8 @@ import type { Logger } from '../common/log.js';
 import { decodeBatch } from '../contract/proto/batch.js';
 import type { ErrorCode } from '../common/errors.js';
 import type { CtpipeRecord } from '../contract/records.js';
-import { restoreState, saveState } from './checkpoint.js';
+import { restoreState, saveState, type RestoreTimes } from './checkpoint.js';
+import { TakeoverPriority } from './takeover.js';
 import { retrying } from './clickhouse/retry.js';
 import type { ProcessorConfig } from './config.js';
 import { PartitionCursor } from './cursor.js';
@@ -128,14 +129,15 @@ export async function startProcessor(
       const pipeline = newPipeline();
       const cursor = newCursor(partition);
       const offset = cps[i]?.offset ?? -1;
+      let times: RestoreTimes | undefined;
       try {
-        if (cps[i]) await restoreState(pipeline, cps[i].chunks);
+        if (cps[i]) times = await restoreState(pipeline, cps[i].chunks);
       } catch (e) {
         pipeline.dispose();
         throw e;
       }
       cursor.restore(offset, ranges[i]!, Date.now());
-      log.info({ partition, checkpoint: offset, open: pipeline.engine.openCount, restoreMs: Date.now() - t0, readMs, together: partitions.length, replayRanges: ranges[i]!.length },
+      log.info({ partition, checkpoint: offset, open: pipeline.engine.openCount, restoreMs: Date.now() - t0, readMs, ...times, together: partitions.length, replayRanges: ranges[i]!.length },
         'partition assigned: state restored from its checkpoint');
       return { pipeline, cursor };
     }, (e: unknown) => {
@@ -182,6 +184,10 @@ export async function startProcessor(
     }));
     return { snapshotMs: t1 - t0, storeMs: t2 - t1 };
   }
+
+  // Partitions just taken over (their state restored, their first batch the records of the pause)
+  // go first: the kept ones' periodic checkpoints wait for them (takeover.ts)
+  const takingOver = new TakeoverPriority(checkpointMs);
 
   /** Logged dead letters, so a flood of them is summed up rather than logged line by line. */
   let lettersLogged = 0;
@@ -293,6 +299,7 @@ export async function startProcessor(
         return;
       }
       st.cursor.done(ch);
+      takingOver.stored(partition);
       c.resolve(ch.last);
       log.debug({ partition, first: ch.first, last: ch.last, open: st.pipeline.engine.openCount }, 'batch stored');
       await c.heartbeat();
@@ -301,7 +308,7 @@ export async function startProcessor(
     if (fetchedTo !== undefined) c.resolve(fetchedTo);
     setLag(partition, st.cursor.lag(b.end));
     // in a rebalance the checkpoint waits for the next batch: the group waits for this member
-    if (st.cursor.due(Date.now()) && !c.rebalancing()) await checkpoint([[partition, st]], running);
+    if (st.cursor.due(Date.now()) && !c.rebalancing() && !takingOver.defers(partition, Date.now())) await checkpoint([[partition, st]], running);
   }
 
   function setLag(partition: number, n: number): void {
@@ -355,6 +362,7 @@ export async function startProcessor(
 
   consumer.onAssigned((partitions) => {
     assigned = partitions;
+    takingOver.assigned(partitions.filter((p) => !parts.has(p) && !stopped.has(p)), Date.now());
     const mine = new Set(partitions);
     for (const p of [...parts.keys()]) if (!mine.has(p)) drop(p); // its new owner restores it
     for (const [p, early] of [...loading]) {
