@@ -290,8 +290,11 @@ export async function startProcessor(
       const ch = chunks[i]!;
       if (ch.log) await stored('log batch range', () => store.logRange(key(partition), ch), running);
       st.pipeline.process(decode(ch.records, partition, st));
-      st.pipeline.noteActivity(processorName, partition, Math.max(0, b.end - ch.last), Date.now(), checkpointMs);
-      const ok = await st.pipeline.write(ch.token, { origin: { input: topic, partition, offset: ch.first }, shouldStop: () => !running() });
+      // a replayed range whose successor was logged: its rows are stored (the successor was logged
+      // after they were), so the state is rebuilt and the rows, the same ones, are not sent again
+      // (its activity goes into the next processor_stats row written)
+      if (!ch.stored) st.pipeline.noteActivity(processorName, partition, Math.max(0, b.end - ch.last), Date.now(), checkpointMs);
+      const ok = ch.stored ? (st.pipeline.takeRows(), true) : await st.pipeline.write(ch.token, { origin: { input: topic, partition, offset: ch.first }, shouldStop: () => !running() });
       if (!ok) {
         // Gave up (stopping, or the partition is moving): the state has records whose rows are
         // not stored, so drop it; whoever owns the partition next restores the checkpoint.
