@@ -30,6 +30,8 @@ export interface LogLine {
   readMs?: number;
   openMs?: number;
   applyMs?: number;
+  /** A replayed range's batch: 'not resent' (its rows known stored) or 'resent'. */
+  replay?: string;
   /** kafkajs's request or response error (a heartbeat answered "rebalancing"). */
   error?: string;
 }

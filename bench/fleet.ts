@@ -102,12 +102,16 @@ export interface Takeover {
   processingLessElectionMs: number;
   /** Restore time per moved partition as the survivor logged it (load checkpoint + decode + ranges). */
   restoreMsEach: number[];
+  /** Per moved partition, ms after the signal: its first batch stored. */
+  firstBatchMsEach: number[];
   /** Of it, the store reads (the moved partitions' checkpoints and ranges, read together where the processor does). */
   readMsEach: number[];
   /** Of it, opening each snapshot (its JSON sections inflated on libuv's pool) and applying it on the event loop. */
   openMsEach: number[];
   applyMsEach: number[];
   replayRanges: number;
+  /** Of the replayed ranges' batches until then, those not sent to ClickHouse again (their rows known stored). */
+  replayNotResent: number;
   loadavg: number[];
 }
 
@@ -224,6 +228,9 @@ export async function runFleet(opts: Partial<FleetOptions> = {}, progress: (line
     let k = 0;
     for (let r = 0; r < load.totalRounds; r++) {
       round = r;
+      // a kill point reached while the last takeover (or its victim's successor's join) is under
+      // way: the load waits for it, so a small fleet's rounds do not run out before every kill
+      if (k > 0 && k < killAt.length && r >= killAt[k]! && r < o.rounds - 3 && readyFrom === Infinity && watching) await watching;
       if (k < killAt.length && r >= killAt[k]! && r >= readyFrom && r < o.rounds) {
         if (watching) takeovers.push(await watching);
         watching = undefined;
@@ -352,7 +359,8 @@ async function takeover(signal: 'SIGTERM' | 'SIGKILL', round: number, victim: Me
     processingLessElectionMs: end - t0 - election,
     rebalanceMs: rebalanceAt - t0, fromRebalanceMs: end - rebalanceAt, fromRebalanceLessElectionMs: end - rebalanceAt - election,
     survivorCpuMs: Math.round(cpu1[0]! - cpu0[0]!), frontCpuMs: Math.round(cpu1[1]! - cpu0[1]!),
-    restoreMsEach: restored.map((l) => l.restoreMs ?? -1), readMsEach: restored.map((l) => l.readMs ?? -1),
-    openMsEach: restored.map((l) => l.openMs ?? -1), applyMsEach: restored.map((l) => l.applyMs ?? -1), replayRanges: restored.reduce((n, l) => n + (l.replayRanges ?? 0), 0), loadavg: la,
+    restoreMsEach: restored.map((l) => l.restoreMs ?? -1), firstBatchMsEach: stored.map((l) => l.time - t0), readMsEach: restored.map((l) => l.readMs ?? -1),
+    openMsEach: restored.map((l) => l.openMs ?? -1), applyMsEach: restored.map((l) => l.applyMs ?? -1), replayRanges: restored.reduce((n, l) => n + (l.replayRanges ?? 0), 0),
+    replayNotResent: survivor.lines.filter((l) => l.time >= t0 && l.time <= end && l.replay === 'not resent').length, loadavg: la,
   };
 }

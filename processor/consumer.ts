@@ -304,7 +304,7 @@ export async function startProcessor(
       st.cursor.done(ch);
       takingOver.stored(partition);
       c.resolve(ch.last);
-      log.debug({ partition, first: ch.first, last: ch.last, open: st.pipeline.engine.openCount }, 'batch stored');
+      log.debug({ partition, first: ch.first, last: ch.last, open: st.pipeline.engine.openCount, ...(ch.log ? {} : { replay: ch.stored ? 'not resent' : 'resent' }) }, 'batch stored');
       await c.heartbeat();
     }
     // Kept records are in memory: the fetch position moves on (commits follow `applied`, not this)
