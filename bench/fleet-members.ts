@@ -28,10 +28,25 @@ export interface LogLine {
   snapshotMs?: number;
   storeMs?: number;
   readMs?: number;
+  openMs?: number;
+  applyMs?: number;
+  /** A replayed range's batch: 'not resent' (its rows known stored) or 'resent'. */
+  replay?: string;
+  /** kafkajs's request or response error (a heartbeat answered "rebalancing"). */
+  error?: string;
 }
 
 /** Lines worth keeping: the membership, restores, stored batches, kafkajs's group requests (debug), warnings and errors. */
+/** A heartbeat answered with an error: the coordinator has begun a rebalance (kafkajs logs it at debug). */
+const HEARD = /^Response Heartbeat/;
 const KEEP = /^(joined the consumer group|partition assigned|batch stored|stopped|(Request|Response) (JoinGroup|SyncGroup))/;
+
+/** A process's CPU time so far (user + system), in ms, from /proc. */
+export function cpuMsOf(pid: number): number {
+  // the fields after the command's closing parenthesis: utime and stime are the 12th and 13th
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
+  return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // USER_HZ is 100 on Linux
+}
 
 async function freePort(): Promise<number> {
   const srv = createServer();
@@ -79,7 +94,7 @@ export class Member {
       if (this.tail.length > 200) this.tail.shift();
       try {
         const l = JSON.parse(line) as LogLine;
-        if (KEEP.test(l.msg) || l.level >= 40) this.lines.push(l);
+        if (KEEP.test(l.msg) || l.level >= 40 || (l.error !== undefined && HEARD.test(l.msg))) this.lines.push(l);
       } catch {
         // not a log line (a crash's stack trace): in the tail only
       }
@@ -112,6 +127,11 @@ export class Member {
     const s = readFileSync(`/proc/${this.pid}/status`, 'utf8');
     const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(s)?.[1] ?? 0) * 1024;
     return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
+  }
+
+  /** CPU time used so far (user + system), in ms: less load-sensitive than a duration. */
+  cpuMs(): number {
+    return this.exitedAt !== undefined ? NaN : cpuMsOf(this.pid);
   }
 
   async metric(name: string): Promise<number> {

@@ -25,7 +25,7 @@ import { migrate } from '../processor/clickhouse/migrate.js';
 import { openStore } from '../processor/clickhouse/store.js';
 import type { Store } from '../processor/store.js';
 import { FleetLoad, HostStream, PacedProducer, SCAN_SOURCE, type FleetLoadOptions } from './fleet-load.js';
-import { joinGroup, Member, type LogLine } from './fleet-members.js';
+import { cpuMsOf, joinGroup, Member, type LogLine } from './fleet-members.js';
 
 export interface FleetOptions {
   hosts: number;
@@ -40,6 +40,8 @@ export interface FleetOptions {
   /** `process.checkpoint` and `process.session_timeout` of the members, in seconds. */
   checkpointS: number;
   sessionTimeoutS: number;
+  /** The members' `process.partitions_concurrently` (their default when absent). */
+  concurrency?: number;
 }
 
 export const FLEET_DEFAULTS: FleetOptions = {
@@ -73,6 +75,19 @@ export interface Takeover {
   victimExitMs: number;
   /** The victim's stop (SIGTERM): the batch in hand finished, its final checkpoints stored together, the group left. */
   victimStop?: { batchMs: number; checkpointMs: number; leaveMs: number; snapshotMs?: number; storeMs?: number };
+  /**
+   * The group rebalancing, as the survivor first hears it (a heartbeat answered "rebalancing"; its
+   * JoinGroup when none is logged). After a SIGTERM the victim's LeaveGroup starts it; after a
+   * SIGKILL the coordinator's session expiry: nobody can notice a member killed without leaving
+   * sooner than the session timeout. The coordinator began it at most a heartbeat interval before.
+   */
+  rebalanceMs: number;
+  /** processingMs and processingLessElectionMs counted from the rebalance instead of the signal. */
+  fromRebalanceMs: number;
+  fromRebalanceLessElectionMs: number;
+  /** CPU the survivor and the ClickHouse front used from the signal until a batch was stored on every moved partition (ms). */
+  survivorCpuMs: number;
+  frontCpuMs: number;
   /** The survivor's JoinGroup sent (it noticed the rebalance at a heartbeat), and how long the coordinator held it. */
   noticedMs: number;
   electionWaitMs: number;
@@ -87,9 +102,16 @@ export interface Takeover {
   processingLessElectionMs: number;
   /** Restore time per moved partition as the survivor logged it (load checkpoint + decode + ranges). */
   restoreMsEach: number[];
+  /** Per moved partition, ms after the signal: its first batch stored. */
+  firstBatchMsEach: number[];
   /** Of it, the store reads (the moved partitions' checkpoints and ranges, read together where the processor does). */
   readMsEach: number[];
+  /** Of it, opening each snapshot (its JSON sections inflated on libuv's pool) and applying it on the event loop. */
+  openMsEach: number[];
+  applyMsEach: number[];
   replayRanges: number;
+  /** Of the replayed ranges' batches until then, those not sent to ClickHouse again (their rows known stored). */
+  replayNotResent: number;
   loadavg: number[];
 }
 
@@ -145,7 +167,8 @@ export async function runFleet(opts: Partial<FleetOptions> = {}, progress: (line
     await migrate(st, { db: 'ctpipe', flowsTtlDays: 30, eventsTtlDays: 3 });
     await producer.connect();
     const one = async (sql: string) => Number(Object.values((await st.query<Record<string, string>>(sql))[0]!)[0]);
-    const args = ['--clickhouse-url', url, '--process-checkpoint', `${o.checkpointS}s`, '--process-session-timeout', `${o.sessionTimeoutS}s`];
+    const args = ['--clickhouse-url', url, '--process-checkpoint', `${o.checkpointS}s`, '--process-session-timeout', `${o.sessionTimeoutS}s`,
+      ...(o.concurrency ? ['--process-partitions-concurrently', String(o.concurrency)] : [])];
     const sessionMs = o.sessionTimeoutS * 1000;
     const heartbeat = heartbeatMs(sessionMs);
     const env = { CTPIPE_KAFKA_BROKERS: kafka.brokers.join(','), CTPIPE_KAFKA_TOPIC: topic };
@@ -205,6 +228,9 @@ export async function runFleet(opts: Partial<FleetOptions> = {}, progress: (line
     let k = 0;
     for (let r = 0; r < load.totalRounds; r++) {
       round = r;
+      // a kill point reached while the last takeover (or its victim's successor's join) is under
+      // way: the load waits for it, so a small fleet's rounds do not run out before every kill
+      if (k > 0 && k < killAt.length && r >= killAt[k]! && r < o.rounds - 3 && readyFrom === Infinity && watching) await watching;
       if (k < killAt.length && r >= killAt[k]! && r >= readyFrom && r < o.rounds) {
         if (watching) takeovers.push(await watching);
         watching = undefined;
@@ -216,12 +242,12 @@ export async function runFleet(opts: Partial<FleetOptions> = {}, progress: (line
         const signal = o.kills[k]!;
         const last = k + 1 === o.kills.length;
         const [victim, survivor] = [a, b];
-        watching = takeover(signal, r, victim, survivor, hostsOn);
+        watching = takeover(signal, r, victim, survivor, hostsOn, f.pid!);
         const took = watching;
         took.catch(() => undefined); // awaited below; a failure must not end the process as unhandled first
         // the next kill point needs two members: the victim's successor joins once the takeover is done
         watching = took.then(async (t) => {
-          progress(`${signal}: moved ${t.movedPartitions} partitions (${t.movedHosts} hosts, ${t.movedOpenFlows.toLocaleString()} open flows); victim gone ${t.victimExitMs} ms (${JSON.stringify(t.victimStop ?? {})}), JoinGroup sent ${t.noticedMs} ms, held ${t.electionWaitMs} ms by the mock's election timer, rejoined ${t.rejoinedMs} ms, restored ${t.restoredMs} ms, processing ${t.processingMs} ms after the signal (${t.processingLessElectionMs} ms without the mock's timer)`);
+          progress(`${signal}: moved ${t.movedPartitions} partitions (${t.movedHosts} hosts, ${t.movedOpenFlows.toLocaleString()} open flows); victim gone ${t.victimExitMs} ms (${JSON.stringify(t.victimStop ?? {})}), JoinGroup sent ${t.noticedMs} ms, held ${t.electionWaitMs} ms by the mock's election timer, rejoined ${t.rejoinedMs} ms, restored ${t.restoredMs} ms, processing ${t.processingMs} ms after the signal (${t.processingLessElectionMs} ms without the mock's timer); rebalance heard ${t.rebalanceMs} ms, processing ${t.fromRebalanceMs} ms after it (${t.fromRebalanceLessElectionMs} ms without the timer); CPU survivor ${t.survivorCpuMs} ms, front ${t.frontCpuMs} ms`);
           if (!last) {
             const since = Date.now();
             const next = await startMember(victim.name === 'A' ? 'A2' : `${victim.name}2`, survivor);
@@ -300,9 +326,10 @@ export async function runFleet(opts: Partial<FleetOptions> = {}, progress: (line
  * survivor's own log: rejoined with every partition, each moved partition's checkpoint restored,
  * then a batch of it stored.
  */
-async function takeover(signal: 'SIGTERM' | 'SIGKILL', round: number, victim: Member, survivor: Member, hostsOn: Map<number, number[]>): Promise<Takeover> {
+async function takeover(signal: 'SIGTERM' | 'SIGKILL', round: number, victim: Member, survivor: Member, hostsOn: Map<number, number[]>, frontPid: number): Promise<Takeover> {
   const moved = victim.partitions;
   const la = loadavg();
+  const cpu0 = [survivor.cpuMs(), cpuMsOf(frontPid)];
   const t0 = Date.now();
   victim.kill(signal);
   const within = signal === 'SIGKILL' ? 180_000 : 60_000;
@@ -316,15 +343,24 @@ async function takeover(signal: 'SIGTERM' | 'SIGKILL', round: number, victim: Me
     restored.push(r);
     stored.push(await survivor.waitFor(`a batch of partition ${p}`, (l) => l.msg === 'batch stored' && l.partition === p, r.time, within));
   }
+  const cpu1 = [survivor.cpuMs(), cpuMsOf(frontPid)];
   await victim.exited;
   const stop = victim.find((l) => l.msg.startsWith('stopped'), t0);
+  const heard = survivor.find((l) => l.msg.startsWith('Response Heartbeat') && /rebalanc/i.test(l.error ?? ''), t0);
+  const rebalanceAt = Math.min(heard?.time ?? asked.time, asked.time);
+  const end = Math.max(...stored.map((l) => l.time));
+  const election = answered.time - asked.time;
   return {
     victimStop: stop ? { batchMs: stop.batchMs ?? -1, checkpointMs: stop.checkpointMs ?? -1, leaveMs: stop.leaveMs ?? -1, snapshotMs: stop.snapshotMs, storeMs: stop.storeMs } : undefined,
     signal, round, movedPartitions: moved.length, movedHosts: moved.reduce((n, p) => n + (hostsOn.get(p)?.length ?? 0), 0),
     movedOpenFlows: restored.reduce((n, l) => n + (l.open ?? 0), 0),
     victimExitMs: victim.exitedAt! - t0, noticedMs: asked.time - t0, electionWaitMs: answered.time - asked.time, rejoinedMs: joined.time - t0,
     restoredMs: Math.max(...restored.map((l) => l.time)) - t0, processingMs: Math.max(...stored.map((l) => l.time)) - t0,
-    processingLessElectionMs: Math.max(...stored.map((l) => l.time)) - t0 - (answered.time - asked.time),
-    restoreMsEach: restored.map((l) => l.restoreMs ?? -1), readMsEach: restored.map((l) => l.readMs ?? -1), replayRanges: restored.reduce((n, l) => n + (l.replayRanges ?? 0), 0), loadavg: la,
+    processingLessElectionMs: end - t0 - election,
+    rebalanceMs: rebalanceAt - t0, fromRebalanceMs: end - rebalanceAt, fromRebalanceLessElectionMs: end - rebalanceAt - election,
+    survivorCpuMs: Math.round(cpu1[0]! - cpu0[0]!), frontCpuMs: Math.round(cpu1[1]! - cpu0[1]!),
+    restoreMsEach: restored.map((l) => l.restoreMs ?? -1), firstBatchMsEach: stored.map((l) => l.time - t0), readMsEach: restored.map((l) => l.readMs ?? -1),
+    openMsEach: restored.map((l) => l.openMs ?? -1), applyMsEach: restored.map((l) => l.applyMs ?? -1), replayRanges: restored.reduce((n, l) => n + (l.replayRanges ?? 0), 0),
+    replayNotResent: survivor.lines.filter((l) => l.time >= t0 && l.time <= end && l.replay === 'not resent').length, loadavg: la,
   };
 }

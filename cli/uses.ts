@@ -61,6 +61,7 @@ export const PART_OF: Readonly<Record<string, Part>> = {
   process: 'pipeline',
   'process.group_id': 'consume',
   'process.session_timeout': 'consume',
+  'process.partitions_concurrently': 'consume',
   'process.fetch_min_bytes': 'consume',
   'process.hosts': 'consume',
   'process.max_batch_bytes': 'limits',

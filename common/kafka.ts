@@ -225,6 +225,8 @@ export interface GroupOptions {
   maxWaitMs: number;
   /** A compressed record batch decompresses to at most this many bytes; past it its records arrive as placeholders (unreadBatch). */
   maxBatchBytes?: number;
+  /** Batches of this many partitions handled at once (each partition's still one at a time, in order); default 1. */
+  concurrency?: number;
 }
 
 export interface GroupConsumer {
@@ -279,6 +281,7 @@ export async function createGroupConsumer(cfg: KafkaConfigSection, log: Logger, 
     async run(onBatch) {
       await consumer.run({
         autoCommit: false,
+        partitionsConsumedConcurrently: o.concurrency ?? 1,
         eachBatchAutoResolve: false,
         eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
           // A batch can take longer than a session (ClickHouse away): heartbeats keep the membership

@@ -24,7 +24,8 @@ import type { Logger } from '../common/log.js';
 import { decodeBatch } from '../contract/proto/batch.js';
 import type { ErrorCode } from '../common/errors.js';
 import type { CtpipeRecord } from '../contract/records.js';
-import { restoreState, saveState } from './checkpoint.js';
+import { restoreState, saveState, type RestoreTimes } from './checkpoint.js';
+import { TakeoverPriority } from './takeover.js';
 import { retrying } from './clickhouse/retry.js';
 import type { ProcessorConfig } from './config.js';
 import { PartitionCursor } from './cursor.js';
@@ -59,6 +60,7 @@ export async function startProcessor(
   const consumer = await createGroupConsumer(cfg.kafka, log, {
     groupId: group, topic, clientId: 'ctpipe-processor', sessionTimeoutMs: cfg.process.session_timeout,
     minBytes: cfg.process.fetch_min_bytes, maxWaitMs: cfg.process.flush, maxBatchBytes: cfg.process.max_batch_bytes,
+    concurrency: cfg.process.partitions_concurrently,
   });
   const limits = batchLimits(cfg.process);
   const accepted = hostMatcher(cfg.process.hosts);
@@ -127,14 +129,15 @@ export async function startProcessor(
       const pipeline = newPipeline();
       const cursor = newCursor(partition);
       const offset = cps[i]?.offset ?? -1;
+      let times: RestoreTimes | undefined;
       try {
-        if (cps[i]) await restoreState(pipeline, cps[i].chunks);
+        if (cps[i]) times = await restoreState(pipeline, cps[i].chunks);
       } catch (e) {
         pipeline.dispose();
         throw e;
       }
       cursor.restore(offset, ranges[i]!, Date.now());
-      log.info({ partition, checkpoint: offset, open: pipeline.engine.openCount, restoreMs: Date.now() - t0, readMs, together: partitions.length, replayRanges: ranges[i]!.length },
+      log.info({ partition, checkpoint: offset, open: pipeline.engine.openCount, restoreMs: Date.now() - t0, readMs, ...times, together: partitions.length, replayRanges: ranges[i]!.length },
         'partition assigned: state restored from its checkpoint');
       return { pipeline, cursor };
     }, (e: unknown) => {
@@ -181,6 +184,10 @@ export async function startProcessor(
     }));
     return { snapshotMs: t1 - t0, storeMs: t2 - t1 };
   }
+
+  // Partitions just taken over (their state restored, their first batch the records of the pause)
+  // go first: the kept ones' periodic checkpoints wait for them (takeover.ts)
+  const takingOver = new TakeoverPriority(checkpointMs);
 
   /** Logged dead letters, so a flood of them is summed up rather than logged line by line. */
   let lettersLogged = 0;
@@ -283,8 +290,11 @@ export async function startProcessor(
       const ch = chunks[i]!;
       if (ch.log) await stored('log batch range', () => store.logRange(key(partition), ch), running);
       st.pipeline.process(decode(ch.records, partition, st));
-      st.pipeline.noteActivity(processorName, partition, Math.max(0, b.end - ch.last), Date.now(), checkpointMs);
-      const ok = await st.pipeline.write(ch.token, { origin: { input: topic, partition, offset: ch.first }, shouldStop: () => !running() });
+      // a replayed range whose successor was logged: its rows are stored (the successor was logged
+      // after they were), so the state is rebuilt and the rows, the same ones, are not sent again
+      // (its activity goes into the next processor_stats row written)
+      if (!ch.stored) st.pipeline.noteActivity(processorName, partition, Math.max(0, b.end - ch.last), Date.now(), checkpointMs);
+      const ok = ch.stored ? (st.pipeline.takeRows(), true) : await st.pipeline.write(ch.token, { origin: { input: topic, partition, offset: ch.first }, shouldStop: () => !running() });
       if (!ok) {
         // Gave up (stopping, or the partition is moving): the state has records whose rows are
         // not stored, so drop it; whoever owns the partition next restores the checkpoint.
@@ -292,15 +302,16 @@ export async function startProcessor(
         return;
       }
       st.cursor.done(ch);
+      takingOver.stored(partition);
       c.resolve(ch.last);
-      log.debug({ partition, first: ch.first, last: ch.last, open: st.pipeline.engine.openCount }, 'batch stored');
+      log.debug({ partition, first: ch.first, last: ch.last, open: st.pipeline.engine.openCount, ...(ch.log ? {} : { replay: ch.stored ? 'not resent' : 'resent' }) }, 'batch stored');
       await c.heartbeat();
     }
     // Kept records are in memory: the fetch position moves on (commits follow `applied`, not this)
     if (fetchedTo !== undefined) c.resolve(fetchedTo);
     setLag(partition, st.cursor.lag(b.end));
     // in a rebalance the checkpoint waits for the next batch: the group waits for this member
-    if (st.cursor.due(Date.now()) && !c.rebalancing()) await checkpoint([[partition, st]], running);
+    if (st.cursor.due(Date.now()) && !c.rebalancing() && !takingOver.defers(partition, Date.now())) await checkpoint([[partition, st]], running);
   }
 
   function setLag(partition: number, n: number): void {
@@ -354,6 +365,7 @@ export async function startProcessor(
 
   consumer.onAssigned((partitions) => {
     assigned = partitions;
+    takingOver.assigned(partitions.filter((p) => !parts.has(p) && !stopped.has(p)), Date.now());
     const mine = new Set(partitions);
     for (const p of [...parts.keys()]) if (!mine.has(p)) drop(p); // its new owner restores it
     for (const [p, early] of [...loading]) {

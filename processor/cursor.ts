@@ -44,6 +44,13 @@ export interface Chunk<M> {
   token: string;
   /** New input: its range is to be logged before its rows are written (replays cut along it). */
   log: boolean;
+  /**
+   * A replayed range followed by a logged range that starts right after it. Where every range is
+   * logged only once the rows of the one before it are stored (the Kafka consumer, one chunk after
+   * another per partition), its rows are all stored: a replay rebuilds its state from the records
+   * and need not insert them again (the duplicates ClickHouse would drop cost it almost a full insert).
+   */
+  stored: boolean;
 }
 
 export class PartitionCursor<M> {
@@ -127,7 +134,8 @@ export class PartitionCursor<M> {
       const records = this.pending.slice(start, start + n);
       const first = pos(records[0]!);
       const last = pos(records[n - 1]!);
-      out.push({ first, last, records, token: `${this.o.input}:${first}-${last}`, log: !logged });
+      const stored = logged !== undefined && this.ranges.some((r) => r.first === logged.last + 1);
+      out.push({ first, last, records, token: `${this.o.input}:${first}-${last}`, log: !logged, stored });
       start += n;
     }
     this.pendingBytes -= this.bytesOf(0, start);

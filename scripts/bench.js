@@ -110,7 +110,7 @@ if (only === 'fleet') {
   console.log(`fleet: ${f.hosts} hosts, ${f.flows.toLocaleString()} connections, ${f.events.toLocaleString()} events in ${f.seconds.toFixed(0)} s (${f.eventsPerSecond.toLocaleString()}/s; load average ${f.loadavg.start.join(' ')} -> ${f.loadavg.end.join(' ')})`);
   console.log(`stored: ${f.store.finalRows.toLocaleString()} final rows (${f.store.rawFinalRows.toLocaleString()} before FINAL), ${f.store.uniqFlowIds.toLocaleString()} flow ids, ${f.store.lost} lost, ${f.store.gaps} gaps, ${f.store.hostsWrong.length} hosts with a wrong count; scan on ${f.scan.host}: ${f.scan.kinds.join(', ')}; anomalies on other hosts: ${f.scan.wrongHosts.length}`);
   console.table(f.memory.flat());
-  console.table(f.takeovers.map(({ restoreMsEach, readMsEach, victimStop, ...t }) => ({ ...t, ...victimStop, loadavg: t.loadavg.join(" "), restoreMsMax: Math.max(...restoreMsEach), readMsMax: Math.max(...(readMsEach ?? [-1])) })));
+  console.table(f.takeovers.map(({ restoreMsEach, firstBatchMsEach, readMsEach, openMsEach, applyMsEach, victimStop, ...t }) => ({ ...t, ...victimStop, loadavg: t.loadavg.join(" "), restoreMsMax: Math.max(...restoreMsEach), readMsMax: Math.max(...(readMsEach ?? [-1])), openMsMax: Math.max(...(openMsEach ?? [-1])), applyMsSum: (applyMsEach ?? []).reduce((a, b) => a + b, 0) })));
 }
 mkdirSync('bench/results', { recursive: true });
 const label = out.dashboardsScale?.label ? `-${out.dashboardsScale.label}` : '';

@@ -138,4 +138,16 @@ describe('partition cursor', () => {
     expect(shape(cur.take(true))).toEqual(['5-9 logged', '10-12']);
     expect(cur.lag(20)).toBe(20 - 4);
   });
+
+  it('a replayed range is known stored only when a logged range starts right after it (the last one, or one with a hole after it, is written again)', () => {
+    const label = (cs: Chunk<Rec>[]) => cs.map((c) => `${c.first}-${c.last} ${c.log ? 'new' : c.stored ? 'stored' : 'replayed'}`);
+    const cur = new PartitionCursor<Rec>({ input: 'in', checkpointMs: 0, ...at }, 0);
+    cur.restore(-1, [{ first: 0, last: 4 }, { first: 5, last: 9 }, { first: 10, last: 12 }], 0);
+    cur.add(recs(0, 15));
+    expect(label(cur.take(true))).toEqual(['0-4 stored', '5-9 stored', '10-12 replayed', '13-15 new']);
+    const gap = new PartitionCursor<Rec>({ input: 'in', checkpointMs: 0, ...at }, 0);
+    gap.restore(-1, [{ first: 0, last: 4 }, { first: 6, last: 9 }], 0);
+    gap.add([...recs(0, 4), ...recs(6, 9)]);
+    expect(label(gap.take(true))).toEqual(['0-4 replayed', '6-9 replayed']);
+  });
 });
