@@ -220,7 +220,7 @@ export class PipelineSink implements RecordSink {
     this.batch = undefined;
     this.pipeline.tick();
     const rows = this.pipeline.takeRows();
-    const ch: Chunk<CtpipeRecord> = { first: b.first, last: b.last, records: [], token: `${this.input}:${b.first}-${b.last}`, log: true };
+    const ch: Chunk<CtpipeRecord> = { first: b.first, last: b.last, records: [], token: `${this.input}:${b.first}-${b.last}`, log: true, stored: false };
     const write = this.pipeline.writeRows(rows, ch.token, { origin: { input: 'run', partition: 0, offset: b.first }, shouldStop: () => this.stopping });
     this.inflight.push(this.settle(write.then((ok) => {
       if (!ok) this.countUnstored(b, TABLES.reduce((n, t) => n + rows[t].length, 0)); // the tables not written keep their rows
