@@ -101,8 +101,17 @@ export class Pipeline {
     });
   }
 
-  /** Applies records (in stream order); rows accumulate until write(). */
+  /** Applies records (in stream order) and advances event time; rows accumulate until write(). */
   process(records: readonly CtpipeRecord[]): void {
+    this.apply(records);
+    this.advance();
+  }
+
+  /**
+   * Applies records without advancing event time: a caller that takes records in small slices
+   * (so they die young: sink.ts) advances once per chunk, as process() does.
+   */
+  apply(records: readonly CtpipeRecord[]): void {
     for (const r of records) {
       if (!this.engine.apply(r)) continue; // a duplicate (at-least-once delivery): already counted everywhere
       this.hosts.add(r.host);
@@ -121,10 +130,14 @@ export class Pipeline {
         if (this.o.rawEvents) this.buffers.events.push(eventRow(r));
       }
     }
-    this.engine.tick(...this.hosts);
-    this.hosts.clear();
     this.activity.records += records.length;
     this.m.records.inc(records.length);
+  }
+
+  /** Advances event time for the hosts of the records applied since the last call (engine.tick). */
+  advance(): void {
+    this.engine.tick(...this.hosts);
+    this.hosts.clear();
     // the processor's total (the budget its partitions share), not this partition's alone
     this.m.openFlows.set(this.o.engine.budget?.open ?? this.engine.openCount);
     const evicted = this.engine.counters.evictions - this.evictionsLogged;

@@ -1,9 +1,16 @@
 /**
  * The in-memory link of `ctpipe run`: the collector writes records here instead of to Kafka, and
- * they go through the processor pipeline in chunks cut by a cursor (cursor.ts: at most `maxBatch`
+ * they go through the processor pipeline in chunks cut by a cursor (cursor.ts: about `maxBatch`
  * records, at least every `flushMs`), each chunk's rows inserted under a token naming its (host,
  * run, seq range). The next chunk goes through the engine meanwhile (rows carry versions and
  * tokens, so the order in which inserts finish does not matter).
+ *
+ * Records are applied as they come, a slice of at most `slice` at a time, and let go at once: the
+ * cursor keeps only their seq numbers, and the collector keeps raw bytes (gate.ts) while a slice is
+ * waiting. A chunk of 100,000 records held from decoding until its insert was done outlived V8's
+ * young generation and died in the old one: a 1M-entry start dump left about 800 MB of garbage
+ * there before a major GC (docs/PERFORMANCE.md, Scale). Event time advances (engine.tick) once per
+ * chunk, as before.
  *
  * With `checkpoint`, the pipeline's state is saved every `everyMs` and when the sink closes, once
  * every earlier chunk's rows are stored, so a stop needs no row for the flows still open (it writes
@@ -37,6 +44,8 @@ export interface PipelineSinkOptions {
   /** Names this process in processor_stats. */
   processor?: string;
   maxBatch?: number;
+  /** Records taken from the collector and applied at a time (see above). */
+  slice?: number;
   /** Inserts in flight at most. */
   inserts?: number;
   /** Records waiting at most (unbounded when absent). */
@@ -51,15 +60,21 @@ export interface PipelineSinkOptions {
 /** Open flows that get a row when a run that keeps its state stops (about a second of inserts). */
 export const OPEN_ROWS_AT_STOP = 100_000;
 
+/** Records applied at a time: a slice of records (about 1 KB each) dies in V8's young generation (16 MiB semi-spaces). */
+export const SLICE_RECORDS = 4096;
+
 export class PipelineSink implements RecordSink {
-  private cursor?: PartitionCursor<CtpipeRecord>;
+  /** Seq numbers of the records applied, cut into chunks (the records themselves are let go). */
+  private cursor?: PartitionCursor<number>;
+  /** Records written and not yet applied. */
+  private queue: CtpipeRecord[] = [];
   private timer?: NodeJS.Timeout;
   private running: Promise<void> = Promise.resolve();
   private inflight: Promise<void>[] = [];
   /** The last write, so that chunks are marked done in order. */
   private written: Promise<void> = Promise.resolve();
   private stopping = false;
-  /** Records taken from the cursor and not yet through the engine. */
+  /** Records taken from the queue and not yet through the engine. */
   private taken = 0;
   private roomWaiters: (() => void)[] = [];
   /** Records dropped since the backlog filled, and their seq range. */
@@ -73,23 +88,25 @@ export class PipelineSink implements RecordSink {
   /** What could not be stored by the end (abort, or a schema failure): records, rows, and their seq range. */
   readonly unstored = { records: 0, rows: 0, first_seq: 0, last_seq: 0 };
   private readonly maxBatch: number;
+  private readonly slice: number;
   private readonly maxBacklog: number;
   private readonly inserts: number;
 
   constructor(private readonly pipeline: Pipeline, private readonly o: PipelineSinkOptions) {
     this.maxBatch = o.maxBatch ?? 100_000;
+    this.slice = Math.min(o.slice ?? SLICE_RECORDS, this.maxBatch);
     this.maxBacklog = o.maxBacklog ?? Infinity;
     this.inserts = o.inserts ?? 2;
   }
 
   /** Records waiting to go through the pipeline. */
   get backlog(): number {
-    return (this.cursor?.waiting ?? 0) + this.taken;
+    return this.queue.length + this.taken;
   }
 
   /** Whether the collector may hand over more records now (else it keeps raw events for a while). */
   hasRoom(): boolean {
-    return this.aborted || this.backlog < this.maxBatch; // aborted: what comes is counted, never waited for
+    return this.aborted || this.backlog < this.slice; // aborted: what comes is counted, never waited for
   }
 
   whenRoom(): Promise<void> {
@@ -102,7 +119,7 @@ export class PipelineSink implements RecordSink {
   }
 
   write(r: CtpipeRecord): void {
-    if (this.aborted) return this.countUnstored([r], 0);
+    if (this.aborted) return this.countUnstoredRecords([r]);
     // loss records always get in: they carry the news of what was dropped
     if (this.backlog >= this.maxBacklog && r.type !== 'loss') {
       if (this.dropping.count++ === 0) {
@@ -113,14 +130,13 @@ export class PipelineSink implements RecordSink {
       this.dropped++;
       return;
     }
-    // one collector run: positions are its seq numbers, tokens name its host and run
-    this.cursor ??= new PartitionCursor({
-      input: `${r.host}:${r.run}`, position: (x) => x.seq, maxRecords: this.maxBatch, checkpointMs: this.o.checkpoint?.everyMs ?? Infinity,
-    }, Date.now());
-    this.cursor.add([r]);
+    // one collector run: positions are its seq numbers, tokens name its host and run; a chunk is
+    // cut once maxBatch records are applied (drain), so the cursor itself does not cut
+    this.cursor ??= new PartitionCursor<number>({ input: `${r.host}:${r.run}`, position: (seq) => seq, checkpointMs: this.o.checkpoint?.everyMs ?? Infinity }, Date.now());
+    this.queue.push(r);
     this.reportDropped();
-    if (this.backlog >= this.maxBatch) this.kick();
-    else this.timer ??= setTimeout(() => this.kick(), this.o.flushMs);
+    if (this.queue.length >= this.slice) this.kick(false);
+    this.timer ??= setTimeout(() => this.kick(true), this.o.flushMs);
   }
 
   /** Puts the dropped range into the stream as a loss; false when nothing was dropped. */
@@ -133,12 +149,15 @@ export class PipelineSink implements RecordSink {
     return true;
   }
 
-  private kick(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
+  /** Applies what is queued; `flush`: also cuts a chunk of what is applied (the timer, the stop). */
+  private kick(flush: boolean): void {
+    if (flush) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
     // a failure the drain could not handle stops writing: it must not reject every later kick
     // (an unhandled rejection ended the process before the stop could close the store and the nft table)
-    this.running = this.running.then(() => this.drain()).catch((e: unknown) => this.fail(e));
+    this.running = this.running.then(() => this.drain(flush)).catch((e: unknown) => this.fail(e));
   }
 
   /** Writing stops for good: records wait (up to maxBacklog), the stop reports it. */
@@ -152,34 +171,53 @@ export class PipelineSink implements RecordSink {
   }
 
   // Engine and inserts overlap: while ClickHouse (chDB's threads, or a server) inserts earlier
-  // chunks' rows, this thread runs the next chunk through the engine. Up to `inserts` in flight.
-  private async drain(): Promise<void> {
+  // chunks' rows, this thread applies the next records. Up to `inserts` in flight.
+  private async drain(flush: boolean): Promise<void> {
     const cursor = this.cursor;
-    if (!cursor || this.failure || this.aborted) return;
-    for (let chunks = this.aborted ? [] : cursor.take(true); chunks.length; chunks = this.aborted ? [] : cursor.take(true)) {
-      this.taken += chunks.reduce((n, c) => n + c.records.length, 0);
-      for (const ch of chunks) {
-        this.pipeline.process(ch.records);
-        this.taken -= ch.records.length;
+    if (!cursor) return;
+    while (!this.failure && !this.aborted) {
+      const slice = this.queue.length <= this.slice ? this.queue.splice(0) : this.queue.splice(0, this.slice);
+      if (slice.length) {
+        this.taken = slice.length;
+        this.pipeline.apply(slice);
+        cursor.add(slice.map((r) => r.seq));
+        this.taken = 0;
         this.roomMaybe();
-        this.pipeline.noteActivity(this.o.processor ?? 'run', -1, cursor.waiting);
-        const rows = this.pipeline.takeRows();
-        if (this.inflight.length >= this.inserts) await this.inflight.shift();
-        const write = this.pipeline.writeRows(rows, ch.token, { origin: { input: 'run', partition: 0, offset: ch.first }, shouldStop: () => this.stopping });
-        this.inflight.push(this.settle(write.then((ok) => {
-          if (!ok) this.countUnstored(ch.records, TABLES.reduce((n, t) => n + rows[t].length, 0)); // the tables not written keep their rows
-          return ok;
-        }), ch, cursor));
       }
-      // not in the middle of a burst (records waiting), unless it is long overdue: a checkpoint waits
-      // for the inserts in flight, which would hold up the burst
-      const now = Date.now();
-      if (cursor.due(now) && (cursor.waiting === 0 || cursor.due(now - 5 * (this.o.checkpoint?.everyMs ?? 0)))) await this.checkpoint(cursor);
+      // a chunk once enough is applied, or everything applied when flushing; then more is applied
+      // only after this one's insert started (at most `inserts` in flight)
+      if (cursor.waiting >= this.maxBatch || (flush && cursor.waiting > 0 && this.queue.length === 0)) {
+        // one flush cuts what was there: records that come during its insert wait for maxBatch or
+        // the next timer, else every slice of a burst would be a chunk of its own
+        flush = false;
+        await this.cut(cursor);
+        // not in the middle of a burst (records waiting), unless it is long overdue: a checkpoint waits
+        // for the inserts in flight, which would hold up the burst. Nothing is applied past the cut yet.
+        const now = Date.now();
+        if (cursor.due(now) && (this.queue.length === 0 || cursor.due(now - 5 * (this.o.checkpoint?.everyMs ?? 0)))) await this.checkpoint(cursor);
+      } else if (this.queue.length === 0 || (!flush && this.queue.length < this.slice)) {
+        return; // the next slice comes with the next kick (the collector's gate hands it over now that there is room)
+      }
+    }
+  }
+
+  /** The records applied since the last cut become a chunk: event time advances, their rows are inserted. */
+  private async cut(cursor: PartitionCursor<number>): Promise<void> {
+    this.pipeline.advance();
+    this.pipeline.noteActivity(this.o.processor ?? 'run', -1, this.queue.length);
+    const rows = this.pipeline.takeRows();
+    if (this.inflight.length >= this.inserts) await this.inflight.shift();
+    for (const ch of cursor.take(true)) { // one chunk: the cursor does not cut by count
+      const write = this.pipeline.writeRows(rows, ch.token, { origin: { input: 'run', partition: 0, offset: ch.first }, shouldStop: () => this.stopping });
+      this.inflight.push(this.settle(write.then((ok) => {
+        if (!ok) this.countUnstored(ch.first, ch.last, ch.records.length, TABLES.reduce((n, t) => n + rows[t].length, 0)); // the tables not written keep their rows
+        return ok;
+      }), ch, cursor));
     }
   }
 
   /** Saves the state once every chunk it has applied is stored (no insert in flight). */
-  private async checkpoint(cursor: PartitionCursor<CtpipeRecord>): Promise<void> {
+  private async checkpoint(cursor: PartitionCursor<number>): Promise<void> {
     const cp = this.o.checkpoint;
     if (!cp) return;
     const tw = Date.now();
@@ -203,7 +241,7 @@ export class PipelineSink implements RecordSink {
     this.o.log?.info({ seq: at, open: this.pipeline.engine.openCount, wait_ms: t0 - tw, snapshot_ms: t1 - t0, store_ms: Date.now() - t1, bytes: chunks.reduce((n, c) => n + c.length, 0) }, 'state checkpointed');
   }
 
-  private settle(write: Promise<boolean>, ch: Chunk<CtpipeRecord>, cursor: PartitionCursor<CtpipeRecord>): Promise<void> {
+  private settle(write: Promise<boolean>, ch: Chunk<number>, cursor: PartitionCursor<number>): Promise<void> {
     const before = this.written;
     this.written = write.then(
       async (ok) => {
@@ -219,14 +257,17 @@ export class PipelineSink implements RecordSink {
     return this.written;
   }
 
-  private countUnstored(records: readonly CtpipeRecord[], rows: number): void {
-    if (!records.length) return;
+  private countUnstored(first: number, last: number, records: number, rows: number): void {
+    if (!records) return;
     const u = this.unstored;
-    if (u.records === 0) u.first_seq = records[0]!.seq;
-    u.first_seq = Math.min(u.first_seq, records[0]!.seq);
-    u.last_seq = Math.max(u.last_seq, records[records.length - 1]!.seq);
-    u.records += records.length;
+    u.first_seq = u.records === 0 ? first : Math.min(u.first_seq, first);
+    u.last_seq = Math.max(u.last_seq, last);
+    u.records += records;
     u.rows += rows;
+  }
+
+  private countUnstoredRecords(records: readonly CtpipeRecord[]): void {
+    if (records.length) this.countUnstored(records[0]!.seq, records[records.length - 1]!.seq, records.length, 0);
   }
 
   /**
@@ -239,9 +280,13 @@ export class PipelineSink implements RecordSink {
     this.roomMaybe();
   }
 
+  /** Everything written so far goes through the pipeline and is stored (or given up on). */
   async flush(): Promise<void> {
-    this.kick();
-    await this.running;
+    // a flush cuts what was there when it began: go again for what came during its insert
+    do {
+      this.kick(true);
+      await this.running;
+    } while (!this.failure && !this.aborted && (this.queue.length > 0 || (this.cursor?.waiting ?? 0) > 0));
     await Promise.all(this.inflight).catch((e: unknown) => this.fail(e));
     this.inflight = [];
   }
@@ -256,9 +301,11 @@ export class PipelineSink implements RecordSink {
     // the collector has stopped: a loss still to report goes in behind everything
     if (!this.aborted && this.reportDropped()) await this.flush();
     if (this.failure || this.aborted) {
-      // records never processed (the abort, or writing stopped by a schema failure) are not stored either
-      const left = this.cursor?.take(true).flatMap((c) => c.records) ?? [];
-      this.countUnstored(left, 0);
+      // records applied but not in a chunk yet, and those never applied (the abort, or writing
+      // stopped by a schema failure), are not stored either
+      const rows = this.pipeline.takeRows();
+      for (const c of this.cursor?.take(true) ?? []) this.countUnstored(c.first, c.last, c.records.length, TABLES.reduce((n, t) => n + rows[t].length, 0));
+      this.countUnstoredRecords(this.queue.splice(0));
       const d = this.dropping; // dropped past the backlog bound, and not yet reported
       if (d.count) {
         const u = this.unstored;
