@@ -81,5 +81,8 @@ describe("ctpipe run's sink and its records", () => {
     expect(sink.processed).toBe(conns * 3);
     const [n] = await select<{ n: string; u: string }>(store, "SELECT count() n, uniqExact(flow_id) u FROM ctpipe_sink_memory.flows FINAL WHERE end_reason = 'destroy'");
     expect([Number(n!.n), Number(n!.u)]).toEqual([conns, conns]);
+    // every record of every connection went through the engine, in order
+    const paths = await select<{ p: string[]; c: string }>(store, 'SELECT tcp_states p, count() c FROM ctpipe_sink_memory.flows FINAL GROUP BY p');
+    expect(paths.map((x) => [x.p, Number(x.c)])).toEqual([[['SYN_SENT', 'ESTABLISHED', 'TIME_WAIT'], conns]]);
   });
 });
