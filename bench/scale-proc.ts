@@ -10,6 +10,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { packageRoot } from '../common/paths.js';
 import type { Lab } from '../lab/lab.js';
 
+/** /proc's clock ticks per second (USER_HZ: 100 on Linux). */
+const CLOCK_TICKS = 100;
+
 /** A ctpipe command as a child: its log, its health and metrics, and its peak RSS sampled until it exits. */
 export class CtpipeProcess<Health extends { detail: object }> {
   log = '';
@@ -77,6 +80,17 @@ export class CtpipeProcess<Health extends { detail: object }> {
       last = (await this.health())?.detail;
       return last !== undefined && ok(last);
     }, ms, say && ((line) => say(`${line}; ${JSON.stringify(last ?? 'no answer')}`)));
+  }
+
+  /** CPU seconds the process has used so far, every thread (chDB's included), from /proc (NaN once it exited). */
+  cpuSeconds(): number {
+    try {
+      // the fields after the command name (which may hold spaces): utime and stime are the 12th and 13th
+      const f = readFileSync(`/proc/${this.p.pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
+      return (Number(f[11]) + Number(f[12])) / CLOCK_TICKS;
+    } catch {
+      return NaN;
+    }
   }
 
   /** SIGINT (Ctrl-C) or SIGTERM; seconds until it exited. */

@@ -31,6 +31,8 @@ export interface RunScaleResult {
   drainRowsPerS: number;
   secondStopS: number;
   secondPeakRssMb: number;
+  /** CPU microseconds of the ctpipe process (every thread, chDB's included) per entry: the burst of NEW, the start dump's merge, the flush. */
+  cpuUsPerEntry: { burst: number; dump: number; flush: number };
   kernelDrops: number;
   rows: { flows: number; destroyed: number; lost: number; evicted: number; duplicates: number; notInKernel: number; kernelWithoutRow: number };
 }
@@ -52,10 +54,12 @@ export async function runScaleRun(entries: number, say: (line: string) => void =
     proc = new CtpipeProcess('run', args);
     await proc.until('the start', (h) => h.seq > 0, 60_000);
     const t0 = performance.now();
+    const cpuBurst = proc.cpuSeconds();
     filled = await lab.fillUdp(entries);
     const fillS = (performance.now() - t0) / 1000;
     say(`filled ${filled.toLocaleString()} entries in ${fillS.toFixed(1)} s while running`);
     const firstCaughtUpS = fillS + await proc.until('the burst of NEW processed', caughtUp, 600_000, say);
+    const burstCpuS = proc.cpuSeconds() - cpuBurst;
     const burstDrops = await proc.metric('ctpipe_collector_netlink_drops_total');
     say(`burst: ${filled.toLocaleString()} NEW processed ${firstCaughtUpS.toFixed(1)} s after the burst began; kernel drops ${Number.isNaN(burstDrops) ? 0 : burstDrops}`);
     const firstStopS = await proc.stop();
@@ -65,12 +69,14 @@ export async function runScaleRun(entries: number, say: (line: string) => void =
     // 2. a restart: the state restored, the table dump merged into it
     proc = new CtpipeProcess('run', args);
     const secondCaughtUpS = await proc.until('the dump processed', caughtUp, 600_000, say);
+    const dumpCpuS = proc.cpuSeconds(); // the restore included: from the process's start
     const restoreMs = Number(/"ms":(\d+)[^\n]*state restored/.exec(proc.log)?.[1] ?? NaN);
     say(`second start: state restored in ${restoreMs} ms, caught up in ${secondCaughtUpS.toFixed(1)} s`);
     const ids = await kernelFlows(lab);
     const rowsBefore = await proc.metric('ctpipe_processor_rows_total', 'table="flows"');
     const insertsBefore = [await proc.metric('ctpipe_processor_insert_seconds_count'), await proc.metric('ctpipe_processor_insert_seconds_sum')];
     const tFlush = performance.now();
+    const cpuFlush = proc.cpuSeconds();
     await lab.conntrack(['-F']);
     const kernelFlushS = (performance.now() - tFlush) / 1000;
     say(`conntrack -F returned after ${kernelFlushS.toFixed(1)} s`);
@@ -81,6 +87,10 @@ export async function runScaleRun(entries: number, say: (line: string) => void =
       await sleep(100);
     }
     const drainS = (performance.now() - tFlush) / 1000;
+    const flushCpuS = proc.cpuSeconds() - cpuFlush;
+    const us = (s: number) => (s * 1e6) / filled;
+    const cpuUsPerEntry = { burst: us(burstCpuS), dump: us(dumpCpuS), flush: us(flushCpuS) };
+    say(`CPU of the ctpipe process per entry: burst ${cpuUsPerEntry.burst.toFixed(1)} us, start (restore and dump) ${cpuUsPerEntry.dump.toFixed(1)} us, flush ${cpuUsPerEntry.flush.toFixed(1)} us`);
     say(`conntrack -F: ${ids.size.toLocaleString()} rows written ${drainS.toFixed(1)} s after the flush began (${Math.round(ids.size / drainS).toLocaleString()} rows/s)`);
     const inserts = (await proc.metric('ctpipe_processor_insert_seconds_count')) - insertsBefore[0]!;
     const insertS = (await proc.metric('ctpipe_processor_insert_seconds_sum')) - insertsBefore[1]!;
@@ -106,7 +116,7 @@ export async function runScaleRun(entries: number, say: (line: string) => void =
       for (const id of ids) if (!stored.has(id)) kernelWithoutRow++;
       return {
         entries: filled, fillS, firstCaughtUpS, firstStopS, firstPeakRssMb, restoreMs, secondCaughtUpS, drainS, kernelFlushS, drainRowsPerS: ids.size / drainS,
-        secondStopS, secondPeakRssMb, kernelDrops: (Number.isNaN(burstDrops) ? 0 : burstDrops) + (Number.isNaN(flushDrops) ? 0 : flushDrops),
+        secondStopS, secondPeakRssMb, cpuUsPerEntry, kernelDrops: (Number.isNaN(burstDrops) ? 0 : burstDrops) + (Number.isNaN(flushDrops) ? 0 : flushDrops),
         rows: {
           flows: Number(r!.flows), destroyed: Number(r!.destroyed), lost: Number(r!.lost), evicted: Number(r!.evicted),
           duplicates: Number(d!.n) - Number(d!.u), notInKernel, kernelWithoutRow,

@@ -40,6 +40,8 @@ export interface PipelineSinkOptions {
   /** Names this process in processor_stats. */
   processor?: string;
   maxBatch?: number;
+  /** Records through the engine at a time (default 4,096). */
+  slice?: number;
   /** Inserts in flight at most. */
   inserts?: number;
   /** Records waiting at most (unbounded when absent). */
@@ -93,6 +95,7 @@ export class PipelineSink implements RecordSink {
   /** What could not be stored by the end (abort, or a schema failure): records, rows, and their seq range. */
   readonly unstored = { records: 0, rows: 0, first_seq: 0, last_seq: 0 };
   private readonly maxBatch: number;
+  private readonly slice: number;
   private readonly maxBacklog: number;
   private readonly inserts: number;
 
@@ -100,6 +103,7 @@ export class PipelineSink implements RecordSink {
     this.maxBatch = o.maxBatch ?? 100_000;
     this.maxBacklog = o.maxBacklog ?? Infinity;
     this.inserts = o.inserts ?? 2;
+    this.slice = Math.min(o.slice ?? SLICE, this.maxBatch);
   }
 
   /** Records waiting to go through the pipeline. */
@@ -136,11 +140,11 @@ export class PipelineSink implements RecordSink {
     // one collector run: positions are its seq numbers, tokens name its host and run
     if (!this.cursor) this.input = `${r.host}:${r.run}`;
     this.cursor ??= new PartitionCursor({
-      input: this.input, position: (x) => x.seq, maxRecords: Math.min(SLICE, this.maxBatch), checkpointMs: this.o.checkpoint?.everyMs ?? Infinity,
+      input: this.input, position: (x) => x.seq, maxRecords: this.slice, checkpointMs: this.o.checkpoint?.everyMs ?? Infinity,
     }, Date.now());
     this.cursor.add([r]);
     this.reportDropped();
-    if (this.cursor.waiting >= Math.min(SLICE, this.maxBatch)) this.kick(false);
+    if (this.cursor.waiting >= this.slice) this.kick(false);
     this.timer ??= setTimeout(() => this.kick(true), this.o.flushMs);
   }
 

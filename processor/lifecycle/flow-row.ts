@@ -8,7 +8,7 @@ import type { Tuple, U64 } from '../../contract/records.js';
 import type { Time } from '../clickhouse/ch-type.js';
 import type { END_REASONS, FlowRow, LOST_BY } from '../clickhouse/flow-columns.js';
 import { connState } from './conn-state.js';
-import { F_CLOSE_ORIG, F_CLOSE_REPLY, F_COUNTERS, F_HANDSHAKE, F_RELATED, F_RESYNCED, F_SNAPSHOT, T, TUPLE_ICMP_CODE, TUPLE_ICMP_TYPE, type FlowTable } from './flow-table.js';
+import { F_CLOSE_ORIG, F_CLOSE_REPLY, F_COUNTERS, F_HANDSHAKE, F_RELATED, F_RESYNCED, F_SNAPSHOT, K, T, TUPLE_ICMP_CODE, TUPLE_ICMP_TYPE, type FlowTable } from './flow-table.js';
 import { NO_NAT, natOf } from './nat.js';
 import { NO_K8S_NAMES } from '../k8s/columns.js';
 import { splitScope } from './scope.js';
@@ -88,8 +88,8 @@ export function rowOf(t: FlowTable, s: number, end: EndReason = 'open', endedAt?
   const seenReplyAt = t.time(s, T.SeenReply);
   const assuredAt = t.time(s, T.Assured);
   // kernel timestamps are exact when present (nf_conntrack_timestamp=1); event times otherwise
-  const stamps = t.stamps.get(s);
-  const stopT = stamps?.stop ?? (ended ? endedAt : undefined);
+  const startT = t.kernelTime(s, K.Start);
+  const stopT = t.kernelTime(s, K.Stop) ?? (ended ? endedAt : undefined);
   const { names, times } = t.statePath(s);
   const natReply = t.nat.get(s);
   // without a NAT entry the reply tuple is the original's mirror: no translation
@@ -123,7 +123,7 @@ export function rowOf(t: FlowTable, s: number, end: EndReason = 'open', endedAt?
     ended_at: ended ? (endedAt ?? t.time(s, T.Last)!) : null,
     end_reason: end,
     lost_by: lostBy ?? '',
-    duration_ms: ended && stopT ? Math.max(0, ms(stamps?.start ?? firstSeen, stopT)) : null,
+    duration_ms: ended && stopT ? Math.max(0, ms(startT ?? firstSeen, stopT)) : null,
     tcp_states: names,
     tcp_state_times: times,
     final_tcp_state: names[names.length - 1] ?? '',

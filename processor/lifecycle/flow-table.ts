@@ -5,7 +5,9 @@
  * 1 KB and most of the engine's time went to allocating and collecting them. Here a flow costs
  * about 200 bytes and no allocation while it is open: IPv4 addresses are numbers, host, run and
  * helper names indexes into a shared string pool. Rare data (IPv6 addresses, NAT reply tuples,
- * masters, kernel start/stop stamps, long state paths) lives in side maps keyed by slot.
+ * masters, long state paths) lives in side maps keyed by slot. The kernel's start and stop stamps
+ * are columns: every flow of a start dump (or a DESTROY) with nf_conntrack_timestamp=1 has them,
+ * and as a side map they cost 120 MB of JS heap at 1M flows.
  *
  * A slot's Lifecycle object (flow-row.ts) is built only to make a row or a checkpoint.
  */
@@ -42,6 +44,13 @@ const TUPLE_ICMP_ID = 16;
 export const T = { First: 0, Last: 1, Established: 2, SeenReply: 3, Assured: 4, Emitted: 5, Count: 6 } as const;
 export type T = (typeof T)[Exclude<keyof typeof T, 'Count'>];
 
+/** The kernel's own stamps of a flow (nf_conntrack_timestamp=1), in `kernelTimes`. */
+export const K = { Start: 0, Stop: 1 } as const;
+export type K = (typeof K)[keyof typeof K];
+
+/** Columns added after binary snapshots began: a snapshot from before leaves them at their `empty` value. */
+const LATER_COLUMNS: ReadonlySet<string> = new Set(['kernelTimes']);
+
 /** A typed-array constructor a column may use. */
 type ArrayType = Uint8ArrayConstructor | Uint16ArrayConstructor | Uint32ArrayConstructor | Int32ArrayConstructor | Float64ArrayConstructor;
 
@@ -75,6 +84,7 @@ export const SLOT_COLUMNS = {
   stateCode: { type: Uint8Array, per: INLINE_STATES },
   stateTime: { type: Uint32Array, per: INLINE_STATES * 2 }, // sec, nsec per inline transition
   times: { type: Uint32Array, per: T.Count * 2 }, // a (sec, nsec) pair per T
+  kernelTimes: { type: Uint32Array, per: 4 }, // the kernel's start and stop stamps, (sec, nsec) each; sec 0: none
   counters: { type: Float64Array, per: 4 }, // orig packets, orig bytes, reply packets, reply bytes
   src4: { type: Uint32Array, per: 1 },
   dst4: { type: Uint32Array, per: 1 },
@@ -115,13 +125,12 @@ export class FlowTable extends WithSlotArrays {
   private readonly poolIdx = new Map<string, number>([['', 0]]);
   /** IPv6 flows' original addresses. */
   readonly addr6 = new Map<number, { src: string; dst: string }>();
-  readonly stamps = new Map<number, { start?: Time; stop?: Time }>();
 
   /** Reply tuples that are not the original's mirror (NAT). */
   readonly nat = new Map<number, Tuple>();
   readonly master = new Map<number, { tuple?: Tuple; flowId?: string }>();
   readonly moreStates = new Map<number, { code: number; sec: number; nsec: number }[]>();
-  private readonly side: readonly Map<number, unknown>[] = [this.addr6, this.stamps, this.nat, this.master, this.moreStates];
+  private readonly side: readonly Map<number, unknown>[] = [this.addr6, this.nat, this.master, this.moreStates];
 
   /** Index: conntrack id -> slot + 1, linear probing; 0 is empty. */
   private idx = new Int32Array(16);
@@ -204,7 +213,8 @@ export class FlowTable extends WithSlotArrays {
     const arrays = this as Record<SlotColumn, SlotArray>;
     for (const c of COLUMNS) {
       const a = new c.type(this.cap * c.per);
-      r.into(`table.${c.name}`, a.subarray(0, top * c.per));
+      if (c.empty !== 0) a.fill(c.empty);
+      if (r.has(`table.${c.name}`) || !LATER_COLUMNS.has(c.name)) r.into(`table.${c.name}`, a.subarray(0, top * c.per));
       arrays[c.name] = a;
     }
     this.top = top;
@@ -212,6 +222,13 @@ export class FlowTable extends WithSlotArrays {
     this.poolIdx.clear();
     for (const v of r.json<string[]>('table.pool')) this.intern(v);
     for (const [name, m] of this.namedSide()) for (const [k, v] of r.entries<[number, unknown]>(`table.${name}`)) m.set(k, v);
+    // snapshots from before the kernelTimes column kept the stamps in a side map
+    if (r.has('table.stamps')) {
+      for (const [k, v] of r.entries<[number, { start?: Time; stop?: Time }]>('table.stamps')) {
+        if (v.start) this.setKernelTime(k, K.Start, v.start);
+        if (v.stop) this.setKernelTime(k, K.Stop, v.stop);
+      }
+    }
     this.free = [];
     this.size = 0;
     this.idx = new Int32Array(16);
@@ -226,7 +243,7 @@ export class FlowTable extends WithSlotArrays {
   }
 
   private namedSide(): [string, Map<number, unknown>][] {
-    return [['addr6', this.addr6], ['stamps', this.stamps], ['nat', this.nat], ['master', this.master], ['moreStates', this.moreStates]];
+    return [['addr6', this.addr6], ['nat', this.nat], ['master', this.master], ['moreStates', this.moreStates]];
   }
 
   /** Bytes of the columns and the index (the JS-heap part, strings and side maps, is not counted here). */
@@ -401,6 +418,19 @@ export class FlowTable extends WithSlotArrays {
     this.times[i + 1] = nsec;
   }
 
+  /** The kernel's start or stop stamp of the flow, if it sent one. */
+  kernelTime(slot: number, k: K): Time | undefined {
+    const i = slot * 4 + k * 2;
+    const sec = this.kernelTimes[i]!;
+    return sec === 0 ? undefined : { sec, nsec: this.kernelTimes[i + 1]! };
+  }
+
+  setKernelTime(slot: number, k: K, t: Time): void {
+    const i = slot * 4 + k * 2;
+    this.kernelTimes[i] = t.sec;
+    this.kernelTimes[i + 1] = t.nsec;
+  }
+
   /** a later than the slot's time f (absent counts as earliest). */
   laterThan(slot: number, f: T, sec: number, nsec: number): boolean {
     const i = (slot * T.Count + f) * 2;
@@ -503,9 +533,8 @@ export class FlowTable extends WithSlotArrays {
     const put = (f: T, t: Time | undefined) => this.setTime(s, f, t?.sec ?? 0, t?.nsec ?? 0);
     put(T.First, l.firstSeen); put(T.Last, l.lastEvent); put(T.Established, l.establishedAt); put(T.SeenReply, l.seenReplyAt);
     put(T.Assured, l.assuredAt); put(T.Emitted, l.emittedAt);
-    if (l.start !== undefined || l.stop !== undefined) {
-      this.stamps.set(s, { start: l.start === undefined ? undefined : timeOfNs(l.start), stop: l.stop === undefined ? undefined : timeOfNs(l.stop) });
-    }
+    if (l.start !== undefined) this.setKernelTime(s, K.Start, timeOfNs(l.start));
+    if (l.stop !== undefined) this.setKernelTime(s, K.Stop, timeOfNs(l.stop));
     for (const st of l.states) this.pushState(s, stateCode(st.state), st.at.sec, st.at.nsec);
     if (l.master || l.masterFlowId) this.master.set(s, { tuple: l.master, flowId: l.masterFlowId });
     this.index(s);

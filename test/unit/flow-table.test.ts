@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Tuple } from '../../contract/records.js';
 import { EndedKeys } from '../../processor/lifecycle/ended-keys.js';
-import { F_LIVE, FlowTable, SLOT_COLUMNS, T } from '../../processor/lifecycle/flow-table.js';
+import { F_LIVE, FlowTable, K, SLOT_COLUMNS, T } from '../../processor/lifecycle/flow-table.js';
 import { rowOf } from '../../processor/lifecycle/flow-row.js';
 import { SnapshotReader, SnapshotWriter } from '../../processor/snapshot.js';
 import { mulberry32 } from '../helpers/random.js';
@@ -69,7 +69,7 @@ describe('open-flow column store', () => {
     t.setCounters(s, { orig: { packets: 3, bytes: 180 }, reply: { packets: 2, bytes: 120 } });
     t.setReply(s, { ...tuple(9), src: '192.0.2.7', dst: '203.0.113.2' }, tuple(9)); // DNAT
     t.master.set(s, { tuple: tuple(1), flowId: '00000000000000aa' });
-    t.stamps.set(s, { start: { sec: 1_795_000_000, nsec: 1 } });
+    t.setKernelTime(s, K.Start, { sec: 1_795_000_000, nsec: 1 });
     t.helperIdx[s] = t.intern('ftp');
     const v6 = open(t, 'fw6', 43, { ...tuple(10), src: '2001:db8::1', dst: '2001:db8::2' }, true);
     const gone = open(t, 'fw', 44, tuple(11), false);
@@ -88,6 +88,29 @@ describe('open-flow column store', () => {
     expect(again.find('fw6', 0, 43, { ...tuple(10), src: '2001:db8::1', dst: '2001:db8::2' })).toBe(v6);
     expect(again.find('fw', 0, 44, tuple(11))).toBe(-1);
     expect(again.alloc()).toBe(gone); // the free slot is reused first
+  });
+
+  it('restores the kernel stamps of a snapshot from before their column (a side map then) into the column', async () => {
+    const t = new FlowTable();
+    const a = open(t, 'fw', 42, tuple(9), false);
+    const b = open(t, 'fw', 43, tuple(10), false);
+    t.setTime(a, T.First, 1_795_000_000, 5);
+    t.setTime(b, T.First, 1_795_000_000, 5);
+    // written as FlowTable.save wrote it before: every column but kernelTimes, the stamps as entries
+    const w = new SnapshotWriter();
+    w.json('table', { top: t.top });
+    for (const [name, arr] of t.columns()) if (name !== 'kernelTimes') w.bytes(`table.${name}`, arr.subarray(0, t.top * SLOT_COLUMNS[name].per));
+    w.json('table.pool', ['', 'fw', 'r']);
+    for (const side of ['addr6', 'nat', 'master', 'moreStates']) await w.entries(`table.${side}`, []);
+    await w.entries('table.stamps', [[a, { start: { sec: 1_794_999_990, nsec: 7 }, stop: { sec: 1_795_000_003, nsec: 0 } }]]);
+    const again = new FlowTable();
+    again.restore(await SnapshotReader.open(await w.finish()));
+    expect(again.kernelTime(a, K.Start)).toEqual({ sec: 1_794_999_990, nsec: 7 });
+    expect(again.kernelTime(a, K.Stop)).toEqual({ sec: 1_795_000_003, nsec: 0 });
+    expect(again.kernelTime(b, K.Start)).toBeUndefined();
+    // the kernel's start, not the first event, begins the duration
+    expect(rowOf(again, a, 'destroy', { sec: 1_795_000_010, nsec: 0 }).duration_ms).toBeCloseTo(12_999.999_993, 6);
+    expect(rowOf(again, b, 'destroy', { sec: 1_795_000_010, nsec: 0 }).duration_ms).toBeCloseTo(9_999.999_995, 6);
   });
 });
 
