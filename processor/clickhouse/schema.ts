@@ -6,6 +6,7 @@
  * (the layout akvorado uses: orchestrator/clickhouse/migrations_helpers.go).
  */
 import { networkStatements } from '../networks/schema.js';
+import { partFormatStatements } from './part-format.js';
 
 export interface SchemaContext {
   db: string;
@@ -331,6 +332,11 @@ export const MIGRATIONS: Migration[] = [
     version: 10,
     description: 'network attributes: networks, network_loads, the networks_dict ip_trie dictionary, orig_src_net_* and orig_dst_net_* filled from it',
     statements: networkStatements,
+  },
+  {
+    version: 11,
+    description: 'flows and events: parts under 1,000,000 rows in the compact format (one file for all columns), about half the CPU of an insert',
+    statements: partFormatStatements,
   },
 ];
 
