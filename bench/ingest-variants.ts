@@ -3,7 +3,8 @@
  * the real migrations in one database per variant, one thing changed in each (a column's DEFAULT,
  * columns dropped, a view, indexes, part format, an insert setting), the same RowBinary files
  * inserted the way the store does (`INSERT ... SETTINGS ... SELECT FROM file()`). CPU per row is
- * this process's (chDB's threads and the call's own JS) during the inserts only; rows/s is wall
+ * this process's (chDB's threads and the call's own JS) during the inserts only, merges stopped
+ * (the storm's CPU, bench/e2e.ts, includes them); rows/s is wall
  * time over the inserts, one after the other. Variants alternate within each round; medians of
  * `rounds`; every run checks that every row was stored.
  */
@@ -119,6 +120,8 @@ export async function runIngestVariants(variants: Variant[] = VARIANTS, flowCoun
       progress(`variants: migrating ${v.name}`);
       await migrate(store, { db: dbs[i]!, flowsTtlDays: 3650, eventsTtlDays: 3650 });
       for (const q of v.setup ?? []) await store.command(q.replaceAll('DB.', `${dbs[i]}.`));
+      // the inserts' own cost: a merge started by one variant's parts would run during the next one's
+      for (const t of ['flows', 'flows_1m', 'flows_state_1m', 'fleet_1m']) await store.command(`SYSTEM STOP MERGES ${dbs[i]}.${t}`);
       if (v.networks) {
         await loadNetworks(store.database(dbs[i]!), parseNetworks(networksFile(), 'bench.csv'), { file: 'bench.csv', processor: 'bench' });
       }

@@ -8,6 +8,7 @@ import { runStorms } from '../dist/bench/storm.js';
 import { runLifecycle } from '../dist/bench/lifecycle.js';
 import { runDestroyStorm, runE2e } from '../dist/bench/e2e.js';
 import { runIngest, runIngestBreakdown } from '../dist/bench/ingest.js';
+import { runIngestVariants } from '../dist/bench/ingest-variants.js';
 import { runFreshness } from '../dist/bench/freshness.js';
 import { runScaling } from '../dist/bench/scaling.js';
 import { runDashboardsScale } from '../dist/bench/dashboards-scale.js';
@@ -41,6 +42,13 @@ if (!only || only === 'ingest') {
   out.ingestBreakdown = await runIngestBreakdown();
   console.log('ClickHouse CPU per flow row by what the insert does, embedded (us, median of 3 rounds; each line adds to the one above):');
   console.table(out.ingestBreakdown.map((r) => ({ target: r.target, format: r.format, 'us/row': +r.chUsPerRow.toFixed(2) })));
+}
+// Named only: the flows table's insert cost, one thing changed at a time (bench/ingest-variants.ts; ~5 minutes)
+if (only === 'ingest-variants') {
+  out.ingestVariants = await runIngestVariants(undefined, 200_000, 50_000, Number(process.argv[3] ?? 5), (line) => process.stderr.write(`${line}\r`));
+  const v = out.ingestVariants;
+  console.log(`flows insert cost by variant, embedded (ClickHouse us/row, median of ${v.rounds} rounds; load average ${v.loadavg.map((l) => l.toFixed(1)).join(' -> ')}):`);
+  console.table(v.variants.map((r) => ({ variant: r.name, batch: r.batch, 'us/row': +r.chUsPerRow.toFixed(2), min: +r.chUsMin.toFixed(2), max: +r.chUsMax.toFixed(2), 'rows/s': Math.round(r.rowsPerSecond) })));
 }
 if (!only || only === 'e2e') {
   out.e2e = await runE2e();
