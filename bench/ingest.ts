@@ -91,7 +91,7 @@ function jsonRow(columns: readonly ColumnDef[], row: Record<string, unknown>): R
 }
 
 /** Rows of each table: flows and events from the lifecycle bench's connections, the rest made up alike. */
-function tableRows(flows: number, small: number): { [T in Table]: TableRow<T>[] } {
+export function tableRows(flows: number, small: number): { [T in Table]: TableRow<T>[] } {
   const flowRows: FlowRow[] = [];
   const records: TableRow<'events'>[] = [];
   const e = new LifecycleEngine({ maxOpen: 2_000_000, refreshMs: 60_000, graceMs: 30_000, onRow: (r) => flowRows.push(r), onHealth: () => {} });

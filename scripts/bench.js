@@ -9,6 +9,7 @@ import { runLifecycle } from '../dist/bench/lifecycle.js';
 import { runDestroyStorm, runE2e } from '../dist/bench/e2e.js';
 import { runE2eNetlink } from '../dist/bench/e2e-netlink.js';
 import { runIngest, runIngestBreakdown } from '../dist/bench/ingest.js';
+import { runIngestVariants } from '../dist/bench/ingest-variants.js';
 import { runFreshness } from '../dist/bench/freshness.js';
 import { runScaling } from '../dist/bench/scaling.js';
 import { runDashboardsScale } from '../dist/bench/dashboards-scale.js';
@@ -47,6 +48,13 @@ if (!only || only === 'e2e' || only === 'e2e-run') {
   out.e2eRun = await runE2eNetlink();
   const n = out.e2eRun;
   console.log(`end to end on ctpipe run's path (netlink bytes -> collector -> run's sink and pipeline, detectors and checkpoints on -> rows in chDB): ${Math.round(n.eventsPerSecond).toLocaleString()} events/s, ${n.cpuUsPerEvent.toFixed(2)} us CPU/event (every thread), ${n.mainUsPerEvent.toFixed(2)} us/event on the main thread (+ ${n.feedUsPerEvent.toFixed(2)} making the netlink chunks), ${n.rowsStored}/${n.conns} flows stored (load ${n.loadavg.map((l) => l.toFixed(1)).join(' -> ')})`);
+}
+// Named only: the flows table's insert cost, one thing changed at a time (bench/ingest-variants.ts; ~5 minutes)
+if (only === 'ingest-variants') {
+  out.ingestVariants = await runIngestVariants(undefined, 200_000, 50_000, Number(process.argv[3] ?? 5), (line) => process.stderr.write(`${line}\r`));
+  const v = out.ingestVariants;
+  console.log(`flows insert cost by variant, embedded (ClickHouse us/row, median of ${v.rounds} rounds; load average ${v.loadavg.map((l) => l.toFixed(1)).join(' -> ')}):`);
+  console.table(v.variants.map((r) => ({ variant: r.name, batch: r.batch, 'us/row': +r.chUsPerRow.toFixed(2), min: +r.chUsMin.toFixed(2), max: +r.chUsMax.toFixed(2), 'rows/s': Math.round(r.rowsPerSecond) })));
 }
 if (!only || only === 'e2e') {
   out.e2e = await runE2e();

@@ -7,6 +7,7 @@
  */
 import { networkStatements } from '../networks/schema.js';
 import { NETNS_STATS_MIGRATION } from './migration-netns-stats.js';
+import { partFormatStatements } from './part-format.js';
 
 export interface SchemaContext {
   db: string;
@@ -334,6 +335,11 @@ export const MIGRATIONS: Migration[] = [
     statements: networkStatements,
   },
   NETNS_STATS_MIGRATION,
+  {
+    version: 12,
+    description: 'flows and events: parts under 1,000,000 rows in the compact format (one file for all columns), about half the CPU of an insert',
+    statements: partFormatStatements,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
