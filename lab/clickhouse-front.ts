@@ -48,6 +48,28 @@ function paramValue(query: string, name: string, v: string): string {
   return v.replace(/\\(x[0-9a-fA-F]{2}|.)/gs, (_all, c: string) => (c.length === 3 ? String.fromCharCode(parseInt(c.slice(1), 16)) : ESC[c] ?? c));
 }
 
+/**
+ * A composite parameter (an array's quoted literal, as @clickhouse/client writes it: client-common's
+ * data_formatter/format_query_params.js) goes to a server as it is, and the server parses it with
+ * the escapes inside its quoted strings. chdb's bind escapes any string it is given once more
+ * (chdb's dist/serialize.js formatParamValue: tsvEscape), which a composite value does not undo:
+ * an Array(String) holding a quote or a backslash came to chDB escaped twice and was refused
+ * ("Cannot read array from text"), where a server takes it. Such a value goes as a String
+ * placeholder instead (unescaped by the engine back to the client's text), and the engine parses
+ * that text as the type: `CAST({name:String} AS Type)`. Values without a backslash are unchanged.
+ * Found by test/integration/networks-server.test.ts (a network name with a quote in the loader's
+ * parameter arrays).
+ */
+function castEscapedComposites(query: string, params: Record<string, string>): string {
+  let out = query;
+  for (const [name, v] of Object.entries(params)) {
+    if (!v.includes('\\') || !/^\w+$/.test(name)) continue;
+    out = out.replace(new RegExp(`\\{${name}:\\s*([^}]+)\\}`, 'g'), (all, type: string) =>
+      (/^(LowCardinality\()?(Nullable\()?(String|FixedString)/.test(type.trim()) ? all : `CAST({${name}:String} AS ${type.trim()})`));
+  }
+  return out;
+}
+
 export class ClickHouseFront {
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
@@ -146,7 +168,7 @@ export class ClickHouseFront {
       else if (!NOT_SETTINGS.has(k)) clickhouse_settings[k] = v;
     }
     const inUrl = url.searchParams.get('query');
-    const params = { query: inUrl ?? body, query_params, clickhouse_settings } as Parameters<Conn['query']>[0];
+    const params = { query: castEscapedComposites(inUrl ?? body, query_params), query_params, clickhouse_settings } as Parameters<Conn['query']>[0];
     try {
       const binary = inUrl === null ? null : BINARY_INSERT.exec(inUrl);
       if (binary) {
