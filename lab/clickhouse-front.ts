@@ -33,6 +33,10 @@ const HTTP_ONLY = new Set(['wait_end_of_query', 'send_progress_in_http_headers',
   'http_native_compression_disable_checksumming_on_decompress']);
 const BINARY_INSERT = /^\s*INSERT\s+INTO\s+([A-Za-z_][\w]*)\.([A-Za-z_][\w]*)\s*(?:\(([\w\s,]*)\))?\s*FORMAT\s+(RowBinary|Native)\s*$/i;
 
+/** ClickHouse's default http_max_uri_size: bound parameters travel in the URL (processor/networks/load.ts sends about 60 KB). */
+const MAX_URI_BYTES = 1 << 20;
+/** ClickHouse's default http_max_field_value_size: the longest one parameter (a bound array) may be. */
+const MAX_FIELD_VALUE_BYTES = 128 << 10;
 const inUrlOrBody = (url: URL, body: string) => url.searchParams.get('query') ?? body;
 
 /**
@@ -93,7 +97,8 @@ export class ClickHouseFront {
 
   /** Listens again (on the same port after a stop). */
   async start(): Promise<void> {
-    const server = createServer((req, res) => void this.handle(req, res));
+    // a server takes a request URL up to http_max_uri_size (1 MiB by default); Node, 16 KB of headers
+    const server = createServer({ maxHeaderSize: MAX_URI_BYTES }, (req, res) => void this.handle(req, res));
     server.on('connection', (s) => {
       this.sockets.add(s);
       s.on('close', () => this.sockets.delete(s));
@@ -164,6 +169,13 @@ export class ClickHouseFront {
     const query_params: Record<string, string> = {};
     const clickhouse_settings: Record<string, string> = {};
     for (const [k, v] of url.searchParams) {
+      if (Buffer.byteLength(v) > MAX_FIELD_VALUE_BYTES) {
+        // as a server with its default limits refuses it (the loader must keep its arrays shorter)
+        this.served.errors++;
+        res.statusCode = 400;
+        res.end(`Code: 1000. DB::Exception: Field value too long: parameter ${k.slice(0, 40)} is ${Buffer.byteLength(v)} bytes, more than http_max_field_value_size ${MAX_FIELD_VALUE_BYTES} (FRONT_LIMIT)`);
+        return;
+      }
       if (k.startsWith('param_')) query_params[k.slice(6)] = paramValue(inUrlOrBody(url, body), k.slice(6), v);
       else if (!NOT_SETTINGS.has(k)) clickhouse_settings[k] = v;
     }

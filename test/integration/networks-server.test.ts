@@ -165,4 +165,23 @@ describe('network names through a server (ClickHouse HTTP interface in front of 
     const [count] = await store!.query<{ n: string }>(`SELECT count() AS n FROM ${db}.flows`);
     expect(count!.n).toBe(String(3 * PAIRS.length));
   });
+  it('loads a file larger than one insert (2,500 prefixes, three requests of parameter arrays), every prefix in the dictionary', async () => {
+    const lines = Array.from({ length: 2500 }, (_, i) => `10.${100 + Math.floor(i / 256)}.${i % 256}.0/24,net-${i},,,,`);
+    writeFileSync(file, [HEADER, ...lines].join('\n'));
+    await vi.waitFor(() => expect(watcher!.loads).toBe(3), { timeout: 30_000, interval: 100 });
+    expect(await dictionary()).toEqual({ status: 'LOADED', n: '2500' });
+    const ids = await write([['10.100.0.1', '10.109.195.7']], 'nets-server:4');
+    expect((await names(ids))[0]).toMatchObject({ orig_src_net_name: 'net-0', orig_dst_net_name: 'net-2499' });
+  });
+  it('loads long names in inserts a server takes (each parameter array under http_max_field_value_size), every prefix in the dictionary', async () => {
+    // 1,200 prefixes of 256-character names, roles and sites: 1,000 rows of one array would be 259 KB
+    const long = (i: number, c: string) => `${i}-${c.repeat(256)}`.slice(0, 256);
+    const lines = Array.from({ length: 1200 }, (_, i) => `10.${120 + Math.floor(i / 256)}.${i % 256}.0/24,${long(i, 'n')},${long(i, "'")},${long(i, 's')},,`);
+    writeFileSync(file, [HEADER, ...lines].join('\n'));
+    await vi.waitFor(() => expect(watcher!.loads + watcher!.refused).toBe(5), { timeout: 30_000, interval: 100 });
+    expect(watcher!.refused).toBe(1); // the bad file before, only
+    expect(await dictionary()).toEqual({ status: 'LOADED', n: '1200' });
+    const ids = await write([['10.120.0.1', '10.124.175.7']], 'nets-server:5');
+    expect((await names(ids))[0]).toMatchObject({ orig_src_net_name: long(0, 'n'), orig_src_net_role: long(0, "'"), orig_dst_net_name: long(1199, 'n'), orig_dst_net_site: long(1199, 's') });
+  });
 });
