@@ -1,11 +1,13 @@
 /**
  * Network names on the server path (issue 20, item 1): the same ip_trie behaviour through
- * ClickHouse's HTTP interface as on the embedded store. lab/clickhouse-front.ts runs chDB in a
- * process of its own behind that interface, so the store is @clickhouse/client over HTTP: the
- * migration's DDL (the dictionary as processor/networks/schema.ts builds it), the loader's
- * parameter-array inserts, SYSTEM RELOAD DICTIONARY and the flow rows' RowBinary inserts all go
- * over the wire. The networks file is loaded by the processor's own watcher (processor/networks/
- * watch.ts), which polls the file as `ctpipe process --networks` does.
+ * ClickHouse's HTTP interface as on the embedded store. lab/clickhouse-front.ts serves that
+ * interface on loopback with chDB behind it, so the store is @clickhouse/client over HTTP: the
+ * migration's DDL (the dictionary as processor/networks/schema.ts builds it, no credentials in
+ * it), the loader's parameter-array inserts, SYSTEM RELOAD DICTIONARY and the flow rows' RowBinary
+ * inserts all go over the wire, within a server's default URL limits (the front enforces them).
+ * The networks file is loaded by the processor's own watcher (processor/networks/watch.ts), which
+ * polls the file as `ctpipe process --networks` does. A real server, a password on `default` and
+ * a cluster are not here (docs/OPERATIONS.md, Network names).
  */
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
