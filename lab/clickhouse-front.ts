@@ -33,6 +33,10 @@ const HTTP_ONLY = new Set(['wait_end_of_query', 'send_progress_in_http_headers',
   'http_native_compression_disable_checksumming_on_decompress']);
 const BINARY_INSERT = /^\s*INSERT\s+INTO\s+([A-Za-z_][\w]*)\.([A-Za-z_][\w]*)\s*(?:\(([\w\s,]*)\))?\s*FORMAT\s+(RowBinary|Native)\s*$/i;
 
+/** ClickHouse's default http_max_uri_size: bound parameters travel in the URL (processor/networks/load.ts sends about 60 KB). */
+const MAX_URI_BYTES = 1 << 20;
+/** ClickHouse's default http_max_field_value_size: the longest one parameter (a bound array) may be. */
+const MAX_FIELD_VALUE_BYTES = 128 << 10;
 const inUrlOrBody = (url: URL, body: string) => url.searchParams.get('query') ?? body;
 
 /**
@@ -46,6 +50,28 @@ function paramValue(query: string, name: string, v: string): string {
   if (!/^(LowCardinality\()?(Nullable\()?(String|FixedString)/.test(type)) return v;
   const ESC: Record<string, string> = { b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', 0: '\0', a: '\x07', v: '\v' };
   return v.replace(/\\(x[0-9a-fA-F]{2}|.)/gs, (_all, c: string) => (c.length === 3 ? String.fromCharCode(parseInt(c.slice(1), 16)) : ESC[c] ?? c));
+}
+
+/**
+ * A composite parameter (an array's quoted literal, as @clickhouse/client writes it: client-common's
+ * data_formatter/format_query_params.js) goes to a server as it is, and the server parses it with
+ * the escapes inside its quoted strings. chdb's bind escapes any string it is given once more
+ * (chdb's dist/serialize.js formatParamValue: tsvEscape), which a composite value does not undo:
+ * an Array(String) holding a quote or a backslash came to chDB escaped twice and was refused
+ * ("Cannot read array from text"), where a server takes it. Such a value goes as a String
+ * placeholder instead (unescaped by the engine back to the client's text), and the engine parses
+ * that text as the type: `CAST({name:String} AS Type)`. Values without a backslash are unchanged.
+ * Found by test/integration/networks-server.test.ts (a network name with a quote in the loader's
+ * parameter arrays).
+ */
+function castEscapedComposites(query: string, params: Record<string, string>): string {
+  let out = query;
+  for (const [name, v] of Object.entries(params)) {
+    if (!v.includes('\\') || !/^\w+$/.test(name)) continue;
+    out = out.replace(new RegExp(`\\{${name}:\\s*([^}]+)\\}`, 'g'), (all, type: string) =>
+      (/^(LowCardinality\()?(Nullable\()?(String|FixedString)/.test(type.trim()) ? all : `CAST({${name}:String} AS ${type.trim()})`));
+  }
+  return out;
 }
 
 export class ClickHouseFront {
@@ -71,7 +97,8 @@ export class ClickHouseFront {
 
   /** Listens again (on the same port after a stop). */
   async start(): Promise<void> {
-    const server = createServer((req, res) => void this.handle(req, res));
+    // a server takes a request URL up to http_max_uri_size (1 MiB by default); Node, 16 KB of headers
+    const server = createServer({ maxHeaderSize: MAX_URI_BYTES }, (req, res) => void this.handle(req, res));
     server.on('connection', (s) => {
       this.sockets.add(s);
       s.on('close', () => this.sockets.delete(s));
@@ -142,11 +169,18 @@ export class ClickHouseFront {
     const query_params: Record<string, string> = {};
     const clickhouse_settings: Record<string, string> = {};
     for (const [k, v] of url.searchParams) {
+      if (Buffer.byteLength(v) > MAX_FIELD_VALUE_BYTES) {
+        // as a server with its default limits refuses it (the loader must keep its arrays shorter)
+        this.served.errors++;
+        res.statusCode = 400;
+        res.end(`Code: 1000. DB::Exception: Field value too long: parameter ${k.slice(0, 40)} is ${Buffer.byteLength(v)} bytes, more than http_max_field_value_size ${MAX_FIELD_VALUE_BYTES} (FRONT_LIMIT)`);
+        return;
+      }
       if (k.startsWith('param_')) query_params[k.slice(6)] = paramValue(inUrlOrBody(url, body), k.slice(6), v);
       else if (!NOT_SETTINGS.has(k)) clickhouse_settings[k] = v;
     }
     const inUrl = url.searchParams.get('query');
-    const params = { query: inUrl ?? body, query_params, clickhouse_settings } as Parameters<Conn['query']>[0];
+    const params = { query: castEscapedComposites(inUrl ?? body, query_params), query_params, clickhouse_settings } as Parameters<Conn['query']>[0];
     try {
       const binary = inUrl === null ? null : BINARY_INSERT.exec(inUrl);
       if (binary) {

@@ -7,11 +7,18 @@
  */
 import { CtpipeError, errorMessage } from '../../common/errors.js';
 import type { Store } from '../store.js';
-import { NETWORK_ATTRIBUTES, type ParsedNetworks } from './file.js';
+import { NETWORK_ATTRIBUTES, type NetworkEntry, type ParsedNetworks } from './file.js';
 import { DICTIONARY, currentGenerationSql } from './schema.js';
 
-/** Rows per INSERT: its parameter arrays travel in a server's request URL (about 60 KB for 1,000). */
+/**
+ * Bounds of one INSERT. Its parameter arrays travel in a server's request URL, where ClickHouse
+ * takes at most http_max_field_value_size (128 KiB) per parameter and http_max_uri_size (1 MiB)
+ * for the whole URL by default: 1,000 rows of 256-character names would pass both. So a part
+ * ends at 1,000 rows or when one array or the encoded URL would pass these, well below the limits.
+ */
 const ROWS_PER_INSERT = 1000;
+const PARAM_BYTES = 96 << 10;
+const URL_BYTES = 640 << 10;
 
 export interface LoadOptions {
   /** What the load came from (the file's path), recorded in network_loads. */
@@ -36,6 +43,34 @@ function nextGeneration(): number {
   return lastGeneration;
 }
 
+/** A value's size in an array parameter as @clickhouse/client sends it: quoted, \\ and ' escaped, a comma. */
+const paramBytes = (v: string) => Buffer.byteLength(v) + (v.match(/[\\']/g)?.length ?? 0) + 3;
+/** The same, percent-encoded in the URL (at most three bytes for each). */
+const urlBytes = (v: string) => 3 * paramBytes(v);
+
+/** The entries in parts that keep each insert's parameters within a server's limits (above). */
+export function insertParts<E extends NetworkEntry>(entries: readonly E[], cols: readonly (keyof NetworkEntry)[]): E[][] {
+  const parts: E[][] = [];
+  let part: E[] = [];
+  let sizes = cols.map(() => 0);
+  let url = 0;
+  for (const e of entries) {
+    const add = cols.map((c) => paramBytes(String(e[c])));
+    const addUrl = cols.reduce((n, c) => n + urlBytes(String(e[c])), 0);
+    if (part.length && (part.length >= ROWS_PER_INSERT || url + addUrl > URL_BYTES || sizes.some((n, k) => n + add[k]! > PARAM_BYTES))) {
+      parts.push(part);
+      part = [];
+      sizes = cols.map(() => 0);
+      url = 0;
+    }
+    part.push(e);
+    sizes = sizes.map((n, k) => n + add[k]!);
+    url += addUrl;
+  }
+  if (part.length) parts.push(part);
+  return parts;
+}
+
 export async function loadNetworks(store: Store, parsed: ParsedNetworks, o: LoadOptions): Promise<LoadResult> {
   const db = store.db;
   const on = o.cluster ? ` ON CLUSTER ${o.cluster}` : '';
@@ -43,8 +78,7 @@ export async function loadNetworks(store: Store, parsed: ParsedNetworks, o: Load
   const previous = Number(prev?.g ?? 0);
   const generation = nextGeneration();
   const cols = ['line', 'cidr', ...NETWORK_ATTRIBUTES] as const;
-  for (let i = 0; i < parsed.entries.length; i += ROWS_PER_INSERT) {
-    const part = parsed.entries.slice(i, i + ROWS_PER_INSERT);
+  for (const part of insertParts(parsed.entries, cols)) {
     const params: Record<string, unknown> = { g: generation };
     for (const c of cols) params[c] = part.map((e) => e[c]);
     await store.command(
