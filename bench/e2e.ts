@@ -117,18 +117,21 @@ export interface StormResult {
   cpuUsPerRow: number;
   /** 1-minute load average before and after the timed phase (the machine is shared). */
   loadavg: [number, number];
+  /** The flows table's parts after the storm, by format (Compact, Wide): what its inserts wrote. */
+  parts: { part_type: string; n: string; rows: string }[];
 }
 
 /**
  * `conns` connections opened (not timed), then one DESTROY each, offered as fast as the sink takes
- * them; `detect`: the default detectors on, as in `ctpipe run`.
+ * them; `detect`: the default detectors on, as in `ctpipe run`; `flushMs`: the sink's flush (60 s
+ * makes every insert the sink's maxBatch, as a storm at a quiet machine's rates does).
  */
-export async function runDestroyStorm(conns = 200_000, detect = false): Promise<StormResult> {
+export async function runDestroyStorm(conns = 200_000, detect = false, flushMs = 1000): Promise<StormResult> {
   const dir = mkdtempSync(path.join(tmpdir(), 'ctpipe-storm-'));
   const store = await openStore({ url: `chdb:${dir}`, database: 'ctpipe' });
   try {
     await migrate(store, { db: 'ctpipe', flowsTtlDays: 3650, eventsTtlDays: 3 });
-    const sink = new PipelineSink(pipeline(store, detect), { flushMs: 1000 });
+    const sink = new PipelineSink(pipeline(store, detect), { flushMs });
     const epoch = 1_795_000_000;
     const record = (c: number, type: 'new' | 'destroy', seq: number): CtRecord => {
       const orig = { src: `10.${(c >> 16) & 255}.${(c >> 8) & 255}.${c & 255}`, dst: '203.0.113.9', proto: 17, sport: 1024 + (c % 60000), dport: 53 };
@@ -153,9 +156,12 @@ export async function runDestroyStorm(conns = 200_000, detect = false): Promise<
     const s = Number(process.hrtime.bigint() - t0) / 1e9;
     const cpu = process.cpuUsage(cpu0);
     const [r] = await store.query<{ n: string }>("SELECT count() n FROM ctpipe.flows WHERE host = 'storm' AND end_reason = 'destroy'");
+    const parts = await store.query<{ part_type: string; n: string; rows: string }>(
+      "SELECT part_type, count() n, sum(rows) rows FROM system.parts WHERE database = 'ctpipe' AND table = 'flows' GROUP BY part_type",
+    );
     return {
       flows: conns, rowsStored: Number(r!.n), rowsPerSecond: conns / s,
-      cpuUsPerRow: (cpu.user + cpu.system) / conns, loadavg: [load0, os.loadavg()[0]!],
+      cpuUsPerRow: (cpu.user + cpu.system) / conns, loadavg: [load0, os.loadavg()[0]!], parts,
     };
   } finally {
     await store.close();
