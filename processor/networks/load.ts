@@ -43,10 +43,8 @@ function nextGeneration(): number {
   return lastGeneration;
 }
 
-/** A value's size in an array parameter as @clickhouse/client sends it: quoted, \\ and ' escaped, a comma. */
+/** A value's size in an array parameter as @clickhouse/client sends it: quoted, \\ and ' escaped, a comma (percent-encoded in the URL: at most three times that). */
 const paramBytes = (v: string) => Buffer.byteLength(v) + (v.match(/[\\']/g)?.length ?? 0) + 3;
-/** The same, percent-encoded in the URL (at most three bytes for each). */
-const urlBytes = (v: string) => 3 * paramBytes(v);
 
 /** The entries in parts that keep each insert's parameters within a server's limits (above). */
 export function insertParts<E extends NetworkEntry>(entries: readonly E[], cols: readonly (keyof NetworkEntry)[]): E[][] {
@@ -56,7 +54,7 @@ export function insertParts<E extends NetworkEntry>(entries: readonly E[], cols:
   let url = 0;
   for (const e of entries) {
     const add = cols.map((c) => paramBytes(String(e[c])));
-    const addUrl = cols.reduce((n, c) => n + urlBytes(String(e[c])), 0);
+    const addUrl = 3 * add.reduce((n, b) => n + b, 0);
     if (part.length && (part.length >= ROWS_PER_INSERT || url + addUrl > URL_BYTES || sizes.some((n, k) => n + add[k]! > PARAM_BYTES))) {
       parts.push(part);
       part = [];
