@@ -3,7 +3,7 @@
  * operator endpoint and /proc, and the kernel's own list of the lab firewall's flows.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -91,6 +91,27 @@ export class CtpipeProcess<Health extends { detail: object }> {
     } catch {
       return NaN;
     }
+  }
+
+  /**
+   * CPU seconds so far by thread, grouped: the main thread (the event loop), libuv's pool, and
+   * the netlink readers (their ids from the log), and every other thread by its name (chDB's
+   * "ThreadPool"; "node": V8's helpers and libuv's pool, where chDB's calls run), from /proc/PID/task.
+   */
+  threadCpu(): Map<string, number> {
+    const out = new Map<string, number>();
+    const readers = new Set((/"readers":\[([\d,]*)\]/.exec(this.log)?.[1] ?? '').split(',').map(Number));
+    try {
+      for (const tid of readdirSync(`/proc/${this.p.pid}/task`)) {
+        try {
+          const stat = readFileSync(`/proc/${this.p.pid}/task/${tid}/stat`, 'utf8');
+          const name = Number(tid) === this.p.pid ? 'main' : readers.has(Number(tid)) ? 'netlink readers' : /\((.*)\)/s.exec(stat)![1]!.replace(/[\d:]+$/, '');
+          const f = stat.replace(/^.*\) /s, '').split(' ');
+          out.set(name, (out.get(name) ?? 0) + (Number(f[11]) + Number(f[12])) / CLOCK_TICKS);
+        } catch { /* the thread ended */ }
+      }
+    } catch { /* the process ended */ }
+    return out;
   }
 
   /** SIGINT (Ctrl-C) or SIGTERM; seconds until it exited. */

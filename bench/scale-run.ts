@@ -33,6 +33,8 @@ export interface RunScaleResult {
   secondPeakRssMb: number;
   /** CPU microseconds of the ctpipe process (every thread, chDB's included) per entry: the burst of NEW, the start dump's merge, the flush. */
   cpuUsPerEntry: { burst: number; dump: number; flush: number };
+  /** The flush's CPU microseconds per entry by thread (ScaleProcess.threadCpu's groups). */
+  flushByThread: Record<string, number>;
   kernelDrops: number;
   rows: { flows: number; destroyed: number; lost: number; evicted: number; duplicates: number; notInKernel: number; kernelWithoutRow: number };
 }
@@ -77,6 +79,7 @@ export async function runScaleRun(entries: number, say: (line: string) => void =
     const insertsBefore = [await proc.metric('ctpipe_processor_insert_seconds_count'), await proc.metric('ctpipe_processor_insert_seconds_sum')];
     const tFlush = performance.now();
     const cpuFlush = proc.cpuSeconds();
+    const threadsFlush = proc.threadCpu();
     await lab.conntrack(['-F']);
     const kernelFlushS = (performance.now() - tFlush) / 1000;
     say(`conntrack -F returned after ${kernelFlushS.toFixed(1)} s`);
@@ -90,6 +93,9 @@ export async function runScaleRun(entries: number, say: (line: string) => void =
     const flushCpuS = proc.cpuSeconds() - cpuFlush;
     const us = (s: number) => (s * 1e6) / filled;
     const cpuUsPerEntry = { burst: us(burstCpuS), dump: us(dumpCpuS), flush: us(flushCpuS) };
+    const flushByThread: Record<string, number> = Object.fromEntries([...proc.threadCpu()]
+      .map(([name, s]): [string, number] => [name, us(s - (threadsFlush.get(name) ?? 0))]).filter(([, v]) => v >= 0.05).sort((a, b) => b[1] - a[1]));
+    say(`  the flush's CPU per entry by thread: ${Object.entries(flushByThread).map(([n, v]) => `${n} ${v.toFixed(1)} us`).join(', ')}`);
     say(`CPU of the ctpipe process per entry: burst ${cpuUsPerEntry.burst.toFixed(1)} us, start (restore and dump) ${cpuUsPerEntry.dump.toFixed(1)} us, flush ${cpuUsPerEntry.flush.toFixed(1)} us`);
     say(`conntrack -F: ${ids.size.toLocaleString()} rows written ${drainS.toFixed(1)} s after the flush began (${Math.round(ids.size / drainS).toLocaleString()} rows/s)`);
     const inserts = (await proc.metric('ctpipe_processor_insert_seconds_count')) - insertsBefore[0]!;
@@ -116,7 +122,7 @@ export async function runScaleRun(entries: number, say: (line: string) => void =
       for (const id of ids) if (!stored.has(id)) kernelWithoutRow++;
       return {
         entries: filled, fillS, firstCaughtUpS, firstStopS, firstPeakRssMb, restoreMs, secondCaughtUpS, drainS, kernelFlushS, drainRowsPerS: ids.size / drainS,
-        secondStopS, secondPeakRssMb, cpuUsPerEntry, kernelDrops: (Number.isNaN(burstDrops) ? 0 : burstDrops) + (Number.isNaN(flushDrops) ? 0 : flushDrops),
+        secondStopS, secondPeakRssMb, cpuUsPerEntry, flushByThread, kernelDrops: (Number.isNaN(burstDrops) ? 0 : burstDrops) + (Number.isNaN(flushDrops) ? 0 : flushDrops),
         rows: {
           flows: Number(r!.flows), destroyed: Number(r!.destroyed), lost: Number(r!.lost), evicted: Number(r!.evicted),
           duplicates: Number(d!.n) - Number(d!.u), notInKernel, kernelWithoutRow,
