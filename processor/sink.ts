@@ -59,6 +59,9 @@ export const OPEN_ROWS_AT_STOP = 100_000;
 /** Records through the engine at a time: about one read of the collector's (a chunk of 4,096 events). */
 const SLICE = 4096;
 
+/** Slices of records waiting at most before the collector keeps the rest raw (hasRoom). */
+const ROOM_SLICES = 4;
+
 /** Records through the engine whose rows are not yet handed to an insert: the next insert's range. */
 interface Batch {
   first: number;
@@ -111,9 +114,14 @@ export class PipelineSink implements RecordSink {
     return (this.cursor?.waiting ?? 0) + this.taken;
   }
 
-  /** Whether the collector may hand over more records now (else it keeps raw events for a while). */
+  /**
+   * Whether the collector may hand over more records now (else it keeps raw events, a few hundred
+   * bytes each, in its gate). A few slices, not an insert's worth: records decoded far ahead of the
+   * engine outlive V8's young generation and are copied and promoted, which made GC the largest
+   * cost of a 1M-entry table's flush (issue 19).
+   */
   hasRoom(): boolean {
-    return this.aborted || this.backlog < this.maxBatch; // aborted: what comes is counted, never waited for
+    return this.aborted || this.backlog < Math.min(this.maxBatch, ROOM_SLICES * this.slice); // aborted: what comes is counted, never waited for
   }
 
   whenRoom(): Promise<void> {

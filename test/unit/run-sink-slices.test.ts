@@ -34,6 +34,7 @@ describe("ctpipe run's sink: engine slices, bounded inserts, records let go", ()
     store = await openStore({ url: `chdb:${dir}`, database: 'ctpipe' });
     await migrate(store, { db: 'ctpipe_slices', flowsTtlDays: 30, eventsTtlDays: 3 });
     await migrate(store, { db: 'ctpipe_sink_memory', flowsTtlDays: 30, eventsTtlDays: 3 });
+    await migrate(store, { db: 'ctpipe_sink_room', flowsTtlDays: 30, eventsTtlDays: 3 });
   });
   afterAll(async () => {
     await store.close();
@@ -123,5 +124,27 @@ describe("ctpipe run's sink: engine slices, bounded inserts, records let go", ()
     // every record of every connection went through the engine, in order
     const paths = await select<{ p: string[]; c: string }>(store, 'SELECT tcp_states p, count() c FROM ctpipe_sink_memory.flows FINAL GROUP BY p');
     expect(paths.map((x) => [x.p, Number(x.c)])).toEqual([[['SYN_SENT', 'ESTABLISHED', 'TIME_WAIT'], conns]]);
+  });
+
+  it('has room for a few slices of records, not an insert\'s worth: the collector keeps the rest raw until the engine takes them', async () => {
+    const p = new Pipeline({ store: store.database('ctpipe_sink_room'), rawEvents: false, log: silentLogger, registry: new Registry(), engine: { maxOpen: 100_000, refreshMs: 60_000, graceMs: 5000 } });
+    const sink = new PipelineSink(p, { flushMs: 60_000, maxBatch: 100_000, log: silentLogger });
+    const recs = lifecycleRecords('h', 'r', 10_000); // 30,000 records
+    let i = 0;
+    // written in one turn of the event loop, as a burst of reads before the engine runs
+    while (i < recs.length && sink.hasRoom()) sink.write(recs[i++]!);
+    expect(i).toBe(4 * 4096); // four slices, far below max_batch
+    let room = false;
+    void sink.whenRoom().then(() => (room = true));
+    for (let t = 0; !room; t += 5) {
+      expect(t, `backlog ${sink.backlog}`).toBeLessThan(10_000);
+      await sleep(5);
+    }
+    expect(p.engine.counters.records).toBeGreaterThan(0); // room again once the engine took a slice
+    for (; i < recs.length; i++) sink.write(recs[i]!);
+    await sink.close();
+    expect(sink.processed).toBe(recs.length);
+    const [n] = await select<{ n: string }>(store, "SELECT count() n FROM ctpipe_sink_room.flows FINAL WHERE end_reason = 'destroy'");
+    expect(Number(n!.n)).toBe(10_000);
   });
 });
