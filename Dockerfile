@@ -36,7 +36,7 @@ COPY --from=build /src/dashboards/grafana/ dashboards/grafana/
 RUN useradd --system --uid 10001 --home-dir /var/lib/ctpipe --create-home ctpipe
 USER ctpipe
 EXPOSE 9464
-ENTRYPOINT ["node", "/opt/ctpipe/bin/ctpipe.js"]
+ENTRYPOINT ["node", "--max-semi-space-size=64", "/opt/ctpipe/bin/ctpipe.js"]
 CMD ["process"]
 
 FROM runtime AS collector
@@ -46,5 +46,5 @@ RUN apt-get update && apt-get install -y --no-install-recommends libcap2-bin \
  && setcap cap_net_admin+ep /usr/local/bin/node-collector \
  && apt-get purge -y libcap2-bin && apt-get autoremove -y && rm -rf /var/lib/apt/lists/*
 USER ctpipe
-ENTRYPOINT ["/usr/local/bin/node-collector", "/opt/ctpipe/bin/ctpipe.js"]
+ENTRYPOINT ["/usr/local/bin/node-collector", "--max-semi-space-size=64", "/opt/ctpipe/bin/ctpipe.js"]
 CMD ["collect"]

@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { NODE_FLAGS } from '../common/node-flags.js';
 import { packageRoot } from '../common/paths.js';
 
 export interface LogLine {
@@ -75,7 +76,7 @@ export class Member {
 
   static async start(name: string, args: string[], env: Record<string, string>): Promise<Member> {
     const port = await freePort();
-    const proc = spawn(process.execPath, [path.join(packageRoot(), 'bin', 'ctpipe.js'), 'process', ...args, '--metrics-listen', `127.0.0.1:${port}`],
+    const proc = spawn(process.execPath, [...NODE_FLAGS, path.join(packageRoot(), 'bin', 'ctpipe.js'), 'process', ...args, '--metrics-listen', `127.0.0.1:${port}`],
       { env: { ...process.env, CTPIPE_METRICS_ENABLED: 'true', ...env } });
     return new Member(name, proc, port);
   }

@@ -7,6 +7,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { NODE_FLAGS } from '../common/node-flags.js';
 import { packageRoot } from '../common/paths.js';
 import type { Lab } from '../lab/lab.js';
 
@@ -23,9 +24,9 @@ export class CtpipeProcess<Health extends { detail: object }> {
   private readonly sampler: NodeJS.Timeout;
 
   constructor(readonly command: string, args: string[], env: Record<string, string> = {}) {
-    // SCALE_NODE_ARGS: node's own flags for the ctpipe process (a profile: --cpu-prof --cpu-prof-dir=DIR)
+    // node's flags as ctpipe is started (common/node-flags.ts), then SCALE_NODE_ARGS (a profile: --cpu-prof --cpu-prof-dir=DIR)
     const node = process.env.SCALE_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-    this.p = spawn(process.execPath, [...node, path.join(packageRoot(), 'bin', 'ctpipe.js'), command, ...args, '--metrics-listen', `127.0.0.1:${this.port}`], {
+    this.p = spawn(process.execPath, [...NODE_FLAGS, ...node, path.join(packageRoot(), 'bin', 'ctpipe.js'), command, ...args, '--metrics-listen', `127.0.0.1:${this.port}`], {
       env: { ...process.env, ...env },
     });
     this.p.stderr.on('data', (d: Buffer) => (this.log += d.toString()));

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=64
 // ctpipe command-line entry point; the program lives in dist/ (built by `npm ci` / `npm run build`).
 import('../dist/cli/main.js').catch((e) => {
   if (e && e.code === 'ERR_MODULE_NOT_FOUND') {

@@ -1,5 +1,6 @@
 // CPU per row (process.cpuUsage: less load-sensitive than rates) of one build, for before/after
-// comparisons in alternating runs: node --expose-gc scripts/bench-cpu.js ROOT WHAT
+// comparisons in alternating runs: node --expose-gc --max-semi-space-size=64 scripts/bench-cpu.js ROOT WHAT
+// (node's flags as ctpipe starts, common/node-flags.ts; a build from before them ran without)
 // ROOT: a checkout with its dist/ built (another commit's: git archive + npm run build there);
 // WHAT: e2e-run (bench/e2e-netlink.ts, ctpipe run's path) | e2e-old (bench/e2e.ts runE2e) | storm | storm-detect | storm-100k (bench/e2e.ts runDestroyStorm into chDB, every thread's CPU over the
 // DESTROY phase) | js (lifecycle close -> row -> RowBinary, and with the scan detector, no store) |

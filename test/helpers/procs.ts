@@ -2,6 +2,7 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { NODE_FLAGS } from '../../common/node-flags.js';
 import { packageRoot } from '../../common/paths.js';
 
 export const BIN = path.join(packageRoot(), 'bin', 'ctpipe.js');
@@ -25,7 +26,7 @@ export class Procs {
 
   /** Starts `ctpipe ARGS`; returns the process and the index of its log. */
   start(args: string[], env: Record<string, string> = {}): [ChildProcessWithoutNullStreams, number] {
-    const p = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...this.env(), ...env } });
+    const p = spawn(process.execPath, [...NODE_FLAGS, BIN, ...args], { env: { ...process.env, ...this.env(), ...env } });
     this.children.add(p);
     p.on('exit', () => this.children.delete(p));
     const i = this.logs.push('') - 1;

@@ -16,6 +16,7 @@ import { alertRules } from '../../dashboards/alerts.js';
 import { dashboards } from '../../dashboards/generate.js';
 import { queriesOf } from '../../dashboards/lint.js';
 import { MIGRATIONS } from '../../processor/clickhouse/schema.js';
+import { NODE_FLAGS } from '../../common/node-flags.js';
 
 const ROOT = packageRoot();
 const read = (rel: string) => readFileSync(path.join(ROOT, rel), 'utf8');
@@ -160,8 +161,8 @@ describe('deploy/systemd', () => {
     expect([col.CapabilityBoundingSet, col.AmbientCapabilities]).toEqual(['CAP_NET_ADMIN', 'CAP_NET_ADMIN']);
     expect([proc.CapabilityBoundingSet, proc.AmbientCapabilities]).toEqual(['', '']);
     for (const u of [col, proc]) expect([u.DynamicUser, u.NoNewPrivileges, u.ProtectSystem, u.EnvironmentFile]).toEqual(['yes', 'yes', 'strict', '/etc/ctpipe/ctpipe.env']);
-    expect(col.ExecStart).toBe('/usr/bin/node /opt/ctpipe/bin/ctpipe.js collect');
-    expect(proc.ExecStart).toBe('/usr/bin/node /opt/ctpipe/bin/ctpipe.js process');
+    expect(col.ExecStart).toBe(`/usr/bin/node ${NODE_FLAGS.join(' ')} /opt/ctpipe/bin/ctpipe.js collect`);
+    expect(proc.ExecStart).toBe(`/usr/bin/node ${NODE_FLAGS.join(' ')} /opt/ctpipe/bin/ctpipe.js process`);
   });
 });
 
@@ -181,7 +182,8 @@ describe('Dockerfile', () => {
       const r = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'ctpipe.js'), m[1]!, '--help'], { encoding: 'utf8' });
       expect(r.status, `ctpipe ${m[1]!}`).toBe(0);
     }
-    expect([...read('Dockerfile').matchAll(/^ENTRYPOINT \[.*"\/opt\/ctpipe\/bin\/ctpipe\.js"\]/gm)].length).toBe(2);
+    const entries = [...read('Dockerfile').matchAll(/^ENTRYPOINT (\[.*\])$/gm)].map((m) => JSON.parse(m[1]!) as string[]);
+    expect(entries.map((e) => e.slice(1))).toEqual([[...NODE_FLAGS, '/opt/ctpipe/bin/ctpipe.js'], [...NODE_FLAGS, '/opt/ctpipe/bin/ctpipe.js']]);
     expect(read('Dockerfile')).toMatch(/^USER ctpipe$/m);
   });
 });
@@ -233,5 +235,21 @@ describe('deploy/clickhouse/users.xml', () => {
     for (const s of sql) expect(privilegeOf(s.replace(/^\s*\(/, '')), s.slice(0, 60)).toBe('SELECT');
     // the data source logs in as that user
     expect(read('dashboards/grafana/provisioning/datasources/ctpipe-clickhouse.yaml')).toContain('username: ctpipe_grafana');
+  });
+});
+
+// ------------------------------------------------------------------------------------ node's flags
+
+describe("node's flags (common/node-flags.ts)", () => {
+  it('bin/ctpipe.js starts node with them when run as a program, as the README runs it; npm run bench too', () => {
+    const first = read('bin/ctpipe.js').split('\n')[0]!;
+    expect(first).toBe(`#!/usr/bin/env -S node ${NODE_FLAGS.join(' ')}`);
+    // the kernel runs the first line: env splits it, node takes the flags (one it refused, or a
+    // line env did not split, would end it here)
+    const r = spawnSync(path.join(ROOT, 'bin', 'ctpipe.js'), ['--version'], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^ctpipe \d/);
+    // the in-process benchmarks measure ctpipe as it runs
+    expect((JSON.parse(read('package.json')) as { scripts: Record<string, string> }).scripts.bench).toContain(`node --expose-gc ${NODE_FLAGS.join(' ')} scripts/bench.js`);
   });
 });
