@@ -107,7 +107,7 @@ export async function startProcessor(
   }
 
   const newCursor = (partition: number) => new PartitionCursor<Message>({
-    input: `${topic}:${partition}`, position: (m) => m.offset, size: (m) => m.value.length, checkpointMs, minBytes: cfg.process.fetch_min_bytes,
+    input: `${topic}:${partition}`, position: (m) => m.offset, size: (m) => m.bytes, checkpointMs, minBytes: cfg.process.fetch_min_bytes,
   }, Date.now());
 
   /**
