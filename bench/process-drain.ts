@@ -47,9 +47,11 @@ export interface DrainResult {
 /**
  * `conns` connections (8 events each) published once; then `rounds` rounds, each running every
  * root in turn. The mock cluster keeps 5 MiB a partition: 45,000 connections (360,000 events, about 3.8 MB)
- * stay within it in one partition.
+ * stay within it in one partition. `perSend`: Batches per produce request (a collector sends what
+ * has queued: many when it drains a backlog, one or a few when it keeps up); the mock cluster hands
+ * a consumer one produce request's record batch per fetch.
  */
-export async function runProcessDrain(conns = 45_000, roots: string[] = [packageRoot()], rounds = 1, say: (line: string) => void = () => {}): Promise<DrainResult> {
+export async function runProcessDrain(conns = 45_000, roots: string[] = [packageRoot()], rounds = 1, say: (line: string) => void = () => {}, perSend = 32): Promise<DrainResult> {
   const kafka = await KafkaMock.start(1);
   const topic = `drain-${Date.now()}`;
   const cfg = ConfigSchema.parse({ kafka: { brokers: kafka.brokers, topic } });
@@ -63,7 +65,7 @@ export async function runProcessDrain(conns = 45_000, roots: string[] = [package
     for (const chunk of recordChunks(conns, 'drain', cfg.kafka.batch_events)) {
       const value = encodeBatch(chunk);
       pending.push({ key: 'drain', value });
-      if (pending.length === 32) {
+      if (pending.length === perSend) {
         bytes += sent(pending, cfg.kafka.compression_level);
         await producer.send({ topic, messages: pending });
         pending = [];
@@ -111,7 +113,7 @@ async function drainOnce(root: string, brokers: string[], topic: string, group: 
       last = await at();
       if (first === undefined && last.n > 0 && last.n < events) first = last;
       if (last.n >= events && (await p.metric('ctpipe_processor_lag_records')) === 0) break;
-      await sleep(100);
+      await sleep(250);
     }
     last = await at();
     if (first === undefined) throw new Error('drain: every event was applied before the first answer; publish more');

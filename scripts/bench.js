@@ -98,7 +98,12 @@ if (only === 'scale') {
 // after the name alternately (e.g. `npm run bench -- process-drain /work/wt-base`; bench/process-drain.ts)
 if (only === 'process-drain') {
   const others = process.argv.slice(3);
-  out.processDrain = await runProcessDrain(45_000, [...others, '.'], 3, (line) => console.log(line));
+  out.processDrain = {};
+  // backlog: a collector draining its queue (32 Batches a produce request); live: one keeping up (one a request)
+  for (const [mode, perSend] of [['backlog', 32], ['live', 1]]) {
+    console.log(`${mode}: ${perSend} Batch(es) of 1,000 records per produce request`);
+    out.processDrain[mode] = await runProcessDrain(45_000, [...others, '.'], 3, (line) => console.log(line), perSend);
+  }
 }
 if (only === 'scale-kafka') {
   out.scaleKafka = await runScaleKafka(Number(process.argv[3] ?? 1_000_000), (line) => console.log(line));
