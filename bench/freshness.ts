@@ -31,12 +31,13 @@ export interface FreshnessResult {
   eventsPerSecond: number;
 }
 
-export async function runFreshness(conns = 40_000, rate = 50_000): Promise<FreshnessResult> {
+/** `processSettings`: the `process` section's settings to change (e.g. { fetch_min_bytes: '4MiB' }). */
+export async function runFreshness(conns = 40_000, rate = 50_000, processSettings: Record<string, unknown> = {}): Promise<FreshnessResult> {
   const kafka = await KafkaMock.start();
   const dir = mkdtempSync(path.join(tmpdir(), 'ctpipe-fresh-'));
   const store = await openStore({ url: `chdb:${dir}`, database: 'ctpipe' });
   const topic = `fresh-${Date.now()}`;
-  const cfg = ConfigSchema.parse({ kafka: { brokers: kafka.brokers, topic }, process: { session_timeout: '10s' } });
+  const cfg = ConfigSchema.parse({ kafka: { brokers: kafka.brokers, topic }, process: { session_timeout: '10s', ...processSettings } });
   const producer = new ThreadedProducer(cfg.kafka, 'silent', 'bench');
   try {
     await migrate(store, { db: cfg.clickhouse.database, flowsTtlDays: 30, eventsTtlDays: 3 });

@@ -23,10 +23,11 @@ export class CtpipeProcess<Health extends { detail: object }> {
   private readonly exit: Promise<number | null>;
   private readonly sampler: NodeJS.Timeout;
 
-  constructor(readonly command: string, args: string[], env: Record<string, string> = {}) {
+  /** `root`: the checkout whose bin/ctpipe.js runs (another build's, for a before/after pair). */
+  constructor(readonly command: string, args: string[], env: Record<string, string> = {}, root = packageRoot()) {
     // node's flags as ctpipe is started (common/node-flags.ts), then SCALE_NODE_ARGS (a profile: --cpu-prof --cpu-prof-dir=DIR)
     const node = process.env.SCALE_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-    this.p = spawn(process.execPath, [...NODE_FLAGS, ...node, path.join(packageRoot(), 'bin', 'ctpipe.js'), command, ...args, '--metrics-listen', `127.0.0.1:${this.port}`], {
+    this.p = spawn(process.execPath, [...NODE_FLAGS, ...node, path.join(root, 'bin', 'ctpipe.js'), command, ...args, '--metrics-listen', `127.0.0.1:${this.port}`], {
       env: { ...process.env, ...env },
     });
     this.p.stderr.on('data', (d: Buffer) => (this.log += d.toString()));

@@ -63,6 +63,19 @@ const unzipAsync = promisify(unzip);
 const gzipSettings = { level: 6, maxBytes: Infinity };
 
 /**
+ * Kafka's bytes per decompressed byte of each record batch decompressed here, by the memory the
+ * decompressed batch is in: a fetched value (a slice of it) is then sized in Kafka's bytes, as
+ * `process.fetch_min_bytes` counts them, not in its own (about five times more for ctpipe batches).
+ */
+const compression = new WeakMap<ArrayBufferLike, number>();
+
+/** The Kafka bytes a fetched value stands for: its share of its compressed record batch, or its own length when not compressed. */
+export function kafkaBytes(value: Buffer): number {
+  const r = compression.get(value.buffer);
+  return r === undefined ? value.length : Math.ceil(value.length * r);
+}
+
+/**
  * A record batch whose records could not be decompressed stands for its records as placeholders
  * (unreadBatch): values no ctpipe.v1.Batch can start with (0xff is a field of wire type 7).
  */
@@ -123,7 +136,10 @@ function useGzip(): void {
     decompress: async (buffer: Buffer) => {
       const max = gzipSettings.maxBytes;
       try {
-        return await unzipAsync(buffer, Number.isFinite(max) ? { maxOutputLength: max } : {});
+        const out = await unzipAsync(buffer, Number.isFinite(max) ? { maxOutputLength: max } : {});
+        // a buffer of its own (zlib's output past the pool's size): the values kafkajs slices from it are sized by it
+        if (out.length > 0 && out.byteOffset === 0 && out.byteLength === out.buffer.byteLength) compression.set(out.buffer, buffer.length / out.length);
+        return out;
       } catch (e) {
         const count = recordCount(buffer);
         if (count <= 0 || count > 1_000_000) throw e;
@@ -191,6 +207,8 @@ export interface FetchedMessage {
   /** The record's key as text (collectors key by host), undefined when it has none. */
   key: string | undefined;
   value: Buffer;
+  /** Its size in Kafka: its share of its record batch's compressed bytes (kafkaBytes). */
+  bytes: number;
 }
 
 export interface FetchedBatch {
@@ -250,6 +268,11 @@ export interface GroupConsumer {
   onCrash(cb: (e: Error, restart: boolean) => void): void;
 }
 
+function fetched(offset: string, key: Buffer | null, v: Buffer | null): FetchedMessage {
+  const value = v ?? Buffer.alloc(0);
+  return { offset: Number(offset), key: key?.toString('utf8'), value, bytes: kafkaBytes(value) };
+}
+
 /** kafkajs's errors that mean "rejoin the group" (its own isRebalancing, which it does not export). */
 const REBALANCE_ERRORS = new Set(['REBALANCE_IN_PROGRESS', 'NOT_COORDINATOR_FOR_GROUP', 'ILLEGAL_GENERATION']);
 export const isRebalance = (e: unknown): boolean =>
@@ -300,7 +323,7 @@ export async function createGroupConsumer(cfg: KafkaConfigSection, log: Logger, 
           const hb = setInterval(() => void beat().catch(() => undefined), heartbeatMs(o.sessionTimeoutMs));
           try {
             await onBatch(
-              { partition: batch.partition, end: Number(batch.highWatermark) - 1, messages: batch.messages.map((m) => ({ offset: Number(m.offset), key: m.key?.toString('utf8'), value: m.value ?? Buffer.alloc(0) })) },
+              { partition: batch.partition, end: Number(batch.highWatermark) - 1, messages: batch.messages.map((m) => fetched(m.offset, m.key, m.value)) },
               { running: () => isRunning() && !isStale(), rebalancing: () => rebalancing, resolve: (offset) => resolveOffset(String(offset)), heartbeat: beat },
             );
           } finally {

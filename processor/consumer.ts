@@ -23,7 +23,6 @@ import { createGroupConsumer, unreadBatch, type BatchControl, type FetchedBatch,
 import type { Logger } from '../common/log.js';
 import { decodeBatch } from '../contract/proto/batch.js';
 import type { ErrorCode } from '../common/errors.js';
-import type { CtpipeRecord } from '../contract/records.js';
 import { restoreState, saveState, type RestoreTimes } from './checkpoint.js';
 import { TakeoverPriority } from './takeover.js';
 import { retrying } from './clickhouse/retry.js';
@@ -108,7 +107,7 @@ export async function startProcessor(
   }
 
   const newCursor = (partition: number) => new PartitionCursor<Message>({
-    input: `${topic}:${partition}`, position: (m) => m.offset, size: (m) => m.value.length, checkpointMs, minBytes: cfg.process.fetch_min_bytes,
+    input: `${topic}:${partition}`, position: (m) => m.offset, size: (m) => m.bytes, checkpointMs, minBytes: cfg.process.fetch_min_bytes,
   }, Date.now());
 
   /**
@@ -199,14 +198,17 @@ export async function startProcessor(
   }
 
   /**
-   * The records of fetched messages. What is not accepted goes to dead_letters with its reason:
-   * records that could not be read (placeholders for a record batch past process.max_batch_bytes
-   * once decompressed, or not gzip), batches that do not decode or exceed the bounds, batches whose
-   * host is not their Kafka key or not in process.hosts, and records that break the contract (the
-   * rest of their batch is kept).
+   * Applies the records of fetched messages, one message (one Batch, about 1,000 records) at a
+   * time: its records go through the engine while they are young, rather than a whole chunk's
+   * (up to a fetch: hundreds of thousands) decoded first and held until the last was decoded, which
+   * outlived the young generation and was copied and promoted. The engine's pass over the open flows
+   * (tick) runs once per chunk, as before. What is not accepted goes to dead_letters with its
+   * reason: records that could not be read (placeholders for a record batch past
+   * process.max_batch_bytes once decompressed, or not gzip), batches that do not decode or exceed the
+   * bounds, batches whose host is not their Kafka key or not in process.hosts, and records that
+   * break the contract (the rest of their batch is kept).
    */
-  function decode(messages: Message[], partition: number, st: PartitionState): CtpipeRecord[] {
-    const out: CtpipeRecord[] = [];
+  function apply(messages: readonly Message[], partition: number, st: PartitionState): void {
     for (const m of messages) {
       const unread = unreadBatch(m.value);
       if (unread !== undefined) {
@@ -230,9 +232,9 @@ export async function startProcessor(
         continue;
       }
       for (const r of b.rejected) letter(st, partition, m.offset, 'RECORD_INVALID', `record seq ${r.seq} (number ${r.index} of the batch): ${r.reason}`, r.bytes);
-      for (const r of b.records) out.push(r);
+      st.pipeline.process(b.records, false);
     }
-    return out;
+    st.pipeline.tick();
   }
 
   /** A failure the store cannot mend: this partition stops (its state dropped), the others go on. */
@@ -289,7 +291,7 @@ export async function startProcessor(
       }
       const ch = chunks[i]!;
       if (ch.log) await stored('log batch range', () => store.logRange(key(partition), ch), running);
-      st.pipeline.process(decode(ch.records, partition, st));
+      apply(ch.records, partition, st);
       // a replayed range whose successor was logged: its rows are stored (the successor was logged
       // after they were), so the state is rebuilt and the rows, the same ones, are not sent again
       // (its activity goes into the next processor_stats row written)

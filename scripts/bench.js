@@ -11,6 +11,7 @@ import { runE2eNetlink } from '../dist/bench/e2e-netlink.js';
 import { runIngest, runIngestBreakdown } from '../dist/bench/ingest.js';
 import { runIngestVariants } from '../dist/bench/ingest-variants.js';
 import { runFreshness } from '../dist/bench/freshness.js';
+import { runProcessDrain } from '../dist/bench/process-drain.js';
 import { runScaling } from '../dist/bench/scaling.js';
 import { runDashboardsScale } from '../dist/bench/dashboards-scale.js';
 import { runScaleRun } from '../dist/bench/scale-run.js';
@@ -18,7 +19,7 @@ import { runScaleKafka } from '../dist/bench/scale-kafka.js';
 import { runSnapshot } from '../dist/bench/snapshot.js';
 import { runFleet } from '../dist/bench/fleet.js';
 
-const only = process.argv[2]; // decode | publish | lifecycle | ingest | e2e | e2e-run | freshness | storm | scaling | scale | scale-kafka | dashboards-scale | fleet
+const only = process.argv[2]; // decode | publish | lifecycle | ingest | e2e | e2e-run | freshness | process-drain | storm | scaling | scale | scale-kafka | dashboards-scale | fleet
 const out = { date: new Date().toISOString(), machine: `${os.cpus().length} x ${os.cpus()[0]?.model ?? '?'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.type()} ${os.release()}`, node: process.version };
 if (!only || only === 'decode') {
   out.decode = runDecode();
@@ -92,6 +93,17 @@ if (only === 'scale') {
   console.log(`checkpoint of ${c.openFlows.toLocaleString()} open flows: saved in ${c.saveMs.toFixed(0)} ms (longest event-loop stall ${c.maxLoopDelayMs.toFixed(0)} ms), ${c.bytesPerFlow.toFixed(1)} B a flow in ${c.chunks} chunks, restored in ${c.restoreMs.toFixed(0)} ms`);
   out.scale = await runScaleRun(Number(process.argv[3] ?? 1_000_000), (line) => console.log(line));
   console.log(JSON.stringify(out.scale, null, 1));
+}
+// Named only: `ctpipe process` draining 360,000 pre-published events, this build and the roots
+// after the name alternately (e.g. `npm run bench -- process-drain /work/wt-base`; bench/process-drain.ts)
+if (only === 'process-drain') {
+  const others = process.argv.slice(3);
+  out.processDrain = {};
+  // backlog: a collector draining its queue (32 Batches a produce request); live: one keeping up (one a request)
+  for (const [mode, perSend] of [['backlog', 32], ['live', 1]]) {
+    console.log(`${mode}: ${perSend} Batch(es) of 1,000 records per produce request`);
+    out.processDrain[mode] = await runProcessDrain(45_000, [...others, '.'], 3, (line) => console.log(line), perSend);
+  }
 }
 if (only === 'scale-kafka') {
   out.scaleKafka = await runScaleKafka(Number(process.argv[3] ?? 1_000_000), (line) => console.log(line));
