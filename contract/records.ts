@@ -226,6 +226,28 @@ export function blankTuple(): Tuple {
   return new TupleObj();
 }
 
+/** A DESTROY's counters (the same reasons as the record's: literals here were pretenured too). */
+class FlowCounters {
+  declare orig?: DirCounters;
+  declare reply?: DirCounters;
+  constructor() {
+    this.orig = undefined;
+    this.reply = undefined;
+  }
+}
+
+export function blankCounters(): { orig?: DirCounters; reply?: DirCounters } {
+  return new FlowCounters();
+}
+
+class DirCountersObj implements DirCounters {
+  constructor(public packets: U64, public bytes: U64) {}
+}
+
+export function dirCounters(packets: U64, bytes: U64): DirCounters {
+  return new DirCountersObj(packets, bytes);
+}
+
 export interface ExpRecord extends Stamp {
   type: 'exp_new' | 'exp_destroy';
   /** True for rows from the start-up or resync dump rather than live events. */

@@ -13,7 +13,7 @@
  * and ctnetlink_fill_info). Order differs between kernels, so nothing here depends on it; a repeated
  * attribute keeps its last value; zero-length attributes are padding and never overwrite a value.
  */
-import { blankCtRecord, type CtRecord, type CtType, type DirCounters, type UnknownAttr } from '../../contract/records.js';
+import { blankCounters, blankCtRecord, dirCounters, type CtRecord, type CtType, type DirCounters, type UnknownAttr } from '../../contract/records.js';
 import { CtpipeError } from '../../common/errors.js';
 import { align4, attrHeader, be16, be32, be32Nest, be64, be64sec, cstr, forEachAttr, hex, nsecOf, u8 } from '../netlink/attr.js';
 import { NFPROTO_IPV6 } from '../netlink/constants.js';
@@ -64,10 +64,10 @@ export function decodeFlow(
         case C.CTA_SECCTX: decodeSecctx(buf, dv, p, p + plen, r, unknown); break;
         case C.CTA_LABELS: r.labels = hex(buf, p, plen); break;
         case C.CTA_COUNTERS_ORIG:
-          (r.counters ??= {}).orig = decodeCounters(buf, dv, p, p + plen, 'counters_orig', unknown);
+          (r.counters ??= blankCounters()).orig = decodeCounters(buf, dv, p, p + plen, 'counters_orig', unknown);
           break;
         case C.CTA_COUNTERS_REPLY:
-          (r.counters ??= {}).reply = decodeCounters(buf, dv, p, p + plen, 'counters_reply', unknown);
+          (r.counters ??= blankCounters()).reply = decodeCounters(buf, dv, p, p + plen, 'counters_reply', unknown);
           break;
         case C.CTA_TIMESTAMP: decodeTimestamp(buf, dv, p, p + plen, r, unknown); break;
         case C.CTA_TIMESTAMP_EVENT: {
@@ -173,7 +173,7 @@ function decodeSecctx(buf: Buffer, dv: DataView, start: number, end: number, r: 
 function decodeCounters(
   buf: Buffer, dv: DataView, start: number, end: number, path: string, unknown: UnknownAttr[],
 ): DirCounters {
-  const c: DirCounters = { packets: 0, bytes: 0 };
+  const c = dirCounters(0, 0);
   let o = start;
   while (o + 4 <= end) {
     const h = attrHeader(dv, o, end);

@@ -24,7 +24,10 @@ function plainTuple(t: Tuple): Tuple {
   return { ...t };
 }
 function plain(r: CtRecord): CtRecord {
-  return { ...r, orig: plainTuple(r.orig), reply: plainTuple(r.reply), ...(r.master ? { master: plainTuple(r.master) } : {}) };
+  const counters = r.counters && {
+    ...(r.counters.orig ? { orig: { ...r.counters.orig } } : {}), ...(r.counters.reply ? { reply: { ...r.counters.reply } } : {}),
+  };
+  return { ...r, orig: plainTuple(r.orig), reply: plainTuple(r.reply), ...(r.master ? { master: plainTuple(r.master) } : {}), ...(counters ? { counters } : {}) };
 }
 
 describe('flow records', () => {
@@ -41,6 +44,10 @@ describe('flow records', () => {
     for (const r of [...netlink, ...proto]) {
       expect(Object.keys(r)).toEqual(FLOW_FIELDS);
       for (const t of [r.orig, r.reply, ...(r.master ? [r.master] : [])]) expect(Object.keys(t)).toEqual(TUPLE_FIELDS);
+    }
+    for (const r of netlink) {
+      if (r.counters) expect(Object.keys(r.counters)).toEqual(['orig', 'reply']);
+      if (r.counters?.orig) expect(Object.keys(r.counters.orig)).toEqual(['packets', 'bytes']);
     }
   });
 
