@@ -102,6 +102,8 @@ export class Collector {
   private stopping = false;
   /** When the last event came from the event socket (0: none yet), and whether the quiet is reported. */
   private lastEventAt = 0;
+  /** An event came in the chunk being decoded: lastEventAt is set once a chunk, not once an event. */
+  private sawEvent = false;
   private quietReported = false;
   /** The `netns` label of this collector's conntrack metrics. */
   private readonly netnsLabel: string;
@@ -112,15 +114,17 @@ export class Collector {
   constructor(private readonly o: CollectorOptions) {
     this.gate = new ChunkGate(o.sink, (h) => this.takeChunk(h.chunk, h.enobufs, h.errno), (h) => h.chunk?.length ?? 0, HOLD_MAX_BYTES, (b) => o.metrics.held.set(b));
     this.netnsLabel = o.netnsName ?? netnsLabel(o.netns); // one label per namespace, as the follower names it
+    // Counted in plain numbers, one increment an event, published at each scrape (metric-tally.ts).
+    const counts = o.metrics.conntrack.eventCounts(this.netnsLabel);
     this.eventHandler = {
       ct: (r) => {
-        this.lastEventAt = Date.now();
-        if (r.type !== 'snapshot') o.metrics.conntrack.event(this.netnsLabel, r.type);
+        this.sawEvent = true;
+        if (r.type !== 'snapshot') counts[r.type].n++;
         this.emit(r);
       },
       exp: (r) => {
-        this.lastEventAt = Date.now();
-        o.metrics.conntrack.event(this.netnsLabel, r.type);
+        this.sawEvent = true;
+        counts[r.type].n++;
         this.emit(r);
       },
       cpuStats: () => {},
@@ -161,7 +165,7 @@ export class Collector {
     if (this.o.netnsName !== undefined) r.netns = this.o.netnsName;
     if (r.type !== 'stats' && r.type !== 'loss' && r.type !== 'dump_end') this.counted.events++;
     if (r.type === 'snapshot' || (r.type === 'exp_new' && (r as ExpRecord).snapshot)) this.o.metrics.snapshotRows.inc();
-    this.o.metrics.records.inc({ type: r.type });
+    this.o.metrics.recordsByType[r.type].n++;
     this.o.sink.write(r);
   }
 
@@ -237,6 +241,10 @@ export class Collector {
         if (truncated) this.onReject(new CtpipeError('NL_TRUNCATED', 'datagram larger than the read buffer'), chunk.subarray(off, off + 64), 'events');
         else decodeDatagram(chunk, dv, off, off + len, sec, nsec, this.eventHandler);
       });
+      if (this.sawEvent) {
+        this.sawEvent = false;
+        this.lastEventAt = Date.now();
+      }
     }
     if (enobufs > 0) this.onOverrun(enobufs);
     if (errno) this.fail('event socket receive failed', new Error(`errno ${errno}`));

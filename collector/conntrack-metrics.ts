@@ -12,12 +12,16 @@
 import path from 'node:path';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { STAT_FIELDS, type StatField, type StatsRecord } from '../contract/records.js';
+import { CounterTallies, type Tally } from './metric-tally.js';
 
 const U32 = 2 ** 32;
 
 /** Record types of the event socket, as the `type` label of ctpipe_conntrack_events_total. */
 export const EVENT_TYPES = ['new', 'update', 'destroy', 'exp_new', 'exp_destroy'] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
+
+/** Counts of one namespace's events by type (ctpipe_conntrack_events_total). */
+export type EventCounts = Record<EventType, Tally>;
 
 const EXP_FIELDS = ['exp_new', 'exp_create', 'exp_delete'] as const;
 
@@ -50,6 +54,9 @@ export class ConntrackMetrics {
   readonly expStats: Record<(typeof EXP_FIELDS)[number], Counter>;
   /** Last raw u32 per netns, CPU and field: what the next poll's increase is measured from. */
   private readonly last = new Map<string, number>();
+  /** Events counted in plain numbers per namespace and type, published at each read (metric-tally.ts). */
+  private readonly eventTallies = new CounterTallies();
+  private readonly eventsByNetns = new Map<string, EventCounts>();
 
   /** `perCpu`: a `cpu` label on the statistics counters (one series per CPU) instead of their sum. */
   constructor(registry: Registry, readonly perCpu = false) {
@@ -57,7 +64,8 @@ export class ConntrackMetrics {
     this.entries = new Gauge({ name: 'ctpipe_conntrack_entries', help: 'Entries in the conntrack table (conntrack -C, nf_conntrack_count), at the last statistics poll', labelNames: ['netns'], registers: [registry] });
     this.limit = new Gauge({ name: 'ctpipe_conntrack_entries_limit', help: 'Most entries the conntrack table may hold (nf_conntrack_max), at the last statistics poll', labelNames: ['netns'], registers: [registry] });
     this.expectations = new Gauge({ name: 'ctpipe_conntrack_expect_entries', help: 'Expectations (helper-announced related connections) in the table: created minus deleted', labelNames: ['netns'], registers: [registry] });
-    this.events = new Counter({ name: 'ctpipe_conntrack_events_total', help: 'Conntrack events received on the event socket, by type (new, update, destroy, exp_new, exp_destroy)', labelNames: ['netns', 'type'], registers: [registry] });
+    this.events = new Counter({ name: 'ctpipe_conntrack_events_total', help: 'Conntrack events received on the event socket, by type (new, update, destroy, exp_new, exp_destroy)', labelNames: ['netns', 'type'], registers: [registry], collect: () => this.eventTallies.publish() });
+    this.eventTallies.attach(this.events);
     this.stats = {} as Record<StatField, Counter>;
     for (const f of STAT_FIELDS) {
       this.stats[f] = new Counter({ name: `ctpipe_conntrack_stat_${f}_total`, help: `${STAT_HELP[f]} (kernel per-CPU statistic${perCpu ? '' : ', summed over CPUs'})`, labelNames: statLabels, registers: [registry] });
@@ -71,7 +79,18 @@ export class ConntrackMetrics {
 
   /** One event from the event socket. */
   event(netns: string, type: EventType): void {
-    this.events.inc({ netns, type });
+    this.eventCounts(netns)[type].n++;
+  }
+
+  /** A namespace's event counts by type: the collector adds to them directly, one increment an event. */
+  eventCounts(netns: string): EventCounts {
+    let c = this.eventsByNetns.get(netns);
+    if (c === undefined) {
+      const t = (type: EventType) => this.eventTallies.of({ netns, type });
+      c = { new: t('new'), update: t('update'), destroy: t('destroy'), exp_new: t('exp_new'), exp_destroy: t('exp_destroy') };
+      this.eventsByNetns.set(netns, c);
+    }
+    return c;
   }
 
   /** A statistics poll's record: entries and limit set, counters moved by what each CPU's counter grew. */
@@ -101,6 +120,8 @@ export class ConntrackMetrics {
   /** A namespace let go (--netns all, containers): its series go with it, so the label set stays bounded. */
   forget(netns: string): void {
     for (const m of [this.entries, this.limit, this.expectations, ...Object.values(this.expStats)]) m.remove({ netns });
+    this.eventTallies.drop((l) => l.netns === netns);
+    this.eventsByNetns.delete(netns);
     for (const type of EVENT_TYPES) this.events.remove({ netns, type });
     const cpus = new Set<string>();
     for (const key of [...this.last.keys()]) {

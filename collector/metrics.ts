@@ -1,12 +1,22 @@
 /** The collector's Prometheus metrics; names are stable (dashboards and alerts use them). */
 import { Counter, Gauge, Registry } from 'prom-client';
+import type { RecordType } from '../contract/records.js';
 import { ConntrackMetrics } from './conntrack-metrics.js';
+import { CounterTallies, type Tally } from './metric-tally.js';
 
 /** `perCpu`: the conntrack statistics with a `cpu` label (collect.metrics_per_cpu). */
 export function collectorMetrics(registry = new Registry(), opts: { perCpu?: boolean } = {}) {
+  // Records by type are counted in plain numbers (one per record) and published at each read.
+  const recordTallies = new CounterTallies();
+  const t = (type: RecordType) => recordTallies.of({ type });
   const m = {
     registry,
-    records: new Counter({ name: 'ctpipe_collector_records_total', help: 'Records emitted, by type', labelNames: ['type'], registers: [registry] }),
+    records: new Counter({ name: 'ctpipe_collector_records_total', help: 'Records emitted, by type', labelNames: ['type'], registers: [registry], collect: () => recordTallies.publish() }),
+    /** ctpipe_collector_records_total's counts by type, as the collector adds to them. */
+    recordsByType: {
+      new: t('new'), update: t('update'), destroy: t('destroy'), snapshot: t('snapshot'), exp_new: t('exp_new'), exp_destroy: t('exp_destroy'),
+      stats: t('stats'), loss: t('loss'), invalid_packet: t('invalid_packet'), dump_end: t('dump_end'),
+    } satisfies Record<RecordType, Tally>,
     rejected: new Counter({ name: 'ctpipe_collector_decode_rejected_total', help: 'Netlink messages rejected as malformed, by error code', labelNames: ['code'], registers: [registry] }),
     unknownAttrs: new Counter({ name: 'ctpipe_collector_unknown_attributes_total', help: 'Attributes the decoder did not know (kept as raw bytes)', registers: [registry] }),
     kernelDrops: new Counter({ name: 'ctpipe_collector_netlink_drops_total', help: 'Messages the kernel dropped on a collector socket (sk_drops)', labelNames: ['socket'], registers: [registry] }),
@@ -26,6 +36,7 @@ export function collectorMetrics(registry = new Registry(), opts: { perCpu?: boo
     /** The table itself, node_exporter's way and more (conntrack-metrics.ts). */
     conntrack: new ConntrackMetrics(registry, opts.perCpu),
   };
+  recordTallies.attach(m.records);
   return m;
 }
 

@@ -13,7 +13,7 @@
  * and ctnetlink_fill_info). Order differs between kernels, so nothing here depends on it; a repeated
  * attribute keeps its last value; zero-length attributes are padding and never overwrite a value.
  */
-import { blankCtRecord, type CtRecord, type CtType, type DirCounters, type UnknownAttr } from '../../contract/records.js';
+import { blankCounters, blankCtRecord, dirCounters, type CtRecord, type CtType, type DirCounters, type UnknownAttr } from '../../contract/records.js';
 import { CtpipeError } from '../../common/errors.js';
 import { align4, attrHeader, be16, be32, be32Nest, be64, be64sec, cstr, forEachAttr, hex, nsecOf, u8 } from '../netlink/attr.js';
 import { NFPROTO_IPV6 } from '../netlink/constants.js';
@@ -64,10 +64,10 @@ export function decodeFlow(
         case C.CTA_SECCTX: decodeSecctx(buf, dv, p, p + plen, r, unknown); break;
         case C.CTA_LABELS: r.labels = hex(buf, p, plen); break;
         case C.CTA_COUNTERS_ORIG:
-          (r.counters ??= {}).orig = decodeCounters(buf, dv, p, p + plen, 'counters_orig', unknown);
+          (r.counters ??= blankCounters()).orig = decodeCounters(buf, dv, p, p + plen, 'counters_orig', unknown);
           break;
         case C.CTA_COUNTERS_REPLY:
-          (r.counters ??= {}).reply = decodeCounters(buf, dv, p, p + plen, 'counters_reply', unknown);
+          (r.counters ??= blankCounters()).reply = decodeCounters(buf, dv, p, p + plen, 'counters_reply', unknown);
           break;
         case C.CTA_TIMESTAMP: decodeTimestamp(buf, dv, p, p + plen, r, unknown); break;
         case C.CTA_TIMESTAMP_EVENT: {
@@ -92,15 +92,26 @@ export function decodeFlow(
   return r;
 }
 
+// The nests every event carries (protoinfo; counters and timestamps on DESTROY) walk their
+// attributes inline: forEachAttr's visitor closure was an allocation per nest, 120 bytes an event.
 function decodeProtoinfo(
   buf: Buffer, dv: DataView, start: number, end: number, r: CtRecord, unknown: UnknownAttr[],
 ): void {
-  forEachAttr(dv, start, end, (at, p, plen) => {
-    if (at === C.CTA_PROTOINFO_TCP) decodeTcp(buf, dv, p, p + plen, r, unknown);
-    else if (at === C.CTA_PROTOINFO_SCTP) decodeSctp(buf, dv, p, p + plen, r, unknown);
-    else if (at === C.CTA_PROTOINFO_DCCP) decodeDccp(buf, dv, p, p + plen, r, unknown);
-    else unknown.push({ path: 'protoinfo', type: at, hex: hex(buf, p, plen) });
-  });
+  let o = start;
+  while (o + 4 <= end) {
+    const h = attrHeader(dv, o, end);
+    const len = h & 0xffff;
+    const at = h >>> 16;
+    const p = o + 4;
+    const plen = len - 4;
+    if (plen > 0) {
+      if (at === C.CTA_PROTOINFO_TCP) decodeTcp(buf, dv, p, p + plen, r, unknown);
+      else if (at === C.CTA_PROTOINFO_SCTP) decodeSctp(buf, dv, p, p + plen, r, unknown);
+      else if (at === C.CTA_PROTOINFO_DCCP) decodeDccp(buf, dv, p, p + plen, r, unknown);
+      else unknown.push({ path: 'protoinfo', type: at, hex: hex(buf, p, plen) });
+    }
+    o += align4(len);
+  }
 }
 
 function decodeTcp(buf: Buffer, dv: DataView, start: number, end: number, r: CtRecord, unknown: UnknownAttr[]): void {
@@ -162,23 +173,41 @@ function decodeSecctx(buf: Buffer, dv: DataView, start: number, end: number, r: 
 function decodeCounters(
   buf: Buffer, dv: DataView, start: number, end: number, path: string, unknown: UnknownAttr[],
 ): DirCounters {
-  const c: DirCounters = { packets: 0, bytes: 0 };
-  forEachAttr(dv, start, end, (at, p, plen) => {
-    switch (at) {
-      case C.CTA_COUNTERS_PACKETS: c.packets = be64(dv, p, plen, 'COUNTERS_PACKETS'); break;
-      case C.CTA_COUNTERS_BYTES: c.bytes = be64(dv, p, plen, 'COUNTERS_BYTES'); break;
-      case C.CTA_COUNTERS32_PACKETS: c.packets = be32(dv, p, plen, 'COUNTERS32_PACKETS'); break;
-      case C.CTA_COUNTERS32_BYTES: c.bytes = be32(dv, p, plen, 'COUNTERS32_BYTES'); break;
-      default: unknown.push({ path, type: at, hex: hex(buf, p, plen) });
+  const c = dirCounters(0, 0);
+  let o = start;
+  while (o + 4 <= end) {
+    const h = attrHeader(dv, o, end);
+    const len = h & 0xffff;
+    const at = h >>> 16;
+    const p = o + 4;
+    const plen = len - 4;
+    if (plen > 0) {
+      switch (at) {
+        case C.CTA_COUNTERS_PACKETS: c.packets = be64(dv, p, plen, 'COUNTERS_PACKETS'); break;
+        case C.CTA_COUNTERS_BYTES: c.bytes = be64(dv, p, plen, 'COUNTERS_BYTES'); break;
+        case C.CTA_COUNTERS32_PACKETS: c.packets = be32(dv, p, plen, 'COUNTERS32_PACKETS'); break;
+        case C.CTA_COUNTERS32_BYTES: c.bytes = be32(dv, p, plen, 'COUNTERS32_BYTES'); break;
+        default: unknown.push({ path, type: at, hex: hex(buf, p, plen) });
+      }
     }
-  });
+    o += align4(len);
+  }
   return c;
 }
 
 function decodeTimestamp(buf: Buffer, dv: DataView, start: number, end: number, r: CtRecord, unknown: UnknownAttr[]): void {
-  forEachAttr(dv, start, end, (at, p, plen) => {
-    if (at === C.CTA_TIMESTAMP_START) r.start = be64(dv, p, plen, 'TIMESTAMP_START');
-    else if (at === C.CTA_TIMESTAMP_STOP) r.stop = be64(dv, p, plen, 'TIMESTAMP_STOP');
-    else unknown.push({ path: 'timestamp', type: at, hex: hex(buf, p, plen) });
-  });
+  let o = start;
+  while (o + 4 <= end) {
+    const h = attrHeader(dv, o, end);
+    const len = h & 0xffff;
+    const at = h >>> 16;
+    const p = o + 4;
+    const plen = len - 4;
+    if (plen > 0) {
+      if (at === C.CTA_TIMESTAMP_START) r.start = be64(dv, p, plen, 'TIMESTAMP_START');
+      else if (at === C.CTA_TIMESTAMP_STOP) r.stop = be64(dv, p, plen, 'TIMESTAMP_STOP');
+      else unknown.push({ path: 'timestamp', type: at, hex: hex(buf, p, plen) });
+    }
+    o += align4(len);
+  }
 }

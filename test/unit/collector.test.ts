@@ -3,6 +3,7 @@
  * socket's drop counter, a loss record, a larger buffer, a resync dump), statistics assembly.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { Collector, type CollectorOptions } from '../../collector/collector.js';
 import { collectorMetrics } from '../../collector/metrics.js';
@@ -14,6 +15,7 @@ import { silentLogger } from '../../common/log.js';
 import type { InvalidPacketRecord, LossRecord, StatsRecord } from '../../contract/records.js';
 import { FakeSocket } from '../helpers/fake-socket.js';
 import { fixtureBuffers } from '../helpers/decode.js';
+import { parseMetrics } from '../helpers/prom.js';
 
 const events = fixtureBuffers('events');
 const MULTI = 0x2;
@@ -67,11 +69,11 @@ function nflogPacket(group: number, sport: number): Buffer {
     .end().bytes();
 }
 
-function setup(nflog?: CollectorOptions['nflog'], sink: MemorySink = new MemorySink()) {
+function setup(nflog?: CollectorOptions['nflog'], sink: MemorySink = new MemorySink(), more: Partial<CollectorOptions> = {}) {
   const sockets: FakeSocket[] = [];
   const c = new Collector({
     stamper: new Stamper('h1', 'r1'), events: ['new', 'update', 'destroy'], rcvbuf: 1 << 20, rcvbufMax: 4 << 20, dump: true, nflog,
-    statsIntervalMs: 3_600_000, resyncMinIntervalMs: 0, sink, metrics: collectorMetrics(), log: silentLogger,
+    statsIntervalMs: 3_600_000, resyncMinIntervalMs: 0, sink, metrics: collectorMetrics(), log: silentLogger, ...more,
     sockets: (o) => {
       const s = new FakeSocket(o, o.groups?.length ? undefined : kernel);
       sockets.push(s);
@@ -210,6 +212,51 @@ describe('collector', () => {
     expect(s.collector.rejected).toBe(1);
     expect(sink.records.filter((r) => r.type === 'new').length).toBe(1);
     await c.stop();
+  });
+});
+
+describe('collector metrics', () => {
+  /** Every sample of `name` as "label=value,...": value, from one scrape. */
+  async function scrape(reg: Registry, name: string): Promise<Record<string, number>> {
+    const out: Record<string, number> = {};
+    for (const s of parseMetrics(await reg.metrics())) {
+      if (s.name === name) out[Object.entries(s.labels).map(([k, v]) => `${k}=${v}`).join(',')] = s.value;
+    }
+    return out;
+  }
+  const tally = (types: string[], prefix = '') => {
+    const out: Record<string, number> = {};
+    for (const t of types) out[`${prefix}type=${t}`] = (out[`${prefix}type=${t}`] ?? 0) + 1;
+    return out;
+  };
+
+  it('counts records by type, and events by namespace and type, exactly as scraped, each series its own', async () => {
+    // Two collectors of two namespaces share one registry, as `--netns all` does.
+    const registry = new Registry();
+    const metrics = collectorMetrics(registry);
+    const a = setup(undefined, new MemorySink(), { metrics, netnsName: 'a' });
+    const b = setup(undefined, new MemorySink(), { metrics, netnsName: 'b' });
+    await a.c.start();
+    await b.c.start();
+    a.sockets[0]!.deliver(events.slice(0, 12));
+    b.sockets[0]!.deliver(events.slice(12, 15));
+    const records = [...a.sink.records, ...b.sink.records].map((r) => r.type);
+    const evA = a.sink.records.filter((r) => r.type !== 'snapshot' && r.type !== 'stats' && r.type !== 'dump_end').map((r) => r.type);
+    const evB = b.sink.records.filter((r) => r.type !== 'snapshot' && r.type !== 'stats' && r.type !== 'dump_end').map((r) => r.type);
+    expect(evA.length).toBe(12);
+    expect(new Set(evA).size).toBeGreaterThan(1); // several types, so a mix-up would show
+    expect(await scrape(registry, 'ctpipe_collector_records_total')).toEqual(tally(records));
+    expect(await scrape(registry, 'ctpipe_conntrack_events_total')).toEqual({ ...tally(evA, 'netns=a,'), ...tally(evB, 'netns=b,') });
+    // a second scrape adds nothing; later events add exactly themselves
+    expect(await scrape(registry, 'ctpipe_conntrack_events_total')).toEqual({ ...tally(evA, 'netns=a,'), ...tally(evB, 'netns=b,') });
+    a.sockets[0]!.deliver(events.slice(0, 12));
+    expect(await scrape(registry, 'ctpipe_conntrack_events_total')).toEqual({ ...tally([...evA, ...evA], 'netns=a,'), ...tally(evB, 'netns=b,') });
+    expect((await scrape(registry, 'ctpipe_collector_records_total'))['type=new']).toBe(records.filter((t) => t === 'new').length + evA.filter((t) => t === 'new').length);
+    // a namespace let go takes its series along; the other's stay
+    await b.c.stop();
+    metrics.conntrack.forget('b');
+    expect(Object.keys(await scrape(registry, 'ctpipe_conntrack_events_total')).every((k) => k.startsWith('netns=a,'))).toBe(true);
+    await a.c.stop();
   });
 });
 
