@@ -71,6 +71,9 @@ function thin(m: Map<string, Source>): Map<string, Source> {
   }
 }
 
+/** No anomaly rows: shared by the calls (one a flow row) that return none; frozen, so no caller can add to it. */
+export const NONE = Object.freeze([]) as unknown as AnomalyRow[];
+
 const listOf = <T>(v: T | Set<T>): T[] => (v instanceof Set ? [...v] : [v]);
 
 type Kind = 'handshake_failures' | 'rej_storm' | 'port_scan' | 'host_scan';
@@ -121,7 +124,7 @@ export class ScanDetector {
 
   /** A flow row (final rows only); returns anomaly rows when windows of this host are judged. */
   onFlow(r: FlowRow): AnomalyRow[] {
-    if (r.end_reason === 'open') return [];
+    if (r.end_reason === 'open') return NONE;
     const sec = (r.ended_at ?? r.first_seen).sec;
     const w = Math.floor(sec / this.o.windowS);
     let h = this.hosts.get(r.host);
@@ -166,8 +169,9 @@ export class ScanDetector {
   }
 
   private advanceTo(host: string, h: HostState, sec: number): AnomalyRow[] {
-    h.now = Math.max(h.now, sec);
+    if (sec > h.now) h.now = sec;
     const last = Math.floor((h.now - this.o.lateS) / this.o.windowS) - 1; // the last window past its wait
+    if (h.next > last) return NONE; // most rows: nothing to judge, and no array made for it
     const out: AnomalyRow[] = [];
     // Each window is judged in turn (empty ones count as clear) while anything is open; with nothing
     // open, the judging skips ahead to the next window that holds rows.
