@@ -95,6 +95,9 @@ interface HostState {
   now: number;
   late: number;
   open: Partial<Record<Kind, Open>>;
+  /** The window the last row went to, and its sources (rows come in runs of one window): not saved. */
+  lastW?: number;
+  lastM?: Map<string, Source>;
 }
 
 type SavedSource = [string, Omit<Source, 'ports' | 'hosts' | 'n' | 'flows'> & { n?: number; ports: number[]; hosts: string[]; flows: string[] }];
@@ -102,6 +105,9 @@ export type ScanState = [string, { next: number; windows: [number, SavedSource[]
 
 export class ScanDetector {
   private readonly hosts = new Map<string, HostState>();
+  /** The last row's host and its state: a partition's rows come in runs of one host. */
+  private lastHost: string | undefined;
+  private lastH: HostState | undefined;
 
   constructor(private readonly o: ScanOptions) {}
 
@@ -113,6 +119,7 @@ export class ScanDetector {
   }
 
   importState(st: ScanState): void {
+    this.lastHost = this.lastH = undefined;
     for (const [host, h] of st) {
       if (!('windows' in h)) continue; // a checkpoint from before late rows were kept: start afresh
       const windows = new Map(h.windows.map(([w, m]) => [w, new Map(m.map(([src, x]): [string, Source] => [src, {
@@ -127,16 +134,20 @@ export class ScanDetector {
     if (r.end_reason === 'open') return NONE;
     const sec = (r.ended_at ?? r.first_seen).sec;
     const w = Math.floor(sec / this.o.windowS);
-    let h = this.hosts.get(r.host);
+    let h = r.host === this.lastHost ? this.lastH : this.hosts.get(r.host);
     if (!h) this.hosts.set(r.host, (h = { next: w, windows: new Map(), now: sec, late: 0, open: {} }));
+    this.lastHost = r.host;
+    this.lastH = h;
     if (w < h.next) {
       h.late++;
     } else {
-      let m = h.windows.get(w);
+      let m = h.lastW === w ? h.lastM : h.windows.get(w);
       if (!m) h.windows.set(w, (m = new Map()));
+      h.lastW = w;
+      h.lastM = m;
       let s = m.get(r.orig_src);
       if (!s) {
-        if (m.size >= MAX_SOURCES) h.windows.set(w, (m = thin(m)));
+        if (m.size >= MAX_SOURCES) h.windows.set(w, (h.lastM = m = thin(m)));
         m.set(r.orig_src, (s = { n: 1, s0: 0, rej: 0, ports: r.orig_dport, hosts: r.orig_dst, flows: r.flow_id }));
       } else {
         s.n++;
@@ -178,6 +189,7 @@ export class ScanDetector {
     while (h.next <= last) {
       out.push(...this.closeWindow(host, h, h.next, h.windows.get(h.next) ?? new Map()));
       h.windows.delete(h.next);
+      if (h.lastW === h.next) h.lastW = h.lastM = undefined;
       h.next++;
       if (Object.keys(h.open).length === 0) h.next = Math.min(last + 1, ...[...h.windows.keys()]);
     }

@@ -406,8 +406,9 @@ export class FlowTable extends WithSlotArrays {
 
   /** Keeps the reply tuple only when it is not the mirror of the original (nat.ts has the rule). */
   setReply(slot: number, r: Tuple, orig: Tuple): void {
-    if (natKind(orig, r) === '') this.nat.delete(slot);
-    else this.nat.set(slot, r);
+    if (natKind(orig, r) === '') {
+      if (this.nat.size !== 0) this.nat.delete(slot); // every event of every flow comes here; NAT is rare
+    } else this.nat.set(slot, r);
   }
 
   reply(slot: number): Tuple {
