@@ -189,7 +189,7 @@ export class ScanDetector {
     while (h.next <= last) {
       out.push(...this.closeWindow(host, h, h.next, h.windows.get(h.next) ?? new Map()));
       h.windows.delete(h.next);
-      if (h.lastW === h.next) h.lastW = h.lastM = undefined;
+      if (h.lastW === h.next) h.lastW = h.lastM = undefined; // its sources go now, not at the next row
       h.next++;
       if (Object.keys(h.open).length === 0) h.next = Math.min(last + 1, ...[...h.windows.keys()]);
     }
