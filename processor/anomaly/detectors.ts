@@ -43,7 +43,10 @@ export class Detectors {
 
   /** A finished (or refreshed) lifecycle. */
   onFlow(row: FlowRow): AnomalyRow[] {
-    return [...this.scans.onFlow(row), ...this.related.onFlow(row)];
+    const a = this.scans.onFlow(row);
+    const b = this.related.onFlow(row);
+    // called per row: arrays are joined only when both have rows
+    return b.length === 0 ? a : a.length === 0 ? b : [...a, ...b];
   }
 
   onFlowRecord(r: CtRecord): AnomalyRow[] {

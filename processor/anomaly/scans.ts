@@ -71,6 +71,9 @@ function thin(m: Map<string, Source>): Map<string, Source> {
   }
 }
 
+/** No anomaly rows: shared by the calls (one a flow row) that return none; frozen, so no caller can add to it. */
+export const NONE = Object.freeze([]) as unknown as AnomalyRow[];
+
 const listOf = <T>(v: T | Set<T>): T[] => (v instanceof Set ? [...v] : [v]);
 
 type Kind = 'handshake_failures' | 'rej_storm' | 'port_scan' | 'host_scan';
@@ -92,6 +95,9 @@ interface HostState {
   now: number;
   late: number;
   open: Partial<Record<Kind, Open>>;
+  /** The window the last row went to, and its sources (rows come in runs of one window): not saved. */
+  lastW?: number;
+  lastM?: Map<string, Source>;
 }
 
 type SavedSource = [string, Omit<Source, 'ports' | 'hosts' | 'n' | 'flows'> & { n?: number; ports: number[]; hosts: string[]; flows: string[] }];
@@ -99,6 +105,9 @@ export type ScanState = [string, { next: number; windows: [number, SavedSource[]
 
 export class ScanDetector {
   private readonly hosts = new Map<string, HostState>();
+  /** The last row's host and its state: a partition's rows come in runs of one host. */
+  private lastHost: string | undefined;
+  private lastH: HostState | undefined;
 
   constructor(private readonly o: ScanOptions) {}
 
@@ -110,6 +119,7 @@ export class ScanDetector {
   }
 
   importState(st: ScanState): void {
+    this.lastHost = this.lastH = undefined;
     for (const [host, h] of st) {
       if (!('windows' in h)) continue; // a checkpoint from before late rows were kept: start afresh
       const windows = new Map(h.windows.map(([w, m]) => [w, new Map(m.map(([src, x]): [string, Source] => [src, {
@@ -121,19 +131,23 @@ export class ScanDetector {
 
   /** A flow row (final rows only); returns anomaly rows when windows of this host are judged. */
   onFlow(r: FlowRow): AnomalyRow[] {
-    if (r.end_reason === 'open') return [];
+    if (r.end_reason === 'open') return NONE;
     const sec = (r.ended_at ?? r.first_seen).sec;
     const w = Math.floor(sec / this.o.windowS);
-    let h = this.hosts.get(r.host);
+    let h = r.host === this.lastHost ? this.lastH : this.hosts.get(r.host);
     if (!h) this.hosts.set(r.host, (h = { next: w, windows: new Map(), now: sec, late: 0, open: {} }));
+    this.lastHost = r.host;
+    this.lastH = h;
     if (w < h.next) {
       h.late++;
     } else {
-      let m = h.windows.get(w);
+      let m = h.lastW === w ? h.lastM : h.windows.get(w);
       if (!m) h.windows.set(w, (m = new Map()));
+      h.lastW = w;
+      h.lastM = m;
       let s = m.get(r.orig_src);
       if (!s) {
-        if (m.size >= MAX_SOURCES) h.windows.set(w, (m = thin(m)));
+        if (m.size >= MAX_SOURCES) h.windows.set(w, (h.lastM = m = thin(m)));
         m.set(r.orig_src, (s = { n: 1, s0: 0, rej: 0, ports: r.orig_dport, hosts: r.orig_dst, flows: r.flow_id }));
       } else {
         s.n++;
@@ -166,14 +180,16 @@ export class ScanDetector {
   }
 
   private advanceTo(host: string, h: HostState, sec: number): AnomalyRow[] {
-    h.now = Math.max(h.now, sec);
+    if (sec > h.now) h.now = sec;
     const last = Math.floor((h.now - this.o.lateS) / this.o.windowS) - 1; // the last window past its wait
+    if (h.next > last) return NONE; // most rows: nothing to judge, and no array made for it
     const out: AnomalyRow[] = [];
     // Each window is judged in turn (empty ones count as clear) while anything is open; with nothing
     // open, the judging skips ahead to the next window that holds rows.
     while (h.next <= last) {
       out.push(...this.closeWindow(host, h, h.next, h.windows.get(h.next) ?? new Map()));
       h.windows.delete(h.next);
+      if (h.lastW === h.next) h.lastW = h.lastM = undefined; // its sources go now, not at the next row
       h.next++;
       if (Object.keys(h.open).length === 0) h.next = Math.min(last + 1, ...[...h.windows.keys()]);
     }

@@ -34,19 +34,25 @@ export interface ConnSummary {
 const CLOSING = new Set(['FIN_WAIT', 'CLOSE_WAIT', 'LAST_ACK', 'TIME_WAIT']);
 
 export function connState(s: ConnSummary): ConnState {
-  if (s.proto !== 6) return s.seenReply ? 'SF' : 'S0';
-  const closing = s.states.some((x) => CLOSING.has(x));
-  const established = closing || s.states.includes('ESTABLISHED');
-  if (!established) return s.states.includes('CLOSE') ? 'REJ' : 'S0';
-  const last = s.states[s.states.length - 1];
+  return connStateOf(s.proto, s.states, s.seenReply, s.sawHandshake, s.closeInitOrig, s.closeInitReply);
+}
+
+/** connState with its inputs as arguments: rowOf calls it per row, without a summary object. */
+export function connStateOf(proto: number, states: readonly string[], seenReply: boolean, sawHandshake: boolean,
+  closeInitOrig: boolean, closeInitReply: boolean): ConnState {
+  if (proto !== 6) return seenReply ? 'SF' : 'S0';
+  const closing = states.some((x) => CLOSING.has(x));
+  const established = closing || states.includes('ESTABLISHED');
+  if (!established) return states.includes('CLOSE') ? 'REJ' : 'S0';
+  const last = states[states.length - 1];
   if (last === 'TIME_WAIT' || last === 'LAST_ACK' || (last === 'CLOSE' && closing)) return 'SF';
   if (last === 'CLOSE') return 'RST';
   if (last === 'FIN_WAIT' || last === 'CLOSE_WAIT') {
-    if (s.closeInitOrig && !s.closeInitReply) return 'S2';
-    if (s.closeInitReply && !s.closeInitOrig) return 'S3';
+    if (closeInitOrig && !closeInitReply) return 'S2';
+    if (closeInitReply && !closeInitOrig) return 'S3';
     return 'SF';
   }
-  return s.sawHandshake ? 'S1' : 'OTH';
+  return sawHandshake ? 'S1' : 'OTH';
 }
 
 export function closeInit(flags: number | undefined): boolean {

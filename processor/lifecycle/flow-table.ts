@@ -19,6 +19,7 @@ import { generate, ident } from '../codegen.js';
 import { natKind } from './nat.js';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { removeEntry } from './probe.js';
+import { splitScope } from './scope.js';
 import type { SnapshotReader, SnapshotWriter } from '../snapshot.js';
 
 /** State transitions kept inline per slot; longer paths continue in a side map. */
@@ -123,6 +124,9 @@ export class FlowTable extends WithSlotArrays {
   /** Interned strings (hosts, runs, helper names); index 0 is "none". */
   private readonly pool: string[] = [''];
   private readonly poolIdx = new Map<string, number>([['', 0]]);
+  /** Each pooled string read as a scope (scope.ts): its host and namespace, split once, not per row. */
+  private readonly poolHost: string[] = [''];
+  private readonly poolNetns: string[] = [''];
   /** IPv6 flows' original addresses. */
   readonly addr6 = new Map<number, { src: string; dst: string }>();
 
@@ -148,7 +152,7 @@ export class FlowTable extends WithSlotArrays {
   release(slot: number): void {
     this.unindex(slot);
     this.flags[slot] = 0;
-    for (const m of this.side) m.delete(slot);
+    for (const m of this.side) if (m.size !== 0) m.delete(slot); // mostly empty: no hashing then
     this.free.push(slot);
     this.size--;
   }
@@ -220,6 +224,8 @@ export class FlowTable extends WithSlotArrays {
     this.top = top;
     this.pool.length = 0;
     this.poolIdx.clear();
+    this.poolHost.length = 0;
+    this.poolNetns.length = 0;
     for (const v of r.json<string[]>('table.pool')) this.intern(v);
     for (const [name, m] of this.namedSide()) for (const [k, v] of r.entries<[number, unknown]>(`table.${name}`)) m.set(k, v);
     // snapshots from before the kernelTimes column kept the stamps in a side map
@@ -302,8 +308,21 @@ export class FlowTable extends WithSlotArrays {
     if (i === undefined) {
       i = this.pool.push(v) - 1;
       this.poolIdx.set(v, i);
+      const { host, netns } = splitScope(v);
+      this.poolHost.push(host);
+      this.poolNetns.push(netns);
     }
     return i;
+  }
+
+  /** The host of the slot's scope (without its namespace). */
+  scopeHost(slot: number): string {
+    return this.poolHost[this.hostIdx[slot]!]!;
+  }
+
+  /** The namespace of the slot's scope ('' when none). */
+  scopeNetns(slot: number): string {
+    return this.poolNetns[this.hostIdx[slot]!]!;
   }
 
   str(i: number): string {
@@ -387,8 +406,9 @@ export class FlowTable extends WithSlotArrays {
 
   /** Keeps the reply tuple only when it is not the mirror of the original (nat.ts has the rule). */
   setReply(slot: number, r: Tuple, orig: Tuple): void {
-    if (natKind(orig, r) === '') this.nat.delete(slot);
-    else this.nat.set(slot, r);
+    if (natKind(orig, r) === '') {
+      if (this.nat.size !== 0) this.nat.delete(slot); // every event of every flow comes here; NAT is rare
+    } else this.nat.set(slot, r);
   }
 
   reply(slot: number): Tuple {
@@ -431,6 +451,31 @@ export class FlowTable extends WithSlotArrays {
     this.kernelTimes[i + 1] = t.nsec;
   }
 
+  /**
+   * setKernelTime of a kernel stamp as the record carries it (ns since the epoch; a decimal string
+   * past 2^53): its digits are read in place; timeOfNs's BigInts were 4% of the main thread in a flush.
+   */
+  setKernelTimeNs(slot: number, k: K, v: U64): void {
+    const i = slot * 4 + k * 2;
+    if (typeof v === 'string' && v.length > 9 && v.length <= 24) {
+      let sec = 0;
+      let nsec = 0;
+      const cut = v.length - 9;
+      for (let j = 0; j < v.length; j++) {
+        const d = v.charCodeAt(j) - 48;
+        if (d < 0 || d > 9) break; // not digits: timeOfNs says why below
+        if (j < cut) sec = sec * 10 + d;
+        else nsec = nsec * 10 + d;
+        if (j === v.length - 1) {
+          this.kernelTimes[i] = sec;
+          this.kernelTimes[i + 1] = nsec;
+          return;
+        }
+      }
+    }
+    this.setKernelTime(slot, k, timeOfNs(v));
+  }
+
   /** a later than the slot's time f (absent counts as earliest). */
   laterThan(slot: number, f: T, sec: number, nsec: number): boolean {
     const i = (slot * T.Count + f) * 2;
@@ -461,19 +506,28 @@ export class FlowTable extends WithSlotArrays {
 
   /** The TCP state path as names and times (a row's two arrays). */
   statePath(slot: number): { names: string[]; times: Time[] } {
+    return { names: this.stateNames(slot), times: this.stateTimes(slot) };
+  }
+
+  /** The TCP state names in order (a row's tcp_states). */
+  stateNames(slot: number): string[] {
     const names: string[] = [];
+    const n = Math.min(this.nStates[slot]!, INLINE_STATES);
+    for (let k = 0; k < n; k++) names.push(stateName(this.stateCode[slot * INLINE_STATES + k]!));
+    if (this.nStates[slot]! > INLINE_STATES) for (const m of this.moreStates.get(slot) ?? []) names.push(stateName(m.code));
+    return names;
+  }
+
+  /** When each TCP state began (a row's tcp_state_times). */
+  stateTimes(slot: number): Time[] {
     const times: Time[] = [];
     const n = Math.min(this.nStates[slot]!, INLINE_STATES);
     for (let k = 0; k < n; k++) {
       const i = slot * INLINE_STATES + k;
-      names.push(stateName(this.stateCode[i]!));
       times.push({ sec: this.stateTime[i * 2]!, nsec: this.stateTime[i * 2 + 1]! });
     }
-    for (const m of this.moreStates.get(slot) ?? []) {
-      names.push(stateName(m.code));
-      times.push({ sec: m.sec, nsec: m.nsec });
-    }
-    return { names, times };
+    if (this.nStates[slot]! > INLINE_STATES) for (const m of this.moreStates.get(slot) ?? []) times.push({ sec: m.sec, nsec: m.nsec });
+    return times;
   }
 
   states(slot: number): { state: string; at: Time }[] {
@@ -482,8 +536,14 @@ export class FlowTable extends WithSlotArrays {
   }
 
 
+  /** 16 hex digits, made flat at once: concatenated halves were a cons string each row's encoder flattened again. */
   flowId(slot: number): string {
-    return hex8(this.hashHi[slot]!) + hex8(this.hashLo[slot]!);
+    const hi = this.hashHi[slot]!;
+    const lo = this.hashLo[slot]!;
+    return String.fromCharCode(HEXC[hi >>> 28]!, HEXC[(hi >>> 24) & 15]!, HEXC[(hi >>> 20) & 15]!, HEXC[(hi >>> 16) & 15]!,
+      HEXC[(hi >>> 12) & 15]!, HEXC[(hi >>> 8) & 15]!, HEXC[(hi >>> 4) & 15]!, HEXC[hi & 15]!,
+      HEXC[lo >>> 28]!, HEXC[(lo >>> 24) & 15]!, HEXC[(lo >>> 20) & 15]!, HEXC[(lo >>> 16) & 15]!,
+      HEXC[(lo >>> 12) & 15]!, HEXC[(lo >>> 8) & 15]!, HEXC[(lo >>> 4) & 15]!, HEXC[lo & 15]!);
   }
 
   setCounters(slot: number, c: { orig?: { packets: U64; bytes: U64 }; reply?: { packets: U64; bytes: U64 } }): void {
@@ -542,10 +602,8 @@ export class FlowTable extends WithSlotArrays {
   }
 }
 
-const HEX2 = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
-function hex8(v: number): string {
-  return HEX2[v >>> 24]! + HEX2[(v >>> 16) & 255]! + HEX2[(v >>> 8) & 255]! + HEX2[v & 255]!;
-}
+/** Character codes of the hex digits. */
+const HEXC = Array.from({ length: 16 }, (_, i) => i.toString(16).charCodeAt(0));
 
 function tupleBits(t: Tuple): number {
   return (t.sport !== undefined ? TUPLE_SPORT : 0) | (t.dport !== undefined ? TUPLE_DPORT : 0) | (t.icmp_type !== undefined ? TUPLE_ICMP_TYPE : 0) |
