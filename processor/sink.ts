@@ -42,7 +42,7 @@ export interface PipelineSinkOptions {
   maxBatch?: number;
   /** Records through the engine at a time (default 4,096). */
   slice?: number;
-  /** Inserts in flight at most. */
+  /** Inserts in flight at most (default 3: a storm waited on two; docs/PERFORMANCE.md). */
   inserts?: number;
   /** Records waiting at most (unbounded when absent). */
   maxBacklog?: number;
@@ -105,7 +105,7 @@ export class PipelineSink implements RecordSink {
   constructor(private readonly pipeline: Pipeline, private readonly o: PipelineSinkOptions) {
     this.maxBatch = o.maxBatch ?? 100_000;
     this.maxBacklog = o.maxBacklog ?? Infinity;
-    this.inserts = o.inserts ?? 2;
+    this.inserts = o.inserts ?? 3;
     this.slice = Math.min(o.slice ?? SLICE, this.maxBatch);
   }
 
