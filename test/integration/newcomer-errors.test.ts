@@ -41,7 +41,11 @@ async function collectWithPings(extra: string[], seconds: number): Promise<{ cod
   let stderr = '';
   p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
   p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  await sleep(2000);
+  // pings once it listens (a fixed wait lost them on a loaded machine: the start took longer)
+  for (let t = 0; !stderr.includes('subscribed to conntrack events'); t += 100) {
+    if (t > 30_000 || p.exitCode !== null) throw new Error(`ctpipe collect did not subscribe:\n${stderr}`);
+    await sleep(100);
+  }
   inNs('ping', '-c', '3', '-i', '0.2', '127.0.0.1');
   return { code: await exited(p), stdout, stderr };
 }
