@@ -75,12 +75,14 @@ const bySeq = (a: [string, Source], b: [string, Source]): number => a[1].seq - b
 export const MAX_SOURCES = 20_000;
 
 /**
- * A window's sources, spread over SHARDS maps by a hash of the address. V8's Map costs about 30 ns
- * an insert up to a few thousand entries, and 150 to 300 ns past that (its table leaves the young
- * generation's regular pages): in a flood every row inserts, and one map of up to 20,000 sources
- * was most of the detector's cost per row. Arrival order, which one map kept, is each source's seq.
+ * A window's sources, spread over SHARDS maps by a hash of the address once there are SPLIT_AT of
+ * them. V8's Map costs about 30 ns an insert up to a few thousand entries, and 150 to 300 ns past
+ * that: in a flood every row inserts, and one map of up to 20,000 sources was most of the detector's
+ * cost per row. Fewer sources (normal traffic) stay in one map, with no hash to compute per row.
+ * Arrival order, which one map kept, is each source's seq.
  */
 const SHARDS = 16;
+const SPLIT_AT = 2048;
 
 /** Which shard: a multiplicative hash of the address's last (most varied) characters. */
 function shardOf(src: string): number {
@@ -92,10 +94,15 @@ function shardOf(src: string): number {
 class Sources {
   /** See Source.shape. */
   static readonly shape = new Sources();
-  shards: Map<string, Source>[] = Sources.empty();
+  shards: Map<string, Source>[] = [new Map()];
   size = 0;
   /** The seq the next source gets. */
   private seq = 0;
+
+  /** The map a source is (or goes) in. */
+  private mapOf(src: string): Map<string, Source> {
+    return this.shards.length === 1 ? this.shards[0]! : this.shards[shardOf(src)]!;
+  }
 
   private static empty(): Map<string, Source>[] {
     const out: Map<string, Source>[] = [];
@@ -108,12 +115,12 @@ class Sources {
 
   /** A row of this source: its record, made with the row's values if new (the window thinned first when full). */
   at(src: string, port: number, host: string, flow: string): Source {
-    const i = shardOf(src);
-    let s = this.shards[i]!.get(src);
+    let s = this.mapOf(src).get(src);
     this.made = !s;
     if (s) return s;
     if (this.size >= MAX_SOURCES) this.thin();
-    this.shards[i]!.set(src, (s = new Source(this.seq++, port, host, flow)));
+    else if (this.size === SPLIT_AT && this.shards.length === 1) this.split();
+    this.mapOf(src).set(src, (s = new Source(this.seq++, port, host, flow)));
     this.size++;
     return s;
   }
@@ -122,7 +129,8 @@ class Sources {
   restore(src: string, x: Omit<Source, 'seq'>): void {
     const s = new Source(this.seq++, 0, '', '');
     Object.assign(s, x);
-    this.shards[shardOf(src)]!.set(src, s);
+    if (this.size === SPLIT_AT && this.shards.length === 1) this.split();
+    this.mapOf(src).set(src, s);
     this.size++;
   }
 
@@ -133,6 +141,13 @@ class Sources {
     return out.sort(bySeq);
   }
 
+  /** One map into SHARDS. */
+  private split(): void {
+    const into = Sources.empty();
+    this.shards[0]!.forEach((s, src) => into[shardOf(src)]!.set(src, s));
+    this.shards = into;
+  }
+
   /**
    * Keeps the sources with the most rows, those past the smallest cut (1, then 2, 4, ...) that
    * frees half the bound. Copied, not deleted in place: in a flood every source goes, and deleting
@@ -141,14 +156,13 @@ class Sources {
   private thin(): void {
     for (let cut = 1; ; cut *= 2) {
       const kept = Sources.empty();
-      let size = 0;
-      for (let i = 0; i < SHARDS; i++) {
-        const k = kept[i]!;
-        this.shards[i]!.forEach((s, src) => { // no [key, value] pair made per entry
-          if (s.n > cut) k.set(src, s);
+      for (const m of this.shards) {
+        m.forEach((s, src) => { // no [key, value] pair made per entry
+          if (s.n > cut) kept[shardOf(src)]!.set(src, s);
         });
-        size += k.size;
       }
+      let size = 0;
+      for (const k of kept) size += k.size;
       if (size <= MAX_SOURCES / 2) {
         this.shards = kept;
         this.size = size;
