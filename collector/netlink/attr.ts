@@ -30,7 +30,8 @@ function badAttribute(len: number, o: number, end: number): never {
 
 /**
  * Visits the attributes of a nest: (type, payload offset, payload length). Zero-length attributes
- * are padding and are skipped. The hot decoders (flow, tuple, TCP) keep their loops inline; this
+ * are padding and are skipped. The hot decoders (flow, tuple, protoinfo, TCP, counters, timestamps)
+ * keep their loops inline (a closure per nest was measurable per event, issue 19); this
  * serves the rest.
  */
 export function forEachAttr(dv: DataView, start: number, end: number, visit: (type: number, p: number, plen: number) => void): void {
