@@ -451,31 +451,6 @@ export class FlowTable extends WithSlotArrays {
     this.kernelTimes[i + 1] = t.nsec;
   }
 
-  /**
-   * setKernelTime of a kernel stamp as the record carries it (ns since the epoch; a decimal string
-   * past 2^53): its digits are read in place; timeOfNs's BigInts were 4% of the main thread in a flush.
-   */
-  setKernelTimeNs(slot: number, k: K, v: U64): void {
-    const i = slot * 4 + k * 2;
-    if (typeof v === 'string' && v.length > 9 && v.length <= 24) {
-      let sec = 0;
-      let nsec = 0;
-      const cut = v.length - 9;
-      for (let j = 0; j < v.length; j++) {
-        const d = v.charCodeAt(j) - 48;
-        if (d < 0 || d > 9) break; // not digits: timeOfNs says why below
-        if (j < cut) sec = sec * 10 + d;
-        else nsec = nsec * 10 + d;
-        if (j === v.length - 1) {
-          this.kernelTimes[i] = sec;
-          this.kernelTimes[i + 1] = nsec;
-          return;
-        }
-      }
-    }
-    this.setKernelTime(slot, k, timeOfNs(v));
-  }
-
   /** a later than the slot's time f (absent counts as earliest). */
   laterThan(slot: number, f: T, sec: number, nsec: number): boolean {
     const i = (slot * T.Count + f) * 2;
@@ -629,6 +604,20 @@ function stateCode(name: string): number {
 
 /** A kernel timestamp (ns since the epoch, exact) as a time. */
 export function timeOfNs(v: U64): Time {
+  // decimal text (a stamp past 2^53) read by its digits: BigInt here was 4% of a flush's main thread
+  if (typeof v === 'string' && v.length > 9 && v.length <= 24) {
+    const cut = v.length - 9;
+    let sec = 0;
+    let nsec = 0;
+    let j = 0;
+    for (; j < v.length; j++) {
+      const d = v.charCodeAt(j) - 48;
+      if (d < 0 || d > 9) break; // not digits: BigInt below says why
+      if (j < cut) sec = sec * 10 + d;
+      else nsec = nsec * 10 + d;
+    }
+    if (j === v.length) return { sec, nsec };
+  }
   const n = BigInt(v);
   return { sec: Number(n / 1_000_000_000n), nsec: Number(n % 1_000_000_000n) };
 }
