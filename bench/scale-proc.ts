@@ -14,6 +14,12 @@ import type { Lab } from '../lab/lab.js';
 /** /proc's clock ticks per second (USER_HZ: 100 on Linux). */
 const CLOCK_TICKS = 100;
 
+/** CPU seconds in a /proc stat line: after the command name (which may hold spaces), utime and stime are the 12th and 13th fields. */
+function cpuOfStat(stat: string): number {
+  const f = stat.replace(/^.*\) /s, '').split(' ');
+  return (Number(f[11]) + Number(f[12])) / CLOCK_TICKS;
+}
+
 /** A ctpipe command as a child: its log, its health and metrics, and its peak RSS sampled until it exits. */
 export class CtpipeProcess<Health extends { detail: object }> {
   log = '';
@@ -87,17 +93,15 @@ export class CtpipeProcess<Health extends { detail: object }> {
   /** CPU seconds the process has used so far, every thread (chDB's included), from /proc (NaN once it exited). */
   cpuSeconds(): number {
     try {
-      // the fields after the command name (which may hold spaces): utime and stime are the 12th and 13th
-      const f = readFileSync(`/proc/${this.p.pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
-      return (Number(f[11]) + Number(f[12])) / CLOCK_TICKS;
+      return cpuOfStat(readFileSync(`/proc/${this.p.pid}/stat`, 'utf8'));
     } catch {
       return NaN;
     }
   }
 
   /**
-   * CPU seconds so far by thread, grouped: the main thread (the event loop), libuv's pool, and
-   * the netlink readers (their ids from the log), and every other thread by its name (chDB's
+   * CPU seconds so far by thread, grouped: the main thread (the event loop), the netlink readers
+   * (their ids from the log), and every other thread by its name (chDB's
    * "ThreadPool"; "node": V8's helpers and libuv's pool, where chDB's calls run), from /proc/PID/task.
    */
   threadCpu(): Map<string, number> {
@@ -108,8 +112,7 @@ export class CtpipeProcess<Health extends { detail: object }> {
         try {
           const stat = readFileSync(`/proc/${this.p.pid}/task/${tid}/stat`, 'utf8');
           const name = Number(tid) === this.p.pid ? 'main' : readers.has(Number(tid)) ? 'netlink readers' : /\((.*)\)/s.exec(stat)![1]!.replace(/[\d:]+$/, '');
-          const f = stat.replace(/^.*\) /s, '').split(' ');
-          out.set(name, (out.get(name) ?? 0) + (Number(f[11]) + Number(f[12])) / CLOCK_TICKS);
+          out.set(name, (out.get(name) ?? 0) + cpuOfStat(stat));
         } catch { /* the thread ended */ }
       }
     } catch { /* the process ended */ }
