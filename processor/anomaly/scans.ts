@@ -33,20 +33,38 @@ export interface ScanOptions {
  * one value until a second comes: a flood or a DESTROY storm brings a new source per row, and two
  * Sets and an array for each were a fifth of the detectors' time and much of the garbage.
  */
-interface Source {
+class Source {
   /** Rows of this source in the window. */
-  n: number;
-  s0: number;
-  rej: number;
+  n = 1;
+  s0 = 0;
+  rej = 0;
   ports: number | Set<number>;
   hosts: string | Set<string>;
   flows: string | string[];
+  /** When it came in its window (order of arrival: the order anomalies list sources and flows in). */
+  readonly seq: number;
+
+  /**
+   * V8 holds a class's full instance shape (its fields added one by one) only from its instances;
+   * when the last one dies (a detector dropped, every window judged) a full GC frees the shape and
+   * throws away the optimized code that knew it: each detector then ran unoptimized for a while
+   * (the `scans` bench: 50 -> 200 ns a row). One instance of each, in the fields' general forms, keeps them.
+   */
+  static readonly shape = Object.assign(new Source(-1, 0, '', ''), { ports: new Set<number>(), hosts: new Set<string>(), flows: [] as string[] });
+
+  constructor(seq: number, port: number, host: string, flow: string) {
+    this.seq = seq;
+    this.ports = port;
+    this.hosts = host;
+    this.flows = flow;
+  }
 }
 
 const sizeOf = (v: number | string | Set<unknown>): number => (typeof v === 'object' ? v.size : 1);
 const flowsOf = (s: Source): string[] => (typeof s.flows === 'string' ? [s.flows] : s.flows);
 /** A saved list back to the lazy form: one value as itself. */
 const lazy = <T>(xs: T[]): T | Set<T> => (xs.length === 1 ? xs[0]! : new Set(xs));
+const bySeq = (a: [string, Source], b: [string, Source]): number => a[1].seq - b[1].seq;
 
 /**
  * Sources followed at most per window and host. A flood from spoofed addresses (a million
@@ -54,20 +72,103 @@ const lazy = <T>(xs: T[]): T | Set<T> => (xs.length === 1 ? xs[0]! : new Set(xs)
  * the bound the sources with the fewest rows so far are forgotten (thin), never one that could be
  * near a threshold (those have many rows), so memory stays bounded and scanners still show.
  */
-const MAX_SOURCES = 20_000;
+export const MAX_SOURCES = 20_000;
 
 /**
- * The sources with the most rows, those past the smallest cut (1, then 2, 4, ...) that frees half
- * the bound. Copied, not deleted in place: in a flood every source goes, and deleting 20,000 keys
- * one by one (the map shrinking as it empties) cost more than the rows that filled it.
+ * A window's sources, spread over SHARDS maps by a hash of the address once there are SPLIT_AT of
+ * them. V8's Map costs about 30 ns an insert up to a few thousand entries, and 150 to 300 ns past
+ * that: in a flood every row inserts, and one map of up to 20,000 sources was most of the detector's
+ * cost per row. Fewer sources (normal traffic) stay in one map, with no hash to compute per row.
+ * Arrival order, which one map kept, is each source's seq.
  */
-function thin(m: Map<string, Source>): Map<string, Source> {
-  for (let cut = 1; ; cut *= 2) {
-    const kept = new Map<string, Source>();
-    m.forEach((s, src) => { // no [key, value] pair made per entry
-      if (s.n > cut) kept.set(src, s);
-    });
-    if (kept.size <= MAX_SOURCES / 2) return kept;
+const SHARDS = 16;
+const SPLIT_AT = 2048;
+
+/** Which shard: a multiplicative hash of the address's last (most varied) characters. */
+function shardOf(src: string): number {
+  let h = src.length;
+  for (let i = Math.max(0, src.length - 6); i < src.length; i++) h = Math.imul(h ^ src.charCodeAt(i), 0x9e3779b1);
+  return (h >>> 28) & (SHARDS - 1);
+}
+
+class Sources {
+  /** See Source.shape. */
+  static readonly shape = new Sources();
+  shards: Map<string, Source>[] = [new Map()];
+  size = 0;
+  /** The seq the next source gets. */
+  private seq = 0;
+
+  /** The map a source is (or goes) in. */
+  private mapOf(src: string): Map<string, Source> {
+    return this.shards.length === 1 ? this.shards[0]! : this.shards[shardOf(src)]!;
+  }
+
+  private static empty(): Map<string, Source>[] {
+    const out: Map<string, Source>[] = [];
+    for (let i = 0; i < SHARDS; i++) out.push(new Map());
+    return out;
+  }
+
+  /** Whether the last at() made its source (its first row, counted in it already). */
+  made = false;
+
+  /** A row of this source: its record, made with the row's values if new (the window thinned first when full). */
+  at(src: string, port: number, host: string, flow: string): Source {
+    let s = this.mapOf(src).get(src);
+    this.made = !s;
+    if (s) return s;
+    if (this.size >= MAX_SOURCES) this.thin();
+    else if (this.size === SPLIT_AT && this.shards.length === 1) this.split();
+    this.mapOf(src).set(src, (s = new Source(this.seq++, port, host, flow)));
+    this.size++;
+    return s;
+  }
+
+  /** A saved source, in the order saved. */
+  restore(src: string, x: Omit<Source, 'seq'>): void {
+    const s = new Source(this.seq++, 0, '', '');
+    Object.assign(s, x);
+    if (this.size === SPLIT_AT && this.shards.length === 1) this.split();
+    this.mapOf(src).set(src, s);
+    this.size++;
+  }
+
+  /** In order of arrival, as one map would list them. */
+  list(): [string, Source][] {
+    const out: [string, Source][] = [];
+    for (const m of this.shards) m.forEach((s, src) => out.push([src, s]));
+    return out.sort(bySeq);
+  }
+
+  /** One map into SHARDS. */
+  private split(): void {
+    const into = Sources.empty();
+    this.shards[0]!.forEach((s, src) => into[shardOf(src)]!.set(src, s));
+    this.shards = into;
+  }
+
+  /**
+   * Keeps the sources with the most rows, those past the smallest cut (1, then 2, 4, ...) that
+   * frees half the bound. Copied, not deleted in place: in a flood every source goes, and deleting
+   * 20,000 keys one by one (the maps shrinking as they empty) cost more than the rows that filled them.
+   */
+  private thin(): void {
+    for (let cut = 1; ; cut *= 2) {
+      const kept = Sources.empty();
+      for (const m of this.shards) {
+        m.forEach((s, src) => { // no [key, value] pair made per entry
+          if (s.n > cut) kept[shardOf(src)]!.set(src, s);
+        });
+      }
+      let size = 0;
+      for (const k of kept) size += k.size;
+      if (size <= MAX_SOURCES / 2) {
+        this.shards = kept;
+        this.size = size;
+        return;
+      }
+    }
   }
 }
 
@@ -90,17 +191,17 @@ interface Open {
 interface HostState {
   /** The next window to judge; the rows of windows not judged yet, per source. */
   next: number;
-  windows: Map<number, Map<string, Source>>;
+  windows: Map<number, Sources>;
   /** Latest event time seen (s), and rows that came after their window was judged. */
   now: number;
   late: number;
   open: Partial<Record<Kind, Open>>;
   /** The window the last row went to, and its sources (rows come in runs of one window): not saved. */
   lastW?: number;
-  lastM?: Map<string, Source>;
+  lastM?: Sources;
 }
 
-type SavedSource = [string, Omit<Source, 'ports' | 'hosts' | 'n' | 'flows'> & { n?: number; ports: number[]; hosts: string[]; flows: string[] }];
+type SavedSource = [string, Omit<Source, 'ports' | 'hosts' | 'n' | 'flows' | 'seq'> & { n?: number; ports: number[]; hosts: string[]; flows: string[] }];
 export type ScanState = [string, { next: number; windows: [number, SavedSource[]][]; now: number; late: number; open: HostState['open'] }][];
 
 export class ScanDetector {
@@ -114,7 +215,7 @@ export class ScanDetector {
   exportState(): ScanState {
     return [...this.hosts].map(([host, h]) => [host, {
       next: h.next, now: h.now, late: h.late, open: h.open,
-      windows: [...h.windows].map(([w, m]) => [w, [...m].map(([src, x]): SavedSource => [src, { ...x, ports: listOf(x.ports), hosts: listOf(x.hosts), flows: flowsOf(x) }])]),
+      windows: [...h.windows].map(([w, m]) => [w, m.list().map(([src, x]): SavedSource => [src, { n: x.n, s0: x.s0, rej: x.rej, ports: listOf(x.ports), hosts: listOf(x.hosts), flows: flowsOf(x) }])]),
     }]);
   }
 
@@ -122,9 +223,14 @@ export class ScanDetector {
     this.lastHost = this.lastH = undefined;
     for (const [host, h] of st) {
       if (!('windows' in h)) continue; // a checkpoint from before late rows were kept: start afresh
-      const windows = new Map(h.windows.map(([w, m]) => [w, new Map(m.map(([src, x]): [string, Source] => [src, {
-        ...x, n: x.n ?? x.s0 + x.rej, ports: lazy(x.ports), hosts: lazy(x.hosts), flows: x.flows.length === 1 ? x.flows[0]! : x.flows,
-      }]))]));
+      const windows = new Map<number, Sources>();
+      for (const [w, m] of h.windows) {
+        const sources = new Sources();
+        for (const [src, x] of m) {
+          sources.restore(src, { ...x, n: x.n ?? x.s0 + x.rej, ports: lazy(x.ports), hosts: lazy(x.hosts), flows: x.flows.length === 1 ? x.flows[0]! : x.flows });
+        }
+        windows.set(w, sources);
+      }
       this.hosts.set(host, { next: h.next, now: h.now, late: h.late, open: h.open, windows });
     }
   }
@@ -142,14 +248,11 @@ export class ScanDetector {
       h.late++;
     } else {
       let m = h.lastW === w ? h.lastM : h.windows.get(w);
-      if (!m) h.windows.set(w, (m = new Map()));
+      if (!m) h.windows.set(w, (m = new Sources()));
       h.lastW = w;
       h.lastM = m;
-      let s = m.get(r.orig_src);
-      if (!s) {
-        if (m.size >= MAX_SOURCES) h.windows.set(w, (h.lastM = m = thin(m)));
-        m.set(r.orig_src, (s = { n: 1, s0: 0, rej: 0, ports: r.orig_dport, hosts: r.orig_dst, flows: r.flow_id }));
-      } else {
+      const s = m.at(r.orig_src, r.orig_dport, r.orig_dst, r.flow_id);
+      if (!m.made) {
         s.n++;
         // written out per field (not one generic helper): each stays monomorphic, and a field is
         // only written when its form changes
@@ -187,7 +290,7 @@ export class ScanDetector {
     // Each window is judged in turn (empty ones count as clear) while anything is open; with nothing
     // open, the judging skips ahead to the next window that holds rows.
     while (h.next <= last) {
-      out.push(...this.closeWindow(host, h, h.next, h.windows.get(h.next) ?? new Map()));
+      out.push(...this.closeWindow(host, h, h.next, h.windows.get(h.next) ?? new Sources()));
       h.windows.delete(h.next);
       if (h.lastW === h.next) h.lastW = h.lastM = undefined; // its sources go now, not at the next row
       h.next++;
@@ -196,18 +299,30 @@ export class ScanDetector {
     return out;
   }
 
-  private closeWindow(host: string, h: HostState, w: number, sources: Map<string, Source>): AnomalyRow[] {
+  private closeWindow(host: string, h: HostState, w: number, sources: Sources): AnomalyRow[] {
     const end: Time = { sec: (w + 1) * this.o.windowS, nsec: 0 };
     const measure: Record<Kind, (s: Source) => number> = {
       handshake_failures: (s) => s.s0, rej_storm: (s) => s.rej, port_scan: (s) => sizeOf(s.ports), host_scan: (s) => sizeOf(s.hosts),
     };
     const limit: Record<Kind, number> = { handshake_failures: this.o.s0, rej_storm: this.o.rej, port_scan: this.o.ports, host_scan: this.o.hosts };
+    // one pass over the sources for all four kinds (a flood's window holds up to 20,000), then the
+    // few over a threshold in order of arrival
+    const overs: Record<Kind, [string, Source][]> = { handshake_failures: [], rej_storm: [], port_scan: [], host_scan: [] };
+    for (const m of sources.shards) {
+      m.forEach((s, src) => {
+        if (s.s0 >= limit.handshake_failures) overs.handshake_failures.push([src, s]);
+        if (s.rej >= limit.rej_storm) overs.rej_storm.push([src, s]);
+        if (sizeOf(s.ports) >= limit.port_scan) overs.port_scan.push([src, s]);
+        if (sizeOf(s.hosts) >= limit.host_scan) overs.host_scan.push([src, s]);
+      });
+    }
     const out: AnomalyRow[] = [];
     for (const kind of KINDS) {
-      const over = [...sources].filter(([, s]) => measure[kind](s) >= limit[kind]);
+      const over = overs[kind].sort(bySeq);
       let a = h.open[kind];
       if (over.length) {
-        const worst = Math.max(...over.map(([, s]) => measure[kind](s)));
+        let worst = -Infinity;
+        for (const [, s] of over) worst = Math.max(worst, measure[kind](s));
         if (!a) h.open[kind] = a = { startedAt: { sec: w * this.o.windowS, nsec: 0 }, peak: 0, clear: 0, sources: {}, flows: [] };
         a.peak = Math.max(a.peak, worst);
         a.clear = 0;
