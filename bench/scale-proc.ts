@@ -3,7 +3,7 @@
  * operator endpoint and /proc, and the kernel's own list of the lab firewall's flows.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { createWriteStream, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -37,6 +37,8 @@ export class CtpipeProcess<Health extends { detail: object }> {
       env: { ...process.env, ...env },
     });
     this.p.stderr.on('data', (d: Buffer) => (this.log += d.toString()));
+    // SCALE_STDOUT=PREFIX: the child's stdout into PREFIX.PID (V8's --trace-gc-nvp lines, through SCALE_NODE_ARGS)
+    if (process.env.SCALE_STDOUT) this.p.stdout.pipe(createWriteStream(`${process.env.SCALE_STDOUT}.${this.p.pid}`));
     this.exit = new Promise((r) => this.p.once('exit', (c) => r(c)));
     this.sampler = setInterval(() => this.sample(), 100);
   }

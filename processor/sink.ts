@@ -59,8 +59,12 @@ export const OPEN_ROWS_AT_STOP = 100_000;
 /** Records through the engine at a time: about one read of the collector's (a chunk of 4,096 events). */
 const SLICE = 4096;
 
-/** Slices of records waiting at most before the collector keeps the rest raw (hasRoom). */
-const ROOM_SLICES = 4;
+/**
+ * Slices of records waiting at most before the collector keeps the rest raw (hasRoom). One: each
+ * young-generation GC copies the records then alive, and a 1M-entry flush's scavenges copied 11.7
+ * MB (67 ms) each with room for four slices, 4.9 MB (18 ms) with one (docs/PERFORMANCE.md).
+ */
+const ROOM_SLICES = 1;
 
 /** Records through the engine whose rows are not yet handed to an insert: the next insert's range. */
 interface Batch {
@@ -116,7 +120,7 @@ export class PipelineSink implements RecordSink {
 
   /**
    * Whether the collector may hand over more records now (else it keeps raw events, a few hundred
-   * bytes each, in its gate). A few slices, not an insert's worth: records decoded far ahead of the
+   * bytes each, in its gate). A slice, not an insert's worth: records decoded far ahead of the
    * engine outlive V8's young generation and are copied and promoted, which made GC the largest
    * cost of a 1M-entry table's flush (issue 19).
    */
