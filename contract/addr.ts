@@ -45,7 +45,9 @@ function parseV4(s: string, out: Buffer, at: number): boolean {
 
 // A tuple's two addresses come back in turn (a record's, then its row's four columns: orig and
 // reply, each the other's mirror): the last two answers are kept, so most lookups compare a string
-// (the same object, mostly) instead of parsing it.
+// (the same object, mostly) instead of parsing it. u32ToIpv4 puts its answers here too: a row's
+// text comes from the open-flow table's numbers, and the RowBinary writer and k8s names asking
+// for them back get the numbers without a parse.
 let memoS1 = '';
 let memoS2 = '';
 let memoV1 = -1;
@@ -89,7 +91,15 @@ function parseIpv4(s: string): number {
  * (no new string per row, and its hash already computed for the detectors' maps).
  */
 export function u32ToIpv4(v: number): string {
-  return v4Text(v >>> 0);
+  const key = v >>> 0;
+  const s = v4Text(key);
+  if (s !== memoS1 && s !== memoS2) {
+    memoS2 = memoS1;
+    memoV2 = memoV1;
+    memoS1 = s;
+    memoV1 = key;
+  }
+  return s;
 }
 
 export function parseAddr(s: string): Buffer {
@@ -130,7 +140,21 @@ const v4Keys = new Uint32Array(V4_SLOTS);
 const v4Vals: (string | undefined)[] = new Array<string | undefined>(V4_SLOTS).fill(undefined);
 
 export function ipv4(buf: Buffer, p: number): string {
-  return v4Text(((buf[p]! << 24) | (buf[p + 1]! << 16) | (buf[p + 2]! << 8) | buf[p + 3]!) >>> 0);
+  return v4Text(ipv4At(buf, p));
+}
+
+/** The IPv4 address at p (4 bytes, network order) as a 32-bit number. */
+export function ipv4At(buf: Buffer, p: number): number {
+  return ((buf[p]! << 24) | (buf[p + 1]! << 16) | (buf[p + 2]! << 8) | buf[p + 3]!) >>> 0;
+}
+
+/**
+ * A 32-bit number (ipv4At's) as text through the same cache as ipv4(): decoders that keep the
+ * number too. Unlike u32ToIpv4 it leaves ipv4ToU32's memo alone (the decoders' tuples carry their
+ * numbers, and a record's addresses would push a row's out).
+ */
+export function ipv4Text(v: number): string {
+  return v4Text(v);
 }
 
 function v4Text(key: number): string {

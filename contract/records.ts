@@ -13,6 +13,14 @@ export type U64 = number | string;
 export interface Tuple {
   src: string;
   dst: string;
+  /**
+   * The IPv4 addresses as 32-bit numbers, when a decoder made the tuple from their bytes: -1 for
+   * an address that is not IPv4 (so `src4 === ipv4ToU32(src)` always). Absent on tuples built by
+   * hand, from JSON or recordings: readers parse the text then. Neither is part of the contract's
+   * JSON or protobuf form (blankTuple's tuples keep them out of every serialization).
+   */
+  readonly src4?: number;
+  readonly dst4?: number;
   /** L4 protocol number (6 TCP, 17 UDP, 1 ICMP, 58 ICMPv6, 132 SCTP, 33 DCCP, 47 GRE, 136 UDP-Lite). */
   proto: number;
   sport?: number;
@@ -210,7 +218,13 @@ export function blankCtRecord(type: CtType, host: string, run: string, seq: numb
   return new FlowRecord(type, host, run, seq, sec, nsec, family);
 }
 
-class TupleObj implements Tuple {
+/**
+ * A decoder's tuple. The addresses' numbers (issue 19: the open-flow table keeps IPv4 addresses as
+ * numbers, and parsed each record's text back) are private fields behind accessors: no own
+ * enumerable property, so JSON.stringify, spreads, Object.keys, snapshots and test equality see
+ * the contract's fields only. A copy made by spreading has none and falls back to the text.
+ */
+class TupleObj implements DecodedTuple {
   src = '';
   dst = '';
   proto = 0;
@@ -220,9 +234,33 @@ class TupleObj implements Tuple {
   icmp_code?: number;
   icmp_id?: number;
   zone?: number;
+  #src4 = -1;
+  #dst4 = -1;
+
+  get src4(): number {
+    return this.#src4;
+  }
+
+  set src4(v: number) {
+    this.#src4 = v;
+  }
+
+  get dst4(): number {
+    return this.#dst4;
+  }
+
+  set dst4(v: number) {
+    this.#dst4 = v;
+  }
 }
 
-export function blankTuple(): Tuple {
+/** A tuple a decoder fills: its address numbers are set with its addresses (-1 for IPv6). */
+export interface DecodedTuple extends Tuple {
+  src4: number;
+  dst4: number;
+}
+
+export function blankTuple(): DecodedTuple {
   return new TupleObj();
 }
 

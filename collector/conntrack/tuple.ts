@@ -7,10 +7,12 @@
  *             [TUPLE_ZONE be16]
  *
  * GRE keys travel in the port slots. Children may come in any order; unknown ones are kept.
+ * IPv4 addresses are kept as numbers beside their text (Tuple.src4/dst4; -1 for IPv6): the
+ * open-flow table stores the numbers and no longer parses the text back.
  */
-import { blankTuple, type Tuple, type UnknownAttr } from '../../contract/records.js';
+import { blankTuple, type DecodedTuple, type Tuple, type UnknownAttr } from '../../contract/records.js';
 import { align4, attrHeader, be16, hex, u8 } from '../netlink/attr.js';
-import { ipv4, ipv6 } from '../../contract/addr.js';
+import { ipv4At, ipv4Text, ipv6 } from '../../contract/addr.js';
 import * as C from './constants.js';
 import { CtpipeError } from '../../common/errors.js';
 
@@ -43,7 +45,7 @@ export function decodeTuple(
 }
 
 function decodeIp(
-  buf: Buffer, dv: DataView, start: number, end: number, t: Tuple, path: string, unknown: UnknownAttr[],
+  buf: Buffer, dv: DataView, start: number, end: number, t: DecodedTuple, path: string, unknown: UnknownAttr[],
 ): void {
   let o = start;
   while (o + 4 <= end) {
@@ -56,19 +58,21 @@ function decodeIp(
       switch (type) {
         case C.CTA_IP_V4_SRC:
           if (plen < 4) throw new CtpipeError('CT_BAD_ATTRIBUTE', 'CTA_IP_V4_SRC: short');
-          t.src = ipv4(buf, p);
+          t.src = ipv4Text((t.src4 = ipv4At(buf, p)));
           break;
         case C.CTA_IP_V4_DST:
           if (plen < 4) throw new CtpipeError('CT_BAD_ATTRIBUTE', 'CTA_IP_V4_DST: short');
-          t.dst = ipv4(buf, p);
+          t.dst = ipv4Text((t.dst4 = ipv4At(buf, p)));
           break;
         case C.CTA_IP_V6_SRC:
           if (plen < 16) throw new CtpipeError('CT_BAD_ATTRIBUTE', 'CTA_IP_V6_SRC: short');
           t.src = ipv6(dv, p);
+          t.src4 = -1;
           break;
         case C.CTA_IP_V6_DST:
           if (plen < 16) throw new CtpipeError('CT_BAD_ATTRIBUTE', 'CTA_IP_V6_DST: short');
           t.dst = ipv6(dv, p);
+          t.dst4 = -1;
           break;
         default:
           unknown.push({ path: `${path}.ip`, type, hex: hex(buf, p, plen) });

@@ -5,13 +5,13 @@
  */
 import type {
   CpuStats, CtRecord, CtpipeRecord, DirCounters, DumpEndRecord, ExpRecord, InvalidPacketRecord, LossRecord, SeqAdj,
-  StatsRecord, Tuple, UnknownAttr,
+  DecodedTuple, StatsRecord, Tuple, UnknownAttr,
 } from '../records.js';
 import { blankCtRecord, blankTuple, STAT_FIELDS, sumCpus } from '../records.js';
 import { CtpipeError, errorMessage } from '../../common/errors.js';
 import { ProtoReader } from './reader.js';
 import { ProtoWriter, rawVarint } from './writer.js';
-import { addrToBytes, bytesToAddr, ipv6 } from '../addr.js';
+import { addrToBytes, bytesToAddr, ipv4At, ipv4Text, ipv4ToU32, ipv6 } from '../addr.js';
 import { DEFAULT_BATCH_LIMITS, validateName, validateRecord, type BatchLimits } from '../validate.js';
 
 export const SCHEMA_VERSION = 1;
@@ -90,11 +90,17 @@ export function isMirror(o: Tuple, r: Tuple): boolean {
   );
 }
 
+/** The reply tuple a batch left out: a decoder's tuple, with the original's address numbers swapped. */
 export function mirror(o: Tuple): Tuple {
-  return {
-    src: o.dst, dst: o.src, proto: o.proto, sport: o.dport, dport: o.sport, icmp_type: undefined,
-    icmp_code: undefined, icmp_id: undefined, zone: undefined,
-  };
+  const t = blankTuple();
+  t.src = o.dst;
+  t.dst = o.src;
+  t.src4 = o.dst4 ?? ipv4ToU32(o.dst);
+  t.dst4 = o.src4 ?? ipv4ToU32(o.src);
+  t.proto = o.proto;
+  t.sport = o.dport;
+  t.dport = o.sport;
+  return t;
 }
 
 function writeFlow(w: ProtoWriter, r: CtRecord): void {
@@ -266,8 +272,8 @@ function readTuple(r: ProtoReader): Tuple {
   while (r.more()) {
     const tag = r.varint();
     switch (tag) {
-      case (1 << 3) | 2: t.src = readAddr(r); break;
-      case (2 << 3) | 2: t.dst = readAddr(r); break;
+      case (1 << 3) | 2: t.src = readTupleAddr(r, t, true); break;
+      case (2 << 3) | 2: t.dst = readTupleAddr(r, t, false); break;
       case 3 << 3: t.proto = r.varint(); break;
       case 4 << 3: t.sport = r.varint(); break;
       case 5 << 3: t.dport = r.varint(); break;
@@ -280,6 +286,19 @@ function readTuple(r: ProtoReader): Tuple {
   }
   r.leave(outer);
   return t;
+}
+
+/** A tuple's address; its number (IPv4, else -1) is set on the tuple beside it, for the open-flow table. */
+function readTupleAddr(r: ProtoReader, t: DecodedTuple, src: boolean): string {
+  const n = r.len();
+  const at = r.pos;
+  r.pos += n;
+  const v = n === 4 ? ipv4At(r.buf, at) : -1;
+  if (src) t.src4 = v;
+  else t.dst4 = v;
+  if (v >= 0) return ipv4Text(v);
+  // 16 bytes through the reader's one DataView: bytesToAddr would make one per address
+  return n === 16 ? ipv6(r.dv, at) : bytesToAddr(r.buf, at, n);
 }
 
 function readAddr(r: ProtoReader): string {

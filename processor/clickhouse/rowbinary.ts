@@ -126,6 +126,11 @@ function str(u: Buffer, p: number, s: unknown): number {
 /** A string's share of a row's bound: 3 UTF-8 bytes per UTF-16 unit at most, and the length. */
 const strBound = (s: unknown): number => (typeof s === 'string' ? 3 * s.length + 5 : 5);
 
+/**
+ * An address column: IPv4 as ::ffff:a.b.c.d, byte for byte what ClickHouse makes of the text. A
+ * flow row's IPv4 text comes from the open-flow table's numbers (u32ToIpv4), which left each
+ * number in ipv4ToU32's memo under that very string: the number is found, not parsed.
+ */
 function ipv6(u: Buffer, dv: DataView, p: number, s: unknown): number {
   if (typeof s !== 'string') return refuse(s, 'is not an IP address');
   let v4 = ipv4ToU32(s);

@@ -3,8 +3,10 @@
  * an open-addressing index from conntrack id to slots. A processor keeps up to a million open
  * flows per partition; one JS object per flow (with its tuples, times and state path) cost about
  * 1 KB and most of the engine's time went to allocating and collecting them. Here a flow costs
- * about 200 bytes and no allocation while it is open: IPv4 addresses are numbers, host, run and
- * helper names indexes into a shared string pool. Rare data (IPv6 addresses, NAT reply tuples,
+ * about 200 bytes and no allocation while it is open: IPv4 addresses are numbers (taken from the
+ * decoders' tuples, Tuple.src4/dst4; text is parsed only for tuples built by hand), host, run and
+ * helper names indexes into a shared string pool. A row's address text comes back through the
+ * decoders' string cache (u32ToIpv4), which also hands the number on to the RowBinary writer. Rare data (IPv6 addresses, NAT reply tuples,
  * masters, long state paths) lives in side maps keyed by slot. The kernel's start and stop stamps
  * are columns: every flow of a start dump (or a DESTROY) with nf_conntrack_timestamp=1 has them,
  * and as a side map they cost 120 MB of JS heap at 1M flows.
@@ -355,8 +357,9 @@ export class FlowTable extends WithSlotArrays {
         continue;
       }
       if (src4 < 0) {
-        src4 = ipv4ToU32(t.src);
-        dst4 = ipv4ToU32(t.dst);
+        // a decoder's tuple carries the numbers; one built by hand (JSON, recordings) has text only
+        src4 = t.src4 ?? ipv4ToU32(t.src);
+        dst4 = t.dst4 ?? ipv4ToU32(t.dst);
       }
       if (this.src4[s] === src4 && this.dst4[s] === dst4) return s;
     }
@@ -369,8 +372,8 @@ export class FlowTable extends WithSlotArrays {
   setTuple(slot: number, t: Tuple, family: 4 | 6): void {
     this.proto[slot] = t.proto;
     this.family[slot] = family;
-    const s4 = family === 4 ? ipv4ToU32(t.src) : -1;
-    const d4 = family === 4 ? ipv4ToU32(t.dst) : -1;
+    const s4 = family === 4 ? (t.src4 ?? ipv4ToU32(t.src)) : -1;
+    const d4 = family === 4 ? (t.dst4 ?? ipv4ToU32(t.dst)) : -1;
     if (s4 >= 0 && d4 >= 0) {
       this.src4[slot] = s4;
       this.dst4[slot] = d4;
