@@ -21,7 +21,7 @@ import { Counter, Gauge } from 'prom-client';
 import { errorMessage, isCtpipeError } from '../common/errors.js';
 import { createGroupConsumer, unreadBatch, type BatchControl, type FetchedBatch, type FetchedMessage } from '../common/kafka.js';
 import type { Logger } from '../common/log.js';
-import { decodeBatch } from '../contract/proto/batch.js';
+import { batchRecordCount, decodeBatch } from '../contract/proto/batch.js';
 import type { ErrorCode } from '../common/errors.js';
 import { restoreState, saveState, type RestoreTimes } from './checkpoint.js';
 import { TakeoverPriority } from './takeover.js';
@@ -107,7 +107,7 @@ export async function startProcessor(
   }
 
   const newCursor = (partition: number) => new PartitionCursor<Message>({
-    input: `${topic}:${partition}`, position: (m) => m.offset, size: (m) => m.bytes, checkpointMs, minBytes: cfg.process.fetch_min_bytes,
+    input: `${topic}:${partition}`, position: (m) => m.offset, size: (m) => batchRecordCount(m.value), checkpointMs, minSize: cfg.process.insert_records,
   }, Date.now());
 
   /**
@@ -278,9 +278,11 @@ export async function startProcessor(
     }
     st.cursor.add(b.messages);
     const fetchedTo = b.messages.at(-1)?.offset;
-    // Behind the partition's end, small fetches are gathered into one chunk: each insert has a
-    // fixed cost, so a lagging processor catches up with fewer, larger ones. At the end of the
-    // partition what is there goes now, so freshness does not wait on a timer.
+    // Behind the partition's end, fetches are gathered into chunks of process.insert_records
+    // records, as `ctpipe run` inserts: each insert (flows, the views it feeds, the logged range)
+    // costs ClickHouse about the same whatever its size, and makes parts to merge, so a lagging
+    // processor catches up with fewer, larger ones. At the end of the partition what is there goes
+    // now, so freshness does not wait on a timer (a fetch waits at most process.flush).
     const chunks = st.cursor.take(fetchedTo === undefined || fetchedTo >= b.end);
     for (let i = 0; i < chunks.length; i++) {
       // stopped early (stopping, the partition lost, or a rebalance to rejoin promptly): the rest
