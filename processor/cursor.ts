@@ -176,10 +176,11 @@ export class PartitionCursor<M> {
   /**
    * A checkpoint is due: something new is applied and the interval has passed since the last:
    * `checkpointMs`, or ten times what the last checkpoint took if that is longer (a large state
-   * spends at most about a tenth of the time being saved).
+   * spends at most about a tenth of the time being saved). `ahead`: whether the interval has passed
+   * alone (records whose rows are being stored count as applied).
    */
-  due(now: number): boolean {
-    return this.applied > this.checkpointOffset && now - this.checkpointedAt >= Math.max(this.o.checkpointMs, 10 * this.lastTook);
+  due(now: number, ahead = false): boolean {
+    return (ahead || this.applied > this.checkpointOffset) && now - this.checkpointedAt >= Math.max(this.o.checkpointMs, 10 * this.lastTook);
   }
 
   /** The state at `applied` is stored (it took `tookMs`); returns the position to commit (the next to read). */
