@@ -86,6 +86,20 @@ export class PartitionCursor<M> {
     return this.pending.length;
   }
 
+  /** Their size (with `size`: what `minSize` counts). */
+  get waitingSize(): number {
+    let n = 0;
+    for (const x of this.sizes) n += x;
+    return n;
+  }
+
+  /** The sum of `f` over the records waiting. */
+  waitingSum(f: (m: M) => number): number {
+    let n = 0;
+    for (const m of this.pending) n += f(m);
+    return n;
+  }
+
   /** Position of the last record handed in (applied or pending). */
   get received(): number {
     return this.pending.length ? this.o.position(this.pending[this.pending.length - 1]!) : this.applied;

@@ -4,7 +4,8 @@
  * range) has a fixed cost in ClickHouse and makes parts to merge, and chunks of 256 KiB of Kafka
  * data (about 25,000 events) had made 12 to 15 of them for 360,000 events (docs/PERFORMANCE.md).
  * At the partition's end what has come is inserted at once, however few: freshness does not wait
- * for a full insert. Real parts: librdkafka's mock cluster, the collector's gzip producer, chDB.
+ * for a full insert (less behind than an insert's worth, process.fetch_min_bytes gathers fetches as
+ * before). Real parts: librdkafka's mock cluster, the collector's gzip producer, chDB.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigSchema } from '../../cli/config.js';
@@ -28,7 +29,7 @@ beforeAll(async () => {
 afterAll(() => release(procs, kafka, dir));
 
 describe('process.insert_records', () => {
-  it('a partition behind is inserted 20 Batches (20,000 records) at a time; at its end, at once', async () => {
+  it('a partition behind by an insert\'s worth or more is inserted 20 Batches (20,000 records) at a time; at its end, at once', async () => {
     // 8,125 connections, 8 events each: 65 Batches of 1,000 records; 64 published ahead, 8 a produce request
     const batches = [...recordChunks(8_125, 'sized', 1000)].map((c) => encodeBatch(c));
     expect(batches).toHaveLength(65);
