@@ -38,9 +38,9 @@ export interface DrainRun {
   inserts: number;
   rowsByTable: Record<string, number>;
   /**
-   * Per table of the chDB directory after the stop: `blocks` its inserts (the highest block
-   * number: one per insert, whatever partitions it writes; a view's target counts the view's),
-   * `active` the parts left after the merges, `level` the deepest merge.
+   * Per table of the chDB directory after the stop: `blocks` the parts its inserts wrote (the
+   * highest block number: one per part, so an insert into two partitions counts two; a view's
+   * target counts the view's), `active` the parts left after the merges, `level` the deepest merge.
    */
   parts: Record<string, { blocks: number; active: number; level: number }>;
   loadavg: [number, number];
@@ -146,7 +146,7 @@ async function drainOnce(root: string, brokers: string[], topic: string, group: 
         "SELECT table, max(max_block_number) blocks, countIf(active) active, max(level) level FROM system.parts WHERE database = 'ctpipe' GROUP BY table, partition");
       for (const x of byPartition) {
         const t = (parts[x.table] ??= { blocks: 0, active: 0, level: 0 });
-        t.blocks = Math.max(t.blocks, Number(x.blocks)); // block numbers count a table's inserts across its partitions
+        t.blocks = Math.max(t.blocks, Number(x.blocks)); // one sequence of block numbers for all of a table's partitions
         t.active += Number(x.active);
         t.level = Math.max(t.level, Number(x.level));
       }
