@@ -34,6 +34,15 @@ export interface DrainRun {
   /** CPU us per event over the window by thread group (main; chDB's ThreadPool; node's helpers and libuv's pool, where gzip runs). */
   threadsUsPerEvent: Record<string, number>;
   flowsStored: number;
+  /** Inserts the processor made (every table, ctpipe_processor_insert_seconds_count) and its rows by table. */
+  inserts: number;
+  rowsByTable: Record<string, number>;
+  /**
+   * Per table of the chDB directory after the stop: `blocks` the parts its inserts wrote (the
+   * highest block number: one per part, so an insert into two partitions counts two; a view's
+   * target counts the view's), `active` the parts left after the merges, `level` the deepest merge.
+   */
+  parts: Record<string, { blocks: number; active: number; level: number }>;
   loadavg: [number, number];
 }
 
@@ -83,6 +92,7 @@ export async function runProcessDrain(conns = 45_000, roots: string[] = [package
         const run = await drainOnce(root, kafka.brokers, topic, `drain-${round}-${runs.length}`, events);
         runs.push(run);
         say(`${root}: ${Math.round(run.eventsPerSecond).toLocaleString()} events/s, ${run.cpuUsPerEvent.toFixed(2)} us CPU/event (main thread ${run.mainUsPerEvent.toFixed(2)}), ${run.flowsStored}/${conns} flows stored, load ${run.loadavg.join(' -> ')}`);
+        say(`  ${run.inserts} inserts (${Object.entries(run.rowsByTable).map(([t, n]) => `${t} ${n}`).join(', ')} rows); parts written/left/deepest merge: ${Object.entries(run.parts).map(([t, x]) => `${t} ${x.blocks}/${x.active}/${x.level}`).join(', ')}; us/event by thread: ${JSON.stringify(run.threadsUsPerEvent)}`);
       }
     }
   } finally {
@@ -117,14 +127,29 @@ async function drainOnce(root: string, brokers: string[], topic: string, group: 
     }
     last = await at();
     if (first === undefined) throw new Error('drain: every event was applied before the first answer; publish more');
+    const inserts = await p.metric('ctpipe_processor_insert_seconds_count');
+    const rowsByTable: Record<string, number> = {};
+    for (const t of ['flows', 'host_stats', 'pipeline_health', 'anomalies', 'dead_letters', 'processor_stats']) {
+      const v = await p.metric('ctpipe_processor_rows_total', `table="${t}"`);
+      if (v > 0) rowsByTable[t] = v;
+    }
     const n = last.n - first.n;
     const s = (last.t - first.t) / 1000;
     await p.stop('SIGTERM');
     const store = await openStore({ url: `chdb:${path.join(dir, 'chdb')}`, database: 'ctpipe' });
     let flowsStored = 0;
+    const parts: DrainRun['parts'] = {};
     try {
       const [r] = await store.query<{ n: string }>("SELECT count() n FROM ctpipe.flows FINAL WHERE end_reason = 'destroy'");
       flowsStored = Number(r!.n);
+      const byPartition = await store.query<{ table: string; blocks: string; active: string; level: string }>(
+        "SELECT table, max(max_block_number) blocks, countIf(active) active, max(level) level FROM system.parts WHERE database = 'ctpipe' GROUP BY table, partition");
+      for (const x of byPartition) {
+        const t = (parts[x.table] ??= { blocks: 0, active: 0, level: 0 });
+        t.blocks = Math.max(t.blocks, Number(x.blocks)); // one sequence of block numbers for all of a table's partitions
+        t.active += Number(x.active);
+        t.level = Math.max(t.level, Number(x.level));
+      }
     } finally {
       await store.close();
     }
@@ -132,7 +157,7 @@ async function drainOnce(root: string, brokers: string[], topic: string, group: 
       root, events, eventsPerSecond: n / s, cpuUsPerEvent: ((last.cpu - first.cpu) * 1e6) / n,
       mainUsPerEvent: (((last.threads.get('main') ?? NaN) - (first.threads.get('main') ?? NaN)) * 1e6) / n,
       threadsUsPerEvent: Object.fromEntries([...last.threads].map(([k, v]) => [k, +(((v - (first!.threads.get(k) ?? 0)) * 1e6) / n).toFixed(2)]).filter(([, v]) => (v as number) > 0)),
-      flowsStored, loadavg: [+load0.toFixed(2), +loadavg()[0]!.toFixed(2)],
+      flowsStored, inserts, rowsByTable, parts, loadavg: [+load0.toFixed(2), +loadavg()[0]!.toFixed(2)],
     };
   } finally {
     p.kill();

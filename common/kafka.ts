@@ -59,6 +59,9 @@ export function kafkaClientConfig(cfg: KafkaConfigSection, log: Logger, clientId
 const gzipAsync = promisify(gzip);
 const unzipAsync = promisify(unzip);
 
+/** The largest output chunk a decompression allocates at once. */
+const OUT_CHUNK_MAX = 16 << 20;
+
 /** What the gzip codec does: its level (producers), and the most a record batch may decompress to (consumers). */
 const gzipSettings = { level: 6, maxBytes: Infinity };
 
@@ -136,8 +139,18 @@ function useGzip(): void {
     decompress: async (buffer: Buffer) => {
       const max = gzipSettings.maxBytes;
       try {
-        const out = await unzipAsync(buffer, Number.isFinite(max) ? { maxOutputLength: max } : {});
-        // a buffer of its own (zlib's output past the pool's size): the values kafkajs slices from it are sized by it
+        // zlib's output in one chunk of about the whole batch (ctpipe batches compress about 5x):
+        // in its default 16 KiB chunks, each a callback and a copy on the event loop, a fetch cost
+        // 2 to 4 times the inflate itself, most of it on the main thread (docs/PERFORMANCE.md)
+        const chunkSize = Math.min(OUT_CHUNK_MAX, Math.max(64 << 10, buffer.length * 8));
+        let out = await unzipAsync(buffer, Number.isFinite(max) ? { chunkSize, maxOutputLength: max } : { chunkSize });
+        if (out.length > 0 && out.length < out.buffer.byteLength) {
+          // part of a chunk: copied into a buffer of its own, so the values kafkajs slices from it
+          // keep no slack alive (and are sized by it)
+          const own = Buffer.allocUnsafeSlow(out.length);
+          out.copy(own);
+          out = own;
+        }
         if (out.length > 0 && out.byteOffset === 0 && out.byteLength === out.buffer.byteLength) compression.set(out.buffer, buffer.length / out.length);
         return out;
       } catch (e) {

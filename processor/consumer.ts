@@ -21,13 +21,13 @@ import { Counter, Gauge } from 'prom-client';
 import { errorMessage, isCtpipeError } from '../common/errors.js';
 import { createGroupConsumer, unreadBatch, type BatchControl, type FetchedBatch, type FetchedMessage } from '../common/kafka.js';
 import type { Logger } from '../common/log.js';
-import { decodeBatch } from '../contract/proto/batch.js';
+import { batchRecordCount, decodeBatch } from '../contract/proto/batch.js';
 import type { ErrorCode } from '../common/errors.js';
 import { restoreState, saveState, type RestoreTimes } from './checkpoint.js';
 import { TakeoverPriority } from './takeover.js';
 import { retrying } from './clickhouse/retry.js';
 import type { ProcessorConfig } from './config.js';
-import { PartitionCursor } from './cursor.js';
+import { PartitionCursor, type Chunk } from './cursor.js';
 import { hostMatcher } from './hosts.js';
 import { OpenBudget } from './lifecycle/engine.js';
 import { batchLimits, pipelineOptions } from './options.js';
@@ -39,6 +39,11 @@ type Message = FetchedMessage;
 interface PartitionState {
   pipeline: Pipeline;
   cursor: PartitionCursor<Message>;
+  /**
+   * The last chunk's insert while the next chunk goes through the engine: true once its rows are
+   * stored (the chunk done), false when it gave up or failed (the partition then dropped or stopped).
+   */
+  writing?: Promise<boolean>;
 }
 
 export interface ProcessorHandle {
@@ -107,7 +112,7 @@ export async function startProcessor(
   }
 
   const newCursor = (partition: number) => new PartitionCursor<Message>({
-    input: `${topic}:${partition}`, position: (m) => m.offset, size: (m) => m.bytes, checkpointMs, minBytes: cfg.process.fetch_min_bytes,
+    input: `${topic}:${partition}`, position: (m) => m.offset, size: (m) => batchRecordCount(m.value), checkpointMs, minSize: cfg.process.insert_records,
   }, Date.now());
 
   /**
@@ -237,6 +242,13 @@ export async function startProcessor(
     st.pipeline.tick();
   }
 
+  /** What a failure of a partition's batch or insert does: the partition stops, or is dropped (the next owner restores the checkpoint). */
+  function failed(partition: number, e: unknown): void {
+    if (isCtpipeError(e, 'STORE_SCHEMA') || isCtpipeError(e, 'STORE_ROWS_REFUSED')) stopPartition(partition, e);
+    else if (isCtpipeError(e, 'STORE_UNAVAILABLE')) drop(partition);
+    else throw e;
+  }
+
   /** A failure the store cannot mend: this partition stops (its state dropped), the others go on. */
   function stopPartition(partition: number, e: unknown): void {
     stoppedAt.set(partition, parts.get(partition)?.cursor.applied ?? -1);
@@ -257,12 +269,54 @@ export async function startProcessor(
     try {
       await handleBatch(b, c);
     } catch (e) {
-      if (isCtpipeError(e, 'STORE_SCHEMA') || isCtpipeError(e, 'STORE_ROWS_REFUSED')) stopPartition(b.partition, e);
-      else if (isCtpipeError(e, 'STORE_UNAVAILABLE')) drop(b.partition); // gave up: the next owner restores the checkpoint
-      else throw e;
+      failed(b.partition, e);
     } finally {
       if (--inFlight === 0) drained?.();
     }
+  }
+
+  /**
+   * Starts inserting the rows of `ch` (applied): the engine goes on with the next chunk meanwhile, as
+   * `ctpipe run`'s does. The chunk is done once they are stored; the next chunk's range is logged
+   * only after that (a logged successor tells a replay that a range's rows are stored).
+   */
+  function startWrite(partition: number, st: PartitionState, ch: Chunk<Message>, end: number): void {
+    const write = st.pipeline.write(ch.token, { origin: { input: topic, partition, offset: ch.first }, shouldStop: () => stopping || parts.get(partition) !== st });
+    st.writing = write.then((ok) => {
+      // Gave up (stopping, or the partition is moving): the state has records whose rows are not
+      // stored, so drop it; whoever owns the partition next restores the checkpoint.
+      if (!ok) {
+        if (parts.get(partition) === st) drop(partition);
+        return false;
+      }
+      finished(partition, st, ch, end);
+      return true;
+    }, (e: unknown) => {
+      if (parts.get(partition) !== st) return false;
+      try {
+        failed(partition, e);
+      } catch (unknown) {
+        // not a store failure: thrown from this partition's next batch, as when the insert was awaited there
+        log.error({ partition, err: errorMessage(unknown) }, 'inserting a chunk\'s rows failed');
+        throw unknown;
+      }
+      return false;
+    });
+    st.writing.catch(() => undefined); // awaited by the partition's next batch, or by the stop
+  }
+
+  function finished(partition: number, st: PartitionState, ch: Chunk<Message>, end: number): void {
+    st.cursor.done(ch);
+    takingOver.stored(partition);
+    setLag(partition, st.cursor.lag(end));
+    log.debug({ partition, first: ch.first, last: ch.last, open: st.pipeline.engine.openCount, ...(ch.log ? {} : { replay: ch.stored ? 'not resent' : 'resent' }) }, 'batch stored');
+  }
+
+  /** Waits for the partition's insert in flight: false when it gave up or failed (the state is gone). */
+  async function settled(st: PartitionState): Promise<boolean> {
+    const w = st.writing;
+    st.writing = undefined;
+    return w === undefined || w;
   }
 
   async function handleBatch(b: FetchedBatch, c: BatchControl): Promise<void> {
@@ -278,10 +332,21 @@ export async function startProcessor(
     }
     st.cursor.add(b.messages);
     const fetchedTo = b.messages.at(-1)?.offset;
-    // Behind the partition's end, small fetches are gathered into one chunk: each insert has a
-    // fixed cost, so a lagging processor catches up with fewer, larger ones. At the end of the
-    // partition what is there goes now, so freshness does not wait on a timer.
-    const chunks = st.cursor.take(fetchedTo === undefined || fetchedTo >= b.end);
+    // Behind the partition's end by an insert's worth or more, fetches are gathered into chunks of
+    // process.insert_records records, as `ctpipe run` inserts: each insert (flows, the views it
+    // feeds, the logged range) has a fixed cost in ClickHouse and makes parts to merge, so a
+    // lagging processor catches up with fewer, larger ones. Less behind, the records that would
+    // fill a chunk are not in Kafka yet, and waiting for them would cost freshness (2 s for
+    // 100,000 at 50,000 events/s; flushing every fetch instead made more inserts than the
+    // processor kept up with): fetches are gathered up to process.fetch_min_bytes of Kafka data.
+    // At the end of the partition what is there goes now. The Kafka records past this fetch are
+    // counted at the pending ones' mean.
+    const waiting = st.cursor.waiting;
+    const waitingSize = st.cursor.waitingSize;
+    const atEnd = fetchedTo === undefined || fetchedTo >= b.end;
+    const ahead = atEnd ? 0 : (b.end - fetchedTo) * (waiting ? waitingSize / waiting : 1);
+    const far = waitingSize + ahead >= cfg.process.insert_records;
+    const chunks = st.cursor.take(atEnd || (!far && st.cursor.waitingSum((m) => m.bytes) >= cfg.process.fetch_min_bytes));
     for (let i = 0; i < chunks.length; i++) {
       // stopped early (stopping, the partition lost, or a rebalance to rejoin promptly): the rest
       // is kept for this member's next fetch, or forgotten with the partition if it moves
@@ -290,29 +355,31 @@ export async function startProcessor(
         break;
       }
       const ch = chunks[i]!;
-      if (ch.log) await stored('log batch range', () => store.logRange(key(partition), ch), running);
+      if (parts.get(partition) !== st) return; // the insert in flight failed: the state is gone
+      // through the engine while the previous chunk's rows are inserted, then its range logged
+      // once they are stored
       apply(ch.records, partition, st);
+      if (!(await settled(st))) return;
+      if (ch.log) await stored('log batch range', () => store.logRange(key(partition), ch), running);
       // a replayed range whose successor was logged: its rows are stored (the successor was logged
       // after they were), so the state is rebuilt and the rows, the same ones, are not sent again
       // (its activity goes into the next processor_stats row written)
       if (!ch.stored) st.pipeline.noteActivity(processorName, partition, Math.max(0, b.end - ch.last), Date.now(), checkpointMs);
-      const ok = ch.stored ? (st.pipeline.takeRows(), true) : await st.pipeline.write(ch.token, { origin: { input: topic, partition, offset: ch.first }, shouldStop: () => !running() });
-      if (!ok) {
-        // Gave up (stopping, or the partition is moving): the state has records whose rows are
-        // not stored, so drop it; whoever owns the partition next restores the checkpoint.
-        drop(partition);
-        return;
-      }
-      st.cursor.done(ch);
-      takingOver.stored(partition);
+      if (ch.stored) {
+        st.pipeline.takeRows();
+        finished(partition, st, ch, b.end);
+      } else startWrite(partition, st, ch, b.end);
       c.resolve(ch.last);
-      log.debug({ partition, first: ch.first, last: ch.last, open: st.pipeline.engine.openCount, ...(ch.log ? {} : { replay: ch.stored ? 'not resent' : 'resent' }) }, 'batch stored');
       await c.heartbeat();
     }
+    // a rebalance or a stop: the insert in flight ends before the member rejoins or leaves
+    if ((!running() || c.rebalancing()) && !(await settled(st))) return;
     // Kept records are in memory: the fetch position moves on (commits follow `applied`, not this)
     if (fetchedTo !== undefined) c.resolve(fetchedTo);
-    setLag(partition, st.cursor.lag(b.end));
-    // in a rebalance the checkpoint waits for the next batch: the group waits for this member
+    if (!st.writing) setLag(partition, st.cursor.lag(b.end)); // else set once its rows are stored
+    // in a rebalance the checkpoint waits for the next batch: the group waits for this member.
+    // The state holds the records whose insert is in flight: a checkpoint waits for it.
+    if (st.writing && st.cursor.due(Date.now(), true) && !c.rebalancing() && !(await settled(st))) return;
     if (st.cursor.due(Date.now()) && !c.rebalancing() && !takingOver.defers(partition, Date.now())) await checkpoint([[partition, st]], running);
   }
 
@@ -404,6 +471,7 @@ export async function startProcessor(
       clearInterval(lagTimer);
       consumer.pause();
       if (inFlight > 0) await new Promise<void>((r) => (drained = r));
+      await Promise.all([...parts.values()].map((st) => settled(st).catch(() => false))); // the inserts in flight, so the state matches what is stored
       const t1 = Date.now();
       const due = [...parts].filter(([, st]) => st.cursor.due(Infinity));
       const took = await checkpoint(due, () => false)

@@ -26,13 +26,16 @@ export interface CursorOptions<M> {
   input: string;
   /** A record's position in the input (offset, index or seq), increasing. */
   position: (m: M) => number;
-  /** A record's size in bytes (for minBytes). */
+  /** A record's size for `minSize` (the Kafka consumer: the records of a ctpipe.v1.Batch); read once, when it is added. */
   size?: (m: M) => number;
   checkpointMs: number;
   /** A chunk holds at most this many records. */
   maxRecords?: number;
-  /** Unless flushed, records wait until this many bytes are pending (fewer, larger inserts while behind). */
-  minBytes?: number;
+  /**
+   * New records are cut into chunks of this much `size`, each ending at the record that reaches it
+   * (fewer, larger inserts while behind); unless flushed, a remainder below it waits.
+   */
+  minSize?: number;
   /** True where `next` must start a new chunk whose first record is `first` (cuts from the records alone). */
   boundary?: (first: M, next: M) => boolean;
 }
@@ -62,7 +65,8 @@ export class PartitionCursor<M> {
   /** Logged ranges past the checkpoint, in order: replays cut along them. */
   private ranges: Range[] = [];
   private pending: M[] = [];
-  private pendingBytes = 0;
+  /** The pending records' sizes (with `size`), in step with `pending`. */
+  private sizes: number[] = [];
 
   constructor(private readonly o: CursorOptions<M>, now: number) {
     this.checkpointedAt = now;
@@ -74,12 +78,26 @@ export class PartitionCursor<M> {
     this.ranges = ranges.filter((r) => r.first > offset).sort((a, b) => a.first - b.first);
     this.checkpointedAt = now;
     this.pending = [];
-    this.pendingBytes = 0;
+    this.sizes = [];
   }
 
   /** Records waiting for a chunk. */
   get waiting(): number {
     return this.pending.length;
+  }
+
+  /** Their size (with `size`: what `minSize` counts). */
+  get waitingSize(): number {
+    let n = 0;
+    for (const x of this.sizes) n += x;
+    return n;
+  }
+
+  /** The sum of `f` over the records waiting. */
+  waitingSum(f: (m: M) => number): number {
+    let n = 0;
+    for (const m of this.pending) n += f(m);
+    return n;
   }
 
   /** Position of the last record handed in (applied or pending). */
@@ -95,15 +113,15 @@ export class PartitionCursor<M> {
       const at = position(r);
       if (at <= after) continue;
       this.pending.push(r);
-      if (size) this.pendingBytes += size(r);
+      if (size) this.sizes.push(size(r));
       after = at;
     }
   }
 
   /**
    * The chunks ready now, in order. Logged ranges come back whole (a partial one waits for the rest);
-   * new records are cut at `maxRecords` and `boundary`, and the remainder waits unless `flush` (the
-   * end of the input for now: a timer, the partition's end, the file's end) or `minBytes` is reached.
+   * new records are cut at `maxRecords`, `boundary` and `minSize`, and the remainder waits unless
+   * `flush` (the end of the input for now: a timer, the partition's end, the file's end).
    */
   take(flush: boolean): Chunk<M>[] {
     const pos = this.o.position;
@@ -128,8 +146,19 @@ export class PartitionCursor<M> {
             }
           }
         }
-        const cut = n < left() || n === this.o.maxRecords;
-        if (!cut && !flush && (this.o.minBytes === undefined || this.bytesFrom(start) < this.o.minBytes)) break;
+        let full = false;
+        if (this.o.minSize !== undefined && this.o.size) {
+          for (let i = 0, s = 0; i < n; i++) {
+            s += this.sizes[start + i]!;
+            if (s >= this.o.minSize) {
+              n = i + 1;
+              full = true;
+              break;
+            }
+          }
+        }
+        const cut = full || n < left() || n === this.o.maxRecords;
+        if (!cut && !flush) break;
       }
       const records = this.pending.slice(start, start + n);
       const first = pos(records[0]!);
@@ -138,20 +167,10 @@ export class PartitionCursor<M> {
       out.push({ first, last, records, token: `${this.o.input}:${first}-${last}`, log: !logged, stored });
       start += n;
     }
-    this.pendingBytes -= this.bytesOf(0, start);
-    this.pending = start === this.pending.length ? [] : this.pending.slice(start);
+    const all = start === this.pending.length;
+    this.pending = all ? [] : this.pending.slice(start);
+    if (this.o.size) this.sizes = all ? [] : this.sizes.slice(start);
     return out;
-  }
-
-  private bytesOf(from: number, to: number): number {
-    const size = this.o.size;
-    let b = 0;
-    if (size) for (let i = from; i < to; i++) b += size(this.pending[i]!);
-    return b;
-  }
-
-  private bytesFrom(start: number): number {
-    return this.pendingBytes - this.bytesOf(0, start);
   }
 
   /** A chunk's rows are stored: the state now reflects it. */
@@ -164,16 +183,18 @@ export class PartitionCursor<M> {
   keep(chunks: readonly Chunk<M>[]): void {
     const back = chunks.flatMap((c) => c.records);
     this.pending = [...back, ...this.pending];
-    for (const r of back) this.pendingBytes += this.o.size?.(r) ?? 0;
+    const size = this.o.size;
+    if (size) this.sizes = [...back.map((r) => size(r)), ...this.sizes];
   }
 
   /**
    * A checkpoint is due: something new is applied and the interval has passed since the last:
    * `checkpointMs`, or ten times what the last checkpoint took if that is longer (a large state
-   * spends at most about a tenth of the time being saved).
+   * spends at most about a tenth of the time being saved). `ahead`: whether the interval has passed
+   * alone (records whose rows are being stored count as applied).
    */
-  due(now: number): boolean {
-    return this.applied > this.checkpointOffset && now - this.checkpointedAt >= Math.max(this.o.checkpointMs, 10 * this.lastTook);
+  due(now: number, ahead = false): boolean {
+    return (ahead || this.applied > this.checkpointOffset) && now - this.checkpointedAt >= Math.max(this.o.checkpointMs, 10 * this.lastTook);
   }
 
   /** The state at `applied` is stored (it took `tookMs`); returns the position to commit (the next to read). */

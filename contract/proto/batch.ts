@@ -683,3 +683,39 @@ export function decodeBatch(buf: Buffer, limits: BatchLimits = DEFAULT_BATCH_LIM
   }
   return { host, run, firstSeq, schemaVersion, records, rejected };
 }
+
+/**
+ * How many records a Batch holds, from its own fields alone (no record is read): what the
+ * processor sizes its inserts by before it decodes. Not a check: a malformed batch counts what
+ * could be walked, at least one (decodeBatch then says what is wrong with it). Walks the bytes
+ * itself: through a ProtoReader it cost 0.13 us a record, a tenth of the decode.
+ */
+export function batchRecordCount(buf: Buffer): number {
+  const end = buf.length;
+  let p = 0;
+  let n = 0;
+  const varint = (): number => {
+    let v = 0;
+    for (let mul = 1, i = 0; i < 10 && p < end; i++, mul *= 128) {
+      const b = buf[p++]!;
+      v += (b & 0x7f) * mul;
+      if (b < 0x80) return v;
+    }
+    return -1;
+  };
+  while (p < end) {
+    const tag = varint();
+    const wire = tag & 7;
+    let skip: number;
+    if (tag < 0) break;
+    else if (wire === 0) skip = varint() < 0 ? -1 : 0;
+    else if (wire === 1) skip = 8;
+    else if (wire === 5) skip = 4;
+    else if (wire === 2) skip = varint();
+    else break;
+    if (skip < 0 || p + skip > end) break;
+    p += skip;
+    if (tag === (4 << 3 | 2)) n++;
+  }
+  return Math.max(1, n);
+}

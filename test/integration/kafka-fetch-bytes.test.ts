@@ -1,8 +1,9 @@
 /**
  * The processor's consumer sizes each fetched record in Kafka's bytes (its share of its compressed
- * record batch), as process.fetch_min_bytes counts them: a partition behind is then processed in
- * chunks of that much Kafka data, not of five times less (ctpipe batches compress about 5x), which
- * had made inserts of about 600 flow rows each (docs/PERFORMANCE.md, process-drain).
+ * record batch), as the brokers count process.fetch_min_bytes, not in its decompressed bytes (about
+ * five times more for ctpipe batches). Decompressed in one output chunk of about the whole batch,
+ * each batch is still a buffer of its own (common/kafka.ts). Inserts are sized by records since
+ * (process.insert_records, process-insert-size.test.ts).
  */
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -10,7 +10,7 @@ import { isCtpipeError } from '../../common/errors.js';
 import { packageRoot } from '../../common/paths.js';
 import { fromJsonLine, toJsonLine } from '../../contract/json.js';
 import { addrToBytes } from '../../contract/addr.js';
-import { decodeBatch, encodeBatch } from '../../contract/proto/batch.js';
+import { batchRecordCount, decodeBatch, encodeBatch } from '../../contract/proto/batch.js';
 import { sumCpus } from '../../contract/records.js';
 import type { CtRecord, CtpipeRecord, StatsRecord } from '../../contract/records.js';
 import { decodeBuffers, fixtureBuffers } from '../helpers/decode.js';
@@ -124,6 +124,19 @@ describe('protobuf batch', () => {
       }
     }
     expect(rejected).toBeGreaterThan(10_000);
+  });
+
+  it('counts a batch\'s records from its fields alone, as decoding finds them; poison counts at least one, never throws', () => {
+    for (const n of [1, 7, recs.length]) expect(batchRecordCount(encodeBatch(recs.slice(0, n)))).toBe(decodeBatch(encodeBatch(recs.slice(0, n))).records.length);
+    const rnd = mulberry32(7);
+    const good = encodeBatch(recs);
+    for (let i = 0; i < 5_000; i++) {
+      const b = Buffer.from(good.subarray(0, Math.floor(rnd() * good.length)));
+      for (let k = 0; k < Math.floor(rnd() * 4); k++) b[Math.floor(rnd() * b.length)] = Math.floor(rnd() * 256);
+      const n = batchRecordCount(b);
+      expect(n).toBeGreaterThanOrEqual(1);
+      expect(n).toBeLessThanOrEqual(Math.max(1, b.length / 2)); // a record's field takes two bytes at least
+    }
   });
 });
 

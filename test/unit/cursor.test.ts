@@ -31,11 +31,27 @@ const cases: Case[] = [
     steps: [{ add: recs(0, 4) }, { take: true, expect: ['0-4'] }, { add: recs(5, 5) }, { take: true, expect: ['5-5'] }, { expectApplied: 5 }],
   },
   {
-    name: 'behind the end, small fetches are gathered until minBytes',
-    opts: { minBytes: 100 },
+    name: 'behind the end, small fetches are gathered until minSize',
+    opts: { minSize: 100 },
     steps: [
       { add: recs(0, 3) }, { take: false, expect: [] }, { expectWaiting: 4 },
       { add: recs(4, 9) }, { take: false, expect: ['0-9'] }, { expectWaiting: 0 },
+    ],
+  },
+  {
+    name: 'a large fetch is cut into chunks of minSize, each at the record that reaches it; the remainder waits for a flush',
+    opts: { minSize: 100 },
+    steps: [
+      { add: [...recs(0, 8), { offset: 9, bytes: 25 }, ...recs(10, 27)] }, { take: false, expect: ['0-9', '10-19'] }, { expectWaiting: 8 },
+      { take: true, expect: ['20-27'] }, { expectWaiting: 0 },
+    ],
+  },
+  {
+    name: 'records kept back (a stop mid-batch) keep their sizes: cut alike when taken again',
+    opts: { minSize: 100 },
+    steps: [
+      { add: recs(0, 24) }, { take: false, expect: ['0-9', '10-19'], apply: false }, { keepLast: true }, { expectWaiting: 25 },
+      { take: false, expect: ['0-9', '10-19'] }, { expectWaiting: 5 }, { expectApplied: 19 },
     ],
   },
   {
@@ -55,7 +71,7 @@ const cases: Case[] = [
   {
     name: 'a logged range fetched in part waits for the rest, even when flushed',
     restore: { offset: -1, ranges: [{ first: 0, last: 9 }] },
-    opts: { minBytes: 1 },
+    opts: { minSize: 30 },
     steps: [
       { add: recs(0, 6) }, { take: true, expect: [] }, { expectWaiting: 7 },
       { add: recs(7, 12) }, { take: false, expect: ['0-9 logged', '10-12'] },
