@@ -8,6 +8,7 @@
 // Each ROOT a checkout with its dist/ built (the first one that is a checkout makes the input).
 // Prints per build the best and the median of the rounds, and every round.
 import path from 'node:path';
+import { stormRecord } from './storm-records.js';
 
 const [what, ...roots] = process.argv.slice(2);
 if (!['run', 'kafka', 'decode', 'js'].includes(what) || roots.length < 2) throw new Error('usage: bench-ab.js run|kafka|decode|js ROOT_A ROOT_B [...]');
@@ -87,22 +88,10 @@ if (what === 'run' || what === 'kafka') {
 } else {
   // records built by hand, their addresses as the decoder's cache makes them (bench-cpu.js js)
   const n = 200_000;
-  const epoch = 1_795_000_000;
-  const b = Buffer.alloc(4);
   rounds = 7;
   unit = 'us/row';
   round = (m) => {
-    const addr = (c) => (b.writeUInt32BE(((10 << 24) | c) >>> 0), m.addr.ipv4(b, 0));
-    const record = (c, type, seq) => {
-      const src = addr(c);
-      const dst = '203.0.113.9';
-      const orig = { src, dst, proto: 17, sport: 1024 + (c % 60000), dport: 53 };
-      return {
-        type, host: 'storm', run: 'storm', seq, sec: epoch + (type === 'new' ? 0 : 1), nsec: c, id: c + 1, family: 'ipv4', proto: 17, orig,
-        reply: { src: dst, dst: src, proto: 17, sport: 53, dport: orig.sport }, status: type === 'new' ? 8 : 14, timeout: 30,
-        ...(type === 'destroy' ? { counters: { orig: { packets: 1, bytes: 60 }, reply: { packets: 1, bytes: 120 } } } : {}),
-      };
-    };
+    const record = stormRecord(m.addr.ipv4);
     let batch = m.tr.TableRows.empty('flows');
     let rows = 0;
     const e = engine(m, (r) => { batch.push(r); rows++; });

@@ -8,6 +8,7 @@
 // Prints one JSON line with the 1-minute load average before and after.
 import os from 'node:os';
 import path from 'node:path';
+import { stormRecord } from './storm-records.js';
 
 const [rootArg, what] = process.argv.slice(2);
 if (!rootArg || !what) throw new Error('usage: node --expose-gc scripts/bench-cpu.js ROOT e2e-run|e2e-old|storm|storm-detect|storm-100k|js|decode|scans');
@@ -38,20 +39,7 @@ if (what === 'e2e-run') {
   const { ipv4 } = await mod('contract/addr.js');
   const o = detectOptions(loadConfig({}).detect, 30_000).scans;
   const conns = 200_000;
-  const epoch = 1_795_000_000;
-  const b = Buffer.alloc(4);
-  // records as the collector's decoder hands them: address strings from its cache
-  const addr = (c) => (b.writeUInt32BE(((10 << 24) | c) >>> 0), ipv4(b, 0));
-  const record = (c, type, seq) => {
-    const src = addr(c);
-    const dst = '203.0.113.9';
-    const orig = { src, dst, proto: 17, sport: 1024 + (c % 60000), dport: 53 };
-    return {
-      type, host: 'storm', run: 'storm', seq, sec: epoch + (type === 'new' ? 0 : 1), nsec: c, id: c + 1, family: 'ipv4', proto: 17, orig,
-      reply: { src: dst, dst: src, proto: 17, sport: 53, dport: orig.sport }, status: type === 'new' ? 8 : 14, timeout: 30,
-      ...(type === 'destroy' ? { counters: { orig: { packets: 1, bytes: 60 }, reply: { packets: 1, bytes: 120 } } } : {}),
-    };
-  };
+  const record = stormRecord(ipv4);
   out = {};
   for (const detect of [false, true]) {
     let best = Infinity;
