@@ -58,11 +58,15 @@ export function ipv4ToU32(s: string): number {
   if (s === memoS1) return memoV1;
   if (s === memoS2) return memoV2;
   const v = parseIpv4(s);
+  remember(s, v);
+  return v;
+}
+
+function remember(s: string, v: number): void {
   memoS2 = memoS1;
   memoV2 = memoV1;
   memoS1 = s;
   memoV1 = v;
-  return v;
 }
 
 function parseIpv4(s: string): number {
@@ -92,13 +96,8 @@ function parseIpv4(s: string): number {
  */
 export function u32ToIpv4(v: number): string {
   const key = v >>> 0;
-  const s = v4Text(key);
-  if (s !== memoS1 && s !== memoS2) {
-    memoS2 = memoS1;
-    memoV2 = memoV1;
-    memoS1 = s;
-    memoV1 = key;
-  }
+  const s = ipv4Text(key);
+  if (s !== memoS1 && s !== memoS2) remember(s, key);
   return s;
 }
 
@@ -140,7 +139,7 @@ const v4Keys = new Uint32Array(V4_SLOTS);
 const v4Vals: (string | undefined)[] = new Array<string | undefined>(V4_SLOTS).fill(undefined);
 
 export function ipv4(buf: Buffer, p: number): string {
-  return v4Text(ipv4At(buf, p));
+  return ipv4Text(ipv4At(buf, p));
 }
 
 /** The IPv4 address at p (4 bytes, network order) as a 32-bit number. */
@@ -153,11 +152,7 @@ export function ipv4At(buf: Buffer, p: number): number {
  * number too. Unlike u32ToIpv4 it leaves ipv4ToU32's memo alone (the decoders' tuples carry their
  * numbers, and a record's addresses would push a row's out).
  */
-export function ipv4Text(v: number): string {
-  return v4Text(v);
-}
-
-function v4Text(key: number): string {
+export function ipv4Text(key: number): string {
   const slot = Math.imul(key, 0x9e3779b1) >>> 19;
   const hit = v4Vals[slot];
   if (hit !== undefined && v4Keys[slot] === key) return hit;

@@ -296,17 +296,19 @@ function readTupleAddr(r: ProtoReader, t: DecodedTuple, src: boolean): string {
   const v = n === 4 ? ipv4At(r.buf, at) : -1;
   if (src) t.src4 = v;
   else t.dst4 = v;
-  if (v >= 0) return ipv4Text(v);
-  // 16 bytes through the reader's one DataView: bytesToAddr would make one per address
-  return n === 16 ? ipv6(r.dv, at) : bytesToAddr(r.buf, at, n);
+  return v >= 0 ? ipv4Text(v) : addrAt(r, at, n);
 }
 
 function readAddr(r: ProtoReader): string {
   const n = r.len();
-  // 16 bytes through the reader's one DataView: bytesToAddr would make one per address
-  const s = n === 16 ? ipv6(r.dv, r.pos) : bytesToAddr(r.buf, r.pos, n);
+  const s = addrAt(r, r.pos, n);
   r.pos += n;
   return s;
+}
+
+function addrAt(r: ProtoReader, at: number, n: number): string {
+  // 16 bytes through the reader's one DataView: bytesToAddr would make one per address
+  return n === 16 ? ipv6(r.dv, at) : bytesToAddr(r.buf, at, n);
 }
 
 function readCounters(r: ProtoReader): DirCounters {

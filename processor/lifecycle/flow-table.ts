@@ -6,10 +6,11 @@
  * about 200 bytes and no allocation while it is open: IPv4 addresses are numbers (taken from the
  * decoders' tuples, Tuple.src4/dst4; text is parsed only for tuples built by hand), host, run and
  * helper names indexes into a shared string pool. A row's address text comes back through the
- * decoders' string cache (u32ToIpv4), which also hands the number on to the RowBinary writer. Rare data (IPv6 addresses, NAT reply tuples,
- * masters, long state paths) lives in side maps keyed by slot. The kernel's start and stop stamps
- * are columns: every flow of a start dump (or a DESTROY) with nf_conntrack_timestamp=1 has them,
- * and as a side map they cost 120 MB of JS heap at 1M flows.
+ * decoders' string cache (u32ToIpv4), which also hands the number on to the RowBinary writer.
+ * Rare data (IPv6 addresses, NAT reply tuples, masters, long state paths) lives in side maps keyed
+ * by slot. The kernel's start and stop stamps are columns: every flow of a start dump (or a
+ * DESTROY) with nf_conntrack_timestamp=1 has them, and as a side map they cost 120 MB of JS heap
+ * at 1M flows.
  *
  * A slot's Lifecycle object (flow-row.ts) is built only to make a row or a checkpoint.
  */
