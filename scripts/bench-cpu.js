@@ -2,7 +2,7 @@
 // comparisons in alternating runs: node --expose-gc --max-semi-space-size=64 scripts/bench-cpu.js ROOT WHAT
 // (node's flags as ctpipe starts, common/node-flags.ts; a build from before them ran without)
 // ROOT: a checkout with its dist/ built (another commit's: git archive + npm run build there);
-// WHAT: e2e-run (bench/e2e-netlink.ts, ctpipe run's path) | e2e-old (bench/e2e.ts runE2e) | storm | storm-detect | storm-100k (bench/e2e.ts runDestroyStorm into chDB, every thread's CPU over the
+// WHAT: e2e-run (bench/e2e-netlink.ts, ctpipe run's path) | e2e-old (bench/e2e.ts runE2e) | storm | storm-detect | storm-100k | storm-1m | storm-detect-1m (bench/e2e.ts runDestroyStorm into chDB, every thread's CPU over the
 // DESTROY phase) | js (lifecycle close -> row -> RowBinary, and with the scan detector, no store) |
 // decode (protobuf batches, 1,000 records each, 20% IPv6) | scans (the scan detector alone).
 // Prints one JSON line with the 1-minute load average before and after.
@@ -11,7 +11,7 @@ import path from 'node:path';
 import { stormRecord } from './storm-records.js';
 
 const [rootArg, what] = process.argv.slice(2);
-if (!rootArg || !what) throw new Error('usage: node --expose-gc scripts/bench-cpu.js ROOT e2e-run|e2e-old|storm|storm-detect|storm-100k|js|decode|scans');
+if (!rootArg || !what) throw new Error('usage: node --expose-gc scripts/bench-cpu.js ROOT e2e-run|e2e-old|storm|storm-detect|storm-1m|storm-detect-1m|storm-100k|js|decode|scans');
 const root = path.resolve(rootArg);
 const load = [os.loadavg()[0]];
 const mod = (p) => import(path.join(root, 'dist', p));
@@ -26,10 +26,11 @@ if (what === 'e2e-run') {
 } else if (what === 'e2e-old') {
   const { runE2e } = await mod('bench/e2e.js');
   out = await runE2e();
-} else if (what === 'storm' || what === 'storm-detect' || what === 'storm-100k') {
-  // storm-100k: a 60 s flush, so every insert is the sink's 100,000 (needs a build whose runDestroyStorm takes flushMs)
+} else if (/^storm(-detect)?(-1m)?$/.test(what) || what === 'storm-100k') {
+  // storm-100k: a 60 s flush, so every insert is the sink's 100,000 (needs a build whose runDestroyStorm takes flushMs);
+  // -1m: 1,000,000 rows, what a storm sustains (200,000 rows take 2 s, the last insert's alone a third of it)
   const { runDestroyStorm } = await mod('bench/e2e.js');
-  out = await runDestroyStorm(200_000, what === 'storm-detect', what === 'storm-100k' ? 60_000 : 1000);
+  out = await runDestroyStorm(what.endsWith('-1m') ? 1_000_000 : 200_000, what.startsWith('storm-detect'), what === 'storm-100k' ? 60_000 : 1000);
 } else if (what === 'js') {
   const { LifecycleEngine } = await mod('processor/lifecycle/engine.js');
   const { TableRows } = await mod('processor/clickhouse/table-rows.js');
