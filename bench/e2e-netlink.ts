@@ -33,6 +33,7 @@ import { openStore } from '../processor/clickhouse/store.js';
 import { pipelineOptions } from '../processor/options.js';
 import { Pipeline } from '../processor/pipeline.js';
 import { PipelineSink } from '../processor/sink.js';
+import { threadUse, usPerBy } from './scale-proc.js';
 
 export interface E2eNetlinkResult {
   conns: number;
@@ -46,6 +47,8 @@ export interface E2eNetlinkResult {
   mainUsPerEvent: number;
   /** Making the netlink chunks (the reader thread's work in a real run), main thread, per event. */
   feedUsPerEvent: number;
+  /** CPU per event by thread group (scale-proc.ts threadUse: main, ThreadPool for chDB's inserts, MergeMutate, node...). */
+  byThread: Record<string, number>;
   /** 1-minute load average before and after the timed phase (the machine is shared). */
   loadavg: [number, number];
 }
@@ -236,6 +239,7 @@ export async function runE2eNetlink(conns = 200_000): Promise<E2eNetlinkResult> 
     const load0 = os.loadavg()[0]!;
     const cpu0 = process.cpuUsage();
     const m0 = mainThreadCpu();
+    const threads0 = threadUse(process.pid);
     const t0 = process.hrtime.bigint();
     for (const ch of netlinkChunks(slots, conns, Math.floor(Date.now() / 1000) + 1)) {
       // the reader's next chunk comes once the decoder took the last one (the kernel's buffer holds the rest)
@@ -248,6 +252,7 @@ export async function runE2eNetlink(conns = 200_000): Promise<E2eNetlinkResult> 
     const s = Number(process.hrtime.bigint() - t0) / 1e9;
     const cpu = process.cpuUsage(cpu0);
     const main = mainThreadCpu() - m0;
+    const byThread = usPerBy(threads0, threadUse(process.pid), events);
     const load1 = os.loadavg()[0]!;
     await collector.stop(false);
     await sink.close();
@@ -259,7 +264,7 @@ export async function runE2eNetlink(conns = 200_000): Promise<E2eNetlinkResult> 
     }
     return {
       conns, events, rowsStored, seconds: s, eventsPerSecond: events / s, cpuUsPerEvent: (cpu.user + cpu.system) / events,
-      mainUsPerEvent: ((main - feedS) * 1e6) / events, feedUsPerEvent: (feedS * 1e6) / events, loadavg: [load0, load1],
+      mainUsPerEvent: ((main - feedS) * 1e6) / events, feedUsPerEvent: (feedS * 1e6) / events, byThread, loadavg: [load0, load1],
     };
   } finally {
     await store.close();

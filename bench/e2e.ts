@@ -26,6 +26,7 @@ import { detectOptions } from '../processor/options.js';
 import { loadConfig } from '../cli/config.js';
 import { PipelineSink } from '../processor/sink.js';
 import { recordChunks } from './lifecycle.js';
+import { threadUse, usPerBy } from './scale-proc.js';
 
 export interface E2eResult {
   events: number;
@@ -115,6 +116,11 @@ export interface StormResult {
   rowsPerSecond: number;
   /** Process CPU (user + system, every thread: JS and chDB's) per row over the DESTROY phase. */
   cpuUsPerRow: number;
+  /** The kernel's share of it, and the page faults (fresh memory touched) per row. */
+  systemUsPerRow: number;
+  faultsPerRow: number;
+  /** CPU per row by thread group (scale-proc.ts threadUse). */
+  byThread: Record<string, number>;
   /** 1-minute load average before and after the timed phase (the machine is shared). */
   loadavg: [number, number];
   /** The flows table's parts after the storm, by format (Compact, Wide): what its inserts wrote. */
@@ -151,17 +157,21 @@ export async function runDestroyStorm(conns = 200_000, detect = false, flushMs =
     await offer('new', 1);
     const load0 = os.loadavg()[0]!;
     const cpu0 = process.cpuUsage();
+    const faults0 = process.resourceUsage().minorPageFault;
+    const threads0 = threadUse(process.pid);
     const t0 = process.hrtime.bigint();
     await offer('destroy', conns + 1);
     const s = Number(process.hrtime.bigint() - t0) / 1e9;
     const cpu = process.cpuUsage(cpu0);
+    const faults = process.resourceUsage().minorPageFault - faults0;
+    const byThread = usPerBy(threads0, threadUse(process.pid), conns);
     const [r] = await store.query<{ n: string }>("SELECT count() n FROM ctpipe.flows WHERE host = 'storm' AND end_reason = 'destroy'");
     const parts = await store.query<{ part_type: string; n: string; rows: string }>(
       "SELECT part_type, count() n, sum(rows) rows FROM system.parts WHERE database = 'ctpipe' AND table = 'flows' GROUP BY part_type",
     );
     return {
       flows: conns, rowsStored: Number(r!.n), rowsPerSecond: conns / s,
-      cpuUsPerRow: (cpu.user + cpu.system) / conns, loadavg: [load0, os.loadavg()[0]!], parts,
+      cpuUsPerRow: (cpu.user + cpu.system) / conns, systemUsPerRow: cpu.system / conns, faultsPerRow: faults / conns, byThread, loadavg: [load0, os.loadavg()[0]!], parts,
     };
   } finally {
     await store.close();

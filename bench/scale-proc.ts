@@ -14,10 +14,43 @@ import type { Lab } from '../lab/lab.js';
 /** /proc's clock ticks per second (USER_HZ: 100 on Linux). */
 const CLOCK_TICKS = 100;
 
-/** CPU seconds in a /proc stat line: after the command name (which may hold spaces), utime and stime are the 12th and 13th fields. */
+/** A /proc stat line's fields after the command name (which may hold spaces): minflt is the 8th, utime and stime the 12th and 13th. */
+const statFields = (stat: string): string[] => stat.replace(/^.*\) /s, '').split(' ');
+
 function cpuOfStat(stat: string): number {
-  const f = stat.replace(/^.*\) /s, '').split(' ');
+  const f = statFields(stat);
   return (Number(f[11]) + Number(f[12])) / CLOCK_TICKS;
+}
+
+/** The kernel's part of a thread's time and its page faults: on this machine kind a fault costs ~15 us (docs/PERFORMANCE.md). */
+export interface KernelUse { systemS: number; faults: number }
+export type ThreadUse = KernelUse & { cpuS: number };
+
+/**
+ * Process `pid`'s threads grouped: "main" (the event loop), "netlink readers" (`readers`' ids), and
+ * every other thread by its name (chDB's "ThreadPool", "MergeMutate"; "node": V8's helpers and
+ * libuv's pool, where chDB's calls run), from /proc/PID/task.
+ */
+export function threadUse(pid: number, readers: ReadonlySet<number> = new Set()): Map<string, ThreadUse> {
+  const out = new Map<string, ThreadUse>();
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+        const name = Number(tid) === pid ? 'main' : readers.has(Number(tid)) ? 'netlink readers' : /\((.*)\)/s.exec(stat)![1]!.replace(/[\d:]+$/, '');
+        const f = statFields(stat);
+        const t = out.get(name) ?? { cpuS: 0, systemS: 0, faults: 0 };
+        out.set(name, { cpuS: t.cpuS + cpuOfStat(stat), systemS: t.systemS + Number(f[12]) / CLOCK_TICKS, faults: t.faults + Number(f[7]) });
+      } catch { /* the thread ended */ }
+    }
+  } catch { /* the process ended */ }
+  return out;
+}
+
+/** Microseconds of CPU per `n` by thread between two threadUse readings (groups under 0.05 us left out). */
+export function usPerBy(before: Map<string, ThreadUse>, after: Map<string, ThreadUse>, n: number): Record<string, number> {
+  return Object.fromEntries([...after].map(([name, t]): [string, number] => [name, ((t.cpuS - (before.get(name)?.cpuS ?? 0)) * 1e6) / n])
+    .filter(([, v]) => v >= 0.05).sort((a, b) => b[1] - a[1]));
 }
 
 /** A ctpipe command as a child: its log, its health and metrics, and its peak RSS sampled until it exits. */
@@ -101,24 +134,14 @@ export class CtpipeProcess<Health extends { detail: object }> {
     }
   }
 
-  /**
-   * CPU seconds so far by thread, grouped: the main thread (the event loop), the netlink readers
-   * (their ids from the log), and every other thread by its name (chDB's
-   * "ThreadPool"; "node": V8's helpers and libuv's pool, where chDB's calls run), from /proc/PID/task.
-   */
+  /** CPU seconds so far by thread group (threadUse's groups; the netlink readers' ids from the log). */
   threadCpu(): Map<string, number> {
-    const out = new Map<string, number>();
-    const readers = new Set((/"readers":\[([\d,]*)\]/.exec(this.log)?.[1] ?? '').split(',').map(Number));
-    try {
-      for (const tid of readdirSync(`/proc/${this.p.pid}/task`)) {
-        try {
-          const stat = readFileSync(`/proc/${this.p.pid}/task/${tid}/stat`, 'utf8');
-          const name = Number(tid) === this.p.pid ? 'main' : readers.has(Number(tid)) ? 'netlink readers' : /\((.*)\)/s.exec(stat)![1]!.replace(/[\d:]+$/, '');
-          out.set(name, (out.get(name) ?? 0) + cpuOfStat(stat));
-        } catch { /* the thread ended */ }
-      }
-    } catch { /* the process ended */ }
-    return out;
+    return new Map([...this.threads()].map(([name, t]) => [name, t.cpuS]));
+  }
+
+  /** threadCpu's groups with their kernel time and page faults. */
+  threads(): Map<string, ThreadUse> {
+    return threadUse(this.p.pid!, new Set((/"readers":\[([\d,]*)\]/.exec(this.log)?.[1] ?? '').split(',').map(Number)));
   }
 
   /** SIGINT (Ctrl-C) or SIGTERM; seconds until it exited. */

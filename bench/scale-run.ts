@@ -12,7 +12,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Lab, raiseConntrackMax } from '../lab/lab.js';
 import { openStore } from '../processor/clickhouse/store.js';
-import { CtpipeProcess, kernelFlows } from './scale-proc.js';
+import { CtpipeProcess, kernelFlows, usPerBy, type KernelUse } from './scale-proc.js';
 
 export interface RunScaleResult {
   entries: number;
@@ -35,6 +35,8 @@ export interface RunScaleResult {
   cpuUsPerEntry: { burst: number; dump: number; flush: number };
   /** The flush's CPU microseconds per entry by thread (ScaleProcess.threadCpu's groups). */
   flushByThread: Record<string, number>;
+  /** Of it, the kernel's microseconds and the page faults per entry by thread. */
+  flushKernel: Record<string, KernelUse>;
   kernelDrops: number;
   rows: { flows: number; destroyed: number; lost: number; evicted: number; duplicates: number; notInKernel: number; kernelWithoutRow: number };
 }
@@ -79,7 +81,7 @@ export async function runScaleRun(entries: number, say: (line: string) => void =
     const insertsBefore = [await proc.metric('ctpipe_processor_insert_seconds_count'), await proc.metric('ctpipe_processor_insert_seconds_sum')];
     const tFlush = performance.now();
     const cpuFlush = proc.cpuSeconds();
-    const threadsFlush = proc.threadCpu();
+    const threadsFlush = proc.threads();
     await lab.conntrack(['-F']);
     const kernelFlushS = (performance.now() - tFlush) / 1000;
     say(`conntrack -F returned after ${kernelFlushS.toFixed(1)} s`);
@@ -93,9 +95,14 @@ export async function runScaleRun(entries: number, say: (line: string) => void =
     const flushCpuS = proc.cpuSeconds() - cpuFlush;
     const us = (s: number) => (s * 1e6) / filled;
     const cpuUsPerEntry = { burst: us(burstCpuS), dump: us(dumpCpuS), flush: us(flushCpuS) };
-    const flushByThread: Record<string, number> = Object.fromEntries([...proc.threadCpu()]
-      .map(([name, s]): [string, number] => [name, us(s - (threadsFlush.get(name) ?? 0))]).filter(([, v]) => v >= 0.05).sort((a, b) => b[1] - a[1]));
+    const after = proc.threads();
+    const flushByThread = usPerBy(threadsFlush, after, filled);
+    const flushKernel: Record<string, KernelUse> = Object.fromEntries([...after].map(([name, t]): [string, KernelUse] => {
+      const b = threadsFlush.get(name) ?? { systemS: 0, faults: 0 };
+      return [name, { systemS: us(t.systemS - b.systemS), faults: (t.faults - b.faults) / filled }];
+    }).filter(([, k]) => k.faults >= 0.005 || k.systemS >= 0.05));
     say(`  the flush's CPU per entry by thread: ${Object.entries(flushByThread).map(([n, v]) => `${n} ${v.toFixed(1)} us`).join(', ')}`);
+    say(`  of it in the kernel (us) and page faults per entry: ${Object.entries(flushKernel).map(([n, k]) => `${n} ${k.systemS.toFixed(1)} us ${k.faults.toFixed(3)}`).join(', ')}`);
     say(`CPU of the ctpipe process per entry: burst ${cpuUsPerEntry.burst.toFixed(1)} us, start (restore and dump) ${cpuUsPerEntry.dump.toFixed(1)} us, flush ${cpuUsPerEntry.flush.toFixed(1)} us`);
     say(`conntrack -F: ${ids.size.toLocaleString()} rows written ${drainS.toFixed(1)} s after the flush began (${Math.round(ids.size / drainS).toLocaleString()} rows/s)`);
     const inserts = (await proc.metric('ctpipe_processor_insert_seconds_count')) - insertsBefore[0]!;
@@ -122,7 +129,7 @@ export async function runScaleRun(entries: number, say: (line: string) => void =
       for (const id of ids) if (!stored.has(id)) kernelWithoutRow++;
       return {
         entries: filled, fillS, firstCaughtUpS, firstStopS, firstPeakRssMb, restoreMs, secondCaughtUpS, drainS, kernelFlushS, drainRowsPerS: ids.size / drainS,
-        secondStopS, secondPeakRssMb, cpuUsPerEntry, flushByThread, kernelDrops: (Number.isNaN(burstDrops) ? 0 : burstDrops) + (Number.isNaN(flushDrops) ? 0 : flushDrops),
+        secondStopS, secondPeakRssMb, cpuUsPerEntry, flushByThread, flushKernel, kernelDrops: (Number.isNaN(burstDrops) ? 0 : burstDrops) + (Number.isNaN(flushDrops) ? 0 : flushDrops),
         rows: {
           flows: Number(r!.flows), destroyed: Number(r!.destroyed), lost: Number(r!.lost), evicted: Number(r!.evicted),
           duplicates: Number(d!.n) - Number(d!.u), notInKernel, kernelWithoutRow,
