@@ -130,7 +130,7 @@ export interface StormResult {
 /**
  * `conns` connections opened (not timed), then one DESTROY each, offered as fast as the sink takes
  * them; `detect`: the default detectors on, as in `ctpipe run`; `flushMs`: the sink's flush (60 s
- * makes every insert the sink's maxBatch, as a storm at a quiet machine's rates does).
+ * makes every insert the sink's maxRows, as a storm at a quiet machine's rates does).
  */
 export async function runDestroyStorm(conns = 200_000, detect = false, flushMs = 1000): Promise<StormResult> {
   const dir = mkdtempSync(path.join(tmpdir(), 'ctpipe-storm-'));

@@ -15,7 +15,7 @@ import { anomalyRow, eventRow, healthRow, statsRow } from './clickhouse/rows.js'
 import { LifecycleEngine, type EngineOptions, type EngineState } from './lifecycle/engine.js';
 import { StatsDeltas, type StatsState } from './stats/deltas.js';
 import type { SnapshotReader, SnapshotWriter } from './snapshot.js';
-import type { Store } from './store.js';
+import { TABLES, type Store } from './store.js';
 import { noRows, RowWriter, type Origin, type Rows, type WriteActivity } from './writer.js';
 
 export interface PipelineOptions {
@@ -216,6 +216,11 @@ export class Pipeline {
   /** Rows for open flows now (on shutdown, so long-lived flows are visible). */
   flushOpen(): void {
     this.engine.flushOpen();
+  }
+
+  /** Rows produced and not yet taken, every table's. */
+  get pendingRows(): number {
+    return TABLES.reduce((n, t) => n + this.buffers[t].length, 0);
   }
 
   /** The rows produced so far; the pipeline starts collecting afresh (so it can go on meanwhile). */

@@ -3,8 +3,8 @@
  * they go through the processor pipeline in slices as they come (what one read of the collector
  * brings, cut by a cursor, cursor.ts), so a record dies young: held until a whole insert's worth
  * had come, 100,000 records outlived the young generation and were copied and promoted by the GC
- * (issue 19's profile). Their rows are inserted in batches of at most `maxBatch` records, at least
- * every `flushMs`, each under a token naming its (host, run, seq range). The next records go
+ * (issue 19's profile). Their rows are inserted in batches of at most `maxRows` rows and `maxBatch`
+ * records, at least every `flushMs`, each under a token naming its (host, run, seq range). The next records go
  * through the engine meanwhile (rows carry versions and tokens, so the order in which inserts
  * finish does not matter).
  *
@@ -39,6 +39,9 @@ export interface PipelineSinkOptions {
   flushMs: number;
   /** Names this process in processor_stats. */
   processor?: string;
+  /** Rows an insert takes at most (default 100,000, about what the store inserts in a second at its best). */
+  maxRows?: number;
+  /** Records an insert covers at most (default 1,000,000; their rows are bounded by maxRows). */
   maxBatch?: number;
   /** Records through the engine at a time (default 4,096). */
   slice?: number;
@@ -101,13 +104,15 @@ export class PipelineSink implements RecordSink {
   aborted = false;
   /** What could not be stored by the end (abort, or a schema failure): records, rows, and their seq range. */
   readonly unstored = { records: 0, rows: 0, first_seq: 0, last_seq: 0 };
+  private readonly maxRows: number;
   private readonly maxBatch: number;
   private readonly slice: number;
   private readonly maxBacklog: number;
   private readonly inserts: number;
 
   constructor(private readonly pipeline: Pipeline, private readonly o: PipelineSinkOptions) {
-    this.maxBatch = o.maxBatch ?? 100_000;
+    this.maxRows = o.maxRows ?? 100_000;
+    this.maxBatch = o.maxBatch ?? 1_000_000;
     this.maxBacklog = o.maxBacklog ?? Infinity;
     this.inserts = o.inserts ?? 3;
     this.slice = Math.min(o.slice ?? SLICE, this.maxBatch);
@@ -215,7 +220,9 @@ export class PipelineSink implements RecordSink {
         b.count += ch.records.length;
         this.roomMaybe();
         this.pipeline.noteActivity(this.o.processor ?? 'run', -1, cursor.waiting);
-        if (b.count >= this.maxBatch) await this.cut(cursor);
+        // by rows, not records: lab-shaped flows make a row every 8 records, and inserts of 12,500
+        // rows (100,000 records) spent more on parts and merges than on the rows (docs/PERFORMANCE.md)
+        if (b.count >= this.maxBatch || this.pipeline.pendingRows >= this.maxRows) await this.cut(cursor);
       }
       // not in the middle of a burst (records waiting), unless it is long overdue: a checkpoint waits
       // for the inserts in flight, which would hold up the burst

@@ -15,7 +15,7 @@ import { TableRows } from '../../processor/clickhouse/table-rows.js';
 import type { Store } from '../../processor/store.js';
 import { release, tempDir } from '../helpers/resources.js';
 
-const ROWS = 100_000; // one storm insert (processor/sink.ts: maxBatch)
+const ROWS = 100_000; // one storm insert (processor/sink.ts: maxRows)
 const rows = tableRows(ROWS, 0);
 let embedded: Store | undefined;
 let front: ClickHouseFront | undefined;

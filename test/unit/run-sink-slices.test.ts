@@ -2,8 +2,9 @@
  * `ctpipe run`'s sink (processor/sink.ts) runs records through the engine in slices as they come,
  * not once a whole insert's worth has come (records held that long died old: issue 19, and made the
  * second 1M run's peak: issue 17), while its inserts keep their bounds: at most max_batch records
- * each, contiguous seq ranges named in their tokens, every flow stored once in chDB. While a
- * chunk's insert is in flight (chDB held back), none of the records already applied can be reached.
+ * and max_rows rows each, contiguous seq ranges named in their tokens, every flow stored once in
+ * chDB. While a chunk's insert is in flight (chDB held back), none of the records already applied
+ * can be reached.
  */
 import { rmSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -35,6 +36,7 @@ describe("ctpipe run's sink: engine slices, bounded inserts, records let go", ()
     await migrate(store, { db: 'ctpipe_slices', flowsTtlDays: 30, eventsTtlDays: 3 });
     await migrate(store, { db: 'ctpipe_sink_memory', flowsTtlDays: 30, eventsTtlDays: 3 });
     await migrate(store, { db: 'ctpipe_sink_room', flowsTtlDays: 30, eventsTtlDays: 3 });
+    await migrate(store, { db: 'ctpipe_sink_rows', flowsTtlDays: 30, eventsTtlDays: 3 });
   });
   afterAll(async () => {
     await store.close();
@@ -146,5 +148,38 @@ describe("ctpipe run's sink: engine slices, bounded inserts, records let go", ()
     expect(sink.processed).toBe(recs.length);
     const [n] = await select<{ n: string }>(store, "SELECT count() n FROM ctpipe_sink_room.flows FINAL WHERE end_reason = 'destroy'");
     expect(Number(n!.n)).toBe(10_000);
+  });
+
+  it('cuts an insert at max_rows rows, not at as many records: flows of three records make inserts of about max_rows flows', async () => {
+    const p = new Pipeline({ store: store.database('ctpipe_sink_rows'), rawEvents: false, log: silentLogger, registry: new Registry(), engine: { maxOpen: 100_000, refreshMs: 60_000, graceMs: 5000 } });
+    const inserts: { token: string; rows: number }[] = [];
+    const writeRows = p.writeRows.bind(p);
+    p.writeRows = (rows, token, o) => {
+      inserts.push({ token, rows: rows.flows.length });
+      return writeRows(rows, token, o);
+    };
+    // no flush due and no records bound given: only the rows bound cuts before the close
+    const sink = new PipelineSink(p, { flushMs: 60_000, maxRows: 5000, log: silentLogger });
+    const recs = lifecycleRecords('h', 'r', 20_000); // 60,000 records, a row each third
+    for (const [i, r] of recs.entries()) {
+      sink.write(r);
+      if (i % 4096 === 4095) await sleep(1); // the collector's reads, a slice each
+    }
+    await sink.close();
+    const cuts = inserts.filter((x) => x.token.startsWith('h:r:'));
+    expect(cuts.length).toBeGreaterThanOrEqual(4);
+    let next = 1;
+    for (const [k, x] of cuts.entries()) {
+      const [first, last] = x.token.slice(4).split('-').map(Number) as [number, number];
+      expect(first).toBe(next);
+      next = last + 1;
+      if (k === cuts.length - 1) continue; // the close takes what is left
+      expect(x.rows).toBeGreaterThanOrEqual(5000);
+      expect(x.rows).toBeLessThan(5000 + 4096); // cut at the slice that reached the bound
+      expect(last - first + 1).toBeGreaterThan(2 * 5000); // three records a row: the records are not what is bounded
+    }
+    expect(next).toBe(recs.length + 1);
+    const [n] = await select<{ n: string; u: string }>(store, "SELECT count() n, uniqExact(flow_id) u FROM ctpipe_sink_rows.flows FINAL WHERE end_reason = 'destroy'");
+    expect([Number(n!.n), Number(n!.u)]).toEqual([20_000, 20_000]);
   });
 });
