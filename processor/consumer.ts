@@ -356,10 +356,11 @@ export async function startProcessor(
     }
     st.cursor.add(b.messages);
     const fetchedTo = b.messages.at(-1)?.offset;
-    // Behind the partition's end by an insert's worth or more, fetches are gathered into chunks of
-    // about process.insert_rows rows, as `ctpipe run` inserts: each insert (flows, the views it
-    // feeds, the logged range) has a fixed cost in ClickHouse and makes parts to merge, so a
-    // lagging processor catches up with fewer, larger ones. Less behind, the records that would
+    // Behind the partition's end by insert_rows records or more (an insert's worth at a row a
+    // record, the least it can be), fetches are gathered into chunks of about process.insert_rows
+    // rows, as `ctpipe run` inserts: each insert (flows, the views it feeds, the logged range) has
+    // a fixed cost in ClickHouse and makes parts to merge, so a lagging processor catches up with
+    // fewer, larger ones; what is left at the end goes in one. Less behind, the records that would
     // fill a chunk are not in Kafka yet, and waiting for them would cost freshness (2 s for
     // 100,000 at 50,000 events/s; flushing every fetch instead made more inserts than the
     // processor kept up with): fetches are gathered up to process.fetch_min_bytes of Kafka data.
@@ -369,7 +370,7 @@ export async function startProcessor(
     const waitingSize = st.cursor.waitingSize;
     const atEnd = fetchedTo === undefined || fetchedTo >= b.end;
     const ahead = atEnd ? 0 : (b.end - fetchedTo) * (waiting ? waitingSize / waiting : 1);
-    const far = waitingSize + ahead >= chunkRecords(partition);
+    const far = waitingSize + ahead >= cfg.process.insert_rows;
     const chunks = st.cursor.take(atEnd || (!far && st.cursor.waitingSum((m) => m.bytes) >= cfg.process.fetch_min_bytes));
     for (let i = 0; i < chunks.length; i++) {
       // stopped early (stopping, the partition lost, or a rebalance to rejoin promptly): the rest

@@ -9,7 +9,7 @@
  * - A chunk's rows are inserted under a token naming its range (`token`), so a chunk cut again the
  *   same way is stored once. Replays cut again the same way: along the ranges logged before their
  *   rows were written (`restore`), else by rules that depend on the records alone (`boundary`,
- *   `maxRecords`).
+ *   `maxRecords`). A new chunk may be split before its range is logged (`split`); a logged one never is.
  * - `applied` only moves when a chunk's rows are stored (`done`), so a checkpoint taken at
  *   `applied` (`checkpointed`) matches the state, and the offset after it is safe to commit.
  * - Records at or below what is applied or already pending are dropped (a re-fetch from an older
