@@ -63,6 +63,7 @@ export const PART_OF: Readonly<Record<string, Part>> = {
   'process.session_timeout': 'consume',
   'process.partitions_concurrently': 'consume',
   'process.fetch_min_bytes': 'consume',
+  'process.insert_rows': 'consume',
   'process.insert_records': 'consume',
   'process.hosts': 'consume',
   'process.max_batch_bytes': 'limits',

@@ -111,8 +111,19 @@ export async function startProcessor(
     parts.delete(partition);
   }
 
+  // Inserts of about process.insert_rows rows, as `ctpipe run` makes them: lab-shaped flows make a
+  // row every 8 records, and chunks of 100,000 records made inserts of 12,500 rows, whose parts and
+  // merges cost more than the rows (docs/PERFORMANCE.md). A chunk is cut at the records that make
+  // that many rows at the partition's rows per record so far (at most process.insert_records), and
+  // split where its rows reach it should the records make more.
+  const made = new Map<number, { rows: number; records: number }>();
+  const chunkRecords = (partition: number) => {
+    const m = made.get(partition);
+    const perRecord = m?.records ? m.rows / m.records : 1;
+    return Math.min(cfg.process.insert_records, Math.ceil(cfg.process.insert_rows / Math.max(perRecord, 1e-9)));
+  };
   const newCursor = (partition: number) => new PartitionCursor<Message>({
-    input: `${topic}:${partition}`, position: (m) => m.offset, size: (m) => batchRecordCount(m.value), checkpointMs, minSize: cfg.process.insert_records,
+    input: `${topic}:${partition}`, position: (m) => m.offset, size: (m) => batchRecordCount(m.value), checkpointMs, minSize: () => chunkRecords(partition),
   }, Date.now());
 
   /**
@@ -213,8 +224,17 @@ export async function startProcessor(
    * bounds, batches whose host is not their Kafka key or not in process.hosts, and records that
    * break the contract (the rest of their batch is kept).
    */
-  function apply(messages: readonly Message[], partition: number, st: PartitionState): void {
+  /**
+   * Runs a chunk's records through the pipeline, and returns how many of its Kafka records it took:
+   * all of them, or (`maxRows`) those up to the one whose rows reached that many.
+   */
+  function apply(messages: readonly Message[], partition: number, st: PartitionState, maxRows = Infinity): number {
+    const rows0 = st.pipeline.pendingRows;
+    let records = 0;
+    let n = 0;
     for (const m of messages) {
+      if (n > 0 && st.pipeline.pendingRows - rows0 >= maxRows) break;
+      n++;
       const unread = unreadBatch(m.value);
       if (unread !== undefined) {
         const code = unread.startsWith('RECORD_TOO_LARGE: ') ? 'RECORD_TOO_LARGE' : 'RECORD_DECODE';
@@ -238,8 +258,12 @@ export async function startProcessor(
       }
       for (const r of b.rejected) letter(st, partition, m.offset, 'RECORD_INVALID', `record seq ${r.seq} (number ${r.index} of the batch): ${r.reason}`, r.bytes);
       st.pipeline.process(b.records, false);
+      records += b.records.length;
     }
     st.pipeline.tick();
+    const m = made.get(partition) ?? { rows: 0, records: 0 };
+    made.set(partition, { rows: m.rows + st.pipeline.pendingRows - rows0, records: m.records + records });
+    return n;
   }
 
   /** What a failure of a partition's batch or insert does: the partition stops, or is dropped (the next owner restores the checkpoint). */
@@ -332,10 +356,11 @@ export async function startProcessor(
     }
     st.cursor.add(b.messages);
     const fetchedTo = b.messages.at(-1)?.offset;
-    // Behind the partition's end by an insert's worth or more, fetches are gathered into chunks of
-    // process.insert_records records, as `ctpipe run` inserts: each insert (flows, the views it
-    // feeds, the logged range) has a fixed cost in ClickHouse and makes parts to merge, so a
-    // lagging processor catches up with fewer, larger ones. Less behind, the records that would
+    // Behind the partition's end by insert_rows records or more (an insert's worth at a row a
+    // record, the least it can be), fetches are gathered into chunks of about process.insert_rows
+    // rows, as `ctpipe run` inserts: each insert (flows, the views it feeds, the logged range) has
+    // a fixed cost in ClickHouse and makes parts to merge, so a lagging processor catches up with
+    // fewer, larger ones; what is left at the end goes in one. Less behind, the records that would
     // fill a chunk are not in Kafka yet, and waiting for them would cost freshness (2 s for
     // 100,000 at 50,000 events/s; flushing every fetch instead made more inserts than the
     // processor kept up with): fetches are gathered up to process.fetch_min_bytes of Kafka data.
@@ -345,7 +370,7 @@ export async function startProcessor(
     const waitingSize = st.cursor.waitingSize;
     const atEnd = fetchedTo === undefined || fetchedTo >= b.end;
     const ahead = atEnd ? 0 : (b.end - fetchedTo) * (waiting ? waitingSize / waiting : 1);
-    const far = waitingSize + ahead >= cfg.process.insert_records;
+    const far = waitingSize + ahead >= cfg.process.insert_rows;
     const chunks = st.cursor.take(atEnd || (!far && st.cursor.waitingSum((m) => m.bytes) >= cfg.process.fetch_min_bytes));
     for (let i = 0; i < chunks.length; i++) {
       // stopped early (stopping, the partition lost, or a rebalance to rejoin promptly): the rest
@@ -354,11 +379,16 @@ export async function startProcessor(
         st.cursor.keep(chunks.slice(i));
         break;
       }
-      const ch = chunks[i]!;
+      let ch = chunks[i]!;
       if (parts.get(partition) !== st) return; // the insert in flight failed: the state is gone
       // through the engine while the previous chunk's rows are inserted, then its range logged
-      // once they are stored
-      apply(ch.records, partition, st);
+      // once they are stored; a new chunk ends where its rows reach an insert's worth
+      const took = apply(ch.records, partition, st, ch.log ? cfg.process.insert_rows : Infinity);
+      if (took < ch.records.length) {
+        const [head, rest] = st.cursor.split(ch, took);
+        chunks.splice(i, 1, head, rest);
+        ch = head;
+      }
       if (!(await settled(st))) return;
       if (ch.log) await stored('log batch range', () => store.logRange(key(partition), ch), running);
       // a replayed range whose successor was logged: its rows are stored (the successor was logged

@@ -9,7 +9,7 @@
  * - A chunk's rows are inserted under a token naming its range (`token`), so a chunk cut again the
  *   same way is stored once. Replays cut again the same way: along the ranges logged before their
  *   rows were written (`restore`), else by rules that depend on the records alone (`boundary`,
- *   `maxRecords`).
+ *   `maxRecords`). A new chunk may be split before its range is logged (`split`); a logged one never is.
  * - `applied` only moves when a chunk's rows are stored (`done`), so a checkpoint taken at
  *   `applied` (`checkpointed`) matches the state, and the offset after it is safe to commit.
  * - Records at or below what is applied or already pending are dropped (a re-fetch from an older
@@ -33,9 +33,10 @@ export interface CursorOptions<M> {
   maxRecords?: number;
   /**
    * New records are cut into chunks of this much `size`, each ending at the record that reaches it
-   * (fewer, larger inserts while behind); unless flushed, a remainder below it waits.
+   * (fewer, larger inserts while behind); unless flushed, a remainder below it waits. A function is
+   * asked at each take (the Kafka consumer: what its rows per record so far make an insert's worth).
    */
-  minSize?: number;
+  minSize?: number | (() => number);
   /** True where `next` must start a new chunk whose first record is `first` (cuts from the records alone). */
   boundary?: (first: M, next: M) => boolean;
 }
@@ -125,6 +126,7 @@ export class PartitionCursor<M> {
    */
   take(flush: boolean): Chunk<M>[] {
     const pos = this.o.position;
+    const minSize = this.minSize;
     const out: Chunk<M>[] = [];
     let start = 0;
     const left = () => this.pending.length - start;
@@ -147,10 +149,10 @@ export class PartitionCursor<M> {
           }
         }
         let full = false;
-        if (this.o.minSize !== undefined && this.o.size) {
+        if (minSize !== undefined && this.o.size) {
           for (let i = 0, s = 0; i < n; i++) {
             s += this.sizes[start + i]!;
-            if (s >= this.o.minSize) {
+            if (s >= minSize) {
               n = i + 1;
               full = true;
               break;
@@ -171,6 +173,25 @@ export class PartitionCursor<M> {
     this.pending = all ? [] : this.pending.slice(start);
     if (this.o.size) this.sizes = all ? [] : this.sizes.slice(start);
     return out;
+  }
+
+  /** `minSize` now. */
+  get minSize(): number | undefined {
+    return typeof this.o.minSize === 'function' ? this.o.minSize() : this.o.minSize;
+  }
+
+  /**
+   * A new chunk cut after its first `n` records (the Kafka consumer: its rows reached an insert's
+   * worth): two chunks in its place, the second to be applied next. A logged range is never split.
+   */
+  split(c: Chunk<M>, n: number): [Chunk<M>, Chunk<M>] {
+    if (!c.log || n <= 0 || n >= c.records.length) throw new Error(`cannot split the chunk ${c.token} after ${n} of its ${c.records.length} records`);
+    const part = (records: M[]): Chunk<M> => {
+      const first = this.o.position(records[0]!);
+      const last = this.o.position(records[records.length - 1]!);
+      return { first, last, records, token: `${this.o.input}:${first}-${last}`, log: true, stored: false };
+    };
+    return [part(c.records.slice(0, n)), part(c.records.slice(n))];
   }
 
   /** A chunk's rows are stored: the state now reflects it. */

@@ -121,6 +121,34 @@ describe('partition cursor', () => {
     });
   }
 
+  it('asks a minSize function at each take (what an insert\'s worth of rows is in records changes as rows per record are learned)', () => {
+    let min = 30;
+    const cur = new PartitionCursor<Rec>({ input: 'in', checkpointMs: 1000, ...at, minSize: () => min }, 0);
+    cur.add(recs(0, 9));
+    expect(shape(cur.take(false))).toEqual(['0-2', '3-5', '6-8']);
+    min = 200;
+    cur.add(recs(10, 29));
+    expect(shape(cur.take(false))).toEqual(['9-28']);
+  });
+
+  it('splits a new chunk into two with their own ranges and tokens, applied one after the other; never a logged range', () => {
+    const cur = new PartitionCursor<Rec>({ input: 'in', checkpointMs: 1000, ...at }, 0);
+    cur.add(recs(0, 9));
+    const [c] = cur.take(true);
+    const [head, rest] = cur.split(c!, 4);
+    expect([head, rest].map((x) => [x.first, x.last, x.token, x.records.length, x.log])).toEqual([[0, 3, 'in:0-3', 4, true], [4, 9, 'in:4-9', 6, true]]);
+    cur.done(head);
+    cur.done(rest);
+    expect(cur.applied).toBe(9);
+    expect(() => cur.split(c!, 10)).toThrow(/cannot split/);
+    const replay = new PartitionCursor<Rec>({ input: 'in', checkpointMs: 1000, ...at }, 0);
+    replay.restore(-1, [{ first: 0, last: 9 }], 0);
+    replay.add(recs(0, 9));
+    const [logged] = replay.take(true);
+    expect(logged!.log).toBe(false);
+    expect(() => replay.split(logged!, 4)).toThrow(/cannot split/);
+  });
+
   it('tokens name the input and the range', () => {
     const cur = new PartitionCursor<Rec>({ input: 'ctpipe.events.v1:3', checkpointMs: 1000, ...at }, 0);
     cur.add(recs(7, 9));
