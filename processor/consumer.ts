@@ -222,11 +222,8 @@ export async function startProcessor(
    * reason: records that could not be read (placeholders for a record batch past
    * process.max_batch_bytes once decompressed, or not gzip), batches that do not decode or exceed the
    * bounds, batches whose host is not their Kafka key or not in process.hosts, and records that
-   * break the contract (the rest of their batch is kept).
-   */
-  /**
-   * Runs a chunk's records through the pipeline, and returns how many of its Kafka records it took:
-   * all of them, or (`maxRows`) those up to the one whose rows reached that many.
+   * break the contract (the rest of their batch is kept). Returns how many messages it took: all,
+   * or (`maxRows`) those up to the one whose rows reached that many.
    */
   function apply(messages: readonly Message[], partition: number, st: PartitionState, maxRows = Infinity): number {
     const rows0 = st.pipeline.pendingRows;

@@ -3,10 +3,10 @@
  * they go through the processor pipeline in slices as they come (what one read of the collector
  * brings, cut by a cursor, cursor.ts), so a record dies young: held until a whole insert's worth
  * had come, 100,000 records outlived the young generation and were copied and promoted by the GC
- * (issue 19's profile). Their rows are inserted in batches of at most `maxRows` rows and `maxBatch`
- * records, at least every `flushMs`, each under a token naming its (host, run, seq range). The next records go
- * through the engine meanwhile (rows carry versions and tokens, so the order in which inserts
- * finish does not matter).
+ * (issue 19's profile). Their rows are inserted in batches of at most `maxRows` rows and
+ * `maxBatch` records, at least every `flushMs`, each under a token naming its (host, run, seq
+ * range). The next records go through the engine meanwhile (rows carry versions and tokens, so the
+ * order in which inserts finish does not matter).
  *
  * With `checkpoint`, the pipeline's state is saved every `everyMs` and when the sink closes, once
  * every earlier chunk's rows are stored, so a stop needs no row for the flows still open (it writes
