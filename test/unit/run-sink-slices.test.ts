@@ -37,6 +37,7 @@ describe("ctpipe run's sink: engine slices, bounded inserts, records let go", ()
     await migrate(store, { db: 'ctpipe_sink_memory', flowsTtlDays: 30, eventsTtlDays: 3 });
     await migrate(store, { db: 'ctpipe_sink_room', flowsTtlDays: 30, eventsTtlDays: 3 });
     await migrate(store, { db: 'ctpipe_sink_rows', flowsTtlDays: 30, eventsTtlDays: 3 });
+    await migrate(store, { db: 'ctpipe_sink_rowless', flowsTtlDays: 30, eventsTtlDays: 3 });
   });
   afterAll(async () => {
     await store.close();
@@ -181,5 +182,33 @@ describe("ctpipe run's sink: engine slices, bounded inserts, records let go", ()
     expect(next).toBe(recs.length + 1);
     const [n] = await select<{ n: string; u: string }>(store, "SELECT count() n, uniqExact(flow_id) u FROM ctpipe_sink_rows.flows FINAL WHERE end_reason = 'destroy'");
     expect([Number(n!.n), Number(n!.u)]).toEqual([20_000, 20_000]);
+  });
+
+  it('still cuts records that make almost no row (a burst of NEW) every 100,000', async () => {
+    const p = new Pipeline({ store: store.database('ctpipe_sink_rowless'), rawEvents: false, log: silentLogger, registry: new Registry(), engine: { maxOpen: 100_000, refreshMs: 60_000, graceMs: 5000 } });
+    const cuts: { token: string; rows: number }[] = [];
+    const writeRows = p.writeRows.bind(p);
+    p.writeRows = (rows, token, o) => {
+      cuts.push({ token, rows: rows.flows.length });
+      return writeRows(rows, token, o);
+    };
+    const sink = new PipelineSink(p, { flushMs: 60_000, log: silentLogger });
+    // 60,000 connections' NEW and UPDATE first (120,000 records, no row), then their DESTROYs
+    const all = [...lifecycleRecords('h', 'r', 30_000, 1), ...lifecycleRecords('h', 'r', 30_000, 2).map((r) => ({ ...r, id: r.id + 30_000 }))];
+    const recs = [...all.filter((r) => r.type !== 'destroy'), ...all.filter((r) => r.type === 'destroy')]
+      .map((r, i) => ({ ...r, seq: i + 1, sec: 1_795_000_000 + Math.floor(i / 50_000), nsec: (i % 50_000) * 20_000 })); // 4 s: no refresh row
+    for (const [i, r] of recs.entries()) {
+      sink.write(r);
+      if (i % 4096 === 4095) await sleep(1);
+    }
+    await sink.close();
+    const [first] = cuts.filter((x) => x.token.startsWith('h:r:'));
+    const last = Number(first!.token.split('-').at(-1));
+    expect(first!.token.startsWith('h:r:1-')).toBe(true);
+    expect(last).toBeGreaterThanOrEqual(100_000); // cut at the slice that reached 100,000 records
+    expect(last).toBeLessThan(100_000 + 4096);
+    expect(first!.rows).toBe(0);
+    const [n] = await select<{ n: string }>(store, "SELECT count() n FROM ctpipe_sink_rowless.flows FINAL WHERE end_reason = 'destroy'");
+    expect(Number(n!.n)).toBe(60_000);
   });
 });
