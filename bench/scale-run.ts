@@ -67,6 +67,7 @@ export async function runScaleRun(entries: number, say: (line: string) => void =
     const burstDrops = await proc.metric('ctpipe_collector_netlink_drops_total');
     say(`burst: ${filled.toLocaleString()} NEW processed ${firstCaughtUpS.toFixed(1)} s after the burst began; kernel drops ${Number.isNaN(burstDrops) ? 0 : burstDrops}`);
     const firstStopS = await proc.stop();
+    if (process.env.SCALE_LOG_FIRST) writeFileSync(process.env.SCALE_LOG_FIRST, proc.log); // the burst's checkpoints
     const firstPeakRssMb = proc.peakKb / 1024;
     say(`first stop: ${firstStopS.toFixed(2)} s; peak RSS ${firstPeakRssMb.toFixed(0)} MB`);
 

@@ -225,9 +225,8 @@ export class PipelineSink implements RecordSink {
         this.pipeline.noteActivity(this.o.processor ?? 'run', -1, cursor.waiting);
         // by rows, not records: lab-shaped flows make a row every 8 records, and inserts of 12,500
         // rows (100,000 records) spent more on parts and merges than on the rows (docs/PERFORMANCE.md).
-        // Records that make almost no row (a burst of NEW, a table dump) are still cut every 100,000:
-        // without it a 1M burst and the restart's dump took 2 to 4 us an entry more, and the stop and
-        // restore a third longer (three 1M runs against three).
+        // Records that make almost no row (a burst of NEW, a table dump) are still cut every 100,000,
+        // so what is processed and applied moves on during a long burst (health, checkpoints).
         const rows = this.pipeline.pendingRows;
         if (b.count >= this.maxBatch || rows >= this.maxRows || (b.count >= ROWLESS_RECORDS && rows * 100 < b.count)) await this.cut(cursor);
       }
