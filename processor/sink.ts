@@ -226,7 +226,7 @@ export class PipelineSink implements RecordSink {
         // by rows, not records: lab-shaped flows make a row every 8 records, and inserts of 12,500
         // rows (100,000 records) spent more on parts and merges than on the rows (docs/PERFORMANCE.md).
         // Records that make almost no row (a burst of NEW, a table dump) are still cut every 100,000,
-        // so what is processed and applied moves on during a long burst (health, checkpoints).
+        // as before: the position a long burst's checkpoints save moves on as it did.
         const rows = this.pipeline.pendingRows;
         if (b.count >= this.maxBatch || rows >= this.maxRows || (b.count >= ROWLESS_RECORDS && rows * 100 < b.count)) await this.cut(cursor);
       }
