@@ -120,7 +120,7 @@ export async function startProcessor(
   const chunkRecords = (partition: number) => {
     const m = made.get(partition);
     const perRecord = m?.records ? m.rows / m.records : 1;
-    return Math.min(cfg.process.insert_records, Math.ceil(cfg.process.insert_rows / Math.max(perRecord, 1e-9)));
+    return perRecord > 0 ? Math.min(cfg.process.insert_records, Math.ceil(cfg.process.insert_rows / perRecord)) : cfg.process.insert_records;
   };
   const newCursor = (partition: number) => new PartitionCursor<Message>({
     input: `${topic}:${partition}`, position: (m) => m.offset, size: (m) => batchRecordCount(m.value), checkpointMs, minSize: () => chunkRecords(partition),

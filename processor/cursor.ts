@@ -162,11 +162,8 @@ export class PartitionCursor<M> {
         const cut = full || n < left() || n === this.o.maxRecords;
         if (!cut && !flush) break;
       }
-      const records = this.pending.slice(start, start + n);
-      const first = pos(records[0]!);
-      const last = pos(records[n - 1]!);
       const stored = logged !== undefined && this.ranges.some((r) => r.first === logged.last + 1);
-      out.push({ first, last, records, token: `${this.o.input}:${first}-${last}`, log: !logged, stored });
+      out.push(this.chunkOf(this.pending.slice(start, start + n), !logged, stored));
       start += n;
     }
     const all = start === this.pending.length;
@@ -175,9 +172,15 @@ export class PartitionCursor<M> {
     return out;
   }
 
-  /** `minSize` now. */
-  get minSize(): number | undefined {
+  private get minSize(): number | undefined {
     return typeof this.o.minSize === 'function' ? this.o.minSize() : this.o.minSize;
+  }
+
+  /** A chunk of `records` (in order), named by its range. */
+  private chunkOf(records: M[], log: boolean, stored: boolean): Chunk<M> {
+    const first = this.o.position(records[0]!);
+    const last = this.o.position(records[records.length - 1]!);
+    return { first, last, records, token: `${this.o.input}:${first}-${last}`, log, stored };
   }
 
   /**
@@ -186,12 +189,7 @@ export class PartitionCursor<M> {
    */
   split(c: Chunk<M>, n: number): [Chunk<M>, Chunk<M>] {
     if (!c.log || n <= 0 || n >= c.records.length) throw new Error(`cannot split the chunk ${c.token} after ${n} of its ${c.records.length} records`);
-    const part = (records: M[]): Chunk<M> => {
-      const first = this.o.position(records[0]!);
-      const last = this.o.position(records[records.length - 1]!);
-      return { first, last, records, token: `${this.o.input}:${first}-${last}`, log: true, stored: false };
-    };
-    return [part(c.records.slice(0, n)), part(c.records.slice(n))];
+    return [this.chunkOf(c.records.slice(0, n), true, false), this.chunkOf(c.records.slice(n), true, false)];
   }
 
   /** A chunk's rows are stored: the state now reflects it. */

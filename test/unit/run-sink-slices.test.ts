@@ -27,6 +27,18 @@ import { select } from '../helpers/store.js';
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
 
+/** A pipeline on `db` whose inserts are listed: each one's token and flows rows. */
+function watched(db: Store): [Pipeline, { token: string; flows: number }[]] {
+  const p = new Pipeline({ store: db, rawEvents: false, log: silentLogger, registry: new Registry(), engine: { maxOpen: 100_000, refreshMs: 60_000, graceMs: 5000 } });
+  const inserts: { token: string; flows: number }[] = [];
+  const writeRows = p.writeRows.bind(p);
+  p.writeRows = (rows, token, o) => {
+    inserts.push({ token, flows: rows.flows.length });
+    return writeRows(rows, token, o);
+  };
+  return [p, inserts];
+}
+
 describe("ctpipe run's sink: engine slices, bounded inserts, records let go", () => {
   let dir: string;
   let store: Store;
@@ -46,13 +58,7 @@ describe("ctpipe run's sink: engine slices, bounded inserts, records let go", ()
 
   it('applies records before an insert is due, inserts at most max_batch records under contiguous ranges, stores every flow once', async () => {
     const db = store.database('ctpipe_slices');
-    const p = new Pipeline({ store: db, rawEvents: false, log: silentLogger, registry: new Registry(), engine: { maxOpen: 100_000, refreshMs: 60_000, graceMs: 5000 } });
-    const inserts: { token: string; flows: number }[] = [];
-    const writeRows = p.writeRows.bind(p);
-    p.writeRows = (rows, token, o) => {
-      inserts.push({ token, flows: rows.flows.length });
-      return writeRows(rows, token, o);
-    };
+    const [p, inserts] = watched(db);
     // a long flush interval and a batch larger than the first burst: nothing is due to be inserted yet
     const sink = new PipelineSink(p, { flushMs: 60_000, maxBatch: 25_000, log: silentLogger });
     const recs = lifecycleRecords('h', 'r', 20_000); // 60,000 records: NEW, UPDATE, DESTROY each
@@ -152,13 +158,7 @@ describe("ctpipe run's sink: engine slices, bounded inserts, records let go", ()
   });
 
   it('cuts an insert at max_rows rows, not at as many records: flows of three records make inserts of about max_rows flows', async () => {
-    const p = new Pipeline({ store: store.database('ctpipe_sink_rows'), rawEvents: false, log: silentLogger, registry: new Registry(), engine: { maxOpen: 100_000, refreshMs: 60_000, graceMs: 5000 } });
-    const inserts: { token: string; rows: number }[] = [];
-    const writeRows = p.writeRows.bind(p);
-    p.writeRows = (rows, token, o) => {
-      inserts.push({ token, rows: rows.flows.length });
-      return writeRows(rows, token, o);
-    };
+    const [p, inserts] = watched(store.database('ctpipe_sink_rows'));
     // no flush due and no records bound given: only the rows bound cuts before the close
     const sink = new PipelineSink(p, { flushMs: 60_000, maxRows: 5000, log: silentLogger });
     const recs = lifecycleRecords('h', 'r', 20_000); // 60,000 records, a row each third
@@ -175,8 +175,8 @@ describe("ctpipe run's sink: engine slices, bounded inserts, records let go", ()
       expect(first).toBe(next);
       next = last + 1;
       if (k === cuts.length - 1) continue; // the close takes what is left
-      expect(x.rows).toBeGreaterThanOrEqual(5000);
-      expect(x.rows).toBeLessThan(5000 + 4096); // cut at the slice that reached the bound
+      expect(x.flows).toBeGreaterThanOrEqual(5000);
+      expect(x.flows).toBeLessThan(5000 + 4096); // cut at the slice that reached the bound
       expect(last - first + 1).toBeGreaterThan(2 * 5000); // three records a row: the records are not what is bounded
     }
     expect(next).toBe(recs.length + 1);
@@ -185,13 +185,7 @@ describe("ctpipe run's sink: engine slices, bounded inserts, records let go", ()
   });
 
   it('still cuts records that make almost no row (a burst of NEW) every 100,000', async () => {
-    const p = new Pipeline({ store: store.database('ctpipe_sink_rowless'), rawEvents: false, log: silentLogger, registry: new Registry(), engine: { maxOpen: 100_000, refreshMs: 60_000, graceMs: 5000 } });
-    const cuts: { token: string; rows: number }[] = [];
-    const writeRows = p.writeRows.bind(p);
-    p.writeRows = (rows, token, o) => {
-      cuts.push({ token, rows: rows.flows.length });
-      return writeRows(rows, token, o);
-    };
+    const [p, cuts] = watched(store.database('ctpipe_sink_rowless'));
     const sink = new PipelineSink(p, { flushMs: 60_000, log: silentLogger });
     // 60,000 connections' NEW and UPDATE first (120,000 records, no row), then their DESTROYs
     const all = [...lifecycleRecords('h', 'r', 30_000, 1), ...lifecycleRecords('h', 'r', 30_000, 2).map((r) => ({ ...r, id: r.id + 30_000 }))];
@@ -207,7 +201,7 @@ describe("ctpipe run's sink: engine slices, bounded inserts, records let go", ()
     expect(first!.token.startsWith('h:r:1-')).toBe(true);
     expect(last).toBeGreaterThanOrEqual(100_000); // cut at the slice that reached 100,000 records
     expect(last).toBeLessThan(100_000 + 4096);
-    expect(first!.rows).toBe(0);
+    expect(first!.flows).toBe(0);
     const [n] = await select<{ n: string }>(store, "SELECT count() n FROM ctpipe_sink_rowless.flows FINAL WHERE end_reason = 'destroy'");
     expect(Number(n!.n)).toBe(60_000);
   });
