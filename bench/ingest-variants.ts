@@ -111,7 +111,7 @@ export async function runIngestVariants(variants: Variant[] = VARIANTS, flowCoun
       for (let i = 0; i < rows.length; i += b) {
         const t = TableRows.of('flows', rows.slice(i, i + b));
         codec = t.codec;
-        paths.push(await files.write(t.pieces));
+        paths.push(files.write(t.pieces));
       }
       byBatch.set(b, { paths, codec });
     }

@@ -299,7 +299,7 @@ export async function runIngestBreakdown(flows = 200_000, batch = 50_000, rounds
       texts.push(`${part.map((r) => flowTsv(r)).join('\n')}\n`);
       const b = TableRows.of('flows', part);
       codec = b.codec;
-      paths.push(await files.write(b.pieces));
+      paths.push(files.write(b.pieces));
     }
     const lc = codec.columns.map((c) => `${c.name} ${chTypeName(c.type)}`).join(', ');
     const formats = ['TabSeparated inline', 'RowBinary file', 'RowBinary file, LowCardinality types'];

@@ -6,8 +6,8 @@
  * ~5 us a row, and ends at the first blank line: shared/notes/environment.md). An insert is at
  * most the writer's batch bound (writer.ts), so the directory holds at most the inserts in flight.
  */
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { open as openFile, rm } from 'node:fs/promises';
+import { closeSync, mkdtempSync, openSync, readdirSync, rmSync, statSync, writeSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -61,20 +61,19 @@ export class LoadFiles {
     throw failure;
   }
 
-  /** Writes `pieces` to a new file (0600) and gives its path. */
-  async write(pieces: readonly Uint8Array[]): Promise<string> {
+  /**
+   * Writes `pieces` to a new file (0600) and gives its path. Synchronously: about 10 ms for a
+   * 100,000-row insert (25 MB) on tmpfs, where each step of an asynchronous write waited for a turn
+   * of the event loop, which a burst of records does not give until it ends, so inserts started
+   * late and ran all at once (docs/PERFORMANCE.md).
+   */
+  write(pieces: readonly Uint8Array[]): string {
     const path = join(this.dir, `${++this.n}.rowbinary`);
-    const f = await openFile(path, 'wx', 0o600);
+    const fd = openSync(path, 'wx', 0o600);
     try {
-      // writev may write less than asked (large pieces): go on from where it stopped
-      const rest = pieces.filter((b) => b.length > 0);
-      while (rest.length) {
-        let { bytesWritten: n } = await f.writev(rest);
-        while (rest.length && n >= rest[0]!.length) n -= rest.shift()!.length;
-        if (rest.length && n > 0) rest[0] = rest[0]!.subarray(n);
-      }
+      for (const b of pieces) for (let o = 0; o < b.length;) o += writeSync(fd, b, o);
     } finally {
-      await f.close();
+      closeSync(fd);
     }
     return path;
   }

@@ -8,6 +8,12 @@
  * SELECT FROM file()`: its inline data is text, costs ~5 us a row more, and chDB would append the
  * process's stdin to an INSERT that carries data (`ctpipe run < file` stored the file's lines).
  * So on chDB no statement is ever an INSERT without a SELECT: the store refuses them.
+ *
+ * chDB's inserts run side by side on connections of their own (LOAD_CONNECTIONS), their values
+ * written as escaped literals: chdb-node runs a connection's statements one at a time, and every
+ * statement with bound parameters one at a time in the whole process (node_modules/chdb/index.js,
+ * runExclusiveParam: chDB's parameters are not kept apart between connections), so inserts queued
+ * behind each other and behind any query.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -24,9 +30,20 @@ import { BATCH_COLUMNS, CHECKPOINT_CHUNK_COLUMNS, CHECKPOINT_COLUMNS } from './t
 import { codecOf, type TableCodec, type TableRows } from './table-rows.js';
 import { ByteSink } from './rowbinary.js';
 import { readOnlyProblem } from './statements.js';
+import { Pool } from './pool.js';
+import { sqlString } from './tsv.js';
 
 // The client would print its own errors to stdout; ctpipe reports them through its logger instead.
 const QUIET = { level: ClickHouseLogLevel.OFF };
+
+/** chDB's inserts at a time: the run sink's inserts in flight (sink.ts). */
+const LOAD_CONNECTIONS = 3;
+
+/** How the embedded store inserts: the files chDB reads, and the connections that run the inserts. */
+interface Loads {
+  files: LoadFiles;
+  connections: Pool<ClickHouseClient>;
+}
 
 export interface StoreOptions {
   url: string;
@@ -104,8 +121,8 @@ function encodeRows(codec: TableCodec, rows: readonly Record<string, unknown>[])
 }
 
 class ClickHouseStore implements Store {
-  /** `files` only on chDB: where inserts are loaded from. */
-  constructor(private readonly client: ClickHouseClient, readonly db: string, private readonly files?: LoadFiles, private readonly readonly = false) {}
+  /** `loads` only on chDB. */
+  constructor(private readonly client: ClickHouseClient, readonly db: string, private readonly loads?: Loads, private readonly readonly = false) {}
 
   async insert(table: Table, rows: TableRows, token: string): Promise<void> {
     if (rows.table !== table) throw new Error(`Store.insert: ${rows.table} rows given for ${table}`);
@@ -115,33 +132,31 @@ class ClickHouseStore implements Store {
   }
 
   /**
-   * RowBinary `bytes` of `codec`'s columns into `table`, with `settings`. chDB: through a file, the
-   * settings in the statement (a client's settings would be SET on the session and outlive the
-   * insert: a deduplication token left behind dropped the next logRange as a duplicate), the token
-   * and the path as bound parameters. A server: the bytes as the body, the settings per request.
+   * RowBinary `bytes` of `codec`'s columns into `table`, with `settings`. chDB: through a file, on
+   * one of the insert connections, the settings in the statement (a client's settings would be SET
+   * on the session and outlive the insert: a deduplication token left behind dropped the next
+   * logRange as a duplicate), the token, path and structure as literals. A server: the bytes as the
+   * body, the settings per request.
    */
   private async load(table: string, codec: TableCodec, bytes: readonly Buffer[], settings: InsertSettings): Promise<void> {
     const into = `INSERT INTO ${this.db}.${table} (${codec.names.join(', ')})`;
-    if (!this.files) {
+    if (!this.loads) {
       const r = await this.client.exec({ query: `${into} FORMAT RowBinary`, values: Readable.from(bytes, { objectMode: false }), clickhouse_settings: settings as ClickHouseSettings });
       for await (const _ of r.stream); // the response is empty; reading it frees the socket
       return;
     }
-    const params: Record<string, string> = { structure: codec.structure };
-    const set = Object.entries(settings).map(([k, v], i) => {
+    const set = Object.entries(settings).map(([k, v]) => {
       if (!/^[a-z_]+$/.test(k)) throw new Error(`not a setting name: ${k}`);
-      if (typeof v === 'number') return `${k} = ${Number(v)}`;
-      params[`s${i}`] = v;
-      return `${k} = {s${i}:String}`;
+      return `${k} = ${typeof v === 'number' ? Number(v) : sqlString(v)}`;
     });
-    const path = await this.files.write(bytes);
+    const { files, connections } = this.loads;
+    const path = files.write(bytes);
     try {
-      params.path = path;
-      await this.client.command({
-        query: `${into} ${set.length ? `SETTINGS ${set.join(', ')} ` : ''}SELECT * FROM file({path:String}, 'RowBinary', {structure:String})`, query_params: params,
-      });
+      await connections.use((c) => c.command({
+        query: `${into} ${set.length ? `SETTINGS ${set.join(', ')} ` : ''}SELECT * FROM file(${sqlString(path)}, 'RowBinary', ${sqlString(codec.structure)})`,
+      }));
     } finally {
-      await this.files.remove(path);
+      await files.remove(path);
     }
   }
 
@@ -289,7 +304,7 @@ class ClickHouseStore implements Store {
   private guard(sql: string): string {
     const problem = this.readonly ? readOnlyProblem(sql) : undefined;
     if (problem) throw new CtpipeError('QUERY_REFUSED', `this command only reads: ${problem}`);
-    if (this.files && readsStdin(sql)) {
+    if (this.loads && readsStdin(sql)) {
       throw new CtpipeError('QUERY_FAILED', 'on the embedded store an INSERT must take its rows from a SELECT (INSERT ... SELECT ... FROM format(...) for literal data): ' +
         'chDB would append the process\'s stdin to an INSERT ... VALUES or FORMAT');
     }
@@ -314,7 +329,7 @@ class ClickHouseStore implements Store {
   }
 
   database(db: string): Store {
-    return new ClickHouseStore(this.client, db, this.files, this.readonly);
+    return new ClickHouseStore(this.client, db, this.loads, this.readonly);
   }
 
   async ping(): Promise<void> {
@@ -323,7 +338,8 @@ class ClickHouseStore implements Store {
   }
 
   async close(): Promise<void> {
-    this.files?.close();
+    this.loads?.files.close();
+    for (const c of this.loads?.connections.all ?? []) await c.close();
     await this.client.close();
   }
 }
@@ -359,8 +375,9 @@ export async function openStore(o: StoreOptions): Promise<Store> {
       if (locked !== undefined) throw new CtpipeError('STORE_UNAVAILABLE', `cannot open the embedded ClickHouse at ${path}: ${holder(path) ?? `the directory is in use by process ${locked}`}`);
       const problem = chdbDirProblem(path);
       if (problem) throw new CtpipeError('STORE_UNAVAILABLE', `cannot open the embedded ClickHouse at ${path}: ${problem}`);
-      const client = createClient({ connection: createChdbConnection({ path }), log: QUIET, clickhouse_settings: settings } as Parameters<typeof createClient>[0]);
-      return new ClickHouseStore(client, o.database, LoadFiles.open(o.loadDir ? [o.loadDir] : undefined), !!o.readonly);
+      const connect = () => createClient({ connection: createChdbConnection({ path }), log: QUIET, clickhouse_settings: settings } as Parameters<typeof createClient>[0]);
+      const loads = { files: LoadFiles.open(o.loadDir ? [o.loadDir] : undefined), connections: new Pool(LOAD_CONNECTIONS, connect) };
+      return new ClickHouseStore(connect(), o.database, loads, !!o.readonly);
     } catch (e) {
       if (e instanceof CtpipeError) throw e;
       throw new CtpipeError('STORE_UNAVAILABLE', `cannot open the embedded ClickHouse at ${path}: ${holder(path) ?? errorMessage(e)}`);

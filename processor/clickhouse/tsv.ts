@@ -21,6 +21,11 @@ export function tsvText(s: string): string {
   return SPECIAL.test(s) ? s.replace(SPECIALS, (c) => ESCAPES[c]!) : s;
 }
 
+/** A string as a ClickHouse SQL literal: single quotes, the same backslash escapes (docs: Syntax, String). */
+export function sqlString(s: string): string {
+  return `'${tsvText(s)}'`;
+}
+
 function list<T>(a: readonly T[], item: (x: T) => string): string {
   let s = '[';
   for (let i = 0; i < a.length; i++) s += (i === 0 ? '' : ',') + item(a[i]!);
