@@ -4,10 +4,17 @@
  * over are kept as they are, a few hundred bytes an event instead of a record object, and given to
  * the decoder in order once it has. Bounded: past `maxBytes` the oldest go on regardless, and the
  * sink's own bound counts what it must drop.
+ *
+ * Releasing goes from the sink's promise to the gate's and back, so it would hold the event loop
+ * until everything held is gone (seconds in a 1M-entry flush: /metrics, timers and the inserts'
+ * completions waited): it lets the loop turn every TURN_MS.
  */
 import type { RecordSink } from '../contract/sink.js';
 
 export type Room = Pick<RecordSink, 'hasRoom' | 'whenRoom'>;
+
+/** Releasing at most this long before the event loop gets a turn. */
+const TURN_MS = 100;
 
 export class ChunkGate<T> {
   private held: T[] = [];
@@ -45,8 +52,14 @@ export class ChunkGate<T> {
   }
 
   private async release(): Promise<void> {
+    let since = performance.now();
     while (this.held.length) {
       if (this.room.hasRoom?.() === false) await this.room.whenRoom?.();
+      if (performance.now() - since >= TURN_MS) {
+        await new Promise<void>((r) => setImmediate(r));
+        since = performance.now();
+        continue; // what is held, and the room, may have changed meanwhile
+      }
       this.takeOldest();
       this.onHeld(this.heldBytes);
     }
