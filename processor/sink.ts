@@ -24,7 +24,7 @@
  * checkpoint stays, so the next start closes what it held as lost, not silently).
  */
 import { errorMessage, isCtpipeError } from '../common/errors.js';
-import { TABLES } from './store.js';
+import { INSERTS_IN_FLIGHT, TABLES } from './store.js';
 import type { Logger } from '../common/log.js';
 import type { CtpipeRecord } from '../contract/records.js';
 import type { RecordSink } from '../contract/sink.js';
@@ -45,7 +45,7 @@ export interface PipelineSinkOptions {
   maxBatch?: number;
   /** Records through the engine at a time (default 4,096). */
   slice?: number;
-  /** Inserts in flight at most (default 3: a storm waited on two; docs/PERFORMANCE.md). */
+  /** Inserts in flight at most (default INSERTS_IN_FLIGHT). */
   inserts?: number;
   /** Records waiting at most (unbounded when absent). */
   maxBacklog?: number;
@@ -117,7 +117,7 @@ export class PipelineSink implements RecordSink {
     this.maxRows = o.maxRows ?? 100_000;
     this.maxBatch = o.maxBatch ?? 1_000_000;
     this.maxBacklog = o.maxBacklog ?? Infinity;
-    this.inserts = o.inserts ?? 3;
+    this.inserts = o.inserts ?? INSERTS_IN_FLIGHT;
     this.slice = Math.min(o.slice ?? SLICE, this.maxBatch);
   }
 

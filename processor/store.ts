@@ -10,6 +10,9 @@ import type { TableRows } from './clickhouse/table-rows.js';
 export const TABLES = ['flows', 'host_stats', 'pipeline_health', 'anomalies', 'events', 'dead_letters', 'processor_stats'] as const;
 export type Table = (typeof TABLES)[number];
 
+/** Inserts a writer keeps in flight at most (a storm waited on two; docs/PERFORMANCE.md), and so the embedded store's insert connections. */
+export const INSERTS_IN_FLIGHT = 3;
+
 /** An input a processor keeps a position in: a Kafka partition, a recording file, a collector run. */
 export interface InputKey {
   group: string;

@@ -9,7 +9,7 @@
  * process's stdin to an INSERT that carries data (`ctpipe run < file` stored the file's lines).
  * So on chDB no statement is ever an INSERT without a SELECT: the store refuses them.
  *
- * chDB's inserts run side by side on connections of their own (LOAD_CONNECTIONS), their values
+ * chDB's inserts run side by side on connections of their own (INSERTS_IN_FLIGHT), their values
  * written as escaped literals: chdb-node runs a connection's statements one at a time, and every
  * statement with bound parameters one at a time in the whole process (node_modules/chdb/index.js,
  * runExclusiveParam: chDB's parameters are not kept apart between connections), so inserts queued
@@ -23,7 +23,7 @@ import { ClickHouseLogLevel, createClient, type ClickHouseClient, type ClickHous
 import { CtpipeError, errorMessage } from '../../common/errors.js';
 import { privateDir } from '../../common/files.js';
 import { describeCommandLine, redactUrls } from '../../common/redact.js';
-import type { Checkpoint, CheckpointSave, ColumnMeta, InputKey, InputRange, Store, Table } from '../store.js';
+import { INSERTS_IN_FLIGHT, type Checkpoint, type CheckpointSave, type ColumnMeta, type InputKey, type InputRange, type Store, type Table } from '../store.js';
 import { chdbDirProblem, lockHolder } from './chdb-dir.js';
 import { LoadFiles } from './load-files.js';
 import { BATCH_COLUMNS, CHECKPOINT_CHUNK_COLUMNS, CHECKPOINT_COLUMNS } from './tables.js';
@@ -35,9 +35,6 @@ import { sqlString } from './tsv.js';
 
 // The client would print its own errors to stdout; ctpipe reports them through its logger instead.
 const QUIET = { level: ClickHouseLogLevel.OFF };
-
-/** chDB's inserts at a time: the run sink's inserts in flight (sink.ts). */
-const LOAD_CONNECTIONS = 3;
 
 /** How the embedded store inserts: the files chDB reads, and the connections that run the inserts. */
 interface Loads {
@@ -376,7 +373,7 @@ export async function openStore(o: StoreOptions): Promise<Store> {
       const problem = chdbDirProblem(path);
       if (problem) throw new CtpipeError('STORE_UNAVAILABLE', `cannot open the embedded ClickHouse at ${path}: ${problem}`);
       const connect = () => createClient({ connection: createChdbConnection({ path }), log: QUIET, clickhouse_settings: settings } as Parameters<typeof createClient>[0]);
-      const loads = { files: LoadFiles.open(o.loadDir ? [o.loadDir] : undefined), connections: new Pool(LOAD_CONNECTIONS, connect) };
+      const loads = { files: LoadFiles.open(o.loadDir ? [o.loadDir] : undefined), connections: new Pool(INSERTS_IN_FLIGHT, connect) };
       return new ClickHouseStore(connect(), o.database, loads, !!o.readonly);
     } catch (e) {
       if (e instanceof CtpipeError) throw e;
