@@ -415,6 +415,11 @@ napi_value Send(napi_env env, napi_callback_info info) {
     return Throw(env, "NL_SEND", "sendto(netlink) failed: cannot duplicate the socket", err);
   }
   w->data = static_cast<uint8_t*>(malloc(len ? len : 1));
+  if (!w->data) {
+    close(w->fd);
+    delete w;
+    return Throw(env, "NL_SEND", "sendto(netlink) failed: out of memory", ENOMEM);
+  }
   memcpy(w->data, data, len);
   w->len = len;
   napi_value name;

@@ -53,8 +53,9 @@ describe('a ctnetlink request behind conntrack -F', () => {
       // the scenario happened: a request waited behind the flush (else the table was too small to tell)
       expect(longest, `requests: ${waits.length}, longest ${longest.toFixed(0)} ms`).toBeGreaterThan(150);
       expect(cpus).toBeGreaterThan(0); // and the kernel answered them
-      // while the loop kept turning: before, the request's sendto held it for the whole wait
-      expect(gap, `longest request ${longest.toFixed(0)} ms, loop gap ${gap.toFixed(0)} ms`).toBeLessThan(100);
+      // while the loop kept turning (about every 10 ms here): before, the request's sendto held it
+      // for the whole wait, a gap as long as the longest request
+      expect(gap, `longest request ${longest.toFixed(0)} ms, loop gap ${gap.toFixed(0)} ms`).toBeLessThan(longest / 2);
     } finally {
       clearInterval(ticker);
       q.close();
