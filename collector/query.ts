@@ -27,7 +27,7 @@ export class QueryClient {
     onUnknown?: MessageHandler['unknownAttrs'],
     room: Room = {},
   ) {
-    this.requests = new Requester<Replies>((msg) => sock.send(msg));
+    this.requests = new Requester<Replies>((msg, onError) => sock.send(msg, onError));
     const route = <K extends keyof Replies>(k: K) =>
       ((...args: unknown[]) => {
         const f = this.requests.context?.[k] as ((...a: unknown[]) => void) | undefined;

@@ -22,7 +22,8 @@ export class Requester<C = undefined> {
 
   /** `refusal` words the error for a kernel errno (the request is already known to have failed). */
   constructor(
-    private readonly send: (msg: Buffer) => void,
+    /** Sends off the event loop; a failed send comes back through `onError`. */
+    private readonly send: (msg: Buffer, onError: (e: Error) => void) => void,
     private readonly refusal: (errno: number) => string = (errno) => `netlink request failed: errno ${errno}`,
   ) {}
 
@@ -44,12 +45,15 @@ export class Requester<C = undefined> {
           reject(new CtpipeError('NL_KERNEL_ERROR', `netlink request ${seq} timed out after ${timeoutMs} ms`));
         }, timeoutMs);
         this.pending = { seq, context, resolve, reject, timer };
-        try {
-          this.send(build(seq));
-        } catch (e) {
+        const fail = (e: unknown) => {
           clearTimeout(timer);
-          this.pending = undefined;
+          if (this.pending?.seq === seq) this.pending = undefined;
           reject(asError(e));
+        };
+        try {
+          this.send(build(seq), fail);
+        } catch (e) {
+          fail(e);
         }
       });
     const next = this.chain.then(run, run);

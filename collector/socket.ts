@@ -33,7 +33,11 @@ export interface NetlinkSocket {
   /** Whether SO_RCVBUFFORCE was accepted (needs CAP_NET_ADMIN). */
   readonly forced: boolean;
   start(onChunk: ChunkHandler): void;
-  send(msg: Buffer): void;
+  /**
+   * Sends a request to the kernel off the event loop (a ctnetlink request waits in the kernel
+   * behind `conntrack -F`, seconds on a big table); `onError` hears if the send failed.
+   */
+  send(msg: Buffer, onError: (e: Error) => void): void;
   setRcvbuf(bytes: number): number;
   stats(): SocketStats;
   unref(): void;
@@ -59,7 +63,7 @@ export type SocketFactory = (opts: SocketOptions) => NetlinkSocket;
 
 interface Addon {
   open(o: object): { handle: unknown; rcvbuf: number; forced: boolean; portId: number };
-  send(h: unknown, b: Buffer): number;
+  send(h: unknown, b: Buffer, cb: (errno: number, message: string) => void): void;
   start(h: unknown, cb: ChunkHandler): void;
   setRcvbuf(h: unknown, n: number): number;
   stats(h: unknown): SocketStats;
@@ -111,7 +115,10 @@ export const openNetfilterSocket: SocketFactory = (opts) => {
       delivered++;
       cb(chunk, enobufs, errno);
     }),
-    send: (msg) => void a.send(h, msg),
+    send: (msg, onError) => a.send(h, msg, (errno, message) => {
+      // as the addon's own errors: its code and errno on a plain Error
+      if (errno) onError(Object.assign(new Error(`sendto(netlink) failed: ${message}`), { code: 'NL_SEND', errno }));
+    }),
     setRcvbuf: (n) => a.setRcvbuf(h, n),
     stats: () => a.stats(h),
     unref: () => a.unref(h),

@@ -44,16 +44,19 @@ export async function captureLab(out: string): Promise<Fixture> {
     const query = openNetfilterSocket({ rcvbuf: 4 << 20, netns: lab.netnsPath('fw') });
     let source: 'dump' | 'stats' = 'dump';
     query.start((chunk) => collect(source)(chunk));
-    query.send(R.ctDump(1));
+    const failed = (e: Error) => {
+      throw e;
+    };
+    query.send(R.ctDump(1), failed);
     await sleep(300);
-    query.send(R.expDump(2));
+    query.send(R.expDump(2), failed);
     await sleep(200);
     source = 'stats';
-    query.send(R.ctStatsCpu(3));
+    query.send(R.ctStatsCpu(3), failed);
     await sleep(200);
-    query.send(R.ctStatsGlobal(4));
+    query.send(R.ctStatsGlobal(4), failed);
     await sleep(200);
-    query.send(R.expStatsCpu(5));
+    query.send(R.expStatsCpu(5), failed);
     await sleep(200);
     await lab.conntrack(['-F']);
     await sleep(500);

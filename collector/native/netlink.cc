@@ -355,27 +355,79 @@ napi_value Open(napi_env env, napi_callback_info info) {
   return out;
 }
 
-// send(handle, buffer) -> bytes sent (to the kernel, port 0)
+// send(handle, buffer, callback(errno, message)): the request goes to the kernel (port 0) from a
+// thread of libuv's pool, and the callback says how it went. The kernel handles a ctnetlink request
+// in the sender's sendto, behind any other holding the subsystem's lock: `conntrack -F` holds it
+// for its whole flush (seconds on a table of a million), and a sendto on the JS thread held the
+// event loop (timers, /healthz, /metrics) as long.
+struct SendWork {
+  napi_async_work work = nullptr;
+  napi_ref callback = nullptr;
+  int fd = -1;  // a dup of the socket's, so close() on the JS thread cannot take it away mid-send
+  uint8_t* data = nullptr;
+  size_t len = 0;
+  int err = 0;
+};
+
+void SendExecute(napi_env, void* p) {
+  auto* w = static_cast<SendWork*>(p);
+  sockaddr_nl dst{};
+  dst.nl_family = AF_NETLINK;
+  ssize_t n;
+  do {
+    n = sendto(w->fd, w->data, w->len, 0, reinterpret_cast<sockaddr*>(&dst), sizeof dst);
+  } while (n < 0 && errno == EINTR);
+  w->err = n < 0 ? errno : 0;
+}
+
+void SendComplete(napi_env env, napi_status status, void* p) {
+  auto* w = static_cast<SendWork*>(p);
+  close(w->fd);
+  int err = status == napi_cancelled ? ECANCELED : w->err;
+  napi_value cb, recv, argv[2];
+  napi_get_reference_value(env, w->callback, &cb);
+  napi_get_undefined(env, &recv);
+  napi_create_int32(env, err, &argv[0]);
+  napi_create_string_utf8(env, err ? strerror(err) : "", NAPI_AUTO_LENGTH, &argv[1]);
+  napi_call_function(env, recv, cb, 2, argv, nullptr);
+  napi_delete_reference(env, w->callback);
+  napi_delete_async_work(env, w->work);
+  free(w->data);
+  delete w;
+}
+
 napi_value Send(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
+  size_t argc = 3;
+  napi_value argv[3];
   napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
   Sock* s = GetSock(env, argv[0]);
   if (!s) return nullptr;
   void* data;
   size_t len;
-  if (napi_get_buffer_info(env, argv[1], &data, &len) != napi_ok)
-    return Throw(env, "NL_BAD_ARGS", "send(handle, buffer) needs a Buffer", 0);
-  sockaddr_nl dst{};
-  dst.nl_family = AF_NETLINK;
-  ssize_t n;
-  do {
-    n = sendto(s->fd, data, len, 0, reinterpret_cast<sockaddr*>(&dst), sizeof dst);
-  } while (n < 0 && errno == EINTR);
-  if (n < 0) return Throw(env, "NL_SEND", "sendto(netlink) failed", errno);
-  napi_value r;
-  napi_create_int64(env, n, &r);
-  return r;
+  napi_valuetype t;
+  if (argc < 3 || napi_get_buffer_info(env, argv[1], &data, &len) != napi_ok || napi_typeof(env, argv[2], &t) != napi_ok || t != napi_function)
+    return Throw(env, "NL_BAD_ARGS", "send(handle, buffer, callback) needs a Buffer and a function", 0);
+  auto* w = new SendWork();
+  w->fd = fcntl(s->fd, F_DUPFD_CLOEXEC, 0);
+  if (w->fd < 0) {
+    int err = errno;
+    delete w;
+    return Throw(env, "NL_SEND", "sendto(netlink) failed: cannot duplicate the socket", err);
+  }
+  w->data = static_cast<uint8_t*>(malloc(len ? len : 1));
+  if (!w->data) {
+    close(w->fd);
+    delete w;
+    return Throw(env, "NL_SEND", "sendto(netlink) failed: out of memory", ENOMEM);
+  }
+  memcpy(w->data, data, len);
+  w->len = len;
+  napi_value name;
+  napi_create_string_utf8(env, "ctpipe-netlink-send", NAPI_AUTO_LENGTH, &name);
+  napi_create_reference(env, argv[2], 1, &w->callback);
+  napi_create_async_work(env, nullptr, name, SendExecute, SendComplete, w, &w->work);
+  napi_queue_async_work(env, w->work);
+  return nullptr;
 }
 
 // start(handle, callback(chunk: Buffer|null, enobufs: number, errno: number))

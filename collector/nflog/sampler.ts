@@ -62,7 +62,7 @@ export class NflogSampler {
     const o = this.o;
     const sock = o.sockets({ rcvbuf: 8 << 20, netns: o.netns });
     this.sock = sock;
-    const requests = new Requester((msg) => sock.send(msg), (errno) =>
+    const requests = new Requester((msg, onError) => sock.send(msg, onError), (errno) =>
       `NFLOG group ${o.group}: errno ${errno}${errno === EBUSY ? ' (EBUSY: another process owns the group)' : ''}`);
     this.requests = requests;
     const handler: MessageHandler = {

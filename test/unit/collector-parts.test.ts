@@ -72,6 +72,25 @@ describe('requester', () => {
     await expect(closed).rejects.toThrow(/closed during a request/);
   });
 
+  it('fails a request whose send fails after it went off the event loop, and sends the next one', async () => {
+    const sent: Buffer[] = [];
+    let failNext = true;
+    const r = new Requester<string>((m, onError) => {
+      sent.push(m);
+      if (failNext) setImmediate(() => onError(Object.assign(new Error('sendto(netlink) failed: No buffer space available'), { code: 'NL_SEND' })));
+      failNext = false;
+    });
+    const failed = r.request(build, 1000, 'a');
+    const next = r.request(build, 1000, 'b');
+    await expect(failed).rejects.toMatchObject({ code: 'NL_SEND' });
+    await new Promise((res) => setImmediate(res));
+    expect(sent.length).toBe(2);
+    r.settle(seqOf(sent[0]!)); // a late ack of the failed one settles nothing
+    expect(r.context).toBe('b');
+    r.settle(seqOf(sent[1]!));
+    await expect(next).resolves.toBeUndefined();
+  });
+
   it('counts its timeout from the last reply: a long dump that keeps replying does not time out', async () => {
     const sent: Buffer[] = [];
     const r = new Requester((m) => sent.push(m));

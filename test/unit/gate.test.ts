@@ -27,6 +27,25 @@ describe('ChunkGate', () => {
     expect(takenAtTurn).toBeLessThanOrEqual(10);
   });
 
+  it('lets the loop turn when chunks keep coming within one of its callbacks, as a reader hands over its queue', async () => {
+    const taken: number[] = [];
+    const gate = new ChunkGate<number>({ hasRoom: () => true }, (i) => {
+      const t = performance.now();
+      while (performance.now() - t < 20);
+      taken.push(i);
+    }, () => 10, 1e9);
+    let takenAtTurn = -1;
+    setImmediate(() => { takenAtTurn = taken.length; });
+    for (let i = 0; i < 30; i++) gate.push(i); // no turn between them
+    // about 100 ms' worth (5 chunks) taken straight through, the rest held
+    expect(taken.length).toBeGreaterThanOrEqual(4);
+    expect(taken.length).toBeLessThanOrEqual(10);
+    await gate.drained();
+    expect([taken, gate.bytes]).toEqual([[...Array(30).keys()], 0]);
+    expect(takenAtTurn).toBeGreaterThanOrEqual(0);
+    expect(takenAtTurn).toBeLessThanOrEqual(10);
+  });
+
   it('passes chunks straight through while the sink has room and nothing is held', () => {
     const taken: number[] = [];
     const gate = new ChunkGate<number>({ hasRoom: () => true }, (i) => taken.push(i), () => 10, 1e9);
