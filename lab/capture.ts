@@ -44,19 +44,19 @@ export async function captureLab(out: string): Promise<Fixture> {
     const query = openNetfilterSocket({ rcvbuf: 4 << 20, netns: lab.netnsPath('fw') });
     let source: 'dump' | 'stats' = 'dump';
     query.start((chunk) => collect(source)(chunk));
-    const failed = (e: Error) => {
+    const send = (msg: Buffer) => query.send(msg, (e) => {
       throw e;
-    };
-    query.send(R.ctDump(1), failed);
+    });
+    send(R.ctDump(1));
     await sleep(300);
-    query.send(R.expDump(2), failed);
+    send(R.expDump(2));
     await sleep(200);
     source = 'stats';
-    query.send(R.ctStatsCpu(3), failed);
+    send(R.ctStatsCpu(3));
     await sleep(200);
-    query.send(R.ctStatsGlobal(4), failed);
+    send(R.ctStatsGlobal(4));
     await sleep(200);
-    query.send(R.expStatsCpu(5), failed);
+    send(R.expStatsCpu(5));
     await sleep(200);
     await lab.conntrack(['-F']);
     await sleep(500);

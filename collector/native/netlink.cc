@@ -1,6 +1,7 @@
-// ctpipe_netlink: the only native code in ctpipe. It owns a netlink socket's receive path and
-// nothing else: a reader thread drains the socket into large chunks so the kernel buffer never
-// waits on the JavaScript event loop, and hands whole chunks (no per-event callback) to JS.
+// ctpipe_netlink: the only native code in ctpipe. It owns a netlink socket's receive path, and
+// sends its requests from a thread of libuv's pool (Send): a reader thread drains the socket into
+// large chunks so the kernel buffer never waits on the JavaScript event loop, and hands whole
+// chunks (no per-event callback) to JS.
 // Decoding stays in TypeScript (collector/netlink, collector/conntrack).
 //
 // Chunk layout handed to JS, repeated: u32 datagram length, u32 flags (1 = truncated),
