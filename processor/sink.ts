@@ -11,7 +11,10 @@
  * With `checkpoint`, the pipeline's state is saved every `everyMs` and when the sink closes, once
  * every earlier chunk's rows are stored, so a stop needs no row for the flows still open (it writes
  * them only up to OPEN_ROWS_AT_STOP, for a short run's sake): the next
- * start restores them and its table dump continues them (lifecycle/engine.ts).
+ * start restores them and its table dump continues them (lifecycle/engine.ts). A checkpoint costs
+ * the whole state (1.5 to 2 s of CPU for a million open flows), so it waits while input is waiting,
+ * here or still raw in the collector (`upstream`), up to five intervals: in a 1M-entry table's
+ * flush, one taken as the flush began cost 3 us of the drain's 23 an entry (docs/PERFORMANCE.md).
  *
  * While ClickHouse refuses inserts, records wait here: at most `maxBacklog` of them (memory is the
  * only buffer of `ctpipe run`). Past it new records are dropped, and once there is room again the
@@ -56,6 +59,9 @@ export interface PipelineSinkOptions {
   checkpoint?: { store: Store; key: InputKey; everyMs: number };
 }
 
+/** Input waiting ahead of the sink (the collector's gate: raw events, in bytes); more than 0 defers a checkpoint. */
+export type Upstream = () => number;
+
 /** Open flows that get a row when a run that keeps its state stops (about a second of inserts). */
 export const OPEN_ROWS_AT_STOP = 100_000;
 
@@ -97,6 +103,8 @@ export class PipelineSink implements RecordSink {
   /** Records taken from the cursor and not yet through the engine. */
   private taken = 0;
   private roomWaiters: (() => void)[] = [];
+  /** Set by the caller once its input exists (run.ts: the collector). */
+  upstream: Upstream = () => 0;
   /** Records dropped since the backlog filled, and their seq range. */
   private dropping = { count: 0, first: 0, last: 0 };
   processed = 0;
@@ -230,10 +238,11 @@ export class PipelineSink implements RecordSink {
         const rows = this.pipeline.pendingRows;
         if (b.count >= this.maxBatch || rows >= this.maxRows || (b.count >= ROWLESS_RECORDS && rows * 100 < b.count)) await this.cut(cursor);
       }
-      // not in the middle of a burst (records waiting), unless it is long overdue: a checkpoint waits
-      // for the inserts in flight, which would hold up the burst
+      // not in the middle of a burst (records waiting here or upstream), unless it is long overdue: a
+      // checkpoint waits for the inserts in flight, which would hold up the burst, and costs the whole state
       const now = Date.now();
-      if (cursor.due(now) && (cursor.waiting === 0 || cursor.due(now - 5 * (this.o.checkpoint?.everyMs ?? 0)))) await this.checkpoint(cursor);
+      const quiet = cursor.waiting === 0 && this.upstream() === 0;
+      if (cursor.due(now) && (quiet || cursor.due(now - 5 * (this.o.checkpoint?.everyMs ?? 0)))) await this.checkpoint(cursor);
     }
     if (flush) await this.cut(cursor);
   }

@@ -50,6 +50,7 @@ describe("ctpipe run's sink: engine slices, bounded inserts, records let go", ()
     await migrate(store, { db: 'ctpipe_sink_room', flowsTtlDays: 30, eventsTtlDays: 3 });
     await migrate(store, { db: 'ctpipe_sink_rows', flowsTtlDays: 30, eventsTtlDays: 3 });
     await migrate(store, { db: 'ctpipe_sink_rowless', flowsTtlDays: 30, eventsTtlDays: 3 });
+    await migrate(store, { db: 'ctpipe_sink_upstream', flowsTtlDays: 30, eventsTtlDays: 3 });
   });
   afterAll(async () => {
     await store.close();
@@ -204,5 +205,49 @@ describe("ctpipe run's sink: engine slices, bounded inserts, records let go", ()
     expect(first!.flows).toBe(0);
     const [n] = await select<{ n: string }>(store, "SELECT count() n FROM ctpipe_sink_rowless.flows FINAL WHERE end_reason = 'destroy'");
     expect(Number(n!.n)).toBe(60_000);
+  });
+
+  it('defers a due checkpoint while input waits upstream (the collector\'s gate), until it is quiet or five intervals overdue', async () => {
+    const db = store.database('ctpipe_sink_upstream');
+    const [p] = watched(db);
+    // the real store, each checkpoint's start and end noted
+    const saves: { start: number; end: number }[] = [];
+    const spy = Object.create(db) as Store;
+    spy.saveCheckpoint = async (...a) => {
+      const start = Date.now();
+      await db.saveCheckpoint(...a);
+      saves.push({ start, end: Date.now() });
+    };
+    const everyMs = 200;
+    const sink = new PipelineSink(p, { flushMs: 10, log: silentLogger, checkpoint: { store: spy, key: { group: 'run', topic: 'up', partition: 0 }, everyMs } });
+    let held = 1 << 20;
+    sink.upstream = () => held;
+    const records = lifecycleRecords('up', 'r', 2000);
+    let next = 0;
+    const t0 = Date.now();
+    const writeUntil = async (done: () => boolean, ms: number) => {
+      const end = Date.now() + ms;
+      while (!done() && Date.now() < end) {
+        sink.write(records[next++]!);
+        await sleep(5);
+      }
+    };
+    // due after 200 ms, overdue after 1,200: with input held upstream, none for 700 ms
+    await writeUntil(() => false, 700);
+    expect(saves).toEqual([]);
+    // quiet: the due checkpoint is taken, before it would be overdue
+    held = 0;
+    await writeUntil(() => saves.length > 0, 10_000);
+    expect(saves).toHaveLength(1);
+    expect(saves[0]!.start - t0).toBeLessThan(6 * everyMs);
+    // held again: the next waits until five intervals past due (the interval is at least everyMs)
+    held = 1 << 20;
+    await writeUntil(() => saves.length > 1, 30_000);
+    expect(saves).toHaveLength(2);
+    expect(saves[1]!.start - saves[0]!.end).toBeGreaterThanOrEqual(6 * everyMs);
+    await sink.close();
+    expect(sink.failure).toBeUndefined();
+    // the state saved is the one restored: every record written went through it
+    expect((await db.loadCheckpoint({ group: 'run', topic: 'up', partition: 0 }))!.offset).toBe(records[next - 1]!.seq);
   });
 });
