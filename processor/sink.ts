@@ -12,9 +12,8 @@
  * every earlier chunk's rows are stored, so a stop needs no row for the flows still open (it writes
  * them only up to OPEN_ROWS_AT_STOP, for a short run's sake): the next
  * start restores them and its table dump continues them (lifecycle/engine.ts). A checkpoint costs
- * the whole state (1.5 to 2 s of CPU for a million open flows), so it waits while input is waiting,
- * here or still raw in the collector (`upstream`), up to five intervals: in a 1M-entry table's
- * flush, one taken as the flush began cost 3 us of the drain's 23 an entry (docs/PERFORMANCE.md).
+ * the whole state (1.4 to 2.1 s of CPU for a million open flows, docs/PERFORMANCE.md), so it waits
+ * while input is waiting, here or still raw in the collector (`upstream`), up to five intervals.
  *
  * While ClickHouse refuses inserts, records wait here: at most `maxBacklog` of them (memory is the
  * only buffer of `ctpipe run`). Past it new records are dropped, and once there is room again the

@@ -222,7 +222,7 @@ describe("ctpipe run's sink: engine slices, bounded inserts, records let go", ()
     const sink = new PipelineSink(p, { flushMs: 10, log: silentLogger, checkpoint: { store: spy, key: { group: 'run', topic: 'up', partition: 0 }, everyMs } });
     let held = 1 << 20;
     sink.upstream = () => held;
-    const records = lifecycleRecords('up', 'r', 2000);
+    const records = lifecycleRecords('up', 'r', 10_000); // more than the writes below can take
     let next = 0;
     const t0 = Date.now();
     const writeUntil = async (done: () => boolean, ms: number) => {
