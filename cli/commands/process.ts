@@ -36,7 +36,6 @@ export async function runProcess(cfg: Config): Promise<number> {
   if (cfg.metrics.enabled) {
     await serveOps(cfg.metrics.listen, registry, () => p.health());
   }
-  log.info({ topic: cfg.kafka.topic, group: cfg.process.group_id, store: redactUrls(cfg.clickhouse.url) }, 'processing');
   // A consumer kafkajs cannot restart must not look alive: exit 1 so the supervisor restarts it.
   return new Promise<number>((resolve) => {
     const stop = (why: string, code: number) => {
@@ -46,6 +45,9 @@ export async function runProcess(cfg: Config): Promise<number> {
     process.once('SIGINT', () => stop('SIGINT', 0));
     process.once('SIGTERM', () => stop('SIGTERM', 0));
     crash = (e) => stop(`the Kafka consumer crashed: ${e.message}`, 1);
+    // said once the handlers exist: a signal sent on this line stops cleanly (in the full suite one
+    // came before them, and SIGTERM's default ended the process with no exit code)
+    log.info({ topic: cfg.kafka.topic, group: cfg.process.group_id, store: redactUrls(cfg.clickhouse.url) }, 'processing');
     if (crashed) crash(crashed);
   });
 }
