@@ -229,6 +229,15 @@ export class Collector {
     return this.gate.bytes;
   }
 
+  /**
+   * Raw event bytes on their way to the sink: in the kernel's receive queue, the reader thread's
+   * queue and the gate. A flush's first events fill the first two before the gate holds any.
+   */
+  get waitingBytes(): number {
+    const st = this.events?.stats();
+    return this.gate.bytes + (st ? st.rmem + st.queued : 0);
+  }
+
   private onEventChunk(chunk: Buffer | null, enobufs: number, errno: number): void {
     this.gate.push({ chunk, enobufs, errno });
   }

@@ -150,6 +150,12 @@ export class NetnsFollower {
     return n;
   }
 
+  get waitingBytes(): number {
+    let n = 0;
+    for (const f of this.followed.values()) n += f.collector.waitingBytes;
+    return n;
+  }
+
   /** The names of the namespaces followed now. */
   get namespaces(): string[] {
     return [...this.followed.values()].map((f) => f.ref.name);

@@ -13,7 +13,7 @@
  * them only up to OPEN_ROWS_AT_STOP, for a short run's sake): the next
  * start restores them and its table dump continues them (lifecycle/engine.ts). A checkpoint costs
  * the whole state (1.4 to 2.1 s of CPU for a million open flows, docs/PERFORMANCE.md), so it waits
- * while input is waiting, here or still raw in the collector (`upstream`), up to five intervals.
+ * while input is waiting, here or a backlog still raw on its way (`upstream`), up to five intervals.
  *
  * While ClickHouse refuses inserts, records wait here: at most `maxBacklog` of them (memory is the
  * only buffer of `ctpipe run`). Past it new records are dropped, and once there is room again the
@@ -58,8 +58,14 @@ export interface PipelineSinkOptions {
   checkpoint?: { store: Store; key: InputKey; everyMs: number };
 }
 
-/** Input waiting ahead of the sink (the collector's gate: raw events, in bytes); more than 0 defers a checkpoint. */
+/** Raw event bytes on their way to the sink (run.ts: the collector's queues and gate). */
 export type Upstream = () => number;
+
+/**
+ * Upstream bytes that make a backlog: a due checkpoint waits for them (a gate chunk is up to 1 MiB;
+ * events arriving at a steady rate keep a few kilobytes in flight).
+ */
+export const UPSTREAM_BACKLOG = 1 << 20;
 
 /** Open flows that get a row when a run that keeps its state stops (about a second of inserts). */
 export const OPEN_ROWS_AT_STOP = 100_000;
@@ -240,7 +246,7 @@ export class PipelineSink implements RecordSink {
       // not in the middle of a burst (records waiting here or upstream), unless it is long overdue: a
       // checkpoint waits for the inserts in flight, which would hold up the burst, and costs the whole state
       const now = Date.now();
-      const quiet = cursor.waiting === 0 && this.upstream() === 0;
+      const quiet = cursor.waiting === 0 && this.upstream() < UPSTREAM_BACKLOG;
       if (cursor.due(now) && (quiet || cursor.due(now - 5 * (this.o.checkpoint?.everyMs ?? 0)))) await this.checkpoint(cursor);
     }
     if (flush) await this.cut(cursor);

@@ -138,7 +138,7 @@ export async function startRun(cfg: Config, log: Logger, keepState = true): Prom
     checkpoint: keepState ? { store, key, everyMs: cfg.process.checkpoint } : undefined,
   });
   const collector = collectorFor(cfg, { ...options, sink, sockets: openNetfilterSocket, metrics, log }, registry);
-  sink.upstream = () => collector.heldEvents;
+  sink.upstream = () => collector.waitingBytes;
   if (cfg.metrics.enabled) {
     await serveOps(cfg.metrics.listen, registry, () => ({
       ok: collector.healthy && pipeline.storeUp && !sink.failure,

@@ -11,6 +11,9 @@ export class FakeSocket implements NetlinkSocket {
   forced = true;
   sent: Buffer[] = [];
   drops = 0;
+  /** What stats() reports as the kernel's receive queue and the reader thread's. */
+  rmem = 0;
+  queued = 0;
   closed = false;
   private handler?: ChunkHandler;
   constructor(readonly opts: SocketOptions, private readonly answer?: (req: Buffer, sock: FakeSocket) => void) {
@@ -32,7 +35,7 @@ export class FakeSocket implements NetlinkSocket {
     return this.rcvbuf;
   }
   stats(): SocketStats {
-    return { drops: this.drops, rmem: 0, rcvbuf: this.rcvbuf, enobufs: 0, truncated: 0, datagrams: 0, bytes: 0, queued: 0, readerTid: 0 };
+    return { drops: this.drops, rmem: this.rmem, rcvbuf: this.rcvbuf, enobufs: 0, truncated: 0, datagrams: 0, bytes: 0, queued: this.queued, readerTid: 0 };
   }
   unref(): void {}
   close(): void {

@@ -112,6 +112,11 @@ describe('collector', () => {
     for (let i = 0; i < 6; i++) sockets[0]!.deliver(events.slice(i * 3, i * 3 + 3));
     // two chunks went in (the sink had room before each), the other four wait as raw bytes
     expect(sink.records.length - before).toBe(6);
+    // what waits on its way to the sink: the gate's bytes and the sockets' queues
+    expect(c.heldEvents).toBeGreaterThan(0);
+    sockets[0]!.rmem = 3000;
+    sockets[0]!.queued = 500;
+    expect(c.waitingBytes).toBe(c.heldEvents + 3500);
     sink.take(6);
     await sleep(0);
     expect(sink.records.length - before).toBe(12); // two more, then no room again

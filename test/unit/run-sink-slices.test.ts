@@ -17,7 +17,7 @@ import type { CtRecord } from '../../contract/records.js';
 import { migrate } from '../../processor/clickhouse/migrate.js';
 import { openStore } from '../../processor/clickhouse/store.js';
 import { Pipeline } from '../../processor/pipeline.js';
-import { PipelineSink } from '../../processor/sink.js';
+import { PipelineSink, UPSTREAM_BACKLOG } from '../../processor/sink.js';
 import type { Store } from '../../processor/store.js';
 import { lifecycleRecords } from '../helpers/records.js';
 import { tempDir } from '../helpers/resources.js';
@@ -207,7 +207,7 @@ describe("ctpipe run's sink: engine slices, bounded inserts, records let go", ()
     expect(Number(n!.n)).toBe(60_000);
   });
 
-  it('defers a due checkpoint while input waits upstream (the collector\'s gate), until it is quiet or five intervals overdue', async () => {
+  it('defers a due checkpoint while a backlog waits upstream (the collector\'s queues and gate), until it is quiet or five intervals overdue', async () => {
     const db = store.database('ctpipe_sink_upstream');
     const [p] = watched(db);
     // the real store, each checkpoint's start and end noted
@@ -220,7 +220,7 @@ describe("ctpipe run's sink: engine slices, bounded inserts, records let go", ()
     };
     const everyMs = 200;
     const sink = new PipelineSink(p, { flushMs: 10, log: silentLogger, checkpoint: { store: spy, key: { group: 'run', topic: 'up', partition: 0 }, everyMs } });
-    let held = 1 << 20;
+    let held = UPSTREAM_BACKLOG;
     sink.upstream = () => held;
     const records = lifecycleRecords('up', 'r', 10_000); // more than the writes below can take
     let next = 0;
@@ -235,13 +235,13 @@ describe("ctpipe run's sink: engine slices, bounded inserts, records let go", ()
     // due after 200 ms, overdue after 1,200: with input held upstream, none for 700 ms
     await writeUntil(() => false, 700);
     expect(saves).toEqual([]);
-    // quiet: the due checkpoint is taken, before it would be overdue
-    held = 0;
+    // quiet, a few events in flight: the due checkpoint is taken, before it would be overdue
+    held = 64 << 10;
     await writeUntil(() => saves.length > 0, 10_000);
     expect(saves).toHaveLength(1);
     expect(saves[0]!.start - t0).toBeLessThan(6 * everyMs);
-    // held again: the next waits until five intervals past due (the interval is at least everyMs)
-    held = 1 << 20;
+    // a backlog again: the next waits until five intervals past due (the interval is at least everyMs)
+    held = UPSTREAM_BACKLOG;
     await writeUntil(() => saves.length > 1, 30_000);
     expect(saves).toHaveLength(2);
     expect(saves[1]!.start - saves[0]!.end).toBeGreaterThanOrEqual(6 * everyMs);
