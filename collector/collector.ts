@@ -234,7 +234,7 @@ export class Collector {
    * queue and the gate. A flush's first events fill the first two before the gate holds any.
    */
   get waitingBytes(): number {
-    const st = this.events?.stats();
+    const st = this.stopped ? undefined : this.events?.stats(); // a closed socket has no queue to ask
     return this.gate.bytes + (st ? st.rmem + st.queued : 0);
   }
 

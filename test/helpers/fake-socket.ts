@@ -35,6 +35,7 @@ export class FakeSocket implements NetlinkSocket {
     return this.rcvbuf;
   }
   stats(): SocketStats {
+    if (this.closed) throw new Error('netlink socket is closed'); // as the addon's NL_CLOSED
     return { drops: this.drops, rmem: this.rmem, rcvbuf: this.rcvbuf, enobufs: 0, truncated: 0, datagrams: 0, bytes: 0, queued: this.queued, readerTid: 0 };
   }
   unref(): void {}

@@ -126,6 +126,7 @@ describe('collector', () => {
       await sleep(0);
     }
     await stopped;
+    expect(c.waitingBytes).toBe(0); // the sockets are closed: nothing on its way, and nothing to ask
     const got = sink.records.slice(before);
     expect(got).toHaveLength(18);
     expect(got.map((r) => r.seq)).toEqual(got.map((_, i) => got[0]!.seq + i));
