@@ -145,14 +145,17 @@ export class NetnsFollower {
   }
 
   get heldEvents(): number {
-    let n = 0;
-    for (const f of this.followed.values()) n += f.collector.heldEvents;
-    return n;
+    return this.sum((c) => c.heldEvents);
   }
 
   get waitingBytes(): number {
+    return this.sum((c) => c.waitingBytes);
+  }
+
+  /** A count over every followed namespace's collector. */
+  private sum(of: (c: Collector) => number): number {
     let n = 0;
-    for (const f of this.followed.values()) n += f.collector.waitingBytes;
+    for (const f of this.followed.values()) n += of(f.collector);
     return n;
   }
 

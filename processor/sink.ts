@@ -58,9 +58,6 @@ export interface PipelineSinkOptions {
   checkpoint?: { store: Store; key: InputKey; everyMs: number };
 }
 
-/** Raw event bytes on their way to the sink (run.ts: the collector's queues and gate). */
-export type Upstream = () => number;
-
 /**
  * Upstream bytes that make a backlog: a due checkpoint waits for them (a gate chunk is up to 1 MiB;
  * events arriving at a steady rate keep a few kilobytes in flight).
@@ -108,8 +105,8 @@ export class PipelineSink implements RecordSink {
   /** Records taken from the cursor and not yet through the engine. */
   private taken = 0;
   private roomWaiters: (() => void)[] = [];
-  /** Set by the caller once its input exists (run.ts: the collector). */
-  upstream: Upstream = () => 0;
+  /** Raw event bytes on their way here, set by the caller once its input exists (run.ts: the collector's queues and gate). */
+  upstream: () => number = () => 0;
   /** Records dropped since the backlog filled, and their seq range. */
   private dropping = { count: 0, first: 0, last: 0 };
   processed = 0;
@@ -246,8 +243,8 @@ export class PipelineSink implements RecordSink {
       // not in the middle of a burst (records waiting here or upstream), unless it is long overdue: a
       // checkpoint waits for the inserts in flight, which would hold up the burst, and costs the whole state
       const now = Date.now();
-      const quiet = cursor.waiting === 0 && this.upstream() < UPSTREAM_BACKLOG;
-      if (cursor.due(now) && (quiet || cursor.due(now - 5 * (this.o.checkpoint?.everyMs ?? 0)))) await this.checkpoint(cursor);
+      const quiet = () => cursor.waiting === 0 && this.upstream() < UPSTREAM_BACKLOG; // asked only when due: a socket call
+      if (cursor.due(now) && (quiet() || cursor.due(now - 5 * (this.o.checkpoint?.everyMs ?? 0)))) await this.checkpoint(cursor);
     }
     if (flush) await this.cut(cursor);
   }
