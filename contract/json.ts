@@ -11,6 +11,7 @@ import {
   DCCP_STATE_NAMES, EXPECT_FLAG_NAMES, IPS_NAMES, SCTP_STATE_NAMES, TCP_CT_FLAG_NAMES, TCP_STATE_NAMES, flagNames,
 } from './kernel.js';
 import { CtpipeError, errorMessage } from '../common/errors.js';
+import { nsOf, nsSplit, split } from './u64.js';
 
 export function rfc3339(sec: number, nsec: number): string {
   const iso = new Date(sec * 1000).toISOString(); // 2026-11-21T05:24:12.000Z
@@ -26,14 +27,13 @@ export function parseRfc3339(s: string): { sec: number; nsec: number } {
 }
 
 function nsToTime(v: U64): string {
-  const n = BigInt(v);
-  return rfc3339(Number(n / 1_000_000_000n), Number(n % 1_000_000_000n));
+  if (!nsSplit(v)) throw new CtpipeError('RECORD_INVALID', `not a uint64 of nanoseconds: ${JSON.stringify(v)}`);
+  return rfc3339(split.sec, split.nsec);
 }
 
 function timeToNs(s: string): U64 {
   const { sec, nsec } = parseRfc3339(s);
-  const n = BigInt(sec) * 1_000_000_000n + BigInt(nsec);
-  return n <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(n) : n.toString();
+  return sec < 0 ? sec * 1e9 + nsec : nsOf(sec, nsec); // before 1970: negative, which validation rejects
 }
 
 function nameOf(names: readonly string[], v: number | undefined): string | number | undefined {

@@ -11,6 +11,7 @@
 import { CtpipeError } from '../../common/errors.js';
 import { NLA_TYPE_MASK } from './constants.js';
 import type { U64 } from '../../contract/records.js';
+import { split, splitNs, u64Of } from '../../contract/u64.js';
 
 /**
  * An attribute header, validated: length in the low 16 bits, type (flags masked off) in the high
@@ -84,53 +85,24 @@ export function be32(dv: DataView, p: number, plen: number, what: string): numbe
 /** Big-endian u64 as a number below 2^53, else an exact decimal string. */
 export function be64(dv: DataView, p: number, plen: number, what: string): U64 {
   need(plen, 8, what);
-  const hi = dv.getUint32(p, false);
-  const lo = dv.getUint32(p + 4, false);
-  if (hi < 0x200000) return hi * 4294967296 + lo;
-  divmod1e9(hi, lo);
-  return String(QUOT) + String(REM).padStart(9, '0');
-}
-
-let QUOT = 0;
-let REM = 0;
-
-/**
- * (hi * 2^32 + lo) / 10^9, exactly, without BigInt (which dominated decoding kernel timestamps):
- * one floating division gives the quotient within one, then the remainder is computed exactly in
- * pieces that stay below 2^53, and the quotient corrected. Results in QUOT and REM.
- */
-function divmod1e9(hi: number, lo: number): void {
-  let q = Math.floor((hi * 4294967296 + lo) / 1e9);
-  const qh = Math.floor(q / 65536);
-  const ql = q - qh * 65536;
-  let r = (hi * 65536 - qh * 1e9) * 65536 + lo - ql * 1e9;
-  while (r < 0) {
-    q--;
-    r += 1e9;
-  }
-  while (r >= 1e9) {
-    q++;
-    r -= 1e9;
-  }
-  QUOT = q;
-  REM = r;
+  return u64Of(dv.getUint32(p, false), dv.getUint32(p + 4, false));
 }
 
 /** Big-endian u64 nanoseconds since the epoch: returns the seconds; the rest is in `nsecOf()`. */
 export function be64sec(dv: DataView, p: number, plen: number, what: string): number {
   need(plen, 8, what);
-  divmod1e9(dv.getUint32(p, false), dv.getUint32(p + 4, false));
-  return QUOT;
+  splitNs(dv.getUint32(p, false), dv.getUint32(p + 4, false));
+  return split.sec;
 }
 
 /** The nanoseconds left over by the last be64sec(). */
 export function nsecOf(): number {
-  return REM;
+  return split.nsec;
 }
 
 /** Big-endian u64 nanoseconds since the epoch as [seconds, nanoseconds]. */
 export function be64time(dv: DataView, p: number, plen: number, what: string): [number, number] {
-  return [be64sec(dv, p, plen, what), REM];
+  return [be64sec(dv, p, plen, what), split.nsec];
 }
 
 const STR_SLOTS = 64;

@@ -1,6 +1,7 @@
 /** Protobuf wire reader: the inverse of ProtoWriter, bounds-checked (poison records must not crash). */
 import { CtpipeError } from '../../common/errors.js';
 import type { U64 } from '../records.js';
+import { u64Of } from '../u64.js';
 
 export class ProtoReader {
   pos: number;
@@ -41,13 +42,17 @@ export class ProtoReader {
     const start = this.pos;
     const n = this.varint();
     if (n <= Number.MAX_SAFE_INTEGER) return n;
-    let v = 0n;
-    let shift = 0n;
-    for (let p = start; p < this.pos; p++) {
-      v |= BigInt(this.buf[p]! & 0x7f) << shift;
-      shift += 7n;
+    // past 2^53 (every kernel stamp): the 7-bit groups into 32-bit halves, bits past 64 dropped
+    let hi = 0;
+    let lo = 0;
+    for (let p = start, shift = 0; p < this.pos; p++, shift += 7) {
+      const g = this.buf[p]! & 0x7f;
+      if (shift < 32) {
+        lo |= g << shift;
+        if (shift > 25) hi |= g >>> (32 - shift);
+      } else if (shift < 64) hi |= g << (shift - 32);
     }
-    return (v & 0xffffffffffffffffn).toString();
+    return u64Of(hi >>> 0, lo >>> 0);
   }
 
   /** int64 that may be negative (two's complement varint). */

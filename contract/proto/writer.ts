@@ -8,7 +8,9 @@
  *
  * Nested messages reserve one byte for their length and move the body when it needs more.
  */
+import { CtpipeError } from '../../common/errors.js';
 import type { U64 } from '../records.js';
+import { halves, halvesOf } from '../u64.js';
 
 const TWO32 = 4294967296;
 
@@ -74,9 +76,9 @@ export class ProtoWriter {
 
   u64(v: U64): void {
     if (typeof v === 'number') return this.varint(v);
-    const n = BigInt(v);
+    if (!halvesOf(v)) throw new CtpipeError('RECORD_INVALID', `not a uint64: ${JSON.stringify(v.slice(0, 40))}`);
     this.grow(10);
-    this.pos = this.varint64At(this.pos, Number(n >> 32n), Number(n & 0xffffffffn), false);
+    this.pos = this.varint64At(this.pos, halves.hi, halves.lo, false);
   }
 
   tag(field: number, wire: number): void {

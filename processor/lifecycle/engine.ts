@@ -24,7 +24,7 @@ import { EndedKeys } from './ended-keys.js';
 import type { SnapshotReader, SnapshotWriter } from '../snapshot.js';
 import { rowOf, type EndReason, type FlowRow, type Lifecycle, type LostBy, type Time } from './flow-row.js';
 import { scopeOf, splitScope } from './scope.js';
-import { F_CLOSE_ORIG, F_CLOSE_REPLY, F_HANDSHAKE, F_LIVE, F_RELATED, F_RESYNCED, F_SNAPSHOT, FlowTable, K, keyOf, T, timeOfNs, tupleKey } from './flow-table.js';
+import { F_CLOSE_ORIG, F_CLOSE_REPLY, F_HANDSHAKE, F_LIVE, F_RELATED, F_RESYNCED, F_SNAPSHOT, FlowTable, K, keyOf, T, tupleKey } from './flow-table.js';
 
 const TCP_ESTABLISHED = 3;
 
@@ -396,8 +396,8 @@ export class LifecycleEngine {
     if (closeInit(r.tcp_flags_reply)) t.flags[s] = t.flags[s]! | F_CLOSE_REPLY;
     if (r.timeout !== undefined) t.timeout[s] = r.timeout;
     if (r.counters) t.setCounters(s, r.counters);
-    if (r.start !== undefined) t.setKernelTime(s, K.Start, timeOfNs(r.start));
-    if (r.stop !== undefined) t.setKernelTime(s, K.Stop, timeOfNs(r.stop));
+    if (r.start !== undefined) t.setKernelNs(s, K.Start, r.start);
+    if (r.stop !== undefined) t.setKernelNs(s, K.Stop, r.stop);
     if (r.helper !== undefined) {
       if (t.helperIdx[s] === 0) this.indexMaster(`${t.host(s)}|${t.zone[s]}|${tupleKey(r.orig)}`, t.flowId(s));
       t.helperIdx[s] = t.intern(r.helper);

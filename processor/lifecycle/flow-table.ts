@@ -15,6 +15,8 @@
  * A slot's Lifecycle object (flow-row.ts) is built only to make a row or a checkpoint.
  */
 import { ipv4ToU32, u32ToIpv4 } from '../../contract/addr.js';
+import { nsSplit, split } from '../../contract/u64.js';
+import { CtpipeError } from '../../common/errors.js';
 import type { Tuple, U64 } from '../../contract/records.js';
 import { TCP_STATE_NAMES } from '../../contract/kernel.js';
 import type { Lifecycle, Time } from './flow-row.js';
@@ -455,6 +457,14 @@ export class FlowTable extends WithSlotArrays {
     this.kernelTimes[i + 1] = t.nsec;
   }
 
+  /** The stamp as a record carries it (ns since the epoch, exact: contract/u64.ts, no BigInt). */
+  setKernelNs(slot: number, k: K, v: U64): void {
+    if (!nsSplit(v)) throw new CtpipeError('RECORD_INVALID', `kernel stamp is not a uint64 of nanoseconds: ${JSON.stringify(v)}`);
+    const i = slot * 4 + k * 2;
+    this.kernelTimes[i] = split.sec;
+    this.kernelTimes[i + 1] = split.nsec;
+  }
+
   /** a later than the slot's time f (absent counts as earliest). */
   laterThan(slot: number, f: T, sec: number, nsec: number): boolean {
     const i = (slot * T.Count + f) * 2;
@@ -572,8 +582,8 @@ export class FlowTable extends WithSlotArrays {
     const put = (f: T, t: Time | undefined) => this.setTime(s, f, t?.sec ?? 0, t?.nsec ?? 0);
     put(T.First, l.firstSeen); put(T.Last, l.lastEvent); put(T.Established, l.establishedAt); put(T.SeenReply, l.seenReplyAt);
     put(T.Assured, l.assuredAt); put(T.Emitted, l.emittedAt);
-    if (l.start !== undefined) this.setKernelTime(s, K.Start, timeOfNs(l.start));
-    if (l.stop !== undefined) this.setKernelTime(s, K.Stop, timeOfNs(l.stop));
+    if (l.start !== undefined) this.setKernelNs(s, K.Start, l.start);
+    if (l.stop !== undefined) this.setKernelNs(s, K.Stop, l.stop);
     for (const st of l.states) this.pushState(s, stateCode(st.state), st.at.sec, st.at.nsec);
     if (l.master || l.masterFlowId) this.master.set(s, { tuple: l.master, flowId: l.masterFlowId });
     this.index(s);
@@ -604,24 +614,4 @@ function stateName(code: number): string {
 function stateCode(name: string): number {
   const i = (TCP_STATE_NAMES as readonly string[]).indexOf(name);
   return i >= 0 ? i : Number.isInteger(Number(name)) && Number(name) < UNKNOWN_STATE ? Number(name) : UNKNOWN_STATE;
-}
-
-/** A kernel timestamp (ns since the epoch, exact) as a time. */
-export function timeOfNs(v: U64): Time {
-  // decimal text (a stamp past 2^53) read by its digits: BigInt here was 4% of a flush's main thread
-  if (typeof v === 'string' && v.length > 9 && v.length <= 24) {
-    const cut = v.length - 9;
-    let sec = 0;
-    let nsec = 0;
-    let j = 0;
-    for (; j < v.length; j++) {
-      const d = v.charCodeAt(j) - 48;
-      if (d < 0 || d > 9) break; // not digits: BigInt below says why
-      if (j < cut) sec = sec * 10 + d;
-      else nsec = nsec * 10 + d;
-    }
-    if (j === v.length) return { sec, nsec };
-  }
-  const n = BigInt(v);
-  return { sec: Number(n / 1_000_000_000n), nsec: Number(n % 1_000_000_000n) };
 }

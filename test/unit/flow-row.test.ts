@@ -13,7 +13,7 @@ import { FLOW_COLUMN_DEFS, type FlowRow } from '../../processor/clickhouse/flow-
 import { NO_K8S_NAMES } from '../../processor/k8s/columns.js';
 import { connState } from '../../processor/lifecycle/conn-state.js';
 import { ms, rowOf, type EndReason, type Lifecycle, type LostBy, type Time } from '../../processor/lifecycle/flow-row.js';
-import { F_CLOSE_ORIG, F_CLOSE_REPLY, F_COUNTERS, F_HANDSHAKE, F_RELATED, F_RESYNCED, F_SNAPSHOT, FlowTable, K, T, timeOfNs, TUPLE_ICMP_CODE, TUPLE_ICMP_TYPE } from '../../processor/lifecycle/flow-table.js';
+import { F_CLOSE_ORIG, F_CLOSE_REPLY, F_COUNTERS, F_HANDSHAKE, F_RELATED, F_RESYNCED, F_SNAPSHOT, FlowTable, K, T, TUPLE_ICMP_CODE, TUPLE_ICMP_TYPE } from '../../processor/lifecycle/flow-table.js';
 import { NO_NAT, natOf } from '../../processor/lifecycle/nat.js';
 import { scopeOf, splitScope } from '../../processor/lifecycle/scope.js';
 import { mulberry32 } from '../helpers/random.js';
@@ -148,21 +148,23 @@ describe('flow rows from the table\'s columns', () => {
     for (const [what, n] of Object.entries(seen)) expect([what, n > 0]).toEqual([what, true]);
   });
 
-  it('reads a kernel stamp from its decimal text as BigInt division does, and refuses text that is not digits as BigInt does', () => {
+  it('reads a kernel stamp from its decimal text as BigInt division does, and refuses what is not a uint64', () => {
     const t = new FlowTable();
     const s = t.alloc();
-    const values: U64[] = ['1795000000123456789', '0000000001000000000', '1000000000', '999999999999999999999999', '1795000000000000000', '18446744073709551615'];
+    const values: U64[] = ['1795000000123456789', '0000000001000000000', '1000000000', '1795000000000000000', '18446744073709551615'];
     for (const v of values) {
-      t.setKernelTime(s, K.Stop, timeOfNs(v));
+      t.setKernelNs(s, K.Stop, v);
       const n = BigInt(v);
       const want = { sec: Number(n / 1_000_000_000n), nsec: Number(n % 1_000_000_000n) };
       // as a Uint32 column holds it (a second past 2^32 wraps alike either way)
       expect([v, t.kernelTime(s, K.Stop)]).toEqual([v, { sec: want.sec >>> 0, nsec: want.nsec }]);
     }
-    for (const v of [1_795_000_000_123, 2 ** 53 - 1]) {
-      t.setKernelTime(s, K.Start, timeOfNs(v));
-      expect(t.kernelTime(s, K.Start)).toEqual({ sec: Math.floor(v / 1e9), nsec: v % 1e9 });
+    for (const v of [1_795_000_000_123, 2 ** 53 - 1, 999_999_999, 0]) {
+      t.setKernelNs(s, K.Start, v);
+      expect([v, t.kernelTime(s, K.Start)]).toEqual([v, v < 1e9 ? undefined : { sec: Math.floor(v / 1e9), nsec: v % 1e9 }]);
     }
-    expect(() => timeOfNs('17950000001234567x9')).toThrow(SyntaxError);
+    for (const v of ['17950000001234567x9', '18446744073709551616', '999999999999999999999999', '', -1, 2 ** 53, 1.5]) {
+      expect(() => t.setKernelNs(s, K.Start, v)).toThrow(expect.objectContaining({ code: 'RECORD_INVALID' }));
+    }
   });
 });
