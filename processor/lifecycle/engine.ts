@@ -481,15 +481,16 @@ export class LifecycleEngine {
     // One pass over the table for all the hosts of a batch (a partition holds many hosts), without
     // allocating: it runs after every batch over every open flow.
     const t = this.t;
-    const wms = new Map<number, Time>();
+    // by the scope's pool index: an array read per slot, where a Map's get was most of the pass
+    const wms: (Time | undefined)[] = [];
     for (const host of hosts) {
       const wm = this.watermark.get(host);
       if (!wm) continue;
       // a host's event time is its namespaces' too
-      wms.set(t.intern(host), wm);
-      for (const scope of this.scopes.get(host) ?? []) wms.set(t.intern(scope), wm);
+      wms[t.intern(host)] = wm;
+      for (const scope of this.scopes.get(host) ?? []) wms[t.intern(scope)] = wm;
     }
-    if (wms.size === 0 || t.top === 0) return;
+    if (wms.length === 0 || t.top === 0) return;
     const times = t.times;
     const graceS = Math.floor(this.o.graceMs / 1000);
     const graceNs = (this.o.graceMs % 1000) * 1e6;
@@ -499,9 +500,8 @@ export class LifecycleEngine {
     const top = t.top;
     // refreshes are capped per tick, so the pass starts where the last one stopped refreshing
     const from = this.refreshFrom % top;
-    for (let k = 0; k < top; k++) {
-      const s = (from + k) % top;
-      const wm = t.live(s) ? wms.get(t.hostIdx[s]!) : undefined;
+    for (let k = 0, s = from; k < top; k++, s = s + 1 === top ? 0 : s + 1) {
+      const wm = t.live(s) ? wms[t.hostIdx[s]!] : undefined;
       if (!wm) continue;
       const timeout = t.timeout[s]!;
       const timeoutS = timeout >= 0 ? timeout : DEFAULT_TIMEOUT[t.proto[s]!] ?? 600;
