@@ -9,10 +9,11 @@ import type { U64 } from './records.js';
 
 /** The last halvesOf(): the value's high and low 32 bits. */
 export const halves = { hi: 0, lo: 0 };
-/** The last splitNs() or nsSplit(): whole seconds and the nanoseconds left over. */
+/** Whole seconds and the nanoseconds left over, from the last call that divides by 10^9 (splitNs, nsSplit, and u64Of and halvesOf on the way). */
 export const split = { sec: 0, nsec: 0 };
 
-const MAX_U64 = '18446744073709551615';
+/** 2^64 - 1, the largest U64, as text. */
+export const MAX_U64 = '18446744073709551615';
 
 /**
  * (hi * 2^32 + lo) / 10^9 into `split`: one floating division gives the quotient within one, then
@@ -56,6 +57,7 @@ export function nsSplit(v: U64): boolean {
     split.nsec = nsec;
     return true;
   }
+  if (typeof v !== 'string') return false; // untyped input (an old checkpoint's JSON)
   const n = v.length;
   if (n === 0 || n > 20 || (n === 20 && v > MAX_U64)) return false;
   const cut = n - 9; // the last 9 digits are the nanoseconds

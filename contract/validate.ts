@@ -13,6 +13,7 @@
 import { generate, ident } from '../common/codegen.js';
 import { addrToBytes, ipv4ToU32 } from './addr.js';
 import { STAT_FIELDS, type CtpipeRecord, type Tuple } from './records.js';
+import { MAX_U64 } from './u64.js';
 
 const U8 = 0xff;
 const U16 = 0xffff;
@@ -125,7 +126,6 @@ function hex(v: unknown, field: string, max: number): string | undefined {
   return HEX.test(v as string) ? undefined : `${field} is not lower-case hex bytes`;
 }
 
-const MAX_U64 = '18446744073709551615';
 function digits(s: string): boolean {
   if (s.length < 16 || s.length > 20) return false;
   for (let i = 0; i < s.length; i++) {

@@ -95,7 +95,7 @@ export function be64sec(dv: DataView, p: number, plen: number, what: string): nu
   return split.sec;
 }
 
-/** The nanoseconds left over by the last be64sec(). */
+/** The nanoseconds left over by the last be64sec() (contract/u64.ts `split`: read it before any other division). */
 export function nsecOf(): number {
   return split.nsec;
 }

@@ -43,6 +43,8 @@ export class ProtoReader {
     const n = this.varint();
     if (n <= Number.MAX_SAFE_INTEGER) return n;
     // past 2^53 (every kernel stamp): the 7-bit groups into 32-bit halves, bits past 64 dropped
+    // as BigInt's mask dropped them; a value left below 2^53 by that (bits past 64 set) stays text,
+    // as it did, which validation refuses
     let hi = 0;
     let lo = 0;
     for (let p = start, shift = 0; p < this.pos; p++, shift += 7) {
@@ -52,7 +54,8 @@ export class ProtoReader {
         if (shift > 25) hi |= g >>> (32 - shift);
       } else if (shift < 64) hi |= g << (shift - 32);
     }
-    return u64Of(hi >>> 0, lo >>> 0);
+    const v = u64Of(hi >>> 0, lo >>> 0);
+    return typeof v === 'number' ? String(v) : v;
   }
 
   /** int64 that may be negative (two's complement varint). */

@@ -478,19 +478,24 @@ export class LifecycleEngine {
    * (`lost`) and refreshes rows of open flows that changed. Call after each batch of records.
    */
   tick(...hosts: string[]): void {
-    // One pass over the table for all the hosts of a batch (a partition holds many hosts), without
-    // allocating: it runs after every batch over every open flow.
+    // One pass over the table for all the hosts of a batch (a partition holds many hosts), allocating
+    // nothing per flow: it runs after every batch over every open flow.
     const t = this.t;
-    // by the scope's pool index: an array read per slot, where a Map's get was most of the pass
-    const wms: (Time | undefined)[] = [];
+    const at: [number, Time][] = [];
     for (const host of hosts) {
       const wm = this.watermark.get(host);
       if (!wm) continue;
       // a host's event time is its namespaces' too
-      wms[t.intern(host)] = wm;
-      for (const scope of this.scopes.get(host) ?? []) wms[t.intern(scope)] = wm;
+      at.push([t.intern(host), wm]);
+      for (const scope of this.scopes.get(host) ?? []) at.push([t.intern(scope), wm]);
     }
-    if (wms.length === 0 || t.top === 0) return;
+    if (at.length === 0 || t.top === 0) return;
+    // Watermarks by the scope's pool index: an array read per slot, where a Map's get was most of
+    // the pass. Filled by push, so V8 keeps its elements packed however large the index (a write
+    // far past the end of an empty array makes them a dictionary, a hash lookup again).
+    const wms: (Time | undefined)[] = [];
+    for (const [i] of at) while (wms.length <= i) wms.push(undefined);
+    for (const [i, wm] of at) wms[i] = wm;
     const times = t.times;
     const graceS = Math.floor(this.o.graceMs / 1000);
     const graceNs = (this.o.graceMs % 1000) * 1e6;

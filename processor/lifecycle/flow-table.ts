@@ -459,7 +459,7 @@ export class FlowTable extends WithSlotArrays {
 
   /** The stamp as a record carries it (ns since the epoch, exact: contract/u64.ts, no BigInt). */
   setKernelNs(slot: number, k: K, v: U64): void {
-    if (!nsSplit(v)) throw new CtpipeError('RECORD_INVALID', `kernel stamp is not a uint64 of nanoseconds: ${JSON.stringify(v)}`);
+    if (!nsSplit(v)) throw new CtpipeError('RECORD_INVALID', `kernel stamp is not a uint64 of nanoseconds: ${JSON.stringify(String(v).slice(0, 40))}`);
     const i = slot * 4 + k * 2;
     this.kernelTimes[i] = split.sec;
     this.kernelTimes[i + 1] = split.nsec;

@@ -7,6 +7,7 @@
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeBatch } from '../../contract/proto/batch.js';
 import { toJsonLine } from '../../contract/json.js';
@@ -32,16 +33,21 @@ beforeAll(async () => {
   await lab.tcpServer(8080);
   await lab.udpServer(5353);
   await lab.ftpServer();
-  const [p, i] = procs.start(['record', file, '--netns', lab.netnsPath('fw'), '--stats-interval', '1s', '--host', 'rec-fw', '--duration', '12s']);
+  const [p, i] = procs.start(['record', file, '--netns', lab.netnsPath('fw'), '--stats-interval', '1s', '--host', 'rec-fw']);
   let out = '';
   p.stdout.on('data', (d: Buffer) => (out += d.toString()));
   await procs.waitLog(i, 'recording');
+  const began = Date.now();
   for (let k = 0; k < 10; k++) {
     await lab.tcpConnect(ADDR.server4, 8080, 1000);
     await lab.udpExchange(ADDR.server4, 5353, 2, 100);
   }
   await lab.ftpGet('passive');
   await lab.ping(ADDR.server6, 2);
+  // Ctrl-C once the traffic is in and at least 12 s (a dozen stats records) have passed: a fixed
+  // --duration 12s ended before the last flows on a loaded machine (22 NEW of 23)
+  await sleep(Math.max(1000, began + 12_000 - Date.now()));
+  p.kill('SIGINT');
   expect(await exited(p), procs.logs[i]).toBe(0);
   expect(out).toMatch(/^recorded \d+ records \(host rec-fw, run [0-9a-f-]+, seq 1-\d+\) to .*lab\.ctpr: \d+ bytes, binary\n$/);
   const r = ctpipe(['replay', file, '--to', 'jsonl']);

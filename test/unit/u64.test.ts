@@ -6,6 +6,7 @@ import { ProtoReader } from '../../contract/proto/reader.js';
 import { ProtoWriter } from '../../contract/proto/writer.js';
 import type { CtRecord, U64 } from '../../contract/records.js';
 import { halves, halvesOf, nsOf, nsSplit, split, u64Of } from '../../contract/u64.js';
+import { DEFAULT_RECORD_LIMITS, validateRecord } from '../../contract/validate.js';
 import { mulberry32 } from '../helpers/random.js';
 
 const asU64 = (n: bigint): U64 => (n <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(n) : n.toString());
@@ -19,11 +20,13 @@ function values(): bigint[] {
   for (let i = 0; i < 5000; i++) {
     out.push((r32() << 32n) | r32());
     out.push(r32() << BigInt(i % 32)); // small and middling ones too
-    out.push(1_700_000_000_000_000_000n + r32() * r32()); // stamps
-    const k = (r32() << 21n) | r32(); // multiples of 1e9 up to 2^63, each side
-    out.push(k * 1_000_000_000n - 1n, k * 1_000_000_000n, (k * 1_000_000_000n + 1n) % 2n ** 64n);
+    out.push(1_700_000_000_000_000_000n + (r32() << 24n)); // stamps, 2023 to 2026
+    const k = r32() * 4n + BigInt(i % 4); // multiples of 1e9 up to 1.7e19 (2^64 is 1.8e19), each side
+    out.push(k * 1_000_000_000n - 1n, k * 1_000_000_000n, k * 1_000_000_000n + 1n);
   }
-  return out.filter((v) => v < 2n ** 64n);
+  const kept = out.filter((v) => v >= 0n && v < 2n ** 64n);
+  if (kept.length < out.length - 1) throw new Error('values: the generator left the range'); // only 1e9 - 1 of k = 0 is not a u64
+  return kept;
 }
 
 describe('64-bit values without BigInt', () => {
@@ -50,6 +53,8 @@ describe('64-bit values without BigInt', () => {
     for (const v of ['', 'x', '12a4', '-1', '18446744073709551616', '99999999999999999999', '123456789012345678901', -1, 1.5, 2 ** 53, NaN, Infinity]) {
       expect([v, halvesOf(v), nsSplit(v)]).toEqual([v, false, false]);
     }
+    // what only untyped input (an old checkpoint's JSON) could hold
+    for (const v of [{}, true, null, 5n, ['1']] as unknown as U64[]) expect([v, halvesOf(v), nsSplit(v)]).toEqual([v, false, false]);
   });
 
   it('carries kernel stamps through protobuf and JSON lines exactly, and the reader drops bits past 64 as before', () => {
@@ -67,6 +72,14 @@ describe('64-bit values without BigInt', () => {
     // ten varint bytes whose last holds bits 63 to 69: only bit 63 is kept, as BigInt's mask kept it
     const r = new ProtoReader(Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]));
     expect(r.u64()).toBe((2n ** 64n - 1n).toString());
+    // 2^64 and 2^65 + 5: masked below 2^53, they stay text as before, which validation refuses
+    for (const [bytes, want] of [[[0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x02], '0'], [[0x85, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x04], '5']] as [number[], string][]) {
+      expect(new ProtoReader(Buffer.from(bytes)).u64()).toBe(want);
+    }
+    expect(validateRecord(rec('0', '5'), DEFAULT_RECORD_LIMITS)).toMatch(/start/);
+    // a well-formed but impossible date is a line that does not decode, not a crash
+    const line = JSON.parse(toJsonLine(rec('1795000000123456789', '1795000000123456790'))) as Record<string, unknown>;
+    expect(() => fromJsonLine(JSON.stringify({ ...line, start: '2026-13-01T00:00:00Z' }))).toThrow(expect.objectContaining({ code: 'RECORD_DECODE' }));
     const w = new ProtoWriter();
     expect(() => w.u64('18446744073709551616')).toThrow(expect.objectContaining({ code: 'RECORD_INVALID' }));
   });
