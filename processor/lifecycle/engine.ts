@@ -490,12 +490,16 @@ export class LifecycleEngine {
       for (const scope of this.scopes.get(host) ?? []) at.push([t.intern(scope), wm]);
     }
     if (at.length === 0 || t.top === 0) return;
-    // Watermarks by the scope's pool index: an array read per slot, where a Map's get was most of
-    // the pass. Filled by push, so V8 keeps its elements packed however large the index (a write
-    // far past the end of an empty array makes them a dictionary, a hash lookup again).
-    const wms: (Time | undefined)[] = [];
-    for (const [i] of at) while (wms.length <= i) wms.push(undefined);
-    for (const [i, wm] of at) wms[i] = wm;
+    // Watermarks by the scope's pool index (-1: none), typed arrays read per slot: a Map's get was
+    // most of the pass, and a JS array indexed far past its end turns into a dictionary
+    let n = 0;
+    for (const [i] of at) n = Math.max(n, i + 1);
+    const wmSec = new Float64Array(n).fill(-1);
+    const wmNsec = new Float64Array(n);
+    for (const [i, wm] of at) {
+      wmSec[i] = wm.sec;
+      wmNsec[i] = wm.nsec;
+    }
     const times = t.times;
     const graceS = Math.floor(this.o.graceMs / 1000);
     const graceNs = (this.o.graceMs % 1000) * 1e6;
@@ -506,13 +510,16 @@ export class LifecycleEngine {
     // refreshes are capped per tick, so the pass starts where the last one stopped refreshing
     const from = this.refreshFrom % top;
     for (let k = 0, s = from; k < top; k++, s = s + 1 === top ? 0 : s + 1) {
-      const wm = t.live(s) ? wms[t.hostIdx[s]!] : undefined;
-      if (!wm) continue;
+      if (!t.live(s)) continue;
+      const h = t.hostIdx[s]!;
+      const wmS = h < n ? wmSec[h]! : -1;
+      if (wmS < 0) continue;
+      const wmN = wmNsec[h]!;
       const timeout = t.timeout[s]!;
       const timeoutS = timeout >= 0 ? timeout : DEFAULT_TIMEOUT[t.proto[s]!] ?? 600;
       const li = (s * T.Count + T.Last) * 2;
       // expired: the watermark is past last event + timeout + grace
-      if (after(wm.sec, wm.nsec, times[li]! + timeoutS + graceS, times[li + 1]! + graceNs)) {
+      if (after(wmS, wmN, times[li]! + timeoutS + graceS, times[li + 1]! + graceNs)) {
         this.counters.lostByTimeout++;
         this.close(s, 'lost', { sec: times[li]! + timeoutS, nsec: times[li + 1]! }, 'timeout');
         continue;
@@ -521,8 +528,8 @@ export class LifecycleEngine {
       // at most one per refreshMs while they change. Short flows only get their final row.
       if (refreshed >= REFRESH_PER_TICK || t.events[s]! <= t.emittedEvents[s]!) continue;
       const bi = (s * T.Count + (t.has(s, T.Emitted) ? T.Emitted : T.First)) * 2;
-      if (after(times[bi]! + refreshS, times[bi + 1]! + refreshNs, wm.sec, wm.nsec)) continue;
-      t.setTime(s, T.Emitted, wm.sec, wm.nsec);
+      if (after(times[bi]! + refreshS, times[bi + 1]! + refreshNs, wmS, wmN)) continue;
+      t.setTime(s, T.Emitted, wmS, wmN);
       t.emittedEvents[s] = t.events[s]!;
       this.emit(rowOf(t, s));
       if (++refreshed === REFRESH_PER_TICK) this.refreshFrom = s + 1;
