@@ -36,11 +36,14 @@ export function splitNs(hi: number, lo: number): void {
   split.nsec = r;
 }
 
+/** Seconds and nanoseconds as the decimal text of their count of nanoseconds (sec > 0). */
+const nsText = (sec: number, nsec: number): string => String(sec) + String(nsec).padStart(9, '0');
+
 /** 32-bit halves as a U64. */
 export function u64Of(hi: number, lo: number): U64 {
   if (hi < 0x200000) return hi * 4294967296 + lo;
   splitNs(hi, lo);
-  return String(split.sec) + String(split.nsec).padStart(9, '0');
+  return nsText(split.sec, split.nsec);
 }
 
 /** A U64 as whole seconds and nanoseconds (it counts ns) into `split`; false if it is not a U64. */
@@ -98,6 +101,5 @@ export function halvesOf(v: U64): boolean {
 /** Seconds and nanoseconds (sec >= 0, 0 <= nsec < 1e9) as a U64 count of nanoseconds. */
 export function nsOf(sec: number, nsec: number): U64 {
   const n = sec * 1e9 + nsec;
-  if (Number.isSafeInteger(n)) return n; // sec * 1e9 is exact while n is
-  return String(sec) + String(nsec).padStart(9, '0');
+  return Number.isSafeInteger(n) ? n : nsText(sec, nsec); // sec * 1e9 is exact while n is
 }
