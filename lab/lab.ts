@@ -79,6 +79,7 @@ export class Lab {
   readonly ns: { client: string; fw: string; server: string };
   readonly ftpDir: string;
   private readonly procs = new Set<ChildProcess>();
+  private udpPorts = 0; // exchanges made: picks the next default client port
 
   private constructor(id: string) {
     this.id = id;
@@ -203,8 +204,12 @@ table inet ctpipe_lab {
     await firstJsonLine(this.spawn('server', process.execPath, [TRAFFIC, 'udp-server', String(port), host]));
   }
 
-  /** `local`: the client's port (default: any); a port whose flow the firewall still tracks joins that flow. */
-  async udpExchange(dst: string, port: number, count: number, size: number, local = 0): Promise<{ local: number; echoed: number }> {
+  /**
+   * `local`: the client's port. A port whose flow the firewall still tracks joins that flow, so by
+   * default each exchange takes the next of 20,000 ports below the kernel's ephemeral range: the
+   * kernel's random pick can land on a port of a flow still tracked, and a test counting NEW finds one short.
+   */
+  async udpExchange(dst: string, port: number, count: number, size: number, local = 10_000 + (this.udpPorts++ % 20_000)): Promise<{ local: number; echoed: number }> {
     const r = await this.exec('client', process.execPath, [TRAFFIC, 'udp-client', dst, String(port), String(count), String(size), String(local)]);
     return JSON.parse(r.stdout.trim().split('\n').pop()!) as { local: number; echoed: number };
   }
