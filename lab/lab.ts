@@ -325,6 +325,18 @@ table inet ctpipe_lab {
     return this.exec('fw', 'conntrack', args, opts);
   }
 
+  /**
+   * `conntrack -F` in the firewall; resolves to its CPU seconds, nearly all the kernel's: deleting
+   * each entry and building its DESTROY event for every listener happen in the flushing task.
+   * Read from bash's `times` (its children's user and system time): no extra package needed.
+   */
+  async flushTable(): Promise<number> {
+    const r = await this.exec('fw', 'bash', ['-c', 'conntrack -F 2>/dev/null || exit 1; times'], { timeoutMs: 300_000 });
+    const m = /(\d+)m([\d.]+)s (\d+)m([\d.]+)s$/.exec(r.stdout.trim());
+    if (!m) throw new Error(`bash's times printed ${JSON.stringify(r.stdout)}`);
+    return Number(m[1]) * 60 + Number(m[2]) + Number(m[3]) * 60 + Number(m[4]);
+  }
+
   // ------------------------------------------------------------------ teardown
 
   async destroy(): Promise<void> {
