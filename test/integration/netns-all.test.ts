@@ -130,7 +130,7 @@ describe('ctpipe collect --netns all', () => {
     await until('a later flow of the remaining namespace', () => flows(out.stdout, 8080, again.local).some((r) => r.netns === labA.ns.fw), log);
 
     p.kill('SIGTERM');
-    expect(await exited(p)).toBe(0);
+    expect(await exited(p), out.stderr.slice(-4000)).toBe(0);
   });
 
   it('--netns containers follows the namespaces of running processes, the host\'s own among them, and lets go of one whose last process ended', async () => {
@@ -157,7 +157,7 @@ describe('ctpipe collect --netns all', () => {
     holder.kill('SIGKILL');
     await until('the ended namespace let go', () => out.stderr.includes(`let go of the network namespace inode:${ino}`), log);
     p.kill('SIGTERM');
-    expect(await exited(p)).toBe(0);
+    expect(await exited(p), out.stderr.slice(-4000)).toBe(0);
   });
 
   it('ctpipe run keeps the same tuple of two namespaces apart: a row each, tagged with its namespace', async () => {
@@ -170,7 +170,7 @@ describe('ctpipe collect --netns all', () => {
     const c = await labA.tcpConnect(ADDR.server4, 8080, 300);
     await sleep(1500);
     p.kill('SIGINT');
-    expect(await exited(p)).toBe(0);
+    expect(await exited(p), out.stderr.slice(-4000)).toBe(0);
     const rows = await queryStore<{ netns: string; orig_sport: number; conn_state: string }>(chdb,
       `SELECT netns, orig_sport, conn_state FROM ctpipe.flows FINAL WHERE host = 'netns-run' AND orig_dport = 8080 AND orig_sport = ${c.local} ORDER BY netns`);
     expect(rows.map((r) => r.netns)).toEqual([labA.ns.client, labA.ns.fw].sort());
