@@ -1,4 +1,4 @@
-/** Runs programs for the lab: argument arrays only (never a shell string), inside a namespace or not. */
+/** Runs programs for the lab: argument arrays only (a shell string only as a constant), inside a namespace or not. */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 

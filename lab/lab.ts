@@ -79,7 +79,7 @@ export class Lab {
   readonly ns: { client: string; fw: string; server: string };
   readonly ftpDir: string;
   private readonly procs = new Set<ChildProcess>();
-  private udpPorts = 0; // exchanges made: picks the next default client port
+  private udpPorts = 0; // default client ports handed out: picks the next
 
   private constructor(id: string) {
     this.id = id;
@@ -328,13 +328,14 @@ table inet ctpipe_lab {
   /**
    * `conntrack -F` in the firewall; resolves to its CPU seconds, nearly all the kernel's: deleting
    * each entry and building its DESTROY event for every listener happen in the flushing task.
-   * Read from bash's `times` (its children's user and system time): no extra package needed.
+   * Read from bash's `times` (its children's user and system time, the last line; the locale's
+   * decimal point): no extra package needed. The lab's one shell string, a constant.
    */
   async flushTable(): Promise<number> {
-    const r = await this.exec('fw', 'bash', ['-c', 'conntrack -F 2>/dev/null || exit 1; times'], { timeoutMs: 300_000 });
-    const m = /(\d+)m([\d.]+)s (\d+)m([\d.]+)s$/.exec(r.stdout.trim());
+    const r = await this.exec('fw', 'bash', ['-c', 'conntrack -F || exit 1; times'], { timeoutMs: 300_000 });
+    const m = /(\d+)m(\d+)[.,](\d+)s (\d+)m(\d+)[.,](\d+)s$/.exec(r.stdout.trim());
     if (!m) throw new Error(`bash's times printed ${JSON.stringify(r.stdout)}`);
-    return Number(m[1]) * 60 + Number(m[2]) + Number(m[3]) * 60 + Number(m[4]);
+    return Number(m[1]) * 60 + Number(`${m[2]}.${m[3]}`) + Number(m[4]) * 60 + Number(`${m[5]}.${m[6]}`);
   }
 
   // ------------------------------------------------------------------ teardown

@@ -65,8 +65,9 @@ describe('the README, literally, in a fresh clone', () => {
     const logFile = path.join(tmpdir(), `ctpipe-readme-suite-${process.pid}.log`);
     const r = spawnSync('bash', ['-c', testCommand!], { cwd: clone, env: { ...env, README_TEST_INNER: '1', NO_COLOR: '1' }, encoding: 'utf8', maxBuffer: 1 << 30 });
     writeFileSync(logFile, `${r.stdout}\n${r.stderr}`);
-    // vitest writes the failures' details to stderr: they lead the message, which CI's log may cut short
-    const at = r.stderr.indexOf('Failed Tests');
+    // vitest writes the failures' details to stderr (failed suites, then tests): they lead the
+    // message, which CI's log may cut short
+    const at = r.stderr.search(/Failed (Suites|Tests) \d/);
     const failed = at < 0 ? r.stderr.slice(-4000) : r.stderr.slice(at, at + 6000);
     expect(r.status, `the suite failed in the clone (its output: ${logFile}):\n${failed}\n${r.stdout.slice(-2000)}`).toBe(0);
     const files = (dir: string): string[] => readdirSync(dir, { withFileTypes: true })
