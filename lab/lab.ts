@@ -205,9 +205,9 @@ table inet ctpipe_lab {
   }
 
   /**
-   * `local`: the client's port. A port whose flow the firewall still tracks joins that flow, so by
-   * default each exchange takes the next of 20,000 ports below the kernel's ephemeral range: the
-   * kernel's random pick can land on a port of a flow still tracked, and a test counting NEW finds one short.
+   * `local`: the client's port. A port whose flow the firewall still tracks joins that flow (no
+   * NEW), and the kernel's random pick can be one: by default each exchange takes the next of
+   * 20,000 ports below the kernel's ephemeral range.
    */
   async udpExchange(dst: string, port: number, count: number, size: number, local = 10_000 + (this.udpPorts++ % 20_000)): Promise<{ local: number; echoed: number }> {
     const r = await this.exec('client', process.execPath, [TRAFFIC, 'udp-client', dst, String(port), String(count), String(size), String(local)]);
