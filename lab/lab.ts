@@ -333,9 +333,9 @@ table inet ctpipe_lab {
    */
   async flushTable(): Promise<number> {
     const r = await this.exec('fw', 'bash', ['-c', 'conntrack -F || exit 1; times'], { timeoutMs: 300_000 });
-    const m = /(\d+)m(\d+)[.,](\d+)s (\d+)m(\d+)[.,](\d+)s$/.exec(r.stdout.trim());
-    if (!m) throw new Error(`bash's times printed ${JSON.stringify(r.stdout)}`);
-    return Number(m[1]) * 60 + Number(`${m[2]}.${m[3]}`) + Number(m[4]) * 60 + Number(`${m[5]}.${m[6]}`);
+    const times = [...(r.stdout.trim().split('\n').pop() ?? '').matchAll(/(\d+)m(\d+)[.,](\d+)s/g)];
+    if (times.length !== 2) throw new Error(`bash's times printed ${JSON.stringify(r.stdout)}`);
+    return times.reduce((s, m) => s + Number(m[1]) * 60 + Number(`${m[2]}.${m[3]}`), 0);
   }
 
   // ------------------------------------------------------------------ teardown
